@@ -1,0 +1,53 @@
+# Docent's developer commands. `make help` lists them.
+SHELL := bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+
+GO ?= go
+# staticcheck, pinned; installed from the Go module proxy into .bin/ on first use.
+STATICCHECK_VERSION := v0.8.2
+STATICCHECK := .bin/staticcheck-$(STATICCHECK_VERSION)
+
+# The database URL printed by scripts/db.sh (the private cluster, or DOCENT_DATABASE_URL).
+DB_URL = $$(scripts/db.sh | sed -n 's/^DOCENT_DATABASE_URL=//p')
+
+.PHONY: help db db-down db-reset build test lint bench run
+
+help: ## Show this help
+	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
+
+db: ## Start PostgreSQL + pgvector (installing what is missing) and print DOCENT_DATABASE_URL
+	@scripts/db.sh up
+
+db-down: ## Stop the local PostgreSQL
+	@scripts/db.sh down
+
+db-reset: ## Stop the local PostgreSQL and delete its data
+	@scripts/db.sh reset
+
+build: ## Build bin/ingest and bin/server
+	$(GO) build -trimpath -o bin/ ./cmd/...
+
+test: ## Run every test with the race detector against a real PostgreSQL (started first)
+	@url=$(DB_URL); DOCENT_DATABASE_URL="$$url" $(GO) test -race ./...
+
+lint: $(STATICCHECK) ## Check formatting (gofmt), go vet and staticcheck
+	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.*')); \
+	if [ -n "$$unformatted" ]; then echo "gofmt -w needed on:"; echo "$$unformatted"; exit 1; fi
+	$(GO) vet ./...
+	$(STATICCHECK) ./...
+
+$(STATICCHECK):
+	@mkdir -p .bin
+	GOBIN=$(CURDIR)/.bin/tmp $(GO) install honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION)
+	@mv .bin/tmp/staticcheck $@ && rmdir .bin/tmp
+
+bench: ## Run the benchmarks against a real PostgreSQL
+	@url=$(DB_URL); DOCENT_DATABASE_URL="$$url" $(GO) test -run '^$$' -bench . -benchmem ./...
+
+run: ## Set up the database and schema (serving answers arrives with the server issue)
+	@url=$(DB_URL); DOCENT_DATABASE_URL="$$url" $(GO) run ./cmd/ingest migrate
+	@echo "make run: the database is ready and migrated, but Docent cannot answer questions yet:" >&2
+	@echo "  ingestion (issue #3) and the answer API (issue #5) are not built. \`make build\` builds" >&2
+	@echo "  bin/ingest and bin/server (which serves /healthz and /readyz)." >&2
+	@exit 1

@@ -1,0 +1,112 @@
+// Package config is the single list of the DOCENT_* environment variables that Docent's
+// binaries, tests and scripts read, with their defaults and meanings.
+//
+// The README's configuration table and docker-compose.yml are tested against this list, so a
+// variable is documented exactly where it is defined. Only main packages (and test helpers)
+// read the environment; they pass a getenv function so that nothing here touches os state.
+package config
+
+import (
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"strings"
+)
+
+// Var is one environment variable.
+type Var struct {
+	Name    string
+	Default string
+	Usage   string
+	UsedBy  string // which parts read it: ingest, server, tests, scripts
+}
+
+// DefaultDatabaseURL is the private cluster that `make db` (scripts/db.sh) runs.
+const DefaultDatabaseURL = "postgres://docent:docent@127.0.0.1:54329/docent?sslmode=disable"
+
+// Variable names.
+const (
+	DatabaseURL     = "DOCENT_DATABASE_URL"
+	TestDatabaseURL = "DOCENT_TEST_DATABASE_URL"
+	DBPort          = "DOCENT_DB_PORT"
+	Addr            = "DOCENT_ADDR"
+	LogLevel        = "DOCENT_LOG_LEVEL"
+	LogFormat       = "DOCENT_LOG_FORMAT"
+)
+
+// Vars returns every variable, in the order the README lists them.
+func Vars() []Var {
+	return []Var{
+		{DatabaseURL, DefaultDatabaseURL,
+			"PostgreSQL (with pgvector >= 0.8.0) to use. When unset, `make db` runs a private cluster and the binaries use it.",
+			"ingest, server, tests, scripts"},
+		{TestDatabaseURL, "value of " + DatabaseURL,
+			"Server on which the tests create (and drop) their own databases, cloned from a migrated template.",
+			"tests"},
+		{DBPort, "54329",
+			"Port of the private cluster that `make db` runs on 127.0.0.1 (change it to run two checkouts side by side).",
+			"scripts"},
+		{Addr, "127.0.0.1:8080", "Address the HTTP server listens on.", "server"},
+		{LogLevel, "info", "Log level: debug, info, warn or error.", "ingest, server"},
+		{LogFormat, "auto", "Log format: json, text, or auto (text on a terminal, JSON otherwise, e.g. under cron).", "ingest, server"},
+	}
+}
+
+// Lookup returns the variable's value from getenv, or its default when unset or empty. It
+// panics on a name that is not in Vars: that is a programming error, caught by any test.
+func Lookup(getenv func(string) string, name string) string {
+	for _, v := range Vars() {
+		if v.Name == name {
+			if s := getenv(name); s != "" {
+				return s
+			}
+			return v.Default
+		}
+	}
+	panic("config: unknown variable " + name)
+}
+
+// DatabaseURLFrom returns the database URL to use: DOCENT_DATABASE_URL or the private cluster.
+func DatabaseURLFrom(getenv func(string) string) string {
+	return Lookup(getenv, DatabaseURL)
+}
+
+// ParseLogLevel parses a DOCENT_LOG_LEVEL value.
+func ParseLogLevel(s string) (slog.Level, error) {
+	var l slog.Level
+	if err := l.UnmarshalText([]byte(strings.TrimSpace(s))); err != nil {
+		return 0, fmt.Errorf("%s: %q is not one of debug, info, warn, error", LogLevel, s)
+	}
+	return l, nil
+}
+
+// NewLogger returns the logger the binaries use: level and format from DOCENT_LOG_LEVEL and
+// DOCENT_LOG_FORMAT; "auto" means text when w is a terminal and JSON otherwise (cron, systemd,
+// containers), so that machine-read logs are structured.
+func NewLogger(getenv func(string) string, w io.Writer, terminal bool) (*slog.Logger, error) {
+	level, err := ParseLogLevel(Lookup(getenv, LogLevel))
+	if err != nil {
+		return nil, err
+	}
+	opts := &slog.HandlerOptions{Level: level}
+	switch format := Lookup(getenv, LogFormat); format {
+	case "json":
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	case "text":
+		return slog.New(slog.NewTextHandler(w, opts)), nil
+	case "auto":
+		if terminal {
+			return slog.New(slog.NewTextHandler(w, opts)), nil
+		}
+		return slog.New(slog.NewJSONHandler(w, opts)), nil
+	default:
+		return nil, fmt.Errorf("%s: %q is not one of json, text, auto", LogFormat, format)
+	}
+}
+
+// IsTerminal reports whether f is a terminal (a character device), without a dependency.
+func IsTerminal(f *os.File) bool {
+	st, err := f.Stat()
+	return err == nil && st.Mode()&os.ModeCharDevice != 0
+}

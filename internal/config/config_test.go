@@ -1,0 +1,242 @@
+package config_test
+
+import (
+	"bytes"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/google/go-cmp/cmp"
+	"go.yaml.in/yaml/v3"
+
+	"github.com/docent-rag/docent/internal/api"
+	"github.com/docent-rag/docent/internal/config"
+)
+
+func repoFile(t *testing.T, name string) []byte {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join("..", "..", name))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return b
+}
+
+func known() map[string]config.Var {
+	m := map[string]config.Var{}
+	for _, v := range config.Vars() {
+		m[v.Name] = v
+	}
+	return m
+}
+
+// dbScript reads the settings of scripts/db.sh that other files must agree with.
+func dbScript(t *testing.T) map[string]string {
+	t.Helper()
+	script := string(repoFile(t, "scripts/db.sh"))
+	got := map[string]string{}
+	for key, re := range map[string]string{
+		"pg_major": `readonly PG_MAJOR=(\d+)`,
+		"pgvector": `readonly PGVECTOR_VERSION=([\d.]+)`,
+		"port":     `readonly PORT=\$\{DOCENT_DB_PORT:-(\d+)\}`,
+		"db":       `DB_NAME=(\w+)`,
+		"user":     `DB_USER=(\w+)`,
+		"password": `DB_PASSWORD=(\w+)`,
+	} {
+		m := regexp.MustCompile(re).FindStringSubmatch(script)
+		if m == nil {
+			t.Fatalf("scripts/db.sh has no %s setting matching %s", key, re)
+		}
+		got[key] = m[1]
+	}
+	return got
+}
+
+func TestDefaultDatabaseURLIsTheLocalCluster(t *testing.T) {
+	s := dbScript(t)
+	want := "postgres://" + s["user"] + ":" + s["password"] + "@127.0.0.1:" + s["port"] + "/" + s["db"] + "?sslmode=disable"
+	if config.DefaultDatabaseURL != want {
+		t.Errorf("DefaultDatabaseURL = %s, scripts/db.sh runs %s", config.DefaultDatabaseURL, want)
+	}
+	if v := known()[config.DBPort]; v.Default != s["port"] {
+		t.Errorf("%s default = %s, scripts/db.sh uses %s", config.DBPort, v.Default, s["port"])
+	}
+}
+
+// TestReadmeDocumentsEveryVariable: the README's configuration table lists exactly the
+// variables of Vars, with their defaults.
+func TestReadmeDocumentsEveryVariable(t *testing.T) {
+	readme := string(repoFile(t, "README.md"))
+	row := regexp.MustCompile("(?m)^\\| `(DOCENT_[A-Z_]+)` \\| ([^|]*) \\|")
+	documented := map[string]string{}
+	for _, m := range row.FindAllStringSubmatch(readme, -1) {
+		documented[m[1]] = strings.Trim(strings.TrimSpace(m[2]), "`")
+	}
+	want := map[string]string{}
+	for _, v := range config.Vars() {
+		want[v.Name] = v.Default
+	}
+	if diff := cmp.Diff(want, documented); diff != "" {
+		t.Errorf("README configuration table (-code +README):\n%s", diff)
+	}
+	for _, name := range regexp.MustCompile(`DOCENT_[A-Z_]+`).FindAllString(readme, -1) {
+		if _, ok := want[name]; !ok {
+			t.Errorf("README mentions %s, which the code does not read", name)
+		}
+	}
+}
+
+type composeFile struct {
+	Services map[string]struct {
+		Image       string            `yaml:"image"`
+		Build       any               `yaml:"build"`
+		Command     []string          `yaml:"command"`
+		Entrypoint  []string          `yaml:"entrypoint"`
+		Environment map[string]string `yaml:"environment"`
+		Ports       []string          `yaml:"ports"`
+		Volumes     []string          `yaml:"volumes"`
+		Healthcheck struct {
+			Test []string `yaml:"test"`
+		} `yaml:"healthcheck"`
+	} `yaml:"services"`
+	Volumes map[string]any `yaml:"volumes"`
+}
+
+func TestComposeAgreesWithTheCode(t *testing.T) {
+	var c composeFile
+	if err := yaml.Unmarshal(repoFile(t, "docker-compose.yml"), &c); err != nil {
+		t.Fatalf("docker-compose.yml: %v", err)
+	}
+	var services []string
+	for name := range c.Services {
+		services = append(services, name)
+	}
+	slices.Sort(services)
+	if diff := cmp.Diff([]string{"db", "ingest", "migrate", "server"}, services); diff != "" {
+		t.Fatalf("services (-want +got):\n%s", diff)
+	}
+
+	// The database image is the pgvector and PostgreSQL that scripts/db.sh provides.
+	script := dbScript(t)
+	db := c.Services["db"]
+	if want := "pgvector/pgvector:" + script["pgvector"] + "-pg" + script["pg_major"]; db.Image != want {
+		t.Errorf("db image = %s, want %s (the versions scripts/db.sh installs)", db.Image, want)
+	}
+	if _, ok := c.Volumes["pgdata"]; !ok || !slices.Contains(db.Volumes, "pgdata:/var/lib/postgresql/data") {
+		t.Errorf("db does not keep its data in the named volume pgdata: %v", db.Volumes)
+	}
+
+	// Docent's services run one image, built once, with variables the code knows.
+	vars := known()
+	if c.Services["migrate"].Build == nil {
+		t.Error("migrate does not build the image")
+	}
+	for _, name := range []string{"migrate", "server", "ingest"} {
+		s := c.Services[name]
+		if s.Image != c.Services["migrate"].Image {
+			t.Errorf("%s runs image %s, migrate builds %s", name, s.Image, c.Services["migrate"].Image)
+		}
+		for key := range s.Environment {
+			if _, ok := vars[key]; !ok {
+				t.Errorf("%s sets %s, which the code does not read", name, key)
+			}
+		}
+		u, err := url.Parse(s.Environment[config.DatabaseURL])
+		if err != nil {
+			t.Fatalf("%s: %s: %v", name, config.DatabaseURL, err)
+		}
+		password, _ := u.User.Password()
+		got := []string{u.Hostname(), u.Port(), u.User.Username(), password, strings.TrimPrefix(u.Path, "/")}
+		want := []string{"db", "5432", db.Environment["POSTGRES_USER"], db.Environment["POSTGRES_PASSWORD"], db.Environment["POSTGRES_DB"]}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("%s's %s does not point at the db service (-want +got):\n%s", name, config.DatabaseURL, diff)
+		}
+		if _, err := config.NewLogger(func(k string) string { return s.Environment[k] }, io.Discard, false); err != nil {
+			t.Errorf("%s: %v", name, err)
+		}
+	}
+
+	// The server listens where the port mapping and the health check expect, on a route the
+	// API serves.
+	server := c.Services["server"]
+	_, port, err := net.SplitHostPort(server.Environment[config.Addr])
+	if err != nil {
+		t.Fatalf("server %s: %v", config.Addr, err)
+	}
+	if len(server.Ports) != 1 || !strings.HasSuffix(server.Ports[0], ":"+port) {
+		t.Errorf("server ports %v do not publish container port %s", server.Ports, port)
+	}
+	check := strings.Join(server.Healthcheck.Test, " ")
+	m := regexp.MustCompile(`http://127\.0\.0\.1:(\d+)(/\S*)`).FindStringSubmatch(check)
+	if m == nil || m[1] != port {
+		t.Fatalf("server health check %q does not probe port %s", check, port)
+	}
+	rec := httptest.NewRecorder()
+	api.New(api.Config{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil))).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, m[2], nil))
+	if rec.Code != http.StatusOK {
+		t.Errorf("the health check's %s answers %d, want 200", m[2], rec.Code)
+	}
+
+	if ingest := c.Services["ingest"]; !slices.ContainsFunc(ingest.Volumes, func(v string) bool { return strings.Contains(v, ":/documents") }) {
+		t.Errorf("ingest mounts no documents folder: %v", ingest.Volumes)
+	}
+}
+
+func TestLookup(t *testing.T) {
+	env := map[string]string{config.Addr: "0.0.0.0:9000"}
+	getenv := func(k string) string { return env[k] }
+	if got := config.Lookup(getenv, config.Addr); got != "0.0.0.0:9000" {
+		t.Errorf("Lookup(set) = %s", got)
+	}
+	if got := config.Lookup(getenv, config.LogLevel); got != "info" {
+		t.Errorf("Lookup(unset) = %s, want the default info", got)
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Lookup of an unknown variable did not panic")
+		}
+	}()
+	config.Lookup(getenv, "DOCENT_NOPE")
+}
+
+func TestNewLogger(t *testing.T) {
+	tests := []struct {
+		env      map[string]string
+		terminal bool
+		wantJSON bool
+		wantErr  string
+	}{
+		{nil, false, true, ""},
+		{nil, true, false, ""},
+		{map[string]string{config.LogFormat: "json"}, true, true, ""},
+		{map[string]string{config.LogFormat: "text"}, false, false, ""},
+		{map[string]string{config.LogFormat: "yaml"}, false, false, "not one of json, text, auto"},
+		{map[string]string{config.LogLevel: "verbose"}, false, false, "not one of debug, info, warn, error"},
+	}
+	for _, tt := range tests {
+		var buf bytes.Buffer
+		logger, err := config.NewLogger(func(k string) string { return tt.env[k] }, &buf, tt.terminal)
+		if tt.wantErr != "" {
+			if err == nil || !strings.Contains(err.Error(), tt.wantErr) {
+				t.Errorf("NewLogger(%v) error = %v, want %q", tt.env, err, tt.wantErr)
+			}
+			continue
+		}
+		if err != nil {
+			t.Fatal(err)
+		}
+		logger.Info("hello")
+		if isJSON := strings.HasPrefix(buf.String(), "{"); isJSON != tt.wantJSON {
+			t.Errorf("NewLogger(%v, terminal=%v) wrote %q, want JSON=%v", tt.env, tt.terminal, buf.String(), tt.wantJSON)
+		}
+	}
+}

@@ -1,0 +1,98 @@
+// Package index is Docent's storage layer: the PostgreSQL + pgvector schema and its
+// migrations, and the hand-written SQL that reads and writes documents, chunks, index
+// generations and their embeddings.
+//
+// Everything here takes a DBTX, which both *pgxpool.Pool and pgx.Tx satisfy, so a caller
+// decides the transaction boundaries (see InTx). The schema keeps its own invariants with
+// triggers (migrations/00001_schema.sql): chunk and embedding permission tags follow their
+// document, and the BM25 statistics follow the chunks.
+package index
+
+import (
+	"context"
+	"errors"
+	"fmt"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/jackc/pgx/v5/pgxpool"
+	pgxvec "github.com/pgvector/pgvector-go/pgx"
+)
+
+// DBTX is what the queries in this package need: a pool, a connection or a transaction.
+type DBTX interface {
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	CopyFrom(ctx context.Context, table pgx.Identifier, columns []string, src pgx.CopyFromSource) (int64, error)
+}
+
+// Beginner starts a transaction: *pgxpool.Pool, *pgx.Conn, or pgx.Tx (a savepoint).
+type Beginner interface {
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// ErrNotFound is returned when a looked-up row does not exist.
+var ErrNotFound = errors.New("not found")
+
+// Open connects a pool to the database at url and checks that it answers. Connections know
+// pgvector's types, so the database must have the vector extension (run migrations first).
+func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := pgxpool.ParseConfig(url)
+	if err != nil {
+		return nil, fmt.Errorf("parse database URL: %w", redactURLError(err))
+	}
+	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
+		if err := pgxvec.RegisterTypes(ctx, conn); err != nil {
+			return fmt.Errorf("register pgvector types (is the schema migrated? run `ingest migrate`): %w", err)
+		}
+		return nil
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", describeDB(cfg.ConnConfig), err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to %s: %w", describeDB(cfg.ConnConfig), err)
+	}
+	return pool, nil
+}
+
+// describeDB names a database for error messages without its password.
+func describeDB(cfg *pgx.ConnConfig) string {
+	return fmt.Sprintf("database %q on %s:%d as %q", cfg.Database, cfg.Host, cfg.Port, cfg.User)
+}
+
+// redactURLError drops the URL from a parse error: pgconn's messages can echo a password.
+func redactURLError(err error) error {
+	var pe *pgconn.ParseConfigError
+	if errors.As(err, &pe) {
+		return errors.New("invalid connection string (expected postgres://user:password@host:port/database)")
+	}
+	return err
+}
+
+// InTx runs fn in a transaction on db and commits if fn returns nil. The rollback after an
+// error uses a context that is not cancelled, so that a cancelled request still rolls back
+// cleanly instead of leaving the connection to time out.
+func InTx(ctx context.Context, db Beginner, fn func(tx pgx.Tx) error) (err error) {
+	tx, err := db.Begin(ctx)
+	if err != nil {
+		return fmt.Errorf("begin transaction: %w", err)
+	}
+	defer func() {
+		if err != nil {
+			if rbErr := tx.Rollback(context.WithoutCancel(ctx)); rbErr != nil && !errors.Is(rbErr, pgx.ErrTxClosed) {
+				err = errors.Join(err, fmt.Errorf("roll back: %w", rbErr))
+			}
+		}
+	}()
+	if err := fn(tx); err != nil {
+		return err
+	}
+	if err := tx.Commit(ctx); err != nil {
+		return fmt.Errorf("commit: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,234 @@
+package index
+
+import (
+	"cmp"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Generation statuses.
+const (
+	StatusBuilding = "building"
+	StatusActive   = "active"
+	StatusRetired  = "retired"
+)
+
+// Distances between vectors, with pgvector's operator for each.
+const (
+	DistanceCosine       = "cosine"        // <=>
+	DistanceL2           = "l2"            // <->
+	DistanceInnerProduct = "inner_product" // <#>
+)
+
+// Generation is one embedding of one chunking: which embedder and model produced the
+// vectors, their dimension, and where they are stored.
+type Generation struct {
+	ID                 int
+	ChunkingID         int
+	Embedder           string
+	Model              string
+	Dimension          int
+	Distance           string
+	HNSWM              int
+	HNSWEfConstruction int
+	Table              string // embeddings table; empty once dropped
+	Status             string
+	CreatedAt          time.Time
+	IndexBuiltAt       *time.Time
+	ActivatedAt        *time.Time
+	RetiredAt          *time.Time
+}
+
+// VectorType is the pgvector column type of the generation's embeddings: halfvec above the
+// 2,000 dimensions an HNSW index accepts for vector.
+func (g Generation) VectorType() string {
+	if g.Dimension > 2000 {
+		return "halfvec"
+	}
+	return "vector"
+}
+
+// DistanceOperator is the pgvector operator that orders by this generation's distance and
+// that its HNSW index serves.
+func (g Generation) DistanceOperator() string {
+	switch g.Distance {
+	case DistanceL2:
+		return "<->"
+	case DistanceInnerProduct:
+		return "<#>"
+	default:
+		return "<=>"
+	}
+}
+
+// TableIdent is the embeddings table as a quoted SQL identifier, for the queries that must
+// name it (a table cannot be a bind parameter).
+func (g Generation) TableIdent() (string, error) {
+	if g.Table == "" {
+		return "", fmt.Errorf("generation %d has no embeddings table", g.ID)
+	}
+	return pgx.Identifier{g.Table}.Sanitize(), nil
+}
+
+// GenerationSpec describes a generation to create.
+type GenerationSpec struct {
+	ChunkingID         int
+	Embedder           string
+	Model              string
+	Dimension          int
+	Distance           string // default cosine
+	HNSWM              int    // default 16
+	HNSWEfConstruction int    // default 64
+}
+
+func (s *GenerationSpec) validate() error {
+	switch {
+	case s.ChunkingID <= 0:
+		return errors.New("generation spec: ChunkingID is required")
+	case s.Embedder == "":
+		return errors.New("generation spec: Embedder is required")
+	case s.Model == "":
+		return errors.New("generation spec: Model is required")
+	case s.Dimension < 1 || s.Dimension > 4000:
+		return fmt.Errorf("generation spec: Dimension %d is outside 1..4000 (pgvector's HNSW limit for halfvec)", s.Dimension)
+	}
+	switch s.Distance {
+	case DistanceCosine, DistanceL2, DistanceInnerProduct:
+	default:
+		return fmt.Errorf("generation spec: unknown Distance %q", s.Distance)
+	}
+	return nil
+}
+
+const generationColumns = `id, chunking_id, embedder, model, dimension, distance, hnsw_m, hnsw_ef_construction,
+	coalesce(table_name, ''), status, created_at, index_built_at, activated_at, retired_at`
+
+func scanGeneration(row pgx.Row) (Generation, error) {
+	var g Generation
+	err := row.Scan(&g.ID, &g.ChunkingID, &g.Embedder, &g.Model, &g.Dimension, &g.Distance, &g.HNSWM,
+		&g.HNSWEfConstruction, &g.Table, &g.Status, &g.CreatedAt, &g.IndexBuiltAt, &g.ActivatedAt, &g.RetiredAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Generation{}, ErrNotFound
+	}
+	return g, err
+}
+
+// CreateGeneration records a new building generation and creates its embeddings table (without
+// the HNSW index; see BuildVectorIndex). Run it in a transaction so that both happen or neither.
+func CreateGeneration(ctx context.Context, db DBTX, spec GenerationSpec) (Generation, error) {
+	spec.Distance = cmp.Or(spec.Distance, DistanceCosine)
+	spec.HNSWM = cmp.Or(spec.HNSWM, 16)
+	spec.HNSWEfConstruction = cmp.Or(spec.HNSWEfConstruction, 64)
+	if err := spec.validate(); err != nil {
+		return Generation{}, err
+	}
+	var id int
+	err := db.QueryRow(ctx, `
+		INSERT INTO index_generations (chunking_id, embedder, model, dimension, distance, hnsw_m, hnsw_ef_construction)
+		VALUES ($1, $2, $3, $4, $5, $6, $7) RETURNING id`,
+		spec.ChunkingID, spec.Embedder, spec.Model, spec.Dimension, spec.Distance, spec.HNSWM, spec.HNSWEfConstruction,
+	).Scan(&id)
+	if err != nil {
+		return Generation{}, fmt.Errorf("insert generation: %w", err)
+	}
+	if _, err := db.Exec(ctx, `SELECT docent_create_embedding_table($1)`, id); err != nil {
+		return Generation{}, fmt.Errorf("create embeddings table of generation %d: %w", id, err)
+	}
+	return GetGeneration(ctx, db, id)
+}
+
+// GetGeneration returns the generation with the given id, or ErrNotFound.
+func GetGeneration(ctx context.Context, db DBTX, id int) (Generation, error) {
+	g, err := scanGeneration(db.QueryRow(ctx, `SELECT `+generationColumns+` FROM index_generations WHERE id = $1`, id))
+	if err != nil {
+		return Generation{}, fmt.Errorf("get generation %d: %w", id, err)
+	}
+	return g, nil
+}
+
+// ActiveGeneration returns the generation that queries use, or ErrNotFound when there is none.
+func ActiveGeneration(ctx context.Context, db DBTX) (Generation, error) {
+	g, err := scanGeneration(db.QueryRow(ctx, `SELECT `+generationColumns+` FROM index_generations WHERE status = 'active'`))
+	if err != nil {
+		return Generation{}, fmt.Errorf("active generation: %w", err)
+	}
+	return g, nil
+}
+
+// BuildVectorIndex builds the generation's HNSW index (a no-op when it exists). It is slow on
+// a large table: build it once after a bulk load rather than maintaining it row by row.
+func BuildVectorIndex(ctx context.Context, db DBTX, id int) error {
+	if _, err := db.Exec(ctx, `SELECT docent_create_vector_index($1)`, id); err != nil {
+		return fmt.Errorf("build vector index of generation %d: %w", id, err)
+	}
+	return nil
+}
+
+// Activate makes generation id the active one and retires the previously active one, in one
+// transaction: queries see either the old or the new generation, never neither. Servers are
+// told through NOTIFY docent_generations.
+func Activate(ctx context.Context, db Beginner, id int) error {
+	return InTx(ctx, db, func(tx pgx.Tx) error {
+		g, err := scanGeneration(tx.QueryRow(ctx, `SELECT `+generationColumns+` FROM index_generations WHERE id = $1 FOR UPDATE`, id))
+		if err != nil {
+			return fmt.Errorf("activate generation %d: %w", id, err)
+		}
+		switch {
+		case g.Status == StatusActive:
+			return nil
+		case g.Table == "":
+			return fmt.Errorf("activate generation %d: its embeddings were dropped", id)
+		case g.IndexBuiltAt == nil:
+			return fmt.Errorf("activate generation %d: its vector index is not built", id)
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE index_generations SET status = 'retired', retired_at = now()
+			WHERE status = 'active'`); err != nil {
+			return fmt.Errorf("retire active generation: %w", err)
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE index_generations SET status = 'active', activated_at = now(), retired_at = NULL
+			WHERE id = $1`, id); err != nil {
+			return fmt.Errorf("activate generation %d: %w", id, err)
+		}
+		return nil
+	})
+}
+
+// EnsureChunking returns the id of the chunking with this configuration and text search
+// configuration, creating it if needed. config is any JSON-encodable value; its canonical
+// encoding (Go's encoding/json sorts map keys and keeps struct field order) is hashed.
+func EnsureChunking(ctx context.Context, db DBTX, config any, tsConfig string) (int, error) {
+	raw, err := json.Marshal(config)
+	if err != nil {
+		return 0, fmt.Errorf("encode chunking config: %w", err)
+	}
+	sum := sha256.Sum256(append(raw, "\x00"+tsConfig...))
+	hash := hex.EncodeToString(sum[:])
+	// A concurrent insert of the same chunking can make both halves of the statement miss
+	// (ON CONFLICT waits for it, the SELECT's snapshot predates it): ask again.
+	for range 2 {
+		var id int
+		err = db.QueryRow(ctx, `
+			WITH ins AS (
+				INSERT INTO chunkings (config_hash, config, ts_config) VALUES ($1, $2, $3::regconfig)
+				ON CONFLICT (config_hash) DO NOTHING RETURNING id
+			)
+			SELECT id FROM ins UNION ALL SELECT id FROM chunkings WHERE config_hash = $1
+			LIMIT 1`, hash, raw, tsConfig).Scan(&id)
+		if !errors.Is(err, pgx.ErrNoRows) {
+			if err != nil {
+				return 0, fmt.Errorf("ensure chunking: %w", err)
+			}
+			return id, nil
+		}
+	}
+	return 0, fmt.Errorf("ensure chunking: %w", err)
+}

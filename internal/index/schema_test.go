@@ -1,0 +1,646 @@
+package index_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math/rand/v2"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+	"github.com/pgvector/pgvector-go"
+
+	"github.com/docent-rag/docent/internal/dbtest"
+	"github.com/docent-rag/docent/internal/index"
+)
+
+// fixture is a small corpus written straight into the tables, as ingestion will.
+type fixture struct {
+	pool       *pgxpool.Pool
+	chunkingID int
+	sourceID   int64
+}
+
+func setup(t *testing.T) fixture {
+	t.Helper()
+	db := dbtest.New(t)
+	ctx := context.Background()
+	chunkingID, err := index.EnsureChunking(ctx, db.Pool, map[string]int{"target_tokens": 350, "max_tokens": 512}, "english")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var sourceID int64
+	if err := db.Pool.QueryRow(ctx, `INSERT INTO sources (name) VALUES ('handbook') RETURNING id`).Scan(&sourceID); err != nil {
+		t.Fatal(err)
+	}
+	return fixture{pool: db.Pool, chunkingID: chunkingID, sourceID: sourceID}
+}
+
+// addDocument inserts a document with the given chunk texts and returns the chunk ids.
+func (f fixture) addDocument(t *testing.T, uri, title string, acl []string, texts ...string) (docID int64, chunkIDs []int64) {
+	t.Helper()
+	ctx := context.Background()
+	err := f.pool.QueryRow(ctx, `
+		INSERT INTO documents (source_id, uri, title, content_type, content_hash, size_bytes, text, acl)
+		VALUES ($1, $2, $3, 'text/markdown', sha256($4::bytea), length($4), $4, $5) RETURNING id`,
+		f.sourceID, uri, title, strings.Join(texts, "\n\n"), acl).Scan(&docID)
+	if err != nil {
+		t.Fatalf("insert document %s: %v", uri, err)
+	}
+	rows := make([][]any, len(texts))
+	offset := 0
+	for i, text := range texts {
+		n := len([]rune(text))
+		rows[i] = []any{docID, f.chunkingID, i, text, []string{title}, offset, offset + n, len(strings.Fields(text))}
+		offset += n + 2
+	}
+	// COPY without acl, tsv or lexical_length: the schema's trigger fills them in.
+	if _, err := f.pool.CopyFrom(ctx, pgx.Identifier{"chunks"},
+		[]string{"document_id", "chunking_id", "ordinal", "text", "heading_path", "char_start", "char_end", "token_count"},
+		pgx.CopyFromRows(rows)); err != nil {
+		t.Fatalf("copy chunks of %s: %v", uri, err)
+	}
+	err = f.pool.QueryRow(ctx, `SELECT array_agg(id ORDER BY ordinal) FROM chunks WHERE document_id = $1`, docID).Scan(&chunkIDs)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return docID, chunkIDs
+}
+
+func (f fixture) newGeneration(t *testing.T, model string, dim int) index.Generation {
+	t.Helper()
+	var g index.Generation
+	err := index.InTx(context.Background(), f.pool, func(tx pgx.Tx) error {
+		var err error
+		g, err = index.CreateGeneration(context.Background(), tx, index.GenerationSpec{
+			ChunkingID: f.chunkingID, Embedder: "test", Model: model, Dimension: dim,
+		})
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return g
+}
+
+// embed writes a vector for each chunk into the generation's table with COPY, without acl
+// (the trigger copies it from the document).
+func (f fixture) embed(t *testing.T, g index.Generation, vectors map[int64][]float32) {
+	t.Helper()
+	rows := make([][]any, 0, len(vectors))
+	for id, v := range vectors {
+		rows = append(rows, []any{id, pgvector.NewVector(v)})
+	}
+	if _, err := f.pool.CopyFrom(context.Background(), pgx.Identifier{g.Table}, []string{"chunk_id", "embedding"}, pgx.CopyFromRows(rows)); err != nil {
+		t.Fatalf("copy embeddings into %s: %v", g.Table, err)
+	}
+}
+
+func randomVector(r *rand.Rand, dim int) []float32 {
+	v := make([]float32, dim)
+	for i := range v {
+		v[i] = float32(r.NormFloat64())
+	}
+	return v
+}
+
+// explain returns the plan of a query as EXPLAIN's JSON, flattened to "Node Type [Index Name]"
+// lines plus the filters, for assertions.
+func explain(t *testing.T, db index.DBTX, query string, args ...any) string {
+	t.Helper()
+	var raw []byte
+	if err := db.QueryRow(context.Background(), "EXPLAIN (FORMAT JSON) "+query, args...).Scan(&raw); err != nil {
+		t.Fatalf("explain: %v", err)
+	}
+	var plans []struct{ Plan planNode }
+	if err := json.Unmarshal(raw, &plans); err != nil {
+		t.Fatal(err)
+	}
+	var b strings.Builder
+	var walk func(n planNode, depth int)
+	walk = func(n planNode, depth int) {
+		fmt.Fprintf(&b, "%s%s %s %s %s\n", strings.Repeat("  ", depth), n.NodeType, n.IndexName, n.Filter, n.IndexCond)
+		for _, c := range n.Plans {
+			walk(c, depth+1)
+		}
+	}
+	walk(plans[0].Plan, 0)
+	return b.String()
+}
+
+type planNode struct {
+	NodeType  string     `json:"Node Type"`
+	IndexName string     `json:"Index Name"`
+	Filter    string     `json:"Filter"`
+	IndexCond string     `json:"Index Cond"`
+	Plans     []planNode `json:"Plans"`
+}
+
+func TestMigrateIsIdempotentAndSchemaCurrent(t *testing.T) {
+	t.Parallel()
+	db := dbtest.New(t)
+	ctx := context.Background()
+	applied, err := index.Migrate(ctx, db.URL)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(applied) != 0 {
+		t.Errorf("second migrate applied %v, want nothing", applied)
+	}
+	if err := index.CheckSchema(ctx, db.Pool); err != nil {
+		t.Errorf("CheckSchema on a migrated database: %v", err)
+	}
+	var recorded int
+	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM `+index.MigrationsTable+` WHERE version_id > 0`).Scan(&recorded); err != nil {
+		t.Fatal(err)
+	}
+	latest, err := index.LatestVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if int64(recorded) != latest {
+		t.Errorf("%d migrations recorded, want one row per migration (%d)", recorded, latest)
+	}
+}
+
+func TestCheckSchemaRefusesOldAndNewerSchemas(t *testing.T) {
+	t.Parallel()
+	db := dbtest.New(t)
+	ctx := context.Background()
+	latest, err := index.LatestVersion()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO `+index.MigrationsTable+` (version_id, is_applied) VALUES ($1, true)`, latest+1); err != nil {
+		t.Fatal(err)
+	}
+	var se *index.SchemaError
+	if err := index.CheckSchema(ctx, db.Pool); !errors.As(err, &se) || se.Current != latest+1 || !strings.Contains(err.Error(), "newer") {
+		t.Errorf("CheckSchema on a newer schema = %v, want a SchemaError saying it is newer", err)
+	}
+	if _, err := db.Pool.Exec(ctx, `DROP TABLE `+index.MigrationsTable); err != nil {
+		t.Fatal(err)
+	}
+	if err := index.CheckSchema(ctx, db.Pool); !errors.As(err, &se) || se.Current != 0 || !strings.Contains(err.Error(), "ingest migrate") {
+		t.Errorf("CheckSchema on an unmigrated database = %v, want a SchemaError telling to run ingest migrate", err)
+	}
+}
+
+// TestTwoDimensionsSideBySide is the heart of the schema: two generations with different
+// dimensions over the same chunks, each queried through its own HNSW index, with the
+// permission filter applied.
+func TestTwoDimensionsSideBySide(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(1, 2))
+
+	// 2,000 chunks: 1,000 the engineering group may see, 1,000 public. Enough rows that the
+	// planner prefers the HNSW index to a sequential scan on its own.
+	var engChunks, publicChunks []int64
+	for i := range 20 {
+		texts := make([]string, 50)
+		for j := range texts {
+			texts[j] = fmt.Sprintf("paragraph %d of document %d about deployment and on-call rotations", j, i)
+		}
+		acl := []string{"public"}
+		if i%2 == 0 {
+			acl = []string{"group:eng"}
+		}
+		_, ids := f.addDocument(t, fmt.Sprintf("doc-%02d.md", i), fmt.Sprintf("Document %d", i), acl, texts...)
+		if i%2 == 0 {
+			engChunks = append(engChunks, ids...)
+		} else {
+			publicChunks = append(publicChunks, ids...)
+		}
+	}
+	all := slices.Concat(engChunks, publicChunks)
+
+	// load gives every chunk a random vector in g and builds g's HNSW index.
+	load := func(g index.Generation) {
+		vectors := make(map[int64][]float32, len(all))
+		for _, id := range all {
+			vectors[id] = randomVector(r, g.Dimension)
+		}
+		f.embed(t, g, vectors)
+		if err := index.BuildVectorIndex(ctx, f.pool, g.ID); err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.pool.Exec(ctx, "ANALYZE "+pgx.Identifier{g.Table}.Sanitize()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	// The active generation and a new one being built beside it, as during a reindex.
+	small := f.newGeneration(t, "small", 384)
+	load(small)
+	if err := index.Activate(ctx, f.pool, small.ID); err != nil {
+		t.Fatal(err)
+	}
+	large := f.newGeneration(t, "large", 1536)
+	load(large)
+
+	var types []string
+	err := f.pool.QueryRow(ctx, `
+		SELECT array_agg(format_type(a.atttypid, a.atttypmod) ORDER BY c.relname)
+		FROM pg_attribute a JOIN pg_class c ON c.oid = a.attrelid
+		WHERE c.relname IN ($1, $2) AND a.attname = 'embedding'`, small.Table, large.Table).Scan(&types)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"vector(384)", "vector(1536)"}, types); diff != "" {
+		t.Errorf("embedding column types (-want +got):\n%s", diff)
+	}
+
+	for _, g := range []index.Generation{small, large} {
+		t.Run(g.Model, func(t *testing.T) {
+			table, err := g.TableIdent()
+			if err != nil {
+				t.Fatal(err)
+			}
+			q := pgvector.NewVector(randomVector(r, g.Dimension))
+
+			// Unfiltered nearest neighbours: the HNSW index serves the ORDER BY ... LIMIT.
+			unfiltered := `SELECT chunk_id FROM ` + table + ` ORDER BY embedding ` + g.DistanceOperator() + ` $1 LIMIT 10`
+			if plan := explain(t, f.pool, unfiltered, q); !strings.Contains(plan, "Index Scan "+g.Table+"_hnsw_idx") {
+				t.Errorf("nearest-neighbour query does not use the HNSW index:\n%s", plan)
+			}
+
+			// With the permission filter inside the same scan. On 2,000 rows the planner may
+			// rightly prefer an exact scan for a filter this broad, so other scans are
+			// switched off for this one plan: what is proven is that the query's shape lets
+			// the HNSW index serve it with the filter applied in the index scan itself.
+			filtered := `SELECT chunk_id, acl FROM ` + table + ` WHERE acl && $2 ORDER BY embedding ` + g.DistanceOperator() + ` $1 LIMIT 10`
+			err = index.InTx(ctx, f.pool, func(tx pgx.Tx) error {
+				if _, err := tx.Exec(ctx, `SET LOCAL enable_seqscan = off; SET LOCAL enable_bitmapscan = off`); err != nil {
+					return err
+				}
+				if plan := explain(t, tx, filtered, q, []string{"group:eng"}); !strings.Contains(plan, "Index Scan "+g.Table+"_hnsw_idx (acl && ") {
+					t.Errorf("filtered query cannot filter inside the HNSW scan:\n%s", plan)
+				}
+				return nil
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+			rows, err := f.pool.Query(ctx, filtered, q, []string{"group:eng"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			type hit struct {
+				ID  int64
+				ACL []string
+			}
+			hits, err := pgx.CollectRows(rows, pgx.RowToStructByPos[hit])
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(hits) != 10 {
+				t.Errorf("filtered query returned %d rows, want 10", len(hits))
+			}
+			for _, h := range hits {
+				if !slices.Contains(engChunks, h.ID) || !slices.Equal(h.ACL, []string{"group:eng"}) {
+					t.Errorf("filtered query returned chunk %d with tags %v, which group:eng may not see", h.ID, h.ACL)
+				}
+			}
+		})
+	}
+}
+
+func TestPermissionTagsFollowTheDocument(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	docID, chunks := f.addDocument(t, "salaries.md", "Salaries", []string{"group:hr"}, "Salary bands for 2026.", "Bonus policy.")
+	f.addDocument(t, "welcome.md", "Welcome", []string{"public"}, "Welcome to the handbook.")
+	// An active generation and one being built.
+	g1 := f.newGeneration(t, "one", 4)
+	f.embed(t, g1, map[int64][]float32{chunks[0]: {1, 0, 0, 0}, chunks[1]: {0, 1, 0, 0}})
+	if err := index.BuildVectorIndex(ctx, f.pool, g1.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := index.Activate(ctx, f.pool, g1.ID); err != nil {
+		t.Fatal(err)
+	}
+	g2 := f.newGeneration(t, "two", 8)
+	f.embed(t, g2, map[int64][]float32{chunks[0]: {1, 0, 0, 0, 0, 0, 0, 0}, chunks[1]: {0, 1, 0, 0, 0, 0, 0, 0}})
+
+	// tagsEverywhere returns the distinct tag sets of the document's chunks and of their
+	// embeddings in each generation.
+	tagsEverywhere := func() map[string][]string {
+		queries := map[string]string{
+			"chunks": `SELECT DISTINCT array_to_string(acl, ',') FROM chunks WHERE document_id = $1`,
+		}
+		for _, g := range []index.Generation{g1, g2} {
+			queries[g.Table] = `SELECT DISTINCT array_to_string(e.acl, ',') FROM ` + g.Table +
+				` e JOIN chunks c ON c.id = e.chunk_id WHERE c.document_id = $1`
+		}
+		got := map[string][]string{}
+		for name, query := range queries {
+			rows, err := f.pool.Query(ctx, query, docID)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if got[name], err = pgx.CollectRows(rows, pgx.RowTo[string]); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return got
+	}
+	want := map[string][]string{"chunks": {"group:hr"}, g1.Table: {"group:hr"}, g2.Table: {"group:hr"}}
+	if diff := cmp.Diff(want, tagsEverywhere()); diff != "" {
+		t.Errorf("tags copied on insert (-want +got):\n%s", diff)
+	}
+
+	if _, err := f.pool.Exec(ctx, `UPDATE documents SET acl = '{group:hr,user:ceo@example.com}' WHERE id = $1`, docID); err != nil {
+		t.Fatal(err)
+	}
+	want = map[string][]string{"chunks": {"group:hr,user:ceo@example.com"}, g1.Table: {"group:hr,user:ceo@example.com"}, g2.Table: {"group:hr,user:ceo@example.com"}}
+	if diff := cmp.Diff(want, tagsEverywhere()); diff != "" {
+		t.Errorf("tags after the document's tags changed (-want +got):\n%s", diff)
+	}
+
+	// Writing a chunk's or an embedding's tags directly cannot make them diverge.
+	if _, err := f.pool.Exec(ctx, `UPDATE chunks SET acl = '{public}' WHERE document_id = $1`, docID); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.pool.Exec(ctx, `UPDATE `+g1.Table+` SET acl = '{public}'`); err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(want, tagsEverywhere()); diff != "" {
+		t.Errorf("tags after a direct write (-want +got):\n%s", diff)
+	}
+
+	// The per-tag counts follow.
+	rows, err := f.pool.Query(ctx, `SELECT tag, chunk_count FROM acl_stats WHERE chunk_count > 0 ORDER BY tag`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type tagCount struct {
+		Tag   string
+		Count int64
+	}
+	counts, err := pgx.CollectRows(rows, pgx.RowToStructByPos[tagCount])
+	if err != nil {
+		t.Fatal(err)
+	}
+	wantCounts := []tagCount{{"group:hr", 2}, {"public", 1}, {"user:ceo@example.com", 2}}
+	if diff := cmp.Diff(wantCounts, counts); diff != "" {
+		t.Errorf("acl_stats (-want +got):\n%s", diff)
+	}
+}
+
+// TestConcurrentTagChangeReachesNewEmbeddings: an embedding written by one transaction while
+// another changes its document's tags must end with the new tags, whichever commits first.
+// Without the FOR SHARE lock in the embeddings trigger, the embedding keeps the old tags: a
+// permission leak after a revocation.
+func TestConcurrentTagChangeReachesNewEmbeddings(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	docID, chunks := f.addDocument(t, "plans.md", "Plans", []string{"group:eng"}, "Roadmap for next year.")
+	g := f.newGeneration(t, "g", 4)
+
+	writer, err := f.pool.Begin(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = writer.Rollback(ctx) }() // after Commit, a no-op
+	if _, err := writer.Exec(ctx, `INSERT INTO `+g.Table+` (chunk_id, embedding) VALUES ($1, '[1,0,0,0]')`, chunks[0]); err != nil {
+		t.Fatal(err)
+	}
+
+	revoked := make(chan error, 1)
+	go func() {
+		_, err := f.pool.Exec(ctx, `UPDATE documents SET acl = '{group:leadership}' WHERE id = $1`, docID)
+		revoked <- err
+	}()
+	select {
+	case err := <-revoked:
+		t.Fatalf("the tag change did not wait for the embedding writer (err=%v)", err)
+	case <-time.After(200 * time.Millisecond):
+	}
+	if err := writer.Commit(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := <-revoked; err != nil {
+		t.Fatal(err)
+	}
+	var acl []string
+	if err := f.pool.QueryRow(ctx, `SELECT acl FROM `+g.Table+` WHERE chunk_id = $1`, chunks[0]).Scan(&acl); err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Equal(acl, []string{"group:leadership"}) {
+		t.Errorf("embedding tags = %v after the revocation, want [group:leadership]", acl)
+	}
+}
+
+// TestBM25StatisticsFollowTheChunks checks the statistics against a recomputation from the
+// chunks after inserts, a title change, a tag change and a deletion.
+func TestBM25StatisticsFollowTheChunks(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+
+	check := func(step string) {
+		t.Helper()
+		var mismatches int
+		err := f.pool.QueryRow(ctx, `
+			WITH truth AS (
+				SELECT chunking_id, lexeme, count(*)::int AS df
+				FROM chunks, unnest(tsvector_to_array(tsv)) AS lexeme GROUP BY 1, 2
+			)
+			SELECT count(*) FROM truth FULL JOIN (SELECT * FROM lexeme_stats WHERE df > 0) s USING (chunking_id, lexeme)
+			WHERE truth.df IS DISTINCT FROM s.df`).Scan(&mismatches)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if mismatches != 0 {
+			t.Errorf("%s: %d lexemes have a document frequency that differs from the chunks", step, mismatches)
+		}
+		var statCount, statLength, count, length int64
+		err = f.pool.QueryRow(ctx, `
+			SELECT coalesce((SELECT chunk_count FROM corpus_stats WHERE chunking_id = $1), 0),
+			       coalesce((SELECT total_length FROM corpus_stats WHERE chunking_id = $1), 0),
+			       (SELECT count(*) FROM chunks WHERE chunking_id = $1),
+			       (SELECT coalesce(sum(lexical_length), 0) FROM chunks WHERE chunking_id = $1)`, f.chunkingID).
+			Scan(&statCount, &statLength, &count, &length)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if statCount != count || statLength != length {
+			t.Errorf("%s: corpus_stats = (%d chunks, length %d), chunks say (%d, %d)", step, statCount, statLength, count, length)
+		}
+	}
+
+	docA, _ := f.addDocument(t, "a.md", "Kubernetes deployment", []string{"public"}, "Deploy with kubectl apply.", "Roll back with kubectl rollout undo.")
+	f.addDocument(t, "b.md", "On-call", []string{"group:sre"}, "Pages go to the primary on-call engineer.")
+	check("after inserts")
+
+	var lengths []int
+	if err := f.pool.QueryRow(ctx, `SELECT array_agg(lexical_length ORDER BY ordinal) FROM chunks WHERE document_id = $1`, docA).Scan(&lengths); err != nil {
+		t.Fatal(err)
+	}
+	// "Kubernetes deployment" + heading "Kubernetes deployment" + "Deploy with kubectl apply."
+	// = 2 + 2 + 3 lexemes ("with" is a stop word).
+	if lengths[0] != 7 {
+		t.Errorf("lexical_length of the first chunk = %d, want 7 (title, heading path and text, without stop words)", lengths[0])
+	}
+
+	if _, err := f.pool.Exec(ctx, `UPDATE documents SET title = 'Helm releases' WHERE id = $1`, docA); err != nil {
+		t.Fatal(err)
+	}
+	check("after a title change")
+	var titleHits int
+	if err := f.pool.QueryRow(ctx, `SELECT count(*) FROM chunks WHERE tsv @@ to_tsquery('english', 'helm')`).Scan(&titleHits); err != nil {
+		t.Fatal(err)
+	}
+	if titleHits != 2 {
+		t.Errorf("%d chunks match the new title, want 2", titleHits)
+	}
+
+	if _, err := f.pool.Exec(ctx, `UPDATE documents SET acl = '{group:platform}' WHERE id = $1`, docA); err != nil {
+		t.Fatal(err)
+	}
+	check("after a tag change")
+
+	if _, err := f.pool.Exec(ctx, `DELETE FROM documents WHERE id = $1`, docA); err != nil {
+		t.Fatal(err)
+	}
+	check("after deleting a document")
+	var kubectl int
+	if err := f.pool.QueryRow(ctx, `SELECT coalesce((SELECT df FROM lexeme_stats WHERE lexeme = 'kubectl'), 0)`).Scan(&kubectl); err != nil {
+		t.Fatal(err)
+	}
+	if kubectl != 0 {
+		t.Errorf("df(kubectl) = %d after its only document was deleted, want 0", kubectl)
+	}
+}
+
+func TestLexicalQueryUsesBothGINIndexes(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	for i := range 40 {
+		texts := make([]string, 50)
+		for j := range texts {
+			texts[j] = fmt.Sprintf("note %d-%d on budgets, hiring and quarterly planning", i, j)
+		}
+		f.addDocument(t, fmt.Sprintf("n%d.md", i), "Notes", []string{fmt.Sprintf("group:g%d", i)}, texts...)
+	}
+	f.addDocument(t, "secret.md", "Merger", []string{"group:g0"}, "The merger with Initech closes in March.")
+	if _, err := f.pool.Exec(ctx, `ANALYZE chunks`); err != nil {
+		t.Fatal(err)
+	}
+	query := `SELECT id FROM chunks WHERE tsv @@ websearch_to_tsquery('english', $1) AND acl && $2 AND chunking_id = $3`
+	plan := explain(t, f.pool, query, "merger initech", []string{"group:g0"}, f.chunkingID)
+	if !strings.Contains(plan, "chunks_tsv_idx") {
+		t.Errorf("lexical query does not use the tsvector GIN index:\n%s", plan)
+	}
+	for principal, want := range map[string]int{"group:g0": 1, "group:g1": 0} {
+		var n int
+		if err := f.pool.QueryRow(ctx, "SELECT count(*) FROM ("+query+") q", "merger initech", []string{principal}, f.chunkingID).Scan(&n); err != nil {
+			t.Fatal(err)
+		}
+		if n != want {
+			t.Errorf("%s sees %d chunks about the merger, want %d", principal, n, want)
+		}
+	}
+}
+
+func TestActivateSwapsAtomicallyAndNotifies(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	_, chunks := f.addDocument(t, "a.md", "A", []string{"public"}, "alpha", "beta")
+
+	listener, err := pgx.Connect(ctx, f.pool.Config().ConnConfig.ConnString())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer listener.Close(ctx)
+	if _, err := listener.Exec(ctx, "LISTEN docent_generations"); err != nil {
+		t.Fatal(err)
+	}
+
+	g1 := f.newGeneration(t, "one", 4)
+	if err := index.Activate(ctx, f.pool, g1.ID); err == nil || !strings.Contains(err.Error(), "vector index is not built") {
+		t.Errorf("activating a generation without its vector index: err = %v", err)
+	}
+	f.embed(t, g1, map[int64][]float32{chunks[0]: {1, 0, 0, 0}, chunks[1]: {0, 1, 0, 0}})
+	if err := index.BuildVectorIndex(ctx, f.pool, g1.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := index.Activate(ctx, f.pool, g1.ID); err != nil {
+		t.Fatal(err)
+	}
+	active, err := index.ActiveGeneration(ctx, f.pool)
+	if err != nil || active.ID != g1.ID {
+		t.Fatalf("active generation = %d, %v; want %d", active.ID, err, g1.ID)
+	}
+
+	g2 := f.newGeneration(t, "two", 8)
+	// A second building generation is refused while one is building.
+	if _, err := index.CreateGeneration(ctx, f.pool, index.GenerationSpec{ChunkingID: f.chunkingID, Embedder: "test", Model: "three", Dimension: 4}); err == nil {
+		t.Error("created a second building generation while one was building")
+	}
+
+	f.embed(t, g2, map[int64][]float32{chunks[0]: {1, 0, 0, 0, 0, 0, 0, 0}, chunks[1]: {0, 1, 0, 0, 0, 0, 0, 0}})
+	if err := index.BuildVectorIndex(ctx, f.pool, g2.ID); err != nil {
+		t.Fatal(err)
+	}
+	if err := index.Activate(ctx, f.pool, g2.ID); err != nil {
+		t.Fatal(err)
+	}
+	rows, err := f.pool.Query(ctx, `SELECT id, status FROM index_generations ORDER BY id`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type status struct {
+		ID     int
+		Status string
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[status])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]status{{g1.ID, "retired"}, {g2.ID, "active"}}, got); diff != "" {
+		t.Errorf("statuses after the swap (-want +got):\n%s", diff)
+	}
+
+	// Two active generations are impossible even by hand.
+	if _, err := f.pool.Exec(ctx, `UPDATE index_generations SET status = 'active' WHERE id = $1`, g1.ID); err == nil {
+		t.Error("the schema allowed two active generations")
+	}
+
+	// Listeners heard about each change; the last notice names the new active generation.
+	var last string
+	for {
+		waitCtx, cancel := context.WithTimeout(ctx, 200*time.Millisecond)
+		n, err := listener.WaitForNotification(waitCtx)
+		cancel()
+		if err != nil {
+			break
+		}
+		last = n.Payload
+	}
+	if last != fmt.Sprint(g2.ID) {
+		t.Errorf("last notification payload = %q, want %d", last, g2.ID)
+	}
+}
+
+func TestChunkOfMissingDocumentIsRejected(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	_, err := f.pool.Exec(context.Background(), `
+		INSERT INTO chunks (document_id, chunking_id, ordinal, text, char_start, char_end, token_count)
+		VALUES (999999, $1, 0, 'orphan', 0, 6, 1)`, f.chunkingID)
+	if err == nil || !strings.Contains(err.Error(), "does not exist") {
+		t.Errorf("inserting a chunk of a missing document: err = %v", err)
+	}
+}

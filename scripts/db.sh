@@ -1,0 +1,325 @@
+#!/usr/bin/env bash
+# scripts/db.sh [up|down|reset]: Docent's PostgreSQL + pgvector, in one idempotent command.
+#
+#   up (default)  Make a database with pgvector >= 0.8.0 available and print the DSN to use on
+#                 stdout as DOCENT_DATABASE_URL=postgres://... (nothing else goes to stdout).
+#                 With DOCENT_DATABASE_URL set, only check that server: reachable, and the
+#                 vector extension >= 0.8.0 available. Otherwise run a private cluster owned
+#                 by this checkout: data in .data/postgres, listening on 127.0.0.1 and a Unix
+#                 socket on port DOCENT_DB_PORT (default 54329). Missing packages are installed
+#                 from Debian's archive; pgvector is built from Debian's source package when
+#                 apt has no binary package for it (the build is cached in ~/.cache/docent).
+#   down          Stop the private cluster.
+#   reset         Stop the private cluster and delete its data.
+#
+# Progress and errors go to stderr. Exit status: 0 ready, 1 failed, 2 usage error.
+set -euo pipefail
+
+readonly PG_MAJOR=15
+readonly PGVECTOR_VERSION=0.8.0
+# sha256 of Debian's pgvector_0.8.0.orig.tar.gz (the upstream release tarball), checked
+# before building so that a changed archive cannot slip a different source in.
+readonly PGVECTOR_SHA256=867a2c328d4928a5a9d6f052cd3bc78c7d60228a9b914ad32aa3db88e9de27b0
+readonly PGBIN=/usr/lib/postgresql/$PG_MAJOR/bin
+readonly PORT=${DOCENT_DB_PORT:-54329}
+readonly DB_NAME=docent DB_USER=docent DB_PASSWORD=docent
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+readonly ROOT=$root
+readonly CONF_SRC=$ROOT/scripts/postgresql.conf
+readonly CACHE_DIR=${XDG_CACHE_HOME:-${HOME:-/root}/.cache}/docent
+
+WORK=
+trap 'rm -rf "${WORK:-/nonexistent}"' EXIT
+
+log() { printf 'db: %s\n' "$*" >&2; }
+die() { printf 'db: error: %s\n' "$*" >&2; exit 1; }
+
+# version_ge A B: A >= B as dotted versions.
+version_ge() { [ "$(printf '%s\n%s\n' "$2" "$1" | sort -V | head -n1)" = "$2" ]; }
+
+# as_root CMD...: run a command that needs root (package installs), via sudo when not root.
+as_root() {
+	if [ "$(id -u)" -eq 0 ]; then
+		"$@"
+	elif command -v sudo >/dev/null && sudo -n true 2>/dev/null; then
+		sudo -n "$@"
+	else
+		die "need root to run: $*  (run it yourself, or run this script as root)"
+	fi
+}
+
+# apt_install PKG...: install Debian packages non-interactively, refreshing the package lists
+# once if a package is unknown (a fresh machine or container starts with empty lists).
+apt_install() {
+	log "installing $* from Debian's archive ..."
+	local -a apt=(env DEBIAN_FRONTEND=noninteractive apt-get -y -q --no-install-recommends
+		-o Dpkg::Options::=--force-confdef -o Dpkg::Options::=--force-confold)
+	local aptlog
+	aptlog=$(mktemp)
+	if ! as_root "${apt[@]}" install "$@" >"$aptlog" 2>&1; then
+		as_root env DEBIAN_FRONTEND=noninteractive apt-get -q update >>"$aptlog" 2>&1 &&
+			as_root "${apt[@]}" install "$@" >>"$aptlog" 2>&1 ||
+			{ tail -20 "$aptlog" >&2; rm -f "$aptlog"; die "could not install $*"; }
+	fi
+	rm -f "$aptlog"
+}
+
+# apt_has PKG: apt knows an installable version of PKG.
+apt_has() {
+	local candidate
+	candidate=$(apt-cache policy "$1" 2>/dev/null | awk '/Candidate:/ {print $2}')
+	[ -n "$candidate" ] && [ "$candidate" != "(none)" ]
+}
+
+vector_control() { echo "/usr/share/postgresql/$PG_MAJOR/extension/vector.control"; }
+
+installed_vector_version() {
+	local f
+	f=$(vector_control)
+	[ -f "$f" ] || return 0
+	sed -n "s/^default_version *= *'\([^']*\)'.*/\1/p" "$f"
+}
+
+# build_pgvector: build Debian's pgvector source package against PostgreSQL 15 and stage the
+# installed files in the cache, so that a later install is a copy. Uses a private apt
+# configuration holding only a deb-src line: the system's apt sources are never touched.
+build_pgvector() {
+	local stage=$CACHE_DIR/pgvector-$PGVECTOR_VERSION/stage
+	if [ -f "$stage/.complete" ]; then
+		return 0
+	fi
+	log "building pgvector $PGVECTOR_VERSION from Debian's source package (cached in $CACHE_DIR) ..."
+	if [ ! -f "/usr/include/postgresql/$PG_MAJOR/server/postgres.h" ] || ! command -v make >/dev/null || ! command -v gcc >/dev/null; then
+		apt_install "postgresql-server-dev-$PG_MAJOR" make gcc libc6-dev
+	fi
+	local work
+	work=$(mktemp -d)
+	WORK=$work
+	mkdir -p "$work/lists/partial" "$work/cache/archives/partial" "$work/src"
+	echo "deb-src http://deb.debian.org/debian trixie main" >"$work/sources.list"
+	local -a apt=(apt-get -qq
+		-o "Dir::Etc::SourceList=$work/sources.list" -o Dir::Etc::SourceParts=/dev/null
+		-o "Dir::State::Lists=$work/lists" -o "Dir::Cache=$work/cache"
+		-o APT::Sandbox::User=root)
+	"${apt[@]}" update >&2 || die "could not read Debian's trixie source index"
+	(cd "$work/src" && "${apt[@]}" source --download-only "pgvector=$PGVECTOR_VERSION-1" >/dev/null 2>&1) ||
+		die "could not download Debian's pgvector $PGVECTOR_VERSION source package"
+	local tarball=$work/src/pgvector_$PGVECTOR_VERSION.orig.tar.gz
+	echo "$PGVECTOR_SHA256  $tarball" | sha256sum -c --quiet - >&2 ||
+		die "pgvector source tarball does not have the expected sha256"
+	tar -xzf "$tarball" -C "$work/src"
+	local src=$work/src/pgvector-$PGVECTOR_VERSION
+	# OPTFLAGS="" drops -march=native so the library runs on any x86-64; with_llvm=no skips
+	# the JIT bitcode, which needs clang and which jit=off never uses.
+	local -a mk=(make -C "$src" "PG_CONFIG=$PGBIN/pg_config" OPTFLAGS= with_llvm=no)
+	"${mk[@]}" -j"$(nproc)" >"$work/build.log" 2>&1 || { tail -20 "$work/build.log" >&2; die "pgvector build failed"; }
+	rm -rf "$stage"
+	"${mk[@]}" install DESTDIR="$stage" >>"$work/build.log" 2>&1 || { tail -20 "$work/build.log" >&2; die "pgvector staging failed"; }
+	touch "$stage/.complete"
+}
+
+ensure_packages() {
+	if [ ! -x "$PGBIN/postgres" ] || [ ! -x "$PGBIN/pg_ctl" ]; then
+		apt_install postgresql-$PG_MAJOR
+	fi
+	local have
+	have=$(installed_vector_version)
+	if [ -n "$have" ] && version_ge "$have" "$PGVECTOR_VERSION"; then
+		return 0
+	fi
+	if apt_has postgresql-$PG_MAJOR-pgvector; then
+		apt_install postgresql-$PG_MAJOR-pgvector
+		have=$(installed_vector_version)
+		if [ -n "$have" ] && version_ge "$have" "$PGVECTOR_VERSION"; then
+			return 0
+		fi
+		log "the distribution's pgvector is $have, older than $PGVECTOR_VERSION; building instead"
+	fi
+	build_pgvector
+	log "installing pgvector $PGVECTOR_VERSION into PostgreSQL $PG_MAJOR ..."
+	as_root cp -a "$CACHE_DIR/pgvector-$PGVECTOR_VERSION/stage/usr/." /usr/ ||
+		die "could not install pgvector"
+	have=$(installed_vector_version)
+	[ "$have" = "$PGVECTOR_VERSION" ] || die "pgvector install did not take (found '${have:-nothing}')"
+}
+
+# --- a server named by DOCENT_DATABASE_URL -------------------------------------------------
+
+check_external() {
+	local url=$DOCENT_DATABASE_URL
+	command -v psql >/dev/null || apt_install postgresql-client-$PG_MAJOR
+	local out
+	out=$(PGCONNECT_TIMEOUT=5 psql "$url" -XAtq -v ON_ERROR_STOP=1 -c \
+		"select coalesce((select extversion from pg_extension where extname = 'vector'), '') || '|' ||
+		        coalesce((select default_version from pg_available_extensions where name = 'vector'), '')" 2>&1) ||
+		die "cannot connect to DOCENT_DATABASE_URL: $(printf '%s' "$out" | head -n1)"
+	local installed=${out%%|*} available=${out#*|}
+	if [ -n "$installed" ]; then
+		version_ge "$installed" "$PGVECTOR_VERSION" ||
+			die "the vector extension in that database is $installed; Docent needs >= $PGVECTOR_VERSION (ALTER EXTENSION vector UPDATE, as its owner)"
+	elif [ -n "$available" ]; then
+		version_ge "$available" "$PGVECTOR_VERSION" ||
+			die "the server offers pgvector $available; Docent needs >= $PGVECTOR_VERSION"
+	else
+		die "the server at DOCENT_DATABASE_URL has no vector extension; install pgvector >= $PGVECTOR_VERSION there"
+	fi
+	echo "DOCENT_DATABASE_URL=$url"
+}
+
+# --- the private cluster ---------------------------------------------------------------------
+
+# Where the cluster lives. As root the server runs as the postgres user, which must be able to
+# reach the data directory; a checkout under a private home (/root) is not reachable, so the
+# data then goes to /var/lib/docent/<hash of the checkout path>, linked from .data/postgres.
+setup_paths() {
+	STATE=$ROOT/.data
+	RUNAS=$(id -un)
+	if [ "$(id -u)" -eq 0 ]; then
+		RUNAS=postgres
+		id postgres >/dev/null 2>&1 || apt_install postgresql-$PG_MAJOR
+		mkdir -p "$STATE"
+		if ! runuser -u postgres -- test -x "$STATE"; then
+			STATE=/var/lib/docent/$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)
+		fi
+	fi
+	DATA=$STATE/postgres
+	LOGFILE=$STATE/postgres.log
+	SOCKDIR=$STATE/run
+	# A Unix socket path must fit in 107 bytes.
+	if [ $((${#SOCKDIR} + 20)) -gt 107 ]; then
+		SOCKDIR=/tmp/docent-$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)
+	fi
+}
+
+as_pg() {
+	if [ "$RUNAS" = "$(id -un)" ]; then
+		"$@"
+	else
+		runuser -u "$RUNAS" -- "$@"
+	fi
+}
+
+dsn() { echo "postgres://$DB_USER:$DB_PASSWORD@127.0.0.1:$PORT/$DB_NAME?sslmode=disable"; }
+
+running() { [ -f "$DATA/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; }
+
+# The settings file the cluster runs with: the tracked tuning plus this checkout's addresses.
+desired_conf() {
+	cat "$CONF_SRC"
+	printf '\n# Written by scripts/db.sh for this checkout.\n'
+	printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\n" "$PORT" "$SOCKDIR"
+}
+
+init_cluster() {
+	log "creating a PostgreSQL $PG_MAJOR cluster in $DATA ..."
+	mkdir -p "$STATE" "$ROOT/.data"
+	install -d -m 0700 -o "$RUNAS" "$DATA"
+	[ "$STATE" = "$ROOT/.data" ] || ln -sfn "$DATA" "$ROOT/.data/postgres"
+	# C.UTF-8 so that the text search parser classifies non-ASCII letters as letters.
+	as_pg "$PGBIN/initdb" -D "$DATA" -U postgres -E UTF8 --locale=C.UTF-8 \
+		--auth-local=trust --auth-host=scram-sha-256 >"$STATE/initdb.log" 2>&1 ||
+		{ tail -20 "$STATE/initdb.log" >&2; die "initdb failed"; }
+	echo "include_if_exists = 'docent.conf'" | as_pg tee -a "$DATA/postgresql.conf" >/dev/null
+}
+
+conf_current() { [ "$(as_pg cat "$DATA/docent.conf" 2>/dev/null)" = "$(desired_conf)" ]; }
+
+# install_conf: write docent.conf; prints "changed" when it differs from what was there.
+install_conf() {
+	if ! conf_current; then
+		desired_conf | as_pg tee "$DATA/docent.conf" >/dev/null
+		echo changed
+	fi
+}
+
+start_cluster() {
+	install -d -m 0700 -o "$RUNAS" "$SOCKDIR"
+	touch "$LOGFILE" && chown "$RUNAS" "$LOGFILE"
+	if (exec 3<>"/dev/tcp/127.0.0.1/$PORT") 2>/dev/null; then
+		die "port $PORT on 127.0.0.1 is taken by another program; set DOCENT_DB_PORT to a free port"
+	fi
+	log "starting PostgreSQL on 127.0.0.1:$PORT (log: $LOGFILE) ..."
+	as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$LOGFILE" -w -t 60 start >/dev/null ||
+		{ tail -20 "$LOGFILE" >&2; die "PostgreSQL did not start"; }
+}
+
+psql_admin() {
+	as_pg "$PGBIN/psql" -XAtq -v ON_ERROR_STOP=1 -h "$SOCKDIR" -p "$PORT" -U postgres "$@"
+}
+
+# bootstrap: the application role and database, and pgvector in template1 so that every new
+# database (the test harness clones them) has it: creating the extension needs a superuser,
+# and the application role is deliberately not one.
+bootstrap() {
+	psql_admin -d postgres >/dev/null <<-SQL
+		DO \$\$ BEGIN
+		  IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname = '$DB_USER') THEN
+		    CREATE ROLE $DB_USER LOGIN CREATEDB PASSWORD '$DB_PASSWORD';
+		  END IF;
+		END \$\$;
+		SELECT 'CREATE DATABASE $DB_NAME OWNER $DB_USER' WHERE NOT EXISTS (SELECT FROM pg_database WHERE datname = '$DB_NAME') \gexec
+	SQL
+	local db
+	for db in template1 "$DB_NAME"; do
+		psql_admin -d "$db" -c "SET client_min_messages = warning" \
+			-c "CREATE EXTENSION IF NOT EXISTS vector" -c "ALTER EXTENSION vector UPDATE" >/dev/null
+	done
+	as_pg touch "$DATA/docent.bootstrapped"
+}
+
+up_local() {
+	setup_paths
+	# Fast path: already running with the current settings and bootstrapped.
+	if running && [ -f "$DATA/docent.bootstrapped" ] && conf_current; then
+		dsn | sed 's/^/DOCENT_DATABASE_URL=/'
+		return 0
+	fi
+	ensure_packages
+	[ -s "$DATA/PG_VERSION" ] || init_cluster
+	local changed
+	changed=$(install_conf)
+	if running; then
+		if [ -n "$changed" ]; then
+			log "settings changed; restarting PostgreSQL ..."
+			as_pg "$PGBIN/pg_ctl" -D "$DATA" -l "$LOGFILE" -w -t 60 -m fast restart >/dev/null ||
+				{ tail -20 "$LOGFILE" >&2; die "PostgreSQL did not restart"; }
+		fi
+	else
+		start_cluster
+	fi
+	bootstrap
+	log "ready"
+	dsn | sed 's/^/DOCENT_DATABASE_URL=/'
+}
+
+down_local() {
+	setup_paths
+	if running; then
+		as_pg "$PGBIN/pg_ctl" -D "$DATA" -w -t 60 -m fast stop >/dev/null
+		log "stopped"
+	fi
+}
+
+reset_local() {
+	down_local
+	rm -rf "$DATA" "$LOGFILE" "$STATE/initdb.log" "$ROOT/.data/postgres"
+	log "wiped the cluster's data"
+}
+
+main() {
+	case "${1:-up}" in
+	up)
+		if [ -n "${DOCENT_DATABASE_URL:-}" ]; then check_external; else up_local; fi
+		;;
+	down) down_local ;;
+	reset) reset_local ;;
+	-h | --help | help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+	*)
+		echo "usage: scripts/db.sh [up|down|reset]" >&2
+		exit 2
+		;;
+	esac
+}
+
+main "$@"
