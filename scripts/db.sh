@@ -58,9 +58,12 @@ apt_install() {
 	local aptlog
 	aptlog=$(mktemp)
 	if ! as_root "${apt[@]}" install "$@" >"$aptlog" 2>&1; then
-		as_root env DEBIAN_FRONTEND=noninteractive apt-get -q update >>"$aptlog" 2>&1 &&
-			as_root "${apt[@]}" install "$@" >>"$aptlog" 2>&1 ||
-			{ tail -20 "$aptlog" >&2; rm -f "$aptlog"; die "could not install $*"; }
+		if ! as_root env DEBIAN_FRONTEND=noninteractive apt-get -q update >>"$aptlog" 2>&1 ||
+			! as_root "${apt[@]}" install "$@" >>"$aptlog" 2>&1; then
+			tail -20 "$aptlog" >&2
+			rm -f "$aptlog"
+			die "could not install $*"
+		fi
 	fi
 	rm -f "$aptlog"
 }
@@ -178,6 +181,13 @@ setup_paths() {
 	if [ "$(id -u)" -eq 0 ]; then
 		RUNAS=postgres
 		id postgres >/dev/null 2>&1 || apt_install postgresql-$PG_MAJOR
+		# PostgreSQL refuses to run as root, so the postgres user must be able to reach its
+		# own binaries. A root directory without the search bit for others (a chroot made in
+		# a mktemp -d directory is 0700) prevents that; a standard system's / is 0755.
+		if ! runuser -u postgres -- /bin/true 2>/dev/null && [ $((0$(stat -c %a /) & 1)) -eq 0 ]; then
+			log "/ is mode $(stat -c %a /): the postgres user cannot run anything; adding o+x as on a standard system"
+			chmod o+x /
+		fi
 		mkdir -p "$STATE"
 		if ! runuser -u postgres -- test -x "$STATE"; then
 			STATE=/var/lib/docent/$(printf '%s' "$ROOT" | sha256sum | cut -c1-12)
