@@ -13,22 +13,17 @@ import (
 	"github.com/docent-rag/docent/internal/dbtest"
 )
 
+// testEnv is the environment of a server on database url, on a free port, logging in format.
+func testEnv(url, format string) func(string) string {
+	env := map[string]string{"DOCENT_DATABASE_URL": url, "DOCENT_ADDR": "127.0.0.1:0", "DOCENT_LOG_FORMAT": format}
+	return func(k string) string { return env[k] }
+}
+
 func TestRefusesUnmigratedDatabase(t *testing.T) {
 	t.Parallel()
 	db := dbtest.NewEmpty(t)
 	var stderr bytes.Buffer
-	getenv := func(k string) string {
-		switch k {
-		case "DOCENT_DATABASE_URL":
-			return db.URL
-		case "DOCENT_ADDR":
-			return "127.0.0.1:0"
-		case "DOCENT_LOG_FORMAT":
-			return "text"
-		}
-		return ""
-	}
-	code := run(context.Background(), nil, getenv, &stderr)
+	code := run(context.Background(), nil, testEnv(db.URL, "text"), &stderr)
 	if code != exitFatal || !strings.Contains(stderr.String(), "ingest migrate") {
 		t.Errorf("exit %d, stderr:\n%s\nwant exit 1 telling to run ingest migrate", code, stderr.String())
 	}
@@ -38,17 +33,7 @@ func TestServesUntilCancelled(t *testing.T) {
 	t.Parallel()
 	db := dbtest.New(t)
 	var stderr bytes.Buffer
-	getenv := func(k string) string {
-		switch k {
-		case "DOCENT_DATABASE_URL":
-			return db.URL
-		case "DOCENT_ADDR":
-			return "127.0.0.1:0"
-		case "DOCENT_LOG_FORMAT":
-			return "json"
-		}
-		return ""
-	}
+	getenv := testEnv(db.URL, "json")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	log := &lockedWriter{w: &stderr}
