@@ -1,13 +1,17 @@
-// Command ingest is Docent's offline half: it manages the database schema and (as the work
-// lands) turns folders of documents into permission-tagged, embedded chunks.
+// Command ingest is Docent's offline half: it turns folders of documents into
+// permission-tagged, embedded chunks, and manages the database schema. It is meant to run
+// from cron.
 //
 // Usage:
 //
-//	ingest migrate [flags]   apply pending schema migrations
+//	ingest run [flags] PATH...   ingest files and directories into the index
+//	ingest status [flags]        recent runs, their counts and failures
+//	ingest migrate [flags]       apply pending schema migrations
 //	ingest help [command]
 //
 // Configuration comes from DOCENT_* environment variables (see the README); flags override
-// them. Exit status: 0 success, 1 fatal error, 2 usage error.
+// them. Exit status: 0 success, 1 fatal error, 2 usage error; `ingest run` adds 3 (some files
+// failed), 75 (another run holds the source's lock) and 130 (interrupted).
 package main
 
 import (
@@ -23,6 +27,7 @@ import (
 	"time"
 
 	"github.com/docent-rag/docent/internal/config"
+	"github.com/docent-rag/docent/internal/extract"
 	"github.com/docent-rag/docent/internal/index"
 )
 
@@ -34,17 +39,22 @@ const (
 )
 
 func main() {
+	// PDFs are parsed in a child process: this binary, re-executed. Nothing else may run
+	// first; in the child this does not return.
+	extract.RunChildIfRequested()
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], env{getenv: os.Getenv, stdout: os.Stdout, stderr: os.Stderr})
+	code := run(ctx, os.Args[1:], env{getenv: os.Getenv, stdout: os.Stdout, stderr: os.Stderr,
+		stderrTerminal: config.IsTerminal(os.Stderr)})
 	stop()
 	os.Exit(code)
 }
 
 // env is the process environment a command runs in, injected so tests can drive run.
 type env struct {
-	getenv func(string) string
-	stdout io.Writer
-	stderr io.Writer
+	getenv         func(string) string
+	stdout         io.Writer
+	stderr         io.Writer
+	stderrTerminal bool // stderr is a terminal: draw a progress bar
 }
 
 // command is one subcommand.
@@ -56,6 +66,8 @@ type command struct {
 
 func commands() []command {
 	return []command{
+		{"run", "ingest files and directories into the index", runRun},
+		{"status", "show recent runs, their counts and failures", runStatus},
 		{"migrate", "apply pending database schema migrations", runMigrate},
 	}
 }
@@ -97,11 +109,11 @@ func run(ctx context.Context, args []string, e env) int {
 // newFlagSet returns a flag set for a subcommand with the flags every command shares. The
 // database URL flag has no printed default: it would show the password of the URL in
 // DOCENT_DATABASE_URL to anyone reading --help; databaseURL resolves it after parsing.
-func newFlagSet(name, synopsis string) (*flag.FlagSet, *string) {
+func newFlagSet(name, usageArgs, synopsis string) (*flag.FlagSet, *string) {
 	fs := flag.NewFlagSet("ingest "+name, flag.ContinueOnError)
 	dbURL := fs.String("database-url", "", "PostgreSQL URL (default: env "+config.DatabaseURL+", else the local cluster of `make db`)")
 	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: ingest %s [flags]\n\n%s\n\nflags:\n", name, synopsis)
+		fmt.Fprintf(fs.Output(), "usage: ingest %s %s\n\n%s\n\nflags:\n", name, usageArgs, synopsis)
 		fs.PrintDefaults()
 	}
 	return fs, dbURL
@@ -137,7 +149,7 @@ func parse(fs *flag.FlagSet, args []string, allowArgs bool, e env) int {
 }
 
 func runMigrate(ctx context.Context, args []string, e env) int {
-	fs, dbURL := newFlagSet("migrate", "Apply the pending schema migrations, each in its own transaction.\nSafe to run at any time and from several places at once.")
+	fs, dbURL := newFlagSet("migrate", "[flags]", "Apply the pending schema migrations, each in its own transaction.\nSafe to run at any time and from several places at once.")
 	if code := parse(fs, args, false, e); code >= 0 {
 		return code
 	}

@@ -33,6 +33,15 @@ const (
 	Addr            = "DOCENT_ADDR"
 	LogLevel        = "DOCENT_LOG_LEVEL"
 	LogFormat       = "DOCENT_LOG_FORMAT"
+	Embedder        = "DOCENT_EMBEDDER"
+	EmbedDimension  = "DOCENT_EMBED_DIMENSION"
+	OpenAIBaseURL   = "DOCENT_OPENAI_BASE_URL"
+	OpenAIAPIKey    = "DOCENT_OPENAI_API_KEY"
+	OllamaURL       = "DOCENT_OLLAMA_URL"
+	TextSearch      = "DOCENT_TEXT_SEARCH_CONFIG"
+	PDFTimeout      = "DOCENT_PDF_TIMEOUT"
+	PDFMemoryLimit  = "DOCENT_PDF_MEMORY_LIMIT"
+	EvalData        = "DOCENT_EVAL_DATA"
 )
 
 // Vars returns every variable, in the order the README lists them.
@@ -50,6 +59,19 @@ func Vars() []Var {
 		{Addr, "127.0.0.1:8080", "Address the HTTP server listens on.", "server"},
 		{LogLevel, "info", "Log level: debug, info, warn or error.", "ingest, server"},
 		{LogFormat, "auto", "Log format: json, text, or auto (text on a terminal, JSON otherwise, e.g. under cron).", "ingest, server"},
+		{Embedder, "builtin",
+			"Embedding model: `builtin` (no network; lexical and sub-word similarity, not meaning), `openai:<model>` (any OpenAI-compatible API) or `ollama:<model>`. The index remembers which one built it.",
+			"ingest, server"},
+		{EmbedDimension, "384 for builtin",
+			"Vector dimension. For builtin, the size of its vectors; for a provider, the dimension the model must return (checked), or empty to take the model's.",
+			"ingest, server"},
+		{OpenAIBaseURL, "https://api.openai.com/v1", "Base URL of the OpenAI-compatible API (vLLM, llama.cpp server, LocalAI ...).", "ingest, server"},
+		{OpenAIAPIKey, "", "API key for the OpenAI-compatible API; required for api.openai.com. Never logged.", "ingest, server"},
+		{OllamaURL, "http://127.0.0.1:11434", "Base URL of the Ollama server.", "ingest, server"},
+		{TextSearch, "english", "PostgreSQL text search configuration (stemming, stop words) for lexical retrieval, e.g. `simple` for no stemming.", "ingest, server"},
+		{PDFTimeout, "30s", "How long one PDF may take to parse before it is recorded as failed (pdf_timeout).", "ingest"},
+		{PDFMemoryLimit, "1GiB", "Memory one PDF's parser process may use before it is recorded as failed (pdf_memory).", "ingest"},
+		{EvalData, "../shared/data", "Folder of the evaluation data (SciFact, PDFs, ClapNQ, go.dev docs) that tests and benchmarks read.", "tests"},
 	}
 }
 

@@ -76,7 +76,7 @@ func TestDefaultDatabaseURLIsTheLocalCluster(t *testing.T) {
 // variables of Vars, with their defaults.
 func TestReadmeDocumentsEveryVariable(t *testing.T) {
 	readme := string(repoFile(t, "README.md"))
-	row := regexp.MustCompile("(?m)^\\| `(DOCENT_[A-Z_]+)` \\| ([^|]*) \\|")
+	row := regexp.MustCompile("(?m)^\\| `(DOCENT_[A-Z_]+)` \\|([^|]*)\\|")
 	documented := map[string]string{}
 	for _, m := range row.FindAllStringSubmatch(readme, -1) {
 		documented[m[1]] = strings.Trim(strings.TrimSpace(m[2]), "`")

@@ -206,12 +206,10 @@ func Activate(ctx context.Context, db Beginner, id int) error {
 // configuration, creating it if needed. config is any JSON-encodable value; its canonical
 // encoding (Go's encoding/json sorts map keys and keeps struct field order) is hashed.
 func EnsureChunking(ctx context.Context, db DBTX, config any, tsConfig string) (int, error) {
-	raw, err := json.Marshal(config)
+	hash, raw, err := chunkingHash(config, tsConfig)
 	if err != nil {
-		return 0, fmt.Errorf("encode chunking config: %w", err)
+		return 0, err
 	}
-	sum := sha256.Sum256(append(raw, "\x00"+tsConfig...))
-	hash := hex.EncodeToString(sum[:])
 	// A concurrent insert of the same chunking can make both halves of the statement miss
 	// (ON CONFLICT waits for it, the SELECT's snapshot predates it): ask again.
 	for range 2 {
@@ -231,4 +229,90 @@ func EnsureChunking(ctx context.Context, db DBTX, config any, tsConfig string) (
 		}
 	}
 	return 0, fmt.Errorf("ensure chunking: %w", err)
+}
+
+// MismatchError says that the active generation was built with another embedder, model,
+// dimension or chunking than the one configured: writing with the configured one would mix
+// incomparable vectors in one index.
+type MismatchError struct {
+	Active Generation
+	Want   GenerationSpec
+}
+
+func (e *MismatchError) Error() string {
+	a, w := e.Active, e.Want
+	return fmt.Sprintf("the active index generation %d was built with %s:%s (%d dimensions, chunking %d), not the configured %s:%s (%d dimensions, chunking %d): change the configuration back, or rebuild the index with `ingest reindex`",
+		a.ID, a.Embedder, a.Model, a.Dimension, a.ChunkingID, w.Embedder, w.Model, w.Dimension, w.ChunkingID)
+}
+
+// matches reports whether generation g was built as spec describes.
+func (g Generation) matches(spec GenerationSpec) bool {
+	return g.Embedder == spec.Embedder && g.Model == spec.Model && g.Dimension == spec.Dimension && g.ChunkingID == spec.ChunkingID
+}
+
+// IngestGeneration returns the generation ingestion writes to: the active one when it
+// matches spec (a *MismatchError when it does not); otherwise, on a database that has never
+// had an active generation, the building generation of the first ingestion, created if
+// needed. The caller builds that one's vector index and activates it when its run ends.
+// Concurrent callers serialise on a transaction advisory lock.
+func IngestGeneration(ctx context.Context, db Beginner, spec GenerationSpec) (Generation, error) {
+	var g Generation
+	err := InTx(ctx, db, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended('docent.generations', 0))`); err != nil {
+			return fmt.Errorf("lock generations: %w", err)
+		}
+		active, err := ActiveGeneration(ctx, tx)
+		switch {
+		case err == nil:
+			if !active.matches(spec) {
+				return &MismatchError{Active: active, Want: spec}
+			}
+			g = active
+			return nil
+		case !errors.Is(err, ErrNotFound):
+			return err
+		}
+		building, err := scanGeneration(tx.QueryRow(ctx, `SELECT `+generationColumns+` FROM index_generations WHERE status = 'building'`))
+		switch {
+		case err == nil:
+			if !building.matches(spec) {
+				return &MismatchError{Active: building, Want: spec}
+			}
+			g = building
+			return nil
+		case !errors.Is(err, ErrNotFound):
+			return fmt.Errorf("building generation: %w", err)
+		}
+		g, err = CreateGeneration(ctx, tx, spec)
+		return err
+	})
+	return g, err
+}
+
+// FindChunking returns the id of the chunking with this configuration, or ErrNotFound. It
+// creates nothing (for dry runs).
+func FindChunking(ctx context.Context, db DBTX, config any, tsConfig string) (int, error) {
+	hash, _, err := chunkingHash(config, tsConfig)
+	if err != nil {
+		return 0, err
+	}
+	var id int
+	err = db.QueryRow(ctx, `SELECT id FROM chunkings WHERE config_hash = $1`, hash).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return 0, fmt.Errorf("chunking: %w", ErrNotFound)
+	}
+	if err != nil {
+		return 0, fmt.Errorf("find chunking: %w", err)
+	}
+	return id, nil
+}
+
+// chunkingHash returns the identity of a chunking configuration and its JSON.
+func chunkingHash(config any, tsConfig string) (string, []byte, error) {
+	raw, err := json.Marshal(config)
+	if err != nil {
+		return "", nil, fmt.Errorf("encode chunking config: %w", err)
+	}
+	sum := sha256.Sum256(append(raw, "\x00"+tsConfig...))
+	return hex.EncodeToString(sum[:]), raw, nil
 }

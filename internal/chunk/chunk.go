@@ -1,0 +1,58 @@
+// Package chunk splits a document's extracted text into retrieval chunks along the document's
+// structure: headings first, then paragraphs, list items and table rows, then sentences, and
+// only as a last resort inside an unbroken run of characters. It is pure: no I/O.
+//
+// Limits are in tokens, counted by CountTokens, an approximation of the BPE tokenizers that
+// embedding models use (see its comment for what it measures).
+package chunk
+
+// Kind is the kind of a structural block.
+type Kind uint8
+
+// Block kinds.
+const (
+	Paragraph Kind = iota // running text; split between sentences when too long
+	Heading               // a section heading; Level says which
+	ListItem              // one item of a list
+	Code                  // preformatted text: split only between lines
+	Table                 // a table, one row per line: split only between rows
+)
+
+// Block is one structural unit of a document: Document.Text[Start:End].
+type Block struct {
+	Kind  Kind
+	Level int // heading level, 1 (top) to 6; 0 for other kinds
+	Start int // byte offset into Document.Text
+	End   int // byte offset into Document.Text, exclusive
+	Page  int // 1-based page number in paged formats (PDF); 0 otherwise
+}
+
+// Document is the chunker's input: a document's extracted, normalised text and its
+// structure. Blocks are in order, do not overlap, and lie within Text; text between blocks
+// is only separators (whitespace).
+type Document struct {
+	Title  string
+	Text   string
+	Blocks []Block
+}
+
+// Config sets the chunk sizes, in tokens as counted by CountTokens.
+type Config struct {
+	TargetTokens  int `json:"target_tokens"`  // aim for chunks about this size; default 350
+	MaxTokens     int `json:"max_tokens"`     // never exceed; default 512
+	OverlapTokens int `json:"overlap_tokens"` // repeat up to this much of the previous chunk; default 48
+	MinTokens     int `json:"min_tokens"`     // merge a smaller trailing fragment into its neighbour; default 64
+}
+
+// Chunk is one piece of a document, ready to store and embed.
+type Chunk struct {
+	Ordinal     int      // position in the document, from 0
+	Text        string   // exactly Document.Text[Start:End]
+	Start, End  int      // byte offsets into Document.Text
+	CharStart   int      // Start in characters (Unicode code points), as the database stores it
+	CharEnd     int      // End in characters
+	HeadingPath []string // the headings that enclose the chunk's start, outermost first; never nil (so it stores as '{}'); chunks that start in one section share it: do not modify
+	PageStart   int      // first page the chunk touches; 0 without pages
+	PageEnd     int      // last page the chunk touches; 0 without pages
+	Tokens      int      // CountTokens(Text)
+}

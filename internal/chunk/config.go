@@ -1,0 +1,77 @@
+package chunk
+
+import (
+	"cmp"
+	"errors"
+	"fmt"
+)
+
+// Version identifies the splitting code and the token counter. Stored with a chunking
+// beside its Config; bump it when a change to this package changes the chunks that the same
+// Config produces, so that ingestion knows to rechunk.
+const Version = "1"
+
+// Default sizes, in tokens as counted by CountTokens. MaxTokens matches the 512-token input
+// limit of the BERT-family embedding models; see CountTokens for how far its counts are
+// from theirs.
+const (
+	DefaultTargetTokens  = 350
+	DefaultMaxTokens     = 512
+	DefaultOverlapTokens = 48
+	DefaultMinTokens     = 64
+)
+
+// Chunker splits documents into chunks. It holds only its configuration, so one Chunker
+// may be used by any number of goroutines at once.
+type Chunker struct {
+	cfg Config
+}
+
+// New returns a Chunker for cfg. Zero fields take their defaults (so overlap and merging
+// cannot be switched off with 0; an OverlapTokens or MinTokens of 1 does that in practice).
+// It returns an error naming the field when the sizes are inconsistent.
+func New(cfg Config) (*Chunker, error) {
+	cfg.TargetTokens = cmp.Or(cfg.TargetTokens, DefaultTargetTokens)
+	cfg.MaxTokens = cmp.Or(cfg.MaxTokens, DefaultMaxTokens)
+	cfg.OverlapTokens = cmp.Or(cfg.OverlapTokens, DefaultOverlapTokens)
+	cfg.MinTokens = cmp.Or(cfg.MinTokens, DefaultMinTokens)
+	if err := cfg.validate(); err != nil {
+		return nil, fmt.Errorf("chunk config: %w", err)
+	}
+	return &Chunker{cfg: cfg}, nil
+}
+
+// Config returns the effective configuration, defaults filled in. Ingestion hashes its JSON
+// to identify the chunking, so two Chunkers with equal Configs produce equal chunks.
+func (c *Chunker) Config() Config { return c.cfg }
+
+// validate checks a Config whose defaults are filled in.
+func (cfg Config) validate() error {
+	var errs []error
+	for _, f := range []struct {
+		name string
+		v    int
+	}{
+		{"TargetTokens", cfg.TargetTokens},
+		{"MaxTokens", cfg.MaxTokens},
+		{"OverlapTokens", cfg.OverlapTokens},
+		{"MinTokens", cfg.MinTokens},
+	} {
+		if f.v < 0 {
+			errs = append(errs, fmt.Errorf("%s is %d, must not be negative", f.name, f.v))
+		}
+	}
+	if len(errs) > 0 {
+		return errors.Join(errs...)
+	}
+	if cfg.TargetTokens > cfg.MaxTokens {
+		errs = append(errs, fmt.Errorf("TargetTokens %d exceeds MaxTokens %d", cfg.TargetTokens, cfg.MaxTokens))
+	}
+	if cfg.OverlapTokens >= cfg.TargetTokens {
+		errs = append(errs, fmt.Errorf("OverlapTokens %d must be less than TargetTokens %d", cfg.OverlapTokens, cfg.TargetTokens))
+	}
+	if cfg.MinTokens > cfg.TargetTokens {
+		errs = append(errs, fmt.Errorf("MinTokens %d exceeds TargetTokens %d", cfg.MinTokens, cfg.TargetTokens))
+	}
+	return errors.Join(errs...)
+}

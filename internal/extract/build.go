@@ -1,0 +1,47 @@
+package extract
+
+import (
+	"strings"
+
+	"github.com/docent-rag/docent/internal/chunk"
+)
+
+// builder assembles a chunk.Document block by block: each block's text is appended to the
+// document text, separated from the previous block by a blank line, and its offsets recorded.
+// Every extractor builds its output through it, so the blocks always lie exactly within the
+// text and in order.
+type builder struct {
+	text   strings.Builder
+	blocks []chunk.Block
+	pages  []int // byte offset where each page starts, for paged formats
+}
+
+// add appends a block. Text is used as given (normalise it first); a block that is empty
+// after trimming is dropped.
+func (b *builder) add(kind chunk.Kind, level, page int, text string) {
+	text = strings.TrimSpace(text)
+	if text == "" {
+		return
+	}
+	if b.text.Len() > 0 {
+		b.text.WriteString("\n\n")
+	}
+	start := b.text.Len()
+	b.text.WriteString(text)
+	b.blocks = append(b.blocks, chunk.Block{Kind: kind, Level: level, Start: start, End: b.text.Len(), Page: page})
+}
+
+// startPage records that page n (1-based) starts at the current end of the text. Call it for
+// every page in order, including pages that add no blocks.
+func (b *builder) startPage() {
+	offset := b.text.Len()
+	if offset > 0 {
+		offset += len("\n\n") // the separator before the page's first block
+	}
+	b.pages = append(b.pages, offset)
+}
+
+// document returns the assembled document.
+func (b *builder) document(title string) chunk.Document {
+	return chunk.Document{Title: title, Text: b.text.String(), Blocks: b.blocks}
+}

@@ -1,0 +1,74 @@
+// Package extract turns files into text with structure: one Document per file, or one per
+// line of a JSON Lines collection. Each format keeps what retrieval and citation need: the
+// title, headings, paragraphs, list items, code and tables as blocks, page numbers for PDFs,
+// and front matter as metadata (including a document's own permission tags).
+//
+// PDFs are parsed in a child process (see pdf.go) because the parser can crash, loop forever
+// or exhaust memory on hostile files in ways a goroutine cannot recover from.
+package extract
+
+import (
+	"errors"
+	"fmt"
+
+	"github.com/docent-rag/docent/internal/chunk"
+)
+
+// Version identifies the extraction code. Stored with each document; when it changes, the
+// next ingest re-extracts documents whose files did not change. Bump it when a change to
+// this package changes the text or structure it produces.
+const Version = "1"
+
+// Document is what extraction produced from a file, or from one record of a collection.
+type Document struct {
+	chunk.Document                // title, normalised text and blocks
+	ContentType    string         // MIME type of the source, e.g. text/markdown
+	Pages          int            // number of pages of a paged format (PDF); 0 otherwise
+	PageStarts     []int          // byte offset in Text where each page starts (len == Pages)
+	NoTextPages    []int          // pages without a text layer (scans), 1-based
+	Metadata       map[string]any // front matter and format properties; never nil
+	// ACL holds the permission tags the document declares itself (front matter `acl:` or a
+	// JSON Lines record's "acl"), unvalidated. nil when it declares none; an empty non-nil
+	// slice when it declares an empty list.
+	ACL []string
+	// Skip, when not empty, says why the document yields no chunks although nothing failed:
+	// SkipEmpty, SkipRedirect, SkipBinary, SkipNoText.
+	Skip string
+}
+
+// Reasons a file is skipped rather than failed.
+const (
+	SkipEmpty    = "empty"    // no text at all
+	SkipRedirect = "redirect" // only a redirect stub (e.g. a go.dev page with `redirect:` front matter)
+	SkipBinary   = "binary"   // not a document format and not text
+	SkipNoText   = "no_text"  // a PDF without any text layer (scanned); OCR is not done
+)
+
+// Error is an extraction failure with a stable reason code for reports and `ingest status`.
+type Error struct {
+	Reason string // one of the Reason* constants
+	Err    error
+}
+
+// Failure reasons.
+const (
+	ReasonPDFCrash     = "pdf_crash"     // the parser panicked or the child process died
+	ReasonPDFTimeout   = "pdf_timeout"   // the parser did not finish in time (e.g. a cyclic page tree)
+	ReasonPDFMemory    = "pdf_memory"    // the parser hit the child's memory limit
+	ReasonPDFEncrypted = "pdf_encrypted" // encrypted with a password we do not have
+	ReasonPDFInvalid   = "pdf_invalid"   // not a PDF the parsers can read
+	ReasonInvalid      = "invalid"       // malformed input (bad front matter, bad JSON record, bad UTF-8 ...)
+	ReasonTooLarge     = "too_large"     // over the configured size limit
+)
+
+func (e *Error) Error() string { return fmt.Sprintf("%s: %v", e.Reason, e.Err) }
+func (e *Error) Unwrap() error { return e.Err }
+
+// ReasonOf returns the reason code of an extraction error, or "error" for another error.
+func ReasonOf(err error) string {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Reason
+	}
+	return "error"
+}
