@@ -45,9 +45,14 @@ $(STATICCHECK):
 bench: ## Run the benchmarks against a real PostgreSQL
 	@url=$(DB_URL); DOCENT_DATABASE_URL="$$url" $(GO) test -run '^$$' -bench . -benchmem ./...
 
-run: ## Set up the database and schema (serving answers arrives with the server issue)
-	@url=$(DB_URL); DOCENT_DATABASE_URL="$$url" $(GO) run ./cmd/ingest migrate
-	@echo "make run: the database is ready and migrated, but Docent cannot answer questions yet:" >&2
-	@echo "  ingestion (issue #3) and the answer API (issue #5) are not built. \`make build\` builds" >&2
-	@echo "  bin/ingest and bin/server (which serves /healthz and /readyz)." >&2
-	@exit 1
+run: build ## Start PostgreSQL, migrate, ingest the demo corpus and start the server
+	@url=$(DB_URL); export DOCENT_DATABASE_URL="$$url"; \
+	bin/ingest migrate; \
+	bin/ingest run --source demo testdata/demo; \
+	echo; \
+	echo "Docent is starting on http://$${DOCENT_ADDR:-127.0.0.1:8080} (Ctrl-C stops it). Try:"; \
+	echo "  curl -s http://$${DOCENT_ADDR:-127.0.0.1:8080}/readyz"; \
+	echo "  DOCENT_DATABASE_URL='$$url' bin/ingest status"; \
+	echo "(The answer and search API is not built yet: see README.md, Status.)"; \
+	echo; \
+	exec bin/server

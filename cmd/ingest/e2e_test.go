@@ -6,6 +6,8 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -16,6 +18,8 @@ import (
 
 	"github.com/docent-rag/docent/internal/dbtest"
 	"github.com/docent-rag/docent/internal/extract"
+	"github.com/docent-rag/docent/internal/index"
+	"github.com/docent-rag/docent/internal/pdfgen"
 )
 
 // TestMain lets the test binary stand in for the ingest binary: re-executed with
@@ -60,85 +64,60 @@ func writeFiles(t *testing.T, dir string, files map[string]string) {
 	}
 }
 
-// TestKilledRunLeavesEveryDocumentWholeAndReRunCompletes kills an ingest run with SIGKILL
-// in the middle, then checks that every document in the index is complete (its chunks, their
-// vectors, consistent statistics) and that a re-run finishes the work.
-func TestKilledRunLeavesEveryDocumentWholeAndReRunCompletes(t *testing.T) {
-	t.Parallel()
-	db := dbtest.New(t)
+// bigCorpus writes n two-chunk Markdown documents, tagged public, and returns the folder.
+func bigCorpus(t *testing.T, n int) string {
+	t.Helper()
 	dir := t.TempDir()
 	files := map[string]string{".docent-acl": "public\n"}
-	const n = 1500
 	for i := range n {
 		files[fmt.Sprintf("doc%04d.md", i)] = fmt.Sprintf("# Document %d\n\n%s\n\n## Part two\n\n%s\n", i,
 			strings.Repeat(fmt.Sprintf("Robot %d reports its battery level every minute. ", i), 30),
 			strings.Repeat("The fleet manager schedules charging when the level drops. ", 30))
 	}
 	writeFiles(t, dir, files)
-	ctx := context.Background()
+	return dir
+}
 
+// startRun starts `ingest run` over dir and returns once at least 100 documents are
+// committed, well before the end.
+func startRun(t *testing.T, db *dbtest.DB, dir string) (*exec.Cmd, *bytes.Buffer) {
+	t.Helper()
+	ctx := context.Background()
 	cmd := ingestCmd(ctx, db.URL, "run", "--source", "big", "--concurrency", "2", dir)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
-	// Kill it once some documents are committed, well before the end.
-	deadline := time.Now().Add(60 * time.Second)
-	for {
+	for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(5 * time.Millisecond) {
 		var docs int
 		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM documents`).Scan(&docs); err != nil {
 			t.Fatal(err)
 		}
 		if docs >= 100 {
-			break
+			return cmd, &stderr
 		}
 		if time.Now().After(deadline) {
 			t.Fatalf("no progress; stderr:\n%s", stderr.String())
 		}
-		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+// TestKilledRunLeavesEveryDocumentWholeAndReRunCompletes kills an ingest run with SIGKILL
+// in the middle, then checks that every document in the index is complete (its chunks, their
+// vectors, consistent statistics) and that a re-run finishes the work.
+func TestKilledRunLeavesEveryDocumentWholeAndReRunCompletes(t *testing.T) {
+	t.Parallel()
+	db := dbtest.New(t)
+	const n = 1500
+	dir := bigCorpus(t, n)
+	ctx := context.Background()
+	cmd, _ := startRun(t, db, dir)
 	if err := cmd.Process.Signal(syscall.SIGKILL); err != nil {
 		t.Fatal(err)
 	}
 	_ = cmd.Wait()
-
-	checkWhole := func(step string) int {
-		t.Helper()
-		var docs, incomplete, badStats int
-		err := db.Pool.QueryRow(ctx, `
-			SELECT count(*),
-			       count(*) FILTER (WHERE (SELECT count(*) FROM chunks c WHERE c.document_id = d.id) <> 2)
-			FROM documents d`).Scan(&docs, &incomplete)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if incomplete != 0 {
-			t.Errorf("%s: %d of %d documents do not have all their chunks", step, incomplete, docs)
-		}
-		var table string
-		if err := db.Pool.QueryRow(ctx, `SELECT table_name FROM index_generations`).Scan(&table); err != nil {
-			t.Fatal(err)
-		}
-		var missing int
-		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM chunks c LEFT JOIN `+table+` e ON e.chunk_id = c.id WHERE e.chunk_id IS NULL`).Scan(&missing); err != nil {
-			t.Fatal(err)
-		}
-		if missing != 0 {
-			t.Errorf("%s: %d chunks have no vector", step, missing)
-		}
-		err = db.Pool.QueryRow(ctx, `
-			WITH truth AS (SELECT chunking_id, lexeme, count(*)::int AS df FROM chunks, unnest(tsvector_to_array(tsv)) lexeme GROUP BY 1, 2)
-			SELECT count(*) FROM truth FULL JOIN (SELECT * FROM lexeme_stats WHERE df > 0) s USING (chunking_id, lexeme)
-			WHERE truth.df IS DISTINCT FROM s.df`).Scan(&badStats)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if badStats != 0 {
-			t.Errorf("%s: %d lexemes have statistics that differ from the chunks", step, badStats)
-		}
-		return docs
-	}
+	checkWhole := wholeChecker(t, db)
 	killedAt := checkWhole("after SIGKILL")
 	if killedAt >= n {
 		t.Fatalf("the run finished (%d documents) before it was killed; make the corpus bigger", killedAt)
@@ -167,6 +146,71 @@ func TestKilledRunLeavesEveryDocumentWholeAndReRunCompletes(t *testing.T) {
 	}
 	if dead != "failed" {
 		t.Errorf("the killed run is recorded as %q, want failed", dead)
+	}
+}
+
+// wholeChecker returns a check that every document has all its chunks (the corpus of
+// bigCorpus has two per document), every chunk its vector, and the statistics agree with the
+// chunks; it returns the number of documents.
+func wholeChecker(t *testing.T, db *dbtest.DB) func(step string) int {
+	ctx := context.Background()
+	return func(step string) int {
+		t.Helper()
+		var docs, incomplete int
+		err := db.Pool.QueryRow(ctx, `
+			SELECT count(*),
+			       count(*) FILTER (WHERE (SELECT count(*) FROM chunks c WHERE c.document_id = d.id) <> 2)
+			FROM documents d`).Scan(&docs, &incomplete)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if incomplete != 0 {
+			t.Errorf("%s: %d of %d documents do not have all their chunks", step, incomplete, docs)
+		}
+		var table string
+		if err := db.Pool.QueryRow(ctx, `SELECT table_name FROM index_generations`).Scan(&table); err != nil {
+			t.Fatal(err)
+		}
+		var missing int
+		if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM chunks c LEFT JOIN `+table+` e ON e.chunk_id = c.id WHERE e.chunk_id IS NULL`).Scan(&missing); err != nil {
+			t.Fatal(err)
+		}
+		if missing != 0 {
+			t.Errorf("%s: %d chunks have no vector", step, missing)
+		}
+		badStats, err := index.StatisticsMismatches(ctx, db.Pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if badStats != 0 {
+			t.Errorf("%s: %d statistics differ from the chunks", step, badStats)
+		}
+		return docs
+	}
+}
+
+// TestTerminatedRunIsRecordedAsInterrupted sends SIGTERM in the middle of a run: it finishes
+// the transaction in progress, records the run as interrupted, exits 130, and leaves every
+// document whole.
+func TestTerminatedRunIsRecordedAsInterrupted(t *testing.T) {
+	t.Parallel()
+	db := dbtest.New(t)
+	dir := bigCorpus(t, 1500)
+	cmd, stderr := startRun(t, db, dir)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if code := exitCode(cmd.Wait()); code != exitInterrupted {
+		t.Errorf("exit %d after SIGTERM, want %d; stderr:\n%s", code, exitInterrupted, stderr.String())
+	}
+	docs := wholeChecker(t, db)("after SIGTERM")
+	var status string
+	var added int
+	if err := db.Pool.QueryRow(context.Background(), `SELECT status, docs_added FROM ingest_runs`).Scan(&status, &added); err != nil {
+		t.Fatal(err)
+	}
+	if status != "interrupted" || added != docs || docs >= 1500 {
+		t.Errorf("run recorded as %s with %d documents added; %d documents in the index", status, added, docs)
 	}
 }
 
@@ -247,5 +291,136 @@ func TestExitCodesAndJSONSummary(t *testing.T) {
 	var docs int
 	if err := db.Pool.QueryRow(ctx, `SELECT count(*) FROM documents`).Scan(&docs); err != nil || docs != 2 {
 		t.Errorf("%d documents after the failed runs, want 2 (%v)", docs, err)
+	}
+}
+
+// TestHostilePDFsAreIsolated ingests a folder with good PDFs and PDFs built to make a parser
+// allocate 137 GB or walk a cyclic page tree: the run survives, records each hostile file
+// with its reason, and ingests everything else.
+func TestHostilePDFsAreIsolated(t *testing.T) {
+	t.Parallel()
+	db := dbtest.New(t)
+	dir := t.TempDir()
+	var good bytes.Buffer
+	if err := pdfgen.Write(&good, pdfgen.Document{Title: "Fleet report", Pages: []pdfgen.Page{
+		{Lines: []string{"Fleet report", "", "Robot 7 completed 412 deliveries in March."}},
+		{Lines: []string{"Charging", "", "Every robot charges for twenty minutes after six hours of work."}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	writeFiles(t, dir, map[string]string{
+		".docent-acl":   "public\n",
+		"report.pdf":    good.String(),
+		"notes.md":      "# Notes\n\nThe depot opens at six.\n",
+		"huge-xref.pdf": string(pdfgen.HugeXref()),
+		"cyclic.pdf":    string(pdfgen.CyclicPageTree(true)),
+		"zz-after.pdf":  good.String(),
+	})
+	ctx := context.Background()
+	out, err := ingestCmd(ctx, db.URL, "run", "--source", "pdfs", "--json", "--pdf-memory-limit", "256MiB", dir).Output()
+	if code := exitCode(err); code != exitPartial {
+		t.Fatalf("exit %d, want %d (some files failed); output %s", code, exitPartial, out)
+	}
+	var s struct {
+		Documents map[string]int
+		Pages     int
+		Failures  []struct{ URI, Reason string }
+	}
+	if err := json.Unmarshal(out, &s); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	reasons := map[string]string{}
+	for _, f := range s.Failures {
+		reasons[f.URI] = f.Reason
+	}
+	want := map[string]string{"huge-xref.pdf": extract.ReasonPDFMemory, "cyclic.pdf": extract.ReasonPDFInvalid}
+	if fmt.Sprint(reasons) != fmt.Sprint(want) {
+		t.Errorf("failures %v, want %v", reasons, want)
+	}
+	if s.Documents["added"] != 3 || s.Pages != 4 {
+		t.Errorf("documents %v, pages %d: want the two good PDFs (2 pages each) and the Markdown file added", s.Documents, s.Pages)
+	}
+	var pages []int32
+	if err := db.Pool.QueryRow(ctx, `
+		SELECT array_agg(c.page_start ORDER BY c.page_start) FROM chunks c JOIN documents d ON d.id = c.document_id
+		WHERE d.uri = 'report.pdf'`).Scan(&pages); err != nil {
+		t.Fatal(err)
+	}
+	if fmt.Sprint(pages) == "[]" || pages[0] != 1 {
+		t.Errorf("chunks of report.pdf start on pages %v, want page numbers from 1", pages)
+	}
+}
+
+// fakeOpenAI speaks OpenAI's embeddings API with 16-dimensional vectors.
+func fakeOpenAI(t *testing.T) *httptest.Server {
+	t.Helper()
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Input []string `json:"input"`
+			Model string   `json:"model"`
+		}
+		if r.URL.Path != "/v1/embeddings" || json.NewDecoder(r.Body).Decode(&req) != nil {
+			http.Error(w, `{"error":{"message":"bad request"}}`, http.StatusBadRequest)
+			return
+		}
+		type item struct {
+			Object    string    `json:"object"`
+			Index     int       `json:"index"`
+			Embedding []float32 `json:"embedding"`
+		}
+		resp := struct {
+			Object string `json:"object"`
+			Data   []item `json:"data"`
+			Model  string `json:"model"`
+		}{Object: "list", Model: req.Model}
+		for i, text := range req.Input {
+			v := make([]float32, 16)
+			for j, c := range text {
+				v[j%16] += float32(c%7) + 1
+			}
+			resp.Data = append(resp.Data, item{Object: "embedding", Index: i, Embedding: v})
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_ = json.NewEncoder(w).Encode(resp)
+	}))
+	t.Cleanup(srv.Close)
+	return srv
+}
+
+func TestProviderEmbedderAndMismatch(t *testing.T) {
+	t.Parallel()
+	db := dbtest.New(t)
+	srv := fakeOpenAI(t)
+	dir := t.TempDir()
+	writeFiles(t, dir, map[string]string{".docent-acl": "public\n", "a.md": "# A\n\nalpha beta\n", "b.md": "# B\n\ngamma delta\n"})
+	ingest := func(vars map[string]string, args ...string) (int, string, string) {
+		var out, errOut bytes.Buffer
+		getenv := func(k string) string {
+			if k == "DOCENT_DATABASE_URL" {
+				return db.URL
+			}
+			return vars[k]
+		}
+		code := run(context.Background(), args, env{getenv: getenv, stdout: &out, stderr: &errOut})
+		return code, out.String(), errOut.String()
+	}
+	openai := map[string]string{"DOCENT_EMBEDDER": "openai:fake-embed", "DOCENT_OPENAI_BASE_URL": srv.URL + "/v1"}
+	code, stdout, stderr := ingest(openai, "run", "--source", "docs", "--json", dir)
+	if code != exitOK || !strings.Contains(stdout, `"embedder": "openai:fake-embed"`) {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var dim int
+	if err := db.Pool.QueryRow(context.Background(), `SELECT dimension FROM index_generations WHERE status = 'active' AND embedder = 'openai'`).Scan(&dim); err != nil || dim != 16 {
+		t.Errorf("active generation dimension %d (%v), want 16 learned from the provider", dim, err)
+	}
+	// The index was built with the provider: the built-in embedder must not write into it.
+	code, _, stderr = ingest(nil, "run", "--source", "docs", dir)
+	if code != exitUsage || !strings.Contains(stderr, "ingest reindex") || !strings.Contains(stderr, "openai:fake-embed") {
+		t.Errorf("switching embedder: exit %d, stderr %s", code, stderr)
+	}
+	// A provider that is down is a fatal error with a clear message, before anything is written.
+	code, _, stderr = ingest(map[string]string{"DOCENT_EMBEDDER": "openai:fake-embed", "DOCENT_OPENAI_BASE_URL": "http://127.0.0.1:1/v1"}, "run", "--source", "docs", dir)
+	if code != exitFatal || !strings.Contains(stderr, "127.0.0.1:1") {
+		t.Errorf("provider down: exit %d, stderr %s", code, stderr)
 	}
 }

@@ -320,3 +320,31 @@ func nullTime(t time.Time) *time.Time {
 	}
 	return &t
 }
+
+// StatisticsMismatches recomputes the BM25 document frequencies from the chunks and returns
+// how many lexemes' stored statistics differ, plus whether each chunking's chunk count and
+// total length differ. Zero means the triggers kept them consistent. It reads every chunk:
+// a check for tests and for an operator's investigation, not for the request path.
+func StatisticsMismatches(ctx context.Context, db DBTX) (int, error) {
+	var lexemes, corpus int
+	err := db.QueryRow(ctx, `
+		WITH truth AS (
+			SELECT chunking_id, lexeme, count(*)::int AS df
+			FROM chunks, unnest(tsvector_to_array(tsv)) AS lexeme GROUP BY 1, 2
+		)
+		SELECT count(*) FROM truth FULL JOIN (SELECT * FROM lexeme_stats WHERE df <> 0) s USING (chunking_id, lexeme)
+		WHERE truth.df IS DISTINCT FROM s.df`).Scan(&lexemes)
+	if err != nil {
+		return 0, fmt.Errorf("check lexeme statistics: %w", err)
+	}
+	err = db.QueryRow(ctx, `
+		WITH truth AS (
+			SELECT chunking_id, count(*) AS chunk_count, sum(lexical_length) AS total_length FROM chunks GROUP BY 1
+		)
+		SELECT count(*) FROM truth FULL JOIN (SELECT * FROM corpus_stats WHERE chunk_count <> 0) s USING (chunking_id)
+		WHERE (truth.chunk_count, truth.total_length) IS DISTINCT FROM (s.chunk_count, s.total_length)`).Scan(&corpus)
+	if err != nil {
+		return 0, fmt.Errorf("check corpus statistics: %w", err)
+	}
+	return lexemes + corpus, nil
+}

@@ -8,6 +8,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -241,8 +242,18 @@ type MismatchError struct {
 
 func (e *MismatchError) Error() string {
 	a, w := e.Active, e.Want
-	return fmt.Sprintf("the active index generation %d was built with %s:%s (%d dimensions, chunking %d), not the configured %s:%s (%d dimensions, chunking %d): change the configuration back, or rebuild the index with `ingest reindex`",
-		a.ID, a.Embedder, a.Model, a.Dimension, a.ChunkingID, w.Embedder, w.Model, w.Dimension, w.ChunkingID)
+	var diffs []string
+	if a.Embedder != w.Embedder || a.Model != w.Model {
+		diffs = append(diffs, fmt.Sprintf("embedder %s:%s, configured %s:%s", a.Embedder, a.Model, w.Embedder, w.Model))
+	}
+	if a.Dimension != w.Dimension {
+		diffs = append(diffs, fmt.Sprintf("%d dimensions, configured %d", a.Dimension, w.Dimension))
+	}
+	if a.ChunkingID != w.ChunkingID {
+		diffs = append(diffs, "other chunking settings (changed by the configuration or by an upgrade of Docent)")
+	}
+	return fmt.Sprintf("the %s index generation %d was built with %s: rebuild the index with `ingest reindex`, or go back to the configuration it was built with",
+		a.Status, a.ID, strings.Join(diffs, "; "))
 }
 
 // matches reports whether generation g was built as spec describes.

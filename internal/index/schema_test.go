@@ -449,32 +449,12 @@ func TestBM25StatisticsFollowTheChunks(t *testing.T) {
 
 	check := func(step string) {
 		t.Helper()
-		var mismatches int
-		err := f.pool.QueryRow(ctx, `
-			WITH truth AS (
-				SELECT chunking_id, lexeme, count(*)::int AS df
-				FROM chunks, unnest(tsvector_to_array(tsv)) AS lexeme GROUP BY 1, 2
-			)
-			SELECT count(*) FROM truth FULL JOIN (SELECT * FROM lexeme_stats WHERE df > 0) s USING (chunking_id, lexeme)
-			WHERE truth.df IS DISTINCT FROM s.df`).Scan(&mismatches)
+		mismatches, err := index.StatisticsMismatches(ctx, f.pool)
 		if err != nil {
 			t.Fatal(err)
 		}
 		if mismatches != 0 {
-			t.Errorf("%s: %d lexemes have a document frequency that differs from the chunks", step, mismatches)
-		}
-		var statCount, statLength, count, length int64
-		err = f.pool.QueryRow(ctx, `
-			SELECT coalesce((SELECT chunk_count FROM corpus_stats WHERE chunking_id = $1), 0),
-			       coalesce((SELECT total_length FROM corpus_stats WHERE chunking_id = $1), 0),
-			       (SELECT count(*) FROM chunks WHERE chunking_id = $1),
-			       (SELECT coalesce(sum(lexical_length), 0) FROM chunks WHERE chunking_id = $1)`, f.chunkingID).
-			Scan(&statCount, &statLength, &count, &length)
-		if err != nil {
-			t.Fatal(err)
-		}
-		if statCount != count || statLength != length {
-			t.Errorf("%s: corpus_stats = (%d chunks, length %d), chunks say (%d, %d)", step, statCount, statLength, count, length)
+			t.Errorf("%s: %d statistics differ from a recomputation from the chunks", step, mismatches)
 		}
 	}
 
@@ -519,6 +499,17 @@ func TestBM25StatisticsFollowTheChunks(t *testing.T) {
 	}
 	if kubectl != 0 {
 		t.Errorf("df(kubectl) = %d after its only document was deleted, want 0", kubectl)
+	}
+
+	// The check itself notices statistics that disagree with the chunks.
+	if _, err := f.pool.Exec(ctx, `UPDATE lexeme_stats SET df = df + 1 WHERE lexeme = 'page'`); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := f.pool.Exec(ctx, `UPDATE corpus_stats SET total_length = total_length + 1`); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := index.StatisticsMismatches(ctx, f.pool); err != nil || n != 2 {
+		t.Errorf("StatisticsMismatches after corrupting two rows = %d, %v; want 2", n, err)
 	}
 }
 
