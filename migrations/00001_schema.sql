@@ -119,6 +119,11 @@ CREATE TABLE chunks (
   lexical_length int NOT NULL,
   UNIQUE (document_id, chunking_id, ordinal)
 );
+-- Keep the tsvector in the row (compressed if need be) and let the chunk text be the one
+-- moved out to TOAST: BM25 reads the tsvector of every candidate, and fetching it from the
+-- TOAST table cost 3-10x more per candidate (measured on SciFact: counting 2,244 matches
+-- took 16.4 ms with the tsvector out of line, 1.7 ms in line).
+ALTER TABLE chunks ALTER COLUMN tsv SET STORAGE MAIN;
 CREATE INDEX chunks_tsv_idx ON chunks USING gin (tsv);
 CREATE INDEX chunks_acl_idx ON chunks USING gin (acl);
 CREATE INDEX chunks_chunking_idx ON chunks (chunking_id);
@@ -461,6 +466,9 @@ BEGIN
        acl       text[] NOT NULL,
        embedding %s NOT NULL
      )', tbl, CASE WHEN g.dimension > 2000 THEN 'halfvec' ELSE 'vector' END || '(' || g.dimension || ')');
+  -- In the row, uncompressed-or-not as it fits, rather than moved out: an exact scan reads
+  -- every visible vector.
+  EXECUTE format('ALTER TABLE %I ALTER COLUMN embedding SET STORAGE MAIN', tbl);
   EXECUTE format('COMMENT ON TABLE %I IS %L', tbl,
     format('Embeddings of index generation %s: %s %s, %s dimensions', g.id, g.embedder, g.model, g.dimension));
   EXECUTE format('CREATE INDEX %I ON %I USING gin (acl)', tbl || '_acl_idx', tbl);

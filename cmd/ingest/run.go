@@ -12,6 +12,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docent-rag/docent/internal/chunk"
 	"github.com/docent-rag/docent/internal/config"
 	"github.com/docent-rag/docent/internal/extract"
 	"github.com/docent-rag/docent/internal/index"
@@ -121,12 +122,17 @@ func runRun(ctx context.Context, args []string, e env) int {
 		return exitFatal
 	}
 
+	target, maxTokens, err := config.ChunkConfig(e.getenv)
+	if err != nil {
+		return usageErr("%v", err)
+	}
 	progress := newProgress(e, logger, dryRun)
 	cfg := ingest.Config{
 		Source: source, Roots: fs.Args(), ACL: tags, Include: include, Exclude: exclude,
 		MaxFileSize: limit, Concurrency: concurrency, Prune: prune, DryRun: dryRun,
 		TextSearchConfig: config.Lookup(e.getenv, config.TextSearch), PDF: pdfOpts,
-		Args: append([]string{"ingest", "run"}, args...), Progress: progress.update,
+		Chunking: chunk.Config{TargetTokens: target, MaxTokens: maxTokens},
+		Args:     append([]string{"ingest", "run"}, args...), Progress: progress.update,
 	}
 	if reportFile != nil {
 		cfg.Report = reportFile

@@ -14,14 +14,11 @@ package dbtest
 import (
 	"context"
 	"crypto/rand"
-	"crypto/sha256"
 	"encoding/hex"
 	"errors"
 	"fmt"
-	"io/fs"
 	"net/url"
 	"os"
-	"sort"
 	"strings"
 	"sync"
 	"testing"
@@ -32,7 +29,6 @@ import (
 
 	"github.com/docent-rag/docent/internal/config"
 	"github.com/docent-rag/docent/internal/index"
-	"github.com/docent-rag/docent/migrations"
 )
 
 // DB is one test's database.
@@ -250,21 +246,11 @@ func cleanStale(ctx context.Context, conn *pgx.Conn, keep string) {
 // templateName depends on the content of every migration, so a changed migration gets a new
 // template instead of clones of a stale one.
 func templateName() (string, error) {
-	names, err := fs.Glob(migrations.FS, "*.sql")
+	h, err := index.SchemaHash()
 	if err != nil {
-		return "", fmt.Errorf("list migrations: %w", err)
+		return "", err
 	}
-	sort.Strings(names)
-	h := sha256.New()
-	for _, n := range names {
-		b, err := fs.ReadFile(migrations.FS, n)
-		if err != nil {
-			return "", fmt.Errorf("read migration %s: %w", n, err)
-		}
-		fmt.Fprintf(h, "%s\x00%d\x00", n, len(b))
-		h.Write(b)
-	}
-	return templatePrefix + hex.EncodeToString(h.Sum(nil))[:16], nil
+	return templatePrefix + h[:16], nil
 }
 
 func randomHex(n int) string {

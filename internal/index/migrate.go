@@ -2,10 +2,13 @@ package index
 
 import (
 	"context"
+	"crypto/sha256"
 	"database/sql"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"io/fs"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -136,4 +139,25 @@ func CheckSchema(ctx context.Context, db DBTX) error {
 		return &SchemaError{Current: current, Want: want}
 	}
 	return nil
+}
+
+// SchemaHash identifies the content of the embedded migrations: databases made by tools
+// (test templates, evaluation databases) are named after it, so that a changed migration
+// never reuses one made with the old schema.
+func SchemaHash() (string, error) {
+	names, err := fs.Glob(migrations.FS, "*.sql")
+	if err != nil {
+		return "", fmt.Errorf("list migrations: %w", err)
+	}
+	sort.Strings(names)
+	h := sha256.New()
+	for _, n := range names {
+		b, err := fs.ReadFile(migrations.FS, n)
+		if err != nil {
+			return "", fmt.Errorf("read migration %s: %w", n, err)
+		}
+		fmt.Fprintf(h, "%s\x00%d\x00", n, len(b))
+		h.Write(b)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }

@@ -1,0 +1,364 @@
+// Command eval measures retrieval quality on public benchmarks, through the real ingestion
+// and retrieval code.
+//
+// Usage:
+//
+//	eval beir --dataset DIR [--split test] [--mode lexical|dense|hybrid] [--rerank none|builtin|http] [--json]
+//	eval qa --dataset DIR [--k 5] [--json]
+//
+// Each dataset is ingested into a database of its own on the server of DOCENT_DATABASE_URL
+// (created if needed, named after the corpus and the ingestion settings, and reused while
+// they do not change: a re-run only hashes the corpus). Exit status: 0 success, 1 failure,
+// 2 usage error.
+package main
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	neturl "net/url"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/docent-rag/docent/internal/chunk"
+	"github.com/docent-rag/docent/internal/config"
+	"github.com/docent-rag/docent/internal/embed"
+	"github.com/docent-rag/docent/internal/extract"
+	"github.com/docent-rag/docent/internal/index"
+	"github.com/docent-rag/docent/internal/ingest"
+	"github.com/docent-rag/docent/internal/rerank"
+	"github.com/docent-rag/docent/internal/retrieve"
+)
+
+const (
+	exitOK    = 0
+	exitFatal = 1
+	exitUsage = 2
+)
+
+func main() {
+	extract.RunChildIfRequested()
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], env{getenv: os.Getenv, stdout: os.Stdout, stderr: os.Stderr, terminal: config.IsTerminal(os.Stderr)})
+	stop()
+	os.Exit(code)
+}
+
+// env is the process environment, injected so tests can drive run.
+type env struct {
+	getenv   func(string) string
+	stdout   io.Writer
+	stderr   io.Writer
+	terminal bool
+}
+
+func usage(w io.Writer) {
+	fmt.Fprint(w, `usage: eval <command> [flags]
+
+commands:
+  beir   retrieval quality on a BEIR dataset (nDCG@10, recall, MRR, latency)
+  qa     gold-passage recall and answerability separation on a QA dataset (ClapNQ)
+
+Run `+"`eval <command> --help`"+` for a command's flags.
+`)
+}
+
+func run(ctx context.Context, args []string, e env) int {
+	if len(args) == 0 {
+		usage(e.stderr)
+		return exitUsage
+	}
+	switch args[0] {
+	case "beir":
+		return runBEIR(ctx, args[1:], e)
+	case "qa":
+		return runQA(ctx, args[1:], e)
+	case "help", "-h", "-help", "--help":
+		usage(e.stdout)
+		return exitOK
+	}
+	fmt.Fprintf(e.stderr, "eval: unknown command %q\n\n", args[0])
+	usage(e.stderr)
+	return exitUsage
+}
+
+// parse parses flags: --help prints on stdout and exits 0, a bad flag on stderr and exits 2.
+func parse(fs *flag.FlagSet, args []string, e env) int {
+	var out bytes.Buffer
+	fs.SetOutput(&out)
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		_, _ = e.stdout.Write(out.Bytes())
+		return exitOK
+	case err != nil:
+		_, _ = e.stderr.Write(out.Bytes())
+		return exitUsage
+	case fs.NArg() > 0:
+		fmt.Fprintf(e.stderr, "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
+		return exitUsage
+	}
+	fs.SetOutput(e.stderr)
+	return -1
+}
+
+// newFlagSet returns a subcommand's flag set with its usage text.
+func newFlagSet(name, usageArgs, synopsis string) *flag.FlagSet {
+	fs := flag.NewFlagSet("eval "+name, flag.ContinueOnError)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "usage: eval %s %s\n\n%s\n\nflags:\n", name, usageArgs, synopsis)
+		fs.PrintDefaults()
+	}
+	return fs
+}
+
+// retrievalFlags are the retrieval settings both commands expose for experiments.
+type retrievalFlags struct {
+	mode, rerankKind, fusion              string
+	k1, b, lexicalWeight, denseWeight, rf float64
+	rrfK                                  float64
+	budget                                int
+	builtinWeights                        string
+}
+
+func (f *retrievalFlags) register(fs *flag.FlagSet) {
+	fs.StringVar(&f.mode, "mode", "hybrid", "lexical, dense or hybrid")
+	fs.StringVar(&f.rerankKind, "rerank", "", "none, builtin or http (default: env DOCENT_RERANKER)")
+	fs.StringVar(&f.fusion, "fusion", "", "rrf or convex (default: the retriever's)")
+	fs.Float64Var(&f.k1, "k1", 0, "BM25 k1 (default: the retriever's)")
+	fs.Float64Var(&f.b, "b", 0, "BM25 b (default: the retriever's)")
+	fs.Float64Var(&f.lexicalWeight, "lexical-weight", 0, "fusion weight of the lexical leg (default: the retriever's)")
+	fs.Float64Var(&f.denseWeight, "dense-weight", 0, "fusion weight of the dense leg (default: the retriever's)")
+	fs.Float64Var(&f.rrfK, "rrf-k", 0, "RRF constant k (default: the retriever's)")
+	fs.Float64Var(&f.rf, "rerank-fused-weight", -1, "weight of the fused order blended into an HTTP reranker's order (default 0)")
+	fs.IntVar(&f.budget, "lexical-budget", 0, "candidate budget of the lexical leg's first pass (default: the retriever's)")
+	fs.StringVar(&f.builtinWeights, "builtin-weights", "", "weights of the built-in reranker: coverage,pairs,proximity,title,fused (the fused order blended back)")
+}
+
+func (f *retrievalFlags) config(base retrieve.Config) retrieve.Config {
+	c := base
+	if f.fusion != "" {
+		c.Fusion = f.fusion
+	}
+	if f.k1 > 0 {
+		c.K1 = f.k1
+	}
+	if f.b > 0 {
+		c.B = f.b
+	}
+	if f.lexicalWeight > 0 {
+		c.LexicalWeight = f.lexicalWeight
+	}
+	if f.denseWeight > 0 {
+		c.DenseWeight = f.denseWeight
+	}
+	if f.rrfK > 0 {
+		c.RRFK = f.rrfK
+	}
+	if f.rf >= 0 {
+		c.RerankFusedWeight = f.rf
+	}
+	if f.budget > 0 {
+		c.LexicalBudget = f.budget
+	}
+	return c
+}
+
+// reranker builds the reranker the flags or DOCENT_RERANKER name.
+func reranker(f retrievalFlags, getenv func(string) string) (retrieve.Reranker, string, error) {
+	kind := f.rerankKind
+	if kind == "" {
+		kind = config.Lookup(getenv, config.Reranker)
+	}
+	switch kind {
+	case "none":
+		return nil, "", nil
+	case "builtin":
+		b := retrieve.NewBuiltin()
+		if f.builtinWeights != "" {
+			if _, err := fmt.Sscanf(f.builtinWeights, "%g,%g,%g,%g,%g", &b.Coverage, &b.Pairs, &b.Proximity, &b.Title, &b.Fused); err != nil {
+				return nil, "", fmt.Errorf("--builtin-weights %q: want five numbers: coverage,pairs,proximity,title,fused", f.builtinWeights)
+			}
+		}
+		return b, "builtin", nil
+	case "http", "tei", "cohere":
+		return httpReranker(kind, getenv)
+	}
+	return nil, "", fmt.Errorf("reranker %q is not none, builtin, tei or cohere", kind)
+}
+
+// httpReranker builds a cross-encoder client from DOCENT_RERANKER_*; "http" means tei unless
+// a model is configured (Cohere-style APIs need one).
+func httpReranker(kind string, getenv func(string) string) (retrieve.Reranker, string, error) {
+	url := getenv(config.RerankerURL)
+	if url == "" {
+		return nil, "", fmt.Errorf("the %s reranker needs %s", kind, config.RerankerURL)
+	}
+	model := getenv(config.RerankerModel)
+	if kind == "cohere" || (kind == "http" && model != "") {
+		c, err := rerank.NewCohere(rerank.CohereConfig{BaseURL: url, APIKey: getenv(config.RerankerAPIKey), Model: model})
+		if err != nil {
+			return nil, "", err
+		}
+		return c, c.Name(), nil
+	}
+	t, err := rerank.NewTEI(rerank.TEIConfig{BaseURL: url, APIKey: getenv(config.RerankerAPIKey)})
+	if err != nil {
+		return nil, "", err
+	}
+	return t, t.Name(), nil
+}
+
+// embedder builds the embedder DOCENT_EMBEDDER names (builtin by default).
+func embedder(ctx context.Context, getenv func(string) string) (retrieve.Embedder, error) {
+	spec := config.Lookup(getenv, config.Embedder)
+	switch {
+	case spec == "builtin":
+		return embed.NewBuiltin(embed.BuiltinConfig{})
+	case len(spec) > 7 && spec[:7] == "openai:":
+		e, err := embed.NewOpenAI(embed.OpenAIConfig{BaseURL: config.Lookup(getenv, config.OpenAIBaseURL),
+			APIKey: getenv(config.OpenAIAPIKey), Model: spec[7:]})
+		if err != nil {
+			return nil, err
+		}
+		_, err = e.DetectDimension(ctx)
+		return e, err
+	case len(spec) > 7 && spec[:7] == "ollama:":
+		e, err := embed.NewOllama(embed.OllamaConfig{BaseURL: config.Lookup(getenv, config.OllamaURL), Model: spec[7:]})
+		if err != nil {
+			return nil, err
+		}
+		_, err = e.DetectDimension(ctx)
+		return e, err
+	}
+	return nil, fmt.Errorf("%s: %q is not builtin, openai:<model> or ollama:<model>", config.Embedder, spec)
+}
+
+// dataset is an ingested evaluation corpus.
+type dataset struct {
+	pool *pgxpool.Pool
+	uris map[int64]string // document id -> URI
+}
+
+// prepare ingests the corpus file into the evaluation database for it, creating and
+// migrating the database when needed, and returns a pool on it.
+func prepare(ctx context.Context, corpus string, emb retrieve.Embedder, e env, logger *slog.Logger) (*dataset, error) {
+	sum, err := fileHash(corpus)
+	if err != nil {
+		return nil, err
+	}
+	target, maxTokens, err := config.ChunkConfig(e.getenv)
+	if err != nil {
+		return nil, err
+	}
+	schema, err := index.SchemaHash()
+	if err != nil {
+		return nil, err
+	}
+	settings, _ := json.Marshal(map[string]any{"corpus": sum, "schema": schema, "embedder": emb.Kind() + ":" + emb.Model(), "dimension": emb.Dimension(),
+		"extract": extract.Version, "chunk": chunk.Version, "ts": config.Lookup(e.getenv, config.TextSearch),
+		"target": target, "max": maxTokens})
+	h := sha256.Sum256(settings)
+	name := "docent_eval_" + hex.EncodeToString(h[:])[:16]
+	url, err := ensureDatabase(ctx, config.DatabaseURLFrom(e.getenv), name)
+	if err != nil {
+		return nil, err
+	}
+	if _, err := index.Migrate(ctx, url); err != nil {
+		return nil, err
+	}
+	pool, err := index.Open(ctx, url)
+	if err != nil {
+		return nil, err
+	}
+	in, err := ingest.New(ingest.Config{Source: "eval", Roots: []string{corpus}, ACL: []string{"public"}, Prune: true,
+		TextSearchConfig: config.Lookup(e.getenv, config.TextSearch),
+		Chunking:         chunk.Config{TargetTokens: target, MaxTokens: maxTokens}}, pool, emb, logger)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	fmt.Fprintf(e.stderr, "eval: ingesting %s into database %s ...\n", corpus, name)
+	s, err := in.Run(ctx)
+	if err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("ingest %s: %w", corpus, err)
+	}
+	if s.Documents.Failed > 0 {
+		fmt.Fprintf(e.stderr, "eval: warning: %d documents failed to ingest (first: %v)\n", s.Documents.Failed, s.Failures[0])
+	}
+	fmt.Fprintf(e.stderr, "eval: corpus ready: %d added, %d unchanged, %d chunks written\n", s.Documents.Added, s.Documents.Unchanged, s.Chunks.Written)
+	rows, err := pool.Query(ctx, `SELECT id, uri FROM documents`)
+	if err != nil {
+		pool.Close()
+		return nil, err
+	}
+	uris := map[int64]string{}
+	for rows.Next() {
+		var id int64
+		var uri string
+		if err := rows.Scan(&id, &uri); err != nil {
+			pool.Close()
+			return nil, err
+		}
+		uris[id] = uri
+	}
+	if err := rows.Err(); err != nil {
+		pool.Close()
+		return nil, err
+	}
+	return &dataset{pool: pool, uris: uris}, nil
+}
+
+// ensureDatabase creates the named database on the server of serverURL unless it exists and
+// returns its URL.
+func ensureDatabase(ctx context.Context, serverURL, name string) (string, error) {
+	cfg, err := pgx.ParseConfig(serverURL)
+	if err != nil {
+		return "", fmt.Errorf("parse %s: invalid URL", config.DatabaseURL)
+	}
+	conn, err := pgx.ConnectConfig(ctx, cfg)
+	if err != nil {
+		return "", fmt.Errorf("connect to %s:%d: %w", cfg.Host, cfg.Port, err)
+	}
+	defer conn.Close(context.WithoutCancel(ctx))
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return "", err
+	}
+	if !exists {
+		if _, err := conn.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
+			return "", fmt.Errorf("create evaluation database %s (the role needs CREATEDB): %w", name, err)
+		}
+	}
+	u, err := neturl.Parse(serverURL)
+	if err != nil {
+		return "", fmt.Errorf("parse %s: invalid URL", config.DatabaseURL)
+	}
+	u.Path = "/" + name
+	return u.String(), nil
+}
+
+func fileHash(path string) (string, error) {
+	f, err := os.Open(path)
+	if err != nil {
+		return "", err
+	}
+	defer f.Close()
+	h := sha256.New()
+	if _, err := io.Copy(h, f); err != nil {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
+}

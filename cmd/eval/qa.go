@@ -1,0 +1,164 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"math"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/docent-rag/docent/internal/config"
+	"github.com/docent-rag/docent/internal/eval"
+	"github.com/docent-rag/docent/internal/retrieve"
+)
+
+// qaReport is what `eval qa` prints.
+type qaReport struct {
+	Dataset    string  `json:"dataset"`
+	Mode       string  `json:"mode"`
+	Rerank     string  `json:"rerank"`
+	K          int     `json:"k"`
+	Questions  int     `json:"questions"`
+	Answerable int     `json:"answerable"`
+	RecallAtK  float64 `json:"gold_recall@k"` // share of answerable questions whose gold passage is in the top k
+	AUC        float64 `json:"strength_auc"`  // evidence strength: answerable vs unanswerable
+	// Strength at the quartiles, for each class, to see where a refusal threshold falls.
+	StrengthAnswerable   []float64    `json:"strength_answerable_p25_p50_p75"`
+	StrengthUnanswerable []float64    `json:"strength_unanswerable_p25_p50_p75"`
+	Latency              eval.Latency `json:"latency_ms"`
+}
+
+func runQA(ctx context.Context, args []string, e env) int {
+	fs := newFlagSet("qa", "--dataset DIR [flags]", `Evaluate retrieval for question answering on ClapNQ (corpus.jsonl, questions.jsonl): for
+each answerable question, whether its gold passage is among the top k passages retrieved;
+and how well the evidence strength separates answerable from unanswerable questions (ROC
+AUC; an unanswerable question comes with a related passage that lacks the answer).`)
+	dir := fs.String("dataset", "", "QA dataset directory (required)")
+	k := fs.Int("k", 5, "passages that count as retrieved")
+	asJSON := fs.Bool("json", false, "print the report as JSON")
+	var rf retrievalFlags
+	rf.register(fs)
+	if code := parse(fs, args, e); code >= 0 {
+		return code
+	}
+	if *dir == "" || *k < 1 {
+		fmt.Fprintln(e.stderr, "eval qa: --dataset is required and --k must be at least 1")
+		return exitUsage
+	}
+	data, err := eval.LoadClapNQ(*dir)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
+		return exitUsage
+	}
+	logger, err := config.NewLogger(e.getenv, e.stderr, e.terminal)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
+		return exitUsage
+	}
+	emb, err := embedder(ctx, e.getenv)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
+		return exitFatal
+	}
+	rr, rrName, err := reranker(rf, e.getenv)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
+		return exitUsage
+	}
+	ds, err := prepare(ctx, data.CorpusPath, emb, e, slog.New(slog.DiscardHandler))
+	if err != nil {
+		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
+		return exitFatal
+	}
+	defer ds.pool.Close()
+	r, err := retrieve.New(rf.config(retrieve.Config{}), ds.pool, emb, rr, rrName, logger)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
+		return exitUsage
+	}
+	rep := qaReport{Dataset: datasetName(*dir), Mode: rf.mode, Rerank: rrName, K: *k, Questions: len(data.Questions)}
+	if rep.Rerank == "" {
+		rep.Rerank = "none"
+	}
+	var found, strengths, latency []float64
+	var answerable []bool
+	var sa, su []float64
+	for i, q := range data.Questions {
+		if ctx.Err() != nil {
+			fmt.Fprintln(e.stderr, "eval qa: interrupted")
+			return exitFatal
+		}
+		res, err := r.Retrieve(ctx, retrieve.Request{Query: q.Text, Principals: []string{"public"}, Mode: retrieve.Mode(rf.mode)})
+		if err != nil {
+			fmt.Fprintf(e.stderr, "eval qa: question %s: %v\n", q.ID, err)
+			return exitFatal
+		}
+		latency = append(latency, float64(res.Timings.Total-res.Timings.Embed)/1e6)
+		strengths = append(strengths, res.Strength)
+		answerable = append(answerable, q.Answerable)
+		if q.Answerable {
+			rep.Answerable++
+			sa = append(sa, res.Strength)
+			top := ds.documents(res.Ranked)
+			hit := 0.0
+			for _, id := range top[:min(len(top), *k)] {
+				for _, g := range q.GoldPassageIDs {
+					if id == g {
+						hit = 1
+					}
+				}
+			}
+			found = append(found, hit)
+		} else {
+			su = append(su, res.Strength)
+		}
+		if e.terminal && (i%10 == 9 || i == len(data.Questions)-1) {
+			fmt.Fprintf(e.stderr, "\rquestions %d/%d", i+1, len(data.Questions))
+		}
+	}
+	if e.terminal {
+		fmt.Fprintln(e.stderr)
+	}
+	rep.RecallAtK = eval.Mean(found)
+	rep.AUC = eval.ROCAUC(strengths, answerable)
+	rep.StrengthAnswerable = round3(eval.Percentiles(sa, 25, 50, 75))
+	rep.StrengthUnanswerable = round3(eval.Percentiles(su, 25, 50, 75))
+	p := eval.Percentiles(latency, 50, 95, 99)
+	rep.Latency = eval.Latency{P50: p[0], P95: p[1], P99: p[2]}
+	if *asJSON {
+		enc := json.NewEncoder(e.stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
+			return exitFatal
+		}
+		return exitOK
+	}
+	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "dataset\tmode\trerank\tquestions\tanswerable\tgold recall@%d\tstrength AUC\tp50 ms\tp99 ms\n", *k)
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.3f\t%.3f\t%.1f\t%.1f\n", rep.Dataset, rep.Mode, rep.Rerank, rep.Questions, rep.Answerable,
+		rep.RecallAtK, rep.AUC, rep.Latency.P50, rep.Latency.P99)
+	if err := tw.Flush(); err != nil {
+		return exitFatal
+	}
+	fmt.Fprintf(e.stdout, "evidence strength quartiles: answerable %s, unanswerable %s\n",
+		fmtList(rep.StrengthAnswerable), fmtList(rep.StrengthUnanswerable))
+	return exitOK
+}
+
+func round3(v []float64) []float64 {
+	for i := range v {
+		v[i] = math.Round(v[i]*1000) / 1000
+	}
+	return v
+}
+
+func fmtList(v []float64) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = fmt.Sprintf("%.3f", x)
+	}
+	return strings.Join(s, " / ")
+}

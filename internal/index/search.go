@@ -1,0 +1,324 @@
+package index
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// The queries of the retrieval legs. Every one filters on the caller's principals inside the
+// statement that finds the candidates (`acl && $principals`), so nothing a caller may not see
+// is ever scored, counted or returned.
+
+// Term is one lexeme of a query with its statistics.
+type Term struct {
+	Lexeme string
+	QTF    int   // occurrences in the query
+	DF     int64 // chunks of the chunking containing it
+}
+
+// Corpus is a chunking's size for BM25.
+type Corpus struct {
+	Chunks    int64
+	AvgLength float64
+}
+
+// QueryTerms returns the lexemes of text under the chunking's text search configuration (the
+// same stemming and stop words as the chunks), with their document frequencies, and the
+// corpus statistics. One round trip.
+func QueryTerms(ctx context.Context, db DBTX, chunkingID int, text string) ([]Term, Corpus, error) {
+	rows, err := db.Query(ctx, `
+		WITH q AS (
+			SELECT u.lexeme, coalesce(array_length(u.positions, 1), 1) AS qtf
+			FROM chunkings c, unnest(to_tsvector(c.ts_config, $2)) AS u
+			WHERE c.id = $1
+		)
+		SELECT q.lexeme, q.qtf, coalesce(s.df, 0), coalesce(cs.chunk_count, 0), coalesce(cs.total_length, 0)
+		FROM q
+		LEFT JOIN lexeme_stats s ON s.chunking_id = $1 AND s.lexeme = q.lexeme
+		LEFT JOIN corpus_stats cs ON cs.chunking_id = $1`, chunkingID, text)
+	if err != nil {
+		return nil, Corpus{}, fmt.Errorf("query terms: %w", err)
+	}
+	var terms []Term
+	var chunks, total int64
+	for rows.Next() {
+		var t Term
+		if err := rows.Scan(&t.Lexeme, &t.QTF, &t.DF, &chunks, &total); err != nil {
+			return nil, Corpus{}, fmt.Errorf("query terms: %w", err)
+		}
+		terms = append(terms, t)
+	}
+	if err := rows.Err(); err != nil {
+		return nil, Corpus{}, fmt.Errorf("query terms: %w", err)
+	}
+	c := Corpus{Chunks: chunks}
+	if chunks > 0 {
+		c.AvgLength = float64(total) / float64(chunks)
+	}
+	return terms, c, nil
+}
+
+// CorpusStats returns the chunking's size, without query terms.
+func CorpusStats(ctx context.Context, db DBTX, chunkingID int) (Corpus, error) {
+	var chunks, total int64
+	err := db.QueryRow(ctx, `SELECT chunk_count, total_length FROM corpus_stats WHERE chunking_id = $1`, chunkingID).Scan(&chunks, &total)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Corpus{}, nil
+	}
+	if err != nil {
+		return Corpus{}, fmt.Errorf("corpus statistics: %w", err)
+	}
+	c := Corpus{Chunks: chunks}
+	if chunks > 0 {
+		c.AvgLength = float64(total) / float64(chunks)
+	}
+	return c, nil
+}
+
+// BM25Query is one scoring pass of the lexical leg.
+type BM25Query struct {
+	ChunkingID int
+	Principals []string
+	Sources    []string  // restrict to these sources; empty for all
+	Candidates []string  // lexemes a chunk must contain one of to be a candidate
+	Lexemes    []string  // lexemes scored (a superset of Candidates)
+	Weights    []float64 // per lexeme: IDF times its occurrences in the query
+	Phrases    []string  // quoted phrases a candidate must contain, as written
+	K1, B      float64
+	AvgLength  float64
+	Limit      int
+}
+
+// Scored is a chunk with a score.
+type Scored struct {
+	ChunkID    int64
+	DocumentID int64
+	Score      float64
+}
+
+// BM25 scores the candidate chunks visible to the principals and returns the best Limit.
+// (The numeric parameters are cast explicitly: left to inference, PostgreSQL types them
+// integer from the literals around them, and 0.9 would silently become 1.)
+// Candidates are found through the tsvector GIN index (with the tag GIN index); each
+// candidate's term frequencies come from its tsvector, cut down to the query's lexemes by
+// setweight/ts_filter (binary searches, not a scan of all its lexemes).
+func BM25(ctx context.Context, db DBTX, q BM25Query) ([]Scored, error) {
+	if len(q.Candidates) == 0 || len(q.Lexemes) != len(q.Weights) {
+		return nil, nil
+	}
+	rows, err := db.Query(ctx, `
+		SELECT c.id, c.document_id,
+		       sum(t.weight * u.tf * ($6::float8 + 1) / (u.tf + $6::float8 * (1 - $7::float8 + $7::float8 * c.lexical_length / $8::float8))) AS score
+		FROM chunks c
+		CROSS JOIN LATERAL (
+			SELECT x.lexeme, coalesce(array_length(x.positions, 1), 1) AS tf
+			FROM unnest(ts_filter(setweight(c.tsv, 'A', $4), '{a}')) AS x
+		) u
+		JOIN unnest($4::text[], $5::float8[]) AS t(lexeme, weight) ON t.lexeme = u.lexeme
+		WHERE c.tsv @@ $2::tsquery AND c.acl && $3 AND c.chunking_id = $1
+		  AND (cardinality($9::text[]) = 0 OR c.tsv @@ ALL (
+		        SELECT phraseto_tsquery(k.ts_config, p) FROM chunkings k, unnest($9::text[]) AS p WHERE k.id = $1))
+		  AND (cardinality($11::text[]) = 0 OR c.document_id IN (
+		        SELECT d.id FROM documents d JOIN sources s ON s.id = d.source_id WHERE s.name = ANY($11)))
+		GROUP BY c.id, c.document_id
+		ORDER BY score DESC, c.id
+		LIMIT $10`,
+		q.ChunkingID, orQuery(q.Candidates), q.Principals, q.Lexemes, q.Weights, q.K1, q.B, q.AvgLength,
+		nonNilSlice(q.Phrases), q.Limit, nonNilSlice(q.Sources))
+	if err != nil {
+		return nil, fmt.Errorf("bm25: %w", err)
+	}
+	scored, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Scored])
+	if err != nil {
+		return nil, fmt.Errorf("bm25: %w", err)
+	}
+	return scored, nil
+}
+
+// orQuery builds the tsquery text that matches any of the lexemes. Lexemes are quoted as
+// tsquery syntax requires (a backslash escapes, a quote is doubled), so no lexeme can change
+// the query's structure; the text goes to the server as a bind parameter.
+func orQuery(lexemes []string) string {
+	parts := make([]string, len(lexemes))
+	for i, l := range lexemes {
+		l = strings.ReplaceAll(l, `\`, `\\`)
+		parts[i] = "'" + strings.ReplaceAll(l, "'", "''") + "'"
+	}
+	return strings.Join(parts, " | ")
+}
+
+// VisibleChunks estimates how many chunks of the chunking the principals can see: the sum of
+// the per-tag counts, which overcounts chunks carrying several of the caller's tags, capped
+// at the corpus size. It is only used to choose a query plan and is never shown.
+func VisibleChunks(ctx context.Context, db DBTX, chunkingID int, principals []string) (int64, error) {
+	var n int64
+	err := db.QueryRow(ctx, `
+		SELECT least(
+			coalesce((SELECT sum(chunk_count) FROM acl_stats WHERE chunking_id = $1 AND tag = ANY($2)), 0),
+			coalesce((SELECT chunk_count FROM corpus_stats WHERE chunking_id = $1), 0))::bigint`,
+		chunkingID, principals).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("visible chunks: %w", err)
+	}
+	return n, nil
+}
+
+// VectorPlan is how the dense leg searches.
+type VectorPlan int
+
+// Dense search plans.
+const (
+	// ExactScan computes the distance to every visible vector (found through the tag GIN
+	// index) and sorts: exact, and fast when few chunks are visible.
+	ExactScan VectorPlan = iota
+	// HNSWScan walks the HNSW index with pgvector's iterative scan, filtering on the tags
+	// in the same scan, until it has found Limit visible rows (or ran out of budget).
+	HNSWScan
+)
+
+// VectorQuery is one dense search.
+type VectorQuery struct {
+	Generation    Generation
+	Vector        []float32
+	Principals    []string
+	Sources       []string
+	Limit         int
+	Plan          VectorPlan
+	EfSearch      int // HNSW candidate list; 0 for pgvector's default
+	MaxScanTuples int // iterative scan budget; 0 for pgvector's default
+}
+
+// Nearest returns the visible chunks nearest to the vector, nearest first, with their
+// distances as scores (smaller is nearer). It runs in its own transaction so that the plan
+// settings (SET LOCAL) apply to this statement only; they go to the server in one round trip
+// with the query.
+func Nearest(ctx context.Context, db Beginner, q VectorQuery) ([]Scored, error) {
+	table, err := q.Generation.TableIdent()
+	if err != nil {
+		return nil, err
+	}
+	if len(q.Vector) != q.Generation.Dimension {
+		return nil, fmt.Errorf("nearest: a vector of %d dimensions for generation %d of %d", len(q.Vector), q.Generation.ID, q.Generation.Dimension)
+	}
+	op := q.Generation.DistanceOperator()
+	vec := vectorValue(q.Generation, q.Vector)
+	sourceFilter := `AND (cardinality($4::text[]) = 0 OR e.chunk_id IN (
+		SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id JOIN sources s ON s.id = d.source_id
+		WHERE s.name = ANY($4)))`
+	var settings []string
+	order := `e.embedding ` + op + ` $1`
+	switch q.Plan {
+	case ExactScan:
+		// "+ 0" makes the sort key an expression the HNSW index does not serve, so the
+		// visible rows are found through the tag GIN index and sorted exactly.
+		order = `(e.embedding ` + op + ` $1) + 0, e.chunk_id`
+	default:
+		// Iterative scan with relaxed order returns rows slightly out of order; the outer
+		// query sorts them. Sequential and bitmap scans are off so that the planner takes the
+		// HNSW index whatever it estimates. (SET cannot take bind parameters; the values are
+		// integers of the configuration.)
+		settings = []string{`SET LOCAL hnsw.iterative_scan = relaxed_order`,
+			`SET LOCAL enable_seqscan = off`, `SET LOCAL enable_bitmapscan = off`}
+		if q.EfSearch > 0 {
+			settings = append(settings, fmt.Sprintf(`SET LOCAL hnsw.ef_search = %d`, q.EfSearch))
+		}
+		if q.MaxScanTuples > 0 {
+			settings = append(settings, fmt.Sprintf(`SET LOCAL hnsw.max_scan_tuples = %d`, q.MaxScanTuples))
+		}
+	}
+	query := `WITH nn AS MATERIALIZED (
+			SELECT e.chunk_id, e.embedding ` + op + ` $1 AS distance
+			FROM ` + table + ` e
+			WHERE e.acl && $2 ` + sourceFilter + `
+			ORDER BY ` + order + ` LIMIT $3
+		)
+		SELECT nn.chunk_id, c.document_id, nn.distance FROM nn JOIN chunks c ON c.id = nn.chunk_id
+		ORDER BY nn.distance, nn.chunk_id`
+	var out []Scored
+	err = InTx(ctx, db, func(tx pgx.Tx) error {
+		batch := &pgx.Batch{}
+		for _, s := range settings {
+			batch.Queue(s)
+		}
+		batch.Queue(query, vec, q.Principals, q.Limit, nonNilSlice(q.Sources))
+		res := tx.SendBatch(ctx, batch)
+		for range settings {
+			if _, err := res.Exec(); err != nil {
+				res.Close()
+				return err
+			}
+		}
+		rows, err := res.Query()
+		if err == nil {
+			out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Scored])
+		}
+		if cerr := res.Close(); err == nil {
+			err = cerr
+		}
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("nearest (generation %d): %w", q.Generation.ID, err)
+	}
+	return out, nil
+}
+
+// Evidence is a chunk with what a citation needs.
+type Evidence struct {
+	ChunkID     int64
+	DocumentID  int64
+	Ordinal     int
+	Text        string
+	HeadingPath []string
+	PageStart   *int
+	PageEnd     *int
+	CharStart   int
+	CharEnd     int
+	Tokens      int
+	URI         string
+	Title       string
+	Source      string
+}
+
+const evidenceColumns = `c.id, c.document_id, c.ordinal, c.text, c.heading_path, c.page_start, c.page_end,
+	c.char_start, c.char_end, c.token_count, d.uri, d.title, s.name`
+
+// ChunkEvidence returns the chunks with the given ids that the principals can see (the
+// filter is applied again: ids come from the caller), in no particular order.
+func ChunkEvidence(ctx context.Context, db DBTX, ids []int64, principals []string) ([]Evidence, error) {
+	rows, err := db.Query(ctx, `
+		SELECT `+evidenceColumns+`
+		FROM chunks c JOIN documents d ON d.id = c.document_id JOIN sources s ON s.id = d.source_id
+		WHERE c.id = ANY($1) AND c.acl && $2`, ids, principals)
+	if err != nil {
+		return nil, fmt.Errorf("chunk evidence: %w", err)
+	}
+	ev, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Evidence])
+	if err != nil {
+		return nil, fmt.Errorf("chunk evidence: %w", err)
+	}
+	return ev, nil
+}
+
+// Neighbours returns, for each (document, ordinal) pair, the chunk at that position in the
+// chunking, if the principals can see it.
+func Neighbours(ctx context.Context, db DBTX, chunkingID int, docIDs []int64, ordinals []int32, principals []string) ([]Evidence, error) {
+	rows, err := db.Query(ctx, `
+		SELECT `+evidenceColumns+`
+		FROM unnest($2::bigint[], $3::int[]) AS n(document_id, ordinal)
+		JOIN chunks c ON c.document_id = n.document_id AND c.ordinal = n.ordinal AND c.chunking_id = $1
+		JOIN documents d ON d.id = c.document_id JOIN sources s ON s.id = d.source_id
+		WHERE c.acl && $4`, chunkingID, docIDs, ordinals, principals)
+	if err != nil {
+		return nil, fmt.Errorf("neighbours: %w", err)
+	}
+	ev, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Evidence])
+	if err != nil {
+		return nil, fmt.Errorf("neighbours: %w", err)
+	}
+	return ev, nil
+}

@@ -1,0 +1,412 @@
+// Package retrieve finds the evidence for a query among the chunks a caller may see: BM25
+// over PostgreSQL lexemes and nearest neighbours over the active index generation's vectors,
+// fused, optionally reranked, diversified, expanded with neighbouring chunks and assembled
+// within a token budget, with a calibrated evidence strength and the time of every step.
+//
+// Permissions are not a step here: every query of both legs (package index) filters on the
+// caller's principals in the statement that finds its candidates, and the evidence rows are
+// fetched with the same filter again.
+package retrieve
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sync"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/docent-rag/docent/internal/index"
+)
+
+// Embedder embeds queries: one vector per input, same order, of Dimension() values, with the
+// model the index generation was built with (Kind and Model name it).
+type Embedder interface {
+	Embed(ctx context.Context, texts []string) ([][]float32, error)
+	Dimension() int
+	Kind() string
+	Model() string
+}
+
+// Reranker scores candidate passages against a query: one score per passage, same order,
+// higher is more relevant; scores are comparable within one call only.
+type Reranker interface {
+	Rerank(ctx context.Context, query string, passages []string) ([]float64, error)
+}
+
+// Mode selects the retrieval legs.
+type Mode string
+
+// Modes.
+const (
+	Lexical Mode = "lexical"
+	Dense   Mode = "dense"
+	Hybrid  Mode = "hybrid"
+)
+
+// Fusion methods.
+const (
+	FusionRRF    = "rrf"    // weighted reciprocal rank fusion
+	FusionConvex = "convex" // weighted sum of scores normalised per leg
+)
+
+// Config tunes retrieval. The defaults were chosen on SciFact's train split (docs/retrieval.md).
+type Config struct {
+	MaxQueryChars int // default 2000
+
+	K1 float64 // BM25 term-frequency saturation; default 0.9
+	B  float64 // BM25 length normalisation; default 0.4
+	// LexicalBudget caps the candidates of the first lexical pass: the rarest query terms
+	// are taken as candidate terms while their summed document frequencies stay within it.
+	// A second pass with every term runs when the excluded terms could still change the top
+	// ExactTop results and their candidates number at most LexicalMaxCandidates.
+	LexicalBudget        int // default 1000
+	LexicalMaxCandidates int // default 20000
+	ExactTop             int // default 10
+
+	Depth int // results of each leg and of fusion; default 100
+
+	ExactScanBelow int // visible-chunk estimate below which the dense leg scans exactly; default 20000
+	EfSearch       int // HNSW candidate list; default 100
+	MaxScanTuples  int // HNSW iterative scan budget; default 40000
+
+	Fusion        string  // convex (default) or rrf
+	RRFK          float64 // default 60
+	LexicalWeight float64 // default 1
+	DenseWeight   float64 // default 0.2
+
+	RerankDepth int // fused results reranked; default 30
+	// RerankFusedWeight blends the fused order back into the reranked one: the reranked
+	// score is (1−w)·reranker + w·fused, both normalised over the reranked head. Default 0:
+	// a cross-encoder's order replaces the fused one. (The built-in reranker brings its own
+	// weight, Builtin.Fused.)
+	RerankFusedWeight float64
+
+	PerDocument   int // evidence items per document; default 2
+	Neighbours    int // adjacent chunks attached on each side; default 1
+	ContextTokens int // token budget of the assembled evidence; default 2000
+	Evidence      int // evidence items at most; default 8
+
+	// GenerationTTL is how long the active generation is cached between checks.
+	GenerationTTL time.Duration // default 2s
+}
+
+func (c *Config) defaults() {
+	c.MaxQueryChars = cmp.Or(c.MaxQueryChars, 2000)
+	c.K1 = cmp.Or(c.K1, 0.9)
+	c.B = cmp.Or(c.B, 0.4)
+	c.LexicalBudget = cmp.Or(c.LexicalBudget, 1000)
+	c.LexicalMaxCandidates = cmp.Or(c.LexicalMaxCandidates, 20000)
+	c.ExactTop = cmp.Or(c.ExactTop, 10)
+	c.Depth = cmp.Or(c.Depth, 100)
+	c.ExactScanBelow = cmp.Or(c.ExactScanBelow, 20000)
+	c.EfSearch = cmp.Or(c.EfSearch, 100)
+	c.MaxScanTuples = cmp.Or(c.MaxScanTuples, 40000)
+	c.Fusion = cmp.Or(c.Fusion, FusionConvex)
+	c.RRFK = cmp.Or(c.RRFK, 60)
+	c.LexicalWeight = cmp.Or(c.LexicalWeight, 1)
+	c.DenseWeight = cmp.Or(c.DenseWeight, 0.2)
+	c.RerankDepth = cmp.Or(c.RerankDepth, 30)
+	c.PerDocument = cmp.Or(c.PerDocument, 2)
+	c.Neighbours = cmp.Or(c.Neighbours, 1)
+	c.ContextTokens = cmp.Or(c.ContextTokens, 2000)
+	c.Evidence = cmp.Or(c.Evidence, 8)
+	c.GenerationTTL = cmp.Or(c.GenerationTTL, 2*time.Second)
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.K1 < 0 || c.B < 0 || c.B > 1:
+		return fmt.Errorf("retrieve config: K1 must be >= 0 and B within [0, 1] (got %g, %g)", c.K1, c.B)
+	case c.Fusion != FusionRRF && c.Fusion != FusionConvex:
+		return fmt.Errorf("retrieve config: Fusion %q is not rrf or convex", c.Fusion)
+	case c.LexicalWeight < 0 || c.DenseWeight < 0:
+		return errors.New("retrieve config: fusion weights must not be negative")
+	case c.Depth < c.ExactTop || c.ExactTop < 1:
+		return fmt.Errorf("retrieve config: Depth (%d) must be at least ExactTop (%d) >= 1", c.Depth, c.ExactTop)
+	case c.Neighbours < 0 || c.PerDocument < 1 || c.Evidence < 1:
+		return errors.New("retrieve config: Neighbours >= 0, PerDocument >= 1 and Evidence >= 1")
+	case c.EfSearch < 1 || c.EfSearch > 1000:
+		return fmt.Errorf("retrieve config: EfSearch %d is outside 1..1000 (pgvector's range)", c.EfSearch)
+	}
+	return nil
+}
+
+// Retriever retrieves evidence. It is safe for concurrent use.
+type Retriever struct {
+	cfg    Config
+	db     *pgxpool.Pool
+	emb    Embedder
+	rerank Reranker // nil: no reranking
+	name   string   // the reranker's name for results: builtin, http ...
+	logger *slog.Logger
+
+	mu     sync.Mutex
+	gen    index.Generation
+	genAt  time.Time
+	genErr error
+}
+
+// New returns a Retriever. emb may be nil for lexical-only retrieval; rerank may be nil for
+// no reranking, and rerankName names it in results.
+func New(cfg Config, db *pgxpool.Pool, emb Embedder, rerank Reranker, rerankName string, logger *slog.Logger) (*Retriever, error) {
+	cfg.defaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if rerank != nil && rerankName == "" {
+		rerankName = "custom"
+	}
+	return &Retriever{cfg: cfg, db: db, emb: emb, rerank: rerank, name: rerankName, logger: logger}, nil
+}
+
+// Config returns the effective configuration.
+func (r *Retriever) Config() Config { return r.cfg }
+
+// Request is one retrieval.
+type Request struct {
+	Query      string
+	Principals []string // the caller's principals; retrieval sees only chunks tagged with one
+	Sources    []string // restrict to these sources; empty for all
+	Mode       Mode     // default hybrid
+	Rerank     *bool    // nil: rerank when a reranker is configured
+}
+
+// Hit is a chunk in a ranking.
+type Hit struct {
+	ChunkID     int64   `json:"chunk_id"`
+	DocumentID  int64   `json:"document_id"`
+	Score       float64 `json:"score"`
+	LexicalRank int     `json:"lexical_rank,omitempty"` // 1-based; 0 when the leg did not find it
+	DenseRank   int     `json:"dense_rank,omitempty"`
+}
+
+// Item is one piece of assembled evidence: a chunk and the neighbouring chunks attached to
+// it, ready for citation.
+type Item struct {
+	ChunkID     int64    `json:"chunk_id"`  // the retrieved chunk
+	ChunkIDs    []int64  `json:"chunk_ids"` // it and its attached neighbours, in document order
+	Text        string   `json:"text"`
+	Title       string   `json:"title"`
+	URI         string   `json:"uri"`
+	Source      string   `json:"source"`
+	HeadingPath []string `json:"heading_path"`
+	PageStart   int      `json:"page_start,omitempty"`
+	PageEnd     int      `json:"page_end,omitempty"`
+	Tokens      int      `json:"tokens"`
+	Score       float64  `json:"score"`
+}
+
+// Timings are the durations of the steps of one retrieval.
+type Timings struct {
+	Normalize time.Duration `json:"normalize"`
+	Embed     time.Duration `json:"embed"`
+	Lexical   time.Duration `json:"lexical"`
+	Dense     time.Duration `json:"dense"`
+	Fuse      time.Duration `json:"fuse"`
+	Rerank    time.Duration `json:"rerank"`
+	Assemble  time.Duration `json:"assemble"`
+	Total     time.Duration `json:"total"`
+}
+
+// Result is what a retrieval found.
+type Result struct {
+	Query      Query
+	Mode       Mode
+	Generation int
+	// Ranked is the final ranking (fused, then reranked), at most Depth chunks.
+	Ranked []Hit
+	// Lexical and Dense are each leg's own ranking, for traces.
+	Lexical, Dense []Hit
+	// LexicalExact says whether the lexical leg's top ExactTop is exact (see Config).
+	LexicalExact bool
+	// DensePlan is "exact" or "hnsw" (and "hnsw+exact" when HNSW found too few rows).
+	DensePlan string
+	// Reranked names the reranker that ordered Ranked, or is empty; RerankError says why a
+	// configured reranker was skipped (Ranked is then the fused order).
+	Reranked    string
+	RerankError string
+	Evidence    []Item
+	// Strength estimates how well the evidence matches the query, in [0, 1] (see strength.go).
+	Strength float64
+	Timings  Timings
+
+	strengthCoverage, strengthDense float64 // the strength model's inputs
+}
+
+// Retrieve runs one retrieval for the caller's principals.
+func (r *Retriever) Retrieve(ctx context.Context, req Request) (*Result, error) {
+	start := time.Now()
+	res := &Result{Mode: cmp.Or(req.Mode, Hybrid)}
+	q, err := Normalize(req.Query, r.cfg.MaxQueryChars)
+	if err != nil {
+		return nil, err
+	}
+	res.Query = q
+	res.Timings.Normalize = time.Since(start)
+	if len(req.Principals) == 0 {
+		// No principal sees nothing: not an error, an empty result.
+		res.Timings.Total = time.Since(start)
+		return res, nil
+	}
+	gen, err := r.generation(ctx)
+	if err != nil {
+		return nil, err
+	}
+	res.Generation = gen.ID
+	if res.Mode != Lexical {
+		if r.emb == nil {
+			return nil, fmt.Errorf("retrieve: mode %s needs an embedder", res.Mode)
+		}
+		if r.emb.Kind() != gen.Embedder || r.emb.Model() != gen.Model || r.emb.Dimension() != gen.Dimension {
+			return nil, fmt.Errorf("retrieve: the embedder %s:%s does not match the active generation %d (%s:%s)",
+				r.emb.Kind(), r.emb.Model(), gen.ID, gen.Embedder, gen.Model)
+		}
+	}
+
+	var lex *lexicalResult
+	var dense []index.Scored
+	var densePlan string
+	var lexErr, denseErr error
+	var wg sync.WaitGroup
+	if res.Mode != Dense {
+		wg.Go(func() {
+			t := time.Now()
+			lex, lexErr = r.lexical(ctx, gen.ChunkingID, q, req)
+			res.Timings.Lexical = time.Since(t)
+		})
+	}
+	if res.Mode != Lexical {
+		wg.Go(func() {
+			t := time.Now()
+			vecs, err := r.emb.Embed(ctx, []string{q.Text})
+			res.Timings.Embed = time.Since(t)
+			if err != nil {
+				denseErr = fmt.Errorf("embed the query: %w", err)
+				return
+			}
+			if len(vecs) != 1 || len(vecs[0]) != gen.Dimension {
+				denseErr = errors.New("embed the query: the embedder returned no vector of the index's dimension")
+				return
+			}
+			t = time.Now()
+			dense, densePlan, denseErr = r.dense(ctx, gen, vecs[0], req)
+			res.Timings.Dense = time.Since(t)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(lexErr, denseErr); err != nil {
+		return nil, err
+	}
+	if lex != nil {
+		res.Lexical = ranks(lex.hits)
+		res.LexicalExact = lex.exact
+	}
+	res.Dense = ranks(dense)
+	for i := range res.Dense {
+		// Distances to similarities, higher better: 1 − d for the cosine distance.
+		if gen.Distance == index.DistanceCosine {
+			res.Dense[i].Score = 1 - res.Dense[i].Score
+		} else {
+			res.Dense[i].Score = -res.Dense[i].Score
+		}
+	}
+	res.DensePlan = densePlan
+
+	t := time.Now()
+	res.Ranked = r.fuse(res.Lexical, res.Dense, res.Mode)
+	res.Timings.Fuse = time.Since(t)
+
+	// Texts of the candidates: for the reranker and for assembly, in one query.
+	t = time.Now()
+	texts, err := r.evidence(ctx, res.Ranked, req.Principals)
+	if err != nil {
+		return nil, err
+	}
+	fetch := time.Since(t)
+
+	if r.rerank != nil && (req.Rerank == nil || *req.Rerank) && len(res.Ranked) > 1 {
+		t = time.Now()
+		if err := r.rerankHits(ctx, q.Text, res, texts); err != nil {
+			res.RerankError = err.Error()
+			r.logger.WarnContext(ctx, "reranking failed; keeping the fused order", "reranker", r.name, "err", err)
+		} else {
+			res.Reranked = r.name
+		}
+		res.Timings.Rerank = time.Since(t)
+	}
+
+	t = time.Now()
+	res.Evidence, err = r.assemble(ctx, gen.ChunkingID, res.Ranked, texts, req.Principals)
+	if err != nil {
+		return nil, err
+	}
+	res.Timings.Assemble = time.Since(t) + fetch
+	res.Strength = strength(lex, res)
+	res.Timings.Total = time.Since(start)
+	return res, nil
+}
+
+// generation returns the active index generation, cached for GenerationTTL.
+func (r *Retriever) generation(ctx context.Context) (index.Generation, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if time.Since(r.genAt) < r.cfg.GenerationTTL && (r.gen.ID != 0 || r.genErr != nil) {
+		return r.gen, r.genErr
+	}
+	g, err := index.ActiveGeneration(ctx, r.db)
+	if errors.Is(err, index.ErrNotFound) {
+		err = ErrNoIndex
+	}
+	if err != nil && !errors.Is(err, ErrNoIndex) {
+		return index.Generation{}, err // a failed lookup is not cached
+	}
+	r.gen, r.genErr, r.genAt = g, err, time.Now()
+	return g, err
+}
+
+// ErrNoIndex is returned when no index generation is active: nothing has been ingested.
+var ErrNoIndex = errors.New("no active index generation: ingest documents first (`ingest run`)")
+
+// ranks turns scored chunks, best first, into hits.
+func ranks(scored []index.Scored) []Hit {
+	hits := make([]Hit, len(scored))
+	for i, s := range scored {
+		hits[i] = Hit{ChunkID: s.ChunkID, DocumentID: s.DocumentID, Score: s.Score}
+	}
+	return hits
+}
+
+// dense runs the dense leg with the plan the caller's visible share calls for.
+func (r *Retriever) dense(ctx context.Context, gen index.Generation, vec []float32, req Request) ([]index.Scored, string, error) {
+	visible, err := index.VisibleChunks(ctx, r.db, gen.ChunkingID, req.Principals)
+	if err != nil {
+		return nil, "", err
+	}
+	if visible == 0 {
+		return nil, "none", nil
+	}
+	q := index.VectorQuery{Generation: gen, Vector: vec, Principals: req.Principals, Sources: req.Sources,
+		Limit: r.cfg.Depth, EfSearch: max(r.cfg.EfSearch, r.cfg.Depth), MaxScanTuples: r.cfg.MaxScanTuples}
+	if visible <= int64(r.cfg.ExactScanBelow) || gen.IndexBuiltAt == nil {
+		q.Plan = index.ExactScan
+		out, err := index.Nearest(ctx, r.db, q)
+		return out, "exact", err
+	}
+	q.Plan = index.HNSWScan
+	out, err := index.Nearest(ctx, r.db, q)
+	if err != nil {
+		return nil, "", err
+	}
+	// The iterative scan stops at its budget; when it found fewer rows than asked although
+	// enough chunks may be visible, an exact scan settles it: never fewer than k rows.
+	if len(out) < r.cfg.Depth && visible > int64(len(out)) {
+		q.Plan = index.ExactScan
+		out, err = index.Nearest(ctx, r.db, q)
+		return out, "hnsw+exact", err
+	}
+	return out, "hnsw", nil
+}
