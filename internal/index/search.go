@@ -110,7 +110,33 @@ func BM25(ctx context.Context, db DBTX, q BM25Query) ([]Scored, error) {
 	if len(q.Candidates) == 0 || len(q.Lexemes) != len(q.Weights) {
 		return nil, nil
 	}
-	rows, err := db.Query(ctx, `
+	rows, err := db.Query(ctx, bm25SQL, q.args()...)
+	if err != nil {
+		return nil, fmt.Errorf("bm25: %w", err)
+	}
+	scored, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Scored])
+	if err != nil {
+		return nil, fmt.Errorf("bm25: %w", err)
+	}
+	return scored, nil
+}
+
+// ExplainBM25 returns the plan of BM25's statement for q (EXPLAIN, as JSON), for tests and
+// for investigating a slow query.
+func ExplainBM25(ctx context.Context, db DBTX, q BM25Query) (string, error) {
+	var plan string
+	if err := db.QueryRow(ctx, "EXPLAIN (FORMAT JSON) "+bm25SQL, q.args()...).Scan(&plan); err != nil {
+		return "", fmt.Errorf("explain bm25: %w", err)
+	}
+	return plan, nil
+}
+
+func (q BM25Query) args() []any {
+	return []any{q.ChunkingID, orQuery(q.Candidates), q.Principals, q.Lexemes, q.Weights, q.K1, q.B, q.AvgLength,
+		nonNilSlice(q.Phrases), q.Limit, nonNilSlice(q.Sources)}
+}
+
+const bm25SQL = `
 		SELECT c.id, c.document_id,
 		       sum(t.weight * u.tf * ($6::float8 + 1) / (u.tf + $6::float8 * (1 - $7::float8 + $7::float8 * c.lexical_length / $8::float8))) AS score
 		FROM chunks c
@@ -126,18 +152,7 @@ func BM25(ctx context.Context, db DBTX, q BM25Query) ([]Scored, error) {
 		        SELECT d.id FROM documents d JOIN sources s ON s.id = d.source_id WHERE s.name = ANY($11)))
 		GROUP BY c.id, c.document_id
 		ORDER BY score DESC, c.id
-		LIMIT $10`,
-		q.ChunkingID, orQuery(q.Candidates), q.Principals, q.Lexemes, q.Weights, q.K1, q.B, q.AvgLength,
-		nonNilSlice(q.Phrases), q.Limit, nonNilSlice(q.Sources))
-	if err != nil {
-		return nil, fmt.Errorf("bm25: %w", err)
-	}
-	scored, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Scored])
-	if err != nil {
-		return nil, fmt.Errorf("bm25: %w", err)
-	}
-	return scored, nil
-}
+		LIMIT $10`
 
 // orQuery builds the tsquery text that matches any of the lexemes. Lexemes are quoted as
 // tsquery syntax requires (a backslash escapes, a quote is doubled), so no lexeme can change
@@ -197,15 +212,47 @@ type VectorQuery struct {
 // settings (SET LOCAL) apply to this statement only; they go to the server in one round trip
 // with the query.
 func Nearest(ctx context.Context, db Beginner, q VectorQuery) ([]Scored, error) {
+	var out []Scored
+	err := q.run(ctx, db, "", func(rows pgx.Rows) error {
+		var err error
+		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Scored])
+		return err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("nearest (generation %d): %w", q.Generation.ID, err)
+	}
+	return out, nil
+}
+
+// ExplainNearest returns the plan of Nearest's statement for q, with its plan settings
+// (EXPLAIN, as JSON).
+func ExplainNearest(ctx context.Context, db Beginner, q VectorQuery) (string, error) {
+	var plan string
+	err := q.run(ctx, db, "EXPLAIN (FORMAT JSON) ", func(rows pgx.Rows) error {
+		defer rows.Close()
+		if rows.Next() {
+			return rows.Scan(&plan)
+		}
+		return rows.Err()
+	})
+	if err != nil {
+		return "", fmt.Errorf("explain nearest: %w", err)
+	}
+	return plan, nil
+}
+
+// run executes the search (prefixed, e.g. by EXPLAIN) in its own transaction so that the
+// plan settings (SET LOCAL) apply to it only; they go to the server in one round trip with
+// the query.
+func (q VectorQuery) run(ctx context.Context, db Beginner, prefix string, read func(pgx.Rows) error) error {
 	table, err := q.Generation.TableIdent()
 	if err != nil {
-		return nil, err
+		return err
 	}
 	if len(q.Vector) != q.Generation.Dimension {
-		return nil, fmt.Errorf("nearest: a vector of %d dimensions for generation %d of %d", len(q.Vector), q.Generation.ID, q.Generation.Dimension)
+		return fmt.Errorf("a vector of %d dimensions for generation %d of %d", len(q.Vector), q.Generation.ID, q.Generation.Dimension)
 	}
 	op := q.Generation.DistanceOperator()
-	vec := vectorValue(q.Generation, q.Vector)
 	sourceFilter := `AND (cardinality($4::text[]) = 0 OR e.chunk_id IN (
 		SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id JOIN sources s ON s.id = d.source_id
 		WHERE s.name = ANY($4)))`
@@ -230,7 +277,7 @@ func Nearest(ctx context.Context, db Beginner, q VectorQuery) ([]Scored, error) 
 			settings = append(settings, fmt.Sprintf(`SET LOCAL hnsw.max_scan_tuples = %d`, q.MaxScanTuples))
 		}
 	}
-	query := `WITH nn AS MATERIALIZED (
+	query := prefix + `WITH nn AS MATERIALIZED (
 			SELECT e.chunk_id, e.embedding ` + op + ` $1 AS distance
 			FROM ` + table + ` e
 			WHERE e.acl && $2 ` + sourceFilter + `
@@ -238,13 +285,12 @@ func Nearest(ctx context.Context, db Beginner, q VectorQuery) ([]Scored, error) 
 		)
 		SELECT nn.chunk_id, c.document_id, nn.distance FROM nn JOIN chunks c ON c.id = nn.chunk_id
 		ORDER BY nn.distance, nn.chunk_id`
-	var out []Scored
-	err = InTx(ctx, db, func(tx pgx.Tx) error {
+	return InTx(ctx, db, func(tx pgx.Tx) error {
 		batch := &pgx.Batch{}
 		for _, s := range settings {
 			batch.Queue(s)
 		}
-		batch.Queue(query, vec, q.Principals, q.Limit, nonNilSlice(q.Sources))
+		batch.Queue(query, vectorValue(q.Generation, q.Vector), q.Principals, q.Limit, nonNilSlice(q.Sources))
 		res := tx.SendBatch(ctx, batch)
 		for range settings {
 			if _, err := res.Exec(); err != nil {
@@ -254,17 +300,13 @@ func Nearest(ctx context.Context, db Beginner, q VectorQuery) ([]Scored, error) 
 		}
 		rows, err := res.Query()
 		if err == nil {
-			out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Scored])
+			err = read(rows)
 		}
 		if cerr := res.Close(); err == nil {
 			err = cerr
 		}
 		return err
 	})
-	if err != nil {
-		return nil, fmt.Errorf("nearest (generation %d): %w", q.Generation.ID, err)
-	}
-	return out, nil
 }
 
 // Evidence is a chunk with what a citation needs.

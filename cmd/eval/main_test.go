@@ -1,0 +1,102 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"strings"
+	"testing"
+
+	"github.com/jackc/pgx/v5"
+
+	"github.com/docent-rag/docent/internal/dbtest"
+)
+
+// runEval runs the command in-process against the test server. The evaluation database it
+// creates is dropped when the test ends.
+func runEval(t *testing.T, args ...string) (int, string, string) {
+	t.Helper()
+	server := dbtest.ServerURL()
+	getenv := func(k string) string {
+		if k == "DOCENT_DATABASE_URL" {
+			return server
+		}
+		return ""
+	}
+	var out, errOut bytes.Buffer
+	code := run(context.Background(), args, env{getenv: getenv, stdout: &out, stderr: &errOut})
+	return code, out.String(), errOut.String()
+}
+
+func dropEvalDatabases(t *testing.T, stderr string) {
+	t.Helper()
+	// "eval: ingesting X into database NAME ..."
+	for _, line := range strings.Split(stderr, "\n") {
+		_, rest, ok := strings.Cut(line, "into database ")
+		if !ok {
+			continue
+		}
+		name := strings.Fields(rest)[0]
+		t.Cleanup(func() {
+			conn, err := pgx.Connect(context.Background(), dbtest.ServerURL())
+			if err != nil {
+				t.Errorf("drop %s: %v", name, err)
+				return
+			}
+			defer conn.Close(context.Background())
+			if _, err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
+				t.Errorf("drop %s: %v", name, err)
+			}
+		})
+	}
+}
+
+func TestBEIREndToEnd(t *testing.T) {
+	dbtest.New(t) // skips or fails like every database test when there is no server
+	code, stdout, stderr := runEval(t, "beir", "--dataset", "testdata/mini", "--mode", "lexical", "--rerank", "none", "--json")
+	dropEvalDatabases(t, stderr)
+	if code != exitOK {
+		t.Fatalf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	var rep map[string]any
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("--json: %v\n%s", err, stdout)
+	}
+	for _, key := range []string{"dataset", "split", "mode", "rerank", "queries", "ndcg@10", "recall@10", "recall@100", "mrr@10", "latency_ms"} {
+		if _, ok := rep[key]; !ok {
+			t.Errorf("report has no %q: %s", key, stdout)
+		}
+	}
+	// Each query's relevant document shares its distinctive words: BM25 ranks it first.
+	if rep["queries"] != float64(4) || rep["mrr@10"].(float64) < 0.99 || rep["recall@10"].(float64) < 0.99 {
+		t.Errorf("report %s: want 4 queries, each with its relevant documents found first", stdout)
+	}
+	// A second run reuses the ingested corpus.
+	code, _, stderr = runEval(t, "beir", "--dataset", "testdata/mini", "--mode", "hybrid")
+	if code != exitOK || !strings.Contains(stderr, "0 added, 6 unchanged") {
+		t.Errorf("second run: exit %d, stderr %s", code, stderr)
+	}
+}
+
+func TestUsage(t *testing.T) {
+	for _, tt := range []struct {
+		args []string
+		code int
+		want string
+	}{
+		{nil, exitUsage, "usage: eval"},
+		{[]string{"nope"}, exitUsage, `unknown command "nope"`},
+		{[]string{"beir"}, exitUsage, "--dataset is required"},
+		{[]string{"beir", "--dataset", "testdata/mini", "--mode", "psychic"}, exitUsage, `--mode "psychic"`},
+		{[]string{"beir", "--dataset", "testdata/nowhere"}, exitUsage, "testdata/nowhere"},
+		{[]string{"qa", "--k", "0", "--dataset", "x"}, exitUsage, "--k must be at least 1"},
+	} {
+		code, stdout, stderr := runEval(t, tt.args...)
+		if code != tt.code || !strings.Contains(stdout+stderr, tt.want) {
+			t.Errorf("%v: exit %d, output %s%s; want %d with %q", tt.args, code, stdout, stderr, tt.code, tt.want)
+		}
+	}
+	if code, stdout, _ := runEval(t, "beir", "--help"); code != exitOK || !strings.Contains(stdout, "usage: eval beir") {
+		t.Errorf("beir --help: exit %d, %s", code, stdout)
+	}
+}
