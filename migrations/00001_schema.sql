@@ -296,6 +296,15 @@ CREATE TABLE answer_traces (
 -- Retention clean-up deletes by age.
 CREATE INDEX answer_traces_created_idx ON answer_traces (created_at);
 
+-- A counter the database bumps on every change to chunks (new, changed, re-tagged or deleted
+-- content, in any chunking). Servers put it in their answer cache keys: a cached answer must
+-- never outlive a change of the chunks it was built from, least of all a revocation of tags.
+CREATE TABLE corpus_version (
+  singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+  version   bigint NOT NULL
+);
+INSERT INTO corpus_version (version) VALUES (1);
+
 -- ---- Triggers: permission tags and lexical data follow the documents ------------------------
 
 -- docent_lexical_length: BM25's |d|, the number of lexeme occurrences in a tsvector.
@@ -405,6 +414,8 @@ BEGIN
   IF lowest < 0 THEN
     RAISE EXCEPTION 'acl_stats would go negative (%): statistics and chunks disagree', lowest;
   END IF;
+
+  UPDATE corpus_version SET version = version + 1;
 
   IF TG_OP = 'UPDATE' THEN
     FOR tbl IN SELECT g.table_name FROM index_generations g WHERE g.table_name IS NOT NULL ORDER BY g.id LOOP
@@ -551,7 +562,7 @@ BEGIN
 END
 $$;
 -- +goose StatementEnd
-DROP TABLE IF EXISTS index_generations, acl_stats, corpus_stats, lexeme_stats, chunks, chunkings, documents, sources CASCADE;
+DROP TABLE IF EXISTS index_generations, acl_stats, corpus_stats, lexeme_stats, corpus_version, chunks, chunkings, documents, sources CASCADE;
 DROP FUNCTION IF EXISTS docent_generations_notify, docent_drop_embedding_table, docent_create_vector_index,
   docent_create_embedding_table, docent_embeddings_before_write, docent_chunks_after_write,
   docent_documents_after_update, docent_chunks_before_write, docent_lexical_length;

@@ -28,6 +28,15 @@ type qaReport struct {
 	StrengthAnswerable   []float64    `json:"strength_answerable_p25_p50_p75"`
 	StrengthUnanswerable []float64    `json:"strength_unanswerable_p25_p50_p75"`
 	Latency              eval.Latency `json:"latency_ms"`
+	// At each refusal threshold on evidence strength: the share of answerable questions
+	// still answered and of unanswerable ones refused.
+	Thresholds []threshold `json:"thresholds"`
+}
+
+type threshold struct {
+	Strength            float64 `json:"strength"`
+	AnswerableAnswered  float64 `json:"answerable_answered"`
+	UnanswerableRefused float64 `json:"unanswerable_refused"`
 }
 
 func runQA(ctx context.Context, args []string, e env) int {
@@ -127,6 +136,22 @@ AUC; an unanswerable question comes with a related passage that lacks the answer
 	rep.StrengthUnanswerable = round3(eval.Percentiles(su, 25, 50, 75))
 	p := eval.Percentiles(latency, 50, 95, 99)
 	rep.Latency = eval.Latency{P50: p[0], P95: p[1], P99: p[2]}
+	for _, th := range []float64{0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5} {
+		t := threshold{Strength: th}
+		for _, v := range sa {
+			if v >= th {
+				t.AnswerableAnswered++
+			}
+		}
+		for _, v := range su {
+			if v < th {
+				t.UnanswerableRefused++
+			}
+		}
+		t.AnswerableAnswered /= float64(max(1, len(sa)))
+		t.UnanswerableRefused /= float64(max(1, len(su)))
+		rep.Thresholds = append(rep.Thresholds, t)
+	}
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -145,6 +170,11 @@ AUC; an unanswerable question comes with a related passage that lacks the answer
 	}
 	fmt.Fprintf(e.stdout, "evidence strength quartiles: answerable %s, unanswerable %s\n",
 		fmtList(rep.StrengthAnswerable), fmtList(rep.StrengthUnanswerable))
+	fmt.Fprintf(e.stdout, "refusing below a strength of:")
+	for _, t := range rep.Thresholds {
+		fmt.Fprintf(e.stdout, "  %.2f → %.0f%% answered / %.0f%% refused", t.Strength, 100*t.AnswerableAnswered, 100*t.UnanswerableRefused)
+	}
+	fmt.Fprintln(e.stdout, "  (answerable answered / unanswerable refused)")
 	return exitOK
 }
 

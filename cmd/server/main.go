@@ -2,14 +2,19 @@
 //
 // Usage:
 //
-//	server [flags]    serve on DOCENT_ADDR (default 127.0.0.1:8080)
+//	server [flags]                                          serve on DOCENT_ADDR (default 127.0.0.1:8080)
+//	server keys create --name NAME --principal TAG... [--admin]
+//	server keys list [--all] [--json]
+//	server keys revoke NAME
 //
 // It refuses to start on a database whose schema does not match this binary (run
-// `ingest migrate`). Configuration comes from DOCENT_* environment variables (see the
-// README); flags override them. SIGINT or SIGTERM shuts it down gracefully.
+// `ingest migrate`) or without an active index generation (run `ingest run`).
+// Configuration comes from DOCENT_* environment variables (see the README); flags override
+// them. SIGINT or SIGTERM shut it down gracefully: in-flight answers finish first.
 package main
 
 import (
+	"bytes"
 	"context"
 	"errors"
 	"flag"
@@ -20,12 +25,23 @@ import (
 	"net/http"
 	"os"
 	"os/signal"
+	"strconv"
+	"strings"
 	"syscall"
 	"time"
 
+
+	"github.com/docent-rag/docent/internal/answer"
 	"github.com/docent-rag/docent/internal/api"
+	"github.com/docent-rag/docent/internal/auth"
 	"github.com/docent-rag/docent/internal/config"
+	"github.com/docent-rag/docent/internal/embed"
 	"github.com/docent-rag/docent/internal/index"
+	"github.com/docent-rag/docent/internal/metrics"
+	"github.com/docent-rag/docent/internal/rerank"
+	"github.com/docent-rag/docent/internal/retrieve"
+	"github.com/docent-rag/docent/internal/telemetry"
+	"github.com/docent-rag/docent/internal/trace"
 )
 
 // Exit codes.
@@ -35,55 +51,53 @@ const (
 	exitUsage = 2
 )
 
+// version is set at build time with -ldflags "-X main.version=...".
+var version = "dev"
+
 func main() {
 	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
-	code := run(ctx, os.Args[1:], os.Getenv, os.Stderr)
+	code := run(ctx, os.Args[1:], os.Getenv, os.Stdout, os.Stderr)
 	stop()
 	os.Exit(code)
 }
 
-// serverConfig is everything the server reads from the environment and flags.
-type serverConfig struct {
-	databaseURL     string
-	addr            string
-	shutdownTimeout time.Duration
-}
-
-func run(ctx context.Context, args []string, getenv func(string) string, stderr io.Writer) int {
-	fs := flag.NewFlagSet("server", flag.ContinueOnError)
-	fs.SetOutput(stderr)
-	cfg := serverConfig{}
-	// No printed default: it would show the password in DOCENT_DATABASE_URL to --help readers.
-	fs.StringVar(&cfg.databaseURL, "database-url", "", "PostgreSQL URL (default: env "+config.DatabaseURL+", else the local cluster of `make db`)")
-	fs.StringVar(&cfg.addr, "addr", config.Lookup(getenv, config.Addr), "address to listen on (env "+config.Addr+")")
-	fs.DurationVar(&cfg.shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish on shutdown")
-	fs.Usage = func() {
-		fmt.Fprintf(stderr, "usage: server [flags]\n\nServe Docent's HTTP API on %s.\n\nflags:\n", config.Lookup(getenv, config.Addr))
-		fs.PrintDefaults()
+func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "keys" {
+		return runKeys(ctx, args[1:], getenv, stdout, stderr)
 	}
-	if err := fs.Parse(args); err != nil {
-		if errors.Is(err, flag.ErrHelp) {
-			return exitOK
-		}
-		return exitUsage
+	fs := flag.NewFlagSet("server", flag.ContinueOnError)
+	var databaseURL, addr string
+	var shutdownTimeout time.Duration
+	// No printed default for the URL: it would show the password in DOCENT_DATABASE_URL.
+	fs.StringVar(&databaseURL, "database-url", "", "PostgreSQL URL (default: env "+config.DatabaseURL+", else the local cluster of `make db`)")
+	fs.StringVar(&addr, "addr", config.Lookup(getenv, config.Addr), "address to listen on (env "+config.Addr+")")
+	fs.DurationVar(&shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish on shutdown")
+	if code := parseFlags(fs, args, stdout, stderr, `usage: server [flags]
+       server keys create|list|revoke ...
+
+Serve Docent's HTTP API. Configuration: DOCENT_* environment variables (README).`); code >= 0 {
+		return code
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "server: unexpected argument %q\n", fs.Arg(0))
-		fs.Usage()
+		fmt.Fprintf(stderr, "server: unexpected argument %q (did you mean `server keys`?)\n", fs.Arg(0))
 		return exitUsage
 	}
-	if cfg.databaseURL == "" {
-		cfg.databaseURL = config.DatabaseURLFrom(getenv)
+	if databaseURL == "" {
+		databaseURL = config.DatabaseURLFrom(getenv)
 	}
 	logger, err := config.NewLogger(getenv, stderr, config.IsTerminal(os.Stderr))
 	if err != nil {
 		fmt.Fprintf(stderr, "server: %v\n", err)
 		return exitUsage
 	}
-	if err := serve(ctx, cfg, logger); err != nil {
+	cfg, err := loadConfig(getenv)
+	if err != nil {
+		fmt.Fprintf(stderr, "server: configuration: %v\n", err)
+		return exitUsage
+	}
+	if err := serve(ctx, cfg, databaseURL, addr, shutdownTimeout, getenv, logger); err != nil {
 		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
-			// Stopped by a signal while starting: a normal stop, not a failure.
-			return exitOK
+			return exitOK // stopped by a signal while starting
 		}
 		logger.Error("server stopped", "err", err)
 		return exitFatal
@@ -91,8 +105,101 @@ func run(ctx context.Context, args []string, getenv func(string) string, stderr 
 	return exitOK
 }
 
-func serve(ctx context.Context, cfg serverConfig, logger *slog.Logger) error {
-	pool, err := index.Open(ctx, cfg.databaseURL)
+// parseFlags parses args: --help prints on stdout and returns 0, a bad flag prints on stderr
+// and returns 2, and -1 means go on.
+func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer, usage string) int {
+	var out bytes.Buffer
+	fs.SetOutput(&out)
+	fs.Usage = func() {
+		fmt.Fprintf(fs.Output(), "%s\n\nflags:\n", usage)
+		fs.PrintDefaults()
+	}
+	err := fs.Parse(args)
+	switch {
+	case errors.Is(err, flag.ErrHelp):
+		_, _ = stdout.Write(out.Bytes())
+		return exitOK
+	case err != nil:
+		_, _ = stderr.Write(out.Bytes())
+		return exitUsage
+	}
+	return -1
+}
+
+// serverConfig is everything the server reads from the environment, validated at start.
+type serverConfig struct {
+	api       api.Config
+	auth      auth.Config
+	generator string
+	llmTO     time.Duration
+	reranker  string
+	retention time.Duration
+}
+
+func loadConfig(getenv func(string) string) (serverConfig, error) {
+	var c serverConfig
+	var errs []error
+	num := func(name string) float64 {
+		v, err := strconv.ParseFloat(config.Lookup(getenv, name), 64)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not a number", name, config.Lookup(getenv, name)))
+		}
+		return v
+	}
+	dur := func(name string) time.Duration {
+		v, err := time.ParseDuration(config.Lookup(getenv, name))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not a duration such as 30s or 10m", name, config.Lookup(getenv, name)))
+		}
+		return v
+	}
+	boolean := func(name string) bool {
+		v, err := strconv.ParseBool(config.Lookup(getenv, name))
+		if err != nil {
+			errs = append(errs, fmt.Errorf("%s: %q is not true or false", name, config.Lookup(getenv, name)))
+		}
+		return v
+	}
+	c.api.MinEvidence = num(config.MinEvidence)
+	c.api.CacheSize = int(num(config.CacheSize))
+	c.api.CacheTTL = dur(config.CacheTTL)
+	c.api.RateLimit = num(config.RateLimit)
+	c.api.RateBurst = int(num(config.RateBurst))
+	if s := config.Lookup(getenv, config.CORSOrigins); s != "" {
+		for _, o := range strings.Split(s, ",") {
+			if o = strings.TrimSpace(o); o != "" {
+				c.api.CORSOrigins = append(c.api.CORSOrigins, o)
+			}
+		}
+	}
+	body, err := parseSize(config.Lookup(getenv, config.MaxBodyBytes))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", config.MaxBodyBytes, err))
+	}
+	c.api.MaxBodyBytes = body
+	c.auth = auth.Config{
+		JWTSecret: []byte(getenv(config.JWTSecret)), JWKSURL: getenv(config.JWKSURL),
+		Issuer: getenv(config.JWTIssuer), Audience: getenv(config.JWTAudience),
+		GroupsClaim: config.Lookup(getenv, config.JWTGroupsClaim), AdminGroup: getenv(config.JWTAdminGroup),
+		AllowAnonymous: boolean(config.AllowAnonymous),
+	}
+	if len(c.auth.JWTSecret) == 0 {
+		c.auth.JWTSecret = nil
+	}
+	// Without an audience, a JWKS accepts tokens the identity provider issued for any of its
+	// applications: refuse that configuration rather than warn about it.
+	if c.auth.JWKSURL != "" && c.auth.Audience == "" {
+		errs = append(errs, fmt.Errorf("%s is set but %s is not: tokens for other applications of the identity provider would be accepted", config.JWKSURL, config.JWTAudience))
+	}
+	c.generator = config.Lookup(getenv, config.Generator)
+	c.llmTO = dur(config.LLMTimeout)
+	c.reranker = config.Lookup(getenv, config.Reranker)
+	c.retention = dur(config.TraceRetention)
+	return c, errors.Join(errs...)
+}
+
+func serve(ctx context.Context, cfg serverConfig, databaseURL, addr string, shutdownTimeout time.Duration, getenv func(string) string, logger *slog.Logger) error {
+	pool, err := index.Open(ctx, databaseURL)
 	if err != nil {
 		return err
 	}
@@ -100,13 +207,59 @@ func serve(ctx context.Context, cfg serverConfig, logger *slog.Logger) error {
 	if err := index.CheckSchema(ctx, pool); err != nil {
 		return fmt.Errorf("refusing to start: %w", err)
 	}
-
-	ln, err := net.Listen("tcp", cfg.addr)
+	gen, err := index.ActiveGeneration(ctx, pool)
+	if errors.Is(err, index.ErrNotFound) {
+		return errors.New("refusing to start: no active index generation: ingest documents first (`ingest run --source NAME PATH`)")
+	}
 	if err != nil {
-		return fmt.Errorf("listen on %s: %w", cfg.addr, err)
+		return err
+	}
+	emb, err := embedderFor(ctx, gen, getenv)
+	if err != nil {
+		return fmt.Errorf("refusing to start: the query embedder of index generation %d: %w", gen.ID, err)
+	}
+	rr, rrName, err := reranker(cfg.reranker, getenv)
+	if err != nil {
+		return err
+	}
+	retriever, err := retrieve.New(retrieve.Config{}, pool, emb, rr, rrName, logger)
+	if err != nil {
+		return err
+	}
+	primary, err := generator(cfg.generator, cfg.llmTO, getenv)
+	if err != nil {
+		return err
+	}
+	answerer, err := answer.New(answer.Config{}, primary, logger)
+	if err != nil {
+		return err
+	}
+	authn, err := auth.New(ctx, cfg.auth, auth.DBKeys{DB: pool}, logger)
+	if err != nil {
+		return err
+	}
+	defer func() { _ = authn.Close(context.WithoutCancel(ctx)) }()
+	m := metrics.New()
+	traces, err := trace.New(trace.Config{Retention: cfg.retention}, pool, m, logger)
+	if err != nil {
+		return err
+	}
+	shutdownOTel, tracer, err := telemetry.Setup(ctx, getenv, "docent-server", version)
+	if err != nil {
+		_ = traces.Close(context.WithoutCancel(ctx))
+		return err
+	}
+	e, err := api.New(cfg.api, pool, retriever, answerer, authn, traces, m, logger, telemetry.Middleware(tracer))
+	if err != nil {
+		return err
+	}
+
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen on %s: %w", addr, err)
 	}
 	srv := &http.Server{
-		Handler:           api.New(api.Config{}, pool, logger),
+		Handler:           e,
 		ReadHeaderTimeout: 5 * time.Second,
 		ReadTimeout:       30 * time.Second,
 		// Answers stream for as long as the model generates; the answer path bounds its own
@@ -117,18 +270,109 @@ func serve(ctx context.Context, cfg serverConfig, logger *slog.Logger) error {
 	}
 	serveErr := make(chan error, 1)
 	go func() { serveErr <- srv.Serve(ln) }()
-	logger.Info("serving", "addr", ln.Addr().String())
+	logger.Info("serving", "addr", ln.Addr().String(), "generation", gen.ID, "embedder", gen.Embedder+":"+gen.Model,
+		"generator", answerer.Model(), "reranker", cmpOr(rrName, "none"), "anonymous", cfg.auth.AllowAnonymous)
 
 	select {
 	case err := <-serveErr:
 		return fmt.Errorf("serve: %w", err)
 	case <-ctx.Done():
 	}
-	logger.Info("shutting down: finishing in-flight requests", "timeout", cfg.shutdownTimeout)
-	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), cfg.shutdownTimeout)
+	logger.Info("shutting down: finishing in-flight requests", "timeout", shutdownTimeout)
+	shutdownCtx, cancel := context.WithTimeout(context.WithoutCancel(ctx), shutdownTimeout)
 	defer cancel()
-	if err := srv.Shutdown(shutdownCtx); err != nil {
+	err = srv.Shutdown(shutdownCtx)
+	err = errors.Join(err, traces.Close(shutdownCtx), shutdownOTel(shutdownCtx))
+	if err != nil {
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// embedderFor builds the query embedder of a generation: the same kind and model it was
+// built with (provider settings come from the environment).
+func embedderFor(ctx context.Context, g index.Generation, getenv func(string) string) (retrieve.Embedder, error) {
+	switch g.Embedder {
+	case "builtin":
+		b, err := embed.NewBuiltin(embed.BuiltinConfig{Dimension: g.Dimension})
+		if err != nil {
+			return nil, err
+		}
+		if b.Model() != g.Model {
+			return nil, fmt.Errorf("the index was built with the built-in embedder %s, this binary has %s: rebuild it with `ingest reindex`", g.Model, b.Model())
+		}
+		return b, nil
+	case "openai":
+		return embed.NewOpenAI(embed.OpenAIConfig{BaseURL: config.Lookup(getenv, config.OpenAIBaseURL),
+			APIKey: getenv(config.OpenAIAPIKey), Model: g.Model, Dimension: g.Dimension})
+	case "ollama":
+		return embed.NewOllama(embed.OllamaConfig{BaseURL: config.Lookup(getenv, config.OllamaURL), Model: g.Model, Dimension: g.Dimension})
+	}
+	return nil, fmt.Errorf("unknown embedder %q", g.Embedder)
+}
+
+// generator builds the answer generator DOCENT_GENERATOR names; nil means extractive only.
+func generator(spec string, timeout time.Duration, getenv func(string) string) (answer.Generator, error) {
+	kind, model, _ := strings.Cut(spec, ":")
+	switch kind {
+	case "extractive":
+		return nil, nil
+	case "openai":
+		return answer.NewOpenAI(answer.LLMConfig{BaseURL: config.Lookup(getenv, config.OpenAIBaseURL),
+			APIKey: getenv(config.OpenAIAPIKey), Model: model, Timeout: timeout})
+	case "ollama":
+		return answer.NewOllama(answer.LLMConfig{BaseURL: config.Lookup(getenv, config.OllamaURL), Model: model, Timeout: timeout})
+	}
+	return nil, fmt.Errorf("%s: %q is not extractive, openai:<model> or ollama:<model>", config.Generator, spec)
+}
+
+// reranker builds the reranker DOCENT_RERANKER names.
+func reranker(kind string, getenv func(string) string) (retrieve.Reranker, string, error) {
+	switch kind {
+	case "none":
+		return nil, "", nil
+	case "builtin":
+		return retrieve.NewBuiltin(), "builtin", nil
+	case "tei":
+		t, err := rerank.NewTEI(rerank.TEIConfig{BaseURL: getenv(config.RerankerURL), APIKey: getenv(config.RerankerAPIKey)})
+		if err != nil {
+			return nil, "", fmt.Errorf("%s=tei: %w", config.Reranker, err)
+		}
+		return t, t.Name(), nil
+	case "cohere":
+		c, err := rerank.NewCohere(rerank.CohereConfig{BaseURL: getenv(config.RerankerURL), APIKey: getenv(config.RerankerAPIKey),
+			Model: getenv(config.RerankerModel)})
+		if err != nil {
+			return nil, "", fmt.Errorf("%s=cohere: %w", config.Reranker, err)
+		}
+		return c, c.Name(), nil
+	}
+	return nil, "", fmt.Errorf("%s: %q is not none, builtin, tei or cohere", config.Reranker, kind)
+}
+
+// parseSize parses "64KiB", "1MB", "65536".
+func parseSize(s string) (int64, error) {
+	s = strings.TrimSpace(s)
+	mult := int64(1)
+	for _, u := range []struct {
+		suffix string
+		m      int64
+	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"KB", 1000}, {"MB", 1000 * 1000}, {"B", 1}} {
+		if strings.HasSuffix(s, u.suffix) {
+			s, mult = strings.TrimSuffix(s, u.suffix), u.m
+			break
+		}
+	}
+	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil || n < 1 {
+		return 0, fmt.Errorf("%q is not a size such as 64KiB", s)
+	}
+	return n * mult, nil
 }

@@ -3,6 +3,10 @@ package main
 import (
 	"bytes"
 	"context"
+	"io"
+	"log/slog"
+	"os"
+	"path/filepath"
 	"encoding/json"
 	"net/http"
 	"strings"
@@ -11,6 +15,8 @@ import (
 	"time"
 
 	"github.com/docent-rag/docent/internal/dbtest"
+	"github.com/docent-rag/docent/internal/embed"
+	"github.com/docent-rag/docent/internal/ingest"
 )
 
 // testEnv is the environment of a server on database url, on a free port, logging in format.
@@ -23,22 +29,56 @@ func TestRefusesUnmigratedDatabase(t *testing.T) {
 	t.Parallel()
 	db := dbtest.NewEmpty(t)
 	var stderr bytes.Buffer
-	code := run(context.Background(), nil, testEnv(db.URL, "text"), &stderr)
+	code := run(context.Background(), nil, testEnv(db.URL, "text"), io.Discard, &stderr)
 	if code != exitFatal || !strings.Contains(stderr.String(), "ingest migrate") {
 		t.Errorf("exit %d, stderr:\n%s\nwant exit 1 telling to run ingest migrate", code, stderr.String())
 	}
 }
 
-func TestServesUntilCancelled(t *testing.T) {
+// indexed returns a database with a few documents ingested, so that a generation is active.
+func indexed(t *testing.T) *dbtest.DB {
+	t.Helper()
+	db := dbtest.New(t)
+	dir := t.TempDir()
+	for name, content := range map[string]string{".docent-acl": "public\n", "a.md": "# Parking\n\nParking is free at the depot.\n"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte(content), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	emb, err := embed.NewBuiltin(embed.BuiltinConfig{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	in, err := ingest.New(ingest.Config{Source: "t", Roots: []string{dir}}, db.Pool, emb, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := in.Run(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	return db
+}
+
+func TestRefusesWithoutAnIndex(t *testing.T) {
 	t.Parallel()
 	db := dbtest.New(t)
+	var stderr bytes.Buffer
+	code := run(context.Background(), nil, testEnv(db.URL, "text"), io.Discard, &stderr)
+	if code != exitFatal || !strings.Contains(stderr.String(), "ingest run") {
+		t.Errorf("exit %d, stderr:\n%s\nwant exit 1 telling to run ingest run", code, stderr.String())
+	}
+}
+
+func TestServesUntilCancelled(t *testing.T) {
+	t.Parallel()
+	db := indexed(t)
 	var stderr bytes.Buffer
 	getenv := testEnv(db.URL, "json")
 	ctx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	log := &lockedWriter{w: &stderr}
 	done := make(chan int, 1)
-	go func() { done <- run(ctx, nil, getenv, log) }()
+	go func() { done <- run(ctx, nil, getenv, io.Discard, log) }()
 
 	// Wait for the "serving" log line and take the address from it.
 	var addr string
@@ -81,7 +121,7 @@ func TestBadConfiguration(t *testing.T) {
 	} {
 		t.Run(name, func(t *testing.T) {
 			var stderr bytes.Buffer
-			code := run(context.Background(), tc.args, func(k string) string { return tc.env[k] }, &stderr)
+			code := run(context.Background(), tc.args, func(k string) string { return tc.env[k] }, io.Discard, &stderr)
 			if code != exitUsage || !strings.Contains(stderr.String(), tc.want) {
 				t.Errorf("exit %d, stderr:\n%s\nwant exit 2 with %q", code, stderr.String(), tc.want)
 			}

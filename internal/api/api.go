@@ -1,54 +1,161 @@
-// Package api is Docent's HTTP API on echo: routes, handlers and the mapping of errors to
-// status codes and a stable JSON body, {"error": {"code": "...", "message": "..."}}.
-//
-// Today it serves the operational endpoints (/healthz, /readyz); the answer, search and trace
-// endpoints are built on the same server.
+// Package api is Docent's HTTP API on echo: the answer, search and trace endpoints, the
+// operational ones (/healthz, /readyz, /metrics, /openapi.json), the middleware that
+// identifies, authenticates and limits callers, and the mapping of errors to status codes
+// and a stable JSON body, {"error": {"code": "...", "message": "..."}}.
 package api
 
 import (
+	"cmp"
 	"context"
+	_ "embed"
+	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http"
 	"time"
 
+	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/labstack/echo/v4"
+	"github.com/labstack/echo/v4/middleware"
 
+	"github.com/docent-rag/docent/internal/answer"
+	"github.com/docent-rag/docent/internal/auth"
 	"github.com/docent-rag/docent/internal/index"
+	"github.com/docent-rag/docent/internal/metrics"
+	"github.com/docent-rag/docent/internal/retrieve"
 )
+
+// Retriever finds the evidence a caller may see (internal/retrieve).
+type Retriever interface {
+	Retrieve(ctx context.Context, req retrieve.Request) (*retrieve.Result, error)
+	ActiveGeneration(ctx context.Context) (int, error)
+}
+
+// Answerer writes and validates answers (internal/answer).
+type Answerer interface {
+	Rewrite(ctx context.Context, question string, history []answer.Turn) (query, method string, err error)
+	Answer(ctx context.Context, q answer.Prompt, onDelta func(string)) (*answer.Result, error)
+	Model() string
+	PromptVersion() string
+}
+
+// Authenticator identifies callers from their Authorization header (internal/auth).
+type Authenticator interface {
+	Authenticate(ctx context.Context, authorization string) (auth.Principal, error)
+}
+
+// TraceRecorder keeps traces without blocking (internal/trace): false when one was dropped.
+type TraceRecorder interface {
+	Record(t index.Trace) bool
+}
 
 // Config configures the API.
 type Config struct {
-	// ReadyTimeout bounds the database checks of /readyz.
-	ReadyTimeout time.Duration
+	ReadyTimeout   time.Duration // bounds /readyz's database checks; default 2s
+	RequestTimeout time.Duration // bounds one answer or search, model calls included; default 60s
+	MaxQueryChars  int           // default 2000, as the retriever's
+	MinEvidence    float64       // refuse below this evidence strength; default 0.35
+	CacheSize      int           // answers cached; 0 disables the cache
+	CacheTTL       time.Duration // default 10m
+	RateLimit      float64       // requests per second per caller; 0 disables the limit
+	RateBurst      int           // default 20
+	CORSOrigins    []string      // origins allowed to call from a browser
+	MaxBodyBytes   int64         // default 64 KiB
+}
+
+func (c *Config) defaults() {
+	c.ReadyTimeout = cmp.Or(c.ReadyTimeout, 2*time.Second)
+	c.RequestTimeout = cmp.Or(c.RequestTimeout, 60*time.Second)
+	c.MaxQueryChars = cmp.Or(c.MaxQueryChars, 2000)
+	c.CacheTTL = cmp.Or(c.CacheTTL, 10*time.Minute)
+	c.RateBurst = cmp.Or(c.RateBurst, 20)
+	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, 64<<10)
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.MinEvidence < 0 || c.MinEvidence > 1:
+		return fmt.Errorf("api config: MinEvidence %g is outside [0, 1]", c.MinEvidence)
+	case c.CacheSize < 0:
+		return errors.New("api config: CacheSize must not be negative")
+	case c.RateLimit < 0:
+		return errors.New("api config: RateLimit must not be negative")
+	case c.MaxBodyBytes < 1024:
+		return errors.New("api config: MaxBodyBytes must be at least 1 KiB")
+	}
+	return nil
 }
 
 // Server holds the handlers' dependencies.
 type Server struct {
-	cfg    Config
-	db     index.DBTX
-	logger *slog.Logger
+	cfg       Config
+	db        index.DBTX
+	retriever Retriever
+	answerer  Answerer
+	auth      Authenticator
+	traces    TraceRecorder
+	metrics   *metrics.Metrics
+	cache     *expirable.LRU[string, cached]
+	logger    *slog.Logger
+	extra     []echo.MiddlewareFunc
 }
 
-// New returns the API's echo instance with every route registered.
-func New(cfg Config, db index.DBTX, logger *slog.Logger) *echo.Echo {
-	if cfg.ReadyTimeout == 0 {
-		cfg.ReadyTimeout = 2 * time.Second
+// New returns the API's echo instance with every route registered. extra middleware (e.g.
+// OpenTelemetry's) runs first.
+func New(cfg Config, db index.DBTX, r Retriever, a Answerer, authn Authenticator, traces TraceRecorder,
+	m *metrics.Metrics, logger *slog.Logger, extra ...echo.MiddlewareFunc) (*echo.Echo, error) {
+	cfg.defaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
 	}
-	s := &Server{cfg: cfg, db: db, logger: logger}
+	s := &Server{cfg: cfg, db: db, retriever: r, answerer: a, auth: authn, traces: traces, metrics: m, logger: logger, extra: extra}
+	if cfg.CacheSize > 0 {
+		s.cache = expirable.NewLRU[string, cached](cfg.CacheSize, nil, cfg.CacheTTL)
+	}
 	e := echo.New()
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.handleError
 	s.routes(e)
-	return e
+	return e, nil
 }
+
+//go:embed openapi.json
+var openAPI []byte
 
 // routes registers every route, in one place.
 func (s *Server) routes(e *echo.Echo) {
+	e.Use(middleware.RecoverWithConfig(middleware.RecoverConfig{DisablePrintStack: true,
+		LogErrorFunc: func(c echo.Context, err error, stack []byte) error {
+			s.logger.Error("panic serving a request", "request_id", requestIDOf(c), "err", err, "stack", string(stack))
+			return err
+		}}))
+	e.Use(requestID())
+	e.Use(s.extra...)
+	e.Use(s.accessLog())
+	e.Use(s.metrics.Middleware())
+	if len(s.cfg.CORSOrigins) > 0 {
+		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
+			AllowOrigins:  s.cfg.CORSOrigins,
+			AllowMethods:  []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+			AllowHeaders:  []string{echo.HeaderAuthorization, echo.HeaderContentType, echo.HeaderAccept, echo.HeaderXRequestID},
+			ExposeHeaders: []string{echo.HeaderXRequestID, "Retry-After"},
+			MaxAge:        600,
+		}))
+	}
+	e.Use(middleware.BodyLimit(fmt.Sprintf("%dB", s.cfg.MaxBodyBytes)))
+
 	e.GET("/healthz", s.health)
 	e.GET("/readyz", s.ready)
+	e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()))
+	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, openAPI) })
+
+	v1 := e.Group("/v1", s.authenticate(), s.rateLimit())
+	v1.POST("/answer", s.answer)
+	v1.POST("/search", s.search)
+	v1.GET("/traces/:id", s.trace, admin)
 }
 
 // Error is an error with an HTTP status and a stable code for API clients. Its message is
@@ -56,47 +163,63 @@ func (s *Server) routes(e *echo.Echo) {
 type Error struct {
 	Status  int
 	Code    string
+	Field   string // the request field at fault, for 400s
 	Message string
 }
 
 func (e *Error) Error() string { return e.Code + ": " + e.Message }
 
 type errorBody struct {
-	Error struct {
-		Code    string `json:"code"`
-		Message string `json:"message"`
-	} `json:"error"`
+	Error errorDetail `json:"error"`
 }
 
-// handleError writes every error as {"error": {"code", "message"}}. Only *Error and echo's
-// own HTTP errors (unknown route, wrong method) reach the client with their text; anything
-// else is logged and answered with a generic 500.
-func (s *Server) handleError(err error, c echo.Context) {
-	if c.Response().Committed {
-		return
-	}
+type errorDetail struct {
+	Code    string `json:"code"`
+	Message string `json:"message"`
+	Field   string `json:"field,omitempty"`
+}
+
+// publicError returns the status and body a client may see for err: *Error and echo's own
+// HTTP errors with their text; anything else as a generic 500 (logged with the request id).
+func (s *Server) publicError(c echo.Context, err error) errorBody {
+	_, body := s.classify(c, err)
+	return body
+}
+
+func (s *Server) classify(c echo.Context, err error) (int, errorBody) {
 	var body errorBody
-	status := http.StatusInternalServerError
 	var apiErr *Error
 	var httpErr *echo.HTTPError
 	switch {
 	case errors.As(err, &apiErr):
-		status, body.Error.Code, body.Error.Message = apiErr.Status, apiErr.Code, apiErr.Message
+		body.Error = errorDetail{Code: apiErr.Code, Message: apiErr.Message, Field: apiErr.Field}
+		return apiErr.Status, body
 	case errors.As(err, &httpErr):
-		status = httpErr.Code
-		body.Error.Code = codeForStatus(status)
-		body.Error.Message = fmt.Sprint(httpErr.Message)
+		status := httpErr.Code
+		body.Error = errorDetail{Code: codeForStatus(status), Message: fmt.Sprint(httpErr.Message)}
+		if status == http.StatusRequestEntityTooLarge {
+			body.Error.Message = fmt.Sprintf("the request body is larger than %d bytes", s.cfg.MaxBodyBytes)
+		}
 		if status >= 500 {
 			body.Error.Message = http.StatusText(status)
 		}
-	default:
-		body.Error.Code = "internal"
-		body.Error.Message = "internal error"
+		return status, body
+	case errors.Is(err, context.DeadlineExceeded):
+		body.Error = errorDetail{Code: "timeout", Message: "the request took too long"}
+		return http.StatusServiceUnavailable, body
 	}
-	if status >= 500 {
-		s.logger.ErrorContext(c.Request().Context(), "request failed",
-			"method", c.Request().Method, "path", c.Path(), "status", status, "err", err)
+	s.logger.ErrorContext(c.Request().Context(), "request failed", "request_id", requestIDOf(c),
+		"method", c.Request().Method, "route", c.Path(), "err", err)
+	body.Error = errorDetail{Code: "internal", Message: "internal error (request " + requestIDOf(c) + ")"}
+	return http.StatusInternalServerError, body
+}
+
+// handleError writes every error as {"error": {"code", "message"}}.
+func (s *Server) handleError(err error, c echo.Context) {
+	if c.Response().Committed {
+		return
 	}
+	status, body := s.classify(c, err)
 	if err := c.JSON(status, body); err != nil {
 		s.logger.DebugContext(c.Request().Context(), "write error response", "err", err)
 	}
@@ -116,11 +239,48 @@ func codeForStatus(status int) string {
 		return "forbidden"
 	case http.StatusTooManyRequests:
 		return "rate_limited"
+	case http.StatusUnsupportedMediaType:
+		return "unsupported_media_type"
 	}
 	if status >= 500 {
 		return "internal"
 	}
 	return "invalid_request"
+}
+
+// decode reads a JSON body strictly: unknown fields and trailing data are 400s naming what
+// is wrong; an oversized body is a 413 (the body limit middleware).
+func decode(c echo.Context, v any) error {
+	ct := c.Request().Header.Get(echo.HeaderContentType)
+	if ct != "" && !isJSON(ct) {
+		return &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "send the request as application/json"}
+	}
+	dec := json.NewDecoder(c.Request().Body)
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(v); err != nil {
+		var tooLarge *echo.HTTPError
+		var syntax *json.SyntaxError
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &tooLarge):
+			return tooLarge
+		case errors.Is(err, io.EOF):
+			return invalid("body", "empty: send a JSON object")
+		case errors.As(err, &syntax):
+			return invalid("body", "not valid JSON (at byte %d)", syntax.Offset)
+		case errors.As(err, &typeErr):
+			return invalid(typeErr.Field, "must be %s", typeErr.Type.String())
+		}
+		return invalid("body", "%s", err.Error())
+	}
+	if dec.More() {
+		return invalid("body", "one JSON object expected")
+	}
+	return nil
+}
+
+func isJSON(ct string) bool {
+	return len(ct) >= 16 && ct[:16] == echo.MIMEApplicationJSON
 }
 
 // health answers as long as the process serves HTTP.

@@ -3,7 +3,6 @@ package api_test
 import (
 	"context"
 	"encoding/json"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -28,6 +27,16 @@ func get(t *testing.T, h http.Handler, path string) (int, map[string]any) {
 	return rec.Code, body
 }
 
+// newBare returns the API with only a database: enough for the operational endpoints.
+func newBare(t *testing.T, db index.DBTX) http.Handler {
+	t.Helper()
+	h, err := api.New(api.Config{}, db, nil, nil, nil, nil, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return h
+}
+
 func errorBody(code, message string) map[string]any {
 	return map[string]any{"error": map[string]any{"code": code, "message": message}}
 }
@@ -36,7 +45,7 @@ func TestHealthAndReadiness(t *testing.T) {
 	t.Parallel()
 	db := dbtest.New(t)
 	ctx := context.Background()
-	h := api.New(api.Config{}, db.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h := newBare(t, db.Pool)
 
 	if code, body := get(t, h, "/healthz"); code != http.StatusOK || body["status"] != "ok" {
 		t.Errorf("GET /healthz = %d %v", code, body)
@@ -82,7 +91,7 @@ func TestHealthAndReadiness(t *testing.T) {
 func TestReadinessHidesDatabaseErrors(t *testing.T) {
 	t.Parallel()
 	db := dbtest.New(t)
-	h := api.New(api.Config{}, db.Pool, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h := newBare(t, db.Pool)
 	db.Pool.Close()
 	code, body := get(t, h, "/readyz")
 	if diff := cmp.Diff(errorBody("not_ready", "database unavailable"), body); code != http.StatusServiceUnavailable || diff != "" {
@@ -92,7 +101,7 @@ func TestReadinessHidesDatabaseErrors(t *testing.T) {
 
 func TestUnknownRouteIsJSON(t *testing.T) {
 	t.Parallel()
-	h := api.New(api.Config{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	h := newBare(t, nil)
 	code, body := get(t, h, "/nope")
 	if diff := cmp.Diff(errorBody("not_found", "Not Found"), body); code != http.StatusNotFound || diff != "" {
 		t.Errorf("GET /nope = %d (-want +got):\n%s", code, diff)

@@ -49,6 +49,23 @@ const (
 	RerankerURL     = "DOCENT_RERANKER_URL"
 	RerankerModel   = "DOCENT_RERANKER_MODEL"
 	RerankerAPIKey  = "DOCENT_RERANKER_API_KEY"
+	Generator       = "DOCENT_GENERATOR"
+	LLMTimeout      = "DOCENT_LLM_TIMEOUT"
+	MinEvidence     = "DOCENT_MIN_EVIDENCE"
+	JWTSecret       = "DOCENT_JWT_SECRET"
+	JWKSURL         = "DOCENT_JWKS_URL"
+	JWTIssuer       = "DOCENT_JWT_ISSUER"
+	JWTAudience     = "DOCENT_JWT_AUDIENCE"
+	JWTGroupsClaim  = "DOCENT_JWT_GROUPS_CLAIM"
+	JWTAdminGroup   = "DOCENT_JWT_ADMIN_GROUP"
+	AllowAnonymous  = "DOCENT_ALLOW_ANONYMOUS"
+	RateLimit       = "DOCENT_RATE_LIMIT"
+	RateBurst       = "DOCENT_RATE_BURST"
+	CORSOrigins     = "DOCENT_CORS_ORIGINS"
+	CacheSize       = "DOCENT_CACHE_SIZE"
+	CacheTTL        = "DOCENT_CACHE_TTL"
+	TraceRetention  = "DOCENT_TRACE_RETENTION"
+	MaxBodyBytes    = "DOCENT_MAX_BODY"
 )
 
 // Vars returns every variable, in the order the README lists them.
@@ -87,6 +104,25 @@ func Vars() []Var {
 		{RerankerURL, "", "Base URL of the `tei` or `cohere` reranker.", "server, eval"},
 		{RerankerModel, "", "Model name sent to a `cohere`-style reranker.", "server, eval"},
 		{RerankerAPIKey, "", "API key of the reranker, sent as a bearer token. Never logged.", "server, eval"},
+		{Generator, "extractive",
+			"What writes answers: `extractive` (no model: the evidence sentences that best answer the question, cited), `openai:<model>` (any OpenAI-compatible chat API, at DOCENT_OPENAI_BASE_URL with DOCENT_OPENAI_API_KEY) or `ollama:<model>` (at DOCENT_OLLAMA_URL). A model that fails falls back to extractive.",
+			"server"},
+		{LLMTimeout, "30s", "Deadline of one model call; after a timeout, 429 or 5xx the call is retried once, then the answer falls back to extractive.", "server"},
+		{MinEvidence, "0.35", "Evidence strength (0-1) below which the server refuses with `no_evidence` instead of answering (docs/retrieval.md: on ClapNQ, 0.35 answers 89% of answerable and refuses 47% of unanswerable questions).", "server"},
+		{JWTSecret, "", "Secret for HS256 JWTs. Never logged.", "server"},
+		{JWKSURL, "", "URL of a JWKS with the RS256/ES256 keys of JWTs (cached, refreshed).", "server"},
+		{JWTIssuer, "", "Required `iss` of JWTs, when set.", "server"},
+		{JWTAudience, "", "Required `aud` of JWTs, when set.", "server"},
+		{JWTGroupsClaim, "groups", "JWT claim holding the caller's groups (each becomes `group:<name>`).", "server"},
+		{JWTAdminGroup, "", "A JWT whose groups include this one is an admin (may read traces). Empty: only admin API keys are.", "server"},
+		{AllowAnonymous, "false", "Serve callers without a token, who see only `public` documents.", "server"},
+		{RateLimit, "10", "Requests per second per caller (API key, JWT subject or address); bursts up to DOCENT_RATE_BURST; 429 with Retry-After beyond.", "server"},
+		{RateBurst, "20", "Burst of requests a caller may make at once.", "server"},
+		{CORSOrigins, "", "Comma-separated origins allowed to call the API from a browser (the chat widget's); empty allows none.", "server"},
+		{CacheSize, "1000", "Answers kept in the answer cache (per principal set, index generation and corpus version, so never shared across callers who see different documents); 0 disables it.", "server"},
+		{CacheTTL, "10m", "How long a cached answer lives.", "server"},
+		{TraceRetention, "720h", "How long answer traces are kept; older ones are deleted hourly (0 keeps them).", "server"},
+		{MaxBodyBytes, "64KiB", "Largest request body; larger requests get 413.", "server"},
 	}
 }
 

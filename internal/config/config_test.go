@@ -2,6 +2,8 @@ package config_test
 
 import (
 	"bytes"
+	"flag"
+	"fmt"
 	"io"
 	"log/slog"
 	"net"
@@ -72,24 +74,48 @@ func TestDefaultDatabaseURLIsTheLocalCluster(t *testing.T) {
 	}
 }
 
-// TestReadmeDocumentsEveryVariable: the README's configuration table lists exactly the
-// variables of Vars, with their defaults.
-func TestReadmeDocumentsEveryVariable(t *testing.T) {
-	readme := string(repoFile(t, "README.md"))
-	row := regexp.MustCompile("(?m)^\\| `(DOCENT_[A-Z_]+)` \\|([^|]*)\\|")
-	documented := map[string]string{}
-	for _, m := range row.FindAllStringSubmatch(readme, -1) {
-		documented[m[1]] = strings.Trim(strings.TrimSpace(m[2]), "`")
-	}
-	want := map[string]string{}
+var update = flag.Bool("update", false, "rewrite the README's configuration table from Vars")
+
+// readmeTable renders the configuration table of the README from Vars.
+func readmeTable() string {
+	var b strings.Builder
+	b.WriteString("| variable | default | meaning |\n|---|---|---|\n")
 	for _, v := range config.Vars() {
-		want[v.Name] = v.Default
+		def := ""
+		if v.Default != "" {
+			def = "`" + v.Default + "`"
+			if strings.Contains(v.Default, " ") {
+				def = v.Default
+			}
+		}
+		fmt.Fprintf(&b, "| `%s` | %s | %s |\n", v.Name, def, v.Usage)
 	}
-	if diff := cmp.Diff(want, documented); diff != "" {
-		t.Errorf("README configuration table (-code +README):\n%s", diff)
+	return b.String()
+}
+
+// TestReadmeDocumentsEveryVariable: the README's configuration table is exactly the one Vars
+// renders (`go test ./internal/config -update` rewrites it), and the README mentions no
+// variable the code does not read.
+func TestReadmeDocumentsEveryVariable(t *testing.T) {
+	const begin, end = "<!-- config:begin -->\n", "<!-- config:end -->"
+	readme := string(repoFile(t, "README.md"))
+	i, j := strings.Index(readme, begin), strings.Index(readme, end)
+	if i < 0 || j < i {
+		t.Fatalf("README.md has no %q ... %q markers around the configuration table", strings.TrimSpace(begin), end)
 	}
+	want := readmeTable()
+	if got := readme[i+len(begin) : j]; got != want {
+		if *update {
+			if err := os.WriteFile(filepath.Join("..", "..", "README.md"), []byte(readme[:i+len(begin)]+want+readme[j:]), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			return
+		}
+		t.Errorf("README configuration table is out of date: run go test ./internal/config -update\n%s", cmp.Diff(want, got))
+	}
+	known := known()
 	for _, name := range regexp.MustCompile(`DOCENT_[A-Z_]+`).FindAllString(readme, -1) {
-		if _, ok := want[name]; !ok {
+		if _, ok := known[name]; !ok {
 			t.Errorf("README mentions %s, which the code does not read", name)
 		}
 	}
@@ -181,7 +207,11 @@ func TestComposeAgreesWithTheCode(t *testing.T) {
 		t.Fatalf("server health check %q does not probe port %s", check, port)
 	}
 	rec := httptest.NewRecorder()
-	api.New(api.Config{}, nil, slog.New(slog.NewTextHandler(io.Discard, nil))).ServeHTTP(rec, httptest.NewRequest(http.MethodGet, m[2], nil))
+	h, err := api.New(api.Config{}, nil, nil, nil, nil, nil, nil, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, m[2], nil))
 	if rec.Code != http.StatusOK {
 		t.Errorf("the health check's %s answers %d, want 200", m[2], rec.Code)
 	}

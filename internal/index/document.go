@@ -348,3 +348,13 @@ func StatisticsMismatches(ctx context.Context, db DBTX) (int, error) {
 	}
 	return lexemes + corpus, nil
 }
+
+// CorpusVersion returns the counter the database bumps on every change to chunks (see
+// corpus_version in the schema). Equal values mean no chunk changed in between.
+func CorpusVersion(ctx context.Context, db DBTX) (int64, error) {
+	var v int64
+	if err := db.QueryRow(ctx, `SELECT version FROM corpus_version`).Scan(&v); err != nil {
+		return 0, fmt.Errorf("corpus version: %w", err)
+	}
+	return v, nil
+}

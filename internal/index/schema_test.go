@@ -635,3 +635,31 @@ func TestChunkOfMissingDocumentIsRejected(t *testing.T) {
 		t.Errorf("inserting a chunk of a missing document: err = %v", err)
 	}
 }
+
+func TestCorpusVersionFollowsEveryChunkChange(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	version := func() int64 {
+		t.Helper()
+		v, err := index.CorpusVersion(ctx, f.pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return v
+	}
+	v0 := version()
+	docID, _ := f.addDocument(t, "a.md", "A", []string{"group:a"}, "alpha")
+	v1 := version()
+	if _, err := f.pool.Exec(ctx, `UPDATE documents SET acl = '{group:b}' WHERE id = $1`, docID); err != nil {
+		t.Fatal(err)
+	}
+	v2 := version()
+	if _, err := f.pool.Exec(ctx, `DELETE FROM documents WHERE id = $1`, docID); err != nil {
+		t.Fatal(err)
+	}
+	v3 := version()
+	if !(v0 < v1 && v1 < v2 && v2 < v3) {
+		t.Errorf("corpus versions %d, %d, %d, %d: want a new one after each insert, tag change and delete", v0, v1, v2, v3)
+	}
+}

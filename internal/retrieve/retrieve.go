@@ -410,3 +410,13 @@ func (r *Retriever) dense(ctx context.Context, gen index.Generation, vec []float
 	}
 	return out, "hnsw", nil
 }
+
+// ActiveGeneration returns the id of the index generation queries use now (cached like the
+// generation itself), or ErrNoIndex.
+func (r *Retriever) ActiveGeneration(ctx context.Context) (int, error) {
+	g, err := r.generation(ctx)
+	if err != nil {
+		return 0, err
+	}
+	return g.ID, nil
+}

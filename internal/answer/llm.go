@@ -1,0 +1,642 @@
+package answer
+
+import (
+	"bytes"
+	"cmp"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+	"unicode"
+
+	"github.com/tmc/langchaingo/llms"
+	"github.com/tmc/langchaingo/llms/ollama"
+	"github.com/tmc/langchaingo/llms/openai"
+)
+
+// Defaults of LLMConfig.
+const (
+	DefaultOpenAIBaseURL = "https://api.openai.com/v1"
+	DefaultOllamaBaseURL = "http://127.0.0.1:11434"
+	DefaultLLMTimeout    = 30 * time.Second
+	DefaultMaxTokens     = 512
+	DefaultHistoryTurns  = 4
+	DefaultOllamaNumCtx  = 8192
+)
+
+// rewriteMaxTokens bounds a rewritten query.
+const rewriteMaxTokens = 96
+
+// LLMConfig configures a generator that calls a language model. Zero values take the
+// defaults.
+type LLMConfig struct {
+	// BaseURL is the API's root: for OpenAI-compatible servers the part before
+	// /chat/completions (default https://api.openai.com/v1; e.g. http://localhost:8000/v1
+	// for vLLM or llama.cpp's server), for Ollama the server (default
+	// http://127.0.0.1:11434).
+	BaseURL string
+	// APIKey is sent as a bearer token; it may be empty for servers without
+	// authentication (then no Authorization header is sent). Required for api.openai.com.
+	// It never appears in errors or logs.
+	APIKey string
+	// Model is the chat model, e.g. gpt-4o-mini or llama3.1:8b; required.
+	Model string
+	// Timeout bounds each model call, reading the whole streamed answer included; default
+	// 30s. The caller's context may end it sooner.
+	Timeout     time.Duration
+	Temperature float64 // 0 to 2; default 0
+	MaxTokens   int     // tokens of an answer, at most; default 512
+	// HistoryTurns is how many of the last conversation turns go into the prompt; default
+	// 4, -1 for none.
+	HistoryTurns int
+	// LegacyMaxTokens sends the limit as "max_tokens" instead of "max_completion_tokens",
+	// for OpenAI-compatible servers that only know the old field. OpenAI only.
+	LegacyMaxTokens bool
+	// NumCtx is Ollama's context window (num_ctx) in tokens; default 8192. Ollama's own
+	// default (2,048 or 4,096) silently cuts prompts with a few sources, starting with the
+	// instructions. Ollama only.
+	NumCtx int
+	// HTTPClient is optional. It is copied and its transport wrapped, not modified.
+	HTTPClient *http.Client
+}
+
+func (c *LLMConfig) defaults(baseURL string) {
+	c.BaseURL = cmp.Or(c.BaseURL, baseURL)
+	c.Timeout = cmp.Or(c.Timeout, DefaultLLMTimeout)
+	c.MaxTokens = cmp.Or(c.MaxTokens, DefaultMaxTokens)
+	c.HistoryTurns = cmp.Or(c.HistoryTurns, DefaultHistoryTurns)
+	c.NumCtx = cmp.Or(c.NumCtx, DefaultOllamaNumCtx)
+}
+
+func (c *LLMConfig) validate(kind string) error {
+	bad := func(field, format string, args ...any) error {
+		return fmt.Errorf("answer: %s LLMConfig.%s: %s", kind, field, fmt.Sprintf(format, args...))
+	}
+	if strings.TrimSpace(c.Model) == "" {
+		return bad("Model", "required")
+	}
+	u, err := url.Parse(c.BaseURL)
+	if err != nil {
+		return bad("BaseURL", "not a URL")
+	}
+	switch {
+	case u.Scheme != "http" && u.Scheme != "https" || u.Host == "":
+		return bad("BaseURL", "%q is not an http:// or https:// URL", u.Redacted())
+	case kind == "openai" && c.APIKey == "" && u.Hostname() == "api.openai.com":
+		return bad("APIKey", "required for %s", u.Redacted())
+	case c.Timeout < 0:
+		return bad("Timeout", "%s is negative", c.Timeout)
+	case c.Temperature < 0 || c.Temperature > 2:
+		return bad("Temperature", "%g is not between 0 and 2", c.Temperature)
+	case c.MaxTokens < 1:
+		return bad("MaxTokens", "%d is not positive", c.MaxTokens)
+	case c.HistoryTurns < -1:
+		return bad("HistoryTurns", "%d is not -1 (none) or more", c.HistoryTurns)
+	case c.NumCtx < 512:
+		return bad("NumCtx", "%d is below 512", c.NumCtx)
+	}
+	return nil
+}
+
+// Errors of the model generators, to test with errors.Is.
+var (
+	// ErrModelUnavailable: the model did not answer in time, the server was overloaded
+	// (HTTP 429) or failing (5xx), or could not be reached. Worth a retry later; the error
+	// is an *UnavailableError, which may carry the server's Retry-After.
+	ErrModelUnavailable = errors.New("model unavailable")
+	// ErrModelConfig: the server refused the request as configured: API key missing or
+	// rejected (401, 403), unknown model or wrong base URL (404), or another 4xx. A retry
+	// will not help.
+	ErrModelConfig = errors.New("model request refused")
+	// ErrBadResponse: the server answered 2xx with something that is not a chat answer.
+	ErrBadResponse = errors.New("invalid model response")
+)
+
+// UnavailableError is a model call that failed in a way that may pass: see
+// ErrModelUnavailable, which it matches with errors.Is.
+type UnavailableError struct {
+	Where      string        // the provider and base URL
+	Status     int           // the HTTP status; 0 for timeouts and connection errors
+	RetryAfter time.Duration // the wait the server asked for; 0 when it did not say
+	Err        error         // what happened
+}
+
+func (e *UnavailableError) Error() string {
+	s := fmt.Sprintf("%s: %s: %v", e.Where, ErrModelUnavailable, e.Err)
+	if e.RetryAfter > 0 {
+		s += fmt.Sprintf(" (retry after %s)", e.RetryAfter)
+	}
+	return s
+}
+
+// Is makes errors.Is(err, ErrModelUnavailable) true.
+func (e *UnavailableError) Is(target error) bool { return target == ErrModelUnavailable }
+
+func (e *UnavailableError) Unwrap() error { return e.Err }
+
+// OpenAI generates answers with an OpenAI-compatible chat completions API (OpenAI, vLLM,
+// llama.cpp's server, ...), streaming, through langchaingo's OpenAI client. It is safe for
+// concurrent use.
+type OpenAI struct{ c *llmClient }
+
+// Ollama generates answers with Ollama's chat API, streaming, through langchaingo's Ollama
+// client. It is safe for concurrent use.
+type Ollama struct{ c *llmClient }
+
+var (
+	_ Generator     = (*OpenAI)(nil)
+	_ QueryRewriter = (*OpenAI)(nil)
+	_ Generator     = (*Ollama)(nil)
+	_ QueryRewriter = (*Ollama)(nil)
+)
+
+// NewOpenAI returns an OpenAI-compatible generator. It does not contact the server.
+func NewOpenAI(cfg LLMConfig) (*OpenAI, error) {
+	cfg.defaults(DefaultOpenAIBaseURL)
+	if err := cfg.validate("openai"); err != nil {
+		return nil, err
+	}
+	t, hc := newRecorder(cfg.HTTPClient, cfg.APIKey)
+	token := cfg.APIKey
+	if token == "" {
+		// langchaingo insists on a token; the transport drops the header made of this one.
+		token = "none"
+		t.stripAuth = true
+	}
+	// Every option is given, so that langchaingo reads none of its OPENAI_* variables.
+	llm, err := openai.New(
+		openai.WithToken(token),
+		openai.WithBaseURL(cfg.BaseURL),
+		openai.WithAPIType(openai.APITypeOpenAI),
+		openai.WithOrganization(""),
+		openai.WithModel(cfg.Model),
+		openai.WithHTTPClient(hc),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("answer: openai client: %w", err)
+	}
+	c := newLLMClient("openai", cfg, llm)
+	if cfg.LegacyMaxTokens {
+		c.opts = append(c.opts, openai.WithLegacyMaxTokensField())
+	}
+	return &OpenAI{c: c}, nil
+}
+
+// NewOllama returns an Ollama generator. It does not contact the server, and does not pull
+// the model.
+func NewOllama(cfg LLMConfig) (*Ollama, error) {
+	cfg.defaults(DefaultOllamaBaseURL)
+	if err := cfg.validate("ollama"); err != nil {
+		return nil, err
+	}
+	t, hc := newRecorder(cfg.HTTPClient, cfg.APIKey)
+	t.bearer = cfg.APIKey // for an Ollama behind an authenticating proxy
+	// WithServerURL exits the process on a URL it cannot parse; validate parsed it already.
+	llm, err := ollama.New(
+		ollama.WithServerURL(cfg.BaseURL),
+		ollama.WithModel(cfg.Model),
+		ollama.WithHTTPClient(hc),
+		ollama.WithRunnerNumCtx(cfg.NumCtx),
+	)
+	if err != nil {
+		return nil, fmt.Errorf("answer: ollama client: %w", err)
+	}
+	return &Ollama{c: newLLMClient("ollama", cfg, llm)}, nil
+}
+
+// Generate streams an answer to p: each piece of text goes to onDelta (if not nil) as it
+// arrives. Errors match ErrModelUnavailable, ErrModelConfig or ErrBadResponse, or wrap the
+// error of ctx when ctx ended first.
+func (g *OpenAI) Generate(ctx context.Context, p Prompt, onDelta func(string)) (Draft, error) {
+	return g.c.generate(ctx, p, onDelta)
+}
+
+// RewriteQuery asks the model for a standalone version of a follow-up question.
+func (g *OpenAI) RewriteQuery(ctx context.Context, question string, history []Turn) (string, error) {
+	return g.c.rewrite(ctx, question, history)
+}
+
+// Generate streams an answer to p: each piece of text goes to onDelta (if not nil) as it
+// arrives. Errors match ErrModelUnavailable, ErrModelConfig or ErrBadResponse, or wrap the
+// error of ctx when ctx ended first.
+func (g *Ollama) Generate(ctx context.Context, p Prompt, onDelta func(string)) (Draft, error) {
+	return g.c.generate(ctx, p, onDelta)
+}
+
+// RewriteQuery asks the model for a standalone version of a follow-up question.
+func (g *Ollama) RewriteQuery(ctx context.Context, question string, history []Turn) (string, error) {
+	return g.c.rewrite(ctx, question, history)
+}
+
+// llmClient is what the OpenAI and Ollama generators share.
+type llmClient struct {
+	kind, model  string
+	where        string // "openai at https://…", for messages; no credentials
+	timeout      time.Duration
+	maxTokens    int
+	historyTurns int
+	llm          llms.Model
+	opts         []llms.CallOption
+}
+
+func newLLMClient(kind string, cfg LLMConfig, llm llms.Model) *llmClient {
+	u, _ := url.Parse(cfg.BaseURL) // validated
+	return &llmClient{
+		kind: kind, model: cfg.Model, where: kind + " at " + u.Redacted(),
+		timeout: cfg.Timeout, maxTokens: cfg.MaxTokens, historyTurns: max(cfg.HistoryTurns, 0),
+		llm: llm, opts: []llms.CallOption{llms.WithTemperature(cfg.Temperature)},
+	}
+}
+
+func (c *llmClient) generate(ctx context.Context, p Prompt, onDelta func(string)) (Draft, error) {
+	msgs, err := buildMessages(p, c.historyTurns)
+	if err != nil {
+		return Draft{}, err
+	}
+	d, err := c.call(ctx, msgs, c.maxTokens, onDelta)
+	if err != nil {
+		return Draft{}, fmt.Errorf("generate answer: %w", err)
+	}
+	return d, nil
+}
+
+func (c *llmClient) rewrite(ctx context.Context, question string, history []Turn) (string, error) {
+	prompt, err := buildRewrite(question, history, max(c.historyTurns, 2))
+	if err != nil {
+		return "", err
+	}
+	d, err := c.call(ctx, []chatMessage{{Role: RoleUser, Content: prompt}}, rewriteMaxTokens, nil)
+	if err != nil {
+		return "", fmt.Errorf("rewrite query: %w", err)
+	}
+	return d.Text, nil
+}
+
+// call makes one streamed chat call within the configured timeout and classifies its
+// failure from what the transport saw.
+func (c *llmClient) call(ctx context.Context, msgs []chatMessage, maxTokens int, onDelta func(string)) (Draft, error) {
+	content := make([]llms.MessageContent, 0, len(msgs))
+	for _, m := range msgs {
+		role := llms.ChatMessageTypeHuman
+		switch m.Role {
+		case "system":
+			role = llms.ChatMessageTypeSystem
+		case RoleAssistant:
+			role = llms.ChatMessageTypeAI
+		}
+		content = append(content, llms.TextParts(role, m.Content))
+	}
+	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
+	defer cancel()
+	ex := new(exchange)
+	callCtx = withExchange(callCtx, ex)
+	var streamed strings.Builder
+	opts := append(slices.Clone(c.opts),
+		llms.WithMaxTokens(maxTokens),
+		llms.WithStreamingFunc(func(_ context.Context, chunk []byte) error {
+			if len(chunk) == 0 {
+				return nil
+			}
+			streamed.Write(chunk)
+			if onDelta != nil {
+				onDelta(string(chunk))
+			}
+			return nil
+		}))
+	resp, err := c.llm.GenerateContent(callCtx, content, opts...)
+	st := ex.state()
+	switch {
+	case ctx.Err() != nil:
+		return Draft{}, fmt.Errorf("%s: %w", c.where, ctx.Err())
+	case errors.Is(callCtx.Err(), context.DeadlineExceeded):
+		// langchaingo may return what it had so far without an error: a cut answer is
+		// not an answer.
+		return Draft{}, &UnavailableError{Where: c.where,
+			Err: fmt.Errorf("no complete answer within %s: %w", c.timeout, context.DeadlineExceeded)}
+	}
+	if err := c.explain(st, err); err != nil {
+		return Draft{}, err
+	}
+	if resp == nil || len(resp.Choices) == 0 || resp.Choices[0] == nil {
+		return Draft{}, fmt.Errorf("%s: %w: no choices", c.where, ErrBadResponse)
+	}
+	choice := resp.Choices[0]
+	text := choice.Content
+	if text == "" {
+		text = streamed.String()
+	}
+	return Draft{
+		Text:  stripThinking(text),
+		Model: c.model,
+		Usage: Usage{
+			PromptTokens:     intInfo(choice.GenerationInfo, "PromptTokens"),
+			CompletionTokens: intInfo(choice.GenerationInfo, "CompletionTokens"),
+		},
+	}, nil
+}
+
+// explain turns what the transport recorded, and langchaingo's error, into our error: nil
+// for a successful exchange. The status decides, since langchaingo reduces HTTP failures
+// to strings (and the Ollama client reports an error status with an empty body as
+// success).
+func (c *llmClient) explain(st exchangeState, err error) error {
+	status := func() string { return fmt.Sprintf("HTTP %d: %s", st.status, st.message) }
+	switch {
+	case st.err != nil:
+		return &UnavailableError{Where: c.where, Err: fmt.Errorf("no answer: %w", st.err)}
+	case st.status == http.StatusTooManyRequests || st.status >= 500:
+		return &UnavailableError{Where: c.where, Status: st.status, RetryAfter: st.retryAfter,
+			Err: errors.New(status())}
+	case st.status == http.StatusUnauthorized || st.status == http.StatusForbidden:
+		return fmt.Errorf("%s: %w: API key missing or rejected (%s)", c.where, ErrModelConfig, status())
+	case st.status == http.StatusNotFound || st.status >= 400 && modelNotFound(st.message):
+		return fmt.Errorf("%s: %w: model %q is unknown there, or the base URL is not a chat API (%s)",
+			c.where, ErrModelConfig, c.model, status())
+	case st.status >= 400:
+		return fmt.Errorf("%s: %w (%s)", c.where, ErrModelConfig, status())
+	case st.bodyErr != nil:
+		return &UnavailableError{Where: c.where, Status: st.status,
+			Err: fmt.Errorf("answer cut off: %w", st.bodyErr)}
+	case err != nil && st.status == 0:
+		return fmt.Errorf("%s: %w", c.where, err) // failed before sending
+	case err != nil:
+		return fmt.Errorf("%s: %w: %w", c.where, ErrBadResponse, err)
+	}
+	return nil
+}
+
+// modelNotFound recognises the "unknown model" answers that servers give with statuses
+// other than 404.
+func modelNotFound(msg string) bool {
+	m := strings.ToLower(msg)
+	return strings.Contains(m, "model") &&
+		(strings.Contains(m, "not found") || strings.Contains(m, "does not exist") || strings.Contains(m, "not exist"))
+}
+
+// intInfo reads a token count from langchaingo's GenerationInfo.
+func intInfo(info map[string]any, key string) int {
+	switch v := info[key].(type) {
+	case int:
+		return v
+	case int64:
+		return int(v)
+	case float64:
+		return int(v)
+	}
+	return 0
+}
+
+// stripThinking removes a leading <think>…</think> block that reasoning models served by
+// Ollama or vLLM put in the answer.
+func stripThinking(s string) string {
+	t := strings.TrimSpace(s)
+	if !strings.HasPrefix(t, "<think>") {
+		return s
+	}
+	if i := strings.Index(t, "</think>"); i >= 0 {
+		return strings.TrimSpace(t[i+len("</think>"):])
+	}
+	return "" // only thinking: cut off before the answer
+}
+
+// maxErrorBody bounds what is read of an error response.
+const maxErrorBody = 64 << 10
+
+// maxMessageLen bounds how much of a server's error message goes into an error.
+const maxMessageLen = 300
+
+// recorder is the http.RoundTripper under langchaingo's clients. It records, in the
+// exchange found in the request's context, the status, the Retry-After and the error
+// message of the answer, or the transport error, and any error while the streamed body is
+// read, so that the generator can classify failures that langchaingo reduces to strings.
+// It leaves successful bodies streaming.
+type recorder struct {
+	base      http.RoundTripper
+	secret    string // the API key, removed from any server message kept
+	stripAuth bool   // no API key: send no Authorization header
+	bearer    string // set this bearer token (Ollama behind a proxy)
+}
+
+// newRecorder returns the recorder and an HTTP client using it: a copy of hc (or a new
+// client) with its transport wrapped.
+func newRecorder(hc *http.Client, secret string) (*recorder, *http.Client) {
+	c := new(http.Client)
+	if hc != nil {
+		*c = *hc
+	}
+	t := &recorder{base: c.Transport, secret: secret}
+	if t.base == nil {
+		t.base = http.DefaultTransport
+	}
+	c.Transport = t
+	return t, c
+}
+
+// RoundTrip implements http.RoundTripper.
+func (t *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
+	ex := exchangeFrom(req.Context())
+	if t.stripAuth || t.bearer != "" {
+		req = req.Clone(req.Context())
+		req.Header.Del("Authorization")
+		if t.bearer != "" {
+			req.Header.Set("Authorization", "Bearer "+t.bearer)
+		}
+	}
+	resp, err := t.base.RoundTrip(req)
+	if err != nil {
+		ex.fail(err)
+		return nil, err
+	}
+	wait, _ := retryAfter(resp.Header, time.Now())
+	if resp.StatusCode < 400 {
+		ex.answer(resp.StatusCode, wait, "")
+		resp.Body = &recordingBody{ReadCloser: resp.Body, ex: ex}
+		return resp, nil
+	}
+	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody)) // a cut message will do
+	resp.Body.Close()
+	ex.answer(resp.StatusCode, wait, redact(serverMessage(body), t.secret))
+	resp.Body = io.NopCloser(bytes.NewReader(body))
+	resp.ContentLength = int64(len(body))
+	return resp, nil
+}
+
+// recordingBody records a failed read of a streamed answer (the connection dropped).
+type recordingBody struct {
+	io.ReadCloser
+	ex *exchange
+}
+
+func (b *recordingBody) Read(p []byte) (int, error) {
+	n, err := b.ReadCloser.Read(p)
+	if err != nil && err != io.EOF {
+		b.ex.bodyFailed(err)
+	}
+	return n, err
+}
+
+// retryAfter parses the wait a server asks for: Retry-After in seconds or as an HTTP date,
+// or OpenAI's retry-after-ms.
+func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
+	if v := strings.TrimSpace(h.Get("Retry-After-Ms")); v != "" {
+		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms >= 0 && ms < 1e12 {
+			return time.Duration(ms * float64(time.Millisecond)), true
+		}
+	}
+	v := strings.TrimSpace(h.Get("Retry-After"))
+	if v == "" {
+		return 0, false
+	}
+	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
+		if s < 0 || s > 1e6 {
+			return 0, false
+		}
+		return time.Duration(s) * time.Second, true
+	}
+	if at, err := http.ParseTime(v); err == nil {
+		return max(at.Sub(now), 0), true
+	}
+	return 0, false
+}
+
+// serverMessage finds the message in the error bodies that OpenAI-compatible servers and
+// Ollama send, falling back to the body's text, on one line and cut to maxMessageLen.
+func serverMessage(body []byte) string {
+	var v struct {
+		Error   json.RawMessage `json:"error"`
+		Message string          `json:"message"`
+		Detail  any             `json:"detail"`
+	}
+	msg := ""
+	if json.Unmarshal(body, &v) == nil {
+		var nested struct {
+			Message string `json:"message"`
+		}
+		var s string
+		switch {
+		case json.Unmarshal(v.Error, &s) == nil && s != "":
+			msg = s // Ollama: {"error": "..."}
+		case json.Unmarshal(v.Error, &nested) == nil && nested.Message != "":
+			msg = nested.Message // OpenAI: {"error": {"message": "..."}}
+		case v.Message != "":
+			msg = v.Message // vLLM: {"object": "error", "message": "..."}
+		case v.Detail != nil:
+			msg = fmt.Sprint(v.Detail) // FastAPI servers
+		}
+	}
+	if msg == "" {
+		msg = string(body)
+	}
+	msg = strings.Join(strings.FieldsFunc(msg, unicode.IsSpace), " ")
+	msg = strings.ToValidUTF8(msg, "\uFFFD")
+	if r := []rune(msg); len(r) > maxMessageLen {
+		msg = string(r[:maxMessageLen]) + "…"
+	}
+	if msg == "" {
+		msg = "no message"
+	}
+	return msg
+}
+
+// redact hides secret in s: the whole key, any run of at least 8 of its characters that a
+// server echoed, and words with masking in them (OpenAI echoes "sk-proj-****...abcd").
+func redact(s, secret string) string {
+	if secret == "" {
+		return s
+	}
+	const part = 8
+	hidden := make([]bool, len(s))
+	for i := 0; i+part <= len(secret); i++ {
+		for off := 0; ; off++ {
+			j := strings.Index(s[off:], secret[i:i+part])
+			if j < 0 {
+				break
+			}
+			off += j
+			for k := off; k < off+part; k++ {
+				hidden[k] = true
+			}
+		}
+	}
+	var b strings.Builder
+	for i := 0; i < len(s); i++ {
+		if !hidden[i] {
+			b.WriteByte(s[i])
+		} else if i == 0 || !hidden[i-1] {
+			b.WriteString("[redacted]")
+		}
+	}
+	words := strings.Fields(b.String())
+	for i, w := range words {
+		if strings.Contains(w, "***") || len(secret) < part && strings.Contains(w, secret) {
+			words[i] = "[redacted]"
+		}
+	}
+	return strings.Join(words, " ")
+}
+
+// exchange records how one model call went at the HTTP level. The generator puts it in the
+// call's context and reads it when the client returns.
+type exchange struct {
+	mu         sync.Mutex
+	status     int           // of the last answer; 0 if none
+	retryAfter time.Duration // the server's Retry-After
+	message    string        // the server's error message, for status >= 400
+	err        error         // the transport error, if no answer came
+	bodyErr    error         // a failure while reading a successful answer
+}
+
+type exchangeKey struct{}
+
+func withExchange(ctx context.Context, ex *exchange) context.Context {
+	return context.WithValue(ctx, exchangeKey{}, ex)
+}
+
+// exchangeFrom returns the exchange in ctx, or a throwaway one.
+func exchangeFrom(ctx context.Context) *exchange {
+	if ex, ok := ctx.Value(exchangeKey{}).(*exchange); ok {
+		return ex
+	}
+	return new(exchange)
+}
+
+func (ex *exchange) answer(status int, retryAfter time.Duration, message string) {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	ex.status, ex.retryAfter, ex.message, ex.err, ex.bodyErr = status, retryAfter, message, nil, nil
+}
+
+func (ex *exchange) fail(err error) {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	ex.status, ex.retryAfter, ex.message, ex.err, ex.bodyErr = 0, 0, "", err, nil
+}
+
+func (ex *exchange) bodyFailed(err error) {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	ex.bodyErr = err
+}
+
+// exchangeState is a copy of an exchange's fields.
+type exchangeState struct {
+	status     int
+	retryAfter time.Duration
+	message    string
+	err        error
+	bodyErr    error
+}
+
+func (ex *exchange) state() exchangeState {
+	ex.mu.Lock()
+	defer ex.mu.Unlock()
+	return exchangeState{ex.status, ex.retryAfter, ex.message, ex.err, ex.bodyErr}
+}

@@ -1,0 +1,125 @@
+package api_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"io"
+	"net/http"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/getkin/kin-openapi/openapi3"
+	"github.com/getkin/kin-openapi/openapi3filter"
+	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/google/go-cmp/cmp"
+	"github.com/labstack/echo/v4"
+
+	"github.com/docent-rag/docent/internal/api"
+)
+
+func loadSpec(t *testing.T) *openapi3.T {
+	t.Helper()
+	data, err := os.ReadFile("openapi.json")
+	if err != nil {
+		t.Fatal(err)
+	}
+	doc, err := openapi3.NewLoader().LoadFromData(data)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := doc.Validate(context.Background()); err != nil {
+		t.Fatalf("openapi.json is not a valid OpenAPI document: %v", err)
+	}
+	return doc
+}
+
+// TestOpenAPIMatchesTheRoutes: the document describes exactly the routes the server
+// registers, and /openapi.json serves it.
+func TestOpenAPIMatchesTheRoutes(t *testing.T) {
+	doc := loadSpec(t)
+	var documented []string
+	for path, item := range doc.Paths.Map() {
+		for method := range item.Operations() {
+			documented = append(documented, method+" "+path)
+		}
+	}
+	h, err := api.New(api.Config{}, nil, nil, nil, nil, nil, nil, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var registered []string
+	for _, r := range h.Routes() {
+		if r.Method == echo.RouteNotFound || strings.HasSuffix(r.Path, "/*") {
+			continue
+		}
+		// echo's :param is OpenAPI's {param}.
+		path := r.Path
+		if i := strings.Index(path, ":"); i >= 0 {
+			path = path[:i] + "{" + path[i+1:] + "}"
+		}
+		registered = append(registered, r.Method+" "+path)
+	}
+	slices.Sort(documented)
+	slices.Sort(registered)
+	if diff := cmp.Diff(documented, slices.Compact(registered)); diff != "" {
+		t.Errorf("routes (-openapi.json +server):\n%s", diff)
+	}
+}
+
+// TestResponsesMatchTheOpenAPI validates real responses of a running server against the
+// document's schemas.
+func TestResponsesMatchTheOpenAPI(t *testing.T) {
+	t.Parallel()
+	doc := loadSpec(t)
+	router, err := gorillamux.NewRouter(doc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	e := newEnv(t, options{})
+	for _, tc := range []struct {
+		method, path, token string
+		body                any
+	}{
+		{http.MethodPost, "/v1/answer", e.keys["eng"], map[string]any{"question": "How many vacation days do employees get?", "max_sources": 3}},
+		{http.MethodPost, "/v1/answer", e.keys["eng"], map[string]any{"question": "What is the capital of Mongolia?"}},
+		{http.MethodPost, "/v1/answer", e.keys["eng"], map[string]any{"question": ""}},
+		{http.MethodPost, "/v1/answer", "", map[string]any{"question": "x"}},
+		{http.MethodPost, "/v1/search", e.keys["hr"], map[string]any{"query": "salary band", "limit": 3}},
+		{http.MethodGet, "/healthz", "", nil},
+		{http.MethodGet, "/readyz", "", nil},
+		{http.MethodGet, "/v1/traces/0123456789abcdef", e.keys["eng"], nil},
+	} {
+		var reqBody []byte
+		if tc.body != nil {
+			reqBody, _ = json.Marshal(tc.body)
+		}
+		req, _ := http.NewRequest(tc.method, e.srv.URL+tc.path, bytes.NewReader(reqBody))
+		if tc.body != nil {
+			req.Header.Set("Content-Type", "application/json")
+		}
+		if tc.token != "" {
+			req.Header.Set("Authorization", "Bearer "+tc.token)
+		}
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		respBody, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		route, params, err := router.FindRoute(req)
+		if err != nil {
+			t.Fatalf("%s %s: not in openapi.json: %v", tc.method, tc.path, err)
+		}
+		input := &openapi3filter.ResponseValidationInput{
+			RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
+				Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}},
+			Status: resp.StatusCode, Header: resp.Header, Body: io.NopCloser(bytes.NewReader(respBody)),
+		}
+		if err := openapi3filter.ValidateResponse(context.Background(), input); err != nil {
+			t.Errorf("%s %s → %d does not match openapi.json: %v\n%s", tc.method, tc.path, resp.StatusCode, err, respBody)
+		}
+	}
+}

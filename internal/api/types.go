@@ -1,0 +1,170 @@
+package api
+
+import (
+	"fmt"
+	"net/http"
+	"strings"
+	"unicode/utf8"
+)
+
+// AnswerRequest is the body of POST /v1/answer.
+type AnswerRequest struct {
+	Question   string  `json:"question"`
+	History    []Turn  `json:"history"`
+	MaxSources int     `json:"max_sources"`
+	Filters    Filters `json:"filters"`
+}
+
+// Turn is one message of the conversation so far.
+type Turn struct {
+	Role    string `json:"role"` // user or assistant
+	Content string `json:"content"`
+}
+
+// Filters restrict retrieval.
+type Filters struct {
+	Sources []string `json:"sources"`
+}
+
+// SearchRequest is the body of POST /v1/search.
+type SearchRequest struct {
+	Query   string  `json:"query"`
+	Limit   int     `json:"limit"`
+	Filters Filters `json:"filters"`
+}
+
+// Limits of a request, beyond the query length the retriever checks.
+const (
+	maxSourcesLimit = 20
+	maxHistory      = 20
+	maxTurnChars    = 8000
+	maxFilterValues = 50
+)
+
+// invalid returns the 400 error naming the field.
+func invalid(field, format string, a ...any) error {
+	return &Error{Status: http.StatusBadRequest, Code: "invalid_request", Field: field, Message: field + ": " + fmt.Sprintf(format, a...)}
+}
+
+func (r *AnswerRequest) validate() error {
+	if strings.TrimSpace(r.Question) == "" {
+		return invalid("question", "required")
+	}
+	if r.MaxSources == 0 {
+		r.MaxSources = 5
+	}
+	if r.MaxSources < 1 || r.MaxSources > maxSourcesLimit {
+		return invalid("max_sources", "must be between 1 and %d", maxSourcesLimit)
+	}
+	if len(r.History) > maxHistory {
+		return invalid("history", "at most %d turns", maxHistory)
+	}
+	for i, t := range r.History {
+		if t.Role != "user" && t.Role != "assistant" {
+			return invalid(fmt.Sprintf("history[%d].role", i), "must be user or assistant")
+		}
+		if n := utf8.RuneCountInString(t.Content); n > maxTurnChars {
+			return invalid(fmt.Sprintf("history[%d].content", i), "longer than %d characters", maxTurnChars)
+		}
+	}
+	return r.Filters.validate()
+}
+
+func (r *SearchRequest) validate() error {
+	if strings.TrimSpace(r.Query) == "" {
+		return invalid("query", "required")
+	}
+	if r.Limit == 0 {
+		r.Limit = 10
+	}
+	if r.Limit < 1 || r.Limit > maxSourcesLimit {
+		return invalid("limit", "must be between 1 and %d", maxSourcesLimit)
+	}
+	return r.Filters.validate()
+}
+
+func (f *Filters) validate() error {
+	if len(f.Sources) > maxFilterValues {
+		return invalid("filters.sources", "at most %d sources", maxFilterValues)
+	}
+	for i, s := range f.Sources {
+		if strings.TrimSpace(s) == "" || len(s) > 100 {
+			return invalid(fmt.Sprintf("filters.sources[%d]", i), "must be a source name")
+		}
+	}
+	return nil
+}
+
+// AnswerResponse is the answer to POST /v1/answer, also the `answer` event of the stream.
+type AnswerResponse struct {
+	ID            string             `json:"id"`
+	Answer        string             `json:"answer"`
+	Refused       bool               `json:"refused"`
+	Reason        *string            `json:"reason"` // no_evidence, model_unavailable, or null
+	Grounded      bool               `json:"grounded"`
+	Citations     []Citation         `json:"citations"`
+	Sentences     []Sentence         `json:"sentences"`
+	Fallback      *string            `json:"fallback"` // extractive, or null
+	Model         string             `json:"model"`
+	PromptVersion string             `json:"prompt_version"`
+	Cached        bool               `json:"cached"`
+	TimingsMS     map[string]float64 `json:"timings_ms"`
+	TraceID       string             `json:"trace_id"`
+}
+
+// Citation is a source an answer cites as [n].
+type Citation struct {
+	N        int      `json:"n"`
+	ChunkID  int64    `json:"chunk_id"`
+	Document Document `json:"document"`
+	Pages    *Pages   `json:"pages"`
+	Heading  string   `json:"heading"`
+	Snippet  string   `json:"snippet"`
+}
+
+// Document names the document a passage comes from.
+type Document struct {
+	URI    string `json:"uri"`
+	Title  string `json:"title"`
+	Source string `json:"source"`
+}
+
+// Pages is a page range, 1-based and inclusive.
+type Pages struct {
+	Start int `json:"start"`
+	End   int `json:"end"`
+}
+
+// Sentence is one sentence of an answer with the sources it cites and whether they support it.
+type Sentence struct {
+	Text      string `json:"text"`
+	Citations []int  `json:"citations"`
+	Supported bool   `json:"supported"`
+}
+
+// Source is one piece of evidence: in the `sources` event of a stream, and in search results.
+type Source struct {
+	N        int      `json:"n"`
+	ChunkID  int64    `json:"chunk_id"`
+	ChunkIDs []int64  `json:"chunk_ids"`
+	Document Document `json:"document"`
+	Pages    *Pages   `json:"pages"`
+	Heading  string   `json:"heading"`
+	Text     string   `json:"text"`
+}
+
+// SearchResponse answers POST /v1/search.
+type SearchResponse struct {
+	ID        string             `json:"id"`
+	Query     string             `json:"query"`
+	Results   []Source           `json:"results"`
+	TimingsMS map[string]float64 `json:"timings_ms"`
+	TraceID   string             `json:"trace_id"`
+}
+
+func pages(start, end int) *Pages {
+	if start == 0 {
+		return nil
+	}
+	return &Pages{Start: start, End: max(start, end)}
+}

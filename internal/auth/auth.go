@@ -1,0 +1,400 @@
+// Package auth authenticates callers of the HTTP API and turns them into the permission tags
+// that retrieval filters by (see internal/acl).
+//
+// A caller presents "Authorization: Bearer <token>", where the token is either an API key
+// (made by GenerateKey, stored as its SHA-256 in the api_keys table, carrying the tags it was
+// given) or a JWT from an identity provider: HS256 with a shared secret, or RS256/ES256 signed
+// by a key published in the provider's JWKS. A JWT must carry exp and sub; its sub becomes
+// user:<sub> and each of its groups group:<group>, lower-cased, and a tag that is not valid is
+// dropped. Every caller also matches "public"; without a header, a caller is anonymous and
+// matches only "public" when that is allowed.
+//
+// Each way in accepts exactly one algorithm per kind of key, so a token cannot choose how it
+// is checked: "alg": "none", or an HS256 token whose "secret" is a published RSA public key
+// (algorithm confusion), is refused. Refusals are *Error values whose text is safe to show to
+// the client; tokens and keys are never logged.
+package auth
+
+import (
+	"cmp"
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/url"
+	"slices"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/golang-jwt/jwt/v5"
+
+	"github.com/docent-rag/docent/internal/acl"
+	"github.com/docent-rag/docent/internal/index"
+)
+
+// Config configures an Authenticator. With neither JWTSecret nor JWKSURL, only API keys (and
+// anonymous callers, if allowed) are accepted.
+type Config struct {
+	// JWTSecret verifies HS256 tokens; at least 32 bytes. Empty: HS256 is refused.
+	JWTSecret []byte
+	// JWKSURL is where the identity provider publishes its public keys (https; plain http only
+	// on the loopback interface). RS256 and ES256 tokens are verified with them. Empty: refused.
+	JWKSURL string
+	// Issuer, when set, must equal a JWT's iss.
+	Issuer string
+	// Audience, when set, must be among a JWT's aud. Set it whenever JWKSURL is: otherwise
+	// every token the provider issues, for any application, is accepted here.
+	Audience string
+	// GroupsClaim names the top-level claim holding a JWT's groups, an array of strings or a
+	// single string. Default "groups".
+	GroupsClaim string
+	// AdminGroup makes a JWT whose groups contain it an admin. A group name as in the claim,
+	// lower-case, without "group:". Empty: JWTs are never admin (API keys can be).
+	AdminGroup string
+	// ClockSkew is the leeway for exp, nbf and iat. Default 30s, at most 5m.
+	ClockSkew time.Duration
+	// AllowAnonymous lets requests without an Authorization header in, seeing public
+	// documents only.
+	AllowAnonymous bool
+	// JWKSRefresh is how often the JWKS is fetched again. Default 10m. A token with an
+	// unknown kid also triggers a fetch, at most every 30s.
+	JWKSRefresh time.Duration
+	// Now is the clock; default time.Now.
+	Now func() time.Time
+}
+
+const (
+	defaultClockSkew = 30 * time.Second
+	maxClockSkew     = 5 * time.Minute
+	// maxHeader bounds the Authorization header: a JWT with many groups is a few kilobytes.
+	maxHeader = 16 << 10
+)
+
+func (c *Config) defaults() {
+	c.GroupsClaim = cmp.Or(c.GroupsClaim, "groups")
+	c.ClockSkew = cmp.Or(c.ClockSkew, defaultClockSkew)
+	c.JWKSRefresh = cmp.Or(c.JWKSRefresh, 10*time.Minute)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
+}
+
+func (c *Config) validate() error {
+	if n := len(c.JWTSecret); n > 0 && n < 32 {
+		return fmt.Errorf("auth config: JWTSecret is %d bytes; HS256 needs at least 32", n)
+	}
+	if c.JWKSURL != "" {
+		u, err := url.Parse(c.JWKSURL)
+		if err != nil {
+			return errors.New("auth config: JWKSURL is not a URL")
+		}
+		if err := checkJWKSURL(u); err != nil {
+			return fmt.Errorf("auth config: JWKSURL: %w", err)
+		}
+	}
+	switch {
+	case c.ClockSkew < 0 || c.ClockSkew > maxClockSkew:
+		return fmt.Errorf("auth config: ClockSkew %s is not between 0 and %s", c.ClockSkew, maxClockSkew)
+	case c.JWKSRefresh < time.Second:
+		return fmt.Errorf("auth config: JWKSRefresh %s is shorter than 1s", c.JWKSRefresh)
+	case slices.Contains([]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}, c.GroupsClaim):
+		return fmt.Errorf("auth config: GroupsClaim %q is a registered claim, not a list of groups", c.GroupsClaim)
+	case strings.HasPrefix(c.AdminGroup, "group:"):
+		return fmt.Errorf("auth config: AdminGroup %q: give the group's name without \"group:\"", c.AdminGroup)
+	}
+	if c.AdminGroup != "" {
+		if err := acl.Validate("group:" + c.AdminGroup); err != nil {
+			return fmt.Errorf("auth config: AdminGroup: %w", err)
+		}
+	}
+	return nil
+}
+
+// Authenticator authenticates requests. It is safe for concurrent use. Close it at shutdown
+// to write the last API key uses and stop refreshing the JWKS.
+type Authenticator struct {
+	cfg    Config
+	keys   KeyStore
+	logger *slog.Logger
+	secret []byte   // HS256; nil when not configured
+	jwks   *jwks    // RS256, ES256; nil when not configured
+	algs   []string // the JWT algorithms accepted
+	parser *jwt.Parser
+	usage  *usage
+
+	stop      context.CancelFunc
+	closeOnce sync.Once
+	closeErr  error
+}
+
+// New returns an Authenticator. With a JWKSURL it fetches the key set before returning, under
+// ctx, and fails if it cannot; background work (refreshing it, recording API key use) runs
+// until Close.
+func New(ctx context.Context, cfg Config, keys KeyStore, logger *slog.Logger) (*Authenticator, error) {
+	cfg.defaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	if keys == nil {
+		return nil, errors.New("auth: no KeyStore")
+	}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	life, stop := context.WithCancel(context.WithoutCancel(ctx))
+	a := &Authenticator{cfg: cfg, keys: keys, logger: logger, algs: []string{}, stop: stop}
+	if len(cfg.JWTSecret) > 0 {
+		a.secret = slices.Clone(cfg.JWTSecret)
+		a.algs = append(a.algs, jwt.SigningMethodHS256.Alg())
+	}
+	if cfg.JWKSURL != "" {
+		var err error
+		if a.jwks, err = newJWKS(ctx, life, cfg.JWKSURL, cfg.JWKSRefresh, cfg.Now, logger); err != nil {
+			stop()
+			return nil, fmt.Errorf("auth: %w", err)
+		}
+		a.algs = append(a.algs, jwt.SigningMethodRS256.Alg(), jwt.SigningMethodES256.Alg())
+		if cfg.Audience == "" {
+			logger.WarnContext(ctx, "auth: JWKS configured without an audience: tokens the identity provider issues for any application are accepted")
+		}
+	}
+	a.parser = jwt.NewParser(
+		jwt.WithValidMethods(a.algs), // checked again, per key, in verificationKey
+		jwt.WithExpirationRequired(),
+		jwt.WithIssuedAt(),
+		jwt.WithLeeway(cfg.ClockSkew),
+		jwt.WithTimeFunc(cfg.Now),
+		jwt.WithStrictDecoding(),
+	)
+	a.usage = newUsage(life, keys, cfg.Now, logger)
+	return a, nil
+}
+
+// Authenticate returns the caller of a request given its Authorization header (empty when the
+// request has none). A refusal is an *Error, which the HTTP layer answers with 401; any other
+// error (the key store failed, ctx ended) is not the caller's fault.
+//
+// A present but failing header is always refused, never downgraded to anonymous.
+func (a *Authenticator) Authenticate(ctx context.Context, authorization string) (Principal, error) {
+	authorization = strings.TrimSpace(authorization)
+	if authorization == "" {
+		if a.cfg.AllowAnonymous {
+			return Principal{Kind: KindAnonymous, Principals: []string{acl.Public}}, nil
+		}
+		return Principal{}, refuse(ReasonMissingToken)
+	}
+	if len(authorization) > maxHeader {
+		return Principal{}, refuse(ReasonMalformed)
+	}
+	scheme, token, _ := strings.Cut(authorization, " ")
+	if !strings.EqualFold(scheme, "Bearer") {
+		return Principal{}, refuse(ReasonMalformed)
+	}
+	token = strings.TrimLeft(token, " ")
+	if token == "" {
+		return Principal{}, refuse(ReasonMissingToken)
+	}
+	if strings.HasPrefix(token, KeyPrefix) {
+		return a.authenticateKey(ctx, token)
+	}
+	return a.authenticateJWT(ctx, token)
+}
+
+func (a *Authenticator) authenticateKey(ctx context.Context, key string) (Principal, error) {
+	if !wellFormedKey(key) {
+		return Principal{}, a.refused(ctx, ReasonMalformed, nil)
+	}
+	hash := HashKey(key)
+	k, err := a.keys.APIKeyByHash(ctx, hash)
+	if errors.Is(err, index.ErrNotFound) {
+		return Principal{}, a.refused(ctx, ReasonUnknownKey, nil)
+	}
+	if err != nil {
+		return Principal{}, fmt.Errorf("authenticate API key: %w", err)
+	}
+	// The store looked the key up by its hash; check that it is the very key, in constant
+	// time, rather than trust how the store matched.
+	if subtle.ConstantTimeCompare(k.Hash, hash) != 1 {
+		return Principal{}, a.refused(ctx, ReasonUnknownKey, nil)
+	}
+	if k.RevokedAt != nil {
+		return Principal{}, a.refused(ctx, ReasonRevoked, nil)
+	}
+	a.usage.record(k.ID)
+	return Principal{
+		Kind:       KindAPIKey,
+		Subject:    k.Name,
+		Principals: principalSet(ctx, a.logger, slog.LevelWarn, "api key "+k.Name, k.Principals),
+		Admin:      k.Role == index.RoleAdmin,
+		KeyID:      k.ID,
+	}, nil
+}
+
+var (
+	errUnsupportedAlg = errors.New("signing algorithm not accepted")
+	errCritical       = errors.New("critical header parameters are not supported")
+	errBadKID         = errors.New("kid is not a string")
+)
+
+func (a *Authenticator) authenticateJWT(ctx context.Context, raw string) (Principal, error) {
+	claims := jwt.MapClaims{}
+	tok, err := a.parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
+		return a.verificationKey(ctx, t)
+	})
+	if err != nil {
+		if ctx.Err() != nil && (errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded)) {
+			return Principal{}, fmt.Errorf("authenticate JWT: %w", ctx.Err())
+		}
+		return Principal{}, a.refused(ctx, a.jwtReason(tok, err), err)
+	}
+	if a.cfg.Issuer != "" {
+		iss, err := claims.GetIssuer()
+		if err != nil {
+			return Principal{}, a.refused(ctx, ReasonMalformed, err)
+		}
+		if iss != a.cfg.Issuer {
+			return Principal{}, a.refused(ctx, ReasonWrongIssuer, nil)
+		}
+	}
+	if a.cfg.Audience != "" {
+		aud, err := claims.GetAudience()
+		if err != nil {
+			return Principal{}, a.refused(ctx, ReasonMalformed, err)
+		}
+		if !slices.Contains(aud, a.cfg.Audience) {
+			return Principal{}, a.refused(ctx, ReasonWrongAudience, nil)
+		}
+	}
+	sub, err := claims.GetSubject()
+	if err != nil {
+		return Principal{}, a.refused(ctx, ReasonMalformed, err)
+	}
+	if sub == "" {
+		return Principal{}, a.refused(ctx, ReasonMissingClaim, errors.New("no sub"))
+	}
+
+	tags := []string{"user:" + strings.ToLower(sub)}
+	for _, g := range a.groups(ctx, claims) {
+		tags = append(tags, "group:"+strings.ToLower(g))
+	}
+	set := principalSet(ctx, a.logger, slog.LevelDebug, "jwt", tags)
+	return Principal{
+		Kind:       KindJWT,
+		Subject:    sub,
+		Principals: set,
+		Admin:      a.cfg.AdminGroup != "" && slices.Contains(set, "group:"+a.cfg.AdminGroup),
+	}, nil
+}
+
+// verificationKey pins the algorithm to the kind of key: HS256 only with the configured
+// secret, RS256 and ES256 only with a JWKS key published for that algorithm. Whatever the
+// token's header says, an RSA public key is never used as an HMAC secret.
+func (a *Authenticator) verificationKey(ctx context.Context, t *jwt.Token) (any, error) {
+	if _, ok := t.Header["crit"]; ok {
+		return nil, errCritical
+	}
+	switch t.Method {
+	case jwt.SigningMethodHS256:
+		if a.secret != nil {
+			return a.secret, nil
+		}
+	case jwt.SigningMethodRS256, jwt.SigningMethodES256:
+		if a.jwks != nil {
+			var kid string
+			if v, ok := t.Header["kid"]; ok {
+				if kid, ok = v.(string); !ok {
+					return nil, errBadKID
+				}
+			}
+			return a.jwks.key(ctx, kid, t.Method.Alg())
+		}
+	}
+	return nil, errUnsupportedAlg
+}
+
+// jwtReason classifies a JWT the parser refused.
+func (a *Authenticator) jwtReason(tok *jwt.Token, err error) string {
+	alg := ""
+	if tok != nil {
+		alg, _ = tok.Header["alg"].(string)
+	}
+	switch {
+	case tok == nil, errors.Is(err, jwt.ErrTokenMalformed), errors.Is(err, errCritical), errors.Is(err, errBadKID):
+		return ReasonMalformed
+	case errors.Is(err, errUnsupportedAlg), !slices.Contains(a.algs, alg):
+		return ReasonUnsupportedAlg
+	case errors.Is(err, errUnknownKID):
+		return ReasonUnknownKey
+	case errors.Is(err, jwt.ErrTokenSignatureInvalid):
+		return ReasonBadSignature
+	case errors.Is(err, jwt.ErrTokenExpired):
+		return ReasonExpired
+	case errors.Is(err, jwt.ErrTokenNotValidYet), errors.Is(err, jwt.ErrTokenUsedBeforeIssued):
+		return ReasonNotYetValid
+	case errors.Is(err, jwt.ErrTokenRequiredClaimMissing):
+		return ReasonMissingClaim
+	case errors.Is(err, jwt.ErrInvalidType):
+		return ReasonMalformed
+	}
+	return ReasonInvalidToken
+}
+
+// groups returns the groups claim: an array of strings or a single string. Anything else is
+// ignored (logged at debug): a caller without groups only sees less.
+func (a *Authenticator) groups(ctx context.Context, claims jwt.MapClaims) []string {
+	switch v := claims[a.cfg.GroupsClaim].(type) {
+	case nil:
+		return nil
+	case string:
+		return []string{v}
+	case []any:
+		groups := make([]string, 0, len(v))
+		for _, g := range v {
+			if s, ok := g.(string); ok {
+				groups = append(groups, s)
+			} else {
+				a.logger.DebugContext(ctx, "auth: dropping a group that is not a string", "claim", a.cfg.GroupsClaim, "type", fmt.Sprintf("%T", g))
+			}
+		}
+		return groups
+	default:
+		a.logger.DebugContext(ctx, "auth: ignoring a groups claim that is neither a string nor an array", "claim", a.cfg.GroupsClaim, "type", fmt.Sprintf("%T", v))
+		return nil
+	}
+}
+
+// refused logs a refusal at debug level, with the cause (never the token) and returns it.
+func (a *Authenticator) refused(ctx context.Context, reason string, cause error) *Error {
+	if cause != nil {
+		a.logger.DebugContext(ctx, "auth: refused", "reason", reason, "err", cause)
+	} else {
+		a.logger.DebugContext(ctx, "auth: refused", "reason", reason)
+	}
+	return refuse(reason)
+}
+
+// Flush writes the API key uses recorded so far and not yet written, waiting for a write in
+// progress. Close does it too; Flush is for tests and for callers that want it now.
+func (a *Authenticator) Flush(ctx context.Context) error {
+	return a.usage.flush(ctx)
+}
+
+// Close writes the pending API key uses and stops the background work. Authenticate keeps
+// working afterwards, but no longer records key use or refreshes the JWKS. Calling Close
+// again returns the first call's result.
+func (a *Authenticator) Close(ctx context.Context) error {
+	a.closeOnce.Do(func() {
+		a.closeErr = a.usage.close(ctx)
+		a.stop()
+		if a.jwks != nil {
+			select {
+			case <-a.jwks.done:
+			case <-ctx.Done():
+				a.closeErr = errors.Join(a.closeErr, fmt.Errorf("wait for the JWKS refresher: %w", ctx.Err()))
+			}
+		}
+	})
+	return a.closeErr
+}

@@ -1,0 +1,64 @@
+package auth
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/binary"
+	"log/slog"
+	"slices"
+
+	"github.com/docent-rag/docent/internal/acl"
+)
+
+// Kinds of Principal.
+const (
+	KindAPIKey    = "api_key"
+	KindJWT       = "jwt"
+	KindAnonymous = "anonymous"
+)
+
+// Principal is an authenticated caller.
+type Principal struct {
+	Kind    string // KindAPIKey, KindJWT or KindAnonymous
+	Subject string // the API key's name or the JWT's sub, as given; empty when anonymous
+	// Principals are the permission tags the caller matches: always "public", sorted, without
+	// duplicates, each valid under acl.Validate.
+	Principals []string
+	Admin      bool
+	KeyID      int64 // the API key's id; 0 for other kinds
+}
+
+// Hash is the SHA-256 of the principal set and of nothing else (not the kind, the subject or
+// the admin flag): two callers who may see the same chunks get the same hash, so it keys
+// caches of retrieval results and identifies the caller in traces without naming them. The
+// set is sorted and deduplicated first, and each tag is preceded by its length as 4 bytes
+// big-endian, so that no two sets share an encoding whatever their tags contain.
+func (p Principal) Hash() []byte {
+	set := slices.Clone(p.Principals)
+	slices.Sort(set)
+	set = slices.Compact(set)
+	h := sha256.New()
+	var buf []byte
+	for _, tag := range set {
+		buf = binary.BigEndian.AppendUint32(buf[:0], uint32(len(tag)))
+		buf = append(buf, tag...)
+		h.Write(buf)
+	}
+	return h.Sum(nil)
+}
+
+// principalSet returns "public" and the valid tags among tags, sorted and without duplicates.
+// An invalid tag is dropped and logged, never an error: dropping one only takes access away.
+func principalSet(ctx context.Context, logger *slog.Logger, level slog.Level, source string, tags []string) []string {
+	set := make([]string, 0, len(tags)+1)
+	set = append(set, acl.Public)
+	for _, tag := range tags {
+		if err := acl.Validate(tag); err != nil {
+			logger.Log(ctx, level, "auth: dropping invalid permission tag", "source", source, "err", err)
+			continue
+		}
+		set = append(set, tag)
+	}
+	slices.Sort(set)
+	return slices.Compact(set)
+}

@@ -1,0 +1,275 @@
+package index
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"math"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Trace outcomes, as answer_traces.outcome allows them.
+const (
+	OutcomeAnswered = "answered"
+	OutcomeRefused  = "refused"
+	OutcomeFallback = "fallback"
+	OutcomeError    = "error"
+)
+
+// MaxTraceIDLen bounds a trace id (the request id): it is the primary key, and a B-tree
+// entry cannot exceed about 2.7 kB.
+const MaxTraceIDLen = 256
+
+// Trace is one request's record in answer_traces: everything needed to explain an answer
+// after the fact. Empty strings and zero numbers of the optional columns are stored as NULL
+// (and read back as empty); empty JSON values are stored as the column's default ({} or, for
+// Steps, []).
+type Trace struct {
+	ID            string    // the request id
+	CreatedAt     time.Time // zero: the database's now()
+	Route         string
+	PrincipalHash []byte // sha256 of the caller's sorted principal set; empty before authentication
+	APIKeyID      *int64 // nil for callers without a key
+
+	Question        string
+	NormalizedQuery string
+	RewrittenQuery  string
+
+	GenerationID int     // index generation searched; 0 for none
+	ChunkIDs     []int64 // retrieved, in final order
+
+	Retrieval     json.RawMessage // candidates, ranks and scores per leg (object)
+	ContextTokens int
+	PromptVersion string
+	Model         string
+	Usage         json.RawMessage // model token usage (object)
+	Validation    json.RawMessage // per-sentence support, dropped citations (object)
+	Steps         json.RawMessage // [{"step","ms"}], in order (array)
+
+	Outcome  string // one of the Outcome constants
+	Reason   string // no_evidence, model_unavailable, ...
+	Fallback string // extractive, when the model failed
+	TotalMS  float64
+	Error    string
+}
+
+// Validate reports what would make the database reject t. Its messages name the trace id and
+// the field, never the field's content: traces hold confidential questions.
+func (t Trace) Validate() error {
+	switch {
+	case t.ID == "":
+		return errors.New("trace without id")
+	case len(t.ID) > MaxTraceIDLen:
+		return fmt.Errorf("trace id of %d bytes exceeds %d", len(t.ID), MaxTraceIDLen)
+	}
+	switch t.Outcome {
+	case OutcomeAnswered, OutcomeRefused, OutcomeFallback, OutcomeError:
+	default:
+		return fmt.Errorf("trace %s: outcome %q is not one of answered, refused, fallback, error", t.ID, t.Outcome)
+	}
+	if math.IsNaN(t.TotalMS) || math.IsInf(t.TotalMS, 0) || t.TotalMS < 0 {
+		return fmt.Errorf("trace %s: total_ms must be a finite number >= 0", t.ID)
+	}
+	if t.GenerationID < 0 || t.ContextTokens < 0 {
+		return fmt.Errorf("trace %s: generation_id and context_tokens must not be negative", t.ID)
+	}
+	for _, f := range []struct {
+		name string
+		v    json.RawMessage
+	}{{"retrieval", t.Retrieval}, {"usage", t.Usage}, {"validation", t.Validation}, {"steps", t.Steps}} {
+		if len(f.v) > 0 && !json.Valid(f.v) {
+			return fmt.Errorf("trace %s: %s is not valid JSON", t.ID, f.name)
+		}
+	}
+	return nil
+}
+
+// traceColumns are answer_traces' columns, in the order of the staging table and of
+// traceRow's values.
+func traceColumns() []string {
+	return []string{
+		"id", "created_at", "route", "principal_hash", "api_key_id", "question", "normalized_query",
+		"rewritten_query", "generation_id", "chunk_ids", "retrieval", "context_tokens", "prompt_version",
+		"model", "usage", "validation", "steps", "outcome", "reason", "fallback", "total_ms", "error",
+	}
+}
+
+// InsertTraces writes traces in one transaction. A trace whose id is already stored (a
+// client that retried with the same X-Request-ID) is skipped without losing the others, and
+// an API key or index generation deleted in the meantime is stored as NULL, as the schema's
+// ON DELETE SET NULL would have done. Invalid traces (see Validate) fail the whole call
+// before anything is written.
+//
+// The rows are COPied into a temporary staging table and moved with one INSERT ... ON
+// CONFLICT DO NOTHING: COPY into answer_traces itself would fail the whole batch on one
+// duplicate id. Text is made storable first: NUL characters and invalid UTF-8, which
+// PostgreSQL rejects and which a question can contain, become U+FFFD.
+func InsertTraces(ctx context.Context, db Beginner, traces []Trace) error {
+	if len(traces) == 0 {
+		return nil
+	}
+	rows := make([][]any, len(traces))
+	for i, t := range traces {
+		if err := t.Validate(); err != nil {
+			return fmt.Errorf("insert traces: %w", err)
+		}
+		rows[i] = traceRow(t)
+	}
+	columns := traceColumns()
+	return InTx(ctx, db, func(tx pgx.Tx) error {
+		// The staging table lives in this transaction only (dropped at the end, and ON COMMIT
+		// DROP as well should the function not get there), so that a pooled connection's next
+		// user never sees it and a caller's transaction can call InsertTraces again.
+		if _, err := tx.Exec(ctx, `
+			CREATE TEMP TABLE docent_traces_in (
+			  id text, created_at timestamptz, route text, principal_hash bytea, api_key_id bigint,
+			  question text, normalized_query text, rewritten_query text, generation_id int,
+			  chunk_ids bigint[], retrieval jsonb, context_tokens int, prompt_version text,
+			  model text, usage jsonb, validation jsonb, steps jsonb, outcome text, reason text,
+			  fallback text, total_ms double precision, error text
+			) ON COMMIT DROP`); err != nil {
+			return fmt.Errorf("create trace staging table: %w", err)
+		}
+		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"docent_traces_in"}, columns, pgx.CopyFromRows(rows)); err != nil {
+			return fmt.Errorf("copy %d traces: %w", len(rows), err)
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO answer_traces (id, created_at, route, principal_hash, api_key_id, question,
+			  normalized_query, rewritten_query, generation_id, chunk_ids, retrieval, context_tokens,
+			  prompt_version, model, usage, validation, steps, outcome, reason, fallback, total_ms, error)
+			SELECT t.id, coalesce(t.created_at, now()), t.route, t.principal_hash, k.id,
+			  t.question, t.normalized_query, t.rewritten_query, g.id,
+			  t.chunk_ids, coalesce(t.retrieval, '{}'), t.context_tokens, t.prompt_version,
+			  t.model, coalesce(t.usage, '{}'), coalesce(t.validation, '{}'), coalesce(t.steps, '[]'),
+			  t.outcome, t.reason, t.fallback, t.total_ms, t.error
+			FROM docent_traces_in t
+			LEFT JOIN api_keys k ON k.id = t.api_key_id
+			LEFT JOIN index_generations g ON g.id = t.generation_id
+			ON CONFLICT (id) DO NOTHING`); err != nil {
+			return fmt.Errorf("insert %d traces: %w", len(rows), err)
+		}
+		if _, err := tx.Exec(ctx, `DROP TABLE docent_traces_in`); err != nil {
+			return fmt.Errorf("drop trace staging table: %w", err)
+		}
+		return nil
+	})
+}
+
+// traceRow is t's values in the order of traceColumns, with NULL for empty optional values.
+func traceRow(t Trace) []any {
+	var createdAt any
+	if !t.CreatedAt.IsZero() {
+		createdAt = t.CreatedAt
+	}
+	principalHash := t.PrincipalHash
+	if principalHash == nil {
+		principalHash = []byte{} // NOT NULL
+	}
+	chunkIDs := t.ChunkIDs
+	if chunkIDs == nil {
+		chunkIDs = []int64{} // NOT NULL
+	}
+	return []any{
+		storableText(t.ID), createdAt, storableText(t.Route), principalHash, t.APIKeyID,
+		storableText(t.Question), nullText(t.NormalizedQuery), nullText(t.RewrittenQuery),
+		nullInt(t.GenerationID), chunkIDs, storableJSON(t.Retrieval), nullInt(t.ContextTokens),
+		nullText(t.PromptVersion), nullText(t.Model), storableJSON(t.Usage),
+		storableJSON(t.Validation), storableJSON(t.Steps), t.Outcome, nullText(t.Reason),
+		nullText(t.Fallback), t.TotalMS, nullText(t.Error),
+	}
+}
+
+// storableText replaces what a PostgreSQL text value cannot hold: NUL and invalid UTF-8.
+func storableText(s string) string {
+	s = strings.ToValidUTF8(s, "\uFFFD")
+	return strings.ReplaceAll(s, "\x00", "\uFFFD")
+}
+
+func nullText(s string) *string {
+	if s == "" {
+		return nil
+	}
+	s = storableText(s)
+	return &s
+}
+
+// storableJSON returns nil (NULL, hence the column default) for an empty value, and replaces
+// what jsonb cannot hold: invalid UTF-8 and the escape \u0000. The value is valid JSON (see
+// Validate), so every backslash is inside a string and starts an escape.
+func storableJSON(v json.RawMessage) []byte {
+	if len(v) == 0 {
+		return nil
+	}
+	out := bytes.ToValidUTF8(v, []byte("\uFFFD"))
+	if !bytes.Contains(out, []byte(`\u0000`)) {
+		return out
+	}
+	out = bytes.Clone(out)
+	for i := 0; i < len(out)-1; i++ {
+		if out[i] != '\\' {
+			continue
+		}
+		if out[i+1] == 'u' && i+6 <= len(out) && string(out[i+2:i+6]) == "0000" {
+			copy(out[i+2:i+6], "fffd")
+		}
+		i++ // skip the escaped character, so that \\u0000 (a backslash, then text) stays
+	}
+	return out
+}
+
+// GetTrace returns the trace with the given id, or ErrNotFound.
+func GetTrace(ctx context.Context, db DBTX, id string) (Trace, error) {
+	var t Trace
+	var retrieval, usage, validation, steps []byte
+	err := db.QueryRow(ctx, `
+		SELECT id, created_at, route, principal_hash, api_key_id, question,
+		  coalesce(normalized_query, ''), coalesce(rewritten_query, ''), coalesce(generation_id, 0),
+		  chunk_ids, retrieval, coalesce(context_tokens, 0), coalesce(prompt_version, ''),
+		  coalesce(model, ''), usage, validation, steps, outcome, coalesce(reason, ''),
+		  coalesce(fallback, ''), total_ms, coalesce(error, '')
+		FROM answer_traces WHERE id = $1`, id).Scan(
+		&t.ID, &t.CreatedAt, &t.Route, &t.PrincipalHash, &t.APIKeyID, &t.Question,
+		&t.NormalizedQuery, &t.RewrittenQuery, &t.GenerationID,
+		&t.ChunkIDs, &retrieval, &t.ContextTokens, &t.PromptVersion,
+		&t.Model, &usage, &validation, &steps, &t.Outcome, &t.Reason,
+		&t.Fallback, &t.TotalMS, &t.Error)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Trace{}, fmt.Errorf("trace %q: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Trace{}, fmt.Errorf("get trace %q: %w", id, err)
+	}
+	t.Retrieval, t.Usage, t.Validation, t.Steps = retrieval, usage, validation, steps
+	return t, nil
+}
+
+// DeleteTracesBefore deletes the traces created before t, oldest first, in statements of at
+// most batch rows, until none is left, and returns how many it deleted. On a pool each
+// statement is its own transaction, so that a large clean-up never holds many row locks or
+// one long transaction; rows another clean-up is deleting at the same time are skipped, not
+// waited for. Cancelling ctx stops between (or during) statements; the batches already
+// deleted stay deleted.
+func DeleteTracesBefore(ctx context.Context, db DBTX, t time.Time, batch int) (int64, error) {
+	if batch <= 0 {
+		return 0, fmt.Errorf("delete traces: batch size %d is not positive", batch)
+	}
+	var total int64
+	for {
+		tag, err := db.Exec(ctx, `
+			DELETE FROM answer_traces WHERE id IN (
+			  SELECT id FROM answer_traces WHERE created_at < $1
+			  ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)`, t, batch)
+		if err != nil {
+			return total, fmt.Errorf("delete traces before %s: %w", t.Format(time.RFC3339), err)
+		}
+		total += tag.RowsAffected()
+		if tag.RowsAffected() < int64(batch) {
+			return total, nil
+		}
+	}
+}
