@@ -45,14 +45,5 @@ $(STATICCHECK):
 bench: ## Run the benchmarks against a real PostgreSQL
 	@url=$(DB_URL); DOCENT_DATABASE_URL="$$url" $(GO) test -run '^$$' -bench . -benchmem ./...
 
-run: build ## Start PostgreSQL, migrate, ingest the demo corpus and start the server
-	@url=$(DB_URL); export DOCENT_DATABASE_URL="$$url"; \
-	bin/ingest migrate; \
-	bin/ingest run --source demo testdata/demo; \
-	echo; \
-	echo "Docent is starting on http://$${DOCENT_ADDR:-127.0.0.1:8080} (Ctrl-C stops it). Try:"; \
-	echo "  curl -s http://$${DOCENT_ADDR:-127.0.0.1:8080}/readyz"; \
-	echo "  DOCENT_DATABASE_URL='$$url' bin/ingest status"; \
-	echo "(The answer and search API is not built yet: see README.md, Status.)"; \
-	echo; \
-	exec bin/server
+run: build ## Start PostgreSQL, migrate, ingest the demo corpus, create demo keys and start the server
+	@scripts/run.sh

@@ -30,7 +30,6 @@ import (
 	"syscall"
 	"time"
 
-
 	"github.com/docent-rag/docent/internal/answer"
 	"github.com/docent-rag/docent/internal/api"
 	"github.com/docent-rag/docent/internal/auth"

@@ -335,7 +335,7 @@ func (c *llmClient) call(ctx context.Context, msgs []chatMessage, maxTokens int,
 	}
 	return Draft{
 		Text:  stripThinking(text),
-		Model: c.model,
+		Model: c.kind + ":" + c.model,
 		Usage: Usage{
 			PromptTokens:     intInfo(choice.GenerationInfo, "PromptTokens"),
 			CompletionTokens: intInfo(choice.GenerationInfo, "CompletionTokens"),

@@ -54,7 +54,7 @@ func TestOpenAIStreaming(t *testing.T) {
 	if diff := cmp.Diff(chunks, deltas); diff != "" {
 		t.Errorf("deltas (-want +got):\n%s", diff)
 	}
-	want := Draft{Text: "The bridge opened in 1937 [1].", Model: "gpt-test", Usage: Usage{PromptTokens: 321, CompletionTokens: 12}}
+	want := Draft{Text: "The bridge opened in 1937 [1].", Model: "openai:gpt-test", Usage: Usage{PromptTokens: 321, CompletionTokens: 12}}
 	if diff := cmp.Diff(want, d); diff != "" {
 		t.Errorf("draft (-want +got):\n%s", diff)
 	}
@@ -228,7 +228,7 @@ func TestOllamaStreaming(t *testing.T) {
 	if diff := cmp.Diff(chunks, deltas); diff != "" {
 		t.Errorf("deltas (-want +got):\n%s", diff)
 	}
-	want := Draft{Text: "It opened in 1937 [1].", Model: "llama-test", Usage: Usage{PromptTokens: 400, CompletionTokens: 8}}
+	want := Draft{Text: "It opened in 1937 [1].", Model: "ollama:llama-test", Usage: Usage{PromptTokens: 400, CompletionTokens: 8}}
 	if diff := cmp.Diff(want, d); diff != "" {
 		t.Errorf("draft (-want +got):\n%s", diff)
 	}

@@ -10,6 +10,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
@@ -74,11 +75,21 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 func TestResponsesMatchTheOpenAPI(t *testing.T) {
 	t.Parallel()
 	doc := loadSpec(t)
+	e := newEnv(t, options{})
+	doc.Servers = openapi3.Servers{{URL: e.srv.URL}} // the test server's address
 	router, err := gorillamux.NewRouter(doc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := newEnv(t, options{})
+	// A stored trace, for the admin's view of it (traces are written asynchronously).
+	_, _, body := e.post("/v1/answer", e.keys["eng"], map[string]any{"question": "How many vacation days do employees get?"})
+	traceID := decodeAnswer(t, body).TraceID
+	for range 100 {
+		if status, _ := e.get("/v1/traces/"+traceID, e.keys["admin"]); status == http.StatusOK {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
+	}
 	for _, tc := range []struct {
 		method, path, token string
 		body                any
@@ -91,6 +102,8 @@ func TestResponsesMatchTheOpenAPI(t *testing.T) {
 		{http.MethodGet, "/healthz", "", nil},
 		{http.MethodGet, "/readyz", "", nil},
 		{http.MethodGet, "/v1/traces/0123456789abcdef", e.keys["eng"], nil},
+		{http.MethodGet, "/v1/traces/0123456789abcdef", e.keys["admin"], nil},
+		{http.MethodGet, "/v1/traces/" + traceID, e.keys["admin"], nil},
 	} {
 		var reqBody []byte
 		if tc.body != nil {

@@ -65,5 +65,5 @@ func (s *Server) trace(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	return c.JSON(http.StatusOK, t)
+	return c.JSON(http.StatusOK, toTraceResponse(t))
 }
