@@ -321,19 +321,22 @@ func nullTime(t time.Time) *time.Time {
 	return &t
 }
 
-// StatisticsMismatches recomputes the BM25 document frequencies from the chunks and returns
-// how many lexemes' stored statistics differ, plus whether each chunking's chunk count and
-// total length differ. Zero means the triggers kept them consistent. It reads every chunk:
-// a check for tests and for an operator's investigation, not for the request path.
+// StatisticsMismatches recomputes the BM25 statistics from the chunks and returns how many
+// lexemes' stored statistics are wrong (a document frequency that differs, a term-frequency
+// bound below the truth), plus whether each chunking's chunk count and total length differ.
+// Zero means the triggers kept them consistent. It reads every chunk: a check for tests and
+// for an operator's investigation, not for the request path.
 func StatisticsMismatches(ctx context.Context, db DBTX) (int, error) {
 	var lexemes, corpus int
 	err := db.QueryRow(ctx, `
 		WITH truth AS (
-			SELECT chunking_id, lexeme, count(*)::int AS df
-			FROM chunks, unnest(tsvector_to_array(tsv)) AS lexeme GROUP BY 1, 2
+			SELECT chunking_id, u.lexeme, count(*)::int AS df,
+			       max(coalesce(array_length(u.positions, 1), 1)) AS max_tf,
+			       max(coalesce(array_length(u.positions, 1), 1)::float8 / greatest(lexical_length, 1)) AS max_tf_ratio
+			FROM chunks, unnest(tsv) AS u GROUP BY 1, 2
 		)
 		SELECT count(*) FROM truth FULL JOIN (SELECT * FROM lexeme_stats WHERE df <> 0) s USING (chunking_id, lexeme)
-		WHERE truth.df IS DISTINCT FROM s.df`).Scan(&lexemes)
+		WHERE truth.df IS DISTINCT FROM s.df OR s.max_tf < truth.max_tf OR s.max_tf_ratio < truth.max_tf_ratio`).Scan(&lexemes)
 	if err != nil {
 		return 0, fmt.Errorf("check lexeme statistics: %w", err)
 	}

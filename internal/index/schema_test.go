@@ -511,6 +511,16 @@ func TestBM25StatisticsFollowTheChunks(t *testing.T) {
 	if n, err := index.StatisticsMismatches(ctx, f.pool); err != nil || n != 2 {
 		t.Errorf("StatisticsMismatches after corrupting two rows = %d, %v; want 2", n, err)
 	}
+	// A term-frequency bound below the truth would let MaxScore prune a chunk that belongs
+	// in the top: the check notices it too.
+	if _, err := f.pool.Exec(ctx, `
+		UPDATE lexeme_stats SET max_tf = 0
+		WHERE lexeme = (SELECT min(lexeme) FROM lexeme_stats WHERE df > 0 AND lexeme <> 'page')`); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := index.StatisticsMismatches(ctx, f.pool); err != nil || n != 3 {
+		t.Errorf("StatisticsMismatches after lowering a tf bound = %d, %v; want 3", n, err)
+	}
 }
 
 func TestLexicalQueryUsesBothGINIndexes(t *testing.T) {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"strings"
 
 	"github.com/jackc/pgx/v5"
@@ -18,36 +19,51 @@ type Term struct {
 	Lexeme string
 	QTF    int   // occurrences in the query
 	DF     int64 // chunks of the chunking containing it
+	// MaxTF and MaxTFRatio bound the lexeme's term frequency in any chunk of the chunking:
+	// no chunk has more occurrences of it than MaxTF, nor a larger tf/|d| than MaxTFRatio.
+	// They are upper bounds, never smaller than the truth (a deletion leaves them as they
+	// were), so BM25 can bound what the lexeme adds to any chunk's score (MaxScore).
+	MaxTF      int
+	MaxTFRatio float64
 }
 
-// Corpus is a chunking's size for BM25.
+// Corpus is a chunking's size for BM25, and how much of it a caller can see.
 type Corpus struct {
 	Chunks    int64
 	AvgLength float64
+	// Visible estimates the chunks the principals can see (see VisibleChunks); 0 when none
+	// were given.
+	Visible int64
 }
 
 // QueryTerms returns the lexemes of text under the chunking's text search configuration (the
-// same stemming and stop words as the chunks), with their document frequencies, and the
-// corpus statistics. One round trip.
-func QueryTerms(ctx context.Context, db DBTX, chunkingID int, text string) ([]Term, Corpus, error) {
+// same stemming and stop words as the chunks), with their statistics, the corpus statistics
+// and the estimate of the chunks the principals can see. One round trip.
+func QueryTerms(ctx context.Context, db DBTX, chunkingID int, text string, principals []string) ([]Term, Corpus, error) {
 	rows, err := db.Query(ctx, `
 		WITH q AS (
 			SELECT u.lexeme, coalesce(array_length(u.positions, 1), 1) AS qtf
 			FROM chunkings c, unnest(to_tsvector(c.ts_config, $2)) AS u
 			WHERE c.id = $1
+		), cs AS (
+			SELECT chunk_count, total_length,
+			       least(chunk_count, coalesce((SELECT sum(a.chunk_count) FROM acl_stats a
+			                                    WHERE a.chunking_id = $1 AND a.tag = ANY($3)), 0))::bigint AS visible
+			FROM corpus_stats WHERE chunking_id = $1
 		)
-		SELECT q.lexeme, q.qtf, coalesce(s.df, 0), coalesce(cs.chunk_count, 0), coalesce(cs.total_length, 0)
+		SELECT q.lexeme, q.qtf, coalesce(s.df, 0), coalesce(s.max_tf, 0), coalesce(s.max_tf_ratio, 0),
+		       coalesce(cs.chunk_count, 0), coalesce(cs.total_length, 0), coalesce(cs.visible, 0)
 		FROM q
 		LEFT JOIN lexeme_stats s ON s.chunking_id = $1 AND s.lexeme = q.lexeme
-		LEFT JOIN corpus_stats cs ON cs.chunking_id = $1`, chunkingID, text)
+		LEFT JOIN cs ON true`, chunkingID, text, nonNilSlice(principals))
 	if err != nil {
 		return nil, Corpus{}, fmt.Errorf("query terms: %w", err)
 	}
 	var terms []Term
-	var chunks, total int64
+	var chunks, total, visible int64
 	for rows.Next() {
 		var t Term
-		if err := rows.Scan(&t.Lexeme, &t.QTF, &t.DF, &chunks, &total); err != nil {
+		if err := rows.Scan(&t.Lexeme, &t.QTF, &t.DF, &t.MaxTF, &t.MaxTFRatio, &chunks, &total, &visible); err != nil {
 			return nil, Corpus{}, fmt.Errorf("query terms: %w", err)
 		}
 		terms = append(terms, t)
@@ -55,7 +71,7 @@ func QueryTerms(ctx context.Context, db DBTX, chunkingID int, text string) ([]Te
 	if err := rows.Err(); err != nil {
 		return nil, Corpus{}, fmt.Errorf("query terms: %w", err)
 	}
-	c := Corpus{Chunks: chunks}
+	c := Corpus{Chunks: chunks, Visible: visible}
 	if chunks > 0 {
 		c.AvgLength = float64(total) / float64(chunks)
 	}
@@ -84,7 +100,7 @@ type BM25Query struct {
 	ChunkingID int
 	Principals []string
 	Sources    []string  // restrict to these sources; empty for all
-	Candidates []string  // lexemes a chunk must contain one of to be a candidate
+	Candidates TSQuery   // what a chunk must match to be a candidate
 	Lexemes    []string  // lexemes scored (a superset of Candidates)
 	Weights    []float64 // per lexeme: IDF times its occurrences in the query
 	Phrases    []string  // quoted phrases a candidate must contain, as written
@@ -107,7 +123,7 @@ type Scored struct {
 // candidate's term frequencies come from its tsvector, cut down to the query's lexemes by
 // setweight/ts_filter (binary searches, not a scan of all its lexemes).
 func BM25(ctx context.Context, db DBTX, q BM25Query) ([]Scored, error) {
-	if len(q.Candidates) == 0 || len(q.Lexemes) != len(q.Weights) {
+	if q.Candidates == "" || len(q.Lexemes) != len(q.Weights) {
 		return nil, nil
 	}
 	rows, err := db.Query(ctx, bm25SQL, q.args()...)
@@ -132,7 +148,7 @@ func ExplainBM25(ctx context.Context, db DBTX, q BM25Query) (string, error) {
 }
 
 func (q BM25Query) args() []any {
-	return []any{q.ChunkingID, orQuery(q.Candidates), q.Principals, q.Lexemes, q.Weights, q.K1, q.B, q.AvgLength,
+	return []any{q.ChunkingID, string(q.Candidates), q.Principals, q.Lexemes, q.Weights, q.K1, q.B, q.AvgLength,
 		nonNilSlice(q.Phrases), q.Limit, nonNilSlice(q.Sources)}
 }
 
@@ -154,16 +170,55 @@ const bm25SQL = `
 		ORDER BY score DESC, c.id
 		LIMIT $10`
 
-// orQuery builds the tsquery text that matches any of the lexemes. Lexemes are quoted as
-// tsquery syntax requires (a backslash escapes, a quote is doubled), so no lexeme can change
-// the query's structure; the text goes to the server as a bind parameter.
-func orQuery(lexemes []string) string {
-	parts := make([]string, len(lexemes))
-	for i, l := range lexemes {
-		l = strings.ReplaceAll(l, `\`, `\\`)
-		parts[i] = "'" + strings.ReplaceAll(l, "'", "''") + "'"
+// TSQuery is the text of a tsquery over lexemes, made only by the functions below: each
+// lexeme is quoted as tsquery syntax requires (a backslash escapes, a quote is doubled), so no
+// lexeme can change the query's structure, and the text goes to the server as a bind
+// parameter. The empty TSQuery matches nothing.
+type TSQuery string
+
+// LexemeQuery matches the chunks containing the lexeme (as is: not stemmed again).
+func LexemeQuery(lexeme string) TSQuery {
+	l := strings.ReplaceAll(lexeme, `\`, `\\`)
+	return TSQuery("'" + strings.ReplaceAll(l, "'", "''") + "'")
+}
+
+// AnyOf matches the chunks that match one of qs.
+func AnyOf(qs ...TSQuery) TSQuery { return join(qs, " | ") }
+
+// AllOf matches the chunks that match every one of qs.
+func AllOf(qs ...TSQuery) TSQuery {
+	if slices.Contains(qs, "") {
+		return ""
 	}
-	return strings.Join(parts, " | ")
+	return join(qs, " & ")
+}
+
+// Without matches the chunks that match q and contain none of the lexemes.
+func Without(q TSQuery, lexemes ...string) TSQuery {
+	if q == "" || len(lexemes) == 0 {
+		return q
+	}
+	parts := []TSQuery{q}
+	for _, l := range lexemes {
+		parts = append(parts, "!"+LexemeQuery(l))
+	}
+	return AllOf(parts...)
+}
+
+func join(qs []TSQuery, op string) TSQuery {
+	var parts []string
+	for _, q := range qs {
+		if q != "" {
+			parts = append(parts, string(q))
+		}
+	}
+	switch len(parts) {
+	case 0:
+		return ""
+	case 1:
+		return TSQuery(parts[0])
+	}
+	return TSQuery("(" + strings.Join(parts, op) + ")")
 }
 
 // VisibleChunks estimates how many chunks of the chunking the principals can see: the sum of

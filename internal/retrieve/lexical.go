@@ -3,6 +3,7 @@ package retrieve
 import (
 	"context"
 	"math"
+	"slices"
 	"sort"
 
 	"github.com/docent-rag/docent/internal/index"
@@ -48,28 +49,31 @@ func mergeScored(a, b []index.Scored, limit int) []index.Scored {
 // w_t = idf_t · qtf_t and idf_t = ln(1 + (N − df_t + 0.5)/(df_t + 0.5)) (Lucene's), over
 // PostgreSQL's lexemes (the chunking's text search configuration: stemming, stop words).
 //
-// Scoring every chunk that contains some query term is slow when a term is common. So
-// candidates are first the chunks containing one of the rarest terms, taken while their
-// document frequencies add up to at most LexicalBudget, and all of them are scored with
-// every query term. A chunk outside the candidates contains only the other terms, so it
-// scores at most the sum of their upper bounds w_t·(k1+1) (MaxScore). The rarest terms are
-// then added until the bound of the rest is at most the ExactTop-th score found, and a second
-// pass scores the chunks of the added terms; the top ExactTop is then exact. When the added
-// terms would make the candidates exceed LexicalMaxCandidates, only those within it are
-// added and the result is marked approximate. Ranks below ExactTop are not guaranteed.
+// Scoring every chunk that contains some query term is slow when a term is common, so the
+// top ExactTop is found in two passes (MaxScore). Each term has an upper bound: the most it
+// can add to any chunk's score, from the largest tf and tf/|d| any chunk has for it
+// (termBound). The first pass scores, with every term, the chunks containing one of the
+// rarest terms, taken while the chunks the caller can see among theirs (document
+// frequencies scaled by the caller's visible share) stay within LexicalBudget. A chunk
+// outside the first pass contains only other terms and scores at most the sum of their
+// bounds, so to enter the top ExactTop it must contain a set of them whose bounds add up to
+// more than the ExactTop-th score found: the second pass scores exactly the chunks that
+// match that condition, written as a tsquery of ANDs and ORs (candidateQuery) that the GIN
+// index evaluates. The top ExactTop is then exact. Only when the second pass could score more
+// than LexicalMaxCandidates visible chunks is its condition raised until it cannot, and the
+// result marked approximate. Ranks below ExactTop are not guaranteed.
 func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Request) (*lexicalResult, error) {
-	terms, corpus, err := index.QueryTerms(ctx, r.db, chunking, q.Text)
+	terms, corpus, err := index.QueryTerms(ctx, r.db, chunking, q.Text, req.Principals)
 	if err != nil {
 		return nil, err
 	}
 	res := &lexicalResult{exact: true}
-	if corpus.Chunks == 0 {
+	if corpus.Chunks == 0 || corpus.Visible == 0 || corpus.AvgLength <= 0 {
 		return res, nil
 	}
-	type weighted struct {
-		index.Term
-		w, ub float64
-	}
+	// The share of the chunks the caller can see (an upper bound): how many of a term's
+	// chunks a pass would score.
+	share := min(1, float64(corpus.Visible)/float64(corpus.Chunks))
 	var ws []weighted
 	var totalW float64
 	for _, t := range terms {
@@ -78,8 +82,9 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 		}
 		idf := math.Log(1 + (float64(corpus.Chunks)-float64(t.DF)+0.5)/(float64(t.DF)+0.5))
 		w := idf * float64(t.QTF)
-		ws = append(ws, weighted{Term: t, w: w, ub: w * (r.cfg.K1 + 1)})
+		ws = append(ws, weighted{Term: t, w: w, ub: r.termBound(t, w, corpus.AvgLength)})
 		totalW += w
+		res.maxScore += w * (r.cfg.K1 + 1)
 	}
 	if len(ws) == 0 {
 		return res, nil
@@ -89,59 +94,62 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 	weights := make([]float64, len(ws))
 	for i, t := range ws {
 		lexemes[i], weights[i] = t.Lexeme, t.w
-		res.maxScore += t.ub
 	}
 
-	// Pass 1: the chunks containing one of the rarest terms, within the budget (always at
-	// least one term).
-	n, sum := 0, int64(0)
-	for n < len(ws) && (n == 0 || sum+ws[n].DF <= int64(r.cfg.LexicalBudget)) {
-		sum += ws[n].DF
+	// Pass 1: the chunks containing one of the rarest terms, within the budget; at least one
+	// term, and enough for ExactTop hits (a threshold) if the caller can see them.
+	n, sum := 0, 0.0
+	for n < len(ws) && (n == 0 || share*(sum+float64(ws[n].DF)) <= float64(r.cfg.LexicalBudget) ||
+		share*sum < float64(r.cfg.ExactTop)) {
+		sum += float64(ws[n].DF)
 		n++
+	}
+	first := make([]index.TSQuery, n)
+	for i := range first {
+		first[i] = index.LexemeQuery(lexemes[i])
 	}
 	bq := index.BM25Query{ChunkingID: chunking, Principals: req.Principals, Sources: req.Sources,
 		Lexemes: lexemes, Weights: weights, Phrases: q.Phrases, K1: r.cfg.K1, B: r.cfg.B,
-		AvgLength: corpus.AvgLength, Limit: r.cfg.Depth}
-	bq.Candidates = lexemes[:n]
+		AvgLength: corpus.AvgLength, Limit: r.cfg.Depth, Candidates: index.AnyOf(first...)}
 	hits, err := index.BM25(ctx, r.db, bq)
 	if err != nil {
 		return nil, err
 	}
 	if n < len(ws) {
-		// A chunk containing none of the first m terms scores at most the sum of the upper
-		// bounds of the others. The smallest m for which that sum is at most the ExactTop-th
-		// score found makes those terms "essential": only chunks containing one of them can
-		// still enter the top ExactTop (MaxScore).
+		// A chunk that pass 1 did not score can enter the top ExactTop only by scoring more
+		// than the ExactTop-th score found (ties included, whatever float rounding does).
 		threshold := 0.0
 		if len(hits) >= r.cfg.ExactTop {
-			threshold = hits[r.cfg.ExactTop-1].Score
+			threshold = hits[r.cfg.ExactTop-1].Score * (1 - 1e-9)
 		}
-		rest := 0.0
-		for _, t := range ws[n:] {
-			rest += t.ub
-		}
-		m := n
-		for m < len(ws) && rest > threshold {
-			rest -= ws[m].ub
-			m++
-		}
-		if m > n {
-			// Pass 2 scores the chunks of the newly essential terms, as far as the hard cap
-			// allows; those of pass 1 are scored already.
-			capped := n
-			for capped < m && sum+ws[capped].DF <= int64(r.cfg.LexicalMaxCandidates) {
-				sum += ws[capped].DF
-				capped++
+		rest := slices.Clone(ws[n:])
+		sort.SliceStable(rest, func(i, j int) bool { return rest[i].ub > rest[j].ub })
+		cand, est := candidateQuery(rest, threshold)
+		if share*est > float64(r.cfg.LexicalMaxCandidates) {
+			// Too many: raise the bar until the estimate fits; the top is then approximate.
+			res.exact = false
+			lo, hi := threshold, 0.0
+			for _, t := range rest {
+				hi += t.ub
 			}
-			res.exact = capped == m
-			if capped > n {
-				bq.Candidates = lexemes[n:capped]
-				more, err := index.BM25(ctx, r.db, bq)
-				if err != nil {
-					return nil, err
+			for range 30 {
+				mid := (lo + hi) / 2
+				if _, e := candidateQuery(rest, mid); share*e > float64(r.cfg.LexicalMaxCandidates) {
+					lo = mid
+				} else {
+					hi = mid
 				}
-				hits = mergeScored(hits, more, r.cfg.Depth)
 			}
+			cand, _ = candidateQuery(rest, hi)
+		}
+		if cand != "" {
+			// Chunks with a pass 1 term were scored already.
+			bq.Candidates = index.Without(cand, lexemes[:n]...)
+			more, err := index.BM25(ctx, r.db, bq)
+			if err != nil {
+				return nil, err
+			}
+			hits = mergeScored(hits, more, r.cfg.Depth)
 		}
 	}
 	res.hits = hits
@@ -152,4 +160,71 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 		res.topCoverage = min(1, hits[0].Score/res.maxScore)
 	}
 	return res, nil
+}
+
+// weighted is a query term with its BM25 weight and upper bound.
+type weighted struct {
+	index.Term
+	w  float64 // idf × occurrences in the query
+	ub float64 // the most the term can add to any chunk's score
+}
+
+// termBound is the most term t with weight w can add to the BM25 score of any chunk:
+// w·(k1+1)·f with f = tf/(tf + k1·(1−b) + k1·b·|d|/avgdl) = 1/(1 + α/tf + β·|d|/tf). Since
+// every chunk has tf ≤ MaxTF and tf/|d| ≤ MaxTFRatio, f ≤ 1/(1 + α/MaxTF + β/MaxTFRatio),
+// whatever k1, b and avgdl are. Without statistics the bound is w·(k1+1), the limit of large
+// tf. A hair is added for float rounding in the database's sum.
+func (r *Retriever) termBound(t index.Term, w, avgLength float64) float64 {
+	bound := w * (r.cfg.K1 + 1)
+	if t.MaxTF > 0 && t.MaxTFRatio > 0 {
+		alpha, beta := r.cfg.K1*(1-r.cfg.B), r.cfg.K1*r.cfg.B/avgLength
+		bound /= 1 + alpha/float64(t.MaxTF) + beta/t.MaxTFRatio
+	}
+	return bound * (1 + 1e-9)
+}
+
+// maxQueryNodes caps the size of a candidate query: the GIN index evaluates the query for
+// every chunk containing one of its lexemes.
+const maxQueryNodes = 48
+
+// candidateQuery returns what a chunk must match to score more than need (>= 0) from the
+// terms ts alone (sorted by bound, largest first): contain a set of them whose bounds add up
+// to more than need, as a decision tree over ts[i]: with it (need lowered by its bound) or
+// without it. Past maxQueryNodes, a subtree becomes "any of the remaining terms", which
+// matches more chunks, never fewer. est bounds the chunks matching it from above (a
+// conjunction matches at most its rarest part, a disjunction at most the sum of its parts).
+// The query is empty when no chunk can score more than need.
+func candidateQuery(ts []weighted, need float64) (q index.TSQuery, est float64) {
+	suffix := make([]float64, len(ts)+1)
+	for i := len(ts) - 1; i >= 0; i-- {
+		suffix[i] = suffix[i+1] + ts[i].ub
+	}
+	nodes := 0
+	var build func(i int, need float64) (index.TSQuery, float64)
+	build = func(i int, need float64) (index.TSQuery, float64) {
+		if suffix[i] <= need {
+			return "", 0 // even all of them cannot exceed need
+		}
+		if nodes++; nodes > maxQueryNodes {
+			var any []index.TSQuery
+			var est float64
+			for _, t := range ts[i:] {
+				any = append(any, index.LexemeQuery(t.Lexeme))
+				est += float64(t.DF)
+			}
+			return index.AnyOf(any...), est
+		}
+		t := ts[i]
+		with, estWith := index.LexemeQuery(t.Lexeme), float64(t.DF)
+		if t.ub <= need {
+			sub, e := build(i+1, need-t.ub)
+			with, estWith = index.AllOf(with, sub), min(estWith, e)
+			if sub == "" {
+				estWith = 0
+			}
+		}
+		without, estWithout := build(i+1, need)
+		return index.AnyOf(with, without), estWith + estWithout
+	}
+	return build(0, max(need, 0))
 }

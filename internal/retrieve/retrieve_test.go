@@ -235,6 +235,43 @@ func TestLexicalPruningKeepsTheTopExact(t *testing.T) {
 	}
 }
 
+// TestLexicalCapMarksTheResultApproximate caps the second pass far below what a dozen
+// similar terms need (no pass 1 term's chunks can settle the top alone): the leg still returns its best candidates, in score order, and says the top is not
+// guaranteed exact.
+func TestLexicalCapMarksTheResultApproximate(t *testing.T) {
+	t.Parallel()
+	db, emb := corpus(t, zipfCorpus(300, 12))
+	capped := newRetriever(t, db, emb, retrieve.Config{LexicalBudget: 5, LexicalMaxCandidates: 10}, nil)
+	var words []string
+	for i := range 12 {
+		words = append(words, vocab(40+i))
+	}
+	query := strings.Join(words, " ")
+	res, err := capped.Retrieve(context.Background(), retrieve.Request{Query: query, Principals: []string{"group:a"}, Mode: retrieve.Lexical})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.LexicalExact {
+		t.Error("a second pass capped at 10 candidates claims an exact top")
+	}
+	if len(res.Lexical) < 10 {
+		t.Errorf("%d hits, want at least 10", len(res.Lexical))
+	}
+	if !slices.IsSortedFunc(res.Lexical, func(a, b retrieve.Hit) int { return cmpScore(b.Score, a.Score) }) {
+		t.Error("hits are not in descending score order")
+	}
+}
+
+func cmpScore(a, b float64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
 // permissionCorpus has the same facts under two groups, a public page and a document of
 // several chunks.
 func permissionCorpus() map[string]string {
@@ -341,7 +378,7 @@ func TestBothLegsUseTheirIndexes(t *testing.T) {
 	}
 	rare := vocab(2500)
 	plan, err := index.ExplainBM25(ctx, db.Pool, index.BM25Query{ChunkingID: g.ChunkingID, Principals: []string{"group:a"},
-		Candidates: []string{rare}, Lexemes: []string{rare}, Weights: []float64{1}, K1: 0.9, B: 0.4, AvgLength: 90, Limit: 10})
+		Candidates: index.LexemeQuery(rare), Lexemes: []string{rare}, Weights: []float64{1}, K1: 0.9, B: 0.4, AvgLength: 90, Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
