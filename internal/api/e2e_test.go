@@ -190,6 +190,22 @@ func newEnv(t *testing.T, o options) *env {
 }
 
 // jwt mints a token; claims override the defaults (a valid HS256 token for ana, engineering).
+// forgedSignature returns token (header.claims.signature) with its signature replaced by one
+// made with another secret: well-formed, same claims, wrong signature.
+func forgedSignature(t *testing.T, token string) string {
+	t.Helper()
+	parts := strings.Split(token, ".")
+	sig, err := jwt.SigningMethodHS256.Sign(parts[0]+"."+parts[1], []byte("not the server's secret, 32+ bytes long"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	forged := parts[0] + "." + parts[1] + "." + base64.RawURLEncoding.EncodeToString(sig)
+	if forged == token {
+		t.Fatal("the forged signature equals the real one")
+	}
+	return forged
+}
+
 func (e *env) jwt(method jwt.SigningMethod, claims jwt.MapClaims) string {
 	e.t.Helper()
 	c := jwt.MapClaims{"sub": "ana@northwind.example", "groups": []string{"engineering"}, "iss": "https://idp.example",
@@ -304,7 +320,7 @@ func TestAuthentication(t *testing.T) {
 		{"revoked key", e.keys["gone"], http.StatusUnauthorized},
 		{"expired jwt", e.jwt(jwt.SigningMethodHS256, jwt.MapClaims{"exp": time.Now().Add(-time.Hour).Unix()}), http.StatusUnauthorized},
 		{"jwt without exp", e.jwt(jwt.SigningMethodHS256, jwt.MapClaims{"exp": nil}), http.StatusUnauthorized},
-		{"wrong signature", e.jwt(jwt.SigningMethodHS256, nil)[:20] + "x" + e.jwt(jwt.SigningMethodHS256, nil)[21:], http.StatusUnauthorized},
+		{"wrong signature", forgedSignature(t, e.jwt(jwt.SigningMethodHS256, nil)), http.StatusUnauthorized},
 		{"wrong audience", e.jwt(jwt.SigningMethodHS256, jwt.MapClaims{"aud": "another-app"}), http.StatusUnauthorized},
 		{"wrong issuer", e.jwt(jwt.SigningMethodHS256, jwt.MapClaims{"iss": "https://evil.example"}), http.StatusUnauthorized},
 		{"alg none", e.jwt(jwt.SigningMethodNone, nil), http.StatusUnauthorized},
