@@ -7,11 +7,17 @@
 //	ingest run [flags] PATH...   ingest files and directories into the index
 //	ingest status [flags]        recent runs, their counts and failures
 //	ingest migrate [flags]       apply pending schema migrations
+//	ingest reindex [flags]       build a new index generation and cut over to it
+//	ingest generations [flags]   list the index generations
+//	ingest activate [flags] ID   make a generation the active one
+//	ingest gc [flags]            drop retired generations' vectors
 //	ingest help [command]
 //
 // Configuration comes from DOCENT_* environment variables (see the README); flags override
 // them. Exit status: 0 success, 1 fatal error, 2 usage error; `ingest run` adds 3 (some files
-// failed), 75 (another run holds the source's lock) and 130 (interrupted).
+// failed), 75 (another run holds the source's lock) and 130 (interrupted); `ingest reindex`
+// and `ingest activate` add 4 (the evaluation gate refused), 75 (another reindex or
+// activation is running) and 130.
 package main
 
 import (
@@ -69,6 +75,10 @@ func commands() []command {
 		{"run", "ingest files and directories into the index", runRun},
 		{"status", "show recent runs, their counts and failures", runStatus},
 		{"migrate", "apply pending database schema migrations", runMigrate},
+		{"reindex", "build a new index generation (another embedder or dimension) and cut over", runReindex},
+		{"generations", "list the index generations", runGenerations},
+		{"activate", "make a generation the active one (rollback or roll forward)", runActivate},
+		{"gc", "drop retired generations' vectors", runGC},
 	}
 }
 

@@ -221,7 +221,11 @@ func serve(ctx context.Context, cfg serverConfig, databaseURL, addr string, shut
 	if err != nil {
 		return err
 	}
-	retriever, err := retrieve.New(retrieve.Config{}, pool, emb, rr, rrName, logger)
+	// After a reindex the active generation may need another embedder: built on first use.
+	embedders := func(ctx context.Context, g index.Generation) (retrieve.Embedder, error) {
+		return embedderFor(ctx, g, getenv)
+	}
+	retriever, err := retrieve.New(retrieve.Config{Embedders: embedders}, pool, emb, rr, rrName, logger)
 	if err != nil {
 		return err
 	}
@@ -295,26 +299,12 @@ func cmpOr(s, def string) string {
 	return s
 }
 
-// embedderFor builds the query embedder of a generation: the same kind and model it was
-// built with (provider settings come from the environment).
+// embedderFor builds the query embedder of a generation: the same kind, model and dimension
+// it was built with (provider settings come from the environment).
 func embedderFor(ctx context.Context, g index.Generation, getenv func(string) string) (retrieve.Embedder, error) {
-	switch g.Embedder {
-	case "builtin":
-		b, err := embed.NewBuiltin(embed.BuiltinConfig{Dimension: g.Dimension})
-		if err != nil {
-			return nil, err
-		}
-		if b.Model() != g.Model {
-			return nil, fmt.Errorf("the index was built with the built-in embedder %s, this binary has %s: rebuild it with `ingest reindex`", g.Model, b.Model())
-		}
-		return b, nil
-	case "openai":
-		return embed.NewOpenAI(embed.OpenAIConfig{BaseURL: config.Lookup(getenv, config.OpenAIBaseURL),
-			APIKey: getenv(config.OpenAIAPIKey), Model: g.Model, Dimension: g.Dimension})
-	case "ollama":
-		return embed.NewOllama(embed.OllamaConfig{BaseURL: config.Lookup(getenv, config.OllamaURL), Model: g.Model, Dimension: g.Dimension})
-	}
-	return nil, fmt.Errorf("unknown embedder %q", g.Embedder)
+	return embed.Open(ctx, embed.Spec{Kind: g.Embedder, Model: g.Model, Dimension: g.Dimension}, embed.Providers{
+		OpenAIBaseURL: config.Lookup(getenv, config.OpenAIBaseURL), OpenAIAPIKey: getenv(config.OpenAIAPIKey),
+		OllamaURL: config.Lookup(getenv, config.OllamaURL)})
 }
 
 // generator builds the answer generator DOCENT_GENERATOR names; nil means extractive only.

@@ -43,6 +43,7 @@ const (
 	PDFTimeout      = "DOCENT_PDF_TIMEOUT"
 	PDFMemoryLimit  = "DOCENT_PDF_MEMORY_LIMIT"
 	EvalData        = "DOCENT_EVAL_DATA"
+	ReindexEval     = "DOCENT_REINDEX_EVAL"
 	ChunkTarget     = "DOCENT_CHUNK_TARGET_TOKENS"
 	ChunkMax        = "DOCENT_CHUNK_MAX_TOKENS"
 	Reranker        = "DOCENT_RERANKER"
@@ -97,6 +98,7 @@ func Vars() []Var {
 		{TextSearch, "english", "PostgreSQL text search configuration (stemming, stop words) for lexical retrieval, e.g. `simple` for no stemming.", "ingest, server"},
 		{PDFTimeout, "30s", "How long one PDF may take to parse before it is recorded as failed (pdf_timeout).", "ingest"},
 		{PDFMemoryLimit, "1GiB", "Memory one PDF's parser process may use before it is recorded as failed (pdf_memory).", "ingest"},
+		{ReindexEval, "", "Default evaluation gate of `ingest reindex` and `ingest activate`: a folder of your own queries and relevance judgments in the BEIR layout (`queries.jsonl`, `qrels/test.tsv`). Empty: no gate unless --eval is given.", "ingest"},
 		{EvalData, "../shared/data", "Folder of the evaluation data (SciFact, PDFs, ClapNQ, go.dev docs) that tests and benchmarks read.", "tests"},
 		{Reranker, "none",
 			"Reranking of the fused results: `none`, `builtin` (no model: term coverage, word pairs, proximity, title matches), `tei` (a Text Embeddings Inference `/rerank` server) or `cohere` (a Cohere/Jina-style `/v1/rerank` API). On a reranker failure the fused order is used and the result says so. Off by default: the built-in one did not improve SciFact's test split (docs/retrieval.md).",

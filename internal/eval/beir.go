@@ -44,6 +44,17 @@ const qrelsHeader = "query-id\tcorpus-id\tscore"
 // text in queries.jsonl, or a judged document missing from the corpus (each listed), and a
 // query-document pair judged twice.
 func LoadBEIR(dir, split string) (*BEIR, error) {
+	return load(dir, split, true)
+}
+
+// LoadJudgments reads the queries and qrels of a split like LoadBEIR, without a corpus: the
+// judged documents are ones already in an index (the evaluation gate of a reindex judges the
+// live index with an admin's own queries). CorpusPath is empty.
+func LoadJudgments(dir, split string) (*BEIR, error) {
+	return load(dir, split, false)
+}
+
+func load(dir, split string, withCorpus bool) (*BEIR, error) {
 	if split == "" || strings.ContainsAny(split, `/\`) {
 		return nil, fmt.Errorf("load BEIR %s: invalid split %q", dir, split)
 	}
@@ -53,25 +64,27 @@ func LoadBEIR(dir, split string) (*BEIR, error) {
 		return nil, fmt.Errorf("load BEIR qrels: %w", err)
 	}
 
-	corpusPath := filepath.Join(dir, "corpus.jsonl")
-	ids, err := corpusIDs(corpusPath)
-	if err != nil {
-		return nil, fmt.Errorf("load BEIR corpus: %w", err)
-	}
-	var missingDocs []string
-	for _, q := range judged {
-		for doc := range qrels[q] {
-			if _, ok := ids[doc]; !ok {
-				missingDocs = append(missingDocs, q+"/"+doc)
+	var corpusPath string
+	var ids map[string]struct{}
+	if withCorpus {
+		corpusPath = filepath.Join(dir, "corpus.jsonl")
+		if ids, err = corpusIDs(corpusPath); err != nil {
+			return nil, fmt.Errorf("load BEIR corpus: %w", err)
+		}
+		var missingDocs []string
+		for _, q := range judged {
+			for doc := range qrels[q] {
+				if _, ok := ids[doc]; !ok {
+					missingDocs = append(missingDocs, q+"/"+doc)
+				}
 			}
 		}
+		if len(missingDocs) > 0 {
+			slices.Sort(missingDocs)
+			return nil, fmt.Errorf("load BEIR: %d judged documents in %s are not in %s (query/document): %s",
+				len(missingDocs), qrelsPath, corpusPath, listSome(missingDocs, 10))
+		}
 	}
-	if len(missingDocs) > 0 {
-		slices.Sort(missingDocs)
-		return nil, fmt.Errorf("load BEIR: %d judged documents in %s are not in %s (query/document): %s",
-			len(missingDocs), qrelsPath, corpusPath, listSome(missingDocs, 10))
-	}
-
 	queriesPath := filepath.Join(dir, "queries.jsonl")
 	queries, err := readBEIRQueries(queriesPath, qrels)
 	if err != nil {

@@ -181,26 +181,32 @@ func Activate(ctx context.Context, db Beginner, id int) error {
 		if err != nil {
 			return fmt.Errorf("activate generation %d: %w", id, err)
 		}
-		switch {
-		case g.Status == StatusActive:
+		if g.Status == StatusActive {
 			return nil
-		case g.Table == "":
-			return fmt.Errorf("activate generation %d: its embeddings were dropped", id)
-		case g.IndexBuiltAt == nil:
-			return fmt.Errorf("activate generation %d: its vector index is not built", id)
 		}
-		if _, err := tx.Exec(ctx, `
-			UPDATE index_generations SET status = 'retired', retired_at = now()
-			WHERE status = 'active'`); err != nil {
-			return fmt.Errorf("retire active generation: %w", err)
-		}
-		if _, err := tx.Exec(ctx, `
-			UPDATE index_generations SET status = 'active', activated_at = now(), retired_at = NULL
-			WHERE id = $1`, id); err != nil {
-			return fmt.Errorf("activate generation %d: %w", id, err)
-		}
-		return nil
+		return activate(ctx, tx, g)
 	})
+}
+
+// activate retires the active generation and activates g (locked FOR UPDATE by the caller).
+func activate(ctx context.Context, tx pgx.Tx, g Generation) error {
+	switch {
+	case g.Table == "":
+		return fmt.Errorf("activate generation %d: its embeddings were dropped", g.ID)
+	case g.IndexBuiltAt == nil:
+		return fmt.Errorf("activate generation %d: its vector index is not built", g.ID)
+	}
+	if _, err := tx.Exec(ctx, `
+		UPDATE index_generations SET status = 'retired', retired_at = now()
+		WHERE status = 'active'`); err != nil {
+		return fmt.Errorf("retire active generation: %w", err)
+	}
+	if _, err := tx.Exec(ctx, `
+		UPDATE index_generations SET status = 'active', activated_at = now(), retired_at = NULL
+		WHERE id = $1`, g.ID); err != nil {
+		return fmt.Errorf("activate generation %d: %w", g.ID, err)
+	}
+	return nil
 }
 
 // EnsureChunking returns the id of the chunking with this configuration and text search

@@ -195,20 +195,13 @@ type SourceLock struct {
 // LockSource takes the lock of the named source without waiting. When another run holds it,
 // the error is a *LockedError naming that run.
 func LockSource(ctx context.Context, pool *pgxpool.Pool, source string) (*SourceLock, error) {
-	conn, err := pool.Acquire(ctx)
+	l, ok, err := trySessionLock(ctx, pool, "docent.source:"+source)
 	if err != nil {
 		return nil, fmt.Errorf("lock source %q: %w", source, err)
 	}
-	key := "docent.source:" + source
-	var ok bool
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, key).Scan(&ok); err != nil {
-		conn.Release()
-		return nil, fmt.Errorf("lock source %q: %w", source, err)
-	}
 	if ok {
-		return &SourceLock{conn: conn, key: key}, nil
+		return l, nil
 	}
-	conn.Release()
 	le := &LockedError{Source: source}
 	err = pool.QueryRow(ctx, `
 		SELECT r.id, r.host, coalesce(r.pid, 0) FROM ingest_runs r JOIN sources s ON s.id = r.source_id
@@ -217,6 +210,24 @@ func LockSource(ctx context.Context, pool *pgxpool.Pool, source string) (*Source
 		return nil, errors.Join(le, fmt.Errorf("look up the lock holder: %w", err))
 	}
 	return nil, le
+}
+
+// trySessionLock takes the session advisory lock key on a connection of its own without
+// waiting; ok is false when another session holds it.
+func trySessionLock(ctx context.Context, pool *pgxpool.Pool, key string) (l *SourceLock, ok bool, err error) {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return nil, false, err
+	}
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, key).Scan(&ok); err != nil {
+		conn.Release()
+		return nil, false, err
+	}
+	if !ok {
+		conn.Release()
+		return nil, false, nil
+	}
+	return &SourceLock{conn: conn, key: key}, true, nil
 }
 
 // Unlock releases the lock. Safe to call on a nil lock.

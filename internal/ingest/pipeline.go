@@ -434,6 +434,13 @@ func (r *run) writeTx(ctx context.Context, writes, tags []item) (index.WriteStat
 		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
 			return err
 		}
+		if len(writes) > 0 {
+			// A reindex's cutover waits for this transaction, or this one finds the
+			// generation replaced and the run fails (the next run writes to the new one).
+			if err := index.LockGenerationWrites(ctx, tx, r.gen.ID); err != nil {
+				return err
+			}
+		}
 		docs := make([]index.DocumentWrite, len(writes))
 		for i, it := range writes {
 			docs[i] = *it.doc

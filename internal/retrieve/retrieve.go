@@ -90,6 +90,11 @@ type Config struct {
 	ContextTokens int // token budget of the assembled evidence; default 2000
 	Evidence      int // evidence items at most; default 8
 
+	// Embedders builds the query embedder of a generation that the one given to New does not
+	// match (after a reindex to another model or dimension); each is built once. Nil: such a
+	// generation is an error.
+	Embedders func(ctx context.Context, g index.Generation) (Embedder, error)
+
 	// GenerationTTL is how long the active generation is cached between checks.
 	GenerationTTL time.Duration // default 2s
 }
@@ -148,6 +153,7 @@ type Retriever struct {
 	gen    index.Generation
 	genAt  time.Time
 	genErr error
+	embs   map[int]Embedder // by generation, from cfg.Embedders
 }
 
 // New returns a Retriever. emb may be nil for lexical-only retrieval; rerank may be nil for
@@ -173,6 +179,9 @@ type Request struct {
 	Sources    []string // restrict to these sources; empty for all
 	Mode       Mode     // default hybrid
 	Rerank     *bool    // nil: rerank when a reranker is configured
+	// Generation retrieves from this index generation instead of the active one (the
+	// evaluation gate of a reindex compares two); 0 for the active one.
+	Generation int
 }
 
 // Hit is a chunk in a ranking.
@@ -252,18 +261,22 @@ func (r *Retriever) Retrieve(ctx context.Context, req Request) (*Result, error) 
 		res.Timings.Total = time.Since(start)
 		return res, nil
 	}
-	gen, err := r.generation(ctx)
+	// The request stays on the generation it starts with, even if another is activated
+	// meanwhile (a retired generation's tables stay until `ingest gc`).
+	var gen index.Generation
+	if req.Generation != 0 {
+		gen, err = index.GetGeneration(ctx, r.db, req.Generation)
+	} else {
+		gen, err = r.generation(ctx)
+	}
 	if err != nil {
 		return nil, err
 	}
 	res.Generation = gen.ID
+	var emb Embedder
 	if res.Mode != Lexical {
-		if r.emb == nil {
-			return nil, fmt.Errorf("retrieve: mode %s needs an embedder", res.Mode)
-		}
-		if r.emb.Kind() != gen.Embedder || r.emb.Model() != gen.Model || r.emb.Dimension() != gen.Dimension {
-			return nil, fmt.Errorf("retrieve: the embedder %s:%s does not match the active generation %d (%s:%s)",
-				r.emb.Kind(), r.emb.Model(), gen.ID, gen.Embedder, gen.Model)
+		if emb, err = r.embedder(ctx, gen); err != nil {
+			return nil, err
 		}
 	}
 
@@ -282,7 +295,7 @@ func (r *Retriever) Retrieve(ctx context.Context, req Request) (*Result, error) 
 	if res.Mode != Lexical {
 		wg.Go(func() {
 			t := time.Now()
-			vecs, err := r.emb.Embed(ctx, []string{q.Text})
+			vecs, err := emb.Embed(ctx, []string{q.Text})
 			res.Timings.Embed = time.Since(t)
 			if err != nil {
 				denseErr = fmt.Errorf("embed the query: %w", err)
@@ -348,6 +361,42 @@ func (r *Retriever) Retrieve(ctx context.Context, req Request) (*Result, error) 
 	res.Strength = strength(lex, res)
 	res.Timings.Total = time.Since(start)
 	return res, nil
+}
+
+// embedder returns the query embedder of generation g: the one given to New when it matches,
+// else one built by cfg.Embedders (once per generation).
+func (r *Retriever) embedder(ctx context.Context, g index.Generation) (Embedder, error) {
+	if r.emb != nil && r.emb.Kind() == g.Embedder && r.emb.Model() == g.Model && r.emb.Dimension() == g.Dimension {
+		return r.emb, nil
+	}
+	if r.cfg.Embedders == nil {
+		if r.emb == nil {
+			return nil, errors.New("retrieve: dense retrieval needs an embedder")
+		}
+		return nil, fmt.Errorf("retrieve: the embedder %s:%s (%d dimensions) does not match generation %d (%s:%s, %d dimensions)",
+			r.emb.Kind(), r.emb.Model(), r.emb.Dimension(), g.ID, g.Embedder, g.Model, g.Dimension)
+	}
+	r.mu.Lock()
+	e, ok := r.embs[g.ID]
+	r.mu.Unlock()
+	if ok {
+		return e, nil
+	}
+	e, err := r.cfg.Embedders(ctx, g)
+	if err != nil {
+		return nil, fmt.Errorf("retrieve: the embedder of generation %d (%s:%s): %w", g.ID, g.Embedder, g.Model, err)
+	}
+	if e.Kind() != g.Embedder || e.Model() != g.Model || e.Dimension() != g.Dimension {
+		return nil, fmt.Errorf("retrieve: the embedder built for generation %d is %s:%s with %d dimensions, not %s:%s with %d",
+			g.ID, e.Kind(), e.Model(), e.Dimension(), g.Embedder, g.Model, g.Dimension)
+	}
+	r.mu.Lock()
+	if r.embs == nil {
+		r.embs = map[int]Embedder{}
+	}
+	r.embs[g.ID] = e
+	r.mu.Unlock()
+	return e, nil
 }
 
 // generation returns the active index generation, cached for GenerationTTL.

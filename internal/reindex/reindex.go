@@ -1,0 +1,432 @@
+// Package reindex builds a new index generation beside the active one and cuts over to it
+// without downtime: re-embedding the stored chunks with another model or dimension, building
+// the vector index, checking with an evaluation gate that the new generation is not worse,
+// and activating it atomically. Servers keep answering throughout; a request finishes on
+// the generation it started with.
+//
+// A reindex is resumable: the building generation and the vectors already written persist,
+// so running it again embeds only the chunks still missing. Chunks that ingestion writes or
+// deletes meanwhile are handled by the rule in internal/index (LockGenerationWrites): the
+// new generation has a vector for every chunk at cutover.
+package reindex
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"os/user"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/docent-rag/docent/internal/chunk"
+	"github.com/docent-rag/docent/internal/embed"
+	"github.com/docent-rag/docent/internal/index"
+)
+
+// Config configures a reindex.
+type Config struct {
+	// Embedder embeds the chunks for the new generation (its kind, model and dimension
+	// describe the generation).
+	Embedder embed.Embedder
+	// Embedders builds the embedder of an existing generation (the active one, for the
+	// evaluation gate's baseline; a retired one, to catch up before a rollback).
+	Embedders func(ctx context.Context, g index.Generation) (embed.Embedder, error)
+	// HNSWM and HNSWEfConstruction are the new generation's HNSW build parameters; 0 takes
+	// the active generation's.
+	HNSWM, HNSWEfConstruction int
+	// BatchSize is how many chunks are embedded and written per transaction; default 256.
+	BatchSize int
+	// Gate, when set, compares the new generation with the active one before activating.
+	Gate *Gate
+	// Force activates without the gate (saying so in the result).
+	Force bool
+	// DryRun reports what a reindex would do and changes nothing.
+	DryRun bool
+	// Progress, when set, receives progress reports (from the calling goroutine).
+	Progress func(Progress)
+	// Args is the command line, recorded with the run.
+	Args []string
+}
+
+// Progress is a reindex's progress.
+type Progress struct {
+	Phase    string // embed, index, gate, cutover
+	Done     int64  // chunks with a vector in the new generation
+	Total    int64  // chunks of the chunking
+	Written  int64  // vectors written by this run
+	Elapsed  time.Duration
+	PerSec   float64 // vectors written per second by this run
+	ETA      time.Duration
+	Building int // the generation being built
+}
+
+// Result says what a reindex did.
+type Result struct {
+	Generation index.Generation `json:"-"`
+	Previous   int              `json:"previous_generation"` // the generation active before
+	Resumed    bool             `json:"resumed"`
+	DryRun     bool             `json:"dry_run"`
+	Chunks     int64            `json:"chunks"`   // chunks of the chunking
+	Embedded   int64            `json:"embedded"` // vectors written by this run
+	EmbedTime  time.Duration    `json:"-"`
+	IndexBuild time.Duration    `json:"-"`
+	Gate       *GateResult      `json:"gate,omitempty"`
+	GateForced bool             `json:"gate_skipped_by_force"`
+	Activated  bool             `json:"activated"`
+	CaughtUp   int64            `json:"caught_up_at_cutover"` // vectors written inside the cutover transaction
+}
+
+// ErrGateRefused is returned when the evaluation gate finds the new generation worse than
+// the active one by more than the tolerance. The generation stays built, not active.
+var ErrGateRefused = errors.New("the evaluation gate refused the new generation")
+
+// ErrNothingToReindex is returned on a database without an active generation.
+var ErrNothingToReindex = errors.New("there is no active index generation to rebuild: ingest documents first (`ingest run`)")
+
+// Run builds (or resumes building) a generation of the active chunking with cfg.Embedder,
+// builds its vector index, runs the gate and activates it. The reindex lock keeps two
+// reindexes (or a reindex and an activation) apart: ErrLocked (wrapped) when it is taken.
+func Run(ctx context.Context, pool *pgxpool.Pool, cfg Config, logger *slog.Logger) (*Result, error) {
+	if cfg.Embedder == nil {
+		return nil, errors.New("reindex: no embedder")
+	}
+	cfg.BatchSize = cmp.Or(cfg.BatchSize, 256)
+	lock, err := index.LockReindex(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock(ctx)
+
+	active, err := index.ActiveGeneration(ctx, pool)
+	if errors.Is(err, index.ErrNotFound) {
+		return nil, ErrNothingToReindex
+	}
+	if err != nil {
+		return nil, err
+	}
+	spec := index.GenerationSpec{ChunkingID: active.ChunkingID, Embedder: cfg.Embedder.Kind(), Model: cfg.Embedder.Model(),
+		Dimension: cfg.Embedder.Dimension(), Distance: active.Distance,
+		HNSWM: cmp.Or(cfg.HNSWM, active.HNSWM), HNSWEfConstruction: cmp.Or(cfg.HNSWEfConstruction, active.HNSWEfConstruction)}
+	res := &Result{Previous: active.ID, DryRun: cfg.DryRun}
+
+	g, err := index.BuildingGeneration(ctx, pool)
+	switch {
+	case err == nil:
+		if !sameSpec(g, spec) {
+			return nil, fmt.Errorf("generation %d (%s:%s, %d dimensions) is being built by an unfinished reindex: run that reindex again to finish it, or drop it with `ingest gc --abandon`",
+				g.ID, g.Embedder, g.Model, g.Dimension)
+		}
+		res.Resumed = true
+	case !errors.Is(err, index.ErrNotFound):
+		return nil, err
+	case cfg.DryRun:
+		chunks, _, err := index.Coverage(ctx, pool, active)
+		if err != nil {
+			return nil, err
+		}
+		res.Chunks = chunks
+		res.Generation = index.Generation{ChunkingID: spec.ChunkingID, Embedder: spec.Embedder, Model: spec.Model,
+			Dimension: spec.Dimension, HNSWM: spec.HNSWM, HNSWEfConstruction: spec.HNSWEfConstruction, Status: index.StatusBuilding}
+		return res, nil
+	default:
+		err = index.InTx(ctx, pool, func(tx pgx.Tx) error {
+			g, err = index.CreateGeneration(ctx, tx, spec)
+			return err
+		})
+		if err != nil {
+			return nil, err
+		}
+		logger.Info("reindex: created generation", "generation", g.ID, "embedder", g.Embedder+":"+g.Model, "dimension", g.Dimension)
+	}
+	res.Generation = g
+	if cfg.DryRun {
+		res.Chunks, _, err = index.Coverage(ctx, pool, g)
+		return res, err
+	}
+
+	runID, err := startRun(ctx, pool, cfg, g)
+	if err != nil {
+		return nil, err
+	}
+	err = build(ctx, pool, cfg, g, res, runID, logger)
+	status := index.RunSucceeded
+	switch {
+	case ctx.Err() != nil:
+		status = index.RunInterrupted
+	case errors.Is(err, ErrGateRefused):
+		status = index.RunPartial
+	case err != nil:
+		status = index.RunFailed
+	}
+	msg := ""
+	if err != nil {
+		msg = err.Error()
+	}
+	if ferr := index.FinishRun(context.WithoutCancel(ctx), pool, runID, status, g.ID,
+		index.RunCounts{ChunksWritten: res.Embedded + res.CaughtUp}, "", nil, msg); ferr != nil {
+		err = errors.Join(err, ferr)
+	}
+	if err != nil {
+		return res, err
+	}
+	return res, nil
+}
+
+// build embeds what is missing, builds the vector index, runs the gate and cuts over.
+func build(ctx context.Context, pool *pgxpool.Pool, cfg Config, g index.Generation, res *Result, runID int64, logger *slog.Logger) error {
+	start := time.Now()
+	written, err := embedMissing(ctx, pool, cfg, g, runID)
+	res.Embedded = written
+	res.EmbedTime = time.Since(start)
+	if err != nil {
+		return err
+	}
+	if res.Chunks, _, err = index.Coverage(ctx, pool, g); err != nil {
+		return err
+	}
+	logger.Info("reindex: embedded", "generation", g.ID, "vectors", written, "chunks", res.Chunks, "took", res.EmbedTime.Round(time.Millisecond).String())
+
+	report(cfg, Progress{Phase: "index", Done: res.Chunks, Total: res.Chunks, Building: g.ID})
+	t := time.Now()
+	if err := buildIndex(ctx, pool, g, res.Chunks); err != nil {
+		return err
+	}
+	res.IndexBuild = time.Since(t)
+	logger.Info("reindex: built the vector index", "generation", g.ID, "took", res.IndexBuild.Round(time.Millisecond).String())
+	if g, err = index.GetGeneration(ctx, pool, g.ID); err != nil {
+		return err
+	}
+	res.Generation = g
+	return cutover(ctx, pool, cfg, g, res, logger)
+}
+
+// cutover runs the gate (unless forced) and activates g with a final catch-up.
+func cutover(ctx context.Context, pool *pgxpool.Pool, cfg Config, g index.Generation, res *Result, logger *slog.Logger) error {
+	active, err := index.ActiveGeneration(ctx, pool)
+	if err != nil && !errors.Is(err, index.ErrNotFound) {
+		return err
+	}
+	switch {
+	case cfg.Gate != nil && cfg.Force:
+		res.GateForced = true
+		logger.Warn("reindex: --force: activating without the evaluation gate", "generation", g.ID)
+	case cfg.Gate != nil && active.ID != 0:
+		report(cfg, Progress{Phase: "gate", Building: g.ID})
+		gr, err := cfg.Gate.evaluate(ctx, pool, cfg, active, g)
+		if err != nil {
+			return err
+		}
+		res.Gate = gr
+		if !gr.Passed {
+			return fmt.Errorf("%w: %s", ErrGateRefused, gr.Summary())
+		}
+	}
+	embedder := cfg.Embedder
+	// Catch up outside the lock first, so that the locked part is short.
+	if _, err := embedMissing(ctx, pool, Config{Embedder: embedder, BatchSize: cfg.BatchSize}, g, 0); err != nil {
+		return err
+	}
+	report(cfg, Progress{Phase: "cutover", Building: g.ID})
+	return index.InTx(ctx, pool, func(tx pgx.Tx) error {
+		n, err := index.ActivateLocked(ctx, tx, g.ID, func(tx pgx.Tx, g index.Generation) (int64, error) {
+			return embedPass(ctx, tx, embedder, g, cfg.BatchSize, nil)
+		})
+		res.CaughtUp = n
+		if err == nil {
+			res.Activated = true
+			logger.Info("reindex: activated", "generation", g.ID, "previous", active.ID, "caught_up", n)
+		}
+		return err
+	})
+}
+
+// Activate makes generation id the active one: a rollback to a retired generation or a roll
+// forward to a built one. It embeds the chunks written since that generation was last
+// active (with its own embedder, from cfg.Embedders), runs cfg.Gate unless cfg.Force, and
+// cuts over like a reindex. cfg.Embedder is ignored.
+func Activate(ctx context.Context, pool *pgxpool.Pool, id int, cfg Config, logger *slog.Logger) (*Result, error) {
+	cfg.BatchSize = cmp.Or(cfg.BatchSize, 256)
+	lock, err := index.LockReindex(ctx, pool)
+	if err != nil {
+		return nil, err
+	}
+	defer lock.Unlock(ctx)
+	g, err := index.GetGeneration(ctx, pool, id)
+	if err != nil {
+		return nil, err
+	}
+	res := &Result{Generation: g}
+	if active, err := index.ActiveGeneration(ctx, pool); err == nil {
+		res.Previous = active.ID
+	}
+	switch {
+	case g.Status == index.StatusActive:
+		return res, nil
+	case g.Table == "":
+		return nil, fmt.Errorf("generation %d was dropped (`ingest gc`): rebuild it with `ingest reindex`", id)
+	case cfg.Embedders == nil:
+		return nil, errors.New("activate: no way to build the generation's embedder")
+	}
+	if cfg.Embedder, err = cfg.Embedders(ctx, g); err != nil {
+		return nil, fmt.Errorf("the embedder of generation %d (%s:%s): %w", id, g.Embedder, g.Model, err)
+	}
+	if cfg.Embedder.Dimension() != g.Dimension {
+		return nil, fmt.Errorf("the embedder of generation %d returns %d dimensions, the generation has %d", id, cfg.Embedder.Dimension(), g.Dimension)
+	}
+	if g.IndexBuiltAt == nil {
+		if _, err := embedMissing(ctx, pool, cfg, g, 0); err != nil {
+			return nil, err
+		}
+		chunks, _, err := index.Coverage(ctx, pool, g)
+		if err != nil {
+			return nil, err
+		}
+		t := time.Now()
+		if err := buildIndex(ctx, pool, g, chunks); err != nil {
+			return nil, err
+		}
+		res.IndexBuild = time.Since(t)
+		if g, err = index.GetGeneration(ctx, pool, id); err != nil {
+			return nil, err
+		}
+		res.Generation = g
+	}
+	err = cutover(ctx, pool, cfg, g, res, logger)
+	return res, err
+}
+
+func sameSpec(g index.Generation, s index.GenerationSpec) bool {
+	return g.ChunkingID == s.ChunkingID && g.Embedder == s.Embedder && g.Model == s.Model && g.Dimension == s.Dimension
+}
+
+func startRun(ctx context.Context, pool *pgxpool.Pool, cfg Config, g index.Generation) (int64, error) {
+	host, _ := os.Hostname()
+	invokedBy := ""
+	if u, err := user.Current(); err == nil {
+		invokedBy = u.Username
+	}
+	return index.StartRun(ctx, pool, index.RunStart{Kind: "reindex", Host: host, PID: os.Getpid(), InvokedBy: invokedBy,
+		Args: cfg.Args, Embedder: g.Embedder + ":" + g.Model})
+}
+
+// embedMissing embeds, in passes, every chunk without a vector in g, one transaction per
+// batch (so an interruption loses at most a batch), until a pass finds none: chunks that
+// ingestion adds during a pass may take ids below the pass's position, the next pass finds
+// them. It reports progress and heartbeats run runID (0: none).
+func embedMissing(ctx context.Context, pool *pgxpool.Pool, cfg Config, g index.Generation, runID int64) (int64, error) {
+	total, done, err := index.Coverage(ctx, pool, g)
+	if err != nil {
+		return 0, err
+	}
+	start, beat := time.Now(), time.Now()
+	var written int64
+	progress := func(n int64) {
+		written += n
+		if runID != 0 && time.Since(beat) > 5*time.Second {
+			beat = time.Now()
+			_ = index.HeartbeatRun(ctx, pool, runID)
+		}
+		p := Progress{Phase: "embed", Done: done + written, Total: max(total, done+written), Written: written,
+			Elapsed: time.Since(start), Building: g.ID}
+		if s := p.Elapsed.Seconds(); s > 0 {
+			p.PerSec = float64(written) / s
+		}
+		if p.PerSec > 0 && p.Total > p.Done {
+			p.ETA = time.Duration(float64(p.Total-p.Done) / p.PerSec * float64(time.Second))
+		}
+		report(cfg, p)
+	}
+	for {
+		n, err := embedPass(ctx, pool, cfg.Embedder, g, cfg.BatchSize, progress)
+		if err != nil || n == 0 {
+			return written, err
+		}
+	}
+}
+
+// dbtx is what a pass runs on: the pool (a transaction per batch) or one transaction.
+type dbtx interface {
+	index.DBTX
+	Begin(ctx context.Context) (pgx.Tx, error)
+}
+
+// embedPass makes one pass over the chunks missing from g in id order and returns how many
+// vectors it wrote. Each batch is embedded, then written in a transaction of its own (a
+// nested one, a savepoint, when db is a transaction).
+func embedPass(ctx context.Context, db dbtx, emb embed.Embedder, g index.Generation, batch int, progress func(int64)) (int64, error) {
+	var after, written int64
+	for {
+		if err := ctx.Err(); err != nil {
+			return written, err
+		}
+		chunks, err := index.MissingChunks(ctx, db, g, after, batch)
+		if err != nil || len(chunks) == 0 {
+			return written, err
+		}
+		after = chunks[len(chunks)-1].ID
+		texts := make([]string, len(chunks))
+		ids := make([]int64, len(chunks))
+		for i, c := range chunks {
+			texts[i] = chunk.EmbeddingText(c.Title, chunk.Chunk{HeadingPath: c.HeadingPath, Text: c.Text})
+			ids[i] = c.ID
+		}
+		vecs, err := emb.Embed(ctx, texts)
+		if err != nil {
+			return written, fmt.Errorf("embed chunks for generation %d: %w", g.ID, err)
+		}
+		if len(vecs) != len(texts) {
+			return written, fmt.Errorf("embed chunks for generation %d: %d vectors for %d texts", g.ID, len(vecs), len(texts))
+		}
+		var n int64
+		err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+			n, err = index.WriteVectors(ctx, tx, g, ids, vecs)
+			return err
+		})
+		if err != nil {
+			return written, err
+		}
+		written += n
+		if progress != nil {
+			progress(n)
+		}
+	}
+}
+
+// buildIndex builds g's HNSW index on a connection of its own with maintenance_work_mem
+// raised for that session to what the graph of chunks vectors needs (so that the build
+// does not spill), within bounds.
+func buildIndex(ctx context.Context, pool *pgxpool.Pool, g index.Generation, chunks int64) error {
+	conn, err := pool.Acquire(ctx)
+	if err != nil {
+		return err
+	}
+	defer conn.Release()
+	bytesPerValue := int64(4)
+	if g.VectorType() == "halfvec" {
+		bytesPerValue = 2
+	}
+	// A node holds its vector, up to 2·m neighbours on layer 0 (and fewer above), and
+	// bookkeeping; the factor leaves room for pgvector's own overhead.
+	need := chunks * (int64(g.Dimension)*bytesPerValue + int64(2*g.HNSWM)*8 + 128) * 3 / 2
+	mem := min(max(need, 64<<20), 2<<30)
+	if _, err := conn.Exec(ctx, fmt.Sprintf("SET maintenance_work_mem = '%dkB'", mem>>10)); err != nil {
+		return fmt.Errorf("set maintenance_work_mem: %w", err)
+	}
+	defer func() {
+		// The connection goes back to the pool either way; a failed reset is harmless there
+		// (the setting only raises a limit).
+		_, _ = conn.Exec(context.WithoutCancel(ctx), "RESET maintenance_work_mem")
+	}()
+	return index.BuildVectorIndex(ctx, conn, g.ID)
+}
+
+func report(cfg Config, p Progress) {
+	if cfg.Progress != nil {
+		cfg.Progress(p)
+	}
+}
