@@ -1,0 +1,435 @@
+package reindex_test
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/docent-rag/docent/internal/dbtest"
+	"github.com/docent-rag/docent/internal/embed"
+	"github.com/docent-rag/docent/internal/index"
+	"github.com/docent-rag/docent/internal/ingest"
+	"github.com/docent-rag/docent/internal/reindex"
+	"github.com/docent-rag/docent/internal/retrieve"
+)
+
+var quiet = slog.New(slog.DiscardHandler)
+
+// topicWord is the j-th topic word of document i: each document has words no other has.
+func topicWord(i, j int) string { return fmt.Sprintf("topic%dword%d", i, j) }
+
+// dataset writes a corpus of n documents to dir/docs.jsonl (each with five words of its own
+// among common filler) and, in dir/gate, judgments in the BEIR layout: query i asks three of
+// document i's words, and document i is its only relevant one.
+func dataset(t *testing.T, dir string, n int) {
+	t.Helper()
+	var docs, queries, qrels strings.Builder
+	qrels.WriteString("query-id\tcorpus-id\tscore\n")
+	filler := strings.Fields("the report describes how the team plans the work for the next quarter and who owns each part")
+	for i := range n {
+		var words []string
+		for j := range 5 {
+			words = append(words, filler[(i+j)%len(filler)], topicWord(i, j))
+		}
+		fmt.Fprintf(&docs, "{\"id\":\"d%d\",\"title\":\"Document %d\",\"text\":%q}\n", i, i, strings.Join(append(words, filler...), " "))
+		fmt.Fprintf(&queries, "{\"_id\":\"q%d\",\"text\":%q}\n", i, topicWord(i, 0)+" "+topicWord(i, 2)+" "+topicWord(i, 4))
+		fmt.Fprintf(&qrels, "q%d\td%d\t1\n", i, i)
+	}
+	write(t, filepath.Join(dir, "docs", "docs.jsonl"), docs.String())
+	write(t, filepath.Join(dir, "docs", ".docent-acl"), "group:a\n")
+	write(t, filepath.Join(dir, "gate", "queries.jsonl"), queries.String())
+	write(t, filepath.Join(dir, "gate", "qrels", "test.tsv"), qrels.String())
+}
+
+func write(t *testing.T, path, content string) {
+	t.Helper()
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(path, []byte(content), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func builtin(t *testing.T, dim int) *embed.Builtin {
+	t.Helper()
+	e, err := embed.NewBuiltin(embed.BuiltinConfig{Dimension: dim})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
+}
+
+func ingestDir(t *testing.T, pool *pgxpool.Pool, emb embed.Embedder, dir string) (ingest.Summary, error) {
+	t.Helper()
+	in, err := ingest.New(ingest.Config{Source: "docs", Roots: []string{dir}, Prune: true}, pool, emb, quiet)
+	if err != nil {
+		return ingest.Summary{}, err
+	}
+	return in.Run(context.Background())
+}
+
+// setup ingests a corpus of n documents with the built-in embedder at 384 dimensions.
+func setup(t *testing.T, n int) (*dbtest.DB, string) {
+	t.Helper()
+	db := dbtest.New(t)
+	dir := t.TempDir()
+	dataset(t, dir, n)
+	if s, err := ingestDir(t, db.Pool, builtin(t, 384), filepath.Join(dir, "docs")); err != nil || s.Documents.Failed > 0 {
+		t.Fatalf("ingest: %v %+v", err, s.Failures)
+	}
+	return db, dir
+}
+
+// embedders opens the embedder of a generation as the commands do.
+func embedders(ctx context.Context, g index.Generation) (embed.Embedder, error) {
+	if g.Embedder == "test" {
+		return randomEmbedder{dim: g.Dimension}, nil
+	}
+	return embed.Open(ctx, embed.Spec{Kind: g.Embedder, Model: g.Model, Dimension: g.Dimension}, embed.Providers{})
+}
+
+// complete fails unless every chunk of g's chunking has a vector in g.
+func complete(t *testing.T, pool *pgxpool.Pool, g index.Generation) int64 {
+	t.Helper()
+	chunks, embedded, err := index.Coverage(context.Background(), pool, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if chunks == 0 || embedded != chunks {
+		t.Fatalf("generation %d has vectors for %d of %d chunks", g.ID, embedded, chunks)
+	}
+	return chunks
+}
+
+func TestReindexToAnotherDimension(t *testing.T) {
+	t.Parallel()
+	db, _ := setup(t, 40)
+	ctx := context.Background()
+	before, err := index.ActiveGeneration(ctx, db.Pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var phases []string
+	res, err := reindex.Run(ctx, db.Pool, reindex.Config{Embedder: builtin(t, 64), Embedders: embedders, BatchSize: 7,
+		Progress: func(p reindex.Progress) {
+			if len(phases) == 0 || phases[len(phases)-1] != p.Phase {
+				phases = append(phases, p.Phase)
+			}
+		}}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Activated || res.Previous != before.ID || res.Embedded == 0 || res.Embedded != res.Chunks {
+		t.Errorf("result %+v: want activated, previous %d, every chunk embedded", res, before.ID)
+	}
+	if want := []string{"embed", "index", "cutover"}; strings.Join(phases, ",") != strings.Join(want, ",") {
+		t.Errorf("progress phases %v, want %v", phases, want)
+	}
+	active, err := index.ActiveGeneration(ctx, db.Pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if active.ID != res.Generation.ID || active.Dimension != 64 || active.IndexBuiltAt == nil {
+		t.Fatalf("active generation %+v, want the new one with 64 dimensions and its index", active)
+	}
+	complete(t, db.Pool, active)
+	if old, _ := index.GetGeneration(ctx, db.Pool, before.ID); old.Status != index.StatusRetired || old.Table == "" {
+		t.Errorf("previous generation %+v: want retired with its vectors kept", old)
+	}
+
+	// A retriever that started on the old generation (its embedder has 384 dimensions)
+	// follows the cutover, embedding queries with the new generation's embedder.
+	r, err := retrieve.New(retrieve.Config{GenerationTTL: time.Millisecond,
+		Embedders: func(ctx context.Context, g index.Generation) (retrieve.Embedder, error) { return embedders(ctx, g) }},
+		db.Pool, builtin(t, 384), nil, "", quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(5 * time.Millisecond)
+	out, err := r.Retrieve(ctx, retrieve.Request{Query: topicWord(7, 1) + " " + topicWord(7, 3), Principals: []string{"group:a"}, Mode: retrieve.Dense})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if out.Generation != active.ID || len(out.Dense) == 0 {
+		t.Fatalf("dense retrieval on generation %d with %d hits, want generation %d with hits", out.Generation, len(out.Dense), active.ID)
+	}
+	// The old generation can still be asked for by id (a request in flight at the cutover).
+	if _, err := r.Retrieve(ctx, retrieve.Request{Query: "quarter", Principals: []string{"group:a"}, Mode: retrieve.Dense, Generation: before.ID}); err != nil {
+		t.Errorf("retrieval pinned to the retired generation: %v", err)
+	}
+}
+
+// failingEmbedder embeds like inner until calls reach failAfter, then fails.
+type failingEmbedder struct {
+	embed.Embedder
+	calls     atomic.Int32
+	failAfter int32
+}
+
+func (f *failingEmbedder) Embed(ctx context.Context, texts []string) ([][]float32, error) {
+	if f.calls.Add(1) > f.failAfter {
+		return nil, errors.New("the embedding provider went away")
+	}
+	return f.Embedder.Embed(ctx, texts)
+}
+
+func TestReindexResumesWhereItStopped(t *testing.T) {
+	t.Parallel()
+	db, _ := setup(t, 60)
+	ctx := context.Background()
+	flaky := &failingEmbedder{Embedder: builtin(t, 96), failAfter: 3}
+	res, err := reindex.Run(ctx, db.Pool, reindex.Config{Embedder: flaky, Embedders: embedders, BatchSize: 10}, quiet)
+	if err == nil || res.Activated {
+		t.Fatalf("a reindex whose embedder failed returned %v, activated %v", err, res.Activated)
+	}
+	g, err := index.BuildingGeneration(ctx, db.Pool)
+	if err != nil {
+		t.Fatalf("no building generation left to resume: %v", err)
+	}
+	chunks, done, err := index.Coverage(ctx, db.Pool, g)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if done != 30 || chunks <= done {
+		t.Fatalf("after 3 batches of 10: %d of %d chunks embedded, want 30 of more", done, chunks)
+	}
+	runs, err := index.RecentRuns(ctx, db.Pool, 1, 0)
+	if err != nil || len(runs) != 1 || runs[0].Kind != "reindex" || runs[0].Status != index.RunFailed {
+		t.Errorf("recorded run %+v (%v), want a failed reindex", runs, err)
+	}
+
+	// Another embedder cannot take over the unfinished generation.
+	if _, err := reindex.Run(ctx, db.Pool, reindex.Config{Embedder: builtin(t, 128), Embedders: embedders}, quiet); err == nil || !strings.Contains(err.Error(), "unfinished reindex") {
+		t.Errorf("a reindex with another dimension during an unfinished one: %v, want a refusal naming it", err)
+	}
+
+	counting := &failingEmbedder{Embedder: builtin(t, 96), failAfter: math.MaxInt32}
+	res, err = reindex.Run(ctx, db.Pool, reindex.Config{Embedder: counting, Embedders: embedders, BatchSize: 10}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !res.Resumed || !res.Activated || res.Generation.ID != g.ID || res.Embedded != chunks-done {
+		t.Errorf("resumed run %+v: want generation %d resumed, %d chunks embedded, activated", res, g.ID, chunks-done)
+	}
+	complete(t, db.Pool, res.Generation)
+}
+
+func TestReindexesDoNotOverlap(t *testing.T) {
+	t.Parallel()
+	db, _ := setup(t, 5)
+	ctx := context.Background()
+	held, err := index.LockReindex(ctx, db.Pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = reindex.Run(ctx, db.Pool, reindex.Config{Embedder: builtin(t, 64), Embedders: embedders}, quiet)
+	if !errors.Is(err, index.ErrLocked) {
+		t.Errorf("a reindex while another holds the lock: %v, want ErrLocked", err)
+	}
+	if err := held.Unlock(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reindex.Run(ctx, db.Pool, reindex.Config{Embedder: builtin(t, 64), Embedders: embedders}, quiet); err != nil {
+		t.Errorf("after the lock is released: %v", err)
+	}
+}
+
+// randomEmbedder is a deliberately degraded embedder: a pseudo-random unit vector per text,
+// unrelated to its meaning.
+type randomEmbedder struct{ dim int }
+
+func (randomEmbedder) Kind() string     { return "test" }
+func (randomEmbedder) Model() string    { return "random" }
+func (r randomEmbedder) Dimension() int { return r.dim }
+func (r randomEmbedder) Embed(_ context.Context, texts []string) ([][]float32, error) {
+	out := make([][]float32, len(texts))
+	for i, text := range texts {
+		h := fnv.New64a()
+		h.Write([]byte(text))
+		seed := h.Sum64()
+		v := make([]float32, r.dim)
+		var norm float64
+		for j := range v {
+			seed = seed*6364136223846793005 + 1442695040888963407
+			v[j] = float32(int64(seed>>11))/float32(1<<52) - 1
+			norm += float64(v[j]) * float64(v[j])
+		}
+		for j := range v {
+			v[j] /= float32(math.Sqrt(norm))
+		}
+		out[i] = v
+	}
+	return out, nil
+}
+
+func TestGateRefusesAWorseGenerationAndAcceptsAnEqualOne(t *testing.T) {
+	t.Parallel()
+	db, dir := setup(t, 50)
+	ctx := context.Background()
+	gate := &reindex.Gate{Dir: filepath.Join(dir, "gate"), Tolerance: 0.01}
+	before, err := index.ActiveGeneration(ctx, db.Pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	res, err := reindex.Run(ctx, db.Pool, reindex.Config{Embedder: randomEmbedder{dim: 48}, Embedders: embedders, Gate: gate}, quiet)
+	if !errors.Is(err, reindex.ErrGateRefused) || res == nil || res.Gate == nil || res.Activated {
+		t.Fatalf("degraded embedder: %v, result %+v; want the gate to refuse", err, res)
+	}
+	if res.Gate.Passed || res.Gate.Queries != 50 || res.Gate.Dense[1] >= res.Gate.Dense[0]-0.01 {
+		t.Errorf("gate %+v: want refused on 50 queries with a dense drop", res.Gate)
+	}
+	if res.Gate.Dense[0] < 0.5 {
+		t.Errorf("the baseline's dense nDCG@10 is %.3f: the dataset does not tell embedders apart", res.Gate.Dense[0])
+	}
+	if a, _ := index.ActiveGeneration(ctx, db.Pool); a.ID != before.ID {
+		t.Fatalf("the refused generation became active (%d)", a.ID)
+	}
+	evals, err := index.LatestEvals(ctx, db.Pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ev, ok := evals[res.Generation.ID]; !ok || ev.Passed || ev.BaselineID != before.ID || ev.Queries != 50 {
+		t.Errorf("stored evaluation %+v (found %v), want the refusal", ev, ok)
+	}
+
+	// --force activates the refused generation without running the gate again.
+	forced, err := reindex.Activate(ctx, db.Pool, res.Generation.ID, reindex.Config{Embedders: embedders, Gate: gate, Force: true}, quiet)
+	if err != nil || !forced.Activated || !forced.GateForced || forced.Gate != nil {
+		t.Fatalf("forced activation: %v, %+v", err, forced)
+	}
+	// Rolling back to the old generation through the gate: it is better, so it passes.
+	back, err := reindex.Activate(ctx, db.Pool, before.ID, reindex.Config{Embedders: embedders, Gate: gate}, quiet)
+	if err != nil || !back.Activated || back.Gate == nil || !back.Gate.Passed {
+		t.Fatalf("rollback: %v, %+v", err, back)
+	}
+	if err := index.DropGeneration(ctx, db.Pool, res.Generation.ID); err != nil {
+		t.Fatal(err)
+	}
+
+	// An equal generation (the same embedder again) passes.
+	res, err = reindex.Run(ctx, db.Pool, reindex.Config{Embedder: builtin(t, 384), Embedders: embedders, Gate: gate}, quiet)
+	if err != nil || !res.Activated || res.Gate == nil || !res.Gate.Passed {
+		t.Fatalf("equal embedder: %v, %+v", err, res)
+	}
+	if res.Gate.Hybrid[0] != res.Gate.Hybrid[1] || res.Gate.Dense[0] != res.Gate.Dense[1] {
+		t.Errorf("the same embedder scored differently: %s", res.Gate.Summary())
+	}
+}
+
+func TestRollbackCatchesUpWithNewChunks(t *testing.T) {
+	t.Parallel()
+	db, dir := setup(t, 20)
+	ctx := context.Background()
+	old, err := index.ActiveGeneration(ctx, db.Pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := reindex.Run(ctx, db.Pool, reindex.Config{Embedder: builtin(t, 64), Embedders: embedders}, quiet); err != nil {
+		t.Fatal(err)
+	}
+	// Ingestion goes on with the new generation's embedder: the old one misses these chunks.
+	write(t, filepath.Join(dir, "docs", "new.md"), "# Added later\n\nThe charging robots park in bay seven overnight.\n")
+	if s, err := ingestDir(t, db.Pool, builtin(t, 64), filepath.Join(dir, "docs")); err != nil || s.Documents.Added != 1 {
+		t.Fatalf("ingest after the reindex: %v %+v", err, s.Documents)
+	}
+	if chunks, embedded, _ := index.Coverage(ctx, db.Pool, old); embedded >= chunks {
+		t.Fatalf("the retired generation has %d of %d vectors: the test needs it to lag", embedded, chunks)
+	}
+	res, err := reindex.Activate(ctx, db.Pool, old.ID, reindex.Config{Embedders: embedders}, quiet)
+	if err != nil || !res.Activated {
+		t.Fatalf("rollback: %v %+v", err, res)
+	}
+	g, err := index.GetGeneration(ctx, db.Pool, old.ID)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if g.Status != index.StatusActive {
+		t.Fatalf("generation %d is %s after the rollback", g.ID, g.Status)
+	}
+	complete(t, db.Pool, g)
+}
+
+// TestIngestDuringReindexLeavesNothingMissing runs ingest continuously (adding and changing
+// documents) while a reindex builds and cuts over, and checks that at the cutover the new
+// generation has a vector for every chunk, and that ingestion against the old generation
+// after the cutover fails cleanly instead of writing chunks the new generation lacks.
+func TestIngestDuringReindexLeavesNothingMissing(t *testing.T) {
+	t.Parallel()
+	db, dir := setup(t, 200)
+	ctx := context.Background()
+	docs := filepath.Join(dir, "docs")
+	oldEmb := builtin(t, 384)
+
+	stop := make(chan struct{})
+	var wg sync.WaitGroup
+	var runs, wrote atomic.Int32
+	var ingestErrs []error
+	wg.Go(func() {
+		for i := 0; ; i++ {
+			select {
+			case <-stop:
+				return
+			default:
+			}
+			// A new document and a changed one each round.
+			err := errors.Join(
+				os.WriteFile(filepath.Join(docs, fmt.Sprintf("new-%d.md", i)), fmt.Appendf(nil, "# Note %d\n\nRound %d adds this note about %s.\n", i, i, topicWord(i, 9)), 0o644),
+				os.WriteFile(filepath.Join(docs, "changing.md"), fmt.Appendf(nil, "# Changing\n\nVersion %d of a page that changes every round.\n", i), 0o644))
+			if err != nil {
+				ingestErrs = append(ingestErrs, err)
+				return
+			}
+			s, err := ingestDir(t, db.Pool, oldEmb, docs)
+			runs.Add(1)
+			if err != nil {
+				ingestErrs = append(ingestErrs, err)
+				return // the cutover happened: this embedder no longer matches
+			}
+			wrote.Add(int32(s.Documents.Added + s.Documents.Updated))
+		}
+	})
+	for wrote.Load() < 2 {
+		time.Sleep(10 * time.Millisecond)
+	}
+	res, err := reindex.Run(ctx, db.Pool, reindex.Config{Embedder: builtin(t, 64), Embedders: embedders, BatchSize: 16}, quiet)
+	if err != nil {
+		close(stop)
+		wg.Wait()
+		t.Fatal(err)
+	}
+	// Right after the cutover, before ingestion can be told anything: complete.
+	complete(t, db.Pool, res.Generation)
+	close(stop)
+	wg.Wait()
+	t.Logf("%d ingest runs wrote %d documents during the reindex; %d vectors caught up at the cutover", runs.Load(), wrote.Load(), res.CaughtUp)
+	if runs.Load() < 2 {
+		t.Errorf("only %d ingest runs overlapped the reindex", runs.Load())
+	}
+	for _, err := range ingestErrs {
+		var mismatch *index.MismatchError
+		if !errors.As(err, &mismatch) && !errors.Is(err, index.ErrGenerationRetired) {
+			t.Errorf("ingest during the reindex failed with %v, want success, a mismatch or ErrGenerationRetired", err)
+		}
+	}
+	// Whatever ingestion did after the cutover, the active generation is still complete.
+	complete(t, db.Pool, res.Generation)
+	// And ingestion with the new embedder carries on.
+	if s, err := ingestDir(t, db.Pool, builtin(t, 64), docs); err != nil || s.Documents.Failed > 0 {
+		t.Fatalf("ingest with the new embedder: %v %+v", err, s.Failures)
+	}
+	complete(t, db.Pool, res.Generation)
+}
