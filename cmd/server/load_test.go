@@ -103,33 +103,7 @@ func BenchmarkServerLoad(b *testing.B) {
 
 	baseline := retrievalBaseline(b, db, emb, questions)
 	srv := startServer(b, db.URL)
-	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 30 * time.Second}
-	ask := func(q string) (refused bool, err error) {
-		body, _ := json.Marshal(map[string]any{"question": q})
-		req, _ := http.NewRequest(http.MethodPost, srv.url+"/v1/answer", bytes.NewReader(body))
-		req.Header.Set("Authorization", "Bearer "+key)
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := client.Do(req)
-		if err != nil {
-			return false, err
-		}
-		defer resp.Body.Close()
-		raw, err := io.ReadAll(resp.Body)
-		if err != nil {
-			return false, err
-		}
-		if resp.StatusCode != http.StatusOK {
-			return false, fmt.Errorf("status %d: %s", resp.StatusCode, raw)
-		}
-		var a struct {
-			Answer  string `json:"answer"`
-			Refused bool   `json:"refused"`
-		}
-		if err := json.Unmarshal(raw, &a); err != nil || a.Answer == "" {
-			return false, fmt.Errorf("not an answer: %v: %.200s", err, raw)
-		}
-		return a.Refused, nil
-	}
+	ask := asker(srv.url, key)
 	// Warm the server's pools, caches of plans and the database's buffers.
 	for _, q := range questions[:50] {
 		if _, err := ask(q); err != nil {
@@ -166,8 +140,47 @@ func BenchmarkServerLoad(b *testing.B) {
 	b.ReportMetric(rss, "rss-MiB")
 }
 
+// asker returns a client that asks the server at url a question as the key's holder and
+// reports whether it was refused; any answer that is not a 200 with an answer is an error.
+func asker(url, key string) func(q string) (refused bool, err error) {
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}, Timeout: 30 * time.Second}
+	return func(q string) (refused bool, err error) {
+		body, _ := json.Marshal(map[string]any{"question": q})
+		req, _ := http.NewRequest(http.MethodPost, url+"/v1/answer", bytes.NewReader(body))
+		req.Header.Set("Authorization", "Bearer "+key)
+		req.Header.Set("Content-Type", "application/json")
+		resp, err := client.Do(req)
+		if err != nil {
+			return false, err
+		}
+		defer resp.Body.Close()
+		raw, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return false, err
+		}
+		if resp.StatusCode != http.StatusOK {
+			return false, fmt.Errorf("status %d: %s", resp.StatusCode, raw)
+		}
+		var a struct {
+			Answer  string `json:"answer"`
+			Refused bool   `json:"refused"`
+		}
+		if err := json.Unmarshal(raw, &a); err != nil || a.Answer == "" {
+			return false, fmt.Errorf("not an answer: %v: %.200s", err, raw)
+		}
+		return a.Refused, nil
+	}
+}
+
 // load runs clients concurrent askers over the questions, in turn, for d.
 func load(clients int, d time.Duration, questions []string, ask func(string) (bool, error)) loadRun {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	defer cancel()
+	return loadUntil(ctx, clients, questions, ask)
+}
+
+// loadUntil runs clients concurrent askers over the questions, in turn, until ctx ends.
+func loadUntil(ctx context.Context, clients int, questions []string, ask func(string) (bool, error)) loadRun {
 	var (
 		mu        sync.Mutex
 		latencies []float64
@@ -176,10 +189,9 @@ func load(clients int, d time.Duration, questions []string, ask func(string) (bo
 		wg        sync.WaitGroup
 	)
 	start := time.Now()
-	deadline := start.Add(d)
 	for range clients {
 		wg.Go(func() {
-			for time.Now().Before(deadline) {
+			for ctx.Err() == nil {
 				q := questions[int(next.Add(1))%len(questions)]
 				t0 := time.Now()
 				refused, err := ask(q)
