@@ -58,10 +58,22 @@ func runStatus(ctx context.Context, args []string, e env) int {
 		if r.FinishedAt != nil {
 			took = r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String()
 		}
-		fmt.Fprintf(e.stdout, "run %d  %s  source %q  %s  started %s  %s\n", r.ID, r.Kind, r.Source, r.Status,
+		what := fmt.Sprintf("source %q", r.Source)
+		if r.Kind == "reindex" {
+			what = "generation ?"
+			if r.GenerationID != nil {
+				what = fmt.Sprintf("generation %d", *r.GenerationID)
+			}
+			what += " (" + r.Embedder + ")"
+		}
+		fmt.Fprintf(e.stdout, "run %d  %s  %s  %s  started %s  %s\n", r.ID, r.Kind, what, r.Status,
 			r.StartedAt.Local().Format("2006-01-02 15:04:05"), took)
-		fmt.Fprintf(e.stdout, "  documents: %d added, %d updated, %d unchanged, %d deleted, %d re-tagged, %d skipped, %d failed; chunks: %d written, %d deleted\n",
-			c.Added, c.Updated, c.Unchanged, c.Deleted, c.ACLChanged, c.Skipped, c.Failed, c.ChunksWritten, c.ChunksDeleted)
+		if r.Kind == "reindex" {
+			fmt.Fprintf(e.stdout, "  vectors written: %d\n", c.ChunksWritten)
+		} else {
+			fmt.Fprintf(e.stdout, "  documents: %d added, %d updated, %d unchanged, %d deleted, %d re-tagged, %d skipped, %d failed; chunks: %d written, %d deleted\n",
+				c.Added, c.Updated, c.Unchanged, c.Deleted, c.ACLChanged, c.Skipped, c.Failed, c.ChunksWritten, c.ChunksDeleted)
+		}
 		if r.Error != "" {
 			fmt.Fprintf(e.stdout, "  error: %s\n", r.Error)
 		}

@@ -48,8 +48,13 @@ func (r *GateResult) Summary() string {
 	if !r.Passed {
 		verdict = "refused"
 	}
-	return fmt.Sprintf("%s: nDCG@10 on %d queries of %s, generation %d → %d: hybrid %.4f → %.4f (%+.4f), dense %.4f → %.4f (%+.4f); tolerance %.4f",
-		verdict, r.Queries, r.Dataset, r.Baseline, r.Candidate, r.Hybrid[0], r.Hybrid[1], r.Hybrid[1]-r.Hybrid[0],
+	return verdict + ": " + r.comparison()
+}
+
+// comparison is the measured nDCG@10 of both generations.
+func (r *GateResult) comparison() string {
+	return fmt.Sprintf("nDCG@10 on %d queries of %s, generation %d → %d: hybrid %.4f → %.4f (%+.4f), dense %.4f → %.4f (%+.4f); tolerance %.4f",
+		r.Queries, r.Dataset, r.Baseline, r.Candidate, r.Hybrid[0], r.Hybrid[1], r.Hybrid[1]-r.Hybrid[0],
 		r.Dense[0], r.Dense[1], r.Dense[1]-r.Dense[0], r.Tolerance)
 }
 

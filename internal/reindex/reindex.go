@@ -223,7 +223,7 @@ func cutover(ctx context.Context, pool *pgxpool.Pool, cfg Config, g index.Genera
 		}
 		res.Gate = gr
 		if !gr.Passed {
-			return fmt.Errorf("%w: %s", ErrGateRefused, gr.Summary())
+			return fmt.Errorf("%w: %s", ErrGateRefused, gr.comparison())
 		}
 	}
 	embedder := cfg.Embedder
