@@ -125,7 +125,8 @@ func runGC(ctx context.Context, args []string, e env) int {
 --keep most recently retired ones for a quick rollback. With --abandon, also drop the
 generation an unfinished reindex was building. The active generation is never dropped, nor
 one retired within --grace (requests that started on it may still be running);
-a dropped generation stays listed, and `+"`ingest reindex`"+` can rebuild it.`)
+a dropped generation stays listed, and `+"`ingest reindex`"+` can rebuild it. The chunks of a chunking
+that no remaining generation uses (after a rechunking reindex) are deleted too.`)
 	keep := fs.Int("keep", 1, "retired generations to keep")
 	grace := fs.Duration("grace", 5*time.Minute, "never drop a generation retired more recently than this (servers may still be finishing requests on it)")
 	abandon := fs.Bool("abandon", false, "also drop an unfinished reindex's building generation")
@@ -198,6 +199,19 @@ a dropped generation stays listed, and `+"`ingest reindex`"+` can rebuild it.`)
 			return exitFatal
 		}
 		fmt.Fprintf(e.stdout, "dropped generation %d (%s, %s:%s, %.1f MiB)\n", g.ID, g.Status, g.Embedder, g.Model, float64(size)/(1<<20))
+	}
+	if *dryRun {
+		return exitOK
+	}
+	// A rechunking reindex leaves the old chunking's chunks behind: once no generation
+	// with vectors uses a chunking, its chunks go too.
+	n, err := index.DropUnusedChunks(ctx, pool)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "ingest gc: %v\n", err)
+		return exitFatal
+	}
+	if n > 0 {
+		fmt.Fprintf(e.stdout, "deleted %d chunks of chunkings no generation uses any more\n", n)
 	}
 	return exitOK
 }

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -15,6 +16,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/docent-rag/docent/internal/chunk"
 	"github.com/docent-rag/docent/internal/config"
 	"github.com/docent-rag/docent/internal/embed"
 	"github.com/docent-rag/docent/internal/index"
@@ -66,6 +68,9 @@ running, 130 interrupted (run again to resume), 2 usage error, 1 fatal error.`)
 	dimension := fs.Int("dimension", 0, "vector dimension of the new generation (default: the built-in default, or the model's)")
 	hnswM := fs.Int("hnsw-m", 0, "HNSW links per node of the new generation (default: the active generation's)")
 	hnswEf := fs.Int("hnsw-ef-construction", 0, "HNSW build candidate list (default: the active generation's)")
+	rechunk := fs.Bool("rechunk", false, "read the sources' documents again and split them with the chunking settings of "+config.ChunkTarget+" and "+config.ChunkMax+" (or the flags below) into a new chunking")
+	target := fs.Int("chunk-target-tokens", 0, "with --rechunk: chunk size to aim at (default: env "+config.ChunkTarget+")")
+	maxTokens := fs.Int("chunk-max-tokens", 0, "with --rechunk: largest chunk (default: env "+config.ChunkMax+")")
 	batch := fs.Int("batch-size", 256, "chunks embedded and written per transaction")
 	dryRun := fs.Bool("dry-run", false, "report what would be built and change nothing")
 	asJSON := fs.Bool("json", false, "print the result as JSON on stdout")
@@ -75,6 +80,24 @@ running, 130 interrupted (run again to resume), 2 usage error, 1 fatal error.`)
 	}
 	if *dimension < 0 || *batch < 1 || *hnswM < 0 || *hnswEf < 0 || *gf.tolerance < 0 {
 		fmt.Fprintln(e.stderr, "ingest reindex: --dimension, --batch-size, --hnsw-m, --hnsw-ef-construction and --tolerance cannot be negative (and --batch-size not 0)")
+		return exitUsage
+	}
+	var rc *reindex.Rechunk
+	switch {
+	case *rechunk:
+		envTarget, envMax, err := config.ChunkConfig(e.getenv)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "ingest reindex: %v\n", err)
+			return exitUsage
+		}
+		rc = &reindex.Rechunk{Chunking: chunk.Config{TargetTokens: cmp.Or(*target, envTarget), MaxTokens: cmp.Or(*maxTokens, envMax)},
+			TextSearchConfig: e.getenv(config.TextSearch)}
+		if _, err := chunk.New(rc.Chunking); err != nil {
+			fmt.Fprintf(e.stderr, "ingest reindex: %v\n", err)
+			return exitUsage
+		}
+	case *target != 0 || *maxTokens != 0:
+		fmt.Fprintln(e.stderr, "ingest reindex: --chunk-target-tokens and --chunk-max-tokens need --rechunk")
 		return exitUsage
 	}
 	logger, err := config.NewLogger(e.getenv, e.stderr, e.stderrTerminal)
@@ -100,7 +123,7 @@ running, 130 interrupted (run again to resume), 2 usage error, 1 fatal error.`)
 	}
 	progress := newReindexProgress(e, logger)
 	res, err := reindex.Run(ctx, pool, reindex.Config{Embedder: emb, Embedders: generationEmbedders(e), HNSWM: *hnswM,
-		HNSWEfConstruction: *hnswEf, BatchSize: *batch, Gate: gf.gate(), Force: *gf.force, DryRun: *dryRun,
+		HNSWEfConstruction: *hnswEf, BatchSize: *batch, Rechunk: rc, Gate: gf.gate(), Force: *gf.force, DryRun: *dryRun,
 		Progress: progress.update, Args: append([]string{"ingest", "reindex"}, args...)}, logger)
 	progress.done()
 	return reportReindex(ctx, "reindex", res, err, *asJSON, e)
@@ -200,6 +223,10 @@ func printReindex(cmd string, res *reindex.Result, e env) {
 		if g.ID == 0 {
 			what = fmt.Sprintf("a new generation (%s:%s, %d dimensions, HNSW m=%d ef_construction=%d)", g.Embedder, g.Model, g.Dimension, g.HNSWM, g.HNSWEfConstruction)
 		}
+		if res.Rechunk != nil {
+			fmt.Fprintf(e.stdout, "dry run: would build %s by reading the documents of %d sources again with the new chunking settings, beside the active generation %d\n", what, res.Rechunk.Sources, res.Previous)
+			return
+		}
 		fmt.Fprintf(e.stdout, "dry run: would build %s from %d stored chunks, beside the active generation %d\n", what, res.Chunks, res.Previous)
 		return
 	}
@@ -207,6 +234,9 @@ func printReindex(cmd string, res *reindex.Result, e env) {
 		verb := "built"
 		if res.Resumed {
 			verb = "resumed and built"
+		}
+		if rc := res.Rechunk; rc != nil {
+			fmt.Fprintf(e.stdout, "re-chunked %d documents of %d sources into %d chunks (%d failed; `ingest status` lists them)\n", rc.Documents, rc.Sources, rc.Chunks, rc.Failed)
 		}
 		fmt.Fprintf(e.stdout, "%s %s: %d chunks, %d embedded by this run in %s", verb, what, res.Chunks, res.Embedded, res.EmbedTime.Round(time.Millisecond))
 		if res.EmbedTime > 0 && res.Embedded > 0 {
@@ -299,6 +329,16 @@ func (p *reindexProgress) update(s reindex.Progress) {
 		return
 	}
 	p.phase, p.last = s.Phase, time.Now()
+	if s.Phase == "rechunk" {
+		if p.e.stderrTerminal {
+			fmt.Fprintf(p.e.stderr, "\rgeneration %d: re-chunking %s: %d/%d files, %d chunks\x1b[K", s.Building, s.Source, s.Done, s.Total, s.Written)
+			p.drawn = true
+			return
+		}
+		p.logger.Info("progress", "phase", s.Phase, "generation", s.Building, "source", s.Source, "files", s.Done, "files_total", s.Total,
+			"chunks_written", s.Written, "elapsed_s", int(s.Elapsed.Seconds()))
+		return
+	}
 	if s.Phase != "embed" {
 		if p.drawn {
 			fmt.Fprintln(p.e.stderr)

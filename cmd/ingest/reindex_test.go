@@ -40,6 +40,13 @@ func TestReindexCommands(t *testing.T) {
 	if code != exitOK || !strings.Contains(stdout, "would build a new generation (builtin:hash-ngram-v1, 64 dimensions") || !strings.Contains(stdout, "40 stored chunks") {
 		t.Errorf("dry run: exit %d\n%s%s", code, stdout, stderr)
 	}
+	code, stdout, stderr = runIngest(t, db.URL, "reindex", "--rechunk", "--chunk-target-tokens", "100", "--chunk-max-tokens", "150", "--dry-run")
+	if code != exitOK || !strings.Contains(stdout, "by reading the documents of 1 sources again") {
+		t.Errorf("rechunk dry run: exit %d\n%s%s", code, stdout, stderr)
+	}
+	if code, _, stderr := runIngest(t, db.URL, "reindex", "--chunk-target-tokens", "60"); code != exitUsage || !strings.Contains(stderr, "need --rechunk") {
+		t.Errorf("chunk flags without --rechunk: exit %d: %s", code, stderr)
+	}
 	// A worse generation (32 dimensions scatter these notes' words) with no tolerance: refused, exit 4.
 	code, stdout, stderr = runIngest(t, db.URL, "reindex", "--embedder", "builtin", "--dimension", "32", "--eval", filepath.Join(dir, "gate"), "--tolerance", "0")
 	if code != exitGateRefused || !strings.Contains(stderr, "ingest activate 2 --force") {

@@ -48,13 +48,17 @@ type DocumentState struct {
 	Chunks         int // chunks in the chunking being written
 }
 
-// DocumentStates returns the state of every document of a source, by URI, with its number of
-// chunks in the given chunking. One query: ingestion calls it once per run.
+// DocumentStates returns the state of every document of a source, by URI, as the given
+// chunking knows it: the content hash and extractor version its chunks were made from (empty
+// when the chunking has none of the document yet, so that it never looks unchanged), and its
+// number of chunks there. One query: ingestion calls it once per run.
 func DocumentStates(ctx context.Context, db DBTX, sourceID int64, chunkingID int) (map[string]DocumentState, error) {
 	rows, err := db.Query(ctx, `
-		SELECT d.uri, d.id, d.content_hash, d.extract_version, d.acl, d.acl_source,
+		SELECT d.uri, d.id, coalesce(dc.content_hash, ''::bytea), coalesce(dc.extract_version, ''), d.acl, d.acl_source,
 		       (SELECT count(*) FROM chunks c WHERE c.document_id = d.id AND c.chunking_id = $2)
-		FROM documents d WHERE d.source_id = $1`, sourceID, chunkingID)
+		FROM documents d
+		LEFT JOIN document_chunkings dc ON dc.document_id = d.id AND dc.chunking_id = $2
+		WHERE d.source_id = $1`, sourceID, chunkingID)
 	if err != nil {
 		return nil, fmt.Errorf("read document states: %w", err)
 	}
@@ -152,6 +156,21 @@ func WriteDocuments(ctx context.Context, tx pgx.Tx, chunkingID int, gens []Gener
 	}
 	if err := results.Close(); err != nil {
 		return stats, fmt.Errorf("write documents: %w", err)
+	}
+
+	// Record what this chunking's chunks are made from (see DocumentStates).
+	hashes, versions := make([][]byte, len(docs)), make([]string, len(docs))
+	for i, d := range docs {
+		hashes[i], versions[i] = d.ContentHash, d.ExtractVersion
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO document_chunkings (document_id, chunking_id, content_hash, extract_version)
+		SELECT u.id, $2, u.hash, u.version FROM unnest($1::bigint[], $3::bytea[], $4::text[]) AS u(id, hash, version)
+		ORDER BY u.id
+		ON CONFLICT (document_id, chunking_id) DO UPDATE
+		  SET content_hash = EXCLUDED.content_hash, extract_version = EXCLUDED.extract_version`,
+		ids, chunkingID, hashes, versions); err != nil {
+		return stats, fmt.Errorf("record document chunkings: %w", err)
 	}
 
 	// Replace the chunks (their vectors go with them, ON DELETE CASCADE).

@@ -34,15 +34,18 @@ var ErrGenerationRetired = errors.New("the index generation this run writes to w
 
 // LockGenerationWrites takes the generation-writes lock in shared mode for the rest of tx and
 // checks that generation id may still be written: active, or the first building generation
-// of a database that has no active one. A reindex's cutover takes the lock exclusively.
-func LockGenerationWrites(ctx context.Context, tx pgx.Tx, id int) error {
+// of a database that has no active one; or, with targeted (a rechunking reindex or activation,
+// under the reindex lock, bringing the generation it is about to activate up to date), any
+// generation with vectors. A reindex's cutover takes the lock exclusively.
+func LockGenerationWrites(ctx context.Context, tx pgx.Tx, id int, targeted bool) error {
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock_shared(hashtextextended($1, 0))`, generationWritesLock); err != nil {
 		return fmt.Errorf("lock generation writes: %w", err)
 	}
 	var ok bool
 	err := tx.QueryRow(ctx, `
-		SELECT status = 'active' OR (status = 'building' AND NOT EXISTS (SELECT FROM index_generations WHERE status = 'active'))
-		FROM index_generations WHERE id = $1`, id).Scan(&ok)
+		SELECT status = 'active' OR ($2 AND table_name IS NOT NULL)
+		       OR (status = 'building' AND NOT EXISTS (SELECT FROM index_generations WHERE status = 'active'))
+		FROM index_generations WHERE id = $1`, id, targeted).Scan(&ok)
 	if errors.Is(err, pgx.ErrNoRows) {
 		ok, err = false, nil
 	}
@@ -340,4 +343,79 @@ func (l *ReindexLock) Unlock(ctx context.Context) error {
 		return nil
 	}
 	return l.l.Unlock(ctx)
+}
+
+// Source is an ingestion source with the folders and settings of its latest run.
+type Source struct {
+	ID      int64
+	Name    string
+	Roots   []string
+	Options json.RawMessage
+}
+
+// RecordSourceConfig stores the folders and settings of a source's run (see Sources).
+func RecordSourceConfig(ctx context.Context, db DBTX, sourceID int64, roots []string, options any) error {
+	raw, err := json.Marshal(options)
+	if err != nil {
+		return fmt.Errorf("encode source options: %w", err)
+	}
+	if _, err := db.Exec(ctx, `UPDATE sources SET roots = $2, options = $3, updated_at = now() WHERE id = $1`,
+		sourceID, nonNilSlice(roots), raw); err != nil {
+		return fmt.Errorf("record source configuration: %w", err)
+	}
+	return nil
+}
+
+// Sources returns every source that has documents, by name.
+func Sources(ctx context.Context, db DBTX) ([]Source, error) {
+	rows, err := db.Query(ctx, `
+		SELECT s.id, s.name, s.roots, s.options FROM sources s
+		WHERE EXISTS (SELECT FROM documents d WHERE d.source_id = s.id) ORDER BY s.name`)
+	if err != nil {
+		return nil, fmt.Errorf("list sources: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Source, error) {
+		var s Source
+		err := row.Scan(&s.ID, &s.Name, &s.Roots, &s.Options)
+		return s, err
+	})
+	if err != nil {
+		return nil, fmt.Errorf("list sources: %w", err)
+	}
+	return out, nil
+}
+
+// ChunkingConfig returns the configuration a chunking was made with and its text search
+// configuration.
+func ChunkingConfig(ctx context.Context, db DBTX, id int) (json.RawMessage, string, error) {
+	var raw json.RawMessage
+	var ts string
+	err := db.QueryRow(ctx, `SELECT config, ts_config::text FROM chunkings WHERE id = $1`, id).Scan(&raw, &ts)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return nil, "", fmt.Errorf("chunking %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return nil, "", fmt.Errorf("chunking %d: %w", id, err)
+	}
+	return raw, ts, nil
+}
+
+// DropUnusedChunks deletes the chunks (and what is recorded of them) of every chunking that
+// no generation with vectors uses any more: after a rechunking reindex and the gc of the
+// generations of the old chunking. It returns the chunks deleted.
+func DropUnusedChunks(ctx context.Context, db Beginner) (int64, error) {
+	var n int64
+	err := InTx(ctx, db, func(tx pgx.Tx) error {
+		const unused = `SELECT id FROM chunkings WHERE id NOT IN (SELECT chunking_id FROM index_generations WHERE table_name IS NOT NULL)`
+		tag, err := tx.Exec(ctx, `DELETE FROM chunks WHERE chunking_id IN (`+unused+`)`)
+		if err != nil {
+			return fmt.Errorf("drop unused chunks: %w", err)
+		}
+		n = tag.RowsAffected()
+		if _, err := tx.Exec(ctx, `DELETE FROM document_chunkings WHERE chunking_id IN (`+unused+`)`); err != nil {
+			return fmt.Errorf("drop unused chunks: %w", err)
+		}
+		return nil
+	})
+	return n, err
 }

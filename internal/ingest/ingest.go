@@ -21,6 +21,7 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"path/filepath"
 	"runtime"
 	"slices"
 	"sync"
@@ -66,6 +67,25 @@ type Config struct {
 	Report           io.Writer // one JSON line per document; nil for none
 	Progress         func(Progress)
 	Now              func() time.Time
+
+	// Target, when set, is the generation to write instead of the active one: the one a
+	// rechunking reindex or an activation brings up to date under the reindex lock (its
+	// chunking must be Chunking's). The run then neither records the source's
+	// configuration nor activates anything.
+	Target *index.Generation
+	// SourceLocked says that the caller holds the source's lock (a reindex's cutover).
+	SourceLocked bool
+}
+
+// SourceOptions are the settings of a source's run that a rechunking reindex repeats,
+// recorded with the source beside its roots.
+type SourceOptions struct {
+	ACL              []string `json:"acl"`
+	Include          []string `json:"include"`
+	Exclude          []string `json:"exclude"`
+	Prune            bool     `json:"prune"`
+	MaxFileSize      int64    `json:"max_file_size"`
+	TextSearchConfig string   `json:"text_search_config"`
 }
 
 func (c *Config) validate() error {
@@ -236,15 +256,17 @@ func (in *Ingester) Run(ctx context.Context) (Summary, error) {
 		return r.summary, err
 	}
 	if !in.cfg.DryRun {
-		lock, err := index.LockSource(ctx, in.db, in.cfg.Source)
-		if err != nil {
-			return r.summary, err
-		}
-		defer func() {
-			if err := lock.Unlock(ctx); err != nil {
-				in.logger.Warn("release source lock", "err", err)
+		if !in.cfg.SourceLocked {
+			lock, err := index.LockSource(ctx, in.db, in.cfg.Source)
+			if err != nil {
+				return r.summary, err
 			}
-		}()
+			defer func() {
+				if err := lock.Unlock(ctx); err != nil {
+					in.logger.Warn("release source lock", "err", err)
+				}
+			}()
+		}
 		if n, err := index.AbandonRuns(ctx, in.db, r.sourceID); err != nil {
 			return r.summary, err
 		} else if n > 0 {
@@ -329,6 +351,25 @@ func (r *run) prepare(ctx context.Context) error {
 	if r.chunking, err = index.EnsureChunking(ctx, r.db, cfg, r.cfg.TextSearchConfig); err != nil {
 		return err
 	}
+	if t := r.cfg.Target; t != nil {
+		if t.ChunkingID != r.chunking || t.Embedder != r.emb.Kind() || t.Model != r.emb.Model() || t.Dimension != r.emb.Dimension() {
+			return fmt.Errorf("ingest: the target generation %d has another chunking or embedder than this run", t.ID)
+		}
+		r.gen = *t
+		r.summary.Generation = t.ID
+		return nil
+	}
+	roots := make([]string, len(r.cfg.Roots))
+	for i, root := range r.cfg.Roots {
+		if roots[i], err = filepath.Abs(root); err != nil {
+			return err
+		}
+	}
+	opts := SourceOptions{ACL: r.cfg.ACL, Include: r.cfg.Include, Exclude: r.cfg.Exclude, Prune: r.cfg.Prune,
+		MaxFileSize: r.cfg.MaxFileSize, TextSearchConfig: r.cfg.TextSearchConfig}
+	if err := index.RecordSourceConfig(ctx, r.db, r.sourceID, roots, opts); err != nil {
+		return err
+	}
 	r.gen, err = index.IngestGeneration(ctx, r.db, index.GenerationSpec{
 		ChunkingID: r.chunking, Embedder: r.emb.Kind(), Model: r.emb.Model(), Dimension: r.emb.Dimension(),
 	})
@@ -390,7 +431,7 @@ func (r *run) finish(ctx context.Context, status, errMsg string) error {
 // finishGeneration builds the vector index of the first generation and activates it, once the
 // first run over an empty index has written its documents.
 func (r *run) finishGeneration(ctx context.Context) error {
-	if r.cfg.DryRun || r.gen.Status != index.StatusBuilding {
+	if r.cfg.DryRun || r.cfg.Target != nil || r.gen.Status != index.StatusBuilding {
 		return nil
 	}
 	start := time.Now()
@@ -477,4 +518,33 @@ func (r *run) writeReport(l reportLine) {
 func hash(b []byte) []byte {
 	s := sha256.Sum256(b)
 	return s[:]
+}
+
+// Chunking returns the id of the chunking that runs with these chunking settings and text
+// search configuration write, as Run identifies it: created if needed when create is true,
+// else index.ErrNotFound when it does not exist yet.
+func Chunking(ctx context.Context, db index.DBTX, cfg chunk.Config, tsConfig string, create bool) (int, error) {
+	chunker, err := chunk.New(cfg)
+	if err != nil {
+		return 0, fmt.Errorf("chunking: %w", err)
+	}
+	c := chunkingConfig{Chunker: chunker.Config(), Version: chunk.Version}
+	if create {
+		return index.EnsureChunking(ctx, db, c, cmp.Or(tsConfig, "english"))
+	}
+	return index.FindChunking(ctx, db, c, cmp.Or(tsConfig, "english"))
+}
+
+// ChunkerOf returns the chunking settings of a chunking's stored configuration (see
+// index.ChunkingConfig), or an error when another version of the chunker made it: its
+// chunks cannot be reproduced by this binary.
+func ChunkerOf(raw []byte) (chunk.Config, error) {
+	var c chunkingConfig
+	if err := json.Unmarshal(raw, &c); err != nil {
+		return chunk.Config{}, fmt.Errorf("chunking configuration: %w", err)
+	}
+	if c.Version != chunk.Version {
+		return chunk.Config{}, fmt.Errorf("the chunking was made by chunker %s, this binary has %s", c.Version, chunk.Version)
+	}
+	return c.Chunker, nil
 }

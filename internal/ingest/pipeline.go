@@ -437,7 +437,7 @@ func (r *run) writeTx(ctx context.Context, writes, tags []item) (index.WriteStat
 		if len(writes) > 0 {
 			// A reindex's cutover waits for this transaction, or this one finds the
 			// generation replaced and the run fails (the next run writes to the new one).
-			if err := index.LockGenerationWrites(ctx, tx, r.gen.ID); err != nil {
+			if err := index.LockGenerationWrites(ctx, tx, r.gen.ID, r.cfg.Target != nil); err != nil {
 				return err
 			}
 		}

@@ -26,6 +26,7 @@ import (
 	"github.com/docent-rag/docent/internal/chunk"
 	"github.com/docent-rag/docent/internal/embed"
 	"github.com/docent-rag/docent/internal/index"
+	"github.com/docent-rag/docent/internal/ingest"
 )
 
 // Config configures a reindex.
@@ -41,13 +42,16 @@ type Config struct {
 	HNSWM, HNSWEfConstruction int
 	// BatchSize is how many chunks are embedded and written per transaction; default 256.
 	BatchSize int
+	// Rechunk, when set, splits the documents again with new chunking settings (read from
+	// the sources' recorded folders) instead of reusing the stored chunks.
+	Rechunk *Rechunk
 	// Gate, when set, compares the new generation with the active one before activating.
 	Gate *Gate
 	// Force activates without the gate (saying so in the result).
 	Force bool
 	// DryRun reports what a reindex would do and changes nothing.
 	DryRun bool
-	// Progress, when set, receives progress reports (from the calling goroutine).
+	// Progress, when set, receives progress reports, one at a time.
 	Progress func(Progress)
 	// Args is the command line, recorded with the run.
 	Args []string
@@ -55,10 +59,11 @@ type Config struct {
 
 // Progress is a reindex's progress.
 type Progress struct {
-	Phase    string // embed, index, gate, cutover
-	Done     int64  // chunks with a vector in the new generation
-	Total    int64  // chunks of the chunking
-	Written  int64  // vectors written by this run
+	Phase    string // rechunk, embed, index, gate, cutover
+	Done     int64  // chunks with a vector in the new generation (rechunk: files read)
+	Total    int64  // chunks of the chunking (rechunk: files of the source)
+	Written  int64  // vectors written by this run (rechunk: chunks written)
+	Source   string // rechunk: the source being read
 	Elapsed  time.Duration
 	PerSec   float64 // vectors written per second by this run
 	ETA      time.Duration
@@ -79,6 +84,7 @@ type Result struct {
 	GateForced bool             `json:"gate_skipped_by_force"`
 	Activated  bool             `json:"activated"`
 	CaughtUp   int64            `json:"caught_up_at_cutover"` // vectors written inside the cutover transaction
+	Rechunk    *RechunkStats    `json:"rechunk,omitempty"`
 }
 
 // ErrGateRefused is returned when the evaluation gate finds the new generation worse than
@@ -109,7 +115,13 @@ func Run(ctx context.Context, pool *pgxpool.Pool, cfg Config, logger *slog.Logge
 	if err != nil {
 		return nil, err
 	}
-	spec := index.GenerationSpec{ChunkingID: active.ChunkingID, Embedder: cfg.Embedder.Kind(), Model: cfg.Embedder.Model(),
+	chunking := active.ChunkingID
+	if cfg.Rechunk != nil {
+		if chunking, err = rechunking(ctx, pool, cfg, active); err != nil {
+			return nil, err
+		}
+	}
+	spec := index.GenerationSpec{ChunkingID: chunking, Embedder: cfg.Embedder.Kind(), Model: cfg.Embedder.Model(),
 		Dimension: cfg.Embedder.Dimension(), Distance: active.Distance,
 		HNSWM: cmp.Or(cfg.HNSWM, active.HNSWM), HNSWEfConstruction: cmp.Or(cfg.HNSWEfConstruction, active.HNSWEfConstruction)}
 	res := &Result{Previous: active.ID, DryRun: cfg.DryRun}
@@ -125,11 +137,17 @@ func Run(ctx context.Context, pool *pgxpool.Pool, cfg Config, logger *slog.Logge
 	case !errors.Is(err, index.ErrNotFound):
 		return nil, err
 	case cfg.DryRun:
-		chunks, _, err := index.Coverage(ctx, pool, active)
-		if err != nil {
-			return nil, err
+		if cfg.Rechunk == nil {
+			if res.Chunks, _, err = index.Coverage(ctx, pool, active); err != nil {
+				return nil, err
+			}
+		} else {
+			sources, err := index.Sources(ctx, pool)
+			if err != nil {
+				return nil, err
+			}
+			res.Rechunk = &RechunkStats{Sources: len(sources)}
 		}
-		res.Chunks = chunks
 		res.Generation = index.Generation{ChunkingID: spec.ChunkingID, Embedder: spec.Embedder, Model: spec.Model,
 			Dimension: spec.Dimension, HNSWM: spec.HNSWM, HNSWEfConstruction: spec.HNSWEfConstruction, Status: index.StatusBuilding}
 		return res, nil
@@ -177,9 +195,38 @@ func Run(ctx context.Context, pool *pgxpool.Pool, cfg Config, logger *slog.Logge
 	return res, nil
 }
 
+// rechunking returns the id of the chunking cfg.Rechunk describes (created, unless a dry
+// run), which must differ from the active generation's.
+func rechunking(ctx context.Context, pool *pgxpool.Pool, cfg Config, active index.Generation) (int, error) {
+	ts := cfg.Rechunk.TextSearchConfig
+	if ts == "" {
+		var err error
+		if _, ts, err = index.ChunkingConfig(ctx, pool, active.ChunkingID); err != nil {
+			return 0, err
+		}
+	}
+	id, err := ingest.Chunking(ctx, pool, cfg.Rechunk.Chunking, ts, !cfg.DryRun)
+	switch {
+	case errors.Is(err, index.ErrNotFound):
+		return 0, nil // a dry run: the chunking would be new
+	case err != nil:
+		return 0, err
+	case id == active.ChunkingID:
+		return 0, errors.New("--rechunk: these chunking settings are the active generation's: nothing to re-chunk (without --rechunk, the stored chunks are embedded again)")
+	}
+	return id, nil
+}
+
 // build embeds what is missing, builds the vector index, runs the gate and cuts over.
 func build(ctx context.Context, pool *pgxpool.Pool, cfg Config, g index.Generation, res *Result, runID int64, logger *slog.Logger) error {
 	start := time.Now()
+	if cfg.Rechunk != nil {
+		res.Rechunk = &RechunkStats{}
+		if err := rechunkPass(ctx, pool, cfg, g, false, res.Rechunk, logger); err != nil {
+			return err
+		}
+		logger.Info("reindex: re-chunked the sources", "generation", g.ID, "documents", res.Rechunk.Documents, "chunks", res.Rechunk.Chunks)
+	}
 	written, err := embedMissing(ctx, pool, cfg, g, runID)
 	res.Embedded = written
 	res.EmbedTime = time.Since(start)
@@ -227,6 +274,25 @@ func cutover(ctx context.Context, pool *pgxpool.Pool, cfg Config, g index.Genera
 		}
 	}
 	embedder := cfg.Embedder
+	if active.ID != 0 && g.ChunkingID != active.ChunkingID {
+		// Another chunking: ingest runs write the active one's. Hold every source's ingest
+		// lock and re-chunk what changed since the last pass (see Rechunk).
+		wait := 10 * time.Minute
+		if cfg.Rechunk != nil && cfg.Rechunk.LockWait > 0 {
+			wait = cfg.Rechunk.LockWait
+		}
+		release, err := lockSources(ctx, pool, wait, logger)
+		if err != nil {
+			return err
+		}
+		defer release()
+		if res.Rechunk == nil {
+			res.Rechunk = &RechunkStats{}
+		}
+		if err := rechunkPass(ctx, pool, cfg, g, true, res.Rechunk, logger); err != nil {
+			return err
+		}
+	}
 	// Catch up outside the lock first, so that the locked part is short.
 	if _, err := embedMissing(ctx, pool, Config{Embedder: embedder, BatchSize: cfg.BatchSize}, g, 0); err != nil {
 		return err

@@ -17,6 +17,7 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/docent-rag/docent/internal/chunk"
 	"github.com/docent-rag/docent/internal/dbtest"
 	"github.com/docent-rag/docent/internal/embed"
 	"github.com/docent-rag/docent/internal/index"
@@ -432,4 +433,144 @@ func TestIngestDuringReindexLeavesNothingMissing(t *testing.T) {
 		t.Fatalf("ingest with the new embedder: %v %+v", err, s.Failures)
 	}
 	complete(t, db.Pool, res.Generation)
+}
+
+func ingestWith(pool *pgxpool.Pool, emb embed.Embedder, dir string, chunking chunk.Config) (ingest.Summary, error) {
+	in, err := ingest.New(ingest.Config{Source: "docs", Roots: []string{dir}, Prune: true, Chunking: chunking}, pool, emb, quiet)
+	if err != nil {
+		return ingest.Summary{}, err
+	}
+	return in.Run(context.Background())
+}
+
+// longDoc is a Markdown document of three sections of about 200 tokens each.
+func longDoc(i int, version string) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "# Handbook page %d\n\n", i)
+	for sec := range 3 {
+		fmt.Fprintf(&b, "## Section %d\n\n", sec)
+		for sent := range 12 {
+			fmt.Fprintf(&b, "Page %d section %d sentence %d explains %s and how the %s team handles it. ", i, sec, sent, topicWord(i, sec), version)
+		}
+		b.WriteString("\n\n")
+	}
+	return b.String()
+}
+
+// chunkTexts returns the text of every chunk of the chunking, joined.
+func chunkTexts(t *testing.T, pool *pgxpool.Pool, chunking int) (count int, all string) {
+	t.Helper()
+	err := pool.QueryRow(context.Background(), `SELECT count(*), coalesce(string_agg(text, ' '), '') FROM chunks WHERE chunking_id = $1`, chunking).Scan(&count, &all)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return count, all
+}
+
+// TestRechunkWhileIngesting re-chunks a corpus with smaller chunks while an ingest run adds a
+// document and changes another between the reindex's passes, then rolls back to the old
+// chunking after more ingestion, and collects the unused chunks.
+func TestRechunkWhileIngesting(t *testing.T) {
+	t.Parallel()
+	db := dbtest.New(t)
+	ctx := context.Background()
+	dir := t.TempDir()
+	for i := range 8 {
+		write(t, filepath.Join(dir, fmt.Sprintf("page-%d.md", i)), longDoc(i, "original"))
+	}
+	write(t, filepath.Join(dir, ".docent-acl"), "group:a\n")
+	emb := builtin(t, 384)
+	if s, err := ingestDir(t, db.Pool, emb, dir); err != nil || s.Documents.Added != 8 {
+		t.Fatalf("ingest: %v %+v", err, s.Documents)
+	}
+	old, err := index.ActiveGeneration(ctx, db.Pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	oldChunks, _ := chunkTexts(t, db.Pool, old.ChunkingID)
+
+	small := chunk.Config{TargetTokens: 60, MaxTokens: 90, OverlapTokens: 8, MinTokens: 16}
+	meddled := false
+	var phases []string
+	res, err := reindex.Run(ctx, db.Pool, reindex.Config{Embedder: emb, Embedders: embedders, Rechunk: &reindex.Rechunk{Chunking: small},
+		Progress: func(p reindex.Progress) {
+			if len(phases) == 0 || phases[len(phases)-1] != p.Phase {
+				phases = append(phases, p.Phase)
+			}
+			if p.Phase != "index" || meddled {
+				return
+			}
+			// Between the first pass and the cutover, cron ingests a changed and a new page
+			// (into the old chunking: it knows nothing of the new one).
+			meddled = true
+			write(t, filepath.Join(dir, "page-3.md"), longDoc(3, "revised"))
+			write(t, filepath.Join(dir, "page-new.md"), longDoc(99, "newcomer"))
+			if s, err := ingestDir(t, db.Pool, emb, dir); err != nil || s.Documents.Added != 1 || s.Documents.Updated != 1 {
+				t.Errorf("ingest during the reindex: %v %+v", err, s.Documents)
+			}
+		}}, quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !meddled || !res.Activated || res.Rechunk == nil || res.Rechunk.Passes != 2 {
+		t.Fatalf("result %+v, rechunk %+v: want two passes and an activation after the meddling", res, res.Rechunk)
+	}
+	// (No embed phase: the passes embed as they write. The second pass is the cutover's.)
+	if want := "rechunk,index,rechunk,cutover"; strings.Join(phases, ",") != want {
+		t.Errorf("phases %v, want %s", phases, want)
+	}
+	g := res.Generation
+	if g.ChunkingID == old.ChunkingID {
+		t.Fatal("the new generation reuses the old chunking")
+	}
+	complete(t, db.Pool, g)
+	n, texts := chunkTexts(t, db.Pool, g.ChunkingID)
+	if n < 2*oldChunks || !strings.Contains(texts, "revised team") || !strings.Contains(texts, "newcomer team") || strings.Contains(texts, "Page 3 section 0 sentence 0 explains "+topicWord(3, 0)+" and how the original") {
+		t.Errorf("new chunking: %d chunks (old %d); want at least twice as many, with the revised and the new page and not the old page 3", n, oldChunks)
+	}
+	// Lexical retrieval reads the new chunking.
+	r, err := retrieve.New(retrieve.Config{GenerationTTL: time.Millisecond}, db.Pool, emb, nil, "", quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	out, err := r.Retrieve(ctx, retrieve.Request{Query: topicWord(99, 1), Principals: []string{"group:a"}, Mode: retrieve.Hybrid})
+	if err != nil || out.Generation != g.ID || len(out.Evidence) == 0 || !strings.Contains(out.Evidence[0].Text, topicWord(99, 1)) {
+		t.Fatalf("retrieval after the rechunk: %v, generation %d, evidence %+v", err, out.Generation, out.Evidence)
+	}
+
+	// Ingestion with the old chunking settings is refused now; with the new ones it works.
+	var mismatch *index.MismatchError
+	if _, err := ingestDir(t, db.Pool, emb, dir); !errors.As(err, &mismatch) {
+		t.Errorf("ingest with the old chunking after the cutover: %v, want a mismatch", err)
+	}
+	write(t, filepath.Join(dir, "page-later.md"), longDoc(77, "later"))
+	if s, err := ingestWith(db.Pool, emb, dir, small); err != nil || s.Documents.Added != 1 {
+		t.Fatalf("ingest with the new chunking: %v %+v", err, s.Documents)
+	}
+
+	// Roll back: the old chunking is brought up to date (page-later) before the switch.
+	back, err := reindex.Activate(ctx, db.Pool, old.ID, reindex.Config{Embedders: embedders}, quiet)
+	if err != nil || !back.Activated {
+		t.Fatalf("rollback: %v %+v", err, back)
+	}
+	complete(t, db.Pool, old)
+	if _, texts := chunkTexts(t, db.Pool, old.ChunkingID); !strings.Contains(texts, "later team") {
+		t.Error("the old chunking misses the page ingested after the rechunk")
+	}
+
+	// Dropping the rechunked generation leaves its chunks unused: gc deletes them, and the
+	// statistics stay consistent.
+	if err := index.DropGeneration(ctx, db.Pool, g.ID); err != nil {
+		t.Fatal(err)
+	}
+	deleted, err := index.DropUnusedChunks(ctx, db.Pool)
+	if err != nil || deleted == 0 {
+		t.Errorf("DropUnusedChunks: %d, %v", deleted, err)
+	}
+	if n, _ := chunkTexts(t, db.Pool, g.ChunkingID); n != 0 {
+		t.Errorf("%d chunks of the dropped chunking remain", n)
+	}
+	if bad, err := index.StatisticsMismatches(ctx, db.Pool); err != nil || bad != 0 {
+		t.Errorf("statistics mismatches after the gc: %d, %v", bad, err)
+	}
 }
