@@ -96,3 +96,10 @@ func InTx(ctx context.Context, db Beginner, fn func(tx pgx.Tx) error) (err error
 	}
 	return nil
 }
+
+// IsDeadlock reports whether err is PostgreSQL's deadlock_detected: the server aborted this
+// transaction to break a cycle of waits, and running it again is the remedy.
+func IsDeadlock(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && pgErr.Code == "40P01"
+}

@@ -135,7 +135,15 @@ func WriteVectors(ctx context.Context, tx pgx.Tx, g Generation, ids []int64, vec
 	if len(ids) != len(vecs) {
 		return 0, fmt.Errorf("write vectors: %d chunks, %d vectors", len(ids), len(vecs))
 	}
-	rows, err := tx.Query(ctx, `SELECT id FROM chunks WHERE id = ANY($1) FOR KEY SHARE`, ids)
+	// The embeddings trigger takes the documents FOR SHARE; take them first, in id order,
+	// then the chunks, so that this transaction waits for an ingest write rather than holds
+	// half of what it needs.
+	if _, err := tx.Exec(ctx, `
+		SELECT FROM documents WHERE id IN (SELECT document_id FROM chunks WHERE id = ANY($1))
+		ORDER BY id FOR SHARE`, ids); err != nil {
+		return 0, fmt.Errorf("lock documents: %w", err)
+	}
+	rows, err := tx.Query(ctx, `SELECT id FROM chunks WHERE id = ANY($1) ORDER BY id FOR KEY SHARE`, ids)
 	if err != nil {
 		return 0, fmt.Errorf("lock chunks: %w", err)
 	}

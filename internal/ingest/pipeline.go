@@ -388,6 +388,12 @@ func (r *run) write(ctx context.Context, b *batch) error {
 	wctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Minute)
 	defer cancel()
 	stats, err := r.writeTx(wctx, b.writes, b.tags)
+	for attempt := 1; index.IsDeadlock(err) && attempt < 4; attempt++ {
+		// A reindex writing vectors of the same documents can deadlock with this
+		// transaction; PostgreSQL aborts one of the two. Retry the batch as it was.
+		time.Sleep(time.Duration(attempt*attempt) * 20 * time.Millisecond)
+		stats, err = r.writeTx(wctx, b.writes, b.tags)
+	}
 	if err == nil {
 		r.recordBatch(b, stats)
 		return nil

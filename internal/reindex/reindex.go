@@ -449,10 +449,22 @@ func embedPass(ctx context.Context, db dbtx, emb embed.Embedder, g index.Generat
 			return written, fmt.Errorf("embed chunks for generation %d: %d vectors for %d texts", g.ID, len(vecs), len(texts))
 		}
 		var n int64
-		err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
-			n, err = index.WriteVectors(ctx, tx, g, ids, vecs)
-			return err
-		})
+		for attempt := 1; ; attempt++ {
+			err = pgx.BeginFunc(ctx, db, func(tx pgx.Tx) error {
+				n, err = index.WriteVectors(ctx, tx, g, ids, vecs)
+				return err
+			})
+			// A concurrent ingest transaction can deadlock with this one (it locks the same
+			// documents and chunks in its own order); PostgreSQL aborts one of them. Retry.
+			if !index.IsDeadlock(err) || attempt == 5 {
+				break
+			}
+			select {
+			case <-ctx.Done():
+				return written, ctx.Err()
+			case <-time.After(time.Duration(attempt*attempt) * 20 * time.Millisecond):
+			}
+		}
 		if err != nil {
 			return written, err
 		}
