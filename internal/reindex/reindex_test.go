@@ -2,11 +2,14 @@ package reindex_test
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"hash/fnv"
 	"log/slog"
 	"math"
+	"net/http"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
@@ -572,5 +575,99 @@ func TestRechunkWhileIngesting(t *testing.T) {
 	}
 	if bad, err := index.StatisticsMismatches(ctx, db.Pool); err != nil || bad != 0 {
 		t.Errorf("statistics mismatches after the gc: %d, %v", bad, err)
+	}
+}
+
+// fakeProviders serves OpenAI's POST /v1/embeddings and Ollama's POST /api/embed, embedding
+// with the built-in embedder at 48 dimensions (so that the vectors mean something), and
+// counts the texts it embedded.
+func fakeProviders(t *testing.T) (embed.Providers, *atomic.Int64) {
+	t.Helper()
+	inner := builtin(t, 48)
+	var texts atomic.Int64
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var req struct {
+			Model string          `json:"model"`
+			Input json.RawMessage `json:"input"`
+		}
+		if err := json.NewDecoder(r.Body).Decode(&req); err != nil {
+			http.Error(w, err.Error(), http.StatusBadRequest)
+			return
+		}
+		var inputs []string
+		if err := json.Unmarshal(req.Input, &inputs); err != nil {
+			var one string
+			if err := json.Unmarshal(req.Input, &one); err != nil {
+				http.Error(w, err.Error(), http.StatusBadRequest)
+				return
+			}
+			inputs = []string{one}
+		}
+		vecs, err := inner.Embed(r.Context(), inputs)
+		if err != nil {
+			http.Error(w, err.Error(), http.StatusInternalServerError)
+			return
+		}
+		texts.Add(int64(len(inputs)))
+		w.Header().Set("Content-Type", "application/json")
+		switch r.URL.Path {
+		case "/v1/embeddings":
+			data := make([]any, len(vecs))
+			for i, v := range vecs {
+				data[i] = map[string]any{"object": "embedding", "index": i, "embedding": v}
+			}
+			_ = json.NewEncoder(w).Encode(map[string]any{"object": "list", "data": data, "model": req.Model,
+				"usage": map[string]int{"prompt_tokens": 1, "total_tokens": 1}})
+		case "/api/embed":
+			_ = json.NewEncoder(w).Encode(map[string]any{"model": req.Model, "embeddings": vecs})
+		default:
+			http.NotFound(w, r)
+		}
+	}))
+	t.Cleanup(srv.Close)
+	return embed.Providers{OpenAIBaseURL: srv.URL + "/v1", OpenAIAPIKey: "test-key", OllamaURL: srv.URL}, &texts
+}
+
+// TestReindexWithProviders reindexes to an OpenAI-compatible and then an Ollama embedding
+// model (served by a fake), through the real clients, with the dimension learned from the
+// provider, and retrieves with each.
+func TestReindexWithProviders(t *testing.T) {
+	t.Parallel()
+	db, _ := setup(t, 30)
+	ctx := context.Background()
+	providers, texts := fakeProviders(t)
+	open := func(ctx context.Context, g index.Generation) (embed.Embedder, error) {
+		return embed.Open(ctx, embed.Spec{Kind: g.Embedder, Model: g.Model, Dimension: g.Dimension}, providers)
+	}
+	for _, spec := range []string{"openai:fake-embed-3", "ollama:fake-embed-text"} {
+		s, err := embed.ParseSpec(spec, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		emb, err := embed.Open(ctx, s, providers)
+		if err != nil {
+			t.Fatalf("%s: %v", spec, err)
+		}
+		before := texts.Load()
+		res, err := reindex.Run(ctx, db.Pool, reindex.Config{Embedder: emb, Embedders: open}, quiet)
+		if err != nil || !res.Activated {
+			t.Fatalf("%s: %v %+v", spec, err, res)
+		}
+		g := res.Generation
+		if g.Embedder+":"+g.Model != spec || g.Dimension != 48 {
+			t.Errorf("%s: generation %s:%s with %d dimensions", spec, g.Embedder, g.Model, g.Dimension)
+		}
+		if n := complete(t, db.Pool, g); texts.Load()-before < n {
+			t.Errorf("%s: the provider embedded %d texts for %d chunks", spec, texts.Load()-before, n)
+		}
+		r, err := retrieve.New(retrieve.Config{Embedders: func(ctx context.Context, g index.Generation) (retrieve.Embedder, error) { return open(ctx, g) }},
+			db.Pool, nil, nil, "", quiet)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out, err := r.Retrieve(ctx, retrieve.Request{Query: topicWord(4, 0) + " " + topicWord(4, 3), Principals: []string{"group:a"}, Mode: retrieve.Dense})
+		if err != nil || out.Generation != g.ID || len(out.Dense) == 0 {
+			t.Fatalf("%s: dense retrieval: %v, generation %d, %d hits", spec, err, out.Generation, len(out.Dense))
+		}
 	}
 }
