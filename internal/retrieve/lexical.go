@@ -183,24 +183,25 @@ func (r *Retriever) termBound(t index.Term, w, avgLength float64) float64 {
 	return bound * (1 + 1e-9)
 }
 
-// maxQueryNodes caps the size of a candidate query: the GIN index evaluates the query for
-// every chunk containing one of its lexemes. At 100k chunks 48 nodes left long questions
-// with a loose "any of the rest" tail scoring 14k chunks in 60 ms; 128 with the "at least m"
-// tail scores tens of chunks, while 512 and more made the index scan itself slow (up to
-// 190 ms for a question of fifteen terms) (docs/retrieval.md).
-const maxQueryNodes = 128
-
-// maxFallbackLeaves caps the lexemes of the "at least m of the remaining terms" subtrees
-// that replace the decision tree past maxQueryNodes, together (see atLeast); once they are
-// used up, m is 1.
-const maxFallbackLeaves = 256
+// maxQueryNodes caps the decision nodes of a candidate query, and maxFallbackLeaves the
+// lexemes of each "at least m of the remaining terms" subtree that replaces the tree past
+// them (see atLeast). The GIN index evaluates the whole query for every chunk containing one
+// of its lexemes, so a larger query costs time in the index scan while a looser one costs
+// time scoring the chunks it matches. Measured at 100k chunks (docs/retrieval.md): 48 nodes
+// with an "any of the rest" tail scored 14k chunks in 60 ms for questions whose exact
+// condition matches a dozen; 512 or 1,024 nodes, or "at least m" subtrees of 64 lexemes,
+// made the index scan take 50–190 ms for questions of fifteen terms.
+const (
+	maxQueryNodes     = 128
+	maxFallbackLeaves = 16
+)
 
 // candidateQuery returns what a chunk must match to score more than need (>= 0) from the
 // terms ts alone (sorted by bound, largest first): contain a set of them whose bounds add up
 // to more than need, as a decision tree over ts[i]: with it (need lowered by its bound) or
 // without it. Past maxQueryNodes, a subtree becomes "at least m of the remaining terms", m
 // being the fewest of them whose bounds can add up to more than the need there (or fewer,
-// to keep the subtrees within maxFallbackLeaves), which matches more chunks, never fewer. est
+// to keep each within maxFallbackLeaves), which matches more chunks, never fewer. est
 // bounds the chunks matching it from above (a conjunction matches at most its rarest part, a
 // disjunction at most the sum of its parts, "at least m" at most the sum of the parts / m).
 // The query is empty when no chunk can score more than need.
@@ -209,7 +210,7 @@ func candidateQuery(ts []weighted, need float64) (q index.TSQuery, est float64) 
 	for i := len(ts) - 1; i >= 0; i-- {
 		suffix[i] = suffix[i+1] + ts[i].ub
 	}
-	nodes, fallback := 0, maxFallbackLeaves
+	nodes := 0
 	var build func(i int, need float64) (index.TSQuery, float64)
 	build = func(i int, need float64) (index.TSQuery, float64) {
 		if suffix[i] <= need {
@@ -225,9 +226,7 @@ func candidateQuery(ts []weighted, need float64) (q index.TSQuery, est float64) 
 				}
 				sum += t.ub
 			}
-			q, est, n := atLeast(ts[i:], m, fallback)
-			fallback -= n
-			return q, est
+			return atLeast(ts[i:], m, maxFallbackLeaves)
 		}
 		t := ts[i]
 		with, estWith := index.LexemeQuery(t.Lexeme), float64(t.DF)
@@ -246,9 +245,9 @@ func candidateQuery(ts []weighted, need float64) (q index.TSQuery, est float64) 
 
 // atLeast returns a query matching the chunks that contain at least m of the terms (m >= 1
 // and at most len(ts); m is lowered while the query would have more than limit lexemes, down
-// to 1), an upper bound of the chunks it matches (each contains at least m of the terms, so
-// there are at most Σ df / m of them) and its number of lexemes.
-func atLeast(ts []weighted, m, limit int) (index.TSQuery, float64, int) {
+// to 1) and an upper bound of the chunks it matches (each contains at least m of the terms,
+// so there are at most Σ df / m of them).
+func atLeast(ts []weighted, m, limit int) (index.TSQuery, float64) {
 	// size[k][j] is the number of lexemes of the query below for j of the last k terms.
 	size := make([][]int, len(ts)+1)
 	for k := range size {
@@ -283,5 +282,5 @@ func atLeast(ts []weighted, m, limit int) (index.TSQuery, float64, int) {
 		// With ts[i] and m−1 of the rest, or m of the rest.
 		return index.AnyOf(index.AllOf(index.LexemeQuery(ts[i].Lexeme), build(i+1, m-1)), build(i+1, m))
 	}
-	return build(0, m), df / float64(m), size[len(ts)][m]
+	return build(0, m), df / float64(m)
 }
