@@ -78,15 +78,23 @@ func (g Generation) TableIdent() (string, error) {
 	return pgx.Identifier{g.Table}.Sanitize(), nil
 }
 
+// The HNSW build parameters of a new generation unless its spec says otherwise, the same as
+// the schema's column defaults (migrations/00003_hnsw_build_defaults.sql).
+const (
+	DefaultHNSWM              = 24
+	DefaultHNSWEfConstruction = 128
+)
+
 // GenerationSpec describes a generation to create.
 type GenerationSpec struct {
-	ChunkingID         int
-	Embedder           string
-	Model              string
-	Dimension          int
-	Distance           string // default cosine
-	HNSWM              int    // default 16
-	HNSWEfConstruction int    // default 64
+	ChunkingID int
+	Embedder   string
+	Model      string
+	Dimension  int
+	Distance   string // default cosine
+	// HNSW build parameters; default m 24 and ef_construction 128 (migration 00003 says why).
+	HNSWM              int
+	HNSWEfConstruction int
 }
 
 func (s *GenerationSpec) validate() error {
@@ -125,8 +133,8 @@ func scanGeneration(row pgx.Row) (Generation, error) {
 // the HNSW index; see BuildVectorIndex). Run it in a transaction so that both happen or neither.
 func CreateGeneration(ctx context.Context, db DBTX, spec GenerationSpec) (Generation, error) {
 	spec.Distance = cmp.Or(spec.Distance, DistanceCosine)
-	spec.HNSWM = cmp.Or(spec.HNSWM, 16)
-	spec.HNSWEfConstruction = cmp.Or(spec.HNSWEfConstruction, 64)
+	spec.HNSWM = cmp.Or(spec.HNSWM, DefaultHNSWM)
+	spec.HNSWEfConstruction = cmp.Or(spec.HNSWEfConstruction, DefaultHNSWEfConstruction)
 	if err := spec.validate(); err != nil {
 		return Generation{}, err
 	}

@@ -675,3 +675,38 @@ func TestCorpusVersionFollowsEveryChunkChange(t *testing.T) {
 		t.Errorf("corpus versions %d, %d, %d, %d: want a new one after each insert, tag change and delete", v0, v1, v2, v3)
 	}
 }
+
+// TestNewGenerationsBuildWithTheDefaultHNSWParameters checks that a generation created without
+// HNSW parameters, through the code or by SQL, records the defaults of migration 00003 and
+// that its index is built with them.
+func TestNewGenerationsBuildWithTheDefaultHNSWParameters(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	g := f.newGeneration(t, "defaults", 4)
+	if g.HNSWM != index.DefaultHNSWM || g.HNSWEfConstruction != index.DefaultHNSWEfConstruction {
+		t.Errorf("CreateGeneration recorded m %d, ef_construction %d; want %d, %d", g.HNSWM, g.HNSWEfConstruction,
+			index.DefaultHNSWM, index.DefaultHNSWEfConstruction)
+	}
+	var m, efc int
+	if err := f.pool.QueryRow(ctx, `
+		INSERT INTO index_generations (chunking_id, embedder, model, dimension, status) VALUES ($1, 'test', 'by-sql', 4, 'retired')
+		RETURNING hnsw_m, hnsw_ef_construction`, f.chunkingID).Scan(&m, &efc); err != nil {
+		t.Fatal(err)
+	}
+	if m != index.DefaultHNSWM || efc != index.DefaultHNSWEfConstruction {
+		t.Errorf("the schema's defaults are m %d, ef_construction %d; the code's %d, %d", m, efc,
+			index.DefaultHNSWM, index.DefaultHNSWEfConstruction)
+	}
+	if err := index.BuildVectorIndex(ctx, f.pool, g.ID); err != nil {
+		t.Fatal(err)
+	}
+	var options []string
+	if err := f.pool.QueryRow(ctx, `SELECT reloptions FROM pg_class WHERE relname = $1`, g.Table+"_hnsw_idx").Scan(&options); err != nil {
+		t.Fatal(err)
+	}
+	want := []string{fmt.Sprintf("m=%d", index.DefaultHNSWM), fmt.Sprintf("ef_construction=%d", index.DefaultHNSWEfConstruction)}
+	if !slices.Equal(options, want) {
+		t.Errorf("HNSW index options %v, want %v", options, want)
+	}
+}

@@ -223,18 +223,19 @@ func join(qs []TSQuery, op string) TSQuery {
 
 // VisibleChunks estimates how many chunks of the chunking the principals can see: the sum of
 // the per-tag counts, which overcounts chunks carrying several of the caller's tags, capped
-// at the corpus size. It is only used to choose a query plan and is never shown.
-func VisibleChunks(ctx context.Context, db DBTX, chunkingID int, principals []string) (int64, error) {
-	var n int64
-	err := db.QueryRow(ctx, `
-		SELECT least(
-			coalesce((SELECT sum(chunk_count) FROM acl_stats WHERE chunking_id = $1 AND tag = ANY($2)), 0),
-			coalesce((SELECT chunk_count FROM corpus_stats WHERE chunking_id = $1), 0))::bigint`,
-		chunkingID, principals).Scan(&n)
+// at the corpus size, which it also returns. It is only used to choose a query plan and is
+// never shown.
+func VisibleChunks(ctx context.Context, db DBTX, chunkingID int, principals []string) (visible, total int64, err error) {
+	err = db.QueryRow(ctx, `
+		WITH t AS (SELECT coalesce((SELECT chunk_count FROM corpus_stats WHERE chunking_id = $1), 0) AS total)
+		SELECT least(coalesce((SELECT sum(chunk_count) FROM acl_stats WHERE chunking_id = $1 AND tag = ANY($2)), 0), t.total)::bigint,
+		       t.total
+		FROM t`,
+		chunkingID, principals).Scan(&visible, &total)
 	if err != nil {
-		return 0, fmt.Errorf("visible chunks: %w", err)
+		return 0, 0, fmt.Errorf("visible chunks: %w", err)
 	}
-	return n, nil
+	return visible, total, nil
 }
 
 // VectorPlan is how the dense leg searches.
@@ -260,6 +261,10 @@ type VectorQuery struct {
 	Plan          VectorPlan
 	EfSearch      int // HNSW candidate list; 0 for pgvector's default
 	MaxScanTuples int // iterative scan budget; 0 for pgvector's default
+	// Candidates is how many visible rows an HNSW scan takes before the nearest Limit are
+	// kept (at least Limit): with an iterative scan, asking for more rows makes it walk on,
+	// so the rows it returns first come from a wider search (higher recall).
+	Candidates int
 }
 
 // Nearest returns the visible chunks nearest to the vector, nearest first, with their
@@ -312,6 +317,7 @@ func (q VectorQuery) run(ctx context.Context, db Beginner, prefix string, read f
 		SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id JOIN sources s ON s.id = d.source_id
 		WHERE s.name = ANY($4)))`
 	var settings []string
+	scan := q.Limit // rows the inner scan takes
 	order := `e.embedding ` + op + ` $1`
 	switch q.Plan {
 	case ExactScan:
@@ -328,6 +334,7 @@ func (q VectorQuery) run(ctx context.Context, db Beginner, prefix string, read f
 		if q.EfSearch > 0 {
 			settings = append(settings, fmt.Sprintf(`SET LOCAL hnsw.ef_search = %d`, q.EfSearch))
 		}
+		scan = max(q.Limit, q.Candidates)
 		if q.MaxScanTuples > 0 {
 			settings = append(settings, fmt.Sprintf(`SET LOCAL hnsw.max_scan_tuples = %d`, q.MaxScanTuples))
 		}
@@ -339,13 +346,13 @@ func (q VectorQuery) run(ctx context.Context, db Beginner, prefix string, read f
 			ORDER BY ` + order + ` LIMIT $3
 		)
 		SELECT nn.chunk_id, c.document_id, nn.distance FROM nn JOIN chunks c ON c.id = nn.chunk_id
-		ORDER BY nn.distance, nn.chunk_id`
+		ORDER BY nn.distance, nn.chunk_id LIMIT $5`
 	return InTx(ctx, db, func(tx pgx.Tx) error {
 		batch := &pgx.Batch{}
 		for _, s := range settings {
 			batch.Queue(s)
 		}
-		batch.Queue(query, vectorValue(q.Generation, q.Vector), q.Principals, q.Limit, nonNilSlice(q.Sources))
+		batch.Queue(query, vectorValue(q.Generation, q.Vector), q.Principals, scan, nonNilSlice(q.Sources), q.Limit)
 		res := tx.SendBatch(ctx, batch)
 		for range settings {
 			if _, err := res.Exec(); err != nil {

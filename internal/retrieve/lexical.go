@@ -183,16 +183,27 @@ func (r *Retriever) termBound(t index.Term, w, avgLength float64) float64 {
 	return bound * (1 + 1e-9)
 }
 
-// maxQueryNodes caps the size of a candidate query: the GIN index evaluates the query for
-// every chunk containing one of its lexemes.
-const maxQueryNodes = 48
+// maxQueryNodes caps the decision nodes of a candidate query, and maxFallbackLeaves the
+// lexemes of each "at least m of the remaining terms" subtree that replaces the tree past
+// them (see atLeast). The GIN index evaluates the whole query for every chunk containing one
+// of its lexemes, so a larger query costs time in the index scan while a looser one costs
+// time scoring the chunks it matches. Measured at 100k chunks (docs/retrieval.md): 48 nodes
+// with an "any of the rest" tail scored 14k chunks in 60 ms for questions whose exact
+// condition matches a dozen; 512 or 1,024 nodes, or "at least m" subtrees of 64 lexemes,
+// made the index scan take 50–190 ms for questions of fifteen terms.
+const (
+	maxQueryNodes     = 128
+	maxFallbackLeaves = 16
+)
 
 // candidateQuery returns what a chunk must match to score more than need (>= 0) from the
 // terms ts alone (sorted by bound, largest first): contain a set of them whose bounds add up
 // to more than need, as a decision tree over ts[i]: with it (need lowered by its bound) or
-// without it. Past maxQueryNodes, a subtree becomes "any of the remaining terms", which
-// matches more chunks, never fewer. est bounds the chunks matching it from above (a
-// conjunction matches at most its rarest part, a disjunction at most the sum of its parts).
+// without it. Past maxQueryNodes, a subtree becomes "at least m of the remaining terms", m
+// being the fewest of them whose bounds can add up to more than the need there (or fewer,
+// to keep each within maxFallbackLeaves), which matches more chunks, never fewer. est
+// bounds the chunks matching it from above (a conjunction matches at most its rarest part, a
+// disjunction at most the sum of its parts, "at least m" at most the sum of the parts / m).
 // The query is empty when no chunk can score more than need.
 func candidateQuery(ts []weighted, need float64) (q index.TSQuery, est float64) {
 	suffix := make([]float64, len(ts)+1)
@@ -206,13 +217,16 @@ func candidateQuery(ts []weighted, need float64) (q index.TSQuery, est float64) 
 			return "", 0 // even all of them cannot exceed need
 		}
 		if nodes++; nodes > maxQueryNodes {
-			var any []index.TSQuery
-			var est float64
+			// The largest bounds come first: a set of m terms adds up to at most the
+			// first m bounds.
+			m, sum := 0, 0.0
 			for _, t := range ts[i:] {
-				any = append(any, index.LexemeQuery(t.Lexeme))
-				est += float64(t.DF)
+				if m++; sum+t.ub > need {
+					break
+				}
+				sum += t.ub
 			}
-			return index.AnyOf(any...), est
+			return atLeast(ts[i:], m, maxFallbackLeaves)
 		}
 		t := ts[i]
 		with, estWith := index.LexemeQuery(t.Lexeme), float64(t.DF)
@@ -227,4 +241,46 @@ func candidateQuery(ts []weighted, need float64) (q index.TSQuery, est float64) 
 		return index.AnyOf(with, without), estWith + estWithout
 	}
 	return build(0, max(need, 0))
+}
+
+// atLeast returns a query matching the chunks that contain at least m of the terms (m >= 1
+// and at most len(ts); m is lowered while the query would have more than limit lexemes, down
+// to 1) and an upper bound of the chunks it matches (each contains at least m of the terms,
+// so there are at most Σ df / m of them).
+func atLeast(ts []weighted, m, limit int) (index.TSQuery, float64) {
+	// size[k][j] is the number of lexemes of the query below for j of the last k terms.
+	size := make([][]int, len(ts)+1)
+	for k := range size {
+		size[k] = make([]int, m+1)
+		for j := 1; j <= min(k, m); j++ {
+			if j == 1 {
+				size[k][j] = k
+			} else {
+				size[k][j] = 1 + size[k-1][j-1] + size[k-1][j]
+			}
+		}
+	}
+	for m > 1 && size[len(ts)][m] > limit {
+		m--
+	}
+	var df float64
+	for _, t := range ts {
+		df += float64(t.DF)
+	}
+	var build func(i, m int) index.TSQuery
+	build = func(i, m int) index.TSQuery {
+		if len(ts)-i < m {
+			return ""
+		}
+		if m == 1 {
+			var any []index.TSQuery
+			for _, t := range ts[i:] {
+				any = append(any, index.LexemeQuery(t.Lexeme))
+			}
+			return index.AnyOf(any...)
+		}
+		// With ts[i] and m−1 of the rest, or m of the rest.
+		return index.AnyOf(index.AllOf(index.LexemeQuery(ts[i].Lexeme), build(i+1, m-1)), build(i+1, m))
+	}
+	return build(0, m), df / float64(m)
 }

@@ -74,7 +74,8 @@ func sortByBound(ts []weighted) {
 }
 
 // TestCandidateQueryStaysSmall bounds the query's size for many terms: past maxQueryNodes a
-// subtree becomes "any of the rest", so a long question cannot make a huge tsquery.
+// subtree becomes "at least m of the rest" (at most maxFallbackLeaves lexemes, or "any of the
+// rest"), so a long question cannot make a huge tsquery.
 func TestCandidateQueryStaysSmall(t *testing.T) {
 	ts := make([]weighted, 40)
 	for i := range ts {
@@ -84,10 +85,56 @@ func TestCandidateQueryStaysSmall(t *testing.T) {
 	if q == "" {
 		t.Fatal("no query although all forty terms together exceed the need")
 	}
-	if n := strings.Count(string(q), "'") / 2; n > 40*maxQueryNodes {
-		t.Errorf("query has %d lexemes, more than %d", n, 40*maxQueryNodes)
+	// The decision nodes and a subtree for each call past the cap (at most one more than
+	// the nodes).
+	if n, most := strings.Count(string(q), "'")/2, maxQueryNodes+(maxQueryNodes+1)*max(maxFallbackLeaves, len(ts)); n > most {
+		t.Errorf("query has %d lexemes, more than %d", n, most)
 	}
 	if q, est := candidateQuery(ts, 40); q != "" || est != 0 {
 		t.Errorf("need equal to the sum of all bounds gave %q (estimate %v), want nothing", q, est)
+	}
+}
+
+// TestAtLeastMatchesTheSetsOfAtLeastM checks the tail of a capped candidate query against
+// PostgreSQL: a chunk containing k of the terms matches if and only if k >= m, m lowered only
+// when the query would be too large, and the estimate bounds the matching chunks.
+func TestAtLeastMatchesTheSetsOfAtLeastM(t *testing.T) {
+	t.Parallel()
+	db := dbtest.New(t)
+	ctx := context.Background()
+	lexemes := []string{"it's", `back\slash`, "a&b", "x|y!", "(paren", "plain", "c:*", "d'e'f", "nine", "ten"}
+	for _, tc := range []struct{ n, m, wantM int }{
+		{1, 1, 1}, {4, 1, 1}, {4, 2, 2}, {4, 4, 4}, {6, 3, 3}, {10, 2, 2}, {10, 3, 2}, {10, 5, 2},
+	} {
+		ts := make([]weighted, tc.n)
+		for i := range ts {
+			ts[i] = weighted{Term: index.Term{Lexeme: lexemes[i], DF: int64(10 * (i + 1))}, ub: 1}
+		}
+		q, est := atLeast(ts, tc.m, 64)
+		var df float64
+		for _, term := range ts {
+			df += float64(term.DF)
+		}
+		if want := df / float64(tc.wantM); est != want {
+			t.Errorf("n %d, m %d: estimate %v, want %v (m lowered to %d)", tc.n, tc.m, est, want, tc.wantM)
+		}
+		if n := strings.Count(string(q), " | ") + strings.Count(string(q), " & ") + 1; n > max(64, tc.n) {
+			t.Errorf("n %d, m %d: %d lexemes in the query, more than the limit of 64", tc.n, tc.m, n)
+		}
+		for mask := range 1 << tc.n {
+			have := []string{}
+			for i, term := range ts {
+				if mask&(1<<i) != 0 {
+					have = append(have, term.Lexeme)
+				}
+			}
+			var matched bool
+			if err := db.Pool.QueryRow(ctx, `SELECT array_to_tsvector($1::text[]) @@ $2::tsquery`, have, string(q)).Scan(&matched); err != nil {
+				t.Fatalf("n %d, m %d: %v (query %s)", tc.n, tc.m, err, q)
+			}
+			if want := len(have) >= tc.wantM; matched != want {
+				t.Errorf("n %d, m %d: %v matched %v, want %v (query %s)", tc.n, tc.m, have, matched, want, q)
+			}
+		}
 	}
 }

@@ -347,13 +347,16 @@ func TestDensePlansAndNeverFewerThanK(t *testing.T) {
 		t.Fatalf("small corpus: plan %q, %d rows, %v; want an exact scan with 10 rows", res.DensePlan, len(res.Dense), err)
 	}
 
-	hnsw := newRetriever(t, db, emb, retrieve.Config{Depth: 10, ExactTop: 10, ExactScanBelow: 1, EfSearch: 10, MaxScanTuples: 15}, nil)
+	// EfSearch 1: the candidate list is Depth (10) for the unrestricted caller and 11 (1 divided
+	// by the visible share 12/132) for the restricted one below.
+	hnsw := newRetriever(t, db, emb, retrieve.Config{Depth: 10, ExactTop: 10, ExactScanBelow: 1, EfSearch: 1, MaxScanTuples: 15}, nil)
 	res, err = hnsw.Retrieve(ctx, req)
 	if err != nil || !strings.HasPrefix(res.DensePlan, "hnsw") || len(res.Dense) != 10 {
 		t.Fatalf("unrestricted: plan %q, %d rows, %v; want HNSW with 10 rows", res.DensePlan, len(res.Dense), err)
 	}
-	// A caller who sees 12 of 132 chunks, with a query near the 120 others and an iterative
-	// scan budget (15 tuples) too small to reach 10 visible ones: the exact scan settles it.
+	// A caller who sees 12 of 132 chunks, with a query near the 120 others, a candidate list of
+	// 11 and an iterative scan budget (15 tuples) too small to reach 10 visible ones: the exact
+	// scan settles it.
 	req.Principals = []string{"group:few"}
 	req.Query = "robot moved pallet to aisle"
 	res, err = hnsw.Retrieve(ctx, req)

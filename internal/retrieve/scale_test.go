@@ -60,8 +60,8 @@ func BenchmarkFilteredDense(b *testing.B) {
 	}
 	cfg := r.Config()
 	var out strings.Builder
-	fmt.Fprintf(&out, "\n%d chunks, %d SciFact test queries per row; defaults ExactScanBelow %d, EfSearch %d (raised to Depth %d), MaxScanTuples %d\n\n",
-		env.chunks, len(queries), cfg.ExactScanBelow, cfg.EfSearch, cfg.Depth, cfg.MaxScanTuples)
+	fmt.Fprintf(&out, "\n%d chunks, HNSW m %d, ef_construction %d; %d SciFact test queries per row; defaults ExactScanBelow %d, EfSearch %d (divided by the visible share, at least Depth %d), MaxScanTuples %d\n\n",
+		env.chunks, env.gen.HNSWM, env.gen.HNSWEfConstruction, len(queries), cfg.ExactScanBelow, cfg.EfSearch, cfg.Depth, cfg.MaxScanTuples)
 	out.WriteString(denseHeader)
 	for _, row := range rows {
 		out.WriteString(row.String())
@@ -198,7 +198,7 @@ func measureDense(ctx context.Context, env *scaleEnv, r *retrieve.Retriever, tr 
 	principals := []string{tag}
 	row := denseRow{Share: share, Tag: tag, plans: map[string]int{}, minRows: math.MaxInt, worstRecall: 1}
 	var err error
-	if row.visible, err = index.VisibleChunks(ctx, env.pool, env.gen.ChunkingID, principals); err != nil {
+	if row.visible, _, err = index.VisibleChunks(ctx, env.pool, env.gen.ChunkingID, principals); err != nil {
 		return row, err
 	}
 	row.wantRows = int(min(int64(r.Config().Depth), row.visible))
