@@ -59,15 +59,15 @@ embedded for the new generation before the cutover).
 
 Resumable: after an interruption, the same command continues where it stopped. Without
 --embedder, the active generation's embedder is used (e.g. to rebuild with other HNSW
-settings). --dry-run says what would be built.
+settings, or with this version's defaults). --dry-run says what would be built.
 
 Exit status: 0 activated (or dry run), 4 the gate refused the new generation (it stays
 built: `+"`ingest activate ID --force`"+` activates it), 75 another reindex or activation is
 running, 130 interrupted (run again to resume), 2 usage error, 1 fatal error.`)
 	embedder := fs.String("embedder", "", "embedding model of the new generation: builtin, openai:<model> or ollama:<model> (default: the active generation's)")
 	dimension := fs.Int("dimension", 0, "vector dimension of the new generation (default: the built-in default, or the model's)")
-	hnswM := fs.Int("hnsw-m", 0, "HNSW links per node of the new generation (default: the active generation's)")
-	hnswEf := fs.Int("hnsw-ef-construction", 0, "HNSW build candidate list (default: the active generation's)")
+	hnswM := fs.Int("hnsw-m", index.DefaultHNSWM, "HNSW links per node of the new generation")
+	hnswEf := fs.Int("hnsw-ef-construction", index.DefaultHNSWEfConstruction, "HNSW build candidate list of the new generation (at least twice --hnsw-m)")
 	rechunk := fs.Bool("rechunk", false, "read the sources' documents again and split them with the chunking settings of "+config.ChunkTarget+" and "+config.ChunkMax+" (or the flags below) into a new chunking")
 	target := fs.Int("chunk-target-tokens", 0, "with --rechunk: chunk size to aim at (default: env "+config.ChunkTarget+")")
 	maxTokens := fs.Int("chunk-max-tokens", 0, "with --rechunk: largest chunk (default: env "+config.ChunkMax+")")
@@ -78,8 +78,12 @@ running, 130 interrupted (run again to resume), 2 usage error, 1 fatal error.`)
 	if code := parse(fs, args, false, e); code >= 0 {
 		return code
 	}
-	if *dimension < 0 || *batch < 1 || *hnswM < 0 || *hnswEf < 0 || *gf.tolerance < 0 {
-		fmt.Fprintln(e.stderr, "ingest reindex: --dimension, --batch-size, --hnsw-m, --hnsw-ef-construction and --tolerance cannot be negative (and --batch-size not 0)")
+	if *dimension < 0 || *batch < 1 || *gf.tolerance < 0 {
+		fmt.Fprintln(e.stderr, "ingest reindex: --dimension and --tolerance cannot be negative, --batch-size must be at least 1")
+		return exitUsage
+	}
+	if *hnswM < 2 || *hnswM > 100 || *hnswEf < 2**hnswM || *hnswEf > 1000 {
+		fmt.Fprintln(e.stderr, "ingest reindex: --hnsw-m must be between 2 and 100, --hnsw-ef-construction between twice --hnsw-m and 1000")
 		return exitUsage
 	}
 	var rc *reindex.Rechunk

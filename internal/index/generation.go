@@ -85,6 +85,48 @@ const (
 	DefaultHNSWEfConstruction = 128
 )
 
+// A small corpus's first index is built with pgvector's cheaper 16 / 64 graph: below
+// SmallCorpusChunks chunks every caller sees fewer chunks than the retriever's exact-scan
+// threshold (20,000 by default), so queries scan exactly and the graph is not used, and the
+// 24 / 128 build would cost the first ingest a second of 5,000 chunks for nothing. A corpus
+// that grows past it is told to reindex (see IndexOutgrown).
+const (
+	SmallCorpusChunks       = 20_000
+	SmallHNSWM              = 16
+	SmallHNSWEfConstruction = 64
+)
+
+// UseSmallCorpusIndex sets the HNSW build parameters of generation id, whose index is not
+// built yet, to the small corpus's.
+func UseSmallCorpusIndex(ctx context.Context, db DBTX, id int) error {
+	if _, err := db.Exec(ctx, `
+		UPDATE index_generations SET hnsw_m = $2, hnsw_ef_construction = $3
+		WHERE id = $1 AND index_built_at IS NULL`, id, SmallHNSWM, SmallHNSWEfConstruction); err != nil {
+		return fmt.Errorf("set the index parameters of generation %d: %w", id, err)
+	}
+	return nil
+}
+
+// IndexOutgrown reports whether generation g's HNSW graph was built with parameters below the
+// defaults and its chunking now has at least SmallCorpusChunks chunks: queries now use the
+// graph, and a reindex would build a better one.
+func IndexOutgrown(ctx context.Context, db DBTX, g Generation) (bool, error) {
+	if g.HNSWM >= DefaultHNSWM && g.HNSWEfConstruction >= DefaultHNSWEfConstruction {
+		return false, nil
+	}
+	n, err := ChunkCount(ctx, db, g.ChunkingID)
+	return n >= SmallCorpusChunks, err
+}
+
+// ChunkCount is the number of chunks of a chunking (from the statistics the triggers keep).
+func ChunkCount(ctx context.Context, db DBTX, chunkingID int) (int64, error) {
+	var n int64
+	if err := db.QueryRow(ctx, `SELECT coalesce((SELECT chunk_count FROM corpus_stats WHERE chunking_id = $1), 0)`, chunkingID).Scan(&n); err != nil {
+		return 0, fmt.Errorf("chunks of chunking %d: %w", chunkingID, err)
+	}
+	return n, nil
+}
+
 // GenerationSpec describes a generation to create.
 type GenerationSpec struct {
 	ChunkingID int

@@ -432,9 +432,20 @@ func (r *run) finish(ctx context.Context, status, errMsg string) error {
 // first run over an empty index has written its documents.
 func (r *run) finishGeneration(ctx context.Context) error {
 	if r.cfg.DryRun || r.cfg.Target != nil || r.gen.Status != index.StatusBuilding {
-		return nil
+		return r.checkIndexSize(ctx)
 	}
 	start := time.Now()
+	chunks, err := index.ChunkCount(ctx, r.db, r.gen.ChunkingID)
+	if err != nil {
+		return err
+	}
+	if chunks < index.SmallCorpusChunks {
+		if err := index.UseSmallCorpusIndex(ctx, r.db, r.gen.ID); err != nil {
+			return err
+		}
+		r.summary.Notes = append(r.summary.Notes, fmt.Sprintf("a corpus under %d chunks gets the cheaper HNSW graph (m %d, ef_construction %d): queries scan it exactly; `ingest reindex` builds the full one if it grows",
+			index.SmallCorpusChunks, index.SmallHNSWM, index.SmallHNSWEfConstruction))
+	}
 	if err := index.BuildVectorIndex(ctx, r.db, r.gen.ID); err != nil {
 		return err
 	}
@@ -443,6 +454,21 @@ func (r *run) finishGeneration(ctx context.Context) error {
 	}
 	r.summary.Notes = append(r.summary.Notes, fmt.Sprintf("built the vector index of generation %d in %s and activated it", r.gen.ID, time.Since(start).Round(time.Millisecond)))
 	r.logger.Info("activated the first index generation", "generation", r.gen.ID, "index_build", time.Since(start).Round(time.Millisecond).String())
+	return nil
+}
+
+// checkIndexSize notes when the active generation's HNSW graph was built for a small corpus
+// that has since grown past it.
+func (r *run) checkIndexSize(ctx context.Context) error {
+	if r.cfg.DryRun || r.cfg.Target != nil || r.gen.ID == 0 {
+		return nil
+	}
+	outgrown, err := index.IndexOutgrown(ctx, r.db, r.gen)
+	if err != nil || !outgrown {
+		return err
+	}
+	r.summary.Notes = append(r.summary.Notes, fmt.Sprintf("the corpus has grown past %d chunks, beyond what the vector index of generation %d was built for (m %d, ef_construction %d): run `ingest reindex` to build it with m %d, ef_construction %d for better recall",
+		index.SmallCorpusChunks, r.gen.ID, r.gen.HNSWM, r.gen.HNSWEfConstruction, index.DefaultHNSWM, index.DefaultHNSWEfConstruction))
 	return nil
 }
 

@@ -38,7 +38,7 @@ type Config struct {
 	// evaluation gate's baseline; a retired one, to catch up before a rollback).
 	Embedders func(ctx context.Context, g index.Generation) (embed.Embedder, error)
 	// HNSWM and HNSWEfConstruction are the new generation's HNSW build parameters; 0 takes
-	// the active generation's.
+	// index.DefaultHNSWM and DefaultHNSWEfConstruction.
 	HNSWM, HNSWEfConstruction int
 	// BatchSize is how many chunks are embedded and written per transaction; default 256.
 	BatchSize int
@@ -123,7 +123,7 @@ func Run(ctx context.Context, pool *pgxpool.Pool, cfg Config, logger *slog.Logge
 	}
 	spec := index.GenerationSpec{ChunkingID: chunking, Embedder: cfg.Embedder.Kind(), Model: cfg.Embedder.Model(),
 		Dimension: cfg.Embedder.Dimension(), Distance: active.Distance,
-		HNSWM: cmp.Or(cfg.HNSWM, active.HNSWM), HNSWEfConstruction: cmp.Or(cfg.HNSWEfConstruction, active.HNSWEfConstruction)}
+		HNSWM: cfg.HNSWM, HNSWEfConstruction: cfg.HNSWEfConstruction}
 	res := &Result{Previous: active.ID, DryRun: cfg.DryRun}
 
 	g, err := index.BuildingGeneration(ctx, pool)
