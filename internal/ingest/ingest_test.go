@@ -217,8 +217,17 @@ func TestFirstRunThenIdempotentRerun(t *testing.T) {
 	if embedded == 0 {
 		t.Fatal("nothing was embedded")
 	}
-	if _, err := index.ActiveGeneration(context.Background(), h.db.Pool); err != nil {
-		t.Errorf("the first run did not activate its generation: %v", err)
+	g, err := index.ActiveGeneration(context.Background(), h.db.Pool)
+	if err != nil {
+		t.Fatalf("the first run did not activate its generation: %v", err)
+	}
+	// A small first corpus gets the cheap graph, and the run says so.
+	if g.HNSWM != index.SmallHNSWM || g.HNSWEfConstruction != index.SmallHNSWEfConstruction || !strings.Contains(strings.Join(s.Notes, " "), "cheaper HNSW graph") {
+		t.Errorf("small corpus: HNSW m %d, ef_construction %d, notes %q", g.HNSWM, g.HNSWEfConstruction, s.Notes)
+	}
+	var opts string
+	if err := h.db.Pool.QueryRow(context.Background(), `SELECT options FROM sources`).Scan(&opts); err != nil || !strings.Contains(opts, `"prune": true`) {
+		t.Errorf("the source's recorded options %s (%v), want the run's", opts, err)
 	}
 
 	// Nothing changed: everything unchanged, nothing written, nothing embedded.
