@@ -111,7 +111,8 @@ func (s *Server) answer(c echo.Context) error {
 		return c.JSON(http.StatusOK, resp)
 	}
 
-	res, err := s.retriever.Retrieve(ctx, retrieve.Request{Query: query, Principals: p.Principals, Sources: req.Filters.Sources})
+	// On the generation the cache key and the trace name, even if another is activated now.
+	res, err := s.retriever.Retrieve(ctx, retrieve.Request{Query: query, Principals: p.Principals, Sources: req.Filters.Sources, Generation: gen})
 	if err != nil {
 		return fail(retrievalError(err))
 	}

@@ -266,11 +266,9 @@ func (r *Retriever) Retrieve(ctx context.Context, req Request) (*Result, error) 
 	}
 	// The request stays on the generation it starts with, even if another is activated
 	// meanwhile (a retired generation's tables stay until `ingest gc`).
-	var gen index.Generation
-	if req.Generation != 0 {
+	gen, err := r.generation(ctx)
+	if req.Generation != 0 && (err != nil || gen.ID != req.Generation) {
 		gen, err = index.GetGeneration(ctx, r.db, req.Generation)
-	} else {
-		gen, err = r.generation(ctx)
 	}
 	if err != nil {
 		return nil, err

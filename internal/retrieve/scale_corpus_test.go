@@ -1,18 +1,14 @@
 package retrieve_test
 
 import (
-	"bufio"
-	"bytes"
 	"context"
 	"crypto/sha256"
-	"encoding/binary"
 	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
-	"math/rand/v2"
 	neturl "net/url"
 	"os"
 	"path/filepath"
@@ -20,7 +16,6 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unicode"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
@@ -35,11 +30,11 @@ import (
 	"github.com/docent-rag/docent/internal/retrieve"
 )
 
-// The corpus of the benchmarks at scale: scaleDocs documents of two or three sentences drawn
-// with a fixed seed from the sentences of SciFact's abstracts and ClapNQ's passages, each
-// document one chunk. Every document is tagged group:all, and by the hash of its id also
-// group:s50, s10, s1 and s01 for the lowest 50%, 10%, 1% and 0.1% of hashes (nested), so a
-// caller with principal group:sX sees about X% of the chunks.
+// The corpus of the benchmarks at scale (evaldata.ScaleCorpus): scaleDocs documents of two or
+// three sentences drawn with a fixed seed from the sentences of SciFact's abstracts and
+// ClapNQ's passages, each document one chunk. Every document is tagged group:all, and by the
+// hash of its id also group:s50, s10, s1 and s01 for the lowest 50%, 10%, 1% and 0.1% of
+// hashes (nested), so a caller with principal group:sX sees about X% of the chunks.
 const (
 	scaleDocs      = 100_000
 	scaleMinChunks = 100_000
@@ -84,7 +79,7 @@ func setupScale(b *testing.B) *scaleEnv {
 	queries := scifactTestQueries(b)
 	ctx := context.Background()
 
-	corpus, stats, err := scaleCorpus(scifact, clapnq)
+	corpus, stats, err := evaldata.ScaleCorpus(scifact, clapnq, scaleDocs, scaleSeed)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -142,7 +137,7 @@ func setupScale(b *testing.B) *scaleEnv {
 	}
 	if !complete {
 		b.Logf("building the benchmark corpus in database %s: %d documents from %d sentences (%d SciFact, %d ClapNQ); this takes a few minutes",
-			name, scaleDocs, stats.sentences, stats.scifact, stats.clapnq)
+			name, scaleDocs, stats.Sentences, stats.SciFact, stats.ClapNQ)
 		if !exists {
 			dropOtherScaleDatabases(ctx, b, admin, name)
 			if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
@@ -250,137 +245,6 @@ func dropOtherScaleDatabases(ctx context.Context, b *testing.B, admin *pgx.Conn,
 	}
 }
 
-type corpusStats struct {
-	sentences, scifact, clapnq int
-}
-
-// scaleCorpus generates the benchmark corpus as JSON Lines: deterministic for the same input
-// files, no two documents with the same text.
-func scaleCorpus(scifactPath, clapnqPath string) ([]byte, corpusStats, error) {
-	var sentences []string
-	seen := map[string]bool{}
-	add := func(s string) bool {
-		s = strings.Join(strings.Fields(s), " ")
-		// Fragments ("(n = 17)", a lone heading) are not sentences.
-		if len(strings.Fields(s)) < 5 || seen[s] {
-			return false
-		}
-		seen[s] = true
-		sentences = append(sentences, s)
-		return true
-	}
-	var st corpusStats
-	err := readJSONL(scifactPath, func(rec map[string]any) {
-		text, _ := rec["text"].(string)
-		for _, s := range splitSentences(text) {
-			if add(s) {
-				st.scifact++
-			}
-		}
-	})
-	if err != nil {
-		return nil, st, err
-	}
-	err = readJSONL(clapnqPath, func(rec map[string]any) {
-		// ClapNQ gives each passage's sentences.
-		meta, _ := rec["metadata"].(map[string]any)
-		list, _ := meta["sentences"].([]any)
-		for _, v := range list {
-			if s, ok := v.(string); ok && add(s) {
-				st.clapnq++
-			}
-		}
-	})
-	if err != nil {
-		return nil, st, err
-	}
-	st.sentences = len(sentences)
-	if len(sentences) < 1000 {
-		return nil, st, fmt.Errorf("only %d sentences in the evaluation data", len(sentences))
-	}
-
-	rng := rand.New(rand.NewPCG(scaleSeed, scaleSeed))
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
-	texts := map[string]bool{}
-	for i := range scaleDocs {
-		var text string
-		for {
-			n := 2 + rng.IntN(2)
-			parts := make([]string, n)
-			for j := range parts {
-				parts[j] = sentences[rng.IntN(len(sentences))]
-			}
-			text = strings.Join(parts, " ")
-			if !texts[text] {
-				break
-			}
-		}
-		texts[text] = true
-		id := fmt.Sprintf("d%06d", i)
-		if err := enc.Encode(map[string]any{"id": id, "title": "", "text": text, "acl": scaleTags(id)}); err != nil {
-			return nil, st, err
-		}
-	}
-	return buf.Bytes(), st, nil
-}
-
-// scaleTags are a document's permission tags, from the hash of its id: nested shares.
-func scaleTags(id string) []string {
-	h := sha256.Sum256([]byte(id))
-	permille := binary.BigEndian.Uint64(h[:8]) % 1000
-	tags := []string{"group:all"}
-	for _, t := range []struct {
-		below uint64
-		tag   string
-	}{{500, "group:s50"}, {100, "group:s10"}, {10, "group:s1"}, {1, "group:s01"}} {
-		if permille < t.below {
-			tags = append(tags, t.tag)
-		}
-	}
-	return tags
-}
-
-// splitSentences splits running text after '.', '!' or '?' followed by a space and an upper-
-// case letter or a digit: abbreviations in mid-sentence ("et al. showed", "e.g. the") stay.
-func splitSentences(text string) []string {
-	var out []string
-	rs := []rune(text)
-	start := 0
-	for i := 0; i+2 < len(rs); i++ {
-		if (rs[i] == '.' || rs[i] == '!' || rs[i] == '?') && rs[i+1] == ' ' &&
-			(unicode.IsUpper(rs[i+2]) || unicode.IsDigit(rs[i+2])) {
-			out = append(out, string(rs[start:i+1]))
-			start = i + 2
-		}
-	}
-	if start < len(rs) {
-		out = append(out, string(rs[start:]))
-	}
-	return out
-}
-
-func readJSONL(path string, fn func(map[string]any)) error {
-	f, err := os.Open(path)
-	if err != nil {
-		return err
-	}
-	defer f.Close()
-	sc := bufio.NewScanner(f)
-	sc.Buffer(make([]byte, 1<<20), 16<<20)
-	for line := 1; sc.Scan(); line++ {
-		var rec map[string]any
-		if err := json.Unmarshal(sc.Bytes(), &rec); err != nil {
-			return fmt.Errorf("%s line %d: %w", path, line, err)
-		}
-		fn(rec)
-	}
-	if err := sc.Err(); err != nil {
-		return fmt.Errorf("read %s: %w", path, err)
-	}
-	return nil
-}
-
 // scifactTestQueries returns the texts of SciFact's test queries (qrels/test.tsv), in the
 // order of their first appearance there, normalised as the retriever normalises them.
 func scifactTestQueries(b *testing.B) []string {
@@ -400,7 +264,7 @@ func scifactTestQueries(b *testing.B) []string {
 		ids = append(ids, f[0])
 	}
 	texts := map[string]string{}
-	err = readJSONL(evaldata.Path(b, "beir/scifact/queries.jsonl"), func(rec map[string]any) {
+	err = evaldata.ReadJSONL(evaldata.Path(b, "beir/scifact/queries.jsonl"), func(rec map[string]any) {
 		id, _ := rec["_id"].(string)
 		text, _ := rec["text"].(string)
 		if want[id] {
