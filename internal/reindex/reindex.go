@@ -229,6 +229,9 @@ func build(ctx context.Context, pool *pgxpool.Pool, cfg Config, g index.Generati
 	}
 	written, err := embedMissing(ctx, pool, cfg, g, runID)
 	res.Embedded = written
+	if res.Rechunk != nil {
+		res.Embedded += res.Rechunk.Chunks // the passes embed the chunks they write
+	}
 	res.EmbedTime = time.Since(start)
 	if err != nil {
 		return err
