@@ -85,38 +85,12 @@ const (
 	DefaultHNSWEfConstruction = 128
 )
 
-// A small corpus's first index is built with pgvector's cheaper 16 / 64 graph: below
-// SmallCorpusChunks chunks every caller sees fewer chunks than the retriever's exact-scan
-// threshold (20,000 by default), so queries scan exactly and the graph is not used, and the
-// 24 / 128 build would cost the first ingest a second of 5,000 chunks for nothing. A corpus
-// that grows past it is told to reindex (see IndexOutgrown).
-const (
-	SmallCorpusChunks       = 20_000
-	SmallHNSWM              = 16
-	SmallHNSWEfConstruction = 64
-)
-
-// UseSmallCorpusIndex sets the HNSW build parameters of generation id, whose index is not
-// built yet, to the small corpus's.
-func UseSmallCorpusIndex(ctx context.Context, db DBTX, id int) error {
-	if _, err := db.Exec(ctx, `
-		UPDATE index_generations SET hnsw_m = $2, hnsw_ef_construction = $3
-		WHERE id = $1 AND index_built_at IS NULL`, id, SmallHNSWM, SmallHNSWEfConstruction); err != nil {
-		return fmt.Errorf("set the index parameters of generation %d: %w", id, err)
-	}
-	return nil
-}
-
-// IndexOutgrown reports whether generation g's HNSW graph was built with parameters below the
-// defaults and its chunking now has at least SmallCorpusChunks chunks: queries now use the
-// graph, and a reindex would build a better one.
-func IndexOutgrown(ctx context.Context, db DBTX, g Generation) (bool, error) {
-	if g.HNSWM >= DefaultHNSWM && g.HNSWEfConstruction >= DefaultHNSWEfConstruction {
-		return false, nil
-	}
-	n, err := ChunkCount(ctx, db, g.ChunkingID)
-	return n >= SmallCorpusChunks, err
-}
+// SmallCorpusChunks is the size below which a generation's HNSW index is not worth building:
+// every caller then sees fewer chunks than the retriever's exact-scan threshold (20,000 by
+// default), so queries scan exactly and never use the graph. The first ingest of a smaller
+// corpus activates its generation without the index (ActivateWithoutIndex), and the ingest
+// run that takes the corpus past this size builds it.
+const SmallCorpusChunks = 20_000
 
 // ChunkCount is the number of chunks of a chunking (from the statistics the triggers keep).
 func ChunkCount(ctx context.Context, db DBTX, chunkingID int) (int64, error) {
@@ -238,13 +212,40 @@ func Activate(ctx context.Context, db Beginner, id int) error {
 	})
 }
 
+// ActivateWithoutIndex activates generation id like Activate, without its vector index, when
+// its chunking has fewer than below chunks (SmallCorpusChunks, unless configured otherwise:
+// queries scan it exactly).
+func ActivateWithoutIndex(ctx context.Context, db Beginner, id int, below int64) error {
+	return InTx(ctx, db, func(tx pgx.Tx) error {
+		g, err := scanGeneration(tx.QueryRow(ctx, `SELECT `+generationColumns+` FROM index_generations WHERE id = $1 FOR UPDATE`, id))
+		if err != nil {
+			return fmt.Errorf("activate generation %d: %w", id, err)
+		}
+		n, err := ChunkCount(ctx, tx, g.ChunkingID)
+		if err != nil {
+			return err
+		}
+		if n >= below {
+			return fmt.Errorf("activate generation %d: %d chunks need the vector index", id, n)
+		}
+		if g.Status == StatusActive {
+			return nil
+		}
+		return activateUnindexed(ctx, tx, g)
+	})
+}
+
 // activate retires the active generation and activates g (locked FOR UPDATE by the caller).
 func activate(ctx context.Context, tx pgx.Tx, g Generation) error {
-	switch {
-	case g.Table == "":
-		return fmt.Errorf("activate generation %d: its embeddings were dropped", g.ID)
-	case g.IndexBuiltAt == nil:
+	if g.IndexBuiltAt == nil {
 		return fmt.Errorf("activate generation %d: its vector index is not built", g.ID)
+	}
+	return activateUnindexed(ctx, tx, g)
+}
+
+func activateUnindexed(ctx context.Context, tx pgx.Tx, g Generation) error {
+	if g.Table == "" {
+		return fmt.Errorf("activate generation %d: its embeddings were dropped", g.ID)
 	}
 	if _, err := tx.Exec(ctx, `
 		UPDATE index_generations SET status = 'retired', retired_at = now()

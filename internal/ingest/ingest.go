@@ -75,6 +75,9 @@ type Config struct {
 	Target *index.Generation
 	// SourceLocked says that the caller holds the source's lock (a reindex's cutover).
 	SourceLocked bool
+	// IndexFrom is the corpus size (chunks) from which the generation has an HNSW index;
+	// smaller corpora are scanned exactly. Default index.SmallCorpusChunks.
+	IndexFrom int64
 }
 
 // SourceOptions are the settings of a source's run that a rechunking reindex repeats,
@@ -182,6 +185,7 @@ func New(cfg Config, db *pgxpool.Pool, emb Embedder, logger *slog.Logger) (*Inge
 	cfg.BatchDocs = cmp.Or(cfg.BatchDocs, 256)
 	cfg.BatchChunks = cmp.Or(cfg.BatchChunks, 1024)
 	cfg.Writers = cmp.Or(cfg.Writers, 2)
+	cfg.IndexFrom = cmp.Or(cfg.IndexFrom, index.SmallCorpusChunks)
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
@@ -428,47 +432,44 @@ func (r *run) finish(ctx context.Context, status, errMsg string) error {
 	return index.FinishRun(context.WithoutCancel(ctx), r.db, r.id, status, s.Generation, counts, r.cfg.Source, s.Failures, errMsg)
 }
 
-// finishGeneration builds the vector index of the first generation and activates it, once the
-// first run over an empty index has written its documents.
+// finishGeneration activates the first generation once the first run over an empty index
+// has written its documents, building its vector index first unless the corpus is small (see
+// index.SmallCorpusChunks); and builds the index of an active generation whose corpus has
+// grown past that size.
 func (r *run) finishGeneration(ctx context.Context) error {
-	if r.cfg.DryRun || r.cfg.Target != nil || r.gen.Status != index.StatusBuilding {
-		return r.checkIndexSize(ctx)
+	if r.cfg.DryRun || r.cfg.Target != nil || r.gen.ID == 0 {
+		return nil
 	}
-	start := time.Now()
 	chunks, err := index.ChunkCount(ctx, r.db, r.gen.ChunkingID)
 	if err != nil {
 		return err
 	}
-	if chunks < index.SmallCorpusChunks {
-		if err := index.UseSmallCorpusIndex(ctx, r.db, r.gen.ID); err != nil {
+	switch {
+	case r.gen.Status == index.StatusBuilding && chunks < r.cfg.IndexFrom:
+		if err := index.ActivateWithoutIndex(ctx, r.db, r.gen.ID, r.cfg.IndexFrom); err != nil {
 			return err
 		}
-		r.summary.Notes = append(r.summary.Notes, fmt.Sprintf("a corpus under %d chunks gets the cheaper HNSW graph (m %d, ef_construction %d): queries scan it exactly; `ingest reindex` builds the full one if it grows",
-			index.SmallCorpusChunks, index.SmallHNSWM, index.SmallHNSWEfConstruction))
+		r.summary.Notes = append(r.summary.Notes, fmt.Sprintf("activated generation %d without a vector index: below %d chunks queries scan the vectors exactly; the run that passes it builds the index",
+			r.gen.ID, r.cfg.IndexFrom))
+		return nil
+	case r.gen.IndexBuiltAt != nil || chunks < r.cfg.IndexFrom:
+		return nil
 	}
+	start := time.Now()
 	if err := index.BuildVectorIndex(ctx, r.db, r.gen.ID); err != nil {
 		return err
 	}
-	if err := index.Activate(ctx, r.db, r.gen.ID); err != nil {
-		return err
-	}
-	r.summary.Notes = append(r.summary.Notes, fmt.Sprintf("built the vector index of generation %d in %s and activated it", r.gen.ID, time.Since(start).Round(time.Millisecond)))
-	r.logger.Info("activated the first index generation", "generation", r.gen.ID, "index_build", time.Since(start).Round(time.Millisecond).String())
-	return nil
-}
-
-// checkIndexSize notes when the active generation's HNSW graph was built for a small corpus
-// that has since grown past it.
-func (r *run) checkIndexSize(ctx context.Context) error {
-	if r.cfg.DryRun || r.cfg.Target != nil || r.gen.ID == 0 {
+	took := time.Since(start).Round(time.Millisecond)
+	if r.gen.Status == index.StatusBuilding {
+		if err := index.Activate(ctx, r.db, r.gen.ID); err != nil {
+			return err
+		}
+		r.summary.Notes = append(r.summary.Notes, fmt.Sprintf("built the vector index of generation %d in %s and activated it", r.gen.ID, took))
+		r.logger.Info("activated the first index generation", "generation", r.gen.ID, "index_build", took.String())
 		return nil
 	}
-	outgrown, err := index.IndexOutgrown(ctx, r.db, r.gen)
-	if err != nil || !outgrown {
-		return err
-	}
-	r.summary.Notes = append(r.summary.Notes, fmt.Sprintf("the corpus has grown past %d chunks, beyond what the vector index of generation %d was built for (m %d, ef_construction %d): run `ingest reindex` to build it with m %d, ef_construction %d for better recall",
-		index.SmallCorpusChunks, r.gen.ID, r.gen.HNSWM, r.gen.HNSWEfConstruction, index.DefaultHNSWM, index.DefaultHNSWEfConstruction))
+	r.summary.Notes = append(r.summary.Notes, fmt.Sprintf("the corpus passed %d chunks: built the vector index of generation %d in %s", r.cfg.IndexFrom, r.gen.ID, took))
+	r.logger.Info("built the vector index of the grown corpus", "generation", r.gen.ID, "chunks", chunks, "index_build", took.String())
 	return nil
 }
 

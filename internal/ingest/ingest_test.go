@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"hash/fnv"
 	"io"
 	"log/slog"
@@ -221,9 +222,10 @@ func TestFirstRunThenIdempotentRerun(t *testing.T) {
 	if err != nil {
 		t.Fatalf("the first run did not activate its generation: %v", err)
 	}
-	// A small first corpus gets the cheap graph, and the run says so.
-	if g.HNSWM != index.SmallHNSWM || g.HNSWEfConstruction != index.SmallHNSWEfConstruction || !strings.Contains(strings.Join(s.Notes, " "), "cheaper HNSW graph") {
-		t.Errorf("small corpus: HNSW m %d, ef_construction %d, notes %q", g.HNSWM, g.HNSWEfConstruction, s.Notes)
+	// A small first corpus goes live without a vector index (its queries scan exactly), and
+	// the run says so.
+	if g.IndexBuiltAt != nil || !strings.Contains(strings.Join(s.Notes, " "), "without a vector index") {
+		t.Errorf("small corpus: index built at %v, notes %q", g.IndexBuiltAt, s.Notes)
 	}
 	var opts string
 	if err := h.db.Pool.QueryRow(context.Background(), `SELECT options FROM sources`).Scan(&opts); err != nil || !strings.Contains(opts, `"prune": true`) {
@@ -505,5 +507,39 @@ func TestIncludeExcludeAndMaxSize(t *testing.T) {
 	}
 	if outcomes["handbook/big.txt"] != "skipped:too_large" {
 		t.Errorf("big.txt: %s", outcomes["handbook/big.txt"])
+	}
+}
+
+// TestVectorIndexArrivesWithTheCorpusSize: a first corpus below IndexFrom chunks goes live
+// without an HNSW index, and the run that takes it past IndexFrom builds it.
+func TestVectorIndexArrivesWithTheCorpusSize(t *testing.T) {
+	t.Parallel()
+	files := map[string]string{".docent-acl": "public\n"}
+	for i := range 4 {
+		files[fmt.Sprintf("n%d.md", i)] = fmt.Sprintf("# Note %d\n\nRobot %d parks in bay %d.\n", i, i, i)
+	}
+	h := newHarness(t, files)
+	from := func(c *ingest.Config) { c.IndexFrom = 10 }
+	ctx := context.Background()
+	if s, _ := h.mustRun(from); s.Chunks.Written >= 10 {
+		t.Fatalf("the first corpus has %d chunks, the test needs fewer than 10", s.Chunks.Written)
+	}
+	g, err := index.ActiveGeneration(ctx, h.db.Pool)
+	if err != nil || g.IndexBuiltAt != nil {
+		t.Fatalf("after a small first run: %+v, %v; want active without an index", g, err)
+	}
+	for i := 4; i < 12; i++ {
+		write(t, filepath.Join(h.dir, fmt.Sprintf("n%d.md", i)), fmt.Sprintf("# Note %d\n\nRobot %d parks in bay %d.\n", i, i, i))
+	}
+	s, _ := h.mustRun(from)
+	if !strings.Contains(strings.Join(s.Notes, " "), "built the vector index") {
+		t.Errorf("notes %q: want the index build", s.Notes)
+	}
+	if g, err = index.ActiveGeneration(ctx, h.db.Pool); err != nil || g.IndexBuiltAt == nil {
+		t.Fatalf("after passing 10 chunks: %+v, %v; want the index built", g, err)
+	}
+	var indexes int
+	if err := h.db.Pool.QueryRow(ctx, `SELECT count(*) FROM pg_indexes WHERE tablename = $1 AND indexdef LIKE '%hnsw%'`, g.Table).Scan(&indexes); err != nil || indexes != 1 {
+		t.Errorf("HNSW indexes on %s: %d, %v", g.Table, indexes, err)
 	}
 }

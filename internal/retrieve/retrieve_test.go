@@ -53,6 +53,20 @@ func corpus(t *testing.T, files map[string]string) (*dbtest.DB, *embed.Builtin) 
 	return db, emb
 }
 
+// buildVectorIndex builds the active generation's HNSW index, which ingestion builds only for
+// a corpus of index.SmallCorpusChunks chunks or more (smaller ones are scanned exactly).
+func buildVectorIndex(t *testing.T, db *dbtest.DB) {
+	t.Helper()
+	ctx := context.Background()
+	g, err := index.ActiveGeneration(ctx, db.Pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := index.BuildVectorIndex(ctx, db.Pool, g.ID); err != nil {
+		t.Fatal(err)
+	}
+}
+
 func newRetriever(t *testing.T, db *dbtest.DB, emb retrieve.Embedder, cfg retrieve.Config, rr retrieve.Reranker) *retrieve.Retriever {
 	t.Helper()
 	r, err := retrieve.New(cfg, db.Pool, emb, rr, "test", quiet)
@@ -337,6 +351,7 @@ func TestDensePlansAndNeverFewerThanK(t *testing.T) {
 		files[fmt.Sprintf("few/f%02d.md", i)] = fmt.Sprintf("# Report %d\n\nInventory count %d found %d missing crates.\n", i, i, i*3)
 	}
 	db, emb := corpus(t, files)
+	buildVectorIndex(t, db)
 	ctx := context.Background()
 	req := retrieve.Request{Query: "missing crates inventory", Mode: retrieve.Dense}
 
@@ -371,6 +386,7 @@ func TestDensePlansAndNeverFewerThanK(t *testing.T) {
 func TestBothLegsUseTheirIndexes(t *testing.T) {
 	t.Parallel()
 	db, emb := corpus(t, zipfCorpus(1500, 5))
+	buildVectorIndex(t, db)
 	ctx := context.Background()
 	if _, err := db.Pool.Exec(ctx, `ANALYZE`); err != nil {
 		t.Fatal(err)
