@@ -1,6 +1,7 @@
 package main
 
 import (
+	"context"
 	"encoding/json"
 	"fmt"
 	"os"
@@ -9,6 +10,7 @@ import (
 	"testing"
 
 	"github.com/docent-rag/docent/internal/dbtest"
+	"github.com/docent-rag/docent/internal/index"
 )
 
 // TestReindexCommands drives reindex, generations, activate and gc as an admin would.
@@ -34,6 +36,17 @@ func TestReindexCommands(t *testing.T) {
 	}
 	if code, _, stderr := runIngest(t, db.URL, "run", "--source", "notes", "--acl", "public", filepath.Join(dir, "docs")); code != exitOK {
 		t.Fatalf("ingest run: exit %d: %s", code, stderr)
+	}
+
+	held, err := index.LockReindex(context.Background(), db.Pool)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if code, _, stderr := runIngest(t, db.URL, "reindex", "--embedder", "builtin", "--dimension", "64"); code != exitLocked || !strings.Contains(stderr, "another reindex") {
+		t.Errorf("reindex while another holds the lock: exit %d, want %d: %s", code, exitLocked, stderr)
+	}
+	if err := held.Unlock(context.Background()); err != nil {
+		t.Fatal(err)
 	}
 
 	code, stdout, stderr := runIngest(t, db.URL, "reindex", "--embedder", "builtin", "--dimension", "64", "--dry-run")
