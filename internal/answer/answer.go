@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docent-rag/docent/internal/modelapi"
 	"github.com/docent-rag/docent/internal/retrieve"
 )
 
@@ -203,7 +204,7 @@ func New(cfg Config, primary Generator, logger *slog.Logger) (*Answerer, error) 
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	a := &Answerer{cfg: cfg, primary: primary, extractive: ext, logger: logger, sleep: sleep}
+	a := &Answerer{cfg: cfg, primary: primary, extractive: ext, logger: logger, sleep: modelapi.Sleep}
 	if rw, ok := primary.(QueryRewriter); ok {
 		a.rewriter = rw
 	}
@@ -415,19 +416,4 @@ func numberList(ns []int) string {
 		parts[i] = fmt.Sprintf("[%d]", n)
 	}
 	return strings.Join(parts, ", ")
-}
-
-// sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return nil
-	}
 }

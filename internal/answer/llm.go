@@ -4,19 +4,17 @@ import (
 	"bytes"
 	"cmp"
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"net/url"
 	"slices"
-	"strconv"
 	"strings"
 	"sync"
 	"time"
-	"unicode"
 
+	"github.com/docent-rag/docent/internal/modelapi"
 	"github.com/tmc/langchaingo/llms"
 	"github.com/tmc/langchaingo/llms/ollama"
 	"github.com/tmc/langchaingo/llms/openai"
@@ -410,9 +408,6 @@ func stripThinking(s string) string {
 // maxErrorBody bounds what is read of an error response.
 const maxErrorBody = 64 << 10
 
-// maxMessageLen bounds how much of a server's error message goes into an error.
-const maxMessageLen = 300
-
 // recorder is the http.RoundTripper under langchaingo's clients. It records, in the
 // exchange found in the request's context, the status, the Retry-After and the error
 // message of the answer, or the transport error, and any error while the streamed body is
@@ -455,7 +450,7 @@ func (t *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 		ex.fail(err)
 		return nil, err
 	}
-	wait, _ := retryAfter(resp.Header, time.Now())
+	wait, _ := modelapi.RetryAfter(resp.Header, time.Now())
 	if resp.StatusCode < 400 {
 		ex.answer(resp.StatusCode, wait, "")
 		resp.Body = &recordingBody{ReadCloser: resp.Body, ex: ex}
@@ -463,7 +458,7 @@ func (t *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
 	}
 	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody)) // a cut message will do
 	resp.Body.Close()
-	ex.answer(resp.StatusCode, wait, redact(serverMessage(body), t.secret))
+	ex.answer(resp.StatusCode, wait, modelapi.Redact(modelapi.ServerMessage(body), t.secret))
 	resp.Body = io.NopCloser(bytes.NewReader(body))
 	resp.ContentLength = int64(len(body))
 	return resp, nil
@@ -481,106 +476,6 @@ func (b *recordingBody) Read(p []byte) (int, error) {
 		b.ex.bodyFailed(err)
 	}
 	return n, err
-}
-
-// retryAfter parses the wait a server asks for: Retry-After in seconds or as an HTTP date,
-// or OpenAI's retry-after-ms.
-func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
-	if v := strings.TrimSpace(h.Get("Retry-After-Ms")); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms >= 0 && ms < 1e12 {
-			return time.Duration(ms * float64(time.Millisecond)), true
-		}
-	}
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s < 0 || s > 1e6 {
-			return 0, false
-		}
-		return time.Duration(s) * time.Second, true
-	}
-	if at, err := http.ParseTime(v); err == nil {
-		return max(at.Sub(now), 0), true
-	}
-	return 0, false
-}
-
-// serverMessage finds the message in the error bodies that OpenAI-compatible servers and
-// Ollama send, falling back to the body's text, on one line and cut to maxMessageLen.
-func serverMessage(body []byte) string {
-	var v struct {
-		Error   json.RawMessage `json:"error"`
-		Message string          `json:"message"`
-		Detail  any             `json:"detail"`
-	}
-	msg := ""
-	if json.Unmarshal(body, &v) == nil {
-		var nested struct {
-			Message string `json:"message"`
-		}
-		var s string
-		switch {
-		case json.Unmarshal(v.Error, &s) == nil && s != "":
-			msg = s // Ollama: {"error": "..."}
-		case json.Unmarshal(v.Error, &nested) == nil && nested.Message != "":
-			msg = nested.Message // OpenAI: {"error": {"message": "..."}}
-		case v.Message != "":
-			msg = v.Message // vLLM: {"object": "error", "message": "..."}
-		case v.Detail != nil:
-			msg = fmt.Sprint(v.Detail) // FastAPI servers
-		}
-	}
-	if msg == "" {
-		msg = string(body)
-	}
-	msg = strings.Join(strings.FieldsFunc(msg, unicode.IsSpace), " ")
-	msg = strings.ToValidUTF8(msg, "\uFFFD")
-	if r := []rune(msg); len(r) > maxMessageLen {
-		msg = string(r[:maxMessageLen]) + "…"
-	}
-	if msg == "" {
-		msg = "no message"
-	}
-	return msg
-}
-
-// redact hides secret in s: the whole key, any run of at least 8 of its characters that a
-// server echoed, and words with masking in them (OpenAI echoes "sk-proj-****...abcd").
-func redact(s, secret string) string {
-	if secret == "" {
-		return s
-	}
-	const part = 8
-	hidden := make([]bool, len(s))
-	for i := 0; i+part <= len(secret); i++ {
-		for off := 0; ; off++ {
-			j := strings.Index(s[off:], secret[i:i+part])
-			if j < 0 {
-				break
-			}
-			off += j
-			for k := off; k < off+part; k++ {
-				hidden[k] = true
-			}
-		}
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if !hidden[i] {
-			b.WriteByte(s[i])
-		} else if i == 0 || !hidden[i-1] {
-			b.WriteString("[redacted]")
-		}
-	}
-	words := strings.Fields(b.String())
-	for i, w := range words {
-		if strings.Contains(w, "***") || len(secret) < part && strings.Contains(w, secret) {
-			words[i] = "[redacted]"
-		}
-	}
-	return strings.Join(words, " ")
 }
 
 // exchange records how one model call went at the HTTP level. The generator puts it in the

@@ -281,15 +281,3 @@ func TestStripThinking(t *testing.T) {
 		}
 	}
 }
-
-func TestRedact(t *testing.T) {
-	t.Parallel()
-	msg := "Incorrect API key provided: " + testKey + " and sk-test-****CRET."
-	got := redact(msg, testKey)
-	if strings.Contains(got, "0123456789") || strings.Contains(got, "****") {
-		t.Errorf("redact left the key: %q", got)
-	}
-	if !strings.Contains(got, "Incorrect API key provided") {
-		t.Errorf("redact removed the message: %q", got)
-	}
-}

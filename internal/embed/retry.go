@@ -4,26 +4,21 @@ import (
 	"bytes"
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
-	"strconv"
-	"strings"
 	"sync"
 	"time"
-	"unicode"
+
+	"github.com/docent-rag/docent/internal/modelapi"
 )
 
 // maxResponseBytes bounds what one response may hold. A batch of 2,048 vectors of 4,000
 // dimensions in JSON is about 180 MB, far beyond the defaults (96 texts: a few MB).
 const maxResponseBytes = 256 << 20
-
-// maxMessageLen bounds how much of a server's error message goes into an error.
-const maxMessageLen = 300
 
 // retryTransport is the http.RoundTripper under langchaingo's clients. It gives every
 // attempt its own deadline, retries what may succeed later (HTTP 429 and 5xx, network
@@ -90,7 +85,7 @@ func (t *retryTransport) RoundTrip(req *http.Request) (*http.Response, error) {
 		if retry && resendable && attempt <= t.maxRetries {
 			if deadline, ok := ctx.Deadline(); !ok || time.Until(deadline) > delay {
 				t.logRetry(ctx, req, attempt, resp, err, delay)
-				if err := sleep(ctx, delay); err != nil {
+				if err := modelapi.Sleep(ctx, delay); err != nil {
 					ex.fail(attempt, err)
 					return nil, err
 				}
@@ -175,7 +170,7 @@ func retryableError(err error) bool {
 // seconds, as an HTTP date, or OpenAI's retry-after-ms) when it gives one, capped at
 // maxDelay; the jittered backoff otherwise.
 func (t *retryTransport) delay(attempt int, h http.Header, now time.Time) time.Duration {
-	if d, ok := retryAfter(h, now); ok {
+	if d, ok := modelapi.RetryAfter(h, now); ok {
 		return min(d, t.maxDelay)
 	}
 	return t.backoff(attempt)
@@ -191,29 +186,6 @@ func (t *retryTransport) backoff(attempt int) time.Duration {
 	return rand.N(ceiling + 1)
 }
 
-// retryAfter parses the wait a server asks for.
-func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
-	if v := strings.TrimSpace(h.Get("Retry-After-Ms")); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms >= 0 && ms < 1e12 {
-			return time.Duration(ms * float64(time.Millisecond)), true
-		}
-	}
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0, false
-	}
-	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s < 0 || s > 1e6 {
-			return 0, false
-		}
-		return time.Duration(s) * time.Second, true
-	}
-	if at, err := http.ParseTime(v); err == nil {
-		return max(at.Sub(now), 0), true
-	}
-	return 0, false
-}
-
 // message extracts a short, single-line error message from a failed response, without the
 // API key.
 func (t *retryTransport) message(resp *http.Response) string {
@@ -222,83 +194,7 @@ func (t *retryTransport) message(resp *http.Response) string {
 	}
 	body, _ := io.ReadAll(resp.Body) // an in-memory reader: cannot fail
 	resp.Body = io.NopCloser(bytes.NewReader(body))
-	return redact(serverMessage(body), t.secret)
-}
-
-// serverMessage finds the message in the error bodies that OpenAI-compatible servers and
-// Ollama send, falling back to the body's text.
-func serverMessage(body []byte) string {
-	var v struct {
-		Error   json.RawMessage `json:"error"`
-		Message string          `json:"message"`
-		Detail  any             `json:"detail"`
-	}
-	msg := ""
-	if json.Unmarshal(body, &v) == nil {
-		var nested struct {
-			Message string `json:"message"`
-		}
-		var s string
-		switch {
-		case json.Unmarshal(v.Error, &s) == nil && s != "":
-			msg = s // Ollama: {"error": "..."}
-		case json.Unmarshal(v.Error, &nested) == nil && nested.Message != "":
-			msg = nested.Message // OpenAI: {"error": {"message": "..."}}
-		case v.Message != "":
-			msg = v.Message // vLLM: {"object": "error", "message": "..."}
-		case v.Detail != nil:
-			msg = fmt.Sprint(v.Detail) // FastAPI servers
-		}
-	}
-	if msg == "" {
-		msg = string(body)
-	}
-	msg = strings.Join(strings.FieldsFunc(msg, unicode.IsSpace), " ")
-	msg = strings.ToValidUTF8(msg, "\uFFFD")
-	if r := []rune(msg); len(r) > maxMessageLen {
-		msg = string(r[:maxMessageLen]) + "…"
-	}
-	if msg == "" {
-		msg = "no message"
-	}
-	return msg
-}
-
-// redact hides secret in s: the whole key, any run of at least 8 of its characters that a
-// server echoed, and words with masking in them (OpenAI echoes "sk-proj-****...abcd").
-func redact(s, secret string) string {
-	if secret == "" {
-		return s
-	}
-	const part = 8
-	hidden := make([]bool, len(s))
-	for i := 0; i+part <= len(secret); i++ {
-		for off := 0; ; off++ {
-			j := strings.Index(s[off:], secret[i:i+part])
-			if j < 0 {
-				break
-			}
-			off += j
-			for k := off; k < off+part; k++ {
-				hidden[k] = true
-			}
-		}
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if !hidden[i] {
-			b.WriteByte(s[i])
-		} else if i == 0 || !hidden[i-1] {
-			b.WriteString("[redacted]")
-		}
-	}
-	words := strings.Fields(b.String())
-	for i, w := range words {
-		if strings.Contains(w, "***") {
-			words[i] = "[redacted]"
-		}
-	}
-	return strings.Join(words, " ")
+	return modelapi.Redact(modelapi.ServerMessage(body), t.secret)
 }
 
 // logRetry logs a retry: the failure and the wait, never the request's headers.
@@ -313,21 +209,6 @@ func (t *retryTransport) logRetry(ctx context.Context, req *http.Request, attemp
 		attrs = append(attrs, slog.Int("status", resp.StatusCode))
 	}
 	t.logger.LogAttrs(ctx, slog.LevelInfo, "embed: retrying", attrs...)
-}
-
-// sleep waits for d or until ctx is done.
-func sleep(ctx context.Context, d time.Duration) error {
-	if d <= 0 {
-		return ctx.Err()
-	}
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return ctx.Err()
-	case <-timer.C:
-		return nil
-	}
 }
 
 // exchange records how one call through a langchaingo client went: the last attempt's
