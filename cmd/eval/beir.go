@@ -146,20 +146,11 @@ embedding call.`)
 // documents maps a chunk ranking to a document ranking: each document at the rank of its
 // best chunk, as a BEIR corpus id (the part of the URI after '#').
 func (d *dataset) documents(hits []retrieve.Hit) []string {
-	var out []string
-	seen := map[int64]bool{}
-	for _, h := range hits {
-		if seen[h.DocumentID] {
-			continue
-		}
-		seen[h.DocumentID] = true
-		uri := d.uris[h.DocumentID]
-		if i := strings.LastIndexByte(uri, '#'); i >= 0 {
-			uri = uri[i+1:]
-		}
-		out = append(out, uri)
+	ids := make([]int64, len(hits))
+	for i, h := range hits {
+		ids[i] = h.DocumentID
 	}
-	return out
+	return eval.DocumentRanking(ids, func(id int64) string { return d.uris[id] })
 }
 
 func datasetName(dir string) string {

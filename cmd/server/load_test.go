@@ -89,17 +89,8 @@ func BenchmarkServerLoad(b *testing.B) {
 	if _, err := db.Pool.Exec(ctx, "VACUUM (ANALYZE)"); err != nil {
 		b.Fatal(err)
 	}
-	key, prefix, hash, err := auth.GenerateKey()
-	if err != nil {
-		b.Fatal(err)
-	}
-	if _, err := index.CreateAPIKey(ctx, db.Pool, "load", prefix, hash, []string{"group:research"}, "user"); err != nil {
-		b.Fatal(err)
-	}
-	questions := make([]string, len(data.Queries))
-	for i, q := range data.Queries {
-		questions[i] = q.Text
-	}
+	key := createKey(b, db, "group:research", "user")
+	questions := queryTexts(data)
 
 	baseline := retrievalBaseline(b, db, emb, questions)
 	srv := startServer(b, db.URL)
@@ -138,6 +129,27 @@ func BenchmarkServerLoad(b *testing.B) {
 		b.ReportMetric(r.p99, fmt.Sprintf("p99-ms@%d", r.clients))
 	}
 	b.ReportMetric(rss, "rss-MiB")
+}
+
+// createKey creates an API key for principal with role on db and returns it.
+func createKey(b *testing.B, db *dbtest.DB, principal, role string) string {
+	key, prefix, hash, err := auth.GenerateKey()
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := index.CreateAPIKey(context.Background(), db.Pool, "load", prefix, hash, []string{principal}, role); err != nil {
+		b.Fatal(err)
+	}
+	return key
+}
+
+// queryTexts returns the questions of a BEIR split.
+func queryTexts(data *eval.BEIR) []string {
+	questions := make([]string, len(data.Queries))
+	for i, q := range data.Queries {
+		questions[i] = q.Text
+	}
+	return questions
 }
 
 // asker returns a client that asks the server at url a question as the key's holder and

@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docent-rag/docent/internal/auth"
 	"github.com/docent-rag/docent/internal/dbtest"
 	"github.com/docent-rag/docent/internal/embed"
 	"github.com/docent-rag/docent/internal/eval"
@@ -80,18 +79,9 @@ func BenchmarkAnswerLoadDuringReindex(b *testing.B) {
 		b.Fatal(err)
 	}
 
-	key, prefix, hash, err := auth.GenerateKey()
-	if err != nil {
-		b.Fatal(err)
-	}
 	// An admin key: the benchmark reads traces to see which generation answered.
-	if _, err := index.CreateAPIKey(ctx, db.Pool, "load", prefix, hash, []string{"group:all"}, "admin"); err != nil {
-		b.Fatal(err)
-	}
-	questions := make([]string, len(data.Queries))
-	for i, q := range data.Queries {
-		questions[i] = q.Text
-	}
+	key := createKey(b, db, "group:all", "admin")
+	questions := queryTexts(data)
 	srv := startServer(b, db.URL)
 	ask := asker(srv.url, key)
 	for _, q := range questions[:50] {

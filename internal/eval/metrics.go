@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"strings"
 )
 
 // NDCG is trec_eval's ndcg_cut at k (pytrec_eval's "ndcg_cut.10" for k = 10, BEIR's
@@ -198,4 +199,30 @@ func ROCAUC(scores []float64, positive []bool) float64 {
 		return math.NaN()
 	}
 	return wins / (float64(pos) * float64(neg))
+}
+
+// JudgmentID is the id relevance judgments use for the document with this URI: the part
+// after the last '#' (a record of a JSON Lines collection, as BEIR corpora are ingested),
+// else the whole URI.
+func JudgmentID(uri string) string {
+	if i := strings.LastIndexByte(uri, '#'); i >= 0 {
+		return uri[i+1:]
+	}
+	return uri
+}
+
+// DocumentRanking turns a ranking of chunks, given as their documents' ids, into the ranking
+// of the documents' judgment ids: each document at the rank of its best chunk (trec_eval
+// judges documents). uri names a document by id.
+func DocumentRanking(docIDs []int64, uri func(int64) string) []string {
+	var out []string
+	seen := map[int64]bool{}
+	for _, id := range docIDs {
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		out = append(out, JudgmentID(uri(id)))
+	}
+	return out
 }

@@ -270,3 +270,12 @@ func TestROCAUC(t *testing.T) {
 	}()
 	ROCAUC([]float64{1, 2}, []bool{true})
 }
+
+func TestDocumentRanking(t *testing.T) {
+	uris := map[int64]string{1: "corpus.jsonl#d7", 2: "handbook/leave.md", 3: "a#b#d9"}
+	got := DocumentRanking([]int64{2, 1, 2, 3, 1}, func(id int64) string { return uris[id] })
+	want := []string{"handbook/leave.md", "d7", "d9"}
+	if !slices.Equal(got, want) {
+		t.Errorf("DocumentRanking = %q, want %q (each document once, at its best chunk's rank)", got, want)
+	}
+}

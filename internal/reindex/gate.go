@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"log/slog"
 	"path/filepath"
-	"strings"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -143,23 +142,9 @@ func documentKeys(ctx context.Context, pool *pgxpool.Pool, hits []retrieve.Hit, 
 			cache[id] = uri
 		}
 	}
-	var out []string
-	seen := map[int64]bool{}
-	for _, h := range hits {
-		if seen[h.DocumentID] {
-			continue
-		}
-		seen[h.DocumentID] = true
-		out = append(out, JudgmentID(cache[h.DocumentID]))
+	ids := make([]int64, len(hits))
+	for i, h := range hits {
+		ids[i] = h.DocumentID
 	}
-	return out, nil
-}
-
-// JudgmentID is the id a relevance judgment uses for the document with this URI: the part
-// after the last '#' (a JSON Lines record), else the whole URI.
-func JudgmentID(uri string) string {
-	if i := strings.LastIndexByte(uri, '#'); i >= 0 {
-		return uri[i+1:]
-	}
-	return uri
+	return eval.DocumentRanking(ids, func(id int64) string { return cache[id] }), nil
 }
