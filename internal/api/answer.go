@@ -52,10 +52,7 @@ func (s *Server) answer(c echo.Context) error {
 	p := principalOf(c)
 	id := requestIDOf(c)
 	start := time.Now()
-	tr := &traceBuilder{Trace: index.Trace{ID: id, Route: "/v1/answer", PrincipalHash: p.Hash(), Question: req.Question}}
-	if p.KeyID != 0 {
-		tr.APIKeyID = &p.KeyID
-	}
+	tr := newTrace(id, "/v1/answer", p, req.Question)
 	streaming := wantsStream(c)
 	var stream *eventStream
 	if streaming {

@@ -28,10 +28,7 @@ func (s *Server) search(c echo.Context) error {
 	p := principalOf(c)
 	id := requestIDOf(c)
 	start := time.Now()
-	tr := &traceBuilder{Trace: index.Trace{ID: id, Route: "/v1/search", PrincipalHash: p.Hash(), Question: req.Query}}
-	if p.KeyID != 0 {
-		tr.APIKeyID = &p.KeyID
-	}
+	tr := newTrace(id, "/v1/search", p, req.Query)
 	norm, err := retrieve.Normalize(req.Query, s.cfg.MaxQueryChars)
 	if err != nil {
 		return queryError("query", err)

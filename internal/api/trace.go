@@ -5,6 +5,7 @@ import (
 	"time"
 
 	"github.com/docent-rag/docent/internal/answer"
+	"github.com/docent-rag/docent/internal/auth"
 	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/retrieve"
 )
@@ -15,6 +16,15 @@ type traceBuilder struct {
 	steps         []traceStep
 	rewriteMethod string
 	cacheHit      bool
+}
+
+// newTrace starts the trace of request id on route, asked by p.
+func newTrace(id, route string, p auth.Principal, question string) *traceBuilder {
+	tr := &traceBuilder{Trace: index.Trace{ID: id, Route: route, PrincipalHash: p.Hash(), Question: question}}
+	if p.KeyID != 0 {
+		tr.APIKeyID = &p.KeyID
+	}
+	return tr
 }
 
 type traceStep struct {
