@@ -141,7 +141,7 @@ func (s *Server) routes(e *echo.Echo) {
 			AllowOrigins:  s.cfg.CORSOrigins,
 			AllowMethods:  []string{http.MethodGet, http.MethodPost, http.MethodOptions},
 			AllowHeaders:  []string{echo.HeaderAuthorization, echo.HeaderContentType, echo.HeaderAccept, echo.HeaderXRequestID},
-			ExposeHeaders: []string{echo.HeaderXRequestID, "Retry-After"},
+			ExposeHeaders: []string{echo.HeaderXRequestID, headerTraceID, "Retry-After"},
 			MaxAge:        600,
 		}))
 	}

@@ -422,7 +422,7 @@ func (w *Writer) writeLoop() {
 			}
 			if n := w.refuseLog.add(1); n > 0 {
 				w.logger.Error("answer trace refused by the database, not stored", "trace_id", batch[0].t.ID,
-					"request_id", batch[0].t.RequestID, "refused", n, "err", err)
+					"request_id", batch[0].t.RequestID, "refused", n, "err", refusal(err))
 			}
 		}
 	}
@@ -488,6 +488,16 @@ func retryable(err error) bool {
 		}
 	}
 	return false
+}
+
+// refusal describes the database's refusal of a trace by its SQLSTATE and the names of the
+// constraint, table and column at fault: its message may quote the values refused.
+func refusal(err error) string {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return "refused before reaching the database" // an encoding failure: its text may quote values too
+	}
+	return fmt.Sprintf("SQLSTATE %s (constraint %q, table %q, column %q)", pgErr.Code, pgErr.ConstraintName, pgErr.TableName, pgErr.ColumnName)
 }
 
 // dropped counts n dropped traces and logs them, at most once per LogEvery (n == 0 only
