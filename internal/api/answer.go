@@ -26,10 +26,12 @@ const (
 	reasonModelUnavailable = "model_unavailable"
 )
 
-// cached is what the answer cache keeps: the response and the sources event.
+// cached is what the answer cache keeps: the response, the sources event, and the chunks
+// the answer was built from (for the traces of the requests it answers).
 type cached struct {
-	resp    AnswerResponse
-	sources []Source
+	resp     AnswerResponse
+	sources  []Source
+	involved []int64
 }
 
 // answer serves POST /v1/answer: JSON, or Server-Sent Events with Accept: text/event-stream.
@@ -50,9 +52,9 @@ func (s *Server) answer(c echo.Context) error {
 	ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.RequestTimeout)
 	defer cancel()
 	p := principalOf(c)
-	id := requestIDOf(c)
 	start := time.Now()
-	tr := newTrace(id, "/v1/answer", p, req.Question)
+	tr := newTrace(c, "/v1/answer", p, req.Question)
+	id := tr.ID
 	streaming := wantsStream(c)
 	var stream *eventStream
 	if streaming {
@@ -100,7 +102,7 @@ func (s *Server) answer(c echo.Context) error {
 		resp.ID, resp.TraceID, resp.Cached = id, id, true
 		resp.TimingsMS = map[string]float64{"total": ms(time.Since(start))}
 		tr.Outcome, tr.PromptVersion, tr.Model = outcomeOf(resp), resp.PromptVersion, resp.Model
-		tr.cacheHit = true
+		tr.cachedAnswer(hit)
 		s.finishTrace(tr, start)
 		if stream != nil {
 			return stream.replay(hit.sources, resp)
@@ -127,7 +129,7 @@ func (s *Server) answer(c echo.Context) error {
 		resp.TimingsMS = timings(res.Timings, nil, time.Since(start))
 		tr.Outcome, tr.Reason = "refused", reasonNoEvidence
 		tr.PromptVersion, tr.Model = resp.PromptVersion, resp.Model
-		s.cachePut(key, cached{resp: resp, sources: []Source{}})
+		s.cachePut(key, cached{resp: resp, sources: []Source{}, involved: slices.Clone(tr.Involved)})
 		s.finishTrace(tr, start)
 		if stream != nil {
 			if err := stream.event("sources", []Source{}); err != nil {
@@ -171,7 +173,7 @@ func (s *Server) answer(c echo.Context) error {
 	// Answers written by the fallback because the model failed are not cached: the next
 	// request should try the model again.
 	if ares.Fallback == "" {
-		s.cachePut(key, cached{resp: resp, sources: sources})
+		s.cachePut(key, cached{resp: resp, sources: sources, involved: slices.Clone(tr.Involved)})
 	}
 	s.finishTrace(tr, start)
 	if stream != nil {

@@ -141,7 +141,7 @@ func (s *Server) routes(e *echo.Echo) {
 			AllowOrigins:  s.cfg.CORSOrigins,
 			AllowMethods:  []string{http.MethodGet, http.MethodPost, http.MethodOptions},
 			AllowHeaders:  []string{echo.HeaderAuthorization, echo.HeaderContentType, echo.HeaderAccept, echo.HeaderXRequestID},
-			ExposeHeaders: []string{echo.HeaderXRequestID, "Retry-After"},
+			ExposeHeaders: []string{echo.HeaderXRequestID, headerTraceID, "Retry-After"},
 			MaxAge:        600,
 		}))
 	}
@@ -155,6 +155,7 @@ func (s *Server) routes(e *echo.Echo) {
 	v1 := e.Group("/v1", s.authenticate(), s.rateLimit())
 	v1.POST("/answer", s.answer)
 	v1.POST("/search", s.search)
+	v1.GET("/traces", s.findTraces, admin)
 	v1.GET("/traces/:id", s.trace, admin)
 }
 

@@ -561,8 +561,12 @@ func TestRequestIDsAndMetrics(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, options{})
 	_, header, body := e.post("/v1/answer", e.keys["eng"], map[string]any{"question": "How many vacation days do employees get?"}, "X-Request-ID", "req-from-widget-123")
-	if a := decodeAnswer(t, body); header.Get("X-Request-ID") != "req-from-widget-123" || a.TraceID != "req-from-widget-123" {
-		t.Errorf("an incoming request id was not kept: header %q, trace %q", header.Get("X-Request-ID"), a.TraceID)
+	if header.Get("X-Request-ID") != "req-from-widget-123" {
+		t.Errorf("an incoming request id was not kept: header %q", header.Get("X-Request-ID"))
+	}
+	// The trace id is the server's own, never the client's (trace_security_test.go).
+	if a := decodeAnswer(t, body); a.TraceID == "req-from-widget-123" || a.TraceID != header.Get("X-Trace-Id") {
+		t.Errorf("trace id %q, X-Trace-Id %q: want the server's own in both", a.TraceID, header.Get("X-Trace-Id"))
 	}
 	_, header, _ = e.post("/v1/answer", e.keys["eng"], map[string]any{"question": "x"}, "X-Request-ID", "bad id with spaces")
 	if id := header.Get("X-Request-ID"); id == "" || strings.ContainsAny(id, " \n") {

@@ -1,15 +1,10 @@
 package api
 
 import (
-	"encoding/hex"
-	"encoding/json"
 	"fmt"
 	"net/http"
 	"strings"
-	"time"
 	"unicode/utf8"
-
-	"github.com/docent-rag/docent/internal/index"
 )
 
 // AnswerRequest is the body of POST /v1/answer.
@@ -172,48 +167,4 @@ func pages(start, end int) *Pages {
 		return nil
 	}
 	return &Pages{Start: start, End: max(start, end)}
-}
-
-// TraceResponse is a stored trace, as GET /v1/traces/{id} shows it to admins.
-type TraceResponse struct {
-	ID              string          `json:"id"`
-	CreatedAt       time.Time       `json:"created_at"`
-	Route           string          `json:"route"`
-	PrincipalHash   string          `json:"principal_hash"` // hex SHA-256 of the caller's principal set
-	APIKeyID        *int64          `json:"api_key_id"`
-	Question        string          `json:"question"`
-	NormalizedQuery string          `json:"normalized_query"`
-	RewrittenQuery  string          `json:"rewritten_query"`
-	GenerationID    int             `json:"generation_id"`
-	ChunkIDs        []int64         `json:"chunk_ids"`
-	Retrieval       json.RawMessage `json:"retrieval"`
-	ContextTokens   int             `json:"context_tokens"`
-	PromptVersion   string          `json:"prompt_version"`
-	Model           string          `json:"model"`
-	Usage           json.RawMessage `json:"usage"`
-	Validation      json.RawMessage `json:"validation"`
-	Steps           json.RawMessage `json:"steps"`
-	Outcome         string          `json:"outcome"`
-	Reason          string          `json:"reason"`
-	Fallback        string          `json:"fallback"`
-	TotalMS         float64         `json:"total_ms"`
-	Error           string          `json:"error"`
-}
-
-func toTraceResponse(t index.Trace) TraceResponse {
-	orNull := func(m json.RawMessage) json.RawMessage {
-		if len(m) == 0 {
-			return json.RawMessage("null")
-		}
-		return m
-	}
-	chunks := t.ChunkIDs
-	if chunks == nil {
-		chunks = []int64{}
-	}
-	return TraceResponse{ID: t.ID, CreatedAt: t.CreatedAt, Route: t.Route, PrincipalHash: hex.EncodeToString(t.PrincipalHash),
-		APIKeyID: t.APIKeyID, Question: t.Question, NormalizedQuery: t.NormalizedQuery, RewrittenQuery: t.RewrittenQuery,
-		GenerationID: t.GenerationID, ChunkIDs: chunks, Retrieval: orNull(t.Retrieval), ContextTokens: t.ContextTokens,
-		PromptVersion: t.PromptVersion, Model: t.Model, Usage: orNull(t.Usage), Validation: orNull(t.Validation),
-		Steps: orNull(t.Steps), Outcome: t.Outcome, Reason: t.Reason, Fallback: t.Fallback, TotalMS: t.TotalMS, Error: t.Error}
 }

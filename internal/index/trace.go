@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -21,16 +22,38 @@ const (
 	OutcomeError    = "error"
 )
 
-// MaxTraceIDLen bounds a trace id (the request id): it is the primary key, and a B-tree
-// entry cannot exceed about 2.7 kB.
+// MaxTraceIDLen bounds a trace id: it is the primary key, and a B-tree entry cannot exceed
+// about 2.7 kB. The server's ids are 32 hex digits; traces written before migration 00006
+// have the request id as theirs.
 const MaxTraceIDLen = 256
+
+// MaxRequestIDLen bounds a trace's request id (answer_traces.request_id's CHECK).
+const MaxRequestIDLen = 128
+
+// ValidRequestID reports whether s can be stored as a trace's request id: 1 to
+// MaxRequestIDLen printable ASCII characters, no space (nothing that could forge a log line
+// or hide in a terminal).
+func ValidRequestID(s string) bool {
+	if s == "" || len(s) > MaxRequestIDLen {
+		return false
+	}
+	for i := range len(s) {
+		if s[i] < '!' || s[i] > '~' {
+			return false
+		}
+	}
+	return true
+}
 
 // Trace is one request's record in answer_traces: everything needed to explain an answer
 // after the fact. Empty strings and zero numbers of the optional columns are stored as NULL
 // (and read back as empty); empty JSON values are stored as the column's default ({} or, for
 // Steps, []).
 type Trace struct {
-	ID            string    // the request id
+	ID string // made by the server, unguessable (trace.NewID); never chosen by a client
+	// RequestID is the request's X-Request-ID (the client's own, when valid, else the
+	// server's): for finding a request's traces, never unique. Empty for none.
+	RequestID     string
 	CreatedAt     time.Time // zero: the database's now()
 	Route         string
 	PrincipalHash []byte // sha256 of the caller's sorted principal set; empty before authentication
@@ -42,6 +65,14 @@ type Trace struct {
 
 	GenerationID int     // index generation searched; 0 for none
 	ChunkIDs     []int64 // retrieved, in final order
+
+	// Involved is every chunk the request touched, in any role: each retrieval leg's
+	// candidates, the context given to the answerer (with the neighbours attached to each
+	// passage), the citations, a cached answer's sources. A reader is shown what the trace
+	// says about documents and about the question only when it may read all of them (see
+	// ReadTrace). nil means not known: stored as NULL, such a trace is redacted for every
+	// reader. InsertTraces stores them sorted and without duplicates.
+	Involved []int64
 
 	Retrieval     json.RawMessage // candidates, ranks and scores per leg (object)
 	ContextTokens int
@@ -66,6 +97,8 @@ func (t Trace) Validate() error {
 		return errors.New("trace without id")
 	case len(t.ID) > MaxTraceIDLen:
 		return fmt.Errorf("trace id of %d bytes exceeds %d", len(t.ID), MaxTraceIDLen)
+	case t.RequestID != "" && !ValidRequestID(t.RequestID):
+		return fmt.Errorf("trace %s: request id is not 1 to %d printable ASCII characters", t.ID, MaxRequestIDLen)
 	}
 	switch t.Outcome {
 	case OutcomeAnswered, OutcomeRefused, OutcomeFallback, OutcomeError:
@@ -77,6 +110,11 @@ func (t Trace) Validate() error {
 	}
 	if t.GenerationID < 0 || t.ContextTokens < 0 {
 		return fmt.Errorf("trace %s: generation_id and context_tokens must not be negative", t.ID)
+	}
+	for _, id := range t.Involved {
+		if id <= 0 {
+			return fmt.Errorf("trace %s: involved chunk id %d is not positive", t.ID, id)
+		}
 	}
 	for _, f := range []struct {
 		name string
@@ -96,14 +134,19 @@ func traceColumns() []string {
 		"id", "created_at", "route", "principal_hash", "api_key_id", "question", "normalized_query",
 		"rewritten_query", "generation_id", "chunk_ids", "retrieval", "context_tokens", "prompt_version",
 		"model", "usage", "validation", "steps", "outcome", "reason", "fallback", "total_ms", "error",
+		"request_id", "involved_chunk_ids",
 	}
 }
 
-// InsertTraces writes traces in one transaction. A trace whose id is already stored (a
-// client that retried with the same X-Request-ID) is skipped without losing the others, and
-// an API key or index generation deleted in the meantime is stored as NULL, as the schema's
-// ON DELETE SET NULL would have done. Invalid traces (see Validate) fail the whole call
-// before anything is written.
+// InsertTraces writes traces in one transaction. A trace whose id is already stored is
+// skipped without losing the others: ids are random, so that is the same trace written
+// again (a write retried after its commit went through but its acknowledgement was lost),
+// and retrying a batch is harmless. An API key or index generation deleted in the meantime
+// is stored as NULL, as the schema's ON DELETE SET NULL would have done. Invalid traces (see
+// Validate) fail the whole call before anything is written.
+//
+// The tag sets of the involved chunks are read in the same statement (involved_acls): the
+// tags when the trace was written, which ReadTrace's check requires besides the current ones.
 //
 // The rows are COPied into a temporary staging table and moved with one INSERT ... ON
 // CONFLICT DO NOTHING: COPY into answer_traces itself would fail the whole batch on one
@@ -131,7 +174,8 @@ func InsertTraces(ctx context.Context, db Beginner, traces []Trace) error {
 			  question text, normalized_query text, rewritten_query text, generation_id int,
 			  chunk_ids bigint[], retrieval jsonb, context_tokens int, prompt_version text,
 			  model text, usage jsonb, validation jsonb, steps jsonb, outcome text, reason text,
-			  fallback text, total_ms double precision, error text
+			  fallback text, total_ms double precision, error text, request_id text,
+			  involved_chunk_ids bigint[]
 			) ON COMMIT DROP`); err != nil {
 			return fmt.Errorf("create trace staging table: %w", err)
 		}
@@ -141,12 +185,17 @@ func InsertTraces(ctx context.Context, db Beginner, traces []Trace) error {
 		if _, err := tx.Exec(ctx, `
 			INSERT INTO answer_traces (id, created_at, route, principal_hash, api_key_id, question,
 			  normalized_query, rewritten_query, generation_id, chunk_ids, retrieval, context_tokens,
-			  prompt_version, model, usage, validation, steps, outcome, reason, fallback, total_ms, error)
+			  prompt_version, model, usage, validation, steps, outcome, reason, fallback, total_ms, error,
+			  request_id, involved_chunk_ids, involved_acls)
 			SELECT t.id, coalesce(t.created_at, now()), t.route, t.principal_hash, k.id,
 			  t.question, t.normalized_query, t.rewritten_query, g.id,
 			  t.chunk_ids, coalesce(t.retrieval, '{}'), t.context_tokens, t.prompt_version,
 			  t.model, coalesce(t.usage, '{}'), coalesce(t.validation, '{}'), coalesce(t.steps, '[]'),
-			  t.outcome, t.reason, t.fallback, t.total_ms, t.error
+			  t.outcome, t.reason, t.fallback, t.total_ms, t.error,
+			  t.request_id, t.involved_chunk_ids,
+			  CASE WHEN t.involved_chunk_ids IS NOT NULL THEN
+			    (SELECT coalesce(jsonb_agg(DISTINCT c.acl), '[]'::jsonb) FROM chunks c
+			     WHERE c.id = ANY (t.involved_chunk_ids)) END
 			FROM docent_traces_in t
 			LEFT JOIN api_keys k ON k.id = t.api_key_id
 			LEFT JOIN index_generations g ON g.id = t.generation_id
@@ -181,7 +230,18 @@ func traceRow(t Trace) []any {
 		nullText(t.PromptVersion), nullText(t.Model), storableJSON(t.Usage),
 		storableJSON(t.Validation), storableJSON(t.Steps), t.Outcome, nullText(t.Reason),
 		nullText(t.Fallback), t.TotalMS, nullText(t.Error),
+		nullText(t.RequestID), involved(t.Involved),
 	}
+}
+
+// involved returns ids sorted and without duplicates, or nil (NULL: not known) for nil.
+func involved(ids []int64) []int64 {
+	if ids == nil {
+		return nil
+	}
+	out := slices.Clone(ids)
+	slices.Sort(out)
+	return slices.Compact(out)
 }
 
 // storableText replaces what a PostgreSQL text value cannot hold: NUL and invalid UTF-8.
@@ -222,30 +282,88 @@ func storableJSON(v json.RawMessage) []byte {
 	return out
 }
 
-// GetTrace returns the trace with the given id, or ErrNotFound.
-func GetTrace(ctx context.Context, db DBTX, id string) (Trace, error) {
-	var t Trace
+// ReadTrace is a stored trace and whether its reader may see all of it.
+type ReadTrace struct {
+	Trace
+	// Covered is true when the reader's principals match the tags of every chunk the trace
+	// involves, both as they are now and as they were when the trace was written, and every
+	// one of those chunks still exists. It is false when what the trace involved is not
+	// known, and true for a trace that involved no chunk at all.
+	Covered bool
+}
+
+// traceSelect reads a trace and its coverage for the reader's principals ($1). A chunk that
+// is gone, or whose tags are NULL or miss every principal, fails the check: anything
+// unexpected hides the trace's content rather than shows it.
+const traceSelect = `
+	SELECT t.id, coalesce(t.request_id, ''), t.created_at, t.route, t.principal_hash, t.api_key_id,
+	  t.question, coalesce(t.normalized_query, ''), coalesce(t.rewritten_query, ''),
+	  coalesce(t.generation_id, 0), t.chunk_ids, t.involved_chunk_ids, t.retrieval,
+	  coalesce(t.context_tokens, 0), coalesce(t.prompt_version, ''), coalesce(t.model, ''), t.usage,
+	  t.validation, t.steps, t.outcome, coalesce(t.reason, ''), coalesce(t.fallback, ''), t.total_ms,
+	  coalesce(t.error, ''),
+	  coalesce(t.involved_chunk_ids IS NOT NULL AND t.involved_acls IS NOT NULL
+	    AND NOT EXISTS (
+	      SELECT 1 FROM unnest(t.involved_chunk_ids) AS i(id) LEFT JOIN chunks c ON c.id = i.id
+	      WHERE (c.acl && $1::text[]) IS NOT TRUE)
+	    AND NOT EXISTS (
+	      SELECT 1 FROM jsonb_array_elements(t.involved_acls) AS a(tags)
+	      WHERE (ARRAY(SELECT jsonb_array_elements_text(a.tags)) && $1::text[]) IS NOT TRUE),
+	  false)
+	FROM answer_traces t`
+
+func scanTrace(row pgx.Row) (ReadTrace, error) {
+	var r ReadTrace
+	t := &r.Trace
 	var retrieval, usage, validation, steps []byte
-	err := db.QueryRow(ctx, `
-		SELECT id, created_at, route, principal_hash, api_key_id, question,
-		  coalesce(normalized_query, ''), coalesce(rewritten_query, ''), coalesce(generation_id, 0),
-		  chunk_ids, retrieval, coalesce(context_tokens, 0), coalesce(prompt_version, ''),
-		  coalesce(model, ''), usage, validation, steps, outcome, coalesce(reason, ''),
-		  coalesce(fallback, ''), total_ms, coalesce(error, '')
-		FROM answer_traces WHERE id = $1`, id).Scan(
-		&t.ID, &t.CreatedAt, &t.Route, &t.PrincipalHash, &t.APIKeyID, &t.Question,
-		&t.NormalizedQuery, &t.RewrittenQuery, &t.GenerationID,
-		&t.ChunkIDs, &retrieval, &t.ContextTokens, &t.PromptVersion,
-		&t.Model, &usage, &validation, &steps, &t.Outcome, &t.Reason,
-		&t.Fallback, &t.TotalMS, &t.Error)
+	err := row.Scan(&t.ID, &t.RequestID, &t.CreatedAt, &t.Route, &t.PrincipalHash, &t.APIKeyID,
+		&t.Question, &t.NormalizedQuery, &t.RewrittenQuery,
+		&t.GenerationID, &t.ChunkIDs, &t.Involved, &retrieval,
+		&t.ContextTokens, &t.PromptVersion, &t.Model, &usage,
+		&validation, &steps, &t.Outcome, &t.Reason, &t.Fallback, &t.TotalMS,
+		&t.Error, &r.Covered)
+	t.Retrieval, t.Usage, t.Validation, t.Steps = retrieval, usage, validation, steps
+	return r, err
+}
+
+// principalsArg is reader as a text[] argument: never NULL.
+func principalsArg(reader []string) []string {
+	if reader == nil {
+		return []string{}
+	}
+	return reader
+}
+
+// GetTrace returns the trace with the given id and whether reader's principals cover it, or
+// ErrNotFound. It returns the whole trace whatever Covered says: what a reader is shown is
+// decided by the caller (internal/trace), which must redact an uncovered trace.
+func GetTrace(ctx context.Context, db DBTX, id string, reader []string) (ReadTrace, error) {
+	r, err := scanTrace(db.QueryRow(ctx, traceSelect+` WHERE t.id = $2`, principalsArg(reader), id))
 	if errors.Is(err, pgx.ErrNoRows) {
-		return Trace{}, fmt.Errorf("trace %q: %w", id, ErrNotFound)
+		return ReadTrace{}, fmt.Errorf("trace %q: %w", id, ErrNotFound)
 	}
 	if err != nil {
-		return Trace{}, fmt.Errorf("get trace %q: %w", id, err)
+		return ReadTrace{}, fmt.Errorf("get trace %q: %w", id, err)
 	}
-	t.Retrieval, t.Usage, t.Validation, t.Steps = retrieval, usage, validation, steps
-	return t, nil
+	return r, nil
+}
+
+// FindTraces returns the newest traces (at most limit) whose request id is requestID, each
+// with whether reader's principals cover it; none is not an error.
+func FindTraces(ctx context.Context, db DBTX, requestID string, reader []string, limit int) ([]ReadTrace, error) {
+	if limit <= 0 {
+		return nil, fmt.Errorf("find traces: limit %d is not positive", limit)
+	}
+	rows, err := db.Query(ctx, traceSelect+` WHERE t.request_id = $2 ORDER BY t.created_at DESC, t.id LIMIT $3`,
+		principalsArg(reader), requestID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("find traces of request %q: %w", requestID, err)
+	}
+	out, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (ReadTrace, error) { return scanTrace(row) })
+	if err != nil {
+		return nil, fmt.Errorf("find traces of request %q: %w", requestID, err)
+	}
+	return out, nil
 }
 
 // DeleteTracesBefore deletes the traces created before t, oldest first, in statements of at

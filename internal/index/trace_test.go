@@ -8,6 +8,7 @@ import (
 	"errors"
 	"fmt"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -61,6 +62,7 @@ func TestTraceRoundTrip(t *testing.T) {
 	hash := sha256.Sum256([]byte("group:a\nuser:1"))
 	full := index.Trace{
 		ID:              "req-full",
+		RequestID:       "widget-7:\"quoted\"~",
 		CreatedAt:       time.Date(2026, 3, 4, 5, 6, 7, 123456000, time.UTC),
 		Route:           "/v1/answer",
 		PrincipalHash:   hash[:],
@@ -70,6 +72,7 @@ func TestTraceRoundTrip(t *testing.T) {
 		RewrittenQuery:  "rotate api keys procedure",
 		GenerationID:    gen.ID,
 		ChunkIDs:        []int64{42, 7, 19},
+		Involved:        []int64{7, 19, 42, 43},
 		Retrieval:       json.RawMessage(`{"lexical":[{"id":42,"rank":1,"score":3.5}],"dense":[{"id":7,"rank":1,"score":0.81}]}`),
 		ContextTokens:   1234,
 		PromptVersion:   "answer-v3",
@@ -90,17 +93,24 @@ func TestTraceRoundTrip(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	got, err := index.GetTrace(ctx, f.pool, full.ID)
+	read, err := index.GetTrace(ctx, f.pool, full.ID, []string{"public"})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if diff := cmp.Diff(full, got, jsonEqual, cmpopts.EquateApproxTime(0)); diff != "" {
+	if diff := cmp.Diff(full, read.Trace, jsonEqual, cmpopts.EquateApproxTime(0)); diff != "" {
 		t.Errorf("full trace round trip (-want +got):\n%s", diff)
 	}
+	if read.Covered {
+		t.Error("a trace involving chunks that do not exist is covered")
+	}
 
-	got, err = index.GetTrace(ctx, f.pool, minimal.ID)
+	read, err = index.GetTrace(ctx, f.pool, minimal.ID, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	got := read.Trace
+	if read.Covered {
+		t.Error("a trace whose involved chunks are not known is covered")
 	}
 	if got.CreatedAt.Before(before.Add(-time.Minute)) || got.CreatedAt.After(time.Now().Add(time.Minute)) {
 		t.Errorf("zero CreatedAt stored as %v, want the database's now()", got.CreatedAt)
@@ -118,7 +128,8 @@ func TestTraceRoundTrip(t *testing.T) {
 	err = f.pool.QueryRow(ctx, `
 		SELECT ARRAY[api_key_id IS NULL, normalized_query IS NULL, rewritten_query IS NULL,
 		  generation_id IS NULL, context_tokens IS NULL, prompt_version IS NULL, model IS NULL,
-		  reason IS NULL, fallback IS NULL, error IS NULL]
+		  reason IS NULL, fallback IS NULL, error IS NULL, request_id IS NULL,
+		  involved_chunk_ids IS NULL, involved_acls IS NULL]
 		FROM answer_traces WHERE id = $1`, minimal.ID).Scan(&nulls)
 	if err != nil {
 		t.Fatal(err)
@@ -129,7 +140,7 @@ func TestTraceRoundTrip(t *testing.T) {
 		}
 	}
 
-	if _, err := index.GetTrace(ctx, f.pool, "no-such-request"); !errors.Is(err, index.ErrNotFound) {
+	if _, err := index.GetTrace(ctx, f.pool, "no-such-request", nil); !errors.Is(err, index.ErrNotFound) {
 		t.Errorf("GetTrace of a missing id: %v, want ErrNotFound", err)
 	}
 }
@@ -153,7 +164,7 @@ func TestInsertTracesKeepsOthersOnDuplicateIDs(t *testing.T) {
 	if n := traceCount(t, db.Pool); n != 3 {
 		t.Errorf("%d traces stored, want 3 (a, b, c)", n)
 	}
-	got, err := index.GetTrace(ctx, db.Pool, "a")
+	got, err := index.GetTrace(ctx, db.Pool, "a", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,7 +186,7 @@ func TestInsertTracesStoresWhatPostgresCannot(t *testing.T) {
 	if err := index.InsertTraces(ctx, f.pool, []index.Trace{tr, minimalTrace("plain", time.Now())}); err != nil {
 		t.Fatal(err)
 	}
-	got, err := index.GetTrace(ctx, f.pool, "odd")
+	got, err := index.GetTrace(ctx, f.pool, "odd", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -210,6 +221,11 @@ func TestInsertTracesRejectsInvalidTraces(t *testing.T) {
 		{"outcome", func(tr *index.Trace) { tr.Outcome = "maybe" }},
 		{"json", func(tr *index.Trace) { tr.Usage = json.RawMessage(`{"prompt_tokens":`) }},
 		{"negative total", func(tr *index.Trace) { tr.TotalMS = -1 }},
+		{"request id with a space", func(tr *index.Trace) { tr.RequestID = "two words" }},
+		{"request id with a control character", func(tr *index.Trace) { tr.RequestID = "id\x1b[31m" }},
+		{"request id not ascii", func(tr *index.Trace) { tr.RequestID = "idé" }},
+		{"long request id", func(tr *index.Trace) { tr.RequestID = strings.Repeat("r", index.MaxRequestIDLen+1) }},
+		{"involved chunk id", func(tr *index.Trace) { tr.Involved = []int64{3, 0} }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			bad := minimalTrace("bad", time.Now())
@@ -300,5 +316,104 @@ func TestInsertTracesTwiceInOneTransaction(t *testing.T) {
 	}
 	if n := traceCount(t, db.Pool); n != 2 {
 		t.Errorf("%d traces stored, want 2", n)
+	}
+}
+
+// TestTraceCoverage: a reader covers a trace only when its principals match every involved
+// chunk's tags, now and when the trace was written; a chunk gone, a trace whose involved
+// chunks are unknown, and a reader without principals fail the check.
+func TestTraceCoverage(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	hrDoc, hr := f.addDocument(t, "hr/bands.md", "Bands", []string{"group:hr"}, "salary band one", "salary band two")
+	_, pub := f.addDocument(t, "handbook/leave.md", "Leave", []string{"public"}, "vacation days")
+	_, both := f.addDocument(t, "shared/policy.md", "Policy", []string{"group:hr", "group:legal"}, "shared policy")
+
+	traces := []index.Trace{
+		minimalTrace("public-only", time.Now()),
+		minimalTrace("hr", time.Now()),
+		minimalTrace("mixed", time.Now()),
+		minimalTrace("none", time.Now()),
+		minimalTrace("unknown", time.Now()),
+		minimalTrace("vanished", time.Now()),
+	}
+	traces[0].Involved = pub
+	traces[1].Involved = append(slices.Clone(hr), both...)
+	traces[2].Involved = append(slices.Clone(pub), hr[1], hr[1]) // duplicates are harmless
+	traces[3].Involved = []int64{}
+	traces[5].Involved = []int64{pub[0], 987654321} // a chunk that never existed, or was deleted
+	for i := range traces {
+		traces[i].RequestID = "shared-request"
+	}
+	if err := index.InsertTraces(ctx, f.pool, traces); err != nil {
+		t.Fatal(err)
+	}
+	covered := func(id string, reader ...string) bool {
+		t.Helper()
+		r, err := index.GetTrace(ctx, f.pool, id, reader)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return r.Covered
+	}
+	for _, tc := range []struct {
+		id     string
+		reader []string
+		want   bool
+	}{
+		{"public-only", []string{"public"}, true},
+		{"public-only", nil, false},
+		{"hr", []string{"public", "group:hr"}, true},
+		{"hr", []string{"public", "group:legal"}, false}, // covers the shared chunk, not the HR ones
+		{"hr", []string{"public"}, false},
+		{"mixed", []string{"public", "group:hr"}, true},
+		{"mixed", []string{"public"}, false}, // covers the cited kind of chunk, not every one
+		{"none", []string{"public"}, true},   // involved nothing
+		{"none", nil, true},
+		{"unknown", []string{"public", "group:hr", "group:legal"}, false},
+		{"vanished", []string{"public", "group:hr"}, false},
+	} {
+		if got := covered(tc.id, tc.reader...); got != tc.want {
+			t.Errorf("trace %s, reader %v: covered %v, want %v", tc.id, tc.reader, got, tc.want)
+		}
+	}
+
+	// Re-tagged since: the current tags count.
+	if _, err := f.pool.Exec(ctx, `UPDATE documents SET acl = '{group:finance}' WHERE id = $1`, hrDoc); err != nil {
+		t.Fatal(err)
+	}
+	if covered("hr", "public", "group:hr", "group:legal") {
+		t.Error("covered after its chunks were re-tagged away from the reader")
+	}
+	// Broadened since: the tags at the time the trace was written count as well.
+	if _, err := f.pool.Exec(ctx, `UPDATE documents SET acl = '{public}' WHERE id = $1`, hrDoc); err != nil {
+		t.Fatal(err)
+	}
+	if covered("mixed", "public") {
+		t.Error("covered by tags broadened after the trace was written")
+	}
+	// Deleted since.
+	if _, err := f.pool.Exec(ctx, `DELETE FROM documents WHERE id = $1`, hrDoc); err != nil {
+		t.Fatal(err)
+	}
+	if covered("mixed", "public", "group:hr") {
+		t.Error("covered though one of its chunks is deleted")
+	}
+
+	found, err := index.FindTraces(ctx, f.pool, "shared-request", []string{"public"}, 4)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(found) != 4 {
+		t.Errorf("FindTraces with limit 4 returned %d traces", len(found))
+	}
+	for _, r := range found {
+		if want := r.ID == "public-only" || r.ID == "none"; r.Covered != want {
+			t.Errorf("FindTraces: trace %s covered %v for public, want %v", r.ID, r.Covered, want)
+		}
+	}
+	if found, err := index.FindTraces(ctx, f.pool, "no-such-request", nil, 10); err != nil || len(found) != 0 {
+		t.Errorf("FindTraces of an unknown request id: %v, %v", found, err)
 	}
 }

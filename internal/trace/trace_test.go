@@ -3,11 +3,13 @@ package trace_test
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
 	"net/url"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -16,12 +18,31 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/docent-rag/docent/internal/dbtest"
+	"github.com/docent-rag/docent/internal/dbtest/tcpproxy"
 	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/metrics"
 	"github.com/docent-rag/docent/internal/trace"
 )
 
 var _ trace.Metrics = (*metrics.Metrics)(nil)
+
+// syncBuffer is a bytes.Buffer for a logger that writes from several goroutines.
+type syncBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *syncBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *syncBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
 
 // counts is a trace.Metrics that counts.
 type counts struct{ dropped, writeErrors atomic.Int64 }
@@ -159,29 +180,224 @@ func TestRecordNeverBlocksWhenTheDatabaseIsSlow(t *testing.T) {
 		}
 		accepted <- n
 	}()
-	var n int
 	select {
-	case n = <-accepted:
+	case n := <-accepted:
+		// The buffer (4) holds the batch waiting on the lock and the newest traces: each new
+		// one pushes the oldest queued one out.
+		if n != total {
+			t.Errorf("%d of %d traces accepted, want all: the oldest make room", n, total)
+		}
 	case <-time.After(5 * time.Second):
 		t.Fatal("Record blocked while the database was slow")
 	}
-	// The buffer, plus at most one batch taken out of it and waiting on the lock.
-	if n < 4 || n > 4+2 {
-		t.Errorf("%d traces accepted, want between the buffer (4) and the buffer plus a batch (6)", n)
-	}
-	if got := m.dropped.Load(); got != int64(total-n) {
-		t.Errorf("%d drops counted, want %d", got, total-n)
-	}
-
 	release()
 	if err := closeWithin(t, w, 10*time.Second); err != nil {
 		t.Fatal(err)
 	}
-	if got := rows(t, db.Pool); got != n {
-		t.Errorf("%d traces stored, want the %d accepted", got, n)
+	if got := rows(t, db.Pool); got != 4 {
+		t.Errorf("%d traces stored, want the buffer's 4", got)
+	}
+	if got := m.dropped.Load(); got != total-4 {
+		t.Errorf("%d drops counted, want %d", got, total-4)
+	}
+	// The newest traces are among those kept.
+	if n := count(t, db.Pool, `SELECT count(*) FROM answer_traces WHERE id IN ('req-198', 'req-199')`); n != 2 {
+		t.Errorf("the newest traces were dropped")
 	}
 	if got := m.writeErrors.Load(); got != 0 {
 		t.Errorf("%d write errors from a slow database", got)
+	}
+}
+
+// TestBufferIsBoundedInBytes: traces beyond BufferBytes push the oldest out, and a trace
+// larger than the whole buffer is refused.
+func TestBufferIsBoundedInBytes(t *testing.T) {
+	t.Parallel()
+	db := dbtest.New(t)
+	release := lockTraces(t, db.Pool)
+	m := &counts{}
+	big := func(id string) index.Trace {
+		tr := newTrace(id)
+		tr.Question = strings.Repeat("q", 10_000)
+		return tr
+	}
+	size := trace.Size(big("x-00"))
+	// Room for three such traces; batches of one, so that one waits on the lock.
+	w := newWriter(t, trace.Config{BufferBytes: 3*size + size/2, BatchSize: 1, FlushEvery: 10 * time.Millisecond}, db.Pool, m, nil)
+	for i := range 10 {
+		if !w.Record(big(fmt.Sprintf("x-%02d", i))) {
+			t.Errorf("trace %d refused", i)
+		}
+	}
+	huge := newTrace("huge")
+	huge.Question = strings.Repeat("q", int(4*size))
+	if w.Record(huge) {
+		t.Error("a trace larger than the buffer was accepted")
+	}
+	release()
+	if err := closeWithin(t, w, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if got := rows(t, db.Pool); got != 3 {
+		t.Errorf("%d traces stored, want the 3 that fit", got)
+	}
+	if got := m.dropped.Load(); got != 10-3+1 {
+		t.Errorf("%d drops counted, want %d", got, 10-3+1)
+	}
+	if n := count(t, db.Pool, `SELECT count(*) FROM answer_traces WHERE id = 'x-09'`); n != 1 {
+		t.Error("the newest trace was dropped")
+	}
+}
+
+// TestDropsAreLoggedAtMostOncePerInterval: a flood of drops makes one log line with the
+// count, not one per trace.
+func TestDropsAreLoggedAtMostOncePerInterval(t *testing.T) {
+	t.Parallel()
+	db := dbtest.New(t)
+	release := lockTraces(t, db.Pool)
+	var logs syncBuffer
+	m := &counts{}
+	w := newWriter(t, trace.Config{Buffer: 2, BatchSize: 1, FlushEvery: 10 * time.Millisecond, LogEvery: time.Hour},
+		db.Pool, m, slog.New(slog.NewJSONHandler(&logs, nil)))
+	for i := range 500 {
+		w.Record(newTrace(fmt.Sprintf("req-%d", i)))
+	}
+	release()
+	if err := closeWithin(t, w, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if m.dropped.Load() < 490 {
+		t.Fatalf("%d drops, want nearly 500", m.dropped.Load())
+	}
+	if n := strings.Count(logs.String(), "answer traces dropped"); n != 1 {
+		t.Errorf("%d log lines about drops, want 1 per interval:\n%s", n, logs.String())
+	}
+	if strings.Contains(logs.String(), "confidential") {
+		t.Errorf("the log shows a question:\n%s", logs.String())
+	}
+}
+
+// TestWritesSurviveADatabaseOutage: traces recorded while the database cannot be reached
+// are written once it is back, none lost, none twice; the failed attempts are counted and
+// logged without the questions, and not once per attempt.
+func TestWritesSurviveADatabaseOutage(t *testing.T) {
+	t.Parallel()
+	db := dbtest.New(t)
+	proxy, url := tcpproxy.For(t, db.URL)
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	var logs syncBuffer
+	m := &counts{}
+	w := newWriter(t, trace.Config{BatchSize: 10, FlushEvery: 10 * time.Millisecond, RetryMin: 10 * time.Millisecond,
+		RetryMax: 50 * time.Millisecond, WriteTimeout: time.Second}, pool, m, slog.New(slog.NewJSONHandler(&logs, nil)))
+	w.Record(newTrace("before"))
+	eventually(t, "the first trace is written", func() bool { return rows(t, db.Pool) == 1 })
+
+	proxy.Cut()
+	for i := range 25 {
+		if !w.Record(newTrace(fmt.Sprintf("during-%d", i))) {
+			t.Fatalf("trace %d refused during the outage", i)
+		}
+	}
+	eventually(t, "several writes fail", func() bool { return m.writeErrors.Load() >= 3 })
+	if n := rows(t, db.Pool); n != 1 {
+		t.Fatalf("%d traces stored through a cut proxy", n)
+	}
+	proxy.Restore()
+	eventually(t, "the traces are written once the database is back", func() bool { return rows(t, db.Pool) == 26 })
+	if err := closeWithin(t, w, 10*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := rows(t, db.Pool); n != 26 {
+		t.Errorf("%d traces stored, want 26", n)
+	}
+	if got := m.dropped.Load(); got != 0 {
+		t.Errorf("%d traces dropped", got)
+	}
+	out := logs.String()
+	if n := strings.Count(out, "retrying until the database is back"); n != 1 {
+		t.Errorf("%d log lines about failing writes for %d failed attempts, want 1:\n%s", n, m.writeErrors.Load(), out)
+	}
+	if !strings.Contains(out, "answer traces written again") || strings.Contains(out, "confidential") {
+		t.Errorf("want the recovery logged and no question:\n%s", out)
+	}
+}
+
+// TestCloseWaitsForTheDatabaseWithinItsDeadline: at shutdown during an outage, Close keeps
+// retrying and writes everything once the database is back before its deadline.
+func TestCloseWaitsForTheDatabaseWithinItsDeadline(t *testing.T) {
+	t.Parallel()
+	db := dbtest.New(t)
+	proxy, url := tcpproxy.For(t, db.URL)
+	pool, err := pgxpool.New(context.Background(), url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pool.Close)
+	m := &counts{}
+	w := newWriter(t, trace.Config{FlushEvery: time.Hour, RetryMin: 10 * time.Millisecond, RetryMax: 50 * time.Millisecond,
+		WriteTimeout: time.Second}, pool, m, nil)
+	proxy.Cut()
+	for i := range 5 {
+		w.Record(newTrace(fmt.Sprintf("req-%d", i)))
+	}
+	go func() {
+		time.Sleep(300 * time.Millisecond)
+		proxy.Restore()
+	}()
+	if err := closeWithin(t, w, 20*time.Second); err != nil {
+		t.Fatal(err)
+	}
+	if n := rows(t, db.Pool); n != 5 {
+		t.Errorf("%d traces stored by Close, want 5", n)
+	}
+	if m.writeErrors.Load() == 0 {
+		t.Error("no failed attempt counted: the outage was not seen")
+	}
+}
+
+// TestARefusedTraceIsIsolated: a trace the database refuses is dropped alone, and the others
+// of its batch are written; a refused trace is not retried forever.
+func TestARefusedTraceIsIsolated(t *testing.T) {
+	t.Parallel()
+	db := dbtest.New(t)
+	ctx := context.Background()
+	// A trigger that refuses one question, as a constraint would.
+	if _, err := db.Pool.Exec(ctx, `
+		CREATE FUNCTION refuse_poison() RETURNS trigger LANGUAGE plpgsql AS $$
+		BEGIN
+		  IF NEW.question LIKE '%poison%' THEN RAISE EXCEPTION 'refused' USING ERRCODE = '23514'; END IF;
+		  RETURN NEW;
+		END $$;
+		CREATE TRIGGER refuse_poison BEFORE INSERT ON answer_traces FOR EACH ROW EXECUTE FUNCTION refuse_poison();`); err != nil {
+		t.Fatal(err)
+	}
+	var logs syncBuffer
+	m := &counts{}
+	w := newWriter(t, trace.Config{BatchSize: 10, FlushEvery: time.Hour}, db.Pool, m, slog.New(slog.NewJSONHandler(&logs, nil)))
+	for i := range 5 {
+		tr := newTrace(fmt.Sprintf("req-%d", i))
+		if i == 2 {
+			tr.Question = "confidential poison"
+		}
+		w.Record(tr)
+	}
+	err := closeWithin(t, w, 10*time.Second)
+	if err == nil || !strings.Contains(err.Error(), "req-2") {
+		t.Errorf("Close: %v, want an error naming the refused trace", err)
+	}
+	if n := rows(t, db.Pool); n != 4 {
+		t.Errorf("%d traces stored, want the 4 the database takes", n)
+	}
+	// One failed batch, one refused trace.
+	if got := m.writeErrors.Load(); got != 2 {
+		t.Errorf("%d write errors counted, want 2", got)
+	}
+	if out := logs.String(); !strings.Contains(out, "req-2") || strings.Contains(out, "confidential") {
+		t.Errorf("want the refused trace's id and not its question in the log:\n%s", out)
 	}
 }
 
@@ -242,7 +458,8 @@ func TestCloseGivesUpAtItsDeadline(t *testing.T) {
 func TestFailedWritesAreLoggedWithoutQuestionsAndCounted(t *testing.T) {
 	t.Parallel()
 	db := dbtest.New(t)
-	// A pool on a database that does not exist: every write fails.
+	// A pool on a database that does not exist: every write fails (and is retried, as a
+	// database being re-created would come back).
 	u, err := url.Parse(db.URL)
 	if err != nil {
 		t.Fatal(err)
@@ -253,20 +470,22 @@ func TestFailedWritesAreLoggedWithoutQuestionsAndCounted(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(pool.Close)
-	var logs bytes.Buffer
+	var logs syncBuffer
 	m := &counts{}
-	w := newWriter(t, trace.Config{BatchSize: 100, FlushEvery: time.Hour}, pool, m, slog.New(slog.NewJSONHandler(&logs, nil)))
+	w := newWriter(t, trace.Config{BatchSize: 100, FlushEvery: 10 * time.Millisecond, RetryMin: 10 * time.Millisecond},
+		pool, m, slog.New(slog.NewJSONHandler(&logs, nil)))
 	w.Record(newTrace("req-a"))
 	w.Record(newTrace("req-b"))
-	if err := closeWithin(t, w, 10*time.Second); err == nil {
-		t.Error("Close reported no error though the last traces were not written")
+	eventually(t, "a write fails", func() bool { return m.writeErrors.Load() >= 1 })
+	if err := closeWithin(t, w, 300*time.Millisecond); !errors.Is(err, context.DeadlineExceeded) {
+		t.Errorf("Close: %v, want the deadline: the last traces were not written", err)
 	}
-	if got := m.writeErrors.Load(); got != 1 {
-		t.Errorf("%d write errors counted, want 1 (one batch)", got)
+	if got := m.dropped.Load(); got != 2 {
+		t.Errorf("%d traces counted as dropped, want 2", got)
 	}
 	out := logs.String()
-	if !strings.Contains(out, `"level":"ERROR"`) || !strings.Contains(out, "req-a") || !strings.Contains(out, "req-b") {
-		t.Errorf("the failure is not logged as an error with the trace ids:\n%s", out)
+	if !strings.Contains(out, `"level":"WARN"`) || !strings.Contains(out, "answer traces dropped") {
+		t.Errorf("the failure and the loss are not logged:\n%s", out)
 	}
 	if strings.Contains(out, "confidential") {
 		t.Errorf("the log shows a question:\n%s", out)
@@ -276,7 +495,7 @@ func TestFailedWritesAreLoggedWithoutQuestionsAndCounted(t *testing.T) {
 func TestInvalidTraceDoesNotLoseOthers(t *testing.T) {
 	t.Parallel()
 	db := dbtest.New(t)
-	var logs bytes.Buffer
+	var logs syncBuffer
 	m := &counts{}
 	w := newWriter(t, trace.Config{FlushEvery: time.Hour}, db.Pool, m, slog.New(slog.NewJSONHandler(&logs, nil)))
 	bad := newTrace("req-bad")
@@ -331,7 +550,7 @@ func TestRetentionDeletesOldTracesAndKeepsNewOnes(t *testing.T) {
 	if strings.Join(left, ",") != "recent,current" {
 		t.Errorf("traces left: %v, want recent, current", left)
 	}
-	got, err := index.GetTrace(ctx, db.Pool, "current")
+	got, err := index.GetTrace(ctx, db.Pool, "current", nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -375,6 +594,8 @@ func TestNewRejectsBadConfig(t *testing.T) {
 		{trace.Config{FlushEvery: -time.Second}, "FlushEvery"},
 		{trace.Config{Retention: -time.Hour}, "Retention"},
 		{trace.Config{CleanupEvery: -time.Hour}, "CleanupEvery"},
+		{trace.Config{BufferBytes: -1}, "BufferBytes"},
+		{trace.Config{RetryMax: -time.Second}, "RetryMax"},
 	} {
 		t.Run(tc.field, func(t *testing.T) {
 			_, err := trace.New(tc.cfg, pool, nil, nil)
@@ -385,5 +606,47 @@ func TestNewRejectsBadConfig(t *testing.T) {
 	}
 	if _, err := trace.New(trace.Config{}, nil, nil, nil); err == nil {
 		t.Error("New without a database: no error")
+	}
+}
+
+// BenchmarkRecord measures what recording costs a request: validating, sizing and queueing
+// a trace of a typical answer (three legs of 50 candidates, 300 involved chunks, five
+// sentences), with the buffer full so that each Record also drops the oldest trace.
+func BenchmarkRecord(b *testing.B) {
+	db := dbtest.New(b)
+	ctx := context.Background()
+	tx, err := db.Pool.Begin(ctx)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() { _ = tx.Rollback(ctx) }()
+	if _, err := tx.Exec(ctx, `LOCK TABLE answer_traces IN ACCESS EXCLUSIVE MODE`); err != nil {
+		b.Fatal(err)
+	}
+	w, err := trace.New(trace.Config{Buffer: 1000, WriteTimeout: time.Hour}, db.Pool, nil, nil)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer func() {
+		cctx, cancel := context.WithTimeout(ctx, 100*time.Millisecond)
+		defer cancel()
+		_ = w.Close(cctx)
+	}()
+	tr := newTrace("bench")
+	var hits []string
+	for i := range 50 {
+		hits = append(hits, fmt.Sprintf(`{"chunk_id":%d,"rank":%d,"score":%g}`, 1000+i, i+1, 1/float64(i+1)))
+	}
+	legs := "[" + strings.Join(hits, ",") + "]"
+	tr.Retrieval = json.RawMessage(`{"lexical":` + legs + `,"dense":` + legs + `,"ranked":` + legs + `,"strength":0.8}`)
+	tr.Validation = json.RawMessage(`{"grounded":true,"sentences":[` + strings.Repeat(`{"text":"`+strings.Repeat("word ", 30)+`","citations":[1],"supported":true},`, 4) +
+		`{"text":"last","citations":[2],"supported":true}]}`)
+	tr.Steps = json.RawMessage(`[{"step":"lexical","ms":1},{"step":"dense","ms":2},{"step":"total","ms":3}]`)
+	for i := range 300 {
+		tr.Involved = append(tr.Involved, int64(1000+i))
+	}
+	b.ReportAllocs()
+	for b.Loop() {
+		w.Record(tr)
 	}
 }
