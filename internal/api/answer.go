@@ -53,7 +53,7 @@ func (s *Server) answer(c echo.Context) error {
 	id := requestIDOf(c)
 	start := time.Now()
 	tr := newTrace(id, "/v1/answer", p, req.Question)
-	streaming := wantsStream(c)
+	streaming := wantsStream(c.Request().Header.Values(echo.HeaderAccept))
 	var stream *eventStream
 	if streaming {
 		stream = newEventStream(c)
@@ -300,11 +300,6 @@ func modelErrorKind(a *answer.Result) string {
 		return "error"
 	}
 	return "other"
-}
-
-// wantsStream reports whether the client asked for Server-Sent Events.
-func wantsStream(c echo.Context) bool {
-	return strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/event-stream")
 }
 
 // queryError maps a query normalisation error to a 400 naming the field.
