@@ -53,7 +53,7 @@ func (s *Server) answer(c echo.Context) error {
 	id := requestIDOf(c)
 	start := time.Now()
 	tr := newTrace(id, "/v1/answer", p, req.Question)
-	streaming := wantsStream(c.Request().Header.Values(echo.HeaderAccept))
+	streaming := wantsStream(c)
 	var stream *eventStream
 	if streaming {
 		stream = newEventStream(c)

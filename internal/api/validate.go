@@ -9,6 +9,8 @@ import (
 	"strings"
 	"unicode"
 	"unicode/utf8"
+
+	"github.com/labstack/echo/v4"
 )
 
 // checkContentType accepts exactly the media type application/json (case-insensitive, with
@@ -140,11 +142,16 @@ func join(path, name string) string {
 	return path + "." + name
 }
 
-// wantsStream reports whether the client prefers Server-Sent Events to JSON: its Accept
-// header names text/event-stream (case-insensitively) with a q-value above 0 and at least
-// that of application/json (given by application/json, application/* or */*). Wildcards
-// alone mean JSON, the default; q=0 means "not acceptable".
-func wantsStream(accept []string) bool {
+// wantsStream reports whether the client asked for Server-Sent Events (see prefersStream).
+func wantsStream(c echo.Context) bool {
+	return prefersStream(c.Request().Header.Values(echo.HeaderAccept))
+}
+
+// prefersStream reports whether Accept headers prefer Server-Sent Events to JSON: they name
+// text/event-stream (case-insensitively) with a q-value above 0 and at least that of
+// application/json (given by application/json, application/* or */*). Wildcards alone mean
+// JSON, the default; q=0 means "not acceptable".
+func prefersStream(accept []string) bool {
 	stream, json := -1.0, -1.0 // -1: not given
 	jsonSpecificity := 0
 	for _, header := range accept {
