@@ -81,6 +81,12 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		if err != nil {
 			return usage("%v", err)
 		}
+		// Matched byte for byte against callers' identities: one spelling per identity.
+		for _, tag := range tags {
+			if err := auth.CheckTag(tag); err != nil {
+				return usage("%v", err)
+			}
+		}
 		pool, err := index.Open(ctx, url)
 		if err != nil {
 			fmt.Fprintf(stderr, "server keys: %v\n", err)

@@ -23,6 +23,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"os/signal"
 	"strconv"
@@ -89,6 +90,11 @@ Serve Docent's HTTP API. Configuration: DOCENT_* environment variables (README).
 		fmt.Fprintf(stderr, "server: %v\n", err)
 		return exitUsage
 	}
+	// An outage fails every request alike: its warnings and errors are written once per
+	// interval, with a count, rather than once per request.
+	dedup := telemetry.NewDedup(logger.Handler(), telemetry.DedupConfig{Interval: 10 * time.Second})
+	logger = slog.New(dedup)
+	defer func() { _ = dedup.Flush(context.WithoutCancel(ctx)) }()
 	cfg, err := loadConfig(getenv)
 	if err != nil {
 		fmt.Fprintf(stderr, "server: configuration: %v\n", err)
@@ -176,6 +182,11 @@ func loadConfig(getenv func(string) string) (serverConfig, error) {
 		errs = append(errs, fmt.Errorf("%s: %w", config.MaxBodyBytes, err))
 	}
 	c.api.MaxBodyBytes = body
+	proxies, err := parseProxies(getenv(config.TrustedProxies))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", config.TrustedProxies, err))
+	}
+	c.api.TrustedProxies = proxies
 	c.auth = auth.Config{
 		JWTSecret: []byte(getenv(config.JWTSecret)), JWKSURL: getenv(config.JWKSURL),
 		Issuer: getenv(config.JWTIssuer), Audience: getenv(config.JWTAudience),
@@ -189,6 +200,20 @@ func loadConfig(getenv func(string) string) (serverConfig, error) {
 	// applications: refuse that configuration rather than warn about it.
 	if c.auth.JWKSURL != "" && c.auth.Audience == "" {
 		errs = append(errs, fmt.Errorf("%s is set but %s is not: tokens for other applications of the identity provider would be accepted", config.JWKSURL, config.JWTAudience))
+	}
+	// The admin group is matched byte for byte against callers' groups: one canonical,
+	// lower-case spelling (auth.CheckTag), found now as a configuration error.
+	badGroup := false
+	if g := c.auth.AdminGroup; g != "" && !strings.HasPrefix(g, "group:") {
+		if err := auth.CheckTag("group:" + g); err != nil {
+			errs = append(errs, fmt.Errorf("%s: %w", config.JWTAdminGroup, err))
+			badGroup = true
+		}
+	}
+	// The rest of the authentication settings (a secret too short, ...), before connecting to
+	// anything.
+	if err := c.auth.Validate(); err != nil && !badGroup {
+		errs = append(errs, err)
 	}
 	c.generator = config.Lookup(getenv, config.Generator)
 	c.llmTO = dur(config.LLMTimeout)
@@ -344,6 +369,29 @@ func reranker(kind string, getenv func(string) string) (retrieve.Reranker, strin
 		return c, c.Name(), nil
 	}
 	return nil, "", fmt.Errorf("%s: %q is not none, builtin, tei or cohere", config.Reranker, kind)
+}
+
+// parseProxies parses DOCENT_TRUSTED_PROXIES: comma-separated CIDRs or single addresses.
+func parseProxies(s string) ([]netip.Prefix, error) {
+	var out []netip.Prefix
+	for _, f := range strings.Split(s, ",") {
+		if f = strings.TrimSpace(f); f == "" {
+			continue
+		}
+		p, err := netip.ParsePrefix(f)
+		if err != nil {
+			a, aerr := netip.ParseAddr(f)
+			if aerr != nil {
+				return nil, fmt.Errorf("%q is not an address or a CIDR such as 10.0.0.0/8", f)
+			}
+			p = netip.PrefixFrom(a.Unmap(), a.Unmap().BitLen())
+		}
+		if p.Bits() == 0 {
+			return nil, fmt.Errorf("%q would trust every client's X-Forwarded-For", f)
+		}
+		out = append(out, p.Masked())
+	}
+	return out, nil
 }
 
 // parseSize parses "64KiB", "1MB", "65536".

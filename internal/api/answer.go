@@ -304,11 +304,6 @@ func modelErrorKind(a *answer.Result) string {
 	return "other"
 }
 
-// wantsStream reports whether the client asked for Server-Sent Events.
-func wantsStream(c echo.Context) bool {
-	return strings.Contains(c.Request().Header.Get(echo.HeaderAccept), "text/event-stream")
-}
-
 // queryError maps a query normalisation error to a 400 naming the field.
 func queryError(field string, err error) error {
 	var long *retrieve.QueryTooLongError

@@ -5,6 +5,7 @@
 package api
 
 import (
+	"bytes"
 	"cmp"
 	"context"
 	_ "embed"
@@ -14,6 +15,8 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"net/netip"
+	"slices"
 	"time"
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
@@ -63,6 +66,17 @@ type Config struct {
 	RateBurst      int           // default 20
 	CORSOrigins    []string      // origins allowed to call from a browser
 	MaxBodyBytes   int64         // default 64 KiB
+	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed: the client is
+	// the rightmost address in it that is not one of them. Empty: the TCP peer is the client,
+	// and forwarding headers are ignored.
+	TrustedProxies []netip.Prefix
+	// AuthFailureRate and AuthFailureBurst bound failed authentications per client address:
+	// AuthFailureBurst at once (default 20), then AuthFailureRate per second (default 1).
+	// Beyond, the address gets 429 before its credentials are looked at.
+	AuthFailureRate  float64
+	AuthFailureBurst int
+	// Now is the clock of the rate limits; default time.Now.
+	Now func() time.Time
 }
 
 func (c *Config) defaults() {
@@ -72,6 +86,11 @@ func (c *Config) defaults() {
 	c.CacheTTL = cmp.Or(c.CacheTTL, 10*time.Minute)
 	c.RateBurst = cmp.Or(c.RateBurst, 20)
 	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, 64<<10)
+	c.AuthFailureRate = cmp.Or(c.AuthFailureRate, 1)
+	c.AuthFailureBurst = cmp.Or(c.AuthFailureBurst, 20)
+	if c.Now == nil {
+		c.Now = time.Now
+	}
 }
 
 func (c *Config) validate() error {
@@ -84,6 +103,13 @@ func (c *Config) validate() error {
 		return errors.New("api config: RateLimit must not be negative")
 	case c.MaxBodyBytes < 1024:
 		return errors.New("api config: MaxBodyBytes must be at least 1 KiB")
+	case c.AuthFailureRate < 0 || c.AuthFailureBurst < 1:
+		return errors.New("api config: AuthFailureRate must not be negative and AuthFailureBurst must be at least 1")
+	}
+	for _, p := range c.TrustedProxies {
+		if !p.IsValid() || p.Bits() == 0 {
+			return fmt.Errorf("api config: TrustedProxies: %s would trust every client's X-Forwarded-For", p)
+		}
 	}
 	return nil
 }
@@ -100,6 +126,8 @@ type Server struct {
 	cache     *expirable.LRU[string, cached]
 	logger    *slog.Logger
 	extra     []echo.MiddlewareFunc
+	callers   *limiter // requests per caller (RateLimit)
+	failures  *limiter // failed authentications per client address
 }
 
 // New returns the API's echo instance with every route registered. extra middleware (e.g.
@@ -110,7 +138,14 @@ func New(cfg Config, db index.DBTX, r Retriever, a Answerer, authn Authenticator
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &Server{cfg: cfg, db: db, retriever: r, answerer: a, auth: authn, traces: traces, metrics: m, logger: logger, extra: extra}
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{cfg: cfg, db: db, retriever: r, answerer: a, auth: authn, traces: traces, metrics: m, logger: logger, extra: extra,
+		failures: newLimiter(cfg.AuthFailureRate, cfg.AuthFailureBurst, cfg.Now)}
+	if cfg.RateLimit > 0 {
+		s.callers = newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now)
+	}
 	if cfg.CacheSize > 0 {
 		s.cache = expirable.NewLRU[string, cached](cfg.CacheSize, nil, cfg.CacheTTL)
 	}
@@ -118,6 +153,7 @@ func New(cfg Config, db index.DBTX, r Retriever, a Answerer, authn Authenticator
 	e.HideBanner = true
 	e.HidePort = true
 	e.HTTPErrorHandler = s.handleError
+	e.IPExtractor = clientAddress(cfg.TrustedProxies)
 	s.routes(e)
 	return e, nil
 }
@@ -152,11 +188,14 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()))
 	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, openAPI) })
 
-	v1 := e.Group("/v1", s.authenticate(), s.rateLimit())
-	v1.POST("/answer", s.answer)
-	v1.POST("/search", s.search)
-	v1.GET("/traces", s.findTraces, admin)
-	v1.GET("/traces/:id", s.trace, admin)
+	// Route by route rather than as a group: a group's middleware would also run for the
+	// group's unknown paths and methods, turning a 405 into a 401 or a 404.
+	authenticated := []echo.MiddlewareFunc{s.authenticate(), s.rateLimit()}
+	e.POST("/v1/answer", s.answer, authenticated...)
+	e.POST("/v1/search", s.search, authenticated...)
+	admins := append(slices.Clone(authenticated), admin)
+	e.GET("/v1/traces", s.findTraces, admins...)
+	e.GET("/v1/traces/:id", s.trace, admins...)
 }
 
 // Error is an error with an HTTP status and a stable code for API clients. Its message is
@@ -165,6 +204,7 @@ type Error struct {
 	Status  int
 	Code    string
 	Field   string // the request field at fault, for 400s
+	Reason  string // why authentication failed, for 401s (auth's Reason constants)
 	Message string
 }
 
@@ -178,22 +218,31 @@ type errorDetail struct {
 	Code    string `json:"code"`
 	Message string `json:"message"`
 	Field   string `json:"field,omitempty"`
+	Reason  string `json:"reason,omitempty"`
 }
 
-// publicError returns the status and body a client may see for err: *Error and echo's own
-// HTTP errors with their text; anything else as a generic 500 (logged with the request id).
+// publicError returns the body a client may see for err (see classify).
 func (s *Server) publicError(c echo.Context, err error) errorBody {
 	_, body := s.classify(c, err)
 	return body
 }
 
+// classify is the one place where errors become statuses: *Error and echo's own HTTP errors
+// with their text; a deadline as 503 timeout; the database unreachable (a lost connection, a
+// restart, too many connections: see unavailable) as 503 unavailable, for the client to
+// retry; anything else, a statement that failed included, as a generic 500, logged with the
+// request id.
+//
+// Lost connections are recognised by their type, not by who made them: an embedding or
+// reranking provider that cannot be reached mid-request is a 503 too, which is also right.
 func (s *Server) classify(c echo.Context, err error) (int, errorBody) {
 	var body errorBody
 	var apiErr *Error
 	var httpErr *echo.HTTPError
+	ctx := c.Request().Context()
 	switch {
 	case errors.As(err, &apiErr):
-		body.Error = errorDetail{Code: apiErr.Code, Message: apiErr.Message, Field: apiErr.Field}
+		body.Error = errorDetail{Code: apiErr.Code, Message: apiErr.Message, Field: apiErr.Field, Reason: apiErr.Reason}
 		return apiErr.Status, body
 	case errors.As(err, &httpErr):
 		status := httpErr.Code
@@ -208,8 +257,17 @@ func (s *Server) classify(c echo.Context, err error) (int, errorBody) {
 	case errors.Is(err, context.DeadlineExceeded):
 		body.Error = errorDetail{Code: "timeout", Message: "the request took too long"}
 		return http.StatusServiceUnavailable, body
+	case errors.Is(err, context.Canceled) && ctx.Err() != nil:
+		// The client went away: nobody reads this, and it is not a failure of ours.
+		body.Error = errorDetail{Code: "canceled", Message: "the request was cancelled"}
+		return http.StatusServiceUnavailable, body
+	case unavailable(err):
+		s.logger.WarnContext(ctx, "request failed: unreachable", "request_id", requestIDOf(c),
+			"method", c.Request().Method, "route", c.Path(), "err", err)
+		body.Error = errorDetail{Code: "unavailable", Message: "the database (or another service this server needs) is unreachable: retry in a few seconds"}
+		return http.StatusServiceUnavailable, body
 	}
-	s.logger.ErrorContext(c.Request().Context(), "request failed", "request_id", requestIDOf(c),
+	s.logger.ErrorContext(ctx, "request failed", "request_id", requestIDOf(c),
 		"method", c.Request().Method, "route", c.Path(), "err", err)
 	body.Error = errorDetail{Code: "internal", Message: "internal error (request " + requestIDOf(c) + ")"}
 	return http.StatusInternalServerError, body
@@ -221,6 +279,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	status, body := s.classify(c, err)
+	if body.Error.Code == "unavailable" {
+		c.Response().Header().Set("Retry-After", retryAfterUnavailable)
+	}
 	if err := c.JSON(status, body); err != nil {
 		s.logger.DebugContext(c.Request().Context(), "write error response", "err", err)
 	}
@@ -249,14 +310,26 @@ func codeForStatus(status int) string {
 	return "invalid_request"
 }
 
-// decode reads a JSON body strictly: unknown fields and trailing data are 400s naming what
-// is wrong; an oversized body is a 413 (the body limit middleware).
+// decode reads a JSON body strictly: a Content-Type other than application/json is a 415;
+// invalid UTF-8 (lone surrogate escapes included), unknown fields, trailing data, and strings
+// with NUL or other control characters are 400s naming what is wrong; an oversized body is a
+// 413 (the body limit middleware).
 func decode(c echo.Context, v any) error {
-	ct := c.Request().Header.Get(echo.HeaderContentType)
-	if ct != "" && !isJSON(ct) {
-		return &Error{Status: http.StatusUnsupportedMediaType, Code: "unsupported_media_type", Message: "send the request as application/json"}
+	if err := checkContentType(c.Request().Header.Values(echo.HeaderContentType)); err != nil {
+		return err
 	}
-	dec := json.NewDecoder(c.Request().Body)
+	data, err := io.ReadAll(c.Request().Body)
+	if err != nil {
+		var tooLarge *echo.HTTPError
+		if errors.As(err, &tooLarge) {
+			return tooLarge
+		}
+		return invalid("body", "could not be read")
+	}
+	if err := checkEncoding(data); err != nil {
+		return err
+	}
+	dec := json.NewDecoder(bytes.NewReader(data))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(v); err != nil {
 		var tooLarge *echo.HTTPError
@@ -277,11 +350,7 @@ func decode(c echo.Context, v any) error {
 	if dec.More() {
 		return invalid("body", "one JSON object expected")
 	}
-	return nil
-}
-
-func isJSON(ct string) bool {
-	return len(ct) >= 16 && ct[:16] == echo.MIMEApplicationJSON
+	return checkStrings(v)
 }
 
 // health answers as long as the process serves HTTP.

@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"crypto/rand"
 	"crypto/rsa"
@@ -13,6 +14,7 @@ import (
 	"math/big"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -47,6 +49,8 @@ type env struct {
 	rsaKey  *rsa.PrivateKey
 	model   *fakeModel
 	metrics *metrics.Metrics
+	proxy   *dbtest.CutProxy // between the server and its database, when options.dbProxy
+	lookups *atomic.Int64    // API key lookups in the database
 }
 
 type options struct {
@@ -56,6 +60,11 @@ type options struct {
 	extraDocuments map[string]string
 	llmTimeout     time.Duration
 	corsOrigins    []string
+	adminGroup     string       // DOCENT_JWT_ADMIN_GROUP; default docent-admins
+	trustedProxies []string     // DOCENT_TRUSTED_PROXIES
+	rateBurst      int          // with rateLimit; default 2
+	logger         *slog.Logger // the server's; default discards
+	dbProxy        bool         // the server reaches its database through a CutProxy
 }
 
 // demoCorpus copies the demo corpus (and any extra documents) into a temporary folder.
@@ -98,6 +107,9 @@ func newEnv(t *testing.T, o options) *env {
 	ctx := context.Background()
 	db := dbtest.New(t)
 	logger := slog.New(slog.DiscardHandler)
+	if o.logger != nil {
+		logger = o.logger
+	}
 	emb, err := embed.NewBuiltin(embed.BuiltinConfig{})
 	if err != nil {
 		t.Fatal(err)
@@ -109,7 +121,17 @@ func newEnv(t *testing.T, o options) *env {
 	if s, err := in.Run(ctx); err != nil || s.Documents.Failed > 0 {
 		t.Fatalf("ingest the demo corpus: %v %v", err, s.Failures)
 	}
-	e := &env{t: t, db: db, keys: map[string]string{}, model: o.model, metrics: metrics.New()}
+	e := &env{t: t, db: db, keys: map[string]string{}, model: o.model, metrics: metrics.New(), lookups: &atomic.Int64{}}
+	// The server's own pool: through a proxy the test can cut, when asked.
+	pool := db.Pool
+	if o.dbProxy {
+		var url string
+		e.proxy, url = dbtest.NewCutProxy(t, db)
+		if pool, err = index.Open(ctx, url); err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(pool.Close)
+	}
 	for name, spec := range map[string]struct {
 		tags []string
 		role string
@@ -145,13 +167,17 @@ func newEnv(t *testing.T, o options) *env {
 		}}})
 	}))
 	t.Cleanup(jwks.Close)
+	adminGroup := o.adminGroup
+	if adminGroup == "" {
+		adminGroup = "docent-admins"
+	}
 	authn, err := auth.New(ctx, auth.Config{JWTSecret: e.secret, JWKSURL: jwks.URL, Issuer: "https://idp.example", Audience: "docent",
-		AdminGroup: "docent-admins", AllowAnonymous: o.anonymous}, auth.DBKeys{DB: db.Pool}, logger)
+		AdminGroup: adminGroup, AllowAnonymous: o.anonymous}, countingKeys{auth.DBKeys{DB: pool}, e.lookups}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = authn.Close(context.Background()) })
-	r, err := retrieve.New(retrieve.Config{}, db.Pool, emb, nil, "", logger)
+	r, err := retrieve.New(retrieve.Config{}, pool, emb, nil, "", logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -170,17 +196,21 @@ func newEnv(t *testing.T, o options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	traces, err := trace.New(trace.Config{FlushEvery: 20 * time.Millisecond}, db.Pool, e.metrics, logger)
+	traces, err := trace.New(trace.Config{FlushEvery: 20 * time.Millisecond}, pool, e.metrics, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = traces.Close(context.Background()) })
-	rate, burst := o.rateLimit, 2
+	var proxies []netip.Prefix
+	for _, p := range o.trustedProxies {
+		proxies = append(proxies, netip.MustParsePrefix(p))
+	}
+	rate, burst := o.rateLimit, cmp.Or(o.rateBurst, 2)
 	if rate == 0 {
 		rate, burst = 1000, 1000 // no limit to speak of
 	}
-	h, err := api.New(api.Config{MinEvidence: 0.35, CacheSize: 100, RateLimit: rate, RateBurst: burst, CORSOrigins: o.corsOrigins},
-		db.Pool, r, a, authn, traces, e.metrics, logger)
+	h, err := api.New(api.Config{MinEvidence: 0.35, CacheSize: 100, RateLimit: rate, RateBurst: burst, CORSOrigins: o.corsOrigins,
+		TrustedProxies: proxies}, pool, r, a, authn, traces, e.metrics, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -189,7 +219,17 @@ func newEnv(t *testing.T, o options) *env {
 	return e
 }
 
-// jwt mints a token; claims override the defaults (a valid HS256 token for ana, engineering).
+// countingKeys counts the API key lookups that reach the database.
+type countingKeys struct {
+	auth.DBKeys
+	n *atomic.Int64
+}
+
+func (k countingKeys) APIKeyByHash(ctx context.Context, hash []byte) (index.APIKey, error) {
+	k.n.Add(1)
+	return k.DBKeys.APIKeyByHash(ctx, hash)
+}
+
 // forgedSignature returns token (header.claims.signature) with its signature replaced by one
 // made with another secret: well-formed, same claims, wrong signature.
 func forgedSignature(t *testing.T, token string) string {
@@ -206,6 +246,7 @@ func forgedSignature(t *testing.T, token string) string {
 	return forged
 }
 
+// jwt mints a token; claims override the defaults (a valid HS256 token for ana, engineering).
 func (e *env) jwt(method jwt.SigningMethod, claims jwt.MapClaims) string {
 	e.t.Helper()
 	c := jwt.MapClaims{"sub": "ana@northwind.example", "groups": []string{"engineering"}, "iss": "https://idp.example",

@@ -1,20 +1,18 @@
 package api
 
 import (
-	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"log/slog"
-	"math"
 	"net/http"
 	"regexp"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/labstack/echo/v4"
-	"github.com/labstack/echo/v4/middleware"
-	"golang.org/x/time/rate"
 
 	"github.com/docent-rag/docent/internal/auth"
 )
@@ -58,8 +56,8 @@ func requestIDOf(c echo.Context) string {
 	return id
 }
 
-// accessLog logs every request after it is served: route template, status, duration, caller
-// kind. Never the token, the question or the body.
+// accessLog logs every request after it is served: route template, status, duration, client
+// address, caller kind. Never the token, the question or the body.
 func (s *Server) accessLog() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
@@ -70,7 +68,7 @@ func (s *Server) accessLog() echo.MiddlewareFunc {
 			}
 			status := c.Response().Status
 			attrs := []any{"request_id", requestIDOf(c), "method", c.Request().Method, "route", c.Path(),
-				"status", status, "duration_ms", float64(time.Since(start).Microseconds()) / 1000}
+				"status", status, "duration_ms", float64(time.Since(start).Microseconds()) / 1000, "client", c.RealIP()}
 			if p, ok := c.Get(keyPrincipal).(auth.Principal); ok {
 				attrs = append(attrs, "caller", p.Kind+":"+p.Subject)
 			}
@@ -86,9 +84,19 @@ func (s *Server) accessLog() echo.MiddlewareFunc {
 
 // authenticate resolves the caller from the Authorization header; unauthenticated
 // requests get 401 with a reason that says nothing about the token.
+//
+// Failed authentications are limited per client address (not per key, so that nobody can
+// lock another's key out): once an address has failed AuthFailureBurst times faster than
+// AuthFailureRate per second, its requests get 429 before their credentials are looked at,
+// so that a flood of made-up keys costs no database lookups and fills no logs.
 func (s *Server) authenticate() echo.MiddlewareFunc {
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
+			addr := addressKey(c.RealIP())
+			if ok, wait := s.failures.ready(addr); !ok {
+				s.metrics.RateLimited()
+				return tooMany(c, wait, "too many failed authentications from this address")
+			}
 			start := time.Now()
 			p, err := s.auth.Authenticate(c.Request().Context(), c.Request().Header.Get(echo.HeaderAuthorization))
 			s.metrics.ObserveStep("auth", time.Since(start))
@@ -96,13 +104,12 @@ func (s *Server) authenticate() echo.MiddlewareFunc {
 				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="docent"`)
 				var ae *auth.Error
 				if errors.As(err, &ae) {
-					return &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Message: ae.Error()}
+					s.failures.charge(addr)
+					return &Error{Status: http.StatusUnauthorized, Code: "unauthorized", Reason: ae.Reason, Message: ae.Error()}
 				}
-				if errors.Is(err, context.Canceled) {
-					return err
-				}
-				s.logger.ErrorContext(c.Request().Context(), "authentication failed", "request_id", requestIDOf(c), "err", err)
-				return &Error{Status: http.StatusServiceUnavailable, Code: "unavailable", Message: "authentication is unavailable"}
+				// Not the caller's fault: the key store failed (503 when the database is
+				// unreachable, see classify) or the request was cancelled.
+				return fmt.Errorf("authenticate: %w", err)
 			}
 			c.Set(keyPrincipal, p)
 			return next(c)
@@ -115,34 +122,40 @@ func principalOf(c echo.Context) auth.Principal {
 	return p
 }
 
-// rateLimit limits each caller (API key, JWT subject, or address for anonymous callers)
-// with a token bucket; a caller over it gets 429 with Retry-After.
+// rateLimit limits each caller with a token bucket: an API key by its id, a JWT by its user
+// tag, an anonymous caller by its address (see clientAddress and addressKey). A caller over
+// the limit gets 429 with Retry-After.
 func (s *Server) rateLimit() echo.MiddlewareFunc {
-	if s.cfg.RateLimit <= 0 {
+	if s.callers == nil {
 		return func(next echo.HandlerFunc) echo.HandlerFunc { return next }
 	}
-	store := middleware.NewRateLimiterMemoryStoreWithConfig(middleware.RateLimiterMemoryStoreConfig{
-		Rate: rate.Limit(s.cfg.RateLimit), Burst: s.cfg.RateBurst, ExpiresIn: 10 * time.Minute,
-	})
-	retryAfter := strconv.Itoa(int(math.Ceil(1 / s.cfg.RateLimit)))
-	return middleware.RateLimiterWithConfig(middleware.RateLimiterConfig{
-		Store: store,
-		IdentifierExtractor: func(c echo.Context) (string, error) {
-			p := principalOf(c)
-			if p.Kind == "anonymous" || p.Kind == "" {
-				return "ip:" + c.RealIP(), nil
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			if ok, wait := s.callers.take(callerKey(c)); !ok {
+				s.metrics.RateLimited()
+				return tooMany(c, wait, "too many requests")
 			}
-			return p.Kind + ":" + p.Subject, nil
-		},
-		DenyHandler: func(c echo.Context, _ string, _ error) error {
-			s.metrics.RateLimited()
-			c.Response().Header().Set("Retry-After", retryAfter)
-			return &Error{Status: http.StatusTooManyRequests, Code: "rate_limited", Message: "too many requests: retry after " + retryAfter + "s"}
-		},
-		ErrorHandler: func(c echo.Context, err error) error {
-			return &Error{Status: http.StatusInternalServerError, Code: "internal", Message: "internal error"}
-		},
-	})
+			return next(c)
+		}
+	}
+}
+
+// callerKey identifies a caller for the rate limit.
+func callerKey(c echo.Context) string {
+	p := principalOf(c)
+	switch p.Kind {
+	case auth.KindAPIKey:
+		return "key:" + strconv.FormatInt(p.KeyID, 10)
+	case auth.KindJWT:
+		// The user tag, canonical: "KATE" and "kate" are one caller.
+		for _, tag := range p.Principals {
+			if strings.HasPrefix(tag, "user:") {
+				return "jwt:" + tag
+			}
+		}
+		return "jwt-sub:" + p.Subject
+	}
+	return "addr:" + addressKey(c.RealIP())
 }
 
 // admin lets only admins through.

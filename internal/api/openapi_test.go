@@ -15,6 +15,7 @@ import (
 	"github.com/getkin/kin-openapi/openapi3"
 	"github.com/getkin/kin-openapi/openapi3filter"
 	"github.com/getkin/kin-openapi/routers/gorillamux"
+	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/go-cmp/cmp"
 	"github.com/labstack/echo/v4"
 
@@ -93,17 +94,21 @@ func TestResponsesMatchTheOpenAPI(t *testing.T) {
 	for _, tc := range []struct {
 		method, path, token string
 		body                any
+		contentType         string // default application/json
 	}{
-		{http.MethodPost, "/v1/answer", e.keys["eng"], map[string]any{"question": "How many vacation days do employees get?", "max_sources": 3}},
-		{http.MethodPost, "/v1/answer", e.keys["eng"], map[string]any{"question": "What is the capital of Mongolia?"}},
-		{http.MethodPost, "/v1/answer", e.keys["eng"], map[string]any{"question": ""}},
-		{http.MethodPost, "/v1/answer", "", map[string]any{"question": "x"}},
-		{http.MethodPost, "/v1/search", e.keys["hr"], map[string]any{"query": "salary band", "limit": 3}},
-		{http.MethodGet, "/healthz", "", nil},
-		{http.MethodGet, "/readyz", "", nil},
-		{http.MethodGet, "/v1/traces/0123456789abcdef", e.keys["eng"], nil},
-		{http.MethodGet, "/v1/traces/0123456789abcdef", e.keys["admin"], nil},
-		{http.MethodGet, "/v1/traces/" + traceID, e.keys["admin"], nil},
+		{http.MethodPost, "/v1/answer", e.keys["eng"], map[string]any{"question": "How many vacation days do employees get?", "max_sources": 3}, ""},
+		{http.MethodPost, "/v1/answer", e.keys["eng"], map[string]any{"question": "What is the capital of Mongolia?"}, ""},
+		{http.MethodPost, "/v1/answer", e.keys["eng"], map[string]any{"question": ""}, ""},
+		{http.MethodPost, "/v1/answer", "", map[string]any{"question": "x"}, ""},
+		{http.MethodPost, "/v1/search", e.keys["hr"], map[string]any{"query": "salary band", "limit": 3}, ""},
+		{http.MethodGet, "/healthz", "", nil, ""},
+		{http.MethodGet, "/readyz", "", nil, ""},
+		{http.MethodGet, "/v1/traces/0123456789abcdef", e.keys["eng"], nil, ""},
+		{http.MethodGet, "/v1/traces/0123456789abcdef", e.keys["admin"], nil, ""},
+		{http.MethodGet, "/v1/traces/" + traceID, e.keys["admin"], nil, ""},
+		{http.MethodPost, "/v1/search", e.jwt(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "\u212Aate"}), map[string]any{"query": "x"}, ""},
+		{http.MethodPost, "/v1/search", e.keys["hr"], map[string]any{"query": "x"}, "application/jsonp"},
+		{http.MethodPost, "/v1/search", e.keys["hr"], map[string]any{"query": "x\u0000"}, ""},
 	} {
 		var reqBody []byte
 		if tc.body != nil {
@@ -111,7 +116,7 @@ func TestResponsesMatchTheOpenAPI(t *testing.T) {
 		}
 		req, _ := http.NewRequest(tc.method, e.srv.URL+tc.path, bytes.NewReader(reqBody))
 		if tc.body != nil {
-			req.Header.Set("Content-Type", "application/json")
+			req.Header.Set("Content-Type", cmpOr(tc.contentType, "application/json"))
 		}
 		if tc.token != "" {
 			req.Header.Set("Authorization", "Bearer "+tc.token)
@@ -135,4 +140,11 @@ func TestResponsesMatchTheOpenAPI(t *testing.T) {
 			t.Errorf("%s %s → %d does not match openapi.json: %v\n%s", tc.method, tc.path, resp.StatusCode, err, respBody)
 		}
 	}
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

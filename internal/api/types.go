@@ -3,6 +3,7 @@ package api
 import (
 	"fmt"
 	"net/http"
+	"regexp"
 	"strings"
 	"unicode/utf8"
 )
@@ -83,13 +84,17 @@ func (r *SearchRequest) validate() error {
 	return r.Filters.validate()
 }
 
+// validSourceName is what `ingest run --source` accepts: no other value can name a source.
+var validSourceName = regexp.MustCompile(`^[a-z0-9][a-z0-9._-]{0,99}$`)
+
 func (f *Filters) validate() error {
 	if len(f.Sources) > maxFilterValues {
 		return invalid("filters.sources", "at most %d sources", maxFilterValues)
 	}
 	for i, s := range f.Sources {
-		if strings.TrimSpace(s) == "" || len(s) > 100 {
-			return invalid(fmt.Sprintf("filters.sources[%d]", i), "must be a source name")
+		if !validSourceName.MatchString(s) {
+			return invalid(fmt.Sprintf("filters.sources[%d]", i),
+				"must be a source name (lower-case letters, digits, '.', '_' and '-', at most 100)")
 		}
 	}
 	return nil

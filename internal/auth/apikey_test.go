@@ -55,7 +55,7 @@ func TestAuthenticateAPIKey(t *testing.T) {
 	var legacyID int64
 	if err := db.Pool.QueryRow(ctx, `
 		INSERT INTO api_keys (name, prefix, key_hash, principals) VALUES ('legacy', $1, $2, $3) RETURNING id`,
-		legacyPrefix, legacyHash, []string{"Group:Eng", "group:ok", "everyone"}).Scan(&legacyID); err != nil {
+		legacyPrefix, legacyHash, []string{"Group:Eng", "group:ok", "everyone", "user:\u017fam"}).Scan(&legacyID); err != nil {
 		t.Fatal(err)
 	}
 	unknown, _, _, err := auth.GenerateKey()

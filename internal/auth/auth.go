@@ -5,9 +5,16 @@
 // (made by GenerateKey, stored as its SHA-256 in the api_keys table, carrying the tags it was
 // given) or a JWT from an identity provider: HS256 with a shared secret, or RS256/ES256 signed
 // by a key published in the provider's JWKS. A JWT must carry exp and sub; its sub becomes
-// user:<sub> and each of its groups group:<group>, lower-cased, and a tag that is not valid is
-// dropped. Every caller also matches "public"; without a header, a caller is anonymous and
-// matches only "public" when that is allowed.
+// user:<sub> and each of its groups group:<group>, lower-cased in ASCII only. A sub or group
+// that Unicode case mapping, folding or normalisation could turn into another identity (KELVIN
+// SIGN for k, a fullwidth letter, a non-ASCII capital, ...) refuses the whole token: see
+// CanonicalName. A tag that is merely not valid (a space in a group's name) is dropped. Every
+// caller also matches "public"; without a header, a caller is anonymous and matches only
+// "public" when that is allowed.
+//
+// A JWT whose header or claims are not valid UTF-8, or repeat a key in any object, is refused
+// before it is read: parsers disagree about such JSON, so it could mean one thing to the
+// identity provider and another here.
 //
 // Each way in accepts exactly one algorithm per kind of key, so a token cannot choose how it
 // is checked: "alg": "none", or an HS256 token whose "secret" is a published RSA public key
@@ -51,7 +58,8 @@ type Config struct {
 	// single string. Default "groups".
 	GroupsClaim string
 	// AdminGroup makes a JWT whose groups contain it an admin. A group name as in the claim,
-	// lower-case, without "group:". Empty: JWTs are never admin (API keys can be).
+	// lower-case and canonical (CheckTag), without "group:". Empty: JWTs are never admin (API
+	// keys can be).
 	AdminGroup string
 	// ClockSkew is the leeway for exp, nbf and iat. Default 30s, at most 5m.
 	ClockSkew time.Duration
@@ -81,6 +89,13 @@ func (c *Config) defaults() {
 	}
 }
 
+// Validate reports the first problem of the configuration, naming the field, without
+// contacting anything: what New checks before it fetches the JWKS.
+func (c Config) Validate() error {
+	c.defaults()
+	return c.validate()
+}
+
 func (c *Config) validate() error {
 	if n := len(c.JWTSecret); n > 0 && n < 32 {
 		return fmt.Errorf("auth config: JWTSecret is %d bytes; HS256 needs at least 32", n)
@@ -105,7 +120,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("auth config: AdminGroup %q: give the group's name without \"group:\"", c.AdminGroup)
 	}
 	if c.AdminGroup != "" {
-		if err := acl.Validate("group:" + c.AdminGroup); err != nil {
+		if err := CheckTag("group:" + c.AdminGroup); err != nil {
 			return fmt.Errorf("auth config: AdminGroup: %w", err)
 		}
 	}
@@ -239,6 +254,13 @@ var (
 )
 
 func (a *Authenticator) authenticateJWT(ctx context.Context, raw string) (Principal, error) {
+	if err := checkSegments(raw); err != nil {
+		reason := ReasonMalformed
+		if errors.Is(err, errDuplicateKey) {
+			reason = ReasonDuplicateKey
+		}
+		return Principal{}, a.refused(ctx, reason, err)
+	}
 	claims := jwt.MapClaims{}
 	tok, err := a.parser.ParseWithClaims(raw, claims, func(t *jwt.Token) (any, error) {
 		return a.verificationKey(ctx, t)
@@ -275,9 +297,18 @@ func (a *Authenticator) authenticateJWT(ctx context.Context, raw string) (Princi
 		return Principal{}, a.refused(ctx, ReasonMissingClaim, errors.New("no sub"))
 	}
 
-	tags := []string{"user:" + strings.ToLower(sub)}
+	// Each identity in its one spelling, or the token is refused: never folded onto another.
+	user, err := CanonicalName(sub)
+	if err != nil {
+		return Principal{}, a.refusedClaim(ctx, ReasonNonCanonical, "sub", err)
+	}
+	tags := []string{"user:" + user}
 	for _, g := range a.groups(ctx, claims) {
-		tags = append(tags, "group:"+strings.ToLower(g))
+		name, err := CanonicalName(g)
+		if err != nil {
+			return Principal{}, a.refusedClaim(ctx, ReasonNonCanonical, a.cfg.GroupsClaim, err)
+		}
+		tags = append(tags, "group:"+name)
 	}
 	set := principalSet(ctx, a.logger, slog.LevelDebug, "jwt", tags)
 	return Principal{
@@ -367,12 +398,20 @@ func (a *Authenticator) groups(ctx context.Context, claims jwt.MapClaims) []stri
 
 // refused logs a refusal at debug level, with the cause (never the token) and returns it.
 func (a *Authenticator) refused(ctx context.Context, reason string, cause error) *Error {
-	if cause != nil {
-		a.logger.DebugContext(ctx, "auth: refused", "reason", reason, "err", cause)
-	} else {
-		a.logger.DebugContext(ctx, "auth: refused", "reason", reason)
+	return a.refusedClaim(ctx, reason, "", cause)
+}
+
+// refusedClaim is refused for a refusal due to one claim, which the error names.
+func (a *Authenticator) refusedClaim(ctx context.Context, reason, claim string, cause error) *Error {
+	attrs := []any{"reason", reason}
+	if claim != "" {
+		attrs = append(attrs, "claim", claim)
 	}
-	return refuse(reason)
+	if cause != nil {
+		attrs = append(attrs, "err", cause)
+	}
+	a.logger.DebugContext(ctx, "auth: refused", attrs...)
+	return &Error{Reason: reason, Claim: claim}
 }
 
 // Flush writes the API key uses recorded so far and not yet written, waiting for a write in

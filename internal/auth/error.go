@@ -15,6 +15,11 @@ const (
 	ReasonUnknownKey     = "unknown_key"     // no such API key, or no signing key with the token's kid
 	ReasonUnsupportedAlg = "unsupported_alg" // a signing algorithm this server does not accept
 	ReasonInvalidToken   = "invalid_token"   // any other refusal
+	// ReasonNonCanonical: the sub or a group could be turned into another identity by Unicode
+	// case mapping, folding or normalisation (see CanonicalName).
+	ReasonNonCanonical = "non_canonical_identity"
+	// ReasonDuplicateKey: the token's header or claims repeat a key in a JSON object.
+	ReasonDuplicateKey = "duplicate_key"
 )
 
 // messages are what a client is told. They name the problem and nothing else: no token, no
@@ -32,6 +37,10 @@ var messages = map[string]string{
 	ReasonUnknownKey:     "the API key or signing key is unknown",
 	ReasonUnsupportedAlg: "the token's signing algorithm is not accepted",
 	ReasonInvalidToken:   "the token is invalid",
+	ReasonNonCanonical: "the token's identity is not canonical: a character that case mapping, case folding or " +
+		"Unicode normalisation would change (such as KELVIN SIGN, a fullwidth letter or a decomposed accent), " +
+		"a capital letter outside ASCII, or a character that is not a letter, digit or mark",
+	ReasonDuplicateKey: "the token's header or claims contain a key twice",
 }
 
 // Error is a refused authentication. Its text is safe to show to the client, and the HTTP
@@ -39,12 +48,16 @@ var messages = map[string]string{
 // request being cancelled) is not the caller's fault and must not be answered with 401.
 type Error struct {
 	Reason string // one of the Reason constants
+	Claim  string // the claim at fault, when one is (ReasonNonCanonical)
 }
 
 func (e *Error) Error() string {
 	msg, ok := messages[e.Reason]
 	if !ok {
 		msg = messages[ReasonInvalidToken]
+	}
+	if e.Claim != "" {
+		msg += " (claim " + e.Claim + ")"
 	}
 	return "authentication failed: " + msg
 }

@@ -62,6 +62,7 @@ const (
 	AllowAnonymous  = "DOCENT_ALLOW_ANONYMOUS"
 	RateLimit       = "DOCENT_RATE_LIMIT"
 	RateBurst       = "DOCENT_RATE_BURST"
+	TrustedProxies  = "DOCENT_TRUSTED_PROXIES"
 	CORSOrigins     = "DOCENT_CORS_ORIGINS"
 	CacheSize       = "DOCENT_CACHE_SIZE"
 	CacheTTL        = "DOCENT_CACHE_TTL"
@@ -120,6 +121,7 @@ func Vars() []Var {
 		{AllowAnonymous, "false", "Serve callers without a token, who see only `public` documents.", "server"},
 		{RateLimit, "10", "Requests per second per caller (API key, JWT subject or address); bursts up to DOCENT_RATE_BURST; 429 with Retry-After beyond.", "server"},
 		{RateBurst, "20", "Burst of requests a caller may make at once.", "server"},
+		{TrustedProxies, "", "Comma-separated addresses or CIDRs of the reverse proxies in front of the server. The client address (for rate limits and logs) is then the rightmost address of X-Forwarded-For that is not one of them; empty: the TCP peer, and forwarding headers are ignored. X-Real-IP is never read.", "server"},
 		{CORSOrigins, "", "Comma-separated origins allowed to call the API from a browser (the chat widget's); empty allows none.", "server"},
 		{CacheSize, "1000", "Answers kept in the answer cache (per principal set, index generation and corpus version, so never shared across callers who see different documents); 0 disables it.", "server"},
 		{CacheTTL, "10m", "How long a cached answer lives.", "server"},
