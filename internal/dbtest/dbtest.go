@@ -25,6 +25,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/docent-rag/docent/internal/config"
@@ -122,8 +123,19 @@ func create(t testing.TB, migrated bool) *DB {
 }
 
 func drop(t testing.TB, name string) {
-	// FORCE ends connections the test leaked (a subprocess still connected, say).
-	_, err := shared.admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+	// FORCE ends connections the test leaked (a subprocess still connected, say). It cannot
+	// end an autovacuum worker that happens to be in the database (PostgreSQL 15 refuses with
+	// insufficient_privilege, as the worker has no role a non-superuser may signal); the
+	// worker finishes within moments, so try again a few times.
+	var err error
+	for attempt := range 20 {
+		_, err = shared.admin.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)")
+		var pgErr *pgconn.PgError
+		if err == nil || !errors.As(err, &pgErr) || pgErr.Code != "42501" {
+			break
+		}
+		time.Sleep(time.Duration(attempt+1) * 50 * time.Millisecond)
+	}
 	if err != nil {
 		t.Errorf("dbtest: drop database %s: %v", name, err)
 	}
