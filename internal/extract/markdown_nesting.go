@@ -1,0 +1,176 @@
+package extract
+
+import (
+	"fmt"
+	"strings"
+)
+
+// maxMarkdownNesting is the deepest nesting of Markdown containers (block quotes and list
+// items) that goldmark is given. Its block parser walks the open containers for every
+// line, so its time grows with lines × depth: "- " 100,000 times followed by a letter (one
+// line, 100,000 nested list items) takes it 15-30 s, a 25 MB indented list 98 s and 1.6 GB.
+// Documentation nests a few levels.
+const maxMarkdownNesting = 32
+
+// limitNesting returns src with its container nesting bounded by limit, and the number of
+// lines it changed: on a line that would open containers beyond the limit, the first
+// marker too many (">", "-", "+", "*", or the "." or ")" of "1.") is escaped with a
+// backslash, so that it and the rest of the line are read as text inside the deepest
+// container allowed. Other lines are not touched; a document within the limit is returned
+// as it is.
+//
+// The bound is proven, not guessed. In CommonMark a line first continues some of the open
+// containers, then opens new ones with its markers, and closes the rest, unless it is a
+// lazy paragraph continuation, which opens and closes nothing. A block quote is continued
+// by a ">", a list item by at least two columns of indentation (a marker and a space), so a
+// line whose prefix (the white space and markers it starts with) holds g ">", l list
+// markers and w columns of white space (a tab counted as 4) continues at most g + w/2
+// containers and opens at most g + l. Hence, with B an upper bound on the open containers
+// before the line,
+//
+//	open after the line <= max(B, min(B, g + w/2) + g + l)
+//
+// where the first term (the lazy case) does not apply after a blank line, which ends any
+// paragraph. limitNesting keeps that bound at or below limit; FuzzMarkdownNesting checks it
+// against goldmark's own tree.
+func limitNesting(src string, limit int) (string, int) {
+	var out strings.Builder
+	copied := 0 // src[:copied] is in out
+	changed := 0
+	bound := 0         // upper bound on the containers open after the previous line
+	afterBlank := true // no paragraph is open: the next line cannot be a lazy continuation
+	for start := 0; start <= len(src); {
+		end := strings.IndexByte(src[start:], '\n')
+		if end < 0 {
+			end = len(src)
+		} else {
+			end += start
+		}
+		line := src[start:end]
+		p := scanPrefix(line)
+		switch {
+		case p.blank:
+			afterBlank = true
+		default:
+			base := min(bound, p.gt+p.ws/2)
+			markers := p.gt + p.lists
+			if base+markers > limit {
+				keep := limit - base
+				at := p.marker(line, keep) // the first marker too many
+				if out.Len() == 0 {
+					out.Grow(len(src) + 64)
+				}
+				out.WriteString(src[copied : start+at])
+				out.WriteByte('\\')
+				copied = start + at
+				changed++
+				markers = keep
+			}
+			next := base + markers
+			if !afterBlank {
+				next = max(next, bound)
+			}
+			bound, afterBlank = next, false
+		}
+		if end == len(src) {
+			break
+		}
+		start = end + 1
+	}
+	if changed == 0 {
+		return src, 0
+	}
+	out.WriteString(src[copied:])
+	return out.String(), changed
+}
+
+// linePrefix describes the white space and container markers a line starts with.
+type linePrefix struct {
+	gt, lists int // block quote markers, list item markers
+	ws        int // columns of white space (a tab counted as 4)
+	blank     bool
+}
+
+// scanPrefix reads the white space and container markers at the start of line: ">", a
+// bullet ("-", "+", "*") or an ordered marker (1 to 9 digits, then "." or ")") followed by
+// white space or the end of the line. It counts more than CommonMark would open (a
+// thematic break "- - -", markers in indented code), never fewer.
+func scanPrefix(line string) linePrefix {
+	var p linePrefix
+	p.blank = true
+	for i := 0; i < len(line); {
+		switch c := line[i]; {
+		case c == ' ':
+			p.ws++
+			i++
+		case c == '\t':
+			p.ws += 4
+			i++
+		case c == '>':
+			p.gt++
+			p.blank = false
+			i++
+		default:
+			n := markerLen(line[i:])
+			if n == 0 {
+				if c != '\r' {
+					p.blank = false
+				}
+				return p
+			}
+			p.lists++
+			p.blank = false
+			i += n
+		}
+	}
+	return p
+}
+
+// marker returns the byte offset in line of the character to escape to end the prefix
+// after keep markers: the (keep+1)th marker's ">" or bullet, or an ordered marker's "." or
+// ")". The line must have more than keep markers.
+func (linePrefix) marker(line string, keep int) int {
+	seen := 0
+	for i := 0; i < len(line); {
+		c := line[i]
+		if c == ' ' || c == '\t' {
+			i++
+			continue
+		}
+		n := 1
+		if c != '>' {
+			n = markerLen(line[i:])
+		}
+		if seen == keep {
+			return i + n - 1 // ">", the bullet, or the delimiter after the digits
+		}
+		seen++
+		i += n
+	}
+	panic(fmt.Sprintf("limitNesting: no marker %d in %q", keep+1, line))
+}
+
+// markerLen returns the length of the list item marker at the start of s ("-", "+", "*",
+// or 1 to 9 digits and "." or ")"), which must be followed by white space or the end of s;
+// 0 if there is none.
+func markerLen(s string) int {
+	n := 0
+	switch {
+	case s == "":
+		return 0
+	case s[0] == '-' || s[0] == '+' || s[0] == '*':
+		n = 1
+	default:
+		for n < len(s) && n < 10 && s[n] >= '0' && s[n] <= '9' {
+			n++
+		}
+		if n == 0 || n > 9 || n >= len(s) || (s[n] != '.' && s[n] != ')') {
+			return 0
+		}
+		n++
+	}
+	if n < len(s) && s[n] != ' ' && s[n] != '\t' && s[n] != '\r' {
+		return 0
+	}
+	return n
+}
