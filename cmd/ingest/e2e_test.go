@@ -333,7 +333,7 @@ func TestHostilePDFsAreIsolated(t *testing.T) {
 	for _, f := range s.Failures {
 		reasons[f.URI] = f.Reason
 	}
-	want := map[string]string{"huge-xref.pdf": extract.ReasonPDFMemory, "cyclic.pdf": extract.ReasonPDFInvalid}
+	want := map[string]string{"huge-xref.pdf": extract.ReasonMemory, "cyclic.pdf": extract.ReasonPDFInvalid}
 	if fmt.Sprint(reasons) != fmt.Sprint(want) {
 		t.Errorf("failures %v, want %v", reasons, want)
 	}
