@@ -12,12 +12,17 @@ import (
 // Documentation nests a few levels.
 const maxMarkdownNesting = 32
 
+// maxFlatIndent is the leading white space (in columns) kept on a line whose markers
+// limitNesting escapes: enough to continue maxMarkdownNesting list items of the usual
+// widths ("- ", "1. ", "10. ") and to start indented code.
+const maxFlatIndent = 4*maxMarkdownNesting + 4
+
 // limitNesting returns src with its container nesting bounded by limit, and the number of
 // lines it changed: on a line that would open containers beyond the limit, the first
 // marker too many (">", "-", "+", "*", or the "." or ")" of "1.") is escaped with a
 // backslash, so that it and the rest of the line are read as text inside the deepest
-// container allowed. Other lines are not touched; a document within the limit is returned
-// as it is.
+// container allowed (and its leading white space is cut to maxFlatIndent columns). Other
+// lines are not touched; a document within the limit is returned as it is.
 //
 // The bound is proven, not guessed. In CommonMark a line first continues some of the open
 // containers, then opens new ones with its markers, and closes the rest, unless it is a
@@ -60,7 +65,17 @@ func limitNesting(src string, limit int) (string, int) {
 				if out.Len() == 0 {
 					out.Grow(len(src) + 64)
 				}
-				out.WriteString(src[copied : start+at])
+				out.WriteString(src[copied:start])
+				// goldmark scans a line once per open container: the deep indentation of
+				// such a line costs depth × width, and once its markers are text it carries
+				// no structure beyond the containers it may continue.
+				lead := len(line) - len(strings.TrimLeft(line, " \t"))
+				if p.indent > maxFlatIndent {
+					out.WriteString(strings.Repeat(" ", maxFlatIndent))
+				} else {
+					out.WriteString(line[:lead])
+				}
+				out.WriteString(line[lead:at])
 				out.WriteByte('\\')
 				copied = start + at
 				changed++
@@ -88,6 +103,7 @@ func limitNesting(src string, limit int) (string, int) {
 type linePrefix struct {
 	gt, lists int // block quote markers, list item markers
 	ws        int // columns of white space (a tab counted as 4)
+	indent    int // columns of white space before the first non-blank character
 	blank     bool
 }
 
@@ -102,9 +118,15 @@ func scanPrefix(line string) linePrefix {
 		switch c := line[i]; {
 		case c == ' ':
 			p.ws++
+			if p.blank {
+				p.indent++
+			}
 			i++
 		case c == '\t':
 			p.ws += 4
+			if p.blank {
+				p.indent += 4
+			}
 			i++
 		case c == '>':
 			p.gt++
