@@ -67,7 +67,7 @@ func Markdown(data []byte) (doc Document, err error) {
 			doc, err = Document{}, &Error{Reason: ReasonCrash, Err: fmt.Errorf("markdown parser panic: %v", r)}
 		}
 	}()
-	body, flattened := limitNesting(body, maxMarkdownNesting)
+	body, flattened, _ := limitNesting(body, maxMarkdownNesting)
 	if flattened > 0 {
 		addNote(&doc, fmt.Sprintf("Markdown nested deeper than %d block quotes and list items: the markers beyond that depth read as text (%d lines)", maxMarkdownNesting, flattened))
 	}
