@@ -353,11 +353,7 @@ func (r *Runner) start(ctx context.Context) (*child, error) {
 		return nil, fmt.Errorf("extract: start child: %w", err)
 	}
 	cmd := exec.Command(r.cfg.Executable)
-	cmd.Env = append(os.Environ(), childEnv+"="+childProtocol)
-	if raceEnabled {
-		// The race runtime sleeps a second at exit by default (atexit_sleep_ms=1000).
-		cmd.Env = append(cmd.Env, "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
-	}
+	cmd.Env = childEnviron()
 	cmd.ExtraFiles = []*os.File{reqR, respW} // descriptors 3 and 4
 	output := &cappedBuffer{max: 64 << 10}
 	cmd.Stdout, cmd.Stderr = output, output
@@ -401,6 +397,24 @@ func (r *Runner) start(ctx context.Context) (*child, error) {
 			r.cfg.Executable, err, crashLine(c.output.String(), c.err))
 	}
 	return c, nil
+}
+
+// childEnviron is a child's environment: the Go runtime's settings and the locale, nothing
+// else. A child parses hostile files and has no use for the parent's credentials (the
+// database URL, API keys).
+func childEnviron() []string {
+	env := []string{childEnv + "=" + childProtocol}
+	for _, kv := range os.Environ() {
+		switch k, _, _ := strings.Cut(kv, "="); k {
+		case "GODEBUG", "GOGC", "GOMAXPROCS", "GOMEMLIMIT", "GOTRACEBACK", "GOCOVERDIR", "TMPDIR", "TZ", "LANG", "LC_ALL", "LC_CTYPE":
+			env = append(env, kv)
+		}
+	}
+	if raceEnabled {
+		// The race runtime sleeps a second at exit by default (atexit_sleep_ms=1000).
+		env = append(env, "GORACE="+strings.TrimSpace(os.Getenv("GORACE")+" atexit_sleep_ms=0"))
+	}
+	return env
 }
 
 // kill kills the child's process group.

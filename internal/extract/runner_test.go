@@ -314,6 +314,33 @@ func TestRunnerFormats(t *testing.T) {
 	}
 }
 
+// TestChildEnvironment: a child gets no credentials, only the Go runtime's settings.
+func TestChildEnvironment(t *testing.T) {
+	t.Setenv("DOCENT_OPENAI_API_KEY", "sk-secret")
+	t.Setenv("GOGC", "150")
+	r := testRunner(t, Config{Workers: 1})
+	if _, err := r.Extract(t.Context(), "a.txt", []byte("x")); err != nil {
+		t.Fatal(err)
+	}
+	pids := r.childPIDs()
+	if len(pids) != 1 {
+		t.Fatalf("children %v", pids)
+	}
+	environ, err := os.ReadFile(fmt.Sprintf("/proc/%d/environ", pids[0]))
+	if err != nil {
+		t.Skipf("cannot read a child's environment: %v", err)
+	}
+	env := strings.Split(strings.TrimRight(string(environ), "\x00"), "\x00")
+	if !slices.Contains(env, "GOGC=150") || !slices.Contains(env, childEnv+"="+childProtocol) {
+		t.Errorf("environment %q lacks GOGC or %s", env, childEnv)
+	}
+	for _, kv := range env {
+		if strings.HasPrefix(kv, "DOCENT_") && !strings.HasPrefix(kv, childEnv+"=") || strings.Contains(kv, "secret") {
+			t.Errorf("the child has %s", kv)
+		}
+	}
+}
+
 func TestRunnerConfig(t *testing.T) {
 	t.Parallel()
 	for _, cfg := range []Config{
