@@ -1,14 +1,18 @@
 package extract
 
 import (
+	"bufio"
 	"context"
 	"errors"
 	"fmt"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -444,6 +448,53 @@ func BenchmarkChildStart(b *testing.B) {
 	for b.Loop() {
 		if _, err := r.Extract(b.Context(), "a.md", data); err != nil {
 			b.Fatal(err)
+		}
+	}
+}
+
+// TestChildrenDieWithTheirParent kills a parent with SIGKILL, which gives it no chance to
+// close its Runner: its children, the idle one and the busy one, die with it.
+func TestChildrenDieWithTheirParent(t *testing.T) {
+	t.Parallel()
+	cmd := exec.Command(os.Args[0], "-test.run=^$")
+	cmd.Env = append(os.Environ(), parentEnv+"=1")
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var pids []int
+	line, err := bufio.NewReader(out).ReadString('\n')
+	if err == nil {
+		for f := range strings.FieldsSeq(strings.Trim(line, "[]\n")) {
+			if pid, err := strconv.Atoi(f); err == nil {
+				pids = append(pids, pid)
+			}
+		}
+	}
+	if len(pids) != 2 {
+		_ = cmd.Process.Kill()
+		t.Fatalf("the parent said %q (%v), want two child pids", line, err)
+	}
+	if err := cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	_ = cmd.Wait()
+	for _, pid := range pids {
+		deadline := time.Now().Add(10 * time.Second)
+		for {
+			st, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+			// Gone, or a zombie waiting for init to reap it.
+			if err != nil || strings.Contains(string(st), ") Z ") {
+				break
+			}
+			if time.Now().After(deadline) {
+				_ = syscall.Kill(pid, syscall.SIGKILL)
+				t.Fatalf("child %d outlived its parent by 10 s", pid)
+			}
+			time.Sleep(20 * time.Millisecond)
 		}
 	}
 }
