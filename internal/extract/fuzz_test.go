@@ -360,7 +360,8 @@ func FuzzChildFrames(f *testing.F) {
 	f.Add(frame.Bytes())
 	f.Add([]byte("\x00\x00\x00\x02{}"))
 	f.Add([]byte("\xff\xff\xff\xff"))
-	f.Add([]byte(`{"text":"ab","blocks":[[0,0,0,2,0]],"pages":1,"page_starts":[0],"metadata":{"n":1},"acl":null}`))
+	f.Add(wirePayload(`{"blocks":[[0,0,0,2,0]],"pages":1,"page_starts":[0],"metadata":{"n":1},"acl":null}`, "ab"))
+	f.Add(payload)
 	chunker, err := chunk.New(chunk.Config{})
 	if err != nil {
 		f.Fatal(err)

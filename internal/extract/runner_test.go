@@ -3,6 +3,7 @@ package extract
 import (
 	"bufio"
 	"context"
+	"encoding/binary"
 	"errors"
 	"fmt"
 	"os"
@@ -388,32 +389,39 @@ func TestCrashLine(t *testing.T) {
 	}
 }
 
+// wirePayload is a document as a child sends it: the structure as JSON, then the text.
+func wirePayload(structure, text string) []byte {
+	return append(binary.BigEndian.AppendUint32(nil, uint32(len(structure))), structure+text...)
+}
+
 // TestDecodeDocumentRejects: what a child sends is checked before the chunker sees it.
 func TestDecodeDocumentRejects(t *testing.T) {
-	for _, payload := range []string{
-		`{"text":"abc","blocks":[[0,0,0,4,0]]}`,             // beyond the text
-		`{"text":"abc","blocks":[[0,0,2,3,0],[0,0,0,1,0]]}`, // out of order
-		`{"text":"abc","blocks":[[0,0,1,1,0]]}`,             // empty
-		`{"text":"abc","blocks":[[9,0,0,1,0]]}`,             // unknown kind
-		`{"text":"abc","blocks":[[1,7,0,1,0]]}`,             // heading level 7
-		`{"text":"abc","pages":1,"page_starts":[0,1]}`,      // more starts than pages
-		`{"text":"abc","pages":2,"page_starts":[2,1]}`,      // out of order
-		`{"text":"abc","pages":1,"page_starts":[4]}`,        // beyond the text
-		`{"text":"abc"} {}`,                                 // trailing data
-		`{"text":"abc","metadata":{"a":1e999}}`,             // not a number Go can hold
-		`[1,2]`,
+	for _, p := range [][]byte{
+		wirePayload(`{"blocks":[[0,0,0,4,0]]}`, "abc"),             // beyond the text
+		wirePayload(`{"blocks":[[0,0,2,3,0],[0,0,0,1,0]]}`, "abc"), // out of order
+		wirePayload(`{"blocks":[[0,0,1,1,0]]}`, "abc"),             // empty
+		wirePayload(`{"blocks":[[9,0,0,1,0]]}`, "abc"),             // unknown kind
+		wirePayload(`{"blocks":[[1,7,0,1,0]]}`, "abc"),             // heading level 7
+		wirePayload(`{"pages":1,"page_starts":[0,1]}`, "abc"),      // more starts than pages
+		wirePayload(`{"pages":2,"page_starts":[2,1]}`, "abc"),      // out of order
+		wirePayload(`{"pages":1,"page_starts":[4]}`, "abc"),        // beyond the text
+		wirePayload(`{} {}`, "abc"),                                // trailing data
+		wirePayload(`{}`, "\xff"),                                  // not UTF-8
+		wirePayload(`[1,2]`, ""),
+		append(binary.BigEndian.AppendUint32(nil, 99), `{}`...), // longer than the payload
+		{0, 0},
 	} {
-		if doc, err := decodeDocument([]byte(payload)); err == nil && payload != `{"text":"abc","metadata":{"a":1e999}}` {
-			t.Errorf("decodeDocument(%s) accepted: %+v", payload, doc)
+		if doc, err := decodeDocument(p); err == nil {
+			t.Errorf("decodeDocument(%q) accepted: %+v", p, doc)
 		}
 	}
-	doc, err := decodeDocument([]byte(`{"text":"ab","blocks":[[0,0,0,2,0]],"metadata":{"n":12,"u":18446744073709551615,"f":1.5,"l":[1,{"x":2}]},"acl":[]}`))
+	doc, err := decodeDocument(wirePayload(`{"blocks":[[0,0,0,2,0]],"metadata":{"n":12,"u":18446744073709551615,"f":1.5,"l":[1,{"x":2}],"big":1e999},"acl":[]}`, "ab"))
 	if err != nil {
 		t.Fatal(err)
 	}
-	want := map[string]any{"n": int64(12), "u": uint64(18446744073709551615), "f": 1.5, "l": []any{int64(1), map[string]any{"x": int64(2)}}}
-	if diff := cmp.Diff(want, doc.Metadata); diff != "" || doc.ACL == nil || len(doc.ACL) != 0 {
-		t.Errorf("metadata (-want +got):\n%s\nACL %#v (want an empty, non-nil list)", diff, doc.ACL)
+	want := map[string]any{"n": int64(12), "u": uint64(18446744073709551615), "f": 1.5, "l": []any{int64(1), map[string]any{"x": int64(2)}}, "big": "1e999"}
+	if diff := cmp.Diff(want, doc.Metadata); diff != "" || doc.ACL == nil || len(doc.ACL) != 0 || doc.Text != "ab" {
+		t.Errorf("metadata (-want +got):\n%s\nACL %#v (want an empty, non-nil list), text %q", diff, doc.ACL, doc.Text)
 	}
 }
 
