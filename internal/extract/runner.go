@@ -65,7 +65,7 @@ type Config struct {
 	Timeout time.Duration
 	// MemoryLimit bounds a child's resident memory while it extracts one file, in bytes;
 	// default 1 GiB, at least MinMemoryLimit. It includes the child's own start-up memory
-	// (about 15 MB, 40 MB under the race detector).
+	// (about 15 MB, 40 MB under the race detector) and the file's bytes.
 	MemoryLimit int64
 	// PDF holds what is particular to PDFs: their budget (zero values take Timeout and
 	// MemoryLimit) and a password.
