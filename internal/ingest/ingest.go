@@ -59,15 +59,14 @@ type Config struct {
 	DryRun           bool         // compute and report the changes, write nothing
 	Chunking         chunk.Config // zero values take the chunker's defaults
 	TextSearchConfig string       // PostgreSQL text search configuration; default english
-	// Extract is the extraction budget of each file; its Workers is Concurrency.
-	Extract     extract.Config
-	BatchDocs   int       // documents per write transaction; default 256
-	BatchChunks int       // chunks per write transaction; default 1024
-	Writers     int       // write transactions at once; default 2
-	Args        []string  // the command line, recorded with the run
-	Report      io.Writer // one JSON line per document; nil for none
-	Progress    func(Progress)
-	Now         func() time.Time
+	Extract          extract.Config
+	BatchDocs        int       // documents per write transaction; default 256
+	BatchChunks      int       // chunks per write transaction; default 1024
+	Writers          int       // write transactions at once; default 2
+	Args             []string  // the command line, recorded with the run
+	Report           io.Writer // one JSON line per document; nil for none
+	Progress         func(Progress)
+	Now              func() time.Time
 
 	// Target, when set, is the generation to write instead of the active one: the one a
 	// rechunking reindex or an activation brings up to date under the reindex lock (its
@@ -259,7 +258,7 @@ func (in *Ingester) Run(ctx context.Context) (Summary, error) {
 	}
 	r.total = len(files)
 
-	xcfg := in.cfg.Extract
+	xcfg := in.cfg.Extract // the budget of each file (extract.Config)
 	xcfg.Workers = in.cfg.Concurrency
 	if r.extractor, err = extract.NewRunner(xcfg); err != nil {
 		return r.summary, fmt.Errorf("ingest: %w", err)
