@@ -333,7 +333,7 @@ func TestHostilePDFsAreIsolated(t *testing.T) {
 	for _, f := range s.Failures {
 		reasons[f.URI] = f.Reason
 	}
-	want := map[string]string{"huge-xref.pdf": extract.ReasonPDFMemory, "cyclic.pdf": extract.ReasonPDFInvalid}
+	want := map[string]string{"huge-xref.pdf": extract.ReasonMemory, "cyclic.pdf": extract.ReasonPDFInvalid}
 	if fmt.Sprint(reasons) != fmt.Sprint(want) {
 		t.Errorf("failures %v, want %v", reasons, want)
 	}
@@ -348,6 +348,133 @@ func TestHostilePDFsAreIsolated(t *testing.T) {
 	}
 	if fmt.Sprint(pages) == "[]" || pages[0] != 1 {
 		t.Errorf("chunks of report.pdf start on pages %v, want page numbers from 1", pages)
+	}
+}
+
+// aliasBomb is YAML front matter of 368 bytes whose aliases expand to 9^9 (387 million)
+// strings: nine levels of `x: &x [*y, *y, ...]` (issue 9, finding 9).
+func aliasBomb() string {
+	var b strings.Builder
+	b.WriteString("---\na: &a [\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\",\"lol\"]\n")
+	for c := 'b'; c <= 'i'; c++ {
+		ref := "*" + string(c-1)
+		fmt.Fprintf(&b, "%c: &%c [%s]\n", c, c, strings.Repeat(ref+",", 8)+ref)
+	}
+	b.WriteString("---\n# Bomb\n\nText.\n")
+	return b.String()
+}
+
+// TestHostileFilesCostAtMostTheirBudget ingests, beside ordinary files, the Markdown files
+// of issue 9 that stopped or killed the run: an alias bomb in front matter (grew the process
+// to 23.7 GB), "- " 100,000 times then a letter (15-30 s in goldmark), a deeply indented
+// list (quadratic), and a paragraph of emphasis delimiters that goldmark still parses in
+// quadratic time. With a budget of 2 s and 256 MiB per file, the run finishes, lists the
+// files that went over their budget with their reason, reads the nested lists (flattened
+// at depth 32, with a note), ingests everything else, and its memory, children included,
+// stays bounded.
+func TestHostileFilesCostAtMostTheirBudget(t *testing.T) {
+	t.Parallel()
+	db := dbtest.New(t)
+	dir := t.TempDir()
+	var indented strings.Builder
+	indented.WriteString("# Indented\n\n")
+	for i := range 1500 {
+		fmt.Fprintf(&indented, "%s- item %d\n", strings.Repeat("  ", i), i)
+	}
+	var pdf bytes.Buffer
+	if err := pdfgen.Write(&pdf, pdfgen.Document{Title: "Fleet report", Pages: []pdfgen.Page{
+		{Lines: []string{"Fleet report", "", "Robot 7 completed 412 deliveries in March."}},
+	}}); err != nil {
+		t.Fatal(err)
+	}
+	writeFiles(t, dir, map[string]string{
+		".docent-acl":    "public\n",
+		"bomb.md":        aliasBomb(),
+		"deep-list.md":   strings.Repeat("- ", 100_000) + "deepest\n",
+		"deep-indent.md": indented.String(),
+		"emphasis.md":    "a**b" + strings.Repeat("c* ", 150_000) + "\n",
+		"good.md":        "# Depot\n\nThe depot opens at six.\n",
+		"page.html":      "<html><head><title>Charging</title></head><body><main><p>Robots charge for twenty minutes.</p></main></body></html>",
+		"notes.txt":      "Notes\n\nThe fleet has forty robots.\n",
+		"report.pdf":     pdf.String(),
+	})
+	if n := len(aliasBomb()); n > 400 {
+		t.Fatalf("the alias bomb is %d bytes, not the finding's 368", n)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute) // the old code ran for minutes, then died
+	defer cancel()
+	cmd := ingestCmd(ctx, db.URL, "run", "--source", "hostile", "--json", "--concurrency", "2",
+		"--extract-timeout", "2s", "--extract-memory-limit", "256MiB", dir)
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	start := time.Now()
+	out, err := cmd.Output()
+	elapsed := time.Since(start)
+	if code := exitCode(err); code != exitPartial {
+		t.Fatalf("exit %d after %v, want %d (some files failed); stdout %s\nstderr %s", code, elapsed, exitPartial, out, stderr.String())
+	}
+	// Six small files, two that take their 2 s, two children started again: well under a
+	// minute even under the race detector on a loaded machine.
+	if elapsed > 90*time.Second {
+		t.Errorf("the run took %v", elapsed)
+	}
+	maxRSS := cmd.ProcessState.SysUsage().(*syscall.Rusage).Maxrss << 10 // the largest of the process and its children
+	if maxRSS > 1<<30 {
+		t.Errorf("peak resident memory %d MiB, want it bounded by the budget (256 MiB per child)", maxRSS>>20)
+	}
+	t.Logf("run of %v, peak resident memory %d MiB (process and children)", elapsed.Round(time.Millisecond), maxRSS>>20)
+	var s struct {
+		Documents map[string]int
+		Failures  []struct{ URI, Reason, Message string }
+	}
+	if err := json.Unmarshal(out, &s); err != nil {
+		t.Fatalf("%v\n%s", err, out)
+	}
+	reasons := map[string]string{}
+	for _, f := range s.Failures {
+		reasons[f.URI] = f.Reason
+		t.Logf("%s: %s: %s", f.URI, f.Reason, f.Message)
+	}
+	// The alias bomb goes over the memory budget or the time budget, whichever it reaches
+	// first; a front-matter reader that bounds alias expansion itself refuses it first.
+	if r := reasons["bomb.md"]; r != extract.ReasonMemory && r != extract.ReasonTimeout && r != extract.ReasonInvalid {
+		t.Errorf("bomb.md: reason %q, want %s, %s or %s", r, extract.ReasonMemory, extract.ReasonTimeout, extract.ReasonInvalid)
+	}
+	if r := reasons["emphasis.md"]; r != extract.ReasonTimeout {
+		t.Errorf("emphasis.md: reason %q, want %s", r, extract.ReasonTimeout)
+	}
+	if len(reasons) != 2 || s.Documents["failed"] != 2 || s.Documents["added"] != 6 {
+		t.Errorf("documents %v, failures %v: want the six other files added", s.Documents, reasons)
+	}
+	rows, err := db.Pool.Query(ctx, `SELECT uri, coalesce(metadata->>'extract_note', ''), text FROM documents ORDER BY uri`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rows.Close()
+	notes := map[string]string{}
+	for rows.Next() {
+		var uri, note, text string
+		if err := rows.Scan(&uri, &note, &text); err != nil {
+			t.Fatal(err)
+		}
+		notes[uri] = note
+		if uri == "deep-list.md" && !strings.Contains(text, "deepest") {
+			t.Errorf("deep-list.md lost its text: %.100q", text)
+		}
+		if uri == "deep-indent.md" && !strings.Contains(text, "item 1499") {
+			t.Errorf("deep-indent.md lost its text")
+		}
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	for _, uri := range []string{"deep-list.md", "deep-indent.md"} {
+		if !strings.Contains(notes[uri], "nested deeper than 32") {
+			t.Errorf("%s: note %q, want one saying the nesting was flattened", uri, notes[uri])
+		}
+	}
+	if notes["good.md"] != "" {
+		t.Errorf("good.md has a note: %q", notes["good.md"])
 	}
 }
 

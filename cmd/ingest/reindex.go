@@ -109,6 +109,11 @@ running, 130 interrupted (run again to resume), 2 usage error, 1 fatal error.`)
 		fmt.Fprintf(e.stderr, "ingest reindex: %v\n", err)
 		return exitUsage
 	}
+	xcfg, err := extractConfig(e.getenv)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "ingest reindex: %v\n", err)
+		return exitUsage
+	}
 	pool, code := openChecked(ctx, "reindex", *dbURL, e)
 	if pool == nil {
 		return code
@@ -128,7 +133,7 @@ running, 130 interrupted (run again to resume), 2 usage error, 1 fatal error.`)
 	progress := newReindexProgress(e, logger)
 	res, err := reindex.Run(ctx, pool, reindex.Config{Embedder: emb, Embedders: generationEmbedders(e), HNSWM: *hnswM,
 		HNSWEfConstruction: *hnswEf, BatchSize: *batch, Rechunk: rc, Gate: gf.gate(), Force: *gf.force, DryRun: *dryRun,
-		Progress: progress.update, Args: append([]string{"ingest", "reindex"}, args...)}, logger)
+		Progress: progress.update, Args: append([]string{"ingest", "reindex"}, args...), Extract: xcfg}, logger)
 	progress.done()
 	return reportReindex(ctx, "reindex", res, err, *asJSON, e)
 }
@@ -162,6 +167,11 @@ switch is atomic; servers follow within seconds.`)
 		fmt.Fprintf(e.stderr, "ingest activate: %v\n", err)
 		return exitUsage
 	}
+	xcfg, err := extractConfig(e.getenv)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "ingest activate: %v\n", err)
+		return exitUsage
+	}
 	pool, code := openChecked(ctx, "activate", *dbURL, e)
 	if pool == nil {
 		return code
@@ -172,7 +182,7 @@ switch is atomic; servers follow within seconds.`)
 		return exitUsage
 	}
 	res, err := reindex.Activate(ctx, pool, id, reindex.Config{Embedders: generationEmbedders(e), Gate: gf.gate(),
-		Force: *gf.force}, logger)
+		Force: *gf.force, Extract: xcfg}, logger)
 	return reportReindex(ctx, "activate", res, err, *asJSON, e)
 }
 

@@ -8,7 +8,6 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
-	"strconv"
 	"strings"
 	"time"
 
@@ -50,8 +49,8 @@ func runRun(ctx context.Context, args []string, e env) int {
 		source, report, maxSize, embedder string
 		asJSON, dryRun, prune             bool
 		concurrency                       int
-		pdfTimeout                        time.Duration
-		pdfMemory                         string
+		extractTimeout, pdfTimeout        string
+		extractMemory, pdfMemory          string
 		tags, include, exclude            stringList
 	)
 	fs.StringVar(&source, "source", "", "source name (default: derived from the first PATH)")
@@ -65,8 +64,10 @@ func runRun(ctx context.Context, args []string, e env) int {
 	fs.StringVar(&maxSize, "max-file-size", "100MiB", "skip larger files")
 	fs.IntVar(&concurrency, "concurrency", 0, "files processed at once (default: the number of CPUs)")
 	fs.StringVar(&embedder, "embedder", "", "embedding model (default: env "+config.Embedder+", else builtin)")
-	fs.DurationVar(&pdfTimeout, "pdf-timeout", 0, "time limit per PDF (default: env "+config.PDFTimeout+", else 30s)")
-	fs.StringVar(&pdfMemory, "pdf-memory-limit", "", "memory limit per PDF parser (default: env "+config.PDFMemoryLimit+", else 1GiB)")
+	fs.StringVar(&extractTimeout, "extract-timeout", "", "time limit of one file's extraction (default: env "+config.ExtractTimeout+", else 30s)")
+	fs.StringVar(&extractMemory, "extract-memory-limit", "", "memory limit of one file's extraction (default: env "+config.ExtractMemory+", else 1GiB)")
+	fs.StringVar(&pdfTimeout, "pdf-timeout", "", "time limit of one PDF (default: env "+config.PDFTimeout+", else the extraction time limit)")
+	fs.StringVar(&pdfMemory, "pdf-memory-limit", "", "memory limit of one PDF (default: env "+config.PDFMemoryLimit+", else the extraction memory limit)")
 	if code := parse(fs, args, true, e); code >= 0 {
 		return code
 	}
@@ -83,11 +84,18 @@ func runRun(ctx context.Context, args []string, e env) int {
 	if !validSourceName.MatchString(source) {
 		return usageErr("--source %q: use lower-case letters, digits, '.', '_' and '-'", source)
 	}
-	limit, err := parseSize(maxSize)
+	limit, err := config.ParseSize(maxSize)
 	if err != nil {
 		return usageErr("--max-file-size: %v", err)
 	}
-	pdfOpts, err := pdfOptions(pdfTimeout, pdfMemory, e)
+	budgetEnv := e.getenv
+	for name, flag := range map[string]string{config.ExtractTimeout: extractTimeout, config.ExtractMemory: extractMemory,
+		config.PDFTimeout: pdfTimeout, config.PDFMemoryLimit: pdfMemory} {
+		if flag != "" {
+			budgetEnv = overrideEnv(budgetEnv, name, flag)
+		}
+	}
+	extractCfg, err := extractConfig(budgetEnv)
 	if err != nil {
 		return usageErr("%v", err)
 	}
@@ -130,7 +138,7 @@ func runRun(ctx context.Context, args []string, e env) int {
 	cfg := ingest.Config{
 		Source: source, Roots: fs.Args(), ACL: tags, Include: include, Exclude: exclude,
 		MaxFileSize: limit, Concurrency: concurrency, Prune: prune, DryRun: dryRun,
-		TextSearchConfig: config.Lookup(e.getenv, config.TextSearch), PDF: pdfOpts,
+		TextSearchConfig: config.Lookup(e.getenv, config.TextSearch), Extract: extractCfg,
 		Chunking: chunk.Config{TargetTokens: target, MaxTokens: maxTokens},
 		Args:     append([]string{"ingest", "run"}, args...), Progress: progress.update,
 	}
@@ -199,49 +207,20 @@ func sourceName(path string) string {
 	return name
 }
 
-// parseSize parses "100MiB", "2GB", "512k", "1048576".
-func parseSize(s string) (int64, error) {
-	m := regexp.MustCompile(`^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(i?)[bB]?\s*$`).FindStringSubmatch(s)
-	if m == nil {
-		return 0, fmt.Errorf("%q is not a size such as 512KiB, 100MiB or 2GB", s)
-	}
-	n, err := strconv.ParseFloat(m[1], 64)
+// extractConfig returns the extraction budget of each file from the environment
+// (DOCENT_EXTRACT_*, DOCENT_PDF_*).
+func extractConfig(getenv func(string) string) (extract.Config, error) {
+	b, err := config.ReadExtractBudget(getenv)
 	if err != nil {
-		return 0, fmt.Errorf("%q: %w", s, err)
+		return extract.Config{}, err
 	}
-	base := 1000.0
-	if m[3] == "i" {
-		base = 1024
-	}
-	exp := strings.Index("kmgt", strings.ToLower(m[2])) + 1
-	for range exp {
-		n *= base
-	}
-	if n < 1 {
-		return 0, fmt.Errorf("%q: must be at least 1 byte", s)
-	}
-	return int64(n), nil
-}
-
-func pdfOptions(timeout time.Duration, memory string, e env) (extract.PDFOptions, error) {
-	var opts extract.PDFOptions
-	if timeout == 0 {
-		d, err := time.ParseDuration(config.Lookup(e.getenv, config.PDFTimeout))
-		if err != nil {
-			return opts, fmt.Errorf("%s: %w", config.PDFTimeout, err)
+	for _, m := range []int64{b.MemoryLimit, b.PDFMemoryLimit} {
+		if m < extract.MinMemoryLimit {
+			return extract.Config{}, fmt.Errorf("a memory limit of %d MiB is below the minimum of %d MiB", m>>20, extract.MinMemoryLimit>>20)
 		}
-		timeout = d
 	}
-	if memory == "" {
-		memory = config.Lookup(e.getenv, config.PDFMemoryLimit)
-	}
-	limit, err := parseSize(memory)
-	if err != nil {
-		return opts, fmt.Errorf("PDF memory limit: %w", err)
-	}
-	opts.Timeout = timeout
-	opts.MemoryLimit = limit
-	return opts, nil
+	return extract.Config{Timeout: b.Timeout, MemoryLimit: b.MemoryLimit,
+		PDF: extract.PDFOptions{Timeout: b.PDFTimeout, MemoryLimit: b.PDFMemoryLimit}}, nil
 }
 
 func overrideEnv(getenv func(string) string, name, value string) func(string) string {

@@ -24,6 +24,7 @@ import (
 	"github.com/docent-rag/docent/internal/embed"
 	"github.com/docent-rag/docent/internal/eval"
 	"github.com/docent-rag/docent/internal/evaldata"
+	"github.com/docent-rag/docent/internal/extract"
 	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/ingest"
 	"github.com/docent-rag/docent/internal/retrieve"
@@ -35,6 +36,8 @@ import (
 const serveEnv = "DOCENT_TEST_SERVE"
 
 func TestMain(m *testing.M) {
+	// Ingesting the demo corpus extracts files in child processes: this binary, re-executed.
+	extract.RunChildIfRequested()
 	if os.Getenv(serveEnv) == "1" {
 		main()
 	}

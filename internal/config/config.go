@@ -7,12 +7,15 @@
 package config
 
 import (
+	"cmp"
 	"fmt"
 	"io"
 	"log/slog"
 	"os"
+	"regexp"
 	"strconv"
 	"strings"
+	"time"
 )
 
 // Var is one environment variable.
@@ -40,6 +43,8 @@ const (
 	OpenAIAPIKey    = "DOCENT_OPENAI_API_KEY"
 	OllamaURL       = "DOCENT_OLLAMA_URL"
 	TextSearch      = "DOCENT_TEXT_SEARCH_CONFIG"
+	ExtractTimeout  = "DOCENT_EXTRACT_TIMEOUT"
+	ExtractMemory   = "DOCENT_EXTRACT_MEMORY_LIMIT"
 	PDFTimeout      = "DOCENT_PDF_TIMEOUT"
 	PDFMemoryLimit  = "DOCENT_PDF_MEMORY_LIMIT"
 	EvalData        = "DOCENT_EVAL_DATA"
@@ -97,8 +102,10 @@ func Vars() []Var {
 		{ChunkTarget, "350", "Chunk size to aim at, in tokens (approximately those of BPE tokenizers). Changing it changes the chunking: the index must be rebuilt.", "ingest, eval"},
 		{ChunkMax, "512", "Largest chunk, in tokens. Keep it within the embedding model's input limit.", "ingest, eval"},
 		{TextSearch, "english", "PostgreSQL text search configuration (stemming, stop words) for lexical retrieval, e.g. `simple` for no stemming.", "ingest, server"},
-		{PDFTimeout, "30s", "How long one PDF may take to parse before it is recorded as failed (pdf_timeout).", "ingest"},
-		{PDFMemoryLimit, "1GiB", "Memory one PDF's parser process may use before it is recorded as failed (pdf_memory).", "ingest"},
+		{ExtractTimeout, "30s", "How long the extraction of one file (Markdown, HTML, text, PDF) may take, wall clock, before the file is recorded as failed (`timeout`).", "ingest"},
+		{ExtractMemory, "1GiB", "Memory the child process extracting one file may use before the file is recorded as failed (`memory`). At least 64MiB.", "ingest"},
+		{PDFTimeout, "value of " + ExtractTimeout, "The time limit of PDF files, when it should differ from other files'.", "ingest"},
+		{PDFMemoryLimit, "value of " + ExtractMemory, "The memory limit of PDF files, when it should differ from other files'.", "ingest"},
 		{ReindexEval, "", "Default evaluation gate of `ingest reindex` and `ingest activate`: a folder of your own queries and relevance judgments in the BEIR layout (`queries.jsonl`, `qrels/test.tsv`). Empty: no gate unless --eval is given.", "ingest"},
 		{EvalData, "../shared/data", "Folder of the evaluation data (SciFact, PDFs, ClapNQ, go.dev docs) that tests and benchmarks read.", "tests"},
 		{Reranker, "none",
@@ -161,6 +168,76 @@ func ChunkConfig(getenv func(string) string) (target, maxTokens int, err error) 
 		return 0, 0, fmt.Errorf("%s: %q is not a number", ChunkMax, Lookup(getenv, ChunkMax))
 	}
 	return target, maxTokens, nil
+}
+
+// ExtractBudget is what the extraction of one file may cost (DOCENT_EXTRACT_TIMEOUT and
+// DOCENT_EXTRACT_MEMORY_LIMIT), and of one PDF (DOCENT_PDF_TIMEOUT and
+// DOCENT_PDF_MEMORY_LIMIT, which default to the former).
+type ExtractBudget struct {
+	Timeout, PDFTimeout         time.Duration
+	MemoryLimit, PDFMemoryLimit int64 // bytes
+}
+
+// ReadExtractBudget reads the extraction budget from the environment.
+func ReadExtractBudget(getenv func(string) string) (ExtractBudget, error) {
+	var b ExtractBudget
+	var err error
+	duration := func(name, value string) time.Duration {
+		d, perr := time.ParseDuration(strings.TrimSpace(value))
+		if perr != nil || d <= 0 {
+			err = cmp.Or(err, fmt.Errorf("%s: %q is not a positive duration such as 30s or 2m", name, value))
+		}
+		return d
+	}
+	size := func(name, value string) int64 {
+		n, perr := ParseSize(value)
+		if perr != nil {
+			err = cmp.Or(err, fmt.Errorf("%s: %w", name, perr))
+		}
+		return n
+	}
+	b.Timeout = duration(ExtractTimeout, Lookup(getenv, ExtractTimeout))
+	b.MemoryLimit = size(ExtractMemory, Lookup(getenv, ExtractMemory))
+	b.PDFTimeout, b.PDFMemoryLimit = b.Timeout, b.MemoryLimit
+	if v := getenv(PDFTimeout); v != "" {
+		b.PDFTimeout = duration(PDFTimeout, v)
+	}
+	if v := getenv(PDFMemoryLimit); v != "" {
+		b.PDFMemoryLimit = size(PDFMemoryLimit, v)
+	}
+	return b, err
+}
+
+var sizePattern = regexp.MustCompile(`^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(i?)[bB]?\s*$`)
+
+// ParseSize parses a size in bytes: "100MiB", "2GB", "512k", "1048576".
+func ParseSize(s string) (int64, error) {
+	m := sizePattern.FindStringSubmatch(s)
+	if m == nil {
+		return 0, fmt.Errorf("%q is not a size such as 512KiB, 100MiB or 2GB", s)
+	}
+	n, err := strconv.ParseFloat(m[1], 64)
+	if err != nil {
+		return 0, fmt.Errorf("%q: %w", s, err)
+	}
+	base := 1000.0
+	if m[3] == "i" {
+		base = 1024
+	}
+	exp := 0 // a bare number is bytes
+	if m[2] != "" {
+		exp = strings.Index("kmgt", strings.ToLower(m[2])) + 1
+	}
+	for range exp {
+		n *= base
+	}
+	if n < 1 {
+		return 0, fmt.Errorf("%q: must be at least 1 byte", s)
+	}
+	if n >= 1<<62 {
+		return 0, fmt.Errorf("%q: too large", s)
+	}
+	return int64(n), nil
 }
 
 // ParseLogLevel parses a DOCENT_LOG_LEVEL value.

@@ -16,6 +16,7 @@ import (
 	"slices"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
@@ -267,6 +268,46 @@ func TestNewLogger(t *testing.T) {
 		logger.Info("hello")
 		if isJSON := strings.HasPrefix(buf.String(), "{"); isJSON != tt.wantJSON {
 			t.Errorf("NewLogger(%v, terminal=%v) wrote %q, want JSON=%v", tt.env, tt.terminal, buf.String(), tt.wantJSON)
+		}
+	}
+}
+
+func TestReadExtractBudget(t *testing.T) {
+	read := func(env map[string]string) (config.ExtractBudget, error) {
+		return config.ReadExtractBudget(func(k string) string { return env[k] })
+	}
+	b, err := read(nil)
+	if want := (config.ExtractBudget{Timeout: 30 * time.Second, PDFTimeout: 30 * time.Second, MemoryLimit: 1 << 30, PDFMemoryLimit: 1 << 30}); err != nil || b != want {
+		t.Errorf("defaults: %+v, %v; want %+v", b, err, want)
+	}
+	// The PDF budget follows the general one unless it is set.
+	b, err = read(map[string]string{config.ExtractTimeout: "5s", config.ExtractMemory: "256MiB"})
+	if want := (config.ExtractBudget{Timeout: 5 * time.Second, PDFTimeout: 5 * time.Second, MemoryLimit: 256 << 20, PDFMemoryLimit: 256 << 20}); err != nil || b != want {
+		t.Errorf("extract set: %+v, %v; want %+v", b, err, want)
+	}
+	b, err = read(map[string]string{config.ExtractTimeout: "5s", config.PDFTimeout: "1m", config.PDFMemoryLimit: "2GiB"})
+	if want := (config.ExtractBudget{Timeout: 5 * time.Second, PDFTimeout: time.Minute, MemoryLimit: 1 << 30, PDFMemoryLimit: 2 << 30}); err != nil || b != want {
+		t.Errorf("PDF set: %+v, %v; want %+v", b, err, want)
+	}
+	for _, env := range []map[string]string{
+		{config.ExtractTimeout: "soon"}, {config.ExtractTimeout: "-1s"}, {config.ExtractTimeout: "0s"},
+		{config.ExtractMemory: "lots"}, {config.PDFTimeout: "x"}, {config.PDFMemoryLimit: "0"},
+	} {
+		if _, err := read(env); err == nil {
+			t.Errorf("%v accepted", env)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	for in, want := range map[string]int64{"100MiB": 100 << 20, "2GB": 2e9, "512k": 512e3, "1048576": 1 << 20, " 1.5 KiB ": 1536} {
+		if got, err := config.ParseSize(in); err != nil || got != want {
+			t.Errorf("ParseSize(%q) = %d, %v; want %d", in, got, err, want)
+		}
+	}
+	for _, in := range []string{"", "MiB", "-1", "0", "1 XB", "99999999999TiB"} {
+		if got, err := config.ParseSize(in); err == nil {
+			t.Errorf("ParseSize(%q) = %d, accepted", in, got)
 		}
 	}
 }

@@ -2,6 +2,7 @@ package extract
 
 import (
 	"bytes"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -94,4 +95,50 @@ func BenchmarkJSONLRecord(b *testing.B) {
 			b.Fatal(err)
 		}
 	}
+}
+
+// goDevFiles reads the go.dev site's source files from the evaluation data.
+func goDevFiles(b *testing.B) (names []string, files [][]byte) {
+	dir := evaldata.Path(b, "docs/go-website/content")
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		data, err := os.ReadFile(path)
+		names, files = append(names, path), append(files, data)
+		return err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	return names, files
+}
+
+// BenchmarkGoDevInProcess extracts the go.dev site (485 files) in this process, one file
+// at a time: the baseline of BenchmarkGoDevRunner.
+func BenchmarkGoDevInProcess(b *testing.B) {
+	names, files := goDevFiles(b)
+	for b.Loop() {
+		for i, data := range files {
+			if _, err := Text(names[i], data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*len(files)), "µs/file")
+}
+
+// BenchmarkGoDevRunner extracts the go.dev site through one child, as ingestion does with
+// one worker: the ratio to BenchmarkGoDevInProcess is the cost of the budget.
+func BenchmarkGoDevRunner(b *testing.B) {
+	names, files := goDevFiles(b)
+	r := testRunner(b, Config{Workers: 1})
+	for b.Loop() {
+		for i, data := range files {
+			if _, err := r.Extract(b.Context(), names[i], data); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+	b.ReportMetric(float64(b.Elapsed().Microseconds())/float64(b.N*len(files)), "µs/file")
 }

@@ -3,8 +3,12 @@
 // title, headings, paragraphs, list items, code and tables as blocks, page numbers for PDFs,
 // and front matter as metadata (including a document's own permission tags).
 //
-// PDFs are parsed in a child process (see pdf.go) because the parser can crash, loop forever
-// or exhaust memory on hostile files in ways a goroutine cannot recover from.
+// Files are extracted in child processes, each file under a time and memory budget (see
+// Runner), because every parser here has inputs on which it crashes, runs for minutes or
+// exhausts memory in ways a goroutine cannot be stopped or recovered from. The extractors
+// also bound what they can cheaply (Markdown container nesting, HTML element counts, YAML
+// aliases, PDF page trees), so that most hostile inputs yield a degraded but complete
+// extraction rather than a failure.
 package extract
 
 import (
@@ -52,9 +56,9 @@ type Error struct {
 
 // Failure reasons.
 const (
-	ReasonPDFCrash     = "pdf_crash"     // the parser panicked or the child process died
-	ReasonPDFTimeout   = "pdf_timeout"   // the parser did not finish in time (e.g. a cyclic page tree)
-	ReasonPDFMemory    = "pdf_memory"    // the parser hit the child's memory limit
+	ReasonTimeout      = "timeout"       // extraction did not finish within the file's time budget
+	ReasonMemory       = "memory"        // extraction went over the file's memory budget
+	ReasonCrash        = "crash"         // a parser panicked, or the child process died
 	ReasonPDFEncrypted = "pdf_encrypted" // encrypted with a password we do not have
 	ReasonPDFInvalid   = "pdf_invalid"   // not a PDF the parsers can read
 	ReasonInvalid      = "invalid"       // malformed input (bad front matter, bad JSON record, bad UTF-8 ...)

@@ -2,6 +2,8 @@ package extract
 
 import (
 	"bytes"
+	"errors"
+	"fmt"
 	"mime"
 	"slices"
 	"strconv"
@@ -56,9 +58,26 @@ func HTML(data []byte) (Document, error) {
 	if fm.template {
 		body = expandDirectives(body, fields, true)
 	}
-	root, err := html.Parse(strings.NewReader(body))
-	if err != nil { // x/net/html does not fail on malformed HTML, only on read errors
-		return Document{}, &Error{Reason: ReasonInvalid, Err: err}
+	var root *html.Node
+	err = errTooManyElements
+	if countTags(body) <= maxHTMLElements {
+		root, err = html.Parse(strings.NewReader(body))
+	}
+	if err != nil {
+		// x/net/html refuses elements nested more than 512 deep (and fails on nothing else
+		// from a string), and a tree of millions of elements would take gigabytes: read
+		// such a page's text without its structure.
+		title, paras := htmlTextOnly(body)
+		if fm.title != "" {
+			title = fm.title
+		}
+		var e emitter
+		for _, p := range paras {
+			e.paragraph(paragraphText(p, !fm.template))
+		}
+		doc.Document = e.document(CollapseLine(title))
+		addNote(&doc, fmt.Sprintf("HTML read as text without its structure: %v", err))
+		return finish(doc), nil
 	}
 	for k, v := range pageMetadata(root) {
 		if _, ok := doc.Metadata[k]; !ok {
@@ -630,4 +649,82 @@ func hasNonASCII(data []byte) bool {
 		}
 	}
 	return false
+}
+
+// maxHTMLElements bounds the elements of an HTML document (or of an HTML fragment in
+// Markdown) that is parsed into a tree: x/net/html allocates some 200 bytes per element,
+// and a page of "<td>" repeated 100 MB deep would need gigabytes. Larger documents are read
+// as text without their structure (htmlTextOnly). The largest go.dev page has about 30,000.
+const maxHTMLElements = 500_000
+
+var errTooManyElements = errors.New("more than 500,000 elements")
+
+// countTags counts the start and end tags of s, an upper bound on the elements an HTML
+// parser builds from it apart from the few it implies (html, head, body, tbody ...).
+func countTags(s string) int {
+	n := 0
+	for i := strings.IndexByte(s, '<'); i >= 0; {
+		if i+1 < len(s) {
+			c := s[i+1]
+			if c == '/' || 'a' <= c && c <= 'z' || 'A' <= c && c <= 'Z' {
+				n++
+			}
+		}
+		j := strings.IndexByte(s[i+1:], '<')
+		if j < 0 {
+			break
+		}
+		i += 1 + j
+	}
+	return n
+}
+
+// htmlTextOnly reads an HTML document with the tokenizer alone, in one pass and without
+// building a tree: the text of <title>, and the text outside script, style and the like,
+// split into paragraphs at block elements and <br>.
+func htmlTextOnly(s string) (title string, paragraphs []string) {
+	z := html.NewTokenizer(strings.NewReader(s))
+	var para, titleText strings.Builder
+	skip := 0 // inside raw-text elements whose content is not text (script, style ...)
+	inTitle := false
+	flush := func() {
+		if t := para.String(); strings.TrimSpace(t) != "" {
+			paragraphs = append(paragraphs, t)
+		}
+		para.Reset()
+	}
+	for {
+		tt := z.Next()
+		switch tt {
+		case html.ErrorToken:
+			flush()
+			return CollapseLine(titleText.String()), paragraphs
+		case html.TextToken:
+			switch {
+			case inTitle:
+				titleText.Write(z.Text())
+			case skip == 0:
+				para.WriteString(sanitize(string(z.Text())))
+			}
+		case html.StartTagToken, html.EndTagToken, html.SelfClosingTagToken:
+			name, _ := z.TagName()
+			a := atom.Lookup(name)
+			switch a {
+			case atom.Title:
+				inTitle = tt == html.StartTagToken
+			case atom.Script, atom.Style, atom.Template, atom.Noscript, atom.Textarea, atom.Svg:
+				if tt == html.StartTagToken {
+					skip++
+				} else if tt == html.EndTagToken && skip > 0 {
+					skip--
+				}
+			case atom.Br:
+				para.WriteByte(hardBreak)
+			default:
+				if isBlockElement(a) || a == atom.Td || a == atom.Th || a == atom.Tr {
+					flush()
+				}
+			}
+		}
+	}
 }

@@ -64,9 +64,13 @@ func Markdown(data []byte) (doc Document, err error) {
 	defer func() {
 		// A parser bug on some input must fail that file, not the whole ingest.
 		if r := recover(); r != nil {
-			doc, err = Document{}, &Error{Reason: ReasonInvalid, Err: fmt.Errorf("markdown parser panic: %v", r)}
+			doc, err = Document{}, &Error{Reason: ReasonCrash, Err: fmt.Errorf("markdown parser panic: %v", r)}
 		}
 	}()
+	body, flattened, _ := limitNesting(body, maxMarkdownNesting)
+	if flattened > 0 {
+		addNote(&doc, fmt.Sprintf("Markdown nested deeper than %d block quotes and list items: the markers beyond that depth read as text (%d lines)", maxMarkdownNesting, flattened))
+	}
 	src := []byte(body)
 	root := newMarkdownParser().Parse(text.NewReader(src))
 	w := newMDWalker(src, !fm.template)
@@ -180,8 +184,12 @@ func (w *mdWalker) line(n ast.Node) string {
 	if !t.hasRaw {
 		return lineText(t.plain.String(), w.stripActions)
 	}
+	src := t.html.String()
+	if countTags(src) > maxHTMLElements {
+		return lineText(t.plain.String(), w.stripActions)
+	}
 	div := &html.Node{Type: html.ElementNode, Data: "div", DataAtom: atom.Div}
-	nodes, err := html.ParseFragment(strings.NewReader(t.html.String()), div)
+	nodes, err := html.ParseFragment(strings.NewReader(src), div)
 	if err != nil {
 		return lineText(t.plain.String(), w.stripActions)
 	}
@@ -195,11 +203,20 @@ func (w *mdWalker) line(n ast.Node) string {
 // htmlBlocks converts an HTML fragment found in Markdown and emits its blocks in place.
 func (w *mdWalker) htmlBlocks(src string) {
 	body := &html.Node{Type: html.ElementNode, Data: "body", DataAtom: atom.Body}
-	nodes, err := html.ParseFragment(strings.NewReader(src), body)
-	if err != nil { // only read errors, impossible from a string
-		return
+	var nodes []*html.Node
+	err := errTooManyElements
+	if countTags(src) <= maxHTMLElements {
+		nodes, err = html.ParseFragment(strings.NewReader(src), body)
 	}
 	hw := newHTMLWalker(w.e, w.stripActions)
+	if err != nil {
+		// Nested deeper than x/net/html accepts, or too big a tree: its text only.
+		_, paras := htmlTextOnly(src)
+		for _, p := range paras {
+			hw.e.paragraph(paragraphText(p, w.stripActions))
+		}
+		return
+	}
 	for _, c := range nodes {
 		hw.walk(c)
 	}

@@ -3,135 +3,21 @@ package extract
 import (
 	"bufio"
 	"bytes"
-	"encoding/json"
 	"errors"
 	"fmt"
-	"io"
-	"os"
-	"runtime"
-	"runtime/debug"
-	"strings"
 	"sync"
-	"time"
 
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
 )
 
-// The child side of PDF extraction: the running binary re-executed with pdfChildEnv set
-// reads a pdfRequest on stdin, parses the file under its own limits and writes a pdfResult
-// as JSON on stdout.
-
-// pdfChildEnv is the environment variable that makes the binary act as a PDF child; its
-// value must be pdfChildValue.
-const (
-	pdfChildEnv   = "DOCENT_EXTRACT_CHILD"
-	pdfChildValue = "pdf"
-)
-
-// pdfExitTimeout is the child's exit status when its own time limit fires.
-const pdfExitTimeout = 3
+// The parsing half of PDF extraction, which runs in a Runner's child (see pdf.go).
 
 // Extraction paths, reported per file (Metadata["pdf_extractor"]).
 const (
 	pdfPathPrimary = "ledongthuc"        // ledongthuc/pdf on the file as it is
 	pdfPathPdfcpu  = "pdfcpu+ledongthuc" // pdfcpu rewrites the file (decrypts, rebuilds the xref), then ledongthuc
 )
-
-// pdfRequest is what the parent sends the child on stdin.
-type pdfRequest struct {
-	Path        string `json:"path"`
-	Password    string `json:"password,omitempty"`
-	MemoryLimit int64  `json:"memory_limit"` // bytes
-	TimeoutMS   int64  `json:"timeout_ms"`
-	// TestMode makes the child misbehave on purpose so tests can exercise the parent's
-	// watchdogs: "hang" (busy loop), "grow" (allocate until stopped, without the address
-	// space cap), "crash" (an unrecovered panic). Only PDFOptions.testMode sets it.
-	TestMode string `json:"test_mode,omitempty"`
-}
-
-// RunChildIfRequested makes this process act as a PDF extraction child when it was started
-// as one by PDF (the environment variable DOCENT_EXTRACT_CHILD=pdf is set): it does the
-// child's work and exits the process without returning. Otherwise it returns at once.
-//
-// Call it first thing in main, and in TestMain of every test package that calls PDF, because
-// PDF re-executes the running binary (os.Executable) as its child:
-//
-//	func main() {
-//		extract.RunChildIfRequested()
-//		...
-//	}
-func RunChildIfRequested() {
-	if os.Getenv(pdfChildEnv) != pdfChildValue {
-		return
-	}
-	os.Exit(pdfChildMain(os.Stdin, os.Stdout, os.Stderr))
-}
-
-// pdfChildMain is the child's main: it returns the exit status.
-func pdfChildMain(stdin io.Reader, stdout, stderr io.Writer) int {
-	var req pdfRequest
-	if err := json.NewDecoder(io.LimitReader(stdin, 1<<20)).Decode(&req); err != nil {
-		fmt.Fprintf(stderr, "docent pdf child: read request: %v\n", err)
-		return 2
-	}
-	if req.TimeoutMS > 0 {
-		// A backstop: the parent kills the child at the timeout; this ends an orphaned child.
-		time.AfterFunc(time.Duration(req.TimeoutMS)*time.Millisecond+2*time.Second, func() {
-			fmt.Fprintln(stderr, "docent pdf child: time limit exceeded")
-			os.Exit(pdfExitTimeout)
-		})
-	}
-	if req.MemoryLimit > 0 {
-		debug.SetMemoryLimit(req.MemoryLimit)
-		if !pdfRaceEnabled && req.TestMode != "grow" {
-			if err := pdfLimitAddressSpace(req.MemoryLimit); err != nil {
-				fmt.Fprintf(stderr, "docent pdf child: %v\n", err)
-			}
-		}
-	}
-	switch req.TestMode {
-	case "hang":
-		for {
-			runtime.Gosched()
-		}
-	case "grow":
-		var keep [][]byte
-		for range 1 << 20 { // 16 TiB: far beyond any limit
-			b := make([]byte, 16<<20)
-			for i := 0; i < len(b); i += 4096 {
-				b[i] = 1
-			}
-			keep = append(keep, b)
-		}
-		fmt.Fprintf(stderr, "docent pdf child: allocated %d buffers without being stopped\n", len(keep))
-		return 2
-	case "crash":
-		done := make(chan struct{})
-		go func() {
-			panic("pdf child test crash\nsecond line")
-		}()
-		<-done
-	}
-
-	var res pdfResult
-	data, err := os.ReadFile(req.Path)
-	if err != nil {
-		res.Failure = &pdfFailure{Kind: pdfFailInvalid, Message: err.Error()}
-	} else {
-		res = pdfParse(data, req.Password)
-	}
-	w := bufio.NewWriter(stdout)
-	if err := json.NewEncoder(w).Encode(res); err != nil {
-		fmt.Fprintf(stderr, "docent pdf child: write result: %v\n", err)
-		return 2
-	}
-	if err := w.Flush(); err != nil {
-		fmt.Fprintf(stderr, "docent pdf child: write result: %v\n", err)
-		return 2
-	}
-	return 0
-}
 
 // pdfAttempt is the outcome of one extraction path.
 type pdfAttempt struct {
@@ -314,26 +200,3 @@ func pdfcpuRewrite(data []byte, password string) (out []byte, decrypted bool, er
 // certificates) under the user's config directory, which it does on first use otherwise.
 // pdfcpu keeps this setting in a package variable.
 var pdfcpuDisableConfigDir = sync.OnceFunc(func() { model.ConfigPath = "disable" })
-
-// pdfVMSize returns the process's virtual memory size in bytes, from /proc/self/status.
-func pdfVMSize() (int64, error) {
-	return pdfProcStatusBytes("/proc/self/status", "VmSize:")
-}
-
-// pdfProcStatusBytes reads a "kB" field such as VmRSS from a /proc/<pid>/status file.
-func pdfProcStatusBytes(path, field string) (int64, error) {
-	data, err := os.ReadFile(path)
-	if err != nil {
-		return 0, err
-	}
-	for line := range strings.Lines(string(data)) {
-		if rest, ok := strings.CutPrefix(line, field); ok {
-			var kb int64
-			if _, err := fmt.Sscan(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(rest), "kB")), &kb); err != nil {
-				return 0, fmt.Errorf("parse %s %s: %w", path, field, err)
-			}
-			return kb << 10, nil
-		}
-	}
-	return 0, fmt.Errorf("%s: no %s", path, field)
-}

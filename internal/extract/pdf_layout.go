@@ -45,7 +45,7 @@ func pdfDocument(res pdfResult) Document {
 		Pages:       len(pages),
 		PageStarts:  b.pages,
 		NoTextPages: noText,
-		Metadata:    map[string]any{"pages": len(pages), "encrypted": res.Encrypted},
+		Metadata:    map[string]any{"pages": int64(len(pages)), "encrypted": res.Encrypted}, // int64 as after a trip through JSON
 	}
 	for i, off := range doc.PageStarts {
 		doc.PageStarts[i] = min(off, len(doc.Text))
@@ -68,7 +68,7 @@ func pdfDocument(res pdfResult) Document {
 		}
 	}
 	if pageErrs > 0 {
-		meta["pdf_page_errors"] = pageErrs
+		meta["pdf_page_errors"] = int64(pageErrs)
 	}
 	if res.Truncated {
 		meta["pdf_truncated"] = true

@@ -4,12 +4,9 @@ import (
 	"bufio"
 	"bytes"
 	"compress/flate"
-	"context"
 	"encoding/binary"
-	"errors"
 	"fmt"
 	"hash/adler32"
-	"io/fs"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
@@ -90,7 +87,7 @@ var pdfHandbook = pdfgen.Document{
 func TestPDFGenerated(t *testing.T) {
 	t.Parallel()
 	path := pdfWriteDoc(t, pdfHandbook)
-	doc, err := PDF(t.Context(), path, PDFOptions{})
+	doc, err := extractPDF(t, path, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -121,7 +118,7 @@ func TestPDFGenerated(t *testing.T) {
 		t.Errorf("block pages (-want +got):\n%s", diff)
 	}
 	wantMeta := map[string]any{
-		"pages": 4, "encrypted": false, "title": "The Docent Handbook", "author": "Ada Lovelace",
+		"pages": int64(4), "encrypted": false, "title": "The Docent Handbook", "author": "Ada Lovelace",
 		"producer": "Docent pdfgen", "pdf_extractor": "ledongthuc",
 	}
 	if diff := cmp.Diff(wantMeta, doc.Metadata); diff != "" {
@@ -139,7 +136,7 @@ func TestPDFTitleFromFirstPage(t *testing.T) {
 		"",
 		"Revenue grew in every region. The details follow on the next pages, with a table per region and a summary.",
 	}}}})
-	doc, err := PDF(t.Context(), path, PDFOptions{})
+	doc, err := extractPDF(t, path, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -151,7 +148,7 @@ func TestPDFTitleFromFirstPage(t *testing.T) {
 func TestPDFNoText(t *testing.T) {
 	t.Parallel()
 	path := pdfWriteDoc(t, pdfgen.Document{Pages: []pdfgen.Page{{}, {Lines: []string{"Only the second page has text."}}, {}}})
-	doc, err := PDF(t.Context(), path, PDFOptions{})
+	doc, err := extractPDF(t, path, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -163,7 +160,7 @@ func TestPDFNoText(t *testing.T) {
 	}
 
 	path = pdfWriteDoc(t, pdfgen.Document{Pages: []pdfgen.Page{{}, {}}})
-	doc, err = PDF(t.Context(), path, PDFOptions{})
+	doc, err = extractPDF(t, path, Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -175,18 +172,6 @@ func TestPDFNoText(t *testing.T) {
 	}
 	if diff := cmp.Diff([]int{0, 0}, doc.PageStarts); diff != "" {
 		t.Errorf("PageStarts (-want +got):\n%s", diff)
-	}
-}
-
-func TestPDFFileErrors(t *testing.T) {
-	t.Parallel()
-	_, err := PDF(t.Context(), filepath.Join(t.TempDir(), "missing.pdf"), PDFOptions{})
-	if !errors.Is(err, fs.ErrNotExist) || ReasonOf(err) != "error" {
-		t.Errorf("missing file: %v (reason %s), want a plain not-exist error", err, ReasonOf(err))
-	}
-	_, err = PDF(t.Context(), "x.pdf", PDFOptions{Timeout: -time.Second})
-	if err == nil || !strings.Contains(err.Error(), "Timeout") {
-		t.Errorf("negative timeout: %v", err)
 	}
 }
 
@@ -244,7 +229,7 @@ func TestPDFEncrypted(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			path := encryptPDF(t, plain, tt.user, "owner-pw", tt.aes, tt.keyLength)
-			doc, err := PDF(t.Context(), path, PDFOptions{Password: tt.password})
+			doc, err := extractPDF(t, path, Config{PDF: PDFOptions{Password: tt.password}})
 			if tt.wantReason != "" {
 				if ReasonOf(err) != tt.wantReason {
 					t.Fatalf("err = %v (reason %s), want reason %s", err, ReasonOf(err), tt.wantReason)
@@ -336,7 +321,7 @@ func TestPDFBomb(t *testing.T) {
 	t.Parallel()
 	// Small enough to extract: the construction is right.
 	start := time.Now()
-	doc, err := PDF(t.Context(), pdfWriteFile(t, "small.pdf", bombPDF(t, 3)), PDFOptions{})
+	doc, err := extractPDF(t, pdfWriteFile(t, "small.pdf", bombPDF(t, 3)), Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -346,11 +331,11 @@ func TestPDFBomb(t *testing.T) {
 	t.Logf("small bomb extracted in %v", time.Since(start).Round(time.Millisecond))
 	// Big (a 1 GiB stream): the parser is stopped at the memory limit.
 	start = time.Now()
-	_, err = PDF(t.Context(), pdfWriteFile(t, "bomb.pdf", bombPDF(t, 16<<10)), PDFOptions{MemoryLimit: 64 << 20})
-	if ReasonOf(err) != ReasonPDFMemory {
-		t.Fatalf("err = %v (reason %s), want %s", err, ReasonOf(err), ReasonPDFMemory)
+	_, err = extractPDF(t, pdfWriteFile(t, "bomb.pdf", bombPDF(t, 16<<10)), Config{MemoryLimit: 64 << 20})
+	if ReasonOf(err) != ReasonMemory {
+		t.Fatalf("err = %v (reason %s), want %s", err, ReasonOf(err), ReasonMemory)
 	}
-	t.Logf("%s after %v: %v", ReasonPDFMemory, time.Since(start).Round(time.Millisecond), err)
+	t.Logf("%s after %v: %v", ReasonMemory, time.Since(start).Round(time.Millisecond), err)
 }
 
 func TestPDFHostile(t *testing.T) {
@@ -375,8 +360,8 @@ func TestPDFHostile(t *testing.T) {
 		want   string
 		inMsg  string // the error message contains this
 	}{
-		{name: "huge xref table", data: pdfgen.HugeXref(), want: ReasonPDFMemory, inMsg: "out of memory"},
-		{name: "huge xref stream", data: pdfgen.HugeXrefStream(), want: ReasonPDFMemory, inMsg: "out of memory"},
+		{name: "huge xref table", data: pdfgen.HugeXref(), want: ReasonMemory, inMsg: "out of memory"},
+		{name: "huge xref stream", data: pdfgen.HugeXrefStream(), want: ReasonMemory, inMsg: "out of memory"},
 		{name: "page tree lists itself", data: pdfgen.CyclicPageTree(true), want: ReasonPDFInvalid, inMsg: "page tree"},
 		{name: "page tree lists its parent", data: pdfgen.CyclicPageTree(false), want: ReasonPDFInvalid, inMsg: "page tree"},
 		{name: "truncated", data: good.Bytes()[:good.Len()/3], want: ReasonPDFInvalid},
@@ -384,20 +369,20 @@ func TestPDFHostile(t *testing.T) {
 		{name: "empty file", data: nil, want: ReasonPDFInvalid},
 		{name: "not a PDF", data: []byte("<html><body>hello</body></html>"), want: ReasonPDFInvalid},
 		// Test-only child modes exercise the watchdogs directly.
-		{name: "child hangs", data: good.Bytes(), mode: "hang", want: ReasonPDFTimeout},
-		{name: "child grows past the memory limit", data: good.Bytes(), mode: "grow", memory: 128 << 20, want: ReasonPDFMemory, inMsg: "more than 128 MiB"},
-		{name: "child panics in a goroutine", data: good.Bytes(), mode: "crash", want: ReasonPDFCrash, inMsg: "panic: pdf child test crash"},
+		{name: "child hangs", data: good.Bytes(), mode: "hang", want: ReasonTimeout},
+		{name: "child grows past the memory limit", data: good.Bytes(), mode: "grow", memory: 128 << 20, want: ReasonMemory, inMsg: "more than 128 MiB"},
+		{name: "child panics in a goroutine", data: good.Bytes(), mode: "crash", want: ReasonCrash, inMsg: "panic: extract child test crash"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
 			path := pdfWriteFile(t, "hostile.pdf", tt.data)
-			opts := PDFOptions{Timeout: timeout, MemoryLimit: tt.memory, testMode: tt.mode}
+			opts := Config{Timeout: timeout, MemoryLimit: tt.memory, testMode: func(string) string { return tt.mode }}
 			if tt.mode == "hang" {
 				opts.Timeout = 2 * time.Second
 			}
 			start := time.Now()
-			_, err := PDF(t.Context(), path, opts)
+			_, err := extractPDF(t, path, opts)
 			elapsed := time.Since(start)
 			if got := ReasonOf(err); got != tt.want {
 				t.Fatalf("err = %v (reason %s), want reason %s", err, got, tt.want)
@@ -414,26 +399,11 @@ func TestPDFHostile(t *testing.T) {
 			t.Logf("%s after %v: %v", tt.want, elapsed.Round(time.Millisecond), err)
 
 			// The next file is extracted as usual.
-			doc, err := PDF(t.Context(), pdfWriteFile(t, "good.pdf", good.Bytes()), PDFOptions{})
+			doc, err := extractPDF(t, pdfWriteFile(t, "good.pdf", good.Bytes()), Config{})
 			if err != nil || doc.Pages != 4 {
 				t.Fatalf("good PDF after a hostile one: pages %d, err %v", doc.Pages, err)
 			}
 		})
-	}
-}
-
-func TestPDFContextCanceled(t *testing.T) {
-	t.Parallel()
-	path := pdfWriteDoc(t, pdfHandbook)
-	ctx, cancel := context.WithTimeout(t.Context(), 300*time.Millisecond)
-	defer cancel()
-	start := time.Now()
-	_, err := PDF(ctx, path, PDFOptions{Timeout: 10 * time.Second, testMode: "hang"})
-	if !errors.Is(err, context.DeadlineExceeded) || ReasonOf(err) != "error" {
-		t.Errorf("err = %v (reason %s), want the context's error, not a reason", err, ReasonOf(err))
-	}
-	if d := time.Since(start); d > 5*time.Second {
-		t.Errorf("returned after %v", d)
 	}
 }
 
@@ -650,28 +620,6 @@ func pdfParseCMapForTest(t *testing.T, src string) *pdfCMap {
 	return m
 }
 
-func TestPDFCrashLine(t *testing.T) {
-	stderr := "some log\npanic: runtime error: index out of range [3] with length 2\n\ngoroutine 1 [running]:\nmain.main()\n"
-	got := pdfCrashLine(stderr, errors.New("exit status 2"))
-	if want := "panic: runtime error: index out of range [3] with length 2 (exit status 2)"; got != want {
-		t.Errorf("pdfCrashLine = %q, want %q", got, want)
-	}
-	if got := pdfCrashLine("", errors.New("signal: segmentation fault")); got != "signal: segmentation fault" {
-		t.Errorf("pdfCrashLine = %q", got)
-	}
-}
-
-// BenchmarkPDFOnePage measures a whole PDF call on a one-page file: mostly the cost of
-// starting the child process.
-func BenchmarkPDFOnePage(b *testing.B) {
-	path := pdfWriteDoc(b, pdfgen.Document{Pages: []pdfgen.Page{{Lines: []string{"One line of text."}}}})
-	for b.Loop() {
-		if _, err := PDF(b.Context(), path, PDFOptions{}); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
 // TestPDFGenRoundTrip writes documents with pdfgen and reads them back with PDF: every
 // page's text must come back exactly, up to the spacing between words.
 func TestPDFGenRoundTrip(t *testing.T) {
@@ -697,7 +645,7 @@ func TestPDFGenRoundTrip(t *testing.T) {
 	for name, d := range docs {
 		t.Run(name, func(t *testing.T) {
 			t.Parallel()
-			doc, err := PDF(t.Context(), pdfWriteDoc(t, d), PDFOptions{})
+			doc, err := extractPDF(t, pdfWriteDoc(t, d), Config{})
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -774,20 +722,5 @@ func TestPDFReadingOrder(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
-	}
-}
-
-func TestPDFWrongExecutable(t *testing.T) {
-	t.Parallel()
-	path := pdfWriteDoc(t, pdfgen.Document{Pages: []pdfgen.Page{{Lines: []string{"x"}}}})
-	// A program that does not act as the child: a crash with a hint, not a hang.
-	_, err := PDF(t.Context(), path, PDFOptions{Executable: "/bin/true"})
-	if ReasonOf(err) != ReasonPDFCrash || !strings.Contains(err.Error(), "RunChildIfRequested") {
-		t.Errorf("err = %v, want %s with a hint", err, ReasonPDFCrash)
-	}
-	// No program at all: not the file's fault.
-	_, err = PDF(t.Context(), path, PDFOptions{Executable: filepath.Join(t.TempDir(), "missing")})
-	if err == nil || ReasonOf(err) != "error" {
-		t.Errorf("err = %v (reason %s), want a plain error", err, ReasonOf(err))
 	}
 }

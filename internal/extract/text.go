@@ -107,6 +107,18 @@ func newDocument(contentType string) Document {
 	return Document{ContentType: contentType, Metadata: map[string]any{}}
 }
 
+// noteKey is the Metadata key of what an extractor did to keep within its bounds (nesting
+// flattened, markup ignored), for whoever wonders why a document reads as it does.
+const noteKey = "extract_note"
+
+// addNote adds a note to doc's Metadata[noteKey].
+func addNote(doc *Document, note string) {
+	if prev, ok := doc.Metadata[noteKey].(string); ok && prev != "" {
+		note = prev + "; " + note
+	}
+	doc.Metadata[noteKey] = note
+}
+
 // finish marks a document without any block as empty, unless it is already skipped.
 func finish(doc Document) Document {
 	if len(doc.Blocks) == 0 && doc.Skip == "" {

@@ -59,7 +59,7 @@ type Config struct {
 	DryRun           bool         // compute and report the changes, write nothing
 	Chunking         chunk.Config // zero values take the chunker's defaults
 	TextSearchConfig string       // PostgreSQL text search configuration; default english
-	PDF              extract.PDFOptions
+	Extract          extract.Config
 	BatchDocs        int       // documents per write transaction; default 256
 	BatchChunks      int       // chunks per write transaction; default 1024
 	Writers          int       // write transactions at once; default 2
@@ -219,6 +219,8 @@ type run struct {
 	gen      index.Generation
 	states   map[string]index.DocumentState
 	start    time.Time
+	// extractor extracts each file in a child process, under its budget.
+	extractor *extract.Runner
 
 	mu       sync.Mutex // guards what follows
 	summary  Summary
@@ -255,6 +257,13 @@ func (in *Ingester) Run(ctx context.Context) (Summary, error) {
 		return r.summary, fmt.Errorf("ingest: %w", err)
 	}
 	r.total = len(files)
+
+	xcfg := in.cfg.Extract // the budget of each file (extract.Config)
+	xcfg.Workers = in.cfg.Concurrency
+	if r.extractor, err = extract.NewRunner(xcfg); err != nil {
+		return r.summary, fmt.Errorf("ingest: %w", err)
+	}
+	defer r.extractor.Close() // no extraction child outlives the run
 
 	if err := r.prepare(ctx); err != nil {
 		return r.summary, err

@@ -158,10 +158,7 @@ func (r *run) processFile(ctx context.Context, f file, out chan<- item) {
 		return
 	}
 	send(r.process(ctx, f, f.uri, hash(data), func() (extract.Document, error) {
-		if format == extract.FormatPDF {
-			return extract.PDF(ctx, f.path, r.cfg.PDF)
-		}
-		return extract.Text(f.path, data)
+		return r.extractor.Extract(ctx, f.path, data)
 	}))
 }
 

@@ -88,7 +88,7 @@ func rechunkPass(ctx context.Context, pool *pgxpool.Pool, cfg Config, g index.Ge
 		}
 		in, err := ingest.New(ingest.Config{Source: s.Name, Roots: s.Roots, ACL: opts.ACL, Include: opts.Include,
 			Exclude: opts.Exclude, Prune: opts.Prune, MaxFileSize: opts.MaxFileSize, Chunking: settings, TextSearchConfig: ts,
-			Target: &g, SourceLocked: locked, Args: append([]string{"ingest", "reindex", "--rechunk"}, cfg.Args...),
+			Extract: cfg.Extract, Target: &g, SourceLocked: locked, Args: append([]string{"ingest", "reindex", "--rechunk"}, cfg.Args...),
 			Progress: func(p ingest.Progress) {
 				mu.Lock()
 				defer mu.Unlock()

@@ -25,6 +25,7 @@ import (
 
 	"github.com/docent-rag/docent/internal/chunk"
 	"github.com/docent-rag/docent/internal/embed"
+	"github.com/docent-rag/docent/internal/extract"
 	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/ingest"
 )
@@ -55,6 +56,8 @@ type Config struct {
 	Progress func(Progress)
 	// Args is the command line, recorded with the run.
 	Args []string
+	// Extract is the extraction budget of each file that a re-chunking pass reads again.
+	Extract extract.Config
 }
 
 // Progress is a reindex's progress.

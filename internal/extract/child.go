@@ -1,0 +1,496 @@
+package extract
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/binary"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"os"
+	"runtime"
+	"runtime/debug"
+	"strconv"
+	"sync/atomic"
+	"time"
+	"unicode/utf8"
+
+	"github.com/docent-rag/docent/internal/chunk"
+)
+
+// The child side of extraction, and the protocol between a Runner and its children.
+//
+// A child is the running binary re-executed with DOCENT_EXTRACT_CHILD set to the protocol
+// version. It never opens a path: it reads requests on file descriptor 3 and answers on
+// file descriptor 4, one file at a time, until the parent closes descriptor 3. Its standard
+// output and error go to the parent, which keeps them only to explain a crash.
+//
+// Every message, both ways, is a frame: a 4-byte big-endian length, a JSON header of that
+// length (at most maxFrameHeader bytes), then header.Size bytes of payload. A request's
+// payload is the file's bytes; a response's is the Document (see encodeDocument). The
+// child's first message is a hello carrying the protocol version.
+
+// childEnv is the environment variable that makes the binary act as a child; its value is
+// the protocol version, so that a binary speaking another version refuses at once.
+const (
+	childEnv      = "DOCENT_EXTRACT_CHILD"
+	childProtocol = "2"
+)
+
+// File descriptors of the child's request and response pipes (os/exec's ExtraFiles start
+// at 3).
+const (
+	childRequestFD  = 3
+	childResponseFD = 4
+)
+
+// Exit statuses of a child.
+const (
+	childExitProtocol = 2 // a broken request or pipe
+	childExitTimeout  = 3 // its own time limit fired: the parent should have killed it first
+)
+
+// Protocol limits.
+const (
+	maxFrameHeader = 64 << 10 // bytes of JSON header
+	maxMessage     = 4 << 10  // bytes of an error message in a response
+	maxRequestSize = 1 << 40  // bytes of a file; the parent enforces its own, smaller limit
+)
+
+// hookCalled records that RunChildIfRequested has run in this process (and returned: this
+// process is not a child). NewRunner refuses to start children from a binary that has not
+// called it, since such a child would run the binary's normal work (a test binary would
+// run its tests, again and again) instead of extracting. It is the package's only mutable
+// state: a fact about the process, set once by main.
+var hookCalled atomic.Bool
+
+// RunChildIfRequested makes this process act as an extraction child when it was started as
+// one by a Runner (the environment variable DOCENT_EXTRACT_CHILD is set): it serves
+// requests until its parent closes the pipe, then exits the process without returning.
+// Otherwise it returns at once.
+//
+// Call it first thing in main, and in TestMain of every test package that extracts files
+// (through a Runner, or through ingestion), because a Runner re-executes the running
+// binary as its children:
+//
+//	func main() {
+//		extract.RunChildIfRequested()
+//		...
+//	}
+func RunChildIfRequested() {
+	v, ok := os.LookupEnv(childEnv)
+	if !ok {
+		hookCalled.Store(true)
+		return
+	}
+	if v != childProtocol {
+		fmt.Fprintf(os.Stderr, "docent extract child: asked for protocol %q, this binary speaks %q\n", v, childProtocol)
+		os.Exit(childExitProtocol)
+	}
+	in := os.NewFile(childRequestFD, "extract-requests")
+	out := os.NewFile(childResponseFD, "extract-responses")
+	if in == nil || out == nil {
+		fmt.Fprintln(os.Stderr, "docent extract child: no request or response pipe")
+		os.Exit(childExitProtocol)
+	}
+	os.Exit(childMain(in, out, os.Stderr))
+}
+
+// childRequest is the header of a request: extract the payload as Format, within the
+// limits given.
+type childRequest struct {
+	Format      Format `json:"format"`
+	Size        int64  `json:"size"`         // bytes of payload: the file
+	TimeoutMS   int64  `json:"timeout_ms"`   // the parent kills the child after this; the child stops itself a little later
+	MemoryLimit int64  `json:"memory_limit"` // bytes; the parent kills the child above this resident size
+	Password    string `json:"password,omitempty"`
+	// TestMode makes the child misbehave on purpose, so that tests can exercise the
+	// parent's defences: "hang" (busy loop), "grow" (allocate until stopped, without the
+	// address-space cap), "crash" (an unrecovered panic in a goroutine), "exit" (exit
+	// without answering), "garbage" (answer with a broken frame), "big" (announce a
+	// response larger than the parent accepts). Only a Runner's unexported test hook sets it.
+	TestMode string `json:"test_mode,omitempty"`
+}
+
+// childResponse is the header of a response.
+type childResponse struct {
+	Hello   string `json:"hello,omitempty"`   // the protocol version: the first message only
+	Reason  string `json:"reason,omitempty"`  // the file failed with this reason (an Error's)
+	Message string `json:"message,omitempty"` // and this message
+	RSS     int64  `json:"rss,omitempty"`     // the child's resident memory once the file is done (or at its start), in bytes
+	Size    int64  `json:"size"`              // bytes of payload: the document, as JSON
+}
+
+// writeFrame writes one frame: header, then payload.
+func writeFrame(w io.Writer, header any, payload []byte) error {
+	h, err := json.Marshal(header)
+	if err != nil {
+		return fmt.Errorf("encode frame header: %w", err)
+	}
+	if len(h) > maxFrameHeader {
+		return fmt.Errorf("frame header of %d bytes, over %d", len(h), maxFrameHeader)
+	}
+	var n [4]byte
+	binary.BigEndian.PutUint32(n[:], uint32(len(h)))
+	if _, err := w.Write(n[:]); err != nil {
+		return err
+	}
+	if _, err := w.Write(h); err != nil {
+		return err
+	}
+	if _, err := w.Write(payload); err != nil {
+		return err
+	}
+	return nil
+}
+
+// readFrameHeader reads a frame's header into v. It returns io.EOF when r ends before the
+// frame starts, io.ErrUnexpectedEOF when it ends inside.
+func readFrameHeader(r io.Reader, v any) error {
+	var n [4]byte
+	if _, err := io.ReadFull(r, n[:]); err != nil {
+		return err
+	}
+	size := binary.BigEndian.Uint32(n[:])
+	if size > maxFrameHeader {
+		return fmt.Errorf("frame header of %d bytes, over %d", size, maxFrameHeader)
+	}
+	h := make([]byte, size)
+	if _, err := io.ReadFull(r, h); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return err
+	}
+	if err := json.Unmarshal(h, v); err != nil {
+		return fmt.Errorf("frame header: %w", err)
+	}
+	return nil
+}
+
+// readPayload reads a frame's payload of size bytes, refusing more than limit before
+// allocating anything.
+func readPayload(r io.Reader, size, limit int64) ([]byte, error) {
+	if size < 0 || size > limit {
+		return nil, fmt.Errorf("frame payload of %d bytes, over the limit of %d", size, limit)
+	}
+	p := make([]byte, size)
+	if _, err := io.ReadFull(r, p); err != nil {
+		if errors.Is(err, io.EOF) {
+			err = io.ErrUnexpectedEOF
+		}
+		return nil, err
+	}
+	return p, nil
+}
+
+// childMain serves requests from in until it ends, answering on out; it returns the exit
+// status.
+func childMain(in io.Reader, out io.Writer, stderr io.Writer) int {
+	r := bufio.NewReaderSize(in, 64<<10)
+	w := bufio.NewWriterSize(out, 64<<10)
+	send := func(resp childResponse, payload []byte) bool {
+		resp.Size = int64(len(payload))
+		if err := writeFrame(w, resp, payload); err != nil {
+			fmt.Fprintf(stderr, "docent extract child: write response: %v\n", err)
+			return false
+		}
+		if err := w.Flush(); err != nil {
+			fmt.Fprintf(stderr, "docent extract child: write response: %v\n", err)
+			return false
+		}
+		return true
+	}
+	// A child's live heap is small (one file's document at a time), so at the default GOGC
+	// it collects after every few megabytes of parser garbage. Collecting less often made
+	// the extraction of the go.dev site 25% faster (BenchmarkGoDevRunner); the heap stays
+	// bounded by each file's memory limit, which the collector honours (SetMemoryLimit).
+	if os.Getenv("GOGC") == "" {
+		debug.SetGCPercent(400)
+	}
+	// Memory is handed back to the system after a file that left the process big, so that
+	// the parent sees what the next file starts from (and does not replace the child).
+	startRSS, _ := processRSS(os.Getpid())
+	tidyAbove := max(64<<20, 2*startRSS)
+	if !send(childResponse{Hello: childProtocol, RSS: startRSS}, nil) {
+		return childExitProtocol
+	}
+	for {
+		var req childRequest
+		if err := readFrameHeader(r, &req); err != nil {
+			if errors.Is(err, io.EOF) {
+				return 0 // the parent is done with this child
+			}
+			fmt.Fprintf(stderr, "docent extract child: read request: %v\n", err)
+			return childExitProtocol
+		}
+		stop := childLimits(req, stderr)
+		data, err := readPayload(r, req.Size, maxRequestSize)
+		if err != nil {
+			fmt.Fprintf(stderr, "docent extract child: read request: %v\n", err)
+			return childExitProtocol
+		}
+		childTestMode(req, w, stderr)
+		var resp childResponse
+		payload, err := childExtract(req, data)
+		if err != nil {
+			resp.Reason, resp.Message = childFailure(err)
+		}
+		if rss, err := processRSS(os.Getpid()); err == nil {
+			if rss > tidyAbove {
+				debug.FreeOSMemory()
+				rss, _ = processRSS(os.Getpid())
+			}
+			resp.RSS = rss
+		}
+		stop()
+		if !send(resp, payload) {
+			return childExitProtocol
+		}
+	}
+}
+
+// childLimits applies a request's limits to this process and returns the function that
+// lifts them: a Go memory limit (the collector works harder near it), a cap on the growth
+// of the address space (outside race builds), and a timer that ends the process if the
+// parent has not killed it a little after the timeout (a backstop; the parent's kill is
+// the rule).
+func childLimits(req childRequest, stderr io.Writer) (stop func()) {
+	var timer *time.Timer
+	if req.TimeoutMS > 0 {
+		timer = time.AfterFunc(time.Duration(req.TimeoutMS)*time.Millisecond+2*time.Second, func() {
+			fmt.Fprintln(stderr, "docent extract child: time limit exceeded")
+			os.Exit(childExitTimeout)
+		})
+	}
+	capped := false
+	if req.MemoryLimit > 0 {
+		debug.SetMemoryLimit(req.MemoryLimit)
+		if !raceEnabled && req.TestMode != "grow" {
+			if err := limitAddressSpace(req.MemoryLimit); err != nil {
+				fmt.Fprintf(stderr, "docent extract child: %v\n", err)
+			} else {
+				capped = true
+			}
+		}
+	}
+	return func() {
+		if timer != nil {
+			timer.Stop()
+		}
+		if capped {
+			if err := limitAddressSpace(0); err != nil {
+				fmt.Fprintf(stderr, "docent extract child: %v\n", err)
+			}
+		}
+		debug.SetMemoryLimit(math.MaxInt64)
+	}
+}
+
+// childTestMode misbehaves as the request's TestMode asks (see childRequest).
+func childTestMode(req childRequest, w *bufio.Writer, stderr io.Writer) {
+	switch req.TestMode {
+	case "hang":
+		for {
+			runtime.Gosched()
+		}
+	case "grow":
+		var keep [][]byte
+		for range 1 << 20 { // 16 TiB: far beyond any limit
+			b := make([]byte, 16<<20)
+			for i := 0; i < len(b); i += 4096 {
+				b[i] = 1
+			}
+			keep = append(keep, b)
+		}
+		fmt.Fprintf(stderr, "docent extract child: allocated %d buffers without being stopped\n", len(keep))
+		os.Exit(childExitProtocol)
+	case "crash":
+		done := make(chan struct{})
+		go func() {
+			panic("extract child test crash\nsecond line")
+		}()
+		<-done
+	case "exit":
+		os.Exit(7)
+	case "garbage":
+		_, _ = w.WriteString("\x00\x00\x00\x05{oops")
+		_ = w.Flush()
+		select {} // until killed
+	case "big":
+		_ = writeFrame(w, childResponse{Size: 1 << 50}, nil)
+		_ = w.Flush()
+		select {}
+	}
+}
+
+// childExtract extracts the request's payload and returns the document as JSON. A panic
+// becomes an Error with ReasonCrash (the parent then replaces this child, whose state the
+// panic may have left broken).
+func childExtract(req childRequest, data []byte) (payload []byte, err error) {
+	defer func() {
+		if v := recover(); v != nil {
+			payload, err = nil, &Error{Reason: ReasonCrash, Err: fmt.Errorf("panic: %v", v)}
+		}
+	}()
+	var doc Document
+	switch req.Format {
+	case FormatMarkdown:
+		doc, err = Markdown(data)
+	case FormatHTML:
+		doc, err = HTML(data)
+	case FormatText:
+		doc, err = PlainText(data)
+	case FormatPDF:
+		doc, err = pdfExtract(data, req.Password)
+	default:
+		return nil, &Error{Reason: ReasonInvalid, Err: fmt.Errorf("format %q is not extracted by a child", req.Format)}
+	}
+	if err != nil {
+		return nil, err
+	}
+	return encodeDocument(doc)
+}
+
+// childFailure returns the reason and message of an extraction error.
+func childFailure(err error) (reason, message string) {
+	var e *Error
+	if errors.As(err, &e) {
+		reason, err = e.Reason, e.Err
+	} else {
+		reason = ReasonInvalid
+	}
+	message = "unknown error"
+	if err != nil {
+		message = err.Error()
+	}
+	return reason, truncate(message, maxMessage)
+}
+
+// wireDocument is a Document as the child sends it: everything but the text, as JSON.
+type wireDocument struct {
+	Title       string         `json:"title"`
+	Blocks      [][5]int       `json:"blocks"` // kind, level, start, end, page
+	ContentType string         `json:"content_type"`
+	Pages       int            `json:"pages"`
+	PageStarts  []int          `json:"page_starts"`   // null and [] both survive the trip
+	NoTextPages []int          `json:"no_text_pages"` //
+	Metadata    map[string]any `json:"metadata"`
+	ACL         []string       `json:"acl"` // null: none declared; []: an empty list declared
+	Skip        string         `json:"skip,omitempty"`
+}
+
+// encodeDocument encodes doc for the trip to the parent: the length of the JSON that
+// follows (4 bytes, big-endian), a wireDocument as JSON, then the text as it is, so that
+// the bulk of the document is neither escaped nor unescaped.
+func encodeDocument(doc Document) ([]byte, error) {
+	w := wireDocument{
+		Title: doc.Title, ContentType: doc.ContentType, Pages: doc.Pages, PageStarts: doc.PageStarts,
+		NoTextPages: doc.NoTextPages, Metadata: doc.Metadata, ACL: doc.ACL, Skip: doc.Skip,
+		Blocks: make([][5]int, len(doc.Blocks)),
+	}
+	for i, b := range doc.Blocks {
+		w.Blocks[i] = [5]int{int(b.Kind), b.Level, b.Start, b.End, b.Page}
+	}
+	buf := bytes.NewBuffer(make([]byte, 4, 4+64*len(doc.Blocks)+len(doc.Text)+1024))
+	enc := json.NewEncoder(buf)
+	enc.SetEscapeHTML(false)
+	if err := enc.Encode(w); err != nil {
+		return nil, &Error{Reason: ReasonInvalid, Err: fmt.Errorf("encode the extracted document: %w", err)}
+	}
+	out := buf.Bytes()
+	if len(out)-4 > math.MaxUint32 {
+		return nil, &Error{Reason: ReasonMemory, Err: errors.New("the extracted document's structure is over 4 GiB")}
+	}
+	binary.BigEndian.PutUint32(out, uint32(len(out)-4))
+	return append(out, doc.Text...), nil
+}
+
+// decodeDocument decodes a document sent by a child and checks what the chunker relies on:
+// blocks in order, within the text, of a known kind; page starts within the text; valid
+// UTF-8. A child is this program, but what it sends was shaped by a hostile file: nothing
+// it sends may make the parent panic.
+func decodeDocument(payload []byte) (Document, error) {
+	if len(payload) < 4 {
+		return Document{}, errors.New("decode: no document")
+	}
+	n := int64(binary.BigEndian.Uint32(payload))
+	if n > int64(len(payload)-4) {
+		return Document{}, fmt.Errorf("decode: %d bytes of structure in a payload of %d", n, len(payload))
+	}
+	dec := json.NewDecoder(bytes.NewReader(payload[4 : 4+n]))
+	dec.UseNumber()
+	var w wireDocument
+	if err := dec.Decode(&w); err != nil {
+		return Document{}, fmt.Errorf("decode: %w", err)
+	}
+	if dec.More() {
+		return Document{}, errors.New("decode: data after the document")
+	}
+	text := string(payload[4+n:])
+	doc := Document{
+		Document:    chunk.Document{Title: w.Title, Text: text, Blocks: make([]chunk.Block, len(w.Blocks))},
+		ContentType: w.ContentType, Pages: w.Pages, PageStarts: w.PageStarts, NoTextPages: w.NoTextPages,
+		Metadata: map[string]any{}, ACL: w.ACL, Skip: w.Skip,
+	}
+	if !utf8.ValidString(text) || !utf8.ValidString(w.Title) {
+		return Document{}, errors.New("text is not valid UTF-8")
+	}
+	prev := 0
+	for i, b := range w.Blocks {
+		kind, level, start, end, page := b[0], b[1], b[2], b[3], b[4]
+		switch {
+		case kind < 0 || kind > int(chunk.Table) || level < 0 || level > 6 || page < 0:
+			return Document{}, fmt.Errorf("block %d: kind %d, level %d, page %d", i, kind, level, page)
+		case start < prev || end <= start || end > len(text):
+			return Document{}, fmt.Errorf("block %d: [%d, %d) out of order or outside the text", i, start, end)
+		}
+		doc.Blocks[i] = chunk.Block{Kind: chunk.Kind(kind), Level: level, Start: start, End: end, Page: page}
+		prev = end
+	}
+	if w.Pages < 0 || len(w.PageStarts) > w.Pages {
+		return Document{}, fmt.Errorf("%d page starts for %d pages", len(w.PageStarts), w.Pages)
+	}
+	prev = 0
+	for _, off := range w.PageStarts {
+		if off < prev || off > len(text) {
+			return Document{}, fmt.Errorf("page start %d out of order or outside the text", off)
+		}
+		prev = off
+	}
+	for k, v := range w.Metadata {
+		doc.Metadata[k] = fromWire(v)
+	}
+	return doc, nil
+}
+
+// fromWire turns the numbers of decoded JSON into the types extraction produces: int64
+// where the value is an integer that fits, else uint64, else float64.
+func fromWire(v any) any {
+	switch v := v.(type) {
+	case json.Number:
+		if i, err := v.Int64(); err == nil {
+			return i
+		}
+		if u, err := strconv.ParseUint(v.String(), 10, 64); err == nil {
+			return u
+		}
+		if f, err := v.Float64(); err == nil {
+			return f
+		}
+		return v.String()
+	case map[string]any:
+		for k, e := range v {
+			v[k] = fromWire(e)
+		}
+		return v
+	case []any:
+		for i, e := range v {
+			v[i] = fromWire(e)
+		}
+		return v
+	}
+	return v
+}
