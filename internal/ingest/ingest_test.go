@@ -33,14 +33,18 @@ func TestMain(m *testing.M) {
 
 // fakeEmbedder is a deterministic embedder that counts what it embeds.
 type fakeEmbedder struct {
-	mu    sync.Mutex
-	texts []string
-	err   error
+	mu     sync.Mutex
+	texts  []string
+	err    error
+	panics bool // a bug in the embedder
 }
 
 func (f *fakeEmbedder) Embed(_ context.Context, texts []string) ([][]float32, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.panics {
+		panic("embedder bug")
+	}
 	if f.err != nil {
 		return nil, f.err
 	}
