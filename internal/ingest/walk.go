@@ -171,8 +171,8 @@ func (w *walker) walk() ([]file, error) {
 			if err != nil {
 				return nil, fmt.Errorf("read %s: %w", r.given, err)
 			}
-			tags := w.dirTags(r, "", dirTags{tags: w.runTags, source: runSource(w.runTags)})
-			files = append(files, w.file(r, name, r.prefix+filepath.Base(r.given), info, tags))
+			tags := w.dirTags(r, r.dir, "", dirTags{tags: w.runTags, source: runSource(w.runTags)})
+			files = append(files, w.file(r, r.dir, name, r.prefix+filepath.Base(r.given), info, tags))
 			continue
 		}
 		if err := w.walkDir(r, "", dirTags{tags: w.runTags, source: runSource(w.runTags)}, &files); err != nil {
@@ -190,10 +190,17 @@ func runSource(tags []string) string {
 	return tagsFromRun
 }
 
-// walkDir walks the directory rel of r, whose parent's tags are inherited.
+// walkDir walks the directory rel of r, whose parent's tags are inherited. The directory is
+// opened as a root of its own (through r.dir, so that it cannot lead outside), and its
+// entries are looked at through it.
 func (w *walker) walkDir(r *root, rel string, inherited dirTags, files *[]file) error {
-	tags := w.dirTags(r, rel, inherited)
-	d, err := r.dir.Open(dirOrDot(rel))
+	dr, err := r.dir.OpenRoot(dirOrDot(rel))
+	if err != nil {
+		return fmt.Errorf("walk %s: %w", filepath.Join(r.base, rel), err)
+	}
+	defer dr.Close()
+	tags := w.dirTags(r, dr, rel, inherited)
+	d, err := dr.Open(".")
 	if err != nil {
 		return fmt.Errorf("walk %s: %w", filepath.Join(r.base, rel), err)
 	}
@@ -234,7 +241,7 @@ func (w *walker) walkDir(r *root, rel string, inherited dirTags, files *[]file) 
 			reason, msg := w.classifyLink(filepath.Join(r.base, filepath.FromSlash(p)))
 			*files = append(*files, file{root: r, rel: p, uri: uri, refused: reason, message: msg})
 		case t.IsRegular():
-			info, err := r.dir.Lstat(p)
+			info, err := dr.Lstat(name)
 			switch {
 			case errors.Is(err, fs.ErrNotExist):
 				continue // gone since the directory was read
@@ -247,7 +254,7 @@ func (w *walker) walkDir(r *root, rel string, inherited dirTags, files *[]file) 
 					message: "replaced by something else than a regular file during the run"})
 				continue
 			}
-			*files = append(*files, w.file(r, p, uri, info, tags))
+			*files = append(*files, w.file(r, dr, p, uri, info, tags))
 		default:
 			*files = append(*files, file{root: r, rel: p, uri: uri, refused: reasonNotRegular,
 				message: fmt.Sprintf("a %s, not a regular file: never opened", describeMode(t))})
@@ -353,11 +360,11 @@ func (w *walker) selected(rel string) bool {
 	return !match(w.exclude)
 }
 
-// file returns the file at rel (found regular by lstat) with its outside tags: its
-// sidecar's, else those of its directory.
-func (w *walker) file(r *root, rel, uri string, info fs.FileInfo, dir dirTags) file {
+// file returns the file at rel (found regular by lstat) in the directory dr with its
+// outside tags: its sidecar's, else those of its directory.
+func (w *walker) file(r *root, dr *os.Root, rel, uri string, info fs.FileInfo, dir dirTags) file {
 	f := file{root: r, rel: rel, uri: uri, size: info.Size(), modTime: info.ModTime(), info: info}
-	data, ok, err := w.readTagFile(r, rel+sidecarSuffix)
+	data, ok, err := w.readTagFile(r, dr, rel+sidecarSuffix)
 	switch {
 	case err != nil:
 		f.tagSource, f.tagErr = tagsFromSidecar, err
@@ -382,9 +389,9 @@ func (w *walker) file(r *root, rel, uri string, info fs.FileInfo, dir dirTags) f
 // dirTags returns the tags that apply in the directory rel of r: its .docent-acl's, else
 // the inherited ones. An invalid .docent-acl fails every file below it (it is not skipped
 // in favour of an ancestor's).
-func (w *walker) dirTags(r *root, rel string, inherited dirTags) dirTags {
+func (w *walker) dirTags(r *root, dr *os.Root, rel string, inherited dirTags) dirTags {
 	name := path.Join(rel, dirACLFile)
-	data, ok, err := w.readTagFile(r, name)
+	data, ok, err := w.readTagFile(r, dr, name)
 	switch {
 	case err != nil:
 		return dirTags{source: tagsFromDirectory, err: err}
@@ -398,14 +405,16 @@ func (w *walker) dirTags(r *root, rel string, inherited dirTags) dirTags {
 	return dirTags{tags: tags, source: tagsFromDirectory}
 }
 
-// readTagFile reads the tag file rel of r, if it exists, under the same confinement as
-// documents: a link to a file inside the roots is read, anything else (a link outside, a
-// loop, a FIFO, a device, an unreadable or oversized file) is an error: the files it
-// applies to are failed (invalid_acl) and hidden. A name too long for the file system
-// (ENAMETOOLONG: a sidecar of a 252-255 byte name) means that no such file can exist.
-func (w *walker) readTagFile(r *root, rel string) (data []byte, ok bool, err error) {
+// readTagFile reads the tag file rel of r, in the directory dr, if it exists, under the
+// same confinement as documents: a link to a file inside the roots is read, anything else
+// (a link outside, a loop, a FIFO, a device, an unreadable or oversized file) is an error:
+// the files it applies to are failed (invalid_acl) and hidden. A name too long for the file
+// system (ENAMETOOLONG: a sidecar of a 252-255 byte name) means that no such file can
+// exist.
+func (w *walker) readTagFile(r *root, dr *os.Root, rel string) (data []byte, ok bool, err error) {
 	display := filepath.Join(r.base, filepath.FromSlash(rel))
-	info, err := r.dir.Lstat(rel)
+	name := path.Base(rel)
+	info, err := dr.Lstat(name)
 	switch {
 	case errors.Is(err, fs.ErrNotExist), errors.Is(err, syscall.ENAMETOOLONG), errors.Is(err, syscall.ENOTDIR):
 		return nil, false, nil
@@ -418,9 +427,15 @@ func (w *walker) readTagFile(r *root, rel string) (data []byte, ok bool, err err
 	case !info.Mode().IsRegular():
 		return nil, false, fmt.Errorf("tag file %s: a %s, not a regular file (%s)", display, describeMode(info.Mode()), reasonNotRegular)
 	}
-	// Opened through the root (a link swapped in since cannot lead outside it), without
-	// blocking (a FIFO swapped in cannot hang the run), and checked again once open.
-	f, err := r.dir.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	// Opened through the root (a link swapped in since cannot lead outside it; a link
+	// inside the roots is followed from the PATH's root), without blocking (a FIFO swapped
+	// in cannot hang the run), and checked again once open.
+	var f *os.File
+	if info.Mode()&fs.ModeSymlink != 0 {
+		f, err = r.dir.OpenFile(rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	} else {
+		f, err = dr.OpenFile(name, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+	}
 	if err != nil {
 		return nil, false, fmt.Errorf("read tag file %s: %w", display, err)
 	}
@@ -459,7 +474,23 @@ func readFile(f file, limit int64) ([]byte, error) {
 	if !st.Mode().IsRegular() || !os.SameFile(st, f.info) {
 		return nil, errChanged
 	}
-	return io.ReadAll(io.LimitReader(h, limit+1))
+	// Read into a buffer of the file's size (plus one byte, to see growth), as os.ReadFile
+	// does, up to limit+1 bytes.
+	buf := make([]byte, 0, min(max(st.Size(), 0)+1, limit+1))
+	for int64(len(buf)) <= limit {
+		if len(buf) == cap(buf) {
+			buf = append(buf, 0)[:len(buf)]
+		}
+		n, err := h.Read(buf[len(buf):min(int64(cap(buf)), limit+1)])
+		buf = buf[:len(buf)+n]
+		if err == io.EOF {
+			return buf, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+	}
+	return buf, nil
 }
 
 // errChanged says that a path changed between the walk and its read.
