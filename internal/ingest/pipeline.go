@@ -96,9 +96,12 @@ func (r *run) pipeline(ctx context.Context, files []file) error {
 		defer close(batchCh)
 		return r.batch(gctx, itemCh, batchCh)
 	}))
-	embedders, _ := errgroup.WithContext(gctx)
+	// Embedders report to g directly: the first error cancels gctx and stops every stage.
+	var embedders sync.WaitGroup
 	for range max(1, r.cfg.Concurrency/2) {
-		embedders.Go(safe("embedder", func() error {
+		embedders.Add(1)
+		g.Go(safe("embedder", func() error {
+			defer embedders.Done()
 			for b := range batchCh {
 				if gctx.Err() != nil {
 					continue // interrupted or failed: drop what is not written yet
@@ -115,9 +118,9 @@ func (r *run) pipeline(ctx context.Context, files []file) error {
 		}))
 	}
 	g.Go(func() error {
-		err := embedders.Wait()
+		embedders.Wait()
 		close(writeCh)
-		return err
+		return nil
 	})
 	// Two writers: each write transaction runs in one PostgreSQL backend, mostly computing
 	// lexemes in the chunk trigger, so a second connection uses the second core. Their
@@ -395,13 +398,12 @@ func (r *run) process(ctx context.Context, f file, uri string, sum []byte, selfT
 	}
 	tags, source := f.tags, f.tagSource
 	if doc.ACL != nil {
+		// The document's own tags, an empty list included ("acl: []": visible to no one),
+		// beat its folder's, now and in every later run of the unchanged file.
 		if tags, err = acl.Parse(doc.ACL); err != nil {
 			return r.failed(it, f, reasonInvalidACL, err.Error(), true)
 		}
 		source = tagsFromDocument
-		if len(tags) == 0 {
-			source = tagsFromNowhere
-		}
 	}
 
 	var chunks []chunk.Chunk

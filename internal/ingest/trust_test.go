@@ -392,6 +392,25 @@ func TestMalformedTagDeclarationsAreInvalid(t *testing.T) {
 	}
 }
 
+// TestEmptyOwnTagsStayEmpty: a document that declares `acl: []` (visible to no one) in a
+// public folder was given the folder's tags by the next run of the unchanged file.
+func TestEmptyOwnTagsStayEmpty(t *testing.T) {
+	t.Parallel()
+	h := newHarness(t, map[string]string{
+		".docent-acl":  "public\n",
+		"draft.md":     "---\nacl: []\n---\n# Draft\n\nworddraft\n",
+		"drafts.jsonl": "{\"_id\": \"1\", \"text\": \"wordrecorddraft\", \"acl\": []}\n",
+	})
+	for run := range 3 {
+		h.mustRun()
+		for _, word := range []string{"worddraft", "wordrecorddraft"} {
+			if v := h.visible(word); len(v) > 0 {
+				t.Fatalf("run %d: %s is visible: %v", run+1, word, v)
+			}
+		}
+	}
+}
+
 // TestFailedSelfTaggingExtractionHides: a file that can declare its own tags and fails to
 // extract (here a YAML alias bomb, finding 9) is hidden: its new version may restrict it.
 func TestFailedSelfTaggingExtractionHides(t *testing.T) {
