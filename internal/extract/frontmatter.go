@@ -84,11 +84,21 @@ func invalidf(format string, args ...any) error {
 // isACLKey reports whether a key names the permission field in some spelling: acl or acls
 // in any case, with stray quotes, spaces or punctuation around it.
 func isACLKey(k string) bool {
-	if len(k) > 12 {
-		return false
+	if len(k) < 3 || len(k) > 12 || !hasACL(k) {
+		return false // most keys: no allocation, no trimming
 	}
 	k = strings.ToLower(strings.Trim(k, " \t\r\n\"'`_-.:"))
 	return k == "acl" || k == "acls"
+}
+
+// hasACL reports whether s contains "acl" in any ASCII case.
+func hasACL(s string) bool {
+	for i := 0; i+3 <= len(s); i++ {
+		if s[i]|0x20 == 'a' && s[i+1]|0x20 == 'c' && s[i+2]|0x20 == 'l' {
+			return true
+		}
+	}
+	return false
 }
 
 // aclLine matches a line that declares permission tags somewhere in it: `acl:`, `ACL =`,
