@@ -81,8 +81,10 @@ func (r *run) pipeline(ctx context.Context, files []file) error {
 	var workers sync.WaitGroup
 	for range r.cfg.Concurrency {
 		workers.Go(func() {
+			var dirs dirCache
+			defer dirs.close()
 			for f := range fileCh {
-				r.processFile(gctx, f, itemCh)
+				r.processFile(gctx, f, itemCh, &dirs)
 				r.fileDone()
 			}
 		})
@@ -157,7 +159,7 @@ func safe(stage string, fn func() error) func() error {
 
 // processFile reads one file and sends an item for each document in it. A panic fails the
 // file, not the run.
-func (r *run) processFile(ctx context.Context, f file, out chan<- item) {
+func (r *run) processFile(ctx context.Context, f file, out chan<- item, dirs *dirCache) {
 	send := func(it item) {
 		select {
 		case out <- it:
@@ -181,7 +183,7 @@ func (r *run) processFile(ctx context.Context, f file, out chan<- item) {
 		r.unreadable(f, OutcomeSkipped, reasonTooLarge, fmt.Sprintf("%d bytes, over the limit of %d (--max-file-size)", f.size, r.cfg.MaxFileSize), send)
 		return
 	}
-	data, err := readFile(f, r.cfg.MaxFileSize)
+	data, err := readFile(f, r.cfg.MaxFileSize, dirs)
 	if err != nil {
 		r.unreadable(f, OutcomeFailed, reasonRead, err.Error(), send)
 		return

@@ -457,12 +457,46 @@ func (w *walker) readTagFile(r *root, dr *os.Root, rel string) (data []byte, ok 
 	return data, true, nil
 }
 
+// dirCache keeps the directory of the last file a worker read open, as a root of its own
+// (opened through the PATH's root): files are read in path order, so most reads then open
+// one name in an open directory instead of walking every component from the PATH's root.
+type dirCache struct {
+	root *root
+	dir  string
+	dr   *os.Root
+}
+
+// open returns the directory dir of r, opened through r.dir.
+func (c *dirCache) open(r *root, dir string) (*os.Root, error) {
+	if c.dr != nil && c.root == r && c.dir == dir {
+		return c.dr, nil
+	}
+	c.close()
+	dr, err := r.dir.OpenRoot(dir)
+	if err != nil {
+		return nil, err
+	}
+	c.root, c.dir, c.dr = r, dir, dr
+	return dr, nil
+}
+
+func (c *dirCache) close() {
+	if c.dr != nil {
+		c.dr.Close()
+		c.dr = nil
+	}
+}
+
 // readFile reads a file found by the walk: through its root, without blocking, and only if
 // the file opened is the one the walk saw (same device and inode, still a regular file), so
 // that a path swapped for a link, a FIFO or another file since the walk is not read. It
 // reads at most limit+1 bytes.
-func readFile(f file, limit int64) ([]byte, error) {
-	h, err := f.root.dir.OpenFile(f.rel, os.O_RDONLY|syscall.O_NONBLOCK, 0)
+func readFile(f file, limit int64, cache *dirCache) ([]byte, error) {
+	dr, err := cache.open(f.root, dirOrDot(path.Dir(f.rel)))
+	if err != nil {
+		return nil, err
+	}
+	h, err := dr.OpenFile(path.Base(f.rel), os.O_RDONLY|syscall.O_NONBLOCK, 0)
 	if err != nil {
 		return nil, err
 	}

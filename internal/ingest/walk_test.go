@@ -66,7 +66,7 @@ func TestReadChecksWhatTheWalkSaw(t *testing.T) {
 		var err error
 		go func() {
 			defer close(done)
-			data, err = readFile(byURI[uri], 1<<20)
+			data, err = readFile(byURI[uri], 1<<20, &dirCache{})
 		}()
 		select {
 		case <-done:
@@ -77,10 +77,10 @@ func TestReadChecksWhatTheWalkSaw(t *testing.T) {
 			t.Errorf("%s: read %q, want an error", uri, data)
 		}
 	}
-	if data, err := readFile(byURI["other.txt"], 1<<20); err != nil || string(data) != "inside other.txt" {
+	if data, err := readFile(byURI["other.txt"], 1<<20, &dirCache{}); err != nil || string(data) != "inside other.txt" {
 		t.Errorf("an unchanged file: %q, %v", data, err)
 	}
-	if _, err := readFile(byURI["b.txt"], 1<<20); !errors.Is(err, errChanged) {
+	if _, err := readFile(byURI["b.txt"], 1<<20, &dirCache{}); !errors.Is(err, errChanged) {
 		t.Errorf("a file replaced by a link inside the root: %v, want errChanged", err)
 	}
 }
