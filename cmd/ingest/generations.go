@@ -47,12 +47,12 @@ retired), chunks with a vector, size on disk, times, and the latest evaluation g
 	defer pool.Close()
 	gens, err := index.Generations(ctx, pool)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ingest generations: %v\n", err)
+		fmt.Fprintf(e.stderr, "ingest generations: %s\n", printableLines(err.Error()))
 		return exitFatal
 	}
 	evals, err := index.LatestEvals(ctx, pool)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ingest generations: %v\n", err)
+		fmt.Fprintf(e.stderr, "ingest generations: %s\n", printableLines(err.Error()))
 		return exitFatal
 	}
 	out := make([]generationJSON, len(gens))
@@ -68,7 +68,7 @@ retired), chunks with a vector, size on disk, times, and the latest evaluation g
 				j.SizeBytes, err = g.SizeBytes(ctx, pool)
 			}
 			if err != nil {
-				fmt.Fprintf(e.stderr, "ingest generations: %v\n", err)
+				fmt.Fprintf(e.stderr, "ingest generations: %s\n", printableLines(err.Error()))
 				return exitFatal
 			}
 		}
@@ -78,7 +78,7 @@ retired), chunks with a vector, size on disk, times, and the latest evaluation g
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
 		if err := enc.Encode(out); err != nil {
-			fmt.Fprintf(e.stderr, "ingest generations: %v\n", err)
+			fmt.Fprintf(e.stderr, "ingest generations: %s\n", printableLines(err.Error()))
 			return exitFatal
 		}
 		return exitOK
@@ -145,7 +145,7 @@ that no remaining generation uses (after a rechunking reindex) are deleted too.`
 	defer pool.Close()
 	lock, err := index.LockReindex(ctx, pool)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ingest gc: %v\n", err)
+		fmt.Fprintf(e.stderr, "ingest gc: %s\n", printableLines(err.Error()))
 		if errors.Is(err, index.ErrLocked) {
 			return exitLocked
 		}
@@ -154,7 +154,7 @@ that no remaining generation uses (after a rechunking reindex) are deleted too.`
 	defer lock.Unlock(ctx)
 	gens, err := index.Generations(ctx, pool)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ingest gc: %v\n", err)
+		fmt.Fprintf(e.stderr, "ingest gc: %s\n", printableLines(err.Error()))
 		return exitFatal
 	}
 	// Newest retirement first: those are the rollback targets worth keeping.
@@ -187,7 +187,7 @@ that no remaining generation uses (after a rechunking reindex) are deleted too.`
 	for _, g := range drop {
 		size, err := g.SizeBytes(ctx, pool)
 		if err != nil {
-			fmt.Fprintf(e.stderr, "ingest gc: %v\n", err)
+			fmt.Fprintf(e.stderr, "ingest gc: %s\n", printableLines(err.Error()))
 			return exitFatal
 		}
 		if *dryRun {
@@ -195,7 +195,7 @@ that no remaining generation uses (after a rechunking reindex) are deleted too.`
 			continue
 		}
 		if err := index.DropGeneration(ctx, pool, g.ID); err != nil {
-			fmt.Fprintf(e.stderr, "ingest gc: %v\n", err)
+			fmt.Fprintf(e.stderr, "ingest gc: %s\n", printableLines(err.Error()))
 			return exitFatal
 		}
 		fmt.Fprintf(e.stdout, "dropped generation %d (%s, %s:%s, %.1f MiB)\n", g.ID, g.Status, g.Embedder, g.Model, float64(size)/(1<<20))
@@ -207,7 +207,7 @@ that no remaining generation uses (after a rechunking reindex) are deleted too.`
 	// with vectors uses a chunking, its chunks go too.
 	n, err := index.DropUnusedChunks(ctx, pool)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ingest gc: %v\n", err)
+		fmt.Fprintf(e.stderr, "ingest gc: %s\n", printableLines(err.Error()))
 		return exitFatal
 	}
 	if n > 0 {

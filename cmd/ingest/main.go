@@ -29,6 +29,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"slices"
 	"syscall"
 	"time"
 
@@ -108,6 +109,10 @@ func run(ctx context.Context, args []string, e env) int {
 	}
 	for _, c := range commands() {
 		if c.name == name {
+			if err := config.CheckDatabasePort(e.getenv); err != nil && !slices.ContainsFunc(rest, isHelpFlag) {
+				fmt.Fprintf(e.stderr, "ingest %s: %v\n", name, err)
+				return exitUsage
+			}
 			return c.run(ctx, rest, e)
 		}
 	}
@@ -129,6 +134,16 @@ func newFlagSet(name, usageArgs, synopsis string) (*flag.FlagSet, *string) {
 	return fs, dbURL
 }
 
+func isHelpFlag(arg string) bool {
+	switch arg {
+	case "-h", "-help", "--help":
+		return true
+	}
+	return false
+}
+
+// databaseURL is the --database-url flag, else DOCENT_DATABASE_URL, else the local cluster on
+// DOCENT_DB_PORT.
 func databaseURL(flagValue string, e env) string {
 	if flagValue != "" {
 		return flagValue
@@ -168,12 +183,12 @@ func runMigrate(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(e.stdout, "applied %s (%s)\n", m.File, m.Duration.Round(time.Millisecond))
 	}
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ingest migrate: %v\n", err)
+		fmt.Fprintf(e.stderr, "ingest migrate: %s\n", printableLines(err.Error()))
 		return exitFatal
 	}
 	latest, err := index.LatestVersion()
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ingest migrate: %v\n", err)
+		fmt.Fprintf(e.stderr, "ingest migrate: %s\n", printableLines(err.Error()))
 		return exitFatal
 	}
 	if len(applied) == 0 {

@@ -91,13 +91,13 @@ running, 130 interrupted (run again to resume), 2 usage error, 1 fatal error.`)
 	case *rechunk:
 		envTarget, envMax, err := config.ChunkConfig(e.getenv)
 		if err != nil {
-			fmt.Fprintf(e.stderr, "ingest reindex: %v\n", err)
+			fmt.Fprintf(e.stderr, "ingest reindex: %s\n", printableLines(err.Error()))
 			return exitUsage
 		}
 		rc = &reindex.Rechunk{Chunking: chunk.Config{TargetTokens: cmp.Or(*target, envTarget), MaxTokens: cmp.Or(*maxTokens, envMax)},
 			TextSearchConfig: e.getenv(config.TextSearch)}
 		if _, err := chunk.New(rc.Chunking); err != nil {
-			fmt.Fprintf(e.stderr, "ingest reindex: %v\n", err)
+			fmt.Fprintf(e.stderr, "ingest reindex: %s\n", printableLines(err.Error()))
 			return exitUsage
 		}
 	case *target != 0 || *maxTokens != 0:
@@ -106,7 +106,7 @@ running, 130 interrupted (run again to resume), 2 usage error, 1 fatal error.`)
 	}
 	logger, err := config.NewLogger(e.getenv, e.stderr, e.stderrTerminal)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ingest reindex: %v\n", err)
+		fmt.Fprintf(e.stderr, "ingest reindex: %s\n", printableLines(err.Error()))
 		return exitUsage
 	}
 	xcfg, err := extractConfig(e.getenv)
@@ -122,12 +122,12 @@ running, 130 interrupted (run again to resume), 2 usage error, 1 fatal error.`)
 
 	spec, err := reindexSpec(ctx, pool, *embedder, *dimension)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ingest reindex: %v\n", err)
+		fmt.Fprintf(e.stderr, "ingest reindex: %s\n", printableLines(err.Error()))
 		return exitUsage
 	}
 	emb, err := embed.Open(ctx, spec, providers(e.getenv))
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ingest reindex: %v\n", err)
+		fmt.Fprintf(e.stderr, "ingest reindex: %s\n", printableLines(err.Error()))
 		return exitUsage
 	}
 	progress := newReindexProgress(e, logger)
@@ -164,7 +164,7 @@ switch is atomic; servers follow within seconds.`)
 	}
 	logger, err := config.NewLogger(e.getenv, e.stderr, e.stderrTerminal)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ingest activate: %v\n", err)
+		fmt.Fprintf(e.stderr, "ingest activate: %s\n", printableLines(err.Error()))
 		return exitUsage
 	}
 	xcfg, err := extractConfig(e.getenv)
@@ -214,19 +214,19 @@ func reportReindex(ctx context.Context, cmd string, res *reindex.Result, err err
 	case err == nil:
 		return exitOK
 	case errors.Is(err, index.ErrLocked):
-		fmt.Fprintf(e.stderr, "ingest %s: %v\n", cmd, err)
+		fmt.Fprintf(e.stderr, "ingest %s: %s\n", cmd, printableLines(err.Error()))
 		return exitLocked
 	case ctx.Err() != nil:
 		fmt.Fprintf(e.stderr, "ingest %s: interrupted; run it again to continue where it stopped\n", cmd)
 		return exitInterrupted
 	case errors.Is(err, reindex.ErrGateRefused):
-		fmt.Fprintf(e.stderr, "ingest %s: %v\n(the generation stays built; `ingest activate %d --force` activates it anyway)\n", cmd, err, res.Generation.ID)
+		fmt.Fprintf(e.stderr, "ingest %s: %s\n(the generation stays built; `ingest activate %d --force` activates it anyway)\n", cmd, printableLines(err.Error()), res.Generation.ID)
 		return exitGateRefused
 	case errors.Is(err, reindex.ErrNothingToReindex):
-		fmt.Fprintf(e.stderr, "ingest %s: %v\n", cmd, err)
+		fmt.Fprintf(e.stderr, "ingest %s: %s\n", cmd, printableLines(err.Error()))
 		return exitUsage
 	}
-	fmt.Fprintf(e.stderr, "ingest %s: %v\n", cmd, err)
+	fmt.Fprintf(e.stderr, "ingest %s: %s\n", cmd, printableLines(err.Error()))
 	return exitFatal
 }
 
@@ -306,12 +306,12 @@ func generationEmbedders(e env) func(ctx context.Context, g index.Generation) (e
 func openChecked(ctx context.Context, cmd, dbURL string, e env) (*pgxpool.Pool, int) {
 	pool, err := index.Open(ctx, databaseURL(dbURL, e))
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ingest %s: %v\n", cmd, err)
+		fmt.Fprintf(e.stderr, "ingest %s: %s\n", cmd, printableLines(err.Error()))
 		return nil, exitFatal
 	}
 	if err := index.CheckSchema(ctx, pool); err != nil {
 		pool.Close()
-		fmt.Fprintf(e.stderr, "ingest %s: %v\n", cmd, err)
+		fmt.Fprintf(e.stderr, "ingest %s: %s\n", cmd, printableLines(err.Error()))
 		return nil, exitFatal
 	}
 	return pool, exitOK

@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"os"
@@ -115,18 +114,18 @@ func runRun(ctx context.Context, args []string, e env) int {
 	}
 	emb, err := newEmbedder(ctx, e.getenv)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ingest run: %v\n", err)
+		fmt.Fprintf(e.stderr, "ingest run: %s\n", printableLines(err.Error()))
 		return exitFatal
 	}
 
 	pool, err := index.Open(ctx, databaseURL(*dbURL, e))
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ingest run: %v\n", err)
+		fmt.Fprintf(e.stderr, "ingest run: %s\n", printableLines(err.Error()))
 		return exitFatal
 	}
 	defer pool.Close()
 	if err := index.CheckSchema(ctx, pool); err != nil {
-		fmt.Fprintf(e.stderr, "ingest run: %v\n", err)
+		fmt.Fprintf(e.stderr, "ingest run: %s\n", printableLines(err.Error()))
 		return exitFatal
 	}
 
@@ -156,26 +155,36 @@ func runRun(ctx context.Context, args []string, e env) int {
 		var mismatch *index.MismatchError
 		switch {
 		case errors.As(err, &locked):
-			fmt.Fprintf(e.stderr, "ingest run: %v; try again when it has finished\n", err)
+			fmt.Fprintf(e.stderr, "ingest run: %s; try again when it has finished\n", printableLines(err.Error()))
 			return exitLocked
 		case errors.As(err, &mismatch):
-			fmt.Fprintf(e.stderr, "ingest run: %v\n", err)
+			fmt.Fprintf(e.stderr, "ingest run: %s\n", printableLines(err.Error()))
 			return exitUsage
-		case ctx.Err() != nil:
-			fmt.Fprintf(e.stderr, "ingest run: interrupted: %v\n", err)
+		}
+		// The run started: its summary (status failed or interrupted, and the error) is
+		// printed all the same, for the scripts that read it.
+		if summary.RunID != 0 {
+			if asJSON {
+				if err := writeJSON(e.stdout, summary); err != nil {
+					fmt.Fprintf(e.stderr, "ingest run: %s\n", printableLines(err.Error()))
+				}
+			} else {
+				printSummary(e, source, summary)
+			}
+		}
+		if ctx.Err() != nil {
+			fmt.Fprintf(e.stderr, "ingest run: interrupted: %s\n", printableLines(err.Error()))
 			return exitInterrupted
 		}
-		fmt.Fprintf(e.stderr, "ingest run: %v\n", err)
+		fmt.Fprintf(e.stderr, "ingest run: %s\n", printableLines(err.Error()))
 		if summary.RunID != 0 {
-			fmt.Fprintf(e.stderr, "ingest run: run %d recorded as failed; documents written before the error are complete\n", summary.RunID)
+			fmt.Fprintf(e.stderr, "ingest run: run %d failed; documents written before the error are complete\n", summary.RunID)
 		}
 		return exitFatal
 	}
 	if asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(summary); err != nil {
-			fmt.Fprintf(e.stderr, "ingest run: %v\n", err)
+		if err := writeJSON(e.stdout, summary); err != nil {
+			fmt.Fprintf(e.stderr, "ingest run: %s\n", printableLines(err.Error()))
 			return exitFatal
 		}
 	} else {
@@ -232,7 +241,7 @@ func overrideEnv(getenv func(string) string, name, value string) func(string) st
 	}
 }
 
-// printSummary prints a run's summary for people.
+// printSummary prints a run's summary for people. Names and messages are escaped.
 func printSummary(e env, source string, s ingest.Summary) {
 	d := s.Documents
 	w := e.stdout
@@ -244,17 +253,29 @@ func printSummary(e env, source string, s ingest.Summary) {
 	fmt.Fprintf(w, "  documents: %d added, %d updated, %d unchanged, %d deleted, %d re-tagged, %d skipped, %d failed\n",
 		d.Added, d.Updated, d.Unchanged, d.Deleted, d.ACLChanged, d.Skipped, d.Failed)
 	fmt.Fprintf(w, "  chunks: %d written, %d deleted; %d pages, %s read; embedder %s, index generation %d\n",
-		s.Chunks.Written, s.Chunks.Deleted, s.Pages, humanBytes(s.Bytes), s.Embedder, s.Generation)
+		s.Chunks.Written, s.Chunks.Deleted, s.Pages, humanBytes(s.Bytes), printable(s.Embedder), s.Generation)
 	for _, n := range s.Notes {
-		fmt.Fprintf(w, "  note: %s\n", n)
+		fmt.Fprintf(w, "  note: %s\n", printable(n))
+	}
+	if s.Error != "" {
+		fmt.Fprintf(w, "  error: %s\n", printable(firstLine(s.Error)))
 	}
 	if n := len(s.Untagged); n > 0 {
-		fmt.Fprintf(w, "  warning: %d documents have no permission tags and are visible to no one, e.g. %s\n", n, strings.Join(s.Untagged[:min(n, 5)], ", "))
+		fmt.Fprintf(w, "  warning: %d documents have no permission tags and are visible to no one, e.g. %s\n", n, printable(strings.Join(s.Untagged[:min(n, 5)], ", ")))
+	}
+	if n := len(s.Hidden); n > 0 {
+		fmt.Fprintf(w, "  warning: %d documents are now hidden (visible to no one) because their tags cannot be known, e.g. %s\n", n, printable(strings.Join(s.Hidden[:min(n, 5)], ", ")))
+	}
+	if len(s.Refused) > 0 {
+		fmt.Fprintf(w, "  not read (links out of the folders, loops, FIFOs, devices, names that are not UTF-8):\n")
+		for _, f := range s.Refused {
+			fmt.Fprintf(w, "    %s: %s: %s\n", printable(f.URI), printable(f.Reason), printable(firstLine(f.Message)))
+		}
 	}
 	if len(s.Failures) > 0 {
 		fmt.Fprintf(w, "  failed:\n")
 		for _, f := range s.Failures {
-			fmt.Fprintf(w, "    %s: %s: %s\n", f.URI, f.Reason, firstLine(f.Message))
+			fmt.Fprintf(w, "    %s: %s: %s\n", printable(f.URI), printable(f.Reason), printable(firstLine(f.Message)))
 		}
 	}
 }

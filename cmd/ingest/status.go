@@ -2,11 +2,12 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/docent-rag/docent/internal/index"
+	"github.com/docent-rag/docent/internal/ingest"
 )
 
 func runStatus(ctx context.Context, args []string, e env) int {
@@ -23,17 +24,17 @@ func runStatus(ctx context.Context, args []string, e env) int {
 	}
 	pool, err := index.Open(ctx, databaseURL(*dbURL, e))
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ingest status: %v\n", err)
+		fmt.Fprintf(e.stderr, "ingest status: %s\n", printableLines(err.Error()))
 		return exitFatal
 	}
 	defer pool.Close()
 	if err := index.CheckSchema(ctx, pool); err != nil {
-		fmt.Fprintf(e.stderr, "ingest status: %v\n", err)
+		fmt.Fprintf(e.stderr, "ingest status: %s\n", printableLines(err.Error()))
 		return exitFatal
 	}
 	runs, err := index.RecentRuns(ctx, pool, *limit, *failures)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "ingest status: %v\n", err)
+		fmt.Fprintf(e.stderr, "ingest status: %s\n", printableLines(err.Error()))
 		return exitFatal
 	}
 	if *asJSON {
@@ -41,10 +42,8 @@ func runStatus(ctx context.Context, args []string, e env) int {
 		for i, r := range runs {
 			out[i] = toStatusRun(r)
 		}
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(out); err != nil {
-			fmt.Fprintf(e.stderr, "ingest status: %v\n", err)
+		if err := writeJSON(e.stdout, out); err != nil {
+			fmt.Fprintf(e.stderr, "ingest status: %s\n", printableLines(err.Error()))
 			return exitFatal
 		}
 		return exitOK
@@ -58,15 +57,15 @@ func runStatus(ctx context.Context, args []string, e env) int {
 		if r.FinishedAt != nil {
 			took = r.FinishedAt.Sub(r.StartedAt).Round(time.Millisecond).String()
 		}
-		what := fmt.Sprintf("source %q", r.Source)
+		what := fmt.Sprintf("source %q", printable(r.Source))
 		if r.Kind == "reindex" {
 			what = "generation ?"
 			if r.GenerationID != nil {
 				what = fmt.Sprintf("generation %d", *r.GenerationID)
 			}
-			what += " (" + r.Embedder + ")"
+			what += " (" + printable(r.Embedder) + ")"
 		}
-		fmt.Fprintf(e.stdout, "run %d  %s  %s  %s  started %s  %s\n", r.ID, r.Kind, what, r.Status,
+		fmt.Fprintf(e.stdout, "run %d  %s  %s  %s  started %s  %s\n", r.ID, printable(r.Kind), what, printable(r.Status),
 			r.StartedAt.Local().Format("2006-01-02 15:04:05"), took)
 		if r.Kind == "reindex" {
 			fmt.Fprintf(e.stdout, "  vectors written: %d\n", c.ChunksWritten)
@@ -75,13 +74,20 @@ func runStatus(ctx context.Context, args []string, e env) int {
 				c.Added, c.Updated, c.Unchanged, c.Deleted, c.ACLChanged, c.Skipped, c.Failed, c.ChunksWritten, c.ChunksDeleted)
 		}
 		if r.Error != "" {
-			fmt.Fprintf(e.stdout, "  error: %s\n", r.Error)
+			fmt.Fprintf(e.stdout, "  error: %s\n", strings.ReplaceAll(printableLines(r.Error), "\n", "\n         "))
 		}
+		failed := 0
 		for _, f := range r.Failures {
-			fmt.Fprintf(e.stdout, "  failed: %s: %s: %s\n", f.URI, f.Reason, firstLine(f.Message))
+			what := "failed"
+			if ingest.IsRefusal(f.Reason) {
+				what = "not read"
+			} else {
+				failed++
+			}
+			fmt.Fprintf(e.stdout, "  %s: %s: %s: %s\n", what, printable(f.URI), printable(f.Reason), printable(firstLine(f.Message)))
 		}
-		if c.Failed > len(r.Failures) {
-			fmt.Fprintf(e.stdout, "  ... and %d more failures (--failures N)\n", c.Failed-len(r.Failures))
+		if c.Failed > failed && len(r.Failures) == *failures {
+			fmt.Fprintf(e.stdout, "  ... and %d more failures (--failures N)\n", c.Failed-failed)
 		}
 	}
 	return exitOK

@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Public is the tag of documents everyone may see, anonymous callers included.
@@ -19,20 +21,25 @@ const Public = "public"
 // maxLen bounds a tag; real group names and user ids are far shorter.
 const maxLen = 200
 
-// Validate returns an error describing what is wrong with tag, or nil.
+// Validate returns an error describing what is wrong with tag, or nil. A tag is valid
+// UTF-8 without spaces, control or invisible characters, so that what a file says is what
+// is matched.
 func Validate(tag string) error {
 	if tag == Public {
 		return nil
 	}
+	if !utf8.ValidString(tag) {
+		return fmt.Errorf("permission tag %q: not valid UTF-8", short(tag))
+	}
 	kind, name, ok := strings.Cut(tag, ":")
 	if !ok || (kind != "group" && kind != "user") {
-		return fmt.Errorf("permission tag %q: must be public, group:<name> or user:<id>", tag)
+		return fmt.Errorf("permission tag %q: must be public, group:<name> or user:<id>", short(tag))
 	}
 	if name == "" {
 		return fmt.Errorf("permission tag %q: empty %s name", tag, kind)
 	}
 	if len(tag) > maxLen {
-		return fmt.Errorf("permission tag %q: longer than %d bytes", tag[:40]+"...", maxLen)
+		return fmt.Errorf("permission tag %q: longer than %d bytes", short(tag), maxLen)
 	}
 	for _, r := range name {
 		switch {
@@ -42,18 +49,30 @@ func Validate(tag string) error {
 			return fmt.Errorf("permission tag %q: must be lower-case", tag)
 		case r > 0x7f:
 			// Non-ASCII letters are allowed in names (internationalised e-mail addresses),
-			// but not upper-case ones.
-			if strings.ToLower(string(r)) != string(r) {
-				return fmt.Errorf("permission tag %q: must be lower-case", tag)
+			// but not upper-case ones, nor spaces, controls or invisible format characters.
+			if r == utf8.RuneError || unicode.IsSpace(r) || !unicode.IsGraphic(r) {
+				return fmt.Errorf("permission tag %q: contains a space, control or invisible character (%U)", tag, r)
 			}
-			if r == '\u00a0' || r == '\u2028' || r == '\u2029' || r == '\ufeff' {
-				return fmt.Errorf("permission tag %q: contains a space", tag)
+			if unicode.IsUpper(r) || unicode.IsTitle(r) || strings.ToLower(string(r)) != string(r) {
+				return fmt.Errorf("permission tag %q: must be lower-case", tag)
 			}
 		default:
 			return fmt.Errorf("permission tag %q: %q is not allowed in a %s name (no spaces, commas or quotes)", tag, r, kind)
 		}
 	}
 	return nil
+}
+
+// short cuts a tag for an error message, on a rune boundary.
+func short(tag string) string {
+	if len(tag) <= 40 {
+		return tag
+	}
+	n := 40
+	for n > 0 && !utf8.RuneStart(tag[n]) {
+		n--
+	}
+	return tag[:n] + "..."
 }
 
 // Parse validates tags and returns them sorted and without duplicates. The first invalid tag
@@ -72,10 +91,13 @@ func Parse(tags []string) ([]string, error) {
 }
 
 // ParseFile parses a tag file (.docent-acl or a <file>.acl sidecar): one tag per line;
-// blank lines and lines starting with # are ignored.
+// blank lines and lines starting with # are ignored, and so is a leading byte-order mark.
+// Anything else that is not exactly one valid tag (two tags on a line, a comment after a
+// tag) is an error naming the line: a tag file is read exactly or not at all.
 func ParseFile(data []byte) ([]string, error) {
+	s := strings.TrimPrefix(string(data), "\uFEFF")
 	var tags []string
-	for i, line := range strings.Split(string(data), "\n") {
+	for i, line := range strings.Split(s, "\n") {
 		line = strings.TrimSpace(line)
 		if line == "" || strings.HasPrefix(line, "#") {
 			continue

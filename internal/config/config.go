@@ -11,6 +11,8 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"net"
+	"net/url"
 	"os"
 	"regexp"
 	"strconv"
@@ -79,14 +81,14 @@ const (
 func Vars() []Var {
 	return []Var{
 		{DatabaseURL, DefaultDatabaseURL,
-			"PostgreSQL (with pgvector >= 0.8.0) to use. When unset, `make db` runs a private cluster and the binaries use it.",
+			"PostgreSQL (with pgvector >= 0.8.0) to use. When unset, `make db` runs a private cluster and the binaries use it (on DOCENT_DB_PORT).",
 			"ingest, server, tests, scripts"},
 		{TestDatabaseURL, "value of " + DatabaseURL,
 			"Server on which the tests create (and drop) their own databases, cloned from a migrated template.",
 			"tests"},
 		{DBPort, "54329",
-			"Port of the private cluster that `make db` runs on 127.0.0.1 (change it to run two checkouts side by side).",
-			"scripts"},
+			"Port of the private cluster that `make db` runs on 127.0.0.1 (change it to run two checkouts side by side); the binaries and tests connect to it when DOCENT_DATABASE_URL is unset.",
+			"ingest, server, tests, scripts"},
 		{Addr, "127.0.0.1:8080", "Address the HTTP server listens on.", "server"},
 		{LogLevel, "info", "Log level: debug, info, warn or error.", "ingest, server"},
 		{LogFormat, "auto", "Log format: json, text, or auto (text on a terminal, JSON otherwise, e.g. under cron).", "ingest, server"},
@@ -151,9 +153,36 @@ func Lookup(getenv func(string) string, name string) string {
 	panic("config: unknown variable " + name)
 }
 
-// DatabaseURLFrom returns the database URL to use: DOCENT_DATABASE_URL or the private cluster.
+// DatabaseURLFrom returns the database URL to use: DOCENT_DATABASE_URL, else the private
+// cluster of `make db` on DOCENT_DB_PORT (which `make db` also reads, so that a checkout
+// with its own port never talks to another checkout's database on the default one).
 func DatabaseURLFrom(getenv func(string) string) string {
-	return Lookup(getenv, DatabaseURL)
+	if u := getenv(DatabaseURL); u != "" {
+		return u
+	}
+	port := getenv(DBPort)
+	if port == "" {
+		return DefaultDatabaseURL
+	}
+	u, err := url.Parse(DefaultDatabaseURL)
+	if err != nil {
+		panic("config: DefaultDatabaseURL: " + err.Error())
+	}
+	u.Host = net.JoinHostPort(u.Hostname(), port)
+	return u.String()
+}
+
+// CheckDatabasePort reports an error when DOCENT_DB_PORT is set, will be used (no
+// DOCENT_DATABASE_URL) and is not a port number.
+func CheckDatabasePort(getenv func(string) string) error {
+	port := getenv(DBPort)
+	if port == "" || getenv(DatabaseURL) != "" {
+		return nil
+	}
+	if n, err := strconv.Atoi(port); err != nil || n < 1 || n > 65535 {
+		return fmt.Errorf("%s: %q is not a port number (1-65535)", DBPort, port)
+	}
+	return nil
 }
 
 // ChunkConfig reads the chunk sizes from DOCENT_CHUNK_TARGET_TOKENS and

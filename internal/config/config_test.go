@@ -311,3 +311,26 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+// TestDatabasePortIsUsed: with DOCENT_DB_PORT set and DOCENT_DATABASE_URL unset, the binaries
+// used port 54329 (another checkout's database) instead of the port make db runs on.
+func TestDatabasePortIsUsed(t *testing.T) {
+	env := func(vars map[string]string) func(string) string { return func(k string) string { return vars[k] } }
+	for _, tt := range []struct {
+		vars map[string]string
+		want string
+	}{
+		{map[string]string{}, config.DefaultDatabaseURL},
+		{map[string]string{config.DBPort: "54400"}, "postgres://docent:docent@127.0.0.1:54400/docent?sslmode=disable"},
+		{map[string]string{config.DBPort: "54400", config.DatabaseURL: "postgres://u@db:5432/x"}, "postgres://u@db:5432/x"},
+	} {
+		if got := config.DatabaseURLFrom(env(tt.vars)); got != tt.want {
+			t.Errorf("DatabaseURLFrom(%v) = %s, want %s", tt.vars, got, tt.want)
+		}
+	}
+	for port, ok := range map[string]bool{"54400": true, "0": false, "70000": false, "5432x": false, "": true} {
+		if err := config.CheckDatabasePort(env(map[string]string{config.DBPort: port})); (err == nil) != ok {
+			t.Errorf("CheckDatabasePort(%q) = %v", port, err)
+		}
+	}
+}

@@ -27,22 +27,231 @@ import (
 //
 // The JSON style is go.dev's. Fields go into Document.Metadata as written; a few have a
 // meaning (keys matched case-insensitively): title, redirect (the file is only a redirect
-// stub), acl (the document's permission tags) and template (the body is a Go template).
+// stub) and template (the body is a Go template). One more decides who sees the document,
+// so it is read exactly or not at all: acl, the document's permission tags.
+//
+// The permission key must be a top-level key spelled `acl`, given once, in a front matter
+// block that parses: a key that folds to acl or acls anywhere else (`ACL:`, `Acl`, `acls`,
+// `params.acl`, twice in one block, through a YAML merge key), and a line that looks like a
+// declaration (`acl:` or `acl =`, in any case) in the head of a file without such a block —
+// front matter that is not closed, not at the very top, not a mapping (`- acl: [...]`,
+// `acl:[...]`), or written after the block — are errors (*ACLError): the document's tags
+// cannot be known, so it is shown to no one rather than given its folder's tags.
+//
+// Every input has a budget: a block is at most maxFrontMatterBytes, nested at most
+// maxMetadataDepth deep, and YAML aliases expand to at most yamlNodeBudget nodes. Larger
+// inputs are refused (ReasonInvalid) before anything reaches the database.
 
-// splitFrontMatter returns the front matter fields of s (nil when it has none) and the rest
-// of s. s has "\n" line ends. An opening delimiter without a closing one is not front matter:
-// "---" is also a Markdown thematic break; nor is YAML that is not a mapping. A delimited
-// block that does not parse is an error naming the line.
+// Limits of front matter (and of JSON Lines records' fields).
+const (
+	// maxFrontMatterBytes bounds a front matter block; real ones are a few hundred bytes.
+	maxFrontMatterBytes = 256 << 10
+	// maxMetadataDepth bounds the nesting of front matter and of JSON Lines records: real
+	// metadata is two or three levels deep, and deep values cost parsers quadratic time
+	// (BurntSushi/toml takes 49 s for 20,000 nested inline tables) and PostgreSQL's jsonb
+	// its stack.
+	maxMetadataDepth = 64
+	// yamlNodeBudgetBase plus the block's length bounds the YAML nodes converted, aliases
+	// expanded: without aliases every node takes at least one byte of input, so only alias
+	// bombs (nine levels of `x: &x [*y, *y, ...]` expand 368 bytes to 9⁹ nodes) reach it.
+	yamlNodeBudgetBase = 10_000
+	// headScanBytes is how much of an HTML file is searched for <meta name="acl">.
+	headScanBytes = 64 << 10
+)
+
+// ACLError says that a document tries to declare its permission tags and cannot be read
+// exactly: a malformed or misplaced acl. It is wrapped in an *Error (ReasonInvalid); the
+// caller shows the document to no one.
+type ACLError struct{ Err error }
+
+func (e *ACLError) Error() string { return e.Err.Error() }
+func (e *ACLError) Unwrap() error { return e.Err }
+
+// IsACLError reports whether err says that a document's own permission tags are invalid.
+func IsACLError(err error) bool {
+	var e *ACLError
+	return errors.As(err, &e)
+}
+
+func aclErrorf(format string, args ...any) error {
+	return &Error{Reason: ReasonInvalid, Err: &ACLError{Err: fmt.Errorf(format, args...)}}
+}
+
+func invalidf(format string, args ...any) error {
+	return &Error{Reason: ReasonInvalid, Err: fmt.Errorf(format, args...)}
+}
+
+// isACLKey reports whether a key names the permission field in some spelling: acl or acls
+// in any case, with stray quotes, spaces or punctuation around it.
+func isACLKey(k string) bool {
+	if len(k) < 3 || len(k) > 12 || !hasACL(k) {
+		return false // most keys: no allocation, no trimming
+	}
+	k = strings.ToLower(strings.Trim(k, " \t\r\n\"'`_-.:"))
+	return k == "acl" || k == "acls"
+}
+
+// hasACL reports whether s contains "acl" in any ASCII case.
+func hasACL(s string) bool {
+	for i := 0; i+3 <= len(s); i++ {
+		if s[i]|0x20 == 'a' && s[i+1]|0x20 == 'c' && s[i+2]|0x20 == 'l' {
+			return true
+		}
+	}
+	return false
+}
+
+// aclLine matches a line that declares permission tags somewhere in it: `acl:`, `ACL =`,
+// `"acl": [...]`, `{title: x, acl: [...]}`, `params.acl =`, and a TOML table header
+// `[acl]`. It is used inside blocks that start like front matter.
+var aclLine = regexp.MustCompile(`(?i)(?:^|[^\p{L}\p{N}_])acls?["'` + "`" + `\]]?\s*[:=]|^\s*\[+\s*["']?acls?["']?\s*\]`)
+
+// aclLineStart matches a line that starts with a permission declaration (after list,
+// quote or comment markers): `acl: [...]`, `- ACL: x`, `"acl": [...]`, `<!-- acl: x -->`.
+// It is used in the first paragraph of a file, where prose may mention acl mid-line.
+var aclLineStart = regexp.MustCompile(`(?i)^[\s\-*+>{(,]*(?:<!--[\s-]*)?["'` + "`" + `]?acls?["'` + "`" + `\]]?\s*[:=]|^\s*\[+\s*["']?acls?["']?\s*\]`)
+
+// aclMeta matches an HTML <meta> element named acl.
+var aclMeta = regexp.MustCompile(`(?i)<meta\b[^>]*\b(?:name|property|http-equiv|itemprop)\s*=\s*["']?\s*acls?\b`)
+
+// splitFrontMatter returns the front matter fields of a Markdown file (nil when it has none)
+// and the rest of s. s has "\n" line ends. An opening delimiter without a closing one is not
+// front matter ("---" is also a Markdown thematic break); nor is YAML that is not a mapping.
+// A delimited block that does not parse is an error naming the line, and so is anything at
+// the head of the file that looks like a permission declaration outside a valid block.
 func splitFrontMatter(s string) (map[string]any, string, error) {
 	s = strings.TrimPrefix(s, "\uFEFF")
 	first, _, _ := strings.Cut(s, "\n")
+	var fields map[string]any
+	var body string
+	var err error
 	switch strings.TrimRight(first, " \t") {
 	case "---":
-		return splitDelimited(s, "yaml", func(line string) bool { return line == "---" || line == "..." })
+		fields, body, err = splitDelimited(s, "yaml", func(line string) bool { return line == "---" || line == "..." })
 	case "+++":
-		return splitDelimited(s, "toml", func(line string) bool { return line == "+++" })
+		fields, body, err = splitDelimited(s, "toml", func(line string) bool { return line == "+++" })
+	default:
+		fields, body, err = splitJSON(s)
 	}
-	return splitJSONComment(s)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := checkHead(s, body, fields != nil); err != nil {
+		return nil, "", err
+	}
+	return fields, body, nil
+}
+
+// splitJSONComment returns the go.dev-style JSON front matter of an HTML file (nil when it
+// has none) and the rest of s, with the same checks as splitFrontMatter.
+func splitJSONComment(s string) (map[string]any, string, error) {
+	fields, body, err := splitJSON(s)
+	if err != nil {
+		return nil, "", err
+	}
+	if err := checkHead(s, body, fields != nil); err != nil {
+		return nil, "", err
+	}
+	return fields, body, nil
+}
+
+// checkHead looks for permission declarations that no valid front matter block holds: in
+// the head of the file when it has no block, in the head of the body after one, and in an
+// HTML <meta name="acl">.
+func checkHead(s, body string, hasBlock bool) error {
+	head := s[:min(len(s), headScanBytes)]
+	if loc := aclMeta.FindStringIndex(head); loc != nil {
+		return aclErrorf("line %d: a <meta> element named acl does not set permission tags: write them in front matter (acl: [...]), a sidecar or .docent-acl",
+			1+strings.Count(s[:loc[0]], "\n"))
+	}
+	text, firstLine := s, 1
+	if hasBlock {
+		text = body
+		firstLine = 1 + strings.Count(s[:len(s)-len(body)], "\n")
+	}
+	if n, line, ok := headDeclaration(text); ok {
+		where := "outside a front matter block at the top of the file"
+		if hasBlock {
+			where = "after the front matter block"
+		}
+		return aclErrorf("line %d: %q looks like a permission declaration %s; write `acl: [tag, ...]` inside a front matter block that starts on the first line (--- ... ---)",
+			firstLine+n, truncate(strings.TrimSpace(line), 60), where)
+	}
+	return nil
+}
+
+// headDeclaration finds a line that looks like a permission declaration in the head of
+// text: after blank lines, either a block that starts like front matter (a line starting
+// with ---, +++, <!-- or {, indented or not) up to its closing line or the end of the text
+// (any line mentioning acl: or acl =), then the paragraph after it; or else the first
+// paragraph (a line starting with acl: or acl =). n is the line's index.
+func headDeclaration(text string) (n int, line string, ok bool) {
+	pos, idx := 0, -1
+	next := func() (string, bool) {
+		if pos > len(text) || (pos == len(text) && idx >= 0) {
+			return "", false
+		}
+		l, _, _ := strings.Cut(text[pos:], "\n")
+		pos += len(l) + 1
+		idx++
+		return l, true
+	}
+	skipBlank := func() (string, bool) {
+		for {
+			l, more := next()
+			if !more || strings.TrimSpace(l) != "" {
+				return l, more
+			}
+		}
+	}
+	// paragraph checks the lines from l up to a blank line.
+	paragraph := func(l string) (int, string, bool) {
+		for more := true; more && strings.TrimSpace(l) != ""; l, more = next() {
+			if aclLineStart.MatchString(l) {
+				return idx, l, true
+			}
+		}
+		return 0, "", false
+	}
+	l, more := skipBlank()
+	if !more {
+		return 0, "", false
+	}
+	t := strings.TrimSpace(l)
+	var closes func(string) bool
+	switch {
+	case strings.HasPrefix(t, "```") || strings.HasPrefix(t, "~~~"):
+		return 0, "", false // a code block first: an example, not a header
+	case strings.HasPrefix(t, "---"):
+		closes = func(l string) bool { t := strings.TrimSpace(l); return strings.HasPrefix(t, "---") || t == "..." }
+	case strings.HasPrefix(t, "+++"):
+		closes = func(l string) bool { return strings.HasPrefix(strings.TrimSpace(l), "+++") }
+	case strings.HasPrefix(t, "<!--"):
+		closes = func(l string) bool { return strings.Contains(l, "-->") }
+	case strings.HasPrefix(t, "{"):
+		closes = func(l string) bool { return strings.HasPrefix(strings.TrimSpace(l), "}") }
+	default:
+		return paragraph(l)
+	}
+	// A block that starts like front matter but is not valid front matter: every line of
+	// it, then the paragraph after it.
+	if aclLine.MatchString(l) {
+		return idx, l, true
+	}
+	closed := strings.HasPrefix(t, "<!--") && strings.Contains(t[4:], "-->")
+	for !closed {
+		if l, more = next(); !more {
+			return 0, "", false
+		}
+		if aclLine.MatchString(l) {
+			return idx, l, true
+		}
+		closed = closes(l)
+	}
+	if l, more = skipBlank(); !more {
+		return 0, "", false
+	}
+	return paragraph(l)
 }
 
 // splitDelimited handles YAML and TOML front matter: the first line is the opening
@@ -83,10 +292,35 @@ var errNotFrontMatter = errors.New("not front matter")
 var yamlLine = regexp.MustCompile(`line (\d+)`)
 
 // decodeFrontMatter parses YAML or TOML front matter content, which starts on line 2 of
-// the file.
+// the file. A block that fails and mentions acl is an *ACLError: its tags cannot be known.
 func decodeFrontMatter(format, content string) (map[string]any, error) {
+	fields, err := decodeBlock(format, content)
+	if err != nil && !errors.Is(err, errNotFrontMatter) && !IsACLError(err) && mentionsACL(content) {
+		var e *Error
+		if errors.As(err, &e) {
+			return nil, &Error{Reason: e.Reason, Err: &ACLError{Err: e.Err}}
+		}
+	}
+	return fields, err
+}
+
+// mentionsACL reports whether a front matter block has a line that declares acl.
+func mentionsACL(content string) bool {
+	for line := range strings.SplitSeq(content, "\n") {
+		if aclLine.MatchString(line) {
+			return true
+		}
+	}
+	return false
+}
+
+func decodeBlock(format, content string) (map[string]any, error) {
 	const firstLine = 2
-	var fields map[string]any
+	label := strings.ToUpper(format)
+	if len(content) > maxFrontMatterBytes {
+		return nil, invalidf("%s front matter: %d bytes, over the limit of %d", label, len(content), maxFrontMatterBytes)
+	}
+	var raw any
 	switch format {
 	case "yaml":
 		var node yaml.Node
@@ -97,46 +331,155 @@ func decodeFrontMatter(format, content string) (map[string]any, error) {
 				return "line " + strconv.Itoa(n+firstLine-1)
 			})
 			msg = strings.TrimPrefix(msg, "yaml: ")
-			return nil, &Error{Reason: ReasonInvalid, Err: fmt.Errorf("YAML front matter: %s", msg)}
+			return nil, invalidf("YAML front matter: %s", msg)
 		}
-		v, err := yamlValue(&node, 0)
+		conv := yamlConverter{budget: yamlNodeBudgetBase + len(content)}
+		v, err := conv.value(&node, 0)
 		if err != nil {
-			return nil, &Error{Reason: ReasonInvalid, Err: fmt.Errorf("YAML front matter: %w", err)}
+			return nil, err
 		}
 		if v == nil {
 			return map[string]any{}, nil // only comments, or nothing
 		}
-		m, ok := normalizeValue(v).(map[string]any)
-		if !ok {
+		if _, ok := v.(map[string]any); !ok {
 			return nil, errNotFrontMatter
 		}
-		fields = m
+		raw = v
 	case "toml":
+		if err := checkTOMLShape(content, firstLine); err != nil {
+			return nil, err
+		}
+		var fields map[string]any
 		if _, err := toml.Decode(content, &fields); err != nil {
 			var perr toml.ParseError
 			if errors.As(err, &perr) {
-				return nil, &Error{Reason: ReasonInvalid, Err: fmt.Errorf("TOML front matter: line %d: %s", perr.Position.Line+firstLine-1, perr.Message)}
+				return nil, invalidf("TOML front matter: line %d: %s", perr.Position.Line+firstLine-1, perr.Message)
 			}
-			return nil, &Error{Reason: ReasonInvalid, Err: fmt.Errorf("TOML front matter: %w", err)}
+			return nil, invalidf("TOML front matter: %v", err)
 		}
-		fields, _ = normalizeValue(fields).(map[string]any)
+		raw = fields
 	}
+	v, err := normalizeValue(raw, 0)
+	if err != nil {
+		return nil, invalidf("%s front matter: %v", label, err)
+	}
+	fields, _ := v.(map[string]any)
 	if fields == nil {
 		fields = map[string]any{}
+	}
+	if err := checkACLKeys(fields, label+" front matter"); err != nil {
+		return nil, err
 	}
 	return fields, nil
 }
 
-// maxYAMLDepth bounds the nesting of YAML front matter (and alias expansion), which is
-// only ever a few levels deep.
-const maxYAMLDepth = 100
+// checkACLKeys checks where the permission key is in decoded fields: only at the top, only
+// spelled acl. (Duplicates are caught by each decoder, before a map hides them.)
+func checkACLKeys(fields map[string]any, what string) error {
+	for k := range fields {
+		if isACLKey(k) && k != "acl" {
+			return aclErrorf("%s: the permission key must be written acl, not %q", what, k)
+		}
+	}
+	var nested func(v any, path string) error
+	nested = func(v any, path string) error {
+		switch v := v.(type) {
+		case map[string]any:
+			for k, e := range v {
+				if isACLKey(k) {
+					return aclErrorf("%s: %q inside %s: the permission key acl must be a top-level key", what, k, path)
+				}
+				if err := nested(e, path+"."+k); err != nil {
+					return err
+				}
+			}
+		case []any:
+			for _, e := range v {
+				if err := nested(e, path+"[]"); err != nil {
+					return err
+				}
+			}
+		}
+		return nil
+	}
+	for k, v := range fields {
+		if err := nested(v, k); err != nil {
+			return err
+		}
+	}
+	return nil
+}
 
-// yamlValue converts a YAML node into Go values as yaml.v3 would, except that timestamps
-// stay the strings they were written as ("2019-11-08", not a time at midnight UTC). Lines
-// in its errors are file lines: node line + 1, as front matter starts on line 2.
-func yamlValue(n *yaml.Node, depth int) (any, error) {
-	if depth > maxYAMLDepth {
-		return nil, fmt.Errorf("line %d: nested too deeply", n.Line+1)
+// checkTOMLShape refuses TOML whose nesting (brackets, or the parts of a dotted key) is
+// deeper than maxMetadataDepth before the parser sees it: BurntSushi/toml takes time
+// quadratic in that depth. It skips strings and comments; anything it miscounts is invalid
+// TOML anyway.
+func checkTOMLShape(s string, firstLine int) error {
+	depth, dots, line := 0, 0, firstLine
+	fail := func(what string) error {
+		return invalidf("TOML front matter: line %d: %s deeper than %d levels", line, what, maxMetadataDepth)
+	}
+	for i := 0; i < len(s); i++ {
+		switch c := s[i]; c {
+		case '\n':
+			line++
+			dots = 0
+		case '#':
+			for i < len(s) && s[i] != '\n' {
+				i++
+			}
+			i--
+		case '"', '\'':
+			delim := s[i : i+1]
+			if strings.HasPrefix(s[i:], strings.Repeat(delim, 3)) {
+				delim = strings.Repeat(delim, 3)
+			}
+			i += len(delim)
+			for i < len(s) && !strings.HasPrefix(s[i:], delim) {
+				if s[i] == '\\' && c == '"' {
+					i++
+				}
+				if i < len(s) && s[i] == '\n' {
+					line++
+				}
+				i++
+			}
+			i += len(delim) - 1
+		case '[', '{':
+			depth++
+			dots = 0
+			if depth > maxMetadataDepth {
+				return fail("nested")
+			}
+		case ']', '}':
+			depth--
+			dots = 0
+		case '=', ',':
+			dots = 0
+		case '.':
+			if dots++; dots > maxMetadataDepth {
+				return fail("a dotted key")
+			}
+		}
+	}
+	return nil
+}
+
+// yamlConverter converts YAML nodes into Go values within a node budget.
+type yamlConverter struct {
+	budget int // nodes left to convert; aliases count every time they are expanded
+}
+
+// value converts a YAML node into Go values as yaml.v3 would, except that timestamps stay
+// the strings they were written as ("2019-11-08", not a time at midnight UTC). depth counts
+// nested collections. Lines in its errors are file lines: node line + 1, as front matter
+// starts on line 2.
+func (c *yamlConverter) value(n *yaml.Node, depth int) (any, error) {
+	if c.budget--; c.budget < 0 {
+		return nil, invalidf("YAML front matter: line %d: aliases expand to more than %d nodes", n.Line+1, yamlNodeBudgetBase)
+	}
+	if depth > maxMetadataDepth {
+		return nil, invalidf("YAML front matter: line %d: nested deeper than %d levels", n.Line+1, maxMetadataDepth)
 	}
 	switch n.Kind {
 	case 0:
@@ -145,22 +488,25 @@ func yamlValue(n *yaml.Node, depth int) (any, error) {
 		if len(n.Content) == 0 {
 			return nil, nil
 		}
-		return yamlValue(n.Content[0], depth+1)
+		return c.value(n.Content[0], depth)
 	case yaml.AliasNode:
-		return yamlValue(n.Alias, depth+1)
+		if n.Alias == nil {
+			return nil, invalidf("YAML front matter: line %d: unknown alias", n.Line+1)
+		}
+		return c.value(n.Alias, depth)
 	case yaml.ScalarNode:
 		if n.ShortTag() == "!!timestamp" {
 			return n.Value, nil
 		}
 		var v any
 		if err := n.Decode(&v); err != nil {
-			return nil, fmt.Errorf("line %d: %w", n.Line+1, err)
+			return nil, invalidf("YAML front matter: line %d: %v", n.Line+1, err)
 		}
 		return v, nil
 	case yaml.SequenceNode:
 		s := make([]any, 0, len(n.Content))
-		for _, c := range n.Content {
-			v, err := yamlValue(c, depth+1)
+		for _, e := range n.Content {
+			v, err := c.value(e, depth+1)
 			if err != nil {
 				return nil, err
 			}
@@ -169,15 +515,19 @@ func yamlValue(n *yaml.Node, depth int) (any, error) {
 		return s, nil
 	case yaml.MappingNode:
 		m := make(map[string]any, len(n.Content)/2)
+		aclLine := 0 // where an acl key was seen in this mapping
 		for i := 0; i+1 < len(n.Content); i += 2 {
 			k, v := n.Content[i], n.Content[i+1]
 			if k.ShortTag() == "!!merge" { // <<: *defaults
-				merged, err := yamlValue(v, depth+1)
+				merged, err := c.value(v, depth+1)
 				if err != nil {
 					return nil, err
 				}
-				if mm, ok := merged.(map[string]any); ok {
+				for _, mm := range mergedMaps(merged) {
 					for mk, mv := range mm {
+						if isACLKey(mk) {
+							return nil, aclErrorf("YAML front matter: line %d: acl must be written in the front matter itself, not merged in with <<", k.Line+1)
+						}
 						if _, exists := m[mk]; !exists {
 							m[mk] = mv
 						}
@@ -185,28 +535,51 @@ func yamlValue(n *yaml.Node, depth int) (any, error) {
 				}
 				continue
 			}
-			val, err := yamlValue(v, depth+1)
-			if err != nil {
-				return nil, err
-			}
 			key := k.Value
 			if k.Kind != yaml.ScalarNode {
-				kv, err := yamlValue(k, depth+1)
+				kv, err := c.value(k, depth+1)
 				if err != nil {
 					return nil, err
 				}
 				key = fmt.Sprint(kv)
 			}
+			if isACLKey(key) {
+				if aclLine != 0 {
+					return nil, aclErrorf("YAML front matter: line %d: acl is given twice (also on line %d): which one applies cannot be known", k.Line+1, aclLine)
+				}
+				aclLine = k.Line + 1
+			}
+			val, err := c.value(v, depth+1)
+			if err != nil {
+				return nil, err
+			}
 			m[key] = val
 		}
 		return m, nil
 	}
-	return nil, fmt.Errorf("line %d: unexpected YAML node", n.Line+1)
+	return nil, invalidf("YAML front matter: line %d: unexpected YAML node", n.Line+1)
 }
 
-// splitJSONComment handles go.dev's front matter: a JSON object in an HTML comment that
-// starts the file (after blank lines).
-func splitJSONComment(s string) (map[string]any, string, error) {
+// mergedMaps returns the mappings a YAML merge key brings in: one, or a list of them.
+func mergedMaps(v any) []map[string]any {
+	switch v := v.(type) {
+	case map[string]any:
+		return []map[string]any{v}
+	case []any:
+		var out []map[string]any
+		for _, e := range v {
+			if m, ok := e.(map[string]any); ok {
+				out = append(out, m)
+			}
+		}
+		return out
+	}
+	return nil
+}
+
+// splitJSON handles go.dev's front matter: a JSON object in an HTML comment that starts the
+// file (after blank lines).
+func splitJSON(s string) (map[string]any, string, error) {
 	trimmed := strings.TrimLeft(s, " \t\n")
 	if !strings.HasPrefix(trimmed, "<!--{") {
 		return nil, s, nil
@@ -215,13 +588,39 @@ func splitJSONComment(s string) (map[string]any, string, error) {
 	firstLine := 1 + strings.Count(s[:lead], "\n")
 	end := strings.Index(trimmed, "-->")
 	if end < 0 {
-		return nil, "", &Error{Reason: ReasonInvalid, Err: fmt.Errorf("JSON front matter: line %d: comment is not closed with -->", firstLine)}
+		err := invalidf("JSON front matter: line %d: comment is not closed with -->", firstLine)
+		if mentionsACL(trimmed[:min(len(trimmed), headScanBytes)]) {
+			err = aclErrorf("JSON front matter: line %d: comment is not closed with -->", firstLine)
+		}
+		return nil, "", err
 	}
 	content := trimmed[len("<!--"):end]
 	body := trimmed[end+len("-->"):]
+	fail := func(err error) (map[string]any, string, error) {
+		if !IsACLError(err) && mentionsACL(content) {
+			var e *Error
+			if errors.As(err, &e) {
+				err = &Error{Reason: e.Reason, Err: &ACLError{Err: e.Err}}
+			}
+		}
+		return nil, "", err
+	}
+	if len(content) > maxFrontMatterBytes {
+		return fail(invalidf("JSON front matter: %d bytes, over the limit of %d", len(content), maxFrontMatterBytes))
+	}
+	// Validate first with the scanner: nesting within budget, and the permission key once,
+	// at the top (encoding/json would keep the last of two).
+	if err := checkJSONObject([]byte(content)); err != nil {
+		line := firstLine
+		var serr *jsonSyntaxError
+		if errors.As(err, &serr) {
+			line += strings.Count(content[:min(serr.offset, len(content))], "\n")
+		}
+		return fail(withLine(err, "JSON front matter", line))
+	}
 	dec := json.NewDecoder(strings.NewReader(content))
-	var fields map[string]any
-	err := dec.Decode(&fields)
+	var raw map[string]any
+	err := dec.Decode(&raw)
 	if err == nil {
 		if rest := strings.TrimSpace(content[dec.InputOffset():]); rest != "" {
 			err = fmt.Errorf("unexpected %q after the object", truncate(rest, 20))
@@ -234,13 +633,34 @@ func splitJSONComment(s string) (map[string]any, string, error) {
 			// Offset counts the bytes read, the bad one included.
 			line += strings.Count(content[:max(0, min(int(serr.Offset)-1, len(content)))], "\n")
 		}
-		return nil, "", &Error{Reason: ReasonInvalid, Err: fmt.Errorf("JSON front matter: line %d: %w", line, err)}
+		return fail(invalidf("JSON front matter: line %d: %w", line, err))
 	}
-	fields, _ = normalizeValue(fields).(map[string]any)
+	v, err := normalizeValue(raw, 0)
+	if err != nil {
+		return fail(invalidf("JSON front matter: %v", err))
+	}
+	fields, _ := v.(map[string]any)
 	if fields == nil {
 		fields = map[string]any{}
 	}
+	if err := checkACLKeys(fields, "JSON front matter"); err != nil {
+		return nil, "", err
+	}
 	return fields, body, nil
+}
+
+// withLine puts what and a file line before the message of an *Error from the JSON
+// scanner.
+func withLine(err error, what string, line int) error {
+	var e *Error
+	if !errors.As(err, &e) {
+		return err
+	}
+	msg := fmt.Errorf("%s: line %d: %w", what, line, e.Err)
+	if IsACLError(err) {
+		return &Error{Reason: e.Reason, Err: &ACLError{Err: msg}}
+	}
+	return &Error{Reason: e.Reason, Err: msg}
 }
 
 // frontMatter is what the meaningful fields of front matter say.
@@ -264,10 +684,15 @@ func interpret(fields map[string]any) (frontMatter, error) {
 	if v, ok := lookupField(fields, "template"); ok {
 		fm.template = v == true
 	}
-	if v, ok := lookupField(fields, "acl"); ok {
+	for k := range fields {
+		if isACLKey(k) && k != "acl" { // the decoders refuse these; never guess
+			return fm, aclErrorf("front matter: the permission key must be written acl, not %q", k)
+		}
+	}
+	if v, ok := fields["acl"]; ok {
 		acl, err := parseACL(v)
 		if err != nil {
-			return fm, &Error{Reason: ReasonInvalid, Err: fmt.Errorf("front matter: %w", err)}
+			return fm, aclErrorf("front matter: %w", err)
 		}
 		fm.acl = acl
 	}
@@ -360,54 +785,70 @@ func describe(v any) string {
 // normalizeValue makes decoded front matter (or JSON) storable as JSON and uniform across
 // decoders: mappings become map[string]any, sequences []any, times strings (TOML local
 // dates and times keep their local form), integers int64 where they fit, and non-finite
-// floats strings.
-func normalizeValue(v any) any {
+// floats strings. depth is the nesting of v; values nested deeper than maxMetadataDepth
+// are an error.
+func normalizeValue(v any, depth int) (any, error) {
+	if depth > maxMetadataDepth {
+		return nil, fmt.Errorf("nested deeper than %d levels", maxMetadataDepth)
+	}
 	switch v := v.(type) {
 	case nil, string, bool, int64, uint64:
-		return v
+		return v, nil
 	case int:
-		return int64(v)
+		return int64(v), nil
 	case float64:
 		if math.IsNaN(v) || math.IsInf(v, 0) {
-			return strconv.FormatFloat(v, 'g', -1, 64)
+			return strconv.FormatFloat(v, 'g', -1, 64), nil
 		}
-		return v
+		return v, nil
 	case json.Number:
 		if i, err := v.Int64(); err == nil {
-			return i
+			return i, nil
 		}
 		if f, err := v.Float64(); err == nil {
-			return normalizeValue(f)
+			return normalizeValue(f, depth)
 		}
-		return v.String()
+		return v.String(), nil
 	case time.Time:
 		switch v.Location().String() {
 		case "date-local":
-			return v.Format(time.DateOnly)
+			return v.Format(time.DateOnly), nil
 		case "datetime-local":
-			return v.Format("2006-01-02T15:04:05.999999999")
+			return v.Format("2006-01-02T15:04:05.999999999"), nil
 		case "time-local":
-			return v.Format("15:04:05.999999999")
+			return v.Format("15:04:05.999999999"), nil
 		}
-		return v.Format(time.RFC3339Nano)
+		return v.Format(time.RFC3339Nano), nil
 	case map[string]any:
 		m := make(map[string]any, len(v))
 		for k, e := range v {
-			m[k] = normalizeValue(e)
+			n, err := normalizeValue(e, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			m[k] = n
 		}
-		return m
+		return m, nil
 	case map[any]any:
 		m := make(map[string]any, len(v))
 		for k, e := range v {
-			m[fmt.Sprint(k)] = normalizeValue(e)
+			n, err := normalizeValue(e, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			m[fmt.Sprint(k)] = n
 		}
-		return m
+		return m, nil
 	case []any:
 		s := make([]any, len(v))
 		for i, e := range v {
-			s[i] = normalizeValue(e)
+			n, err := normalizeValue(e, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			s[i] = n
 		}
-		return s
+		return s, nil
 	}
 	// Other slices and maps (TOML's []map[string]any, for one) by reflection.
 	rv := reflect.ValueOf(v)
@@ -415,24 +856,32 @@ func normalizeValue(v any) any {
 	case reflect.Slice, reflect.Array:
 		s := make([]any, rv.Len())
 		for i := range s {
-			s[i] = normalizeValue(rv.Index(i).Interface())
+			n, err := normalizeValue(rv.Index(i).Interface(), depth+1)
+			if err != nil {
+				return nil, err
+			}
+			s[i] = n
 		}
-		return s
+		return s, nil
 	case reflect.Map:
 		m := make(map[string]any, rv.Len())
 		iter := rv.MapRange()
 		for iter.Next() {
-			m[fmt.Sprint(iter.Key().Interface())] = normalizeValue(iter.Value().Interface())
+			n, err := normalizeValue(iter.Value().Interface(), depth+1)
+			if err != nil {
+				return nil, err
+			}
+			m[fmt.Sprint(iter.Key().Interface())] = n
 		}
-		return m
+		return m, nil
 	case reflect.Int, reflect.Int8, reflect.Int16, reflect.Int32:
-		return rv.Int()
+		return rv.Int(), nil
 	case reflect.Uint, reflect.Uint8, reflect.Uint16, reflect.Uint32:
-		return rv.Uint()
+		return rv.Uint(), nil
 	case reflect.Float32:
-		return normalizeValue(rv.Float())
+		return normalizeValue(rv.Float(), depth)
 	}
-	return fmt.Sprint(v)
+	return fmt.Sprint(v), nil
 }
 
 // truncate shortens s to at most n bytes, on a rune boundary.

@@ -25,16 +25,16 @@ type Record struct {
 	Err  error  // an *Error (ReasonInvalid) when the line is not a valid record; ID is then set if it was found
 }
 
-// maxJSONDepth bounds the nesting of a record, as encoding/json does.
-const maxJSONDepth = 10000
-
 // SplitJSONL splits a JSON Lines collection into records, skipping blank lines, and finds
 // each record's id without decoding the rest. A line that is not a valid JSON object, or has
-// no usable id, and a line whose id an earlier line already has, gets an Err naming its line.
+// no usable id, or tries to declare permission tags and cannot be read exactly (an *ACLError:
+// "ACL", "acl" twice, an acl inside "metadata"), gets an Err naming its line; its ID is set
+// when the line has one before the problem, so that the caller can tell which document it
+// was. Records that share an id all get an Err: which one is the document cannot be known.
 func SplitJSONL(data []byte) []Record {
 	data = bytes.TrimPrefix(data, []byte("\xEF\xBB\xBF"))
 	records := make([]Record, 0, bytes.Count(data, []byte{'\n'})+1)
-	first := make(map[string]int) // id -> line where it first appeared
+	first := make(map[string]int) // id -> index in records of its first line
 	for line := 1; len(data) > 0; line++ {
 		raw := data
 		if i := bytes.IndexByte(data, '\n'); i >= 0 {
@@ -48,15 +48,21 @@ func SplitJSONL(data []byte) []Record {
 		}
 		r := Record{Line: line, Raw: raw}
 		id, err := recordID(raw)
-		switch {
-		case err != nil:
-			r.Err = &Error{Reason: ReasonInvalid, Err: fmt.Errorf("line %d: %w", line, err)}
-		default:
-			r.ID = id
+		r.ID = id
+		if err != nil {
+			r.Err = withRecordLine(err, line)
+		}
+		if id != "" {
 			if prev, dup := first[id]; dup {
-				r.Err = &Error{Reason: ReasonInvalid, Err: fmt.Errorf("line %d: duplicate id %q (first on line %d)", line, id, prev)}
+				p := &records[prev]
+				if r.Err == nil {
+					r.Err = &Error{Reason: ReasonInvalid, Err: fmt.Errorf("line %d: duplicate id %q (first on line %d)", line, id, p.Line)}
+				}
+				if p.Err == nil {
+					p.Err = &Error{Reason: ReasonInvalid, Err: fmt.Errorf("line %d: id %q is also the id of line %d: which record is the document cannot be known", p.Line, id, line)}
+				}
 			} else {
-				first[id] = line
+				first[id] = len(records)
 			}
 		}
 		records = append(records, r)
@@ -64,44 +70,128 @@ func SplitJSONL(data []byte) []Record {
 	return records
 }
 
+// withRecordLine puts a line number before the message of an *Error.
+func withRecordLine(err error, line int) error {
+	var e *Error
+	if !errors.As(err, &e) {
+		return &Error{Reason: ReasonInvalid, Err: fmt.Errorf("line %d: %w", line, err)}
+	}
+	msg := fmt.Errorf("line %d: %w", line, e.Err)
+	if IsACLError(err) {
+		return &Error{Reason: e.Reason, Err: &ACLError{Err: msg}}
+	}
+	return &Error{Reason: e.Reason, Err: msg}
+}
+
 // recordID validates a line as one JSON object and returns its id: the value of "id", else
-// of "_id" (the last one if a key repeats, as decoders do).
+// of "_id" (the last one if a key repeats, as decoders do). It also checks the permission
+// key (see checkKey). On an error the id is returned when it was found before the problem.
 func recordID(b []byte) (string, error) {
+	id, found, err := scanRecord(b)
+	if err == nil && !found {
+		err = &Error{Reason: ReasonInvalid, Err: errors.New(`no "id" or "_id" field`)}
+	}
+	return id, err
+}
+
+// scanRecord validates a record (see recordID) and returns its id, if it has one.
+func scanRecord(b []byte) (id string, found bool, err error) {
 	s := jsonScanner{b: b}
+	var uid string
+	var hasID, hasUID bool
+	current := func() (string, bool) {
+		switch {
+		case hasID:
+			return id, true
+		case hasUID:
+			return uid, true
+		}
+		return "", false
+	}
+	err = s.object(func(key string) error {
+		switch key {
+		case "id", "_id":
+			v, err := s.idValue(key)
+			if err != nil {
+				return err
+			}
+			if key == "id" {
+				id, hasID = v, true
+			} else {
+				uid, hasUID = v, true
+			}
+			return nil
+		case "metadata":
+			// Its fields are the document's metadata: no acl among them either.
+			return s.value(1, true)
+		}
+		return s.value(1, false)
+	})
+	if err == nil {
+		err = s.aclErr
+	}
+	id, found = current()
+	return id, found, err
+}
+
+// checkJSONObject validates b as one JSON object within maxMetadataDepth, with the
+// permission key at most once, spelled acl, at the top (see jsonScanner.checkKey).
+func checkJSONObject(b []byte) error {
+	s := jsonScanner{b: b}
+	if err := s.object(func(string) error { return s.value(1, false) }); err != nil {
+		return err
+	}
+	return s.aclErr
+}
+
+// jsonScanner validates JSON and reads the few values SplitJSONL needs. It notes the
+// first problem with a permission key in aclErr and goes on, so that the record's id can
+// still be found.
+type jsonScanner struct {
+	b       []byte
+	i       int
+	aclSeen bool  // a top-level acl key was seen
+	aclErr  error // the first misplaced, misspelled or repeated permission key
+}
+
+// jsonSyntaxError is invalid JSON at a byte offset.
+type jsonSyntaxError struct {
+	offset int
+	msg    string
+}
+
+func (e *jsonSyntaxError) Error() string {
+	return fmt.Sprintf("invalid JSON at column %d: %s", e.offset+1, e.msg)
+}
+
+func (s *jsonScanner) errorf(format string, args ...any) error {
+	return &Error{Reason: ReasonInvalid, Err: &jsonSyntaxError{offset: s.i, msg: fmt.Sprintf(format, args...)}}
+}
+
+// object scans one JSON object that is the whole input, calling field after each
+// top-level key and its colon; field must consume the value.
+func (s *jsonScanner) object(field func(key string) error) error {
 	s.space()
 	if !s.consume('{') {
-		return "", errors.New("not a JSON object")
+		return &Error{Reason: ReasonInvalid, Err: errors.New("not a JSON object")}
 	}
-	var id, uid string
-	var hasID, hasUID bool
 	s.space()
 	if !s.consume('}') {
 		for {
 			s.space()
+			start := s.i
 			key, err := s.key()
 			if err != nil {
-				return "", err
+				return err
 			}
+			s.checkKey(key, start, true, false)
 			s.space()
 			if !s.consume(':') {
-				return "", s.errorf("expected ':' after object key")
+				return s.errorf("expected ':' after object key")
 			}
 			s.space()
-			switch key {
-			case "id", "_id":
-				v, err := s.idValue(key)
-				if err != nil {
-					return "", err
-				}
-				if key == "id" {
-					id, hasID = v, true
-				} else {
-					uid, hasUID = v, true
-				}
-			default:
-				if err := s.value(1); err != nil {
-					return "", err
-				}
+			if err := field(key); err != nil {
+				return err
 			}
 			s.space()
 			if s.consume(',') {
@@ -110,30 +200,36 @@ func recordID(b []byte) (string, error) {
 			if s.consume('}') {
 				break
 			}
-			return "", s.errorf("expected ',' or '}' in object")
+			return s.errorf("expected ',' or '}' in object")
 		}
 	}
 	s.space()
 	if s.i != len(s.b) {
-		return "", s.errorf("unexpected data after the object")
+		return s.errorf("unexpected data after the object")
 	}
+	return nil
+}
+
+// checkKey notes a problem with a permission key: at the top, acl must be spelled so and
+// given once; anywhere else (metadata included) a key that folds to acl is a misplaced
+// declaration.
+func (s *jsonScanner) checkKey(key string, offset int, top, inMetadata bool) {
+	if s.aclErr != nil || !isACLKey(key) {
+		return
+	}
+	col := offset + 1
 	switch {
-	case hasID:
-		return id, nil
-	case hasUID:
-		return uid, nil
+	case !top && inMetadata:
+		s.aclErr = &Error{Reason: ReasonInvalid, Err: &ACLError{Err: fmt.Errorf("column %d: %q inside \"metadata\" does not set permission tags: put \"acl\" at the top of the record", col, key)}}
+	case !top:
+		s.aclErr = &Error{Reason: ReasonInvalid, Err: &ACLError{Err: fmt.Errorf("column %d: %q inside a nested object: the permission key \"acl\" must be a top-level key", col, key)}}
+	case key != "acl":
+		s.aclErr = &Error{Reason: ReasonInvalid, Err: &ACLError{Err: fmt.Errorf("column %d: the permission key must be written \"acl\", not %q", col, key)}}
+	case s.aclSeen:
+		s.aclErr = &Error{Reason: ReasonInvalid, Err: &ACLError{Err: fmt.Errorf("column %d: \"acl\" is given twice: which one applies cannot be known", col)}}
+	default:
+		s.aclSeen = true
 	}
-	return "", errors.New(`no "id" or "_id" field`)
-}
-
-// jsonScanner validates JSON and reads the few values SplitJSONL needs.
-type jsonScanner struct {
-	b []byte
-	i int
-}
-
-func (s *jsonScanner) errorf(format string, args ...any) error {
-	return fmt.Errorf("invalid JSON at column %d: %s", s.i+1, fmt.Sprintf(format, args...))
 }
 
 func (s *jsonScanner) space() {
@@ -174,7 +270,7 @@ func (s *jsonScanner) decodeString(start int, escaped bool) (string, error) {
 	// so that an id means the same here and in JSONLRecord.
 	var v string
 	if err := json.Unmarshal(raw, &v); err != nil {
-		return "", fmt.Errorf("invalid JSON string at column %d: %w", start+1, err)
+		return "", &Error{Reason: ReasonInvalid, Err: fmt.Errorf("invalid JSON string at column %d: %w", start+1, err)}
 	}
 	return v, nil
 }
@@ -192,7 +288,7 @@ func (s *jsonScanner) idValue(key string) (string, error) {
 			return "", err
 		}
 		if strings.TrimSpace(v) == "" {
-			return "", fmt.Errorf("%q is empty", key)
+			return "", &Error{Reason: ReasonInvalid, Err: fmt.Errorf("%q is empty", key)}
 		}
 		return v, nil
 	}
@@ -202,10 +298,10 @@ func (s *jsonScanner) idValue(key string) (string, error) {
 		}
 		return string(s.b[start:s.i]), nil
 	}
-	if err := s.value(1); err != nil {
+	if err := s.value(1, false); err != nil {
 		return "", err
 	}
-	return "", fmt.Errorf("%q must be a string or a number, not %s", key, truncate(string(s.b[start:s.i]), 40))
+	return "", &Error{Reason: ReasonInvalid, Err: fmt.Errorf("%q must be a string or a number, not %s", key, truncate(string(s.b[start:s.i]), 40))}
 }
 
 // str skips a string, reporting whether it has escapes.
@@ -283,10 +379,11 @@ func (s *jsonScanner) number() error {
 	return nil
 }
 
-// value skips any JSON value.
-func (s *jsonScanner) value(depth int) error {
-	if depth > maxJSONDepth {
-		return s.errorf("nested too deeply")
+// value skips any JSON value, nested depth deep (a top-level field's value is at depth
+// 1). Keys that may fold to acl are checked; inMetadata says the value is under "metadata".
+func (s *jsonScanner) value(depth int, inMetadata bool) error {
+	if depth > maxMetadataDepth {
+		return &Error{Reason: ReasonInvalid, Err: fmt.Errorf("column %d: nested deeper than %d levels", s.i+1, maxMetadataDepth)}
 	}
 	if s.i >= len(s.b) {
 		return s.errorf("unexpected end of line")
@@ -303,15 +400,23 @@ func (s *jsonScanner) value(depth int) error {
 		}
 		for {
 			s.space()
-			if _, err := s.str(); err != nil {
+			start := s.i
+			escaped, err := s.str()
+			if err != nil {
 				return err
+			}
+			// Only short keys can fold to acl; decode those.
+			if n := s.i - start; n <= 16 || escaped && n <= 100 {
+				if key, err := s.decodeString(start, escaped); err == nil {
+					s.checkKey(key, start, false, inMetadata)
+				}
 			}
 			s.space()
 			if !s.consume(':') {
 				return s.errorf("expected ':' after object key")
 			}
 			s.space()
-			if err := s.value(depth + 1); err != nil {
+			if err := s.value(depth+1, inMetadata); err != nil {
 				return err
 			}
 			s.space()
@@ -331,7 +436,7 @@ func (s *jsonScanner) value(depth int) error {
 		}
 		for {
 			s.space()
-			if err := s.value(depth + 1); err != nil {
+			if err := s.value(depth+1, inMetadata); err != nil {
 				return err
 			}
 			s.space()
@@ -370,6 +475,15 @@ func (s *jsonScanner) literal(lit string) error {
 // record with a title but no text gets the title as its text, so that it can be found.
 func JSONLRecord(raw []byte) (Document, error) {
 	doc := newDocument("application/jsonl")
+	// The scanner first: nesting within budget, the permission key exact (encoding/json
+	// would keep the last of two "acl" and ignore "ACL").
+	if _, _, err := scanRecord(raw); err != nil {
+		var e *Error
+		if errors.As(err, &e) && !IsACLError(err) {
+			err = &Error{Reason: e.Reason, Err: fmt.Errorf("decode record: %w", e.Err)}
+		}
+		return Document{}, err
+	}
 	dec := json.NewDecoder(bytes.NewReader(raw))
 	dec.UseNumber()
 	var fields map[string]any
@@ -393,7 +507,7 @@ func JSONLRecord(raw []byte) (Document, error) {
 	if v, ok := fields["acl"]; ok {
 		acl, err := parseACL(v)
 		if err != nil {
-			return Document{}, &Error{Reason: ReasonInvalid, Err: fmt.Errorf("record: %w", err)}
+			return Document{}, aclErrorf("record: %w", err)
 		}
 		doc.ACL = acl
 	}
@@ -410,10 +524,18 @@ func JSONLRecord(raw []byte) (Document, error) {
 		case "title", "text", "acl", "id", "_id", "metadata":
 			continue
 		}
-		doc.Metadata[k] = normalizeValue(v)
+		n, err := normalizeValue(v, 1)
+		if err != nil {
+			return Document{}, invalidf("record: %q: %v", k, err)
+		}
+		doc.Metadata[k] = n
 	}
 	for k, v := range meta {
-		doc.Metadata[k] = normalizeValue(v)
+		n, err := normalizeValue(v, 2)
+		if err != nil {
+			return Document{}, invalidf("record: \"metadata\": %q: %v", k, err)
+		}
+		doc.Metadata[k] = n
 	}
 
 	title = CollapseLine(title)

@@ -36,22 +36,22 @@ func TestSplitJSONL(t *testing.T) {
 		Err  string // a part of the error message, "" for none
 	}
 	want := []rec{
-		{"4983", 1, ""},
+		{"4983", 1, `line 1: id "4983" is also the id of line 6: which record is the document cannot be known`},
 		{"42", 3, ""},
 		{`a"b`, 4, ""},
 		{"x", 5, ""},
 		{"4983", 6, `line 6: duplicate id "4983" (first on line 1)`},
 		{"", 7, `line 7: no "id" or "_id" field`},
 		{"", 8, "line 8: not a JSON object"},
-		{"", 9, "line 9: invalid JSON"},
-		{"", 10, "line 10: invalid JSON at column 14: unexpected data after the object"},
+		{"5", 9, "line 9: invalid JSON"},
+		{"6", 10, "line 10: invalid JSON at column 14: unexpected data after the object"},
 		{"", 11, `line 11: "_id" must be a string or a number, not null`},
 		{"", 12, `"_id" must be a string or a number, not {"$oid": "abc"}`},
 		{"", 13, `line 13: "_id" is empty`},
 		{"7", 14, ""},
-		{"", 15, "line 15: invalid JSON"},
-		{"", 16, "line 16: invalid JSON at column 27: control character in string"},
-		{"", 17, `line 17: invalid JSON at column 22: invalid escape \x`},
+		{"8", 15, "line 15: invalid JSON"},
+		{"8b", 16, "line 16: invalid JSON at column 27: control character in string"},
+		{"9", 17, `line 17: invalid JSON at column 22: invalid escape \x`},
 		{"-1.5e3", 18, ""},
 	}
 	var gotRecs []rec

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -84,7 +85,26 @@ func HeartbeatRun(ctx context.Context, db DBTX, id int64) error {
 }
 
 // FinishRun records how run id ended, its counts and its failures, in one transaction.
+// Every string is made storable first (valid UTF-8, no NUL: a failure message may quote a
+// file's bytes); if the failures still cannot be written, the end of the run is recorded
+// without them, saying so, so that a run is never left "running" by its own record.
 func FinishRun(ctx context.Context, db Beginner, id int64, status string, generationID int, c RunCounts, source string, failures []Failure, errMsg string) error {
+	errMsg = storable(errMsg)
+	err := finishRun(ctx, db, id, status, generationID, c, source, failures, errMsg)
+	if err == nil || len(failures) == 0 || ctx.Err() != nil {
+		return err
+	}
+	note := fmt.Sprintf("the %d failures of the run could not be recorded: %v", len(failures), err)
+	if errMsg != "" {
+		note = errMsg + "; " + note
+	}
+	if ferr := finishRun(ctx, db, id, status, generationID, c, source, nil, storable(note)); ferr != nil {
+		return errors.Join(err, ferr)
+	}
+	return nil
+}
+
+func finishRun(ctx context.Context, db Beginner, id int64, status string, generationID int, c RunCounts, source string, failures []Failure, errMsg string) error {
 	return InTx(ctx, db, func(tx pgx.Tx) error {
 		_, err := tx.Exec(ctx, `
 			UPDATE ingest_runs SET status = $2, finished_at = now(), heartbeat_at = now(),
@@ -103,13 +123,19 @@ func FinishRun(ctx context.Context, db Beginner, id int64, status string, genera
 		}
 		rows := make([][]any, len(failures))
 		for i, f := range failures {
-			rows[i] = []any{id, source, f.URI, f.Reason, f.Message}
+			rows[i] = []any{id, storable(source), storable(f.URI), storable(f.Reason), storable(f.Message)}
 		}
 		if _, err := tx.CopyFrom(ctx, pgx.Identifier{"ingest_failures"}, []string{"run_id", "source", "uri", "reason", "message"}, pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("record failures of run %d: %w", id, err)
 		}
 		return nil
 	})
+}
+
+// storable makes a string storable as PostgreSQL text: invalid UTF-8 becomes U+FFFD and
+// NUL bytes are dropped.
+func storable(s string) string {
+	return strings.ReplaceAll(strings.ToValidUTF8(s, "\uFFFD"), "\x00", "")
 }
 
 // AbandonRuns marks the source's runs that are still "running" as failed: the caller holds
@@ -230,16 +256,24 @@ func trySessionLock(ctx context.Context, pool *pgxpool.Pool, key string) (l *Sou
 	return &SourceLock{conn: conn, key: key}, true, nil
 }
 
-// Unlock releases the lock. Safe to call on a nil lock.
+// unlockTimeout bounds the release of a source lock: on a lost connection it fails at
+// once, on a connection that no longer answers it must not hang the process (the session,
+// and with it the lock, ends when the process does).
+const unlockTimeout = 10 * time.Second
+
+// Unlock releases the lock. Safe to call on a nil lock. It runs even when ctx is
+// cancelled, for at most unlockTimeout.
 func (l *SourceLock) Unlock(ctx context.Context) error {
 	if l == nil {
 		return nil
 	}
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
+	defer cancel()
 	defer l.conn.Release()
-	if _, err := l.conn.Exec(context.WithoutCancel(ctx), `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, l.key); err != nil {
+	if _, err := l.conn.Exec(ctx, `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, l.key); err != nil {
 		// Release the connection from the pool's reuse: its session still holds the lock.
 		// Closing ends the session, which releases the lock; keep the unlock error.
-		_ = l.conn.Conn().Close(context.WithoutCancel(ctx))
+		_ = l.conn.Conn().Close(ctx)
 		return fmt.Errorf("unlock: %w", err)
 	}
 	return nil

@@ -23,8 +23,10 @@ import (
 	"os/user"
 	"path/filepath"
 	"runtime"
+	"runtime/debug"
 	"slices"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bmatcuk/doublestar/v4"
@@ -131,10 +133,18 @@ type Summary struct {
 	Generation int             `json:"generation"`
 	DurationMS int64           `json:"duration_ms"`
 	Failures   []index.Failure `json:"failures"`
+	// Refused lists the paths found but not read: symbolic links out of the PATHs, loops,
+	// links to nothing, FIFOs, sockets and devices, names that are not UTF-8.
+	Refused []index.Failure `json:"refused"`
 	// Untagged lists documents written without any permission tag: visible to no one.
 	Untagged []string `json:"untagged"`
+	// Hidden lists the stored documents this run made visible to no one because their tags
+	// can no longer be known (see docs/ingestion.md): they stay hidden until fixed.
+	Hidden []string `json:"hidden"`
 	// Notes are things the operator should know (pruning skipped, index activated ...).
 	Notes []string `json:"notes"`
+	// Error says why a run failed; empty otherwise.
+	Error string `json:"error,omitempty"`
 }
 
 // DocumentCounts counts documents by outcome.
@@ -227,52 +237,82 @@ type run struct {
 	seen     map[string]bool // URIs present on disk (whatever happened to them)
 	files    int
 	total    int
+	regular  int // files the walk found to read (not refused)
 	report   *json.Encoder
 	reportMu sync.Mutex
+
+	progressBroken atomic.Bool // the Progress callback panicked
 }
 
 // Run ingests the source. It returns the summary and, for a run that could not do its work,
 // an error: a *index.LockedError when another run holds the source, a *index.MismatchError
 // when the embedder differs from the index's. A run that finished with failed files returns
 // a nil error and Status "partial"; a cancelled context ends the run with Status
-// "interrupted" after the transaction in progress.
-func (in *Ingester) Run(ctx context.Context) (Summary, error) {
+// "interrupted" after the transaction in progress. Once the run is recorded, whatever goes
+// wrong (a lost database, a panic) it ends recorded as succeeded, partial, interrupted or
+// failed, with the summary filled in; when even that record cannot be written, the next
+// run of the source marks it failed.
+func (in *Ingester) Run(ctx context.Context) (s Summary, err error) {
 	r := &run{Ingester: in, start: in.cfg.Now(), seen: map[string]bool{}}
 	r.summary.Embedder = in.emb.Kind() + ":" + in.emb.Model()
 	r.summary.Failures = []index.Failure{}
+	r.summary.Refused = []index.Failure{}
 	r.summary.Untagged = []string{}
+	r.summary.Hidden = []string{}
 	r.summary.Notes = []string{}
 	if in.cfg.Report != nil {
 		r.report = json.NewEncoder(in.cfg.Report)
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			in.logger.Error("ingest run panicked", "panic", p, "stack", string(debug.Stack()))
+			err = r.fail(ctx, fmt.Errorf("ingest: panic: %v", p))
+			s = r.summary
+		}
+	}()
+	err = r.run(ctx)
+	return r.summary, err
+}
 
-	w := &walker{include: in.cfg.Include, exclude: in.cfg.Exclude, runTags: in.cfg.ACL, dirTags: map[string]dirTags{}}
+// run is Run's body.
+func (r *run) run(ctx context.Context) error {
+	in := r.Ingester
+	w := &walker{include: in.cfg.Include, exclude: in.cfg.Exclude, runTags: in.cfg.ACL}
 	for _, pattern := range slices.Concat(in.cfg.Include, in.cfg.Exclude) {
 		if !doublestar.ValidatePattern(pattern) {
-			return r.summary, fmt.Errorf("ingest: invalid glob %q", pattern)
+			return fmt.Errorf("ingest: invalid glob %q", pattern)
 		}
 	}
-	files, err := w.walk(in.cfg.Roots)
+	if err := w.open(in.cfg.Roots); err != nil {
+		return fmt.Errorf("ingest: %w", err)
+	}
+	defer w.close()
+	files, err := w.walk()
 	if err != nil {
-		return r.summary, fmt.Errorf("ingest: %w", err)
+		return fmt.Errorf("ingest: %w", err)
 	}
 	r.total = len(files)
+	for _, f := range files {
+		if f.refused == "" {
+			r.regular++
+		}
+	}
 
 	xcfg := in.cfg.Extract // the budget of each file (extract.Config)
 	xcfg.Workers = in.cfg.Concurrency
 	if r.extractor, err = extract.NewRunner(xcfg); err != nil {
-		return r.summary, fmt.Errorf("ingest: %w", err)
+		return fmt.Errorf("ingest: %w", err)
 	}
 	defer r.extractor.Close() // no extraction child outlives the run
 
 	if err := r.prepare(ctx); err != nil {
-		return r.summary, err
+		return err
 	}
 	if !in.cfg.DryRun {
 		if !in.cfg.SourceLocked {
 			lock, err := index.LockSource(ctx, in.db, in.cfg.Source)
 			if err != nil {
-				return r.summary, err
+				return err
 			}
 			defer func() {
 				if err := lock.Unlock(ctx); err != nil {
@@ -281,7 +321,7 @@ func (in *Ingester) Run(ctx context.Context) (Summary, error) {
 			}()
 		}
 		if n, err := index.AbandonRuns(ctx, in.db, r.sourceID); err != nil {
-			return r.summary, err
+			return err
 		} else if n > 0 {
 			in.logger.Warn("earlier runs of this source died without finishing; marked failed", "runs", n)
 		}
@@ -293,31 +333,32 @@ func (in *Ingester) Run(ctx context.Context) (Summary, error) {
 		r.id, err = index.StartRun(ctx, in.db, index.RunStart{Kind: "ingest", SourceID: r.sourceID, Host: host,
 			PID: os.Getpid(), InvokedBy: invokedBy, Args: in.cfg.Args, Embedder: r.summary.Embedder})
 		if err != nil {
-			return r.summary, err
+			return err
 		}
 		r.summary.RunID = r.id
 	}
+	// From here on the run is recorded: every way out records how it ended.
 	if r.sourceID != 0 {
 		if r.states, err = index.DocumentStates(ctx, in.db, r.sourceID, r.chunking); err != nil {
-			return r.summary, r.fail(ctx, err)
+			return r.fail(ctx, err)
 		}
 	} else {
 		r.states = map[string]index.DocumentState{}
 	}
 
 	stopHeartbeat := r.heartbeat(ctx)
-	err = r.pipeline(ctx, files)
+	err = r.guard(func() error { return r.pipeline(ctx, files) })
 	stopHeartbeat()
 	interrupted := ctx.Err() != nil
 	if err != nil && !interrupted {
-		return r.summary, r.fail(ctx, err)
+		return r.fail(ctx, err)
 	}
 	if !interrupted {
-		if err := r.prune(ctx); err != nil {
-			return r.summary, r.fail(ctx, err)
+		if err := r.guard(func() error { return r.prune(ctx) }); err != nil {
+			return r.fail(ctx, err)
 		}
-		if err := r.finishGeneration(ctx); err != nil {
-			return r.summary, r.fail(ctx, err)
+		if err := r.guard(func() error { return r.finishGeneration(ctx) }); err != nil {
+			return r.fail(ctx, err)
 		}
 	}
 	r.warnUntagged()
@@ -336,10 +377,22 @@ func (in *Ingester) Run(ctx context.Context) (Summary, error) {
 	r.summary.DurationMS = in.cfg.Now().Sub(r.start).Milliseconds()
 	if !in.cfg.DryRun {
 		if err := r.finish(ctx, r.summary.Status, ""); err != nil {
-			return r.summary, err
+			r.summary.Error = err.Error()
+			return err
 		}
 	}
-	return r.summary, nil
+	return nil
+}
+
+// guard runs fn, turning a panic into an error.
+func (r *run) guard(fn func() error) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			r.logger.Error("ingest run panicked", "panic", p, "stack", string(debug.Stack()))
+			err = fmt.Errorf("ingest: panic: %v", p)
+		}
+	}()
+	return fn()
 }
 
 // prepare finds the source, the chunking and the generation to write to. A dry run creates
@@ -422,14 +475,19 @@ func (r *run) heartbeat(ctx context.Context) (stop func()) {
 // fail records the run as failed and returns err.
 func (r *run) fail(ctx context.Context, err error) error {
 	r.summary.Status = index.RunFailed
+	r.summary.Error = err.Error()
 	r.summary.DurationMS = r.cfg.Now().Sub(r.start).Milliseconds()
 	if r.id != 0 {
 		if ferr := r.finish(ctx, index.RunFailed, err.Error()); ferr != nil {
-			return errors.Join(err, ferr)
+			return errors.Join(err, fmt.Errorf("the run could not be recorded as failed (the next run of the source will): %w", ferr))
 		}
 	}
 	return err
 }
+
+// finishTimeout bounds the final record of a run: on a database that no longer answers,
+// the process must still end (the next run then marks the run failed).
+const finishTimeout = 30 * time.Second
 
 func (r *run) finish(ctx context.Context, status, errMsg string) error {
 	s := &r.summary
@@ -437,8 +495,12 @@ func (r *run) finish(ctx context.Context, status, errMsg string) error {
 	counts := index.RunCounts{Added: d.Added, Updated: d.Updated, Unchanged: d.Unchanged, Deleted: d.Deleted,
 		ACLChanged: d.ACLChanged, Failed: d.Failed, Skipped: d.Skipped,
 		ChunksWritten: s.Chunks.Written, ChunksDeleted: s.Chunks.Deleted, Pages: s.Pages, Bytes: s.Bytes}
-	// Recorded even when the run was cancelled: the record must say how it ended.
-	return index.FinishRun(context.WithoutCancel(ctx), r.db, r.id, status, s.Generation, counts, r.cfg.Source, s.Failures, errMsg)
+	// Recorded even when the run was cancelled: the record must say how it ended. The
+	// refused paths are recorded beside the failures, with their reasons.
+	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), finishTimeout)
+	defer cancel()
+	return index.FinishRun(ctx, r.db, r.id, status, s.Generation, counts, r.cfg.Source,
+		slices.Concat(s.Failures, s.Refused), errMsg)
 }
 
 // finishGeneration activates the first generation once the first run over an empty index
@@ -499,7 +561,7 @@ func (r *run) prune(ctx context.Context) error {
 		return nil
 	}
 	slices.Sort(gone)
-	if r.total == 0 {
+	if r.regular == 0 {
 		note := fmt.Sprintf("no files found under %v: not deleting the source's %d documents (check the path; delete them with a run that finds files)", r.cfg.Roots, len(gone))
 		r.summary.Notes = append(r.summary.Notes, note)
 		r.logger.Warn(note)
@@ -520,8 +582,21 @@ func (r *run) prune(ctx context.Context) error {
 	return nil
 }
 
-// warnUntagged logs the documents written without tags, by name and count.
+// warnUntagged logs the documents written without tags, the paths refused and the
+// documents hidden, by name and count.
 func (r *run) warnUntagged() {
+	if n := len(r.summary.Refused); n > 0 {
+		shown := make([]string, 0, min(n, 10))
+		for _, f := range r.summary.Refused[:min(n, 10)] {
+			shown = append(shown, f.URI+" ("+f.Reason+")")
+		}
+		r.logger.Warn("paths not read: symbolic links that leave the folders of the run or loop, FIFOs, devices, names that are not UTF-8",
+			"count", n, "paths", shown)
+	}
+	if n := len(r.summary.Hidden); n > 0 {
+		r.logger.Warn("documents hidden (visible to no one) because their tags can no longer be known: see the failures",
+			"count", n, "documents", r.summary.Hidden[:min(n, 10)])
+	}
 	if n := len(r.summary.Untagged); n > 0 {
 		shown := r.summary.Untagged[:min(n, 10)]
 		r.logger.Warn("documents without permission tags are visible to no one: tag them with .docent-acl, a sidecar <file>.acl, front matter or --acl",

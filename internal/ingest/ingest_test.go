@@ -19,20 +19,33 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/docent-rag/docent/internal/dbtest"
+	"github.com/docent-rag/docent/internal/extract"
 	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/ingest"
+	"github.com/docent-rag/docent/internal/pdfgen"
 )
+
+// TestMain lets this test binary extract files: ingestion extracts each file in a child
+// process, which is the running binary re-executed.
+func TestMain(m *testing.M) {
+	extract.RunChildIfRequested()
+	os.Exit(m.Run())
+}
 
 // fakeEmbedder is a deterministic embedder that counts what it embeds.
 type fakeEmbedder struct {
-	mu    sync.Mutex
-	texts []string
-	err   error
+	mu     sync.Mutex
+	texts  []string
+	err    error
+	panics bool // a bug in the embedder
 }
 
 func (f *fakeEmbedder) Embed(_ context.Context, texts []string) ([][]float32, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.panics {
+		panic("embedder bug")
+	}
 	if f.err != nil {
 		return nil, f.err
 	}
@@ -369,16 +382,22 @@ func TestInvalidTagsFailTheirFilesOnly(t *testing.T) {
 	}
 }
 
+// TestFailedFileKeepsItsOldVersionButLosesRevokedTags: a file that cannot declare its own
+// tags (a PDF) and fails to extract keeps its stored version, and a change of its outside
+// tags is applied all the same: a revocation must not wait for the file to be readable.
 func TestFailedFileKeepsItsOldVersionButLosesRevokedTags(t *testing.T) {
 	t.Parallel()
-	h := newHarness(t, map[string]string{"d/.docent-acl": "group:a\n", "d/x.md": "# X\n\nsecret roadmap\n"})
+	var pdf bytes.Buffer
+	if err := pdfgen.Write(&pdf, pdfgen.Document{Title: "Roadmap", Pages: []pdfgen.Page{{Lines: []string{"Roadmap", "", "The secret roadmap ships in May."}}}}); err != nil {
+		t.Fatal(err)
+	}
+	h := newHarness(t, map[string]string{"d/.docent-acl": "group:a\n", "d/x.pdf": pdf.String()})
 	h.mustRun()
-	// The file becomes unreadable as UTF-8 text of a known format? Make it fail: a bad front matter.
-	write(t, filepath.Join(h.dir, "d/x.md"), "---\ntitle: [unclosed\n---\n# X\n\nnew text\n")
+	write(t, filepath.Join(h.dir, "d/x.pdf"), "%PDF-1.4\nnot a pdf at all\n")
 	write(t, filepath.Join(h.dir, "d/.docent-acl"), "group:b\n")
 	s, outcomes := h.mustRun()
-	if outcomes["d/x.md"] != "failed:invalid" {
-		t.Fatalf("outcome %q, want failed:invalid (summary %+v)", outcomes["d/x.md"], s)
+	if outcomes["d/x.pdf"] != "failed:pdf_invalid" {
+		t.Fatalf("outcome %q, want failed:pdf_invalid (summary %+v)", outcomes["d/x.pdf"], s)
 	}
 	var text string
 	if err := h.db.Pool.QueryRow(context.Background(), `SELECT text FROM chunks`).Scan(&text); err != nil {
@@ -387,8 +406,8 @@ func TestFailedFileKeepsItsOldVersionButLosesRevokedTags(t *testing.T) {
 	if !strings.Contains(text, "secret roadmap") {
 		t.Errorf("the old version was not kept: %q", text)
 	}
-	if tags := h.tags(); tags["d/x.md"] != "group:b" {
-		t.Errorf("tags of the failing document = %q: the revocation of group:a was not applied", tags["d/x.md"])
+	if tags := h.tags(); tags["d/x.pdf"] != "group:b" {
+		t.Errorf("tags of the failing document = %q: the revocation of group:a was not applied", tags["d/x.pdf"])
 	}
 }
 

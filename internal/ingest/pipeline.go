@@ -5,8 +5,9 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"os"
+	"slices"
 	"strings"
+	"sync"
 	"time"
 	"unicode/utf8"
 
@@ -25,6 +26,7 @@ const (
 	reasonInvalidACL = "invalid_acl"
 	reasonRead       = "read_error"
 	reasonWrite      = "write_error"
+	reasonCrash      = "crash" // a panic while processing the file
 	reasonTooLarge   = extract.ReasonTooLarge
 )
 
@@ -35,6 +37,7 @@ type item struct {
 	outcome   string
 	reason    string
 	message   string
+	refused   bool                 // a path not read (see walk.go): listed in Summary.Refused
 	stored    *index.DocumentState // what the index holds, nil for a new document
 	doc       *index.DocumentWrite // to write: added, updated, or skipped (stored without chunks)
 	texts     []string             // the text to embed for each of doc.Chunks
@@ -52,7 +55,10 @@ type batch struct {
 	chunks int
 }
 
-// pipeline processes every file: workers → batcher → embedders → writer.
+// pipeline processes every file: workers → batcher → embedders → writer. Every send and
+// receive also waits on the context, so that when one stage fails (a lost database
+// connection ends the writers) the others stop instead of blocking for ever; a panic in any
+// stage ends the run with an error, in a worker only that file fails.
 func (r *run) pipeline(ctx context.Context, files []file) error {
 	g, gctx := errgroup.WithContext(ctx)
 	fileCh := make(chan file)
@@ -71,51 +77,58 @@ func (r *run) pipeline(ctx context.Context, files []file) error {
 		}
 		return nil
 	})
-	workers, _ := errgroup.WithContext(gctx)
+	var workers sync.WaitGroup
 	for range r.cfg.Concurrency {
-		workers.Go(func() error {
+		workers.Go(func() {
+			var dirs dirCache
+			defer dirs.close()
 			for f := range fileCh {
-				r.processFile(gctx, f, itemCh)
+				r.processFile(gctx, f, itemCh, &dirs)
 				r.fileDone()
 			}
-			return nil
 		})
 	}
 	g.Go(func() error {
-		err := workers.Wait()
+		workers.Wait()
 		close(itemCh)
-		return err
+		return nil
 	})
-	g.Go(func() error {
+	g.Go(safe("batcher", func() error {
 		defer close(batchCh)
 		return r.batch(gctx, itemCh, batchCh)
-	})
-	embedders, _ := errgroup.WithContext(gctx)
+	}))
+	// Embedders report to g directly: the first error cancels gctx and stops every stage.
+	var embedders sync.WaitGroup
 	for range max(1, r.cfg.Concurrency/2) {
-		embedders.Go(func() error {
+		embedders.Add(1)
+		g.Go(safe("embedder", func() error {
+			defer embedders.Done()
 			for b := range batchCh {
 				if gctx.Err() != nil {
-					continue // interrupted: drop what is not written yet
+					continue // interrupted or failed: drop what is not written yet
 				}
 				if err := r.embed(gctx, b); err != nil {
 					return err
 				}
-				writeCh <- b
+				select {
+				case writeCh <- b:
+				case <-gctx.Done():
+				}
 			}
 			return nil
-		})
+		}))
 	}
 	g.Go(func() error {
-		err := embedders.Wait()
+		embedders.Wait()
 		close(writeCh)
-		return err
+		return nil
 	})
 	// Two writers: each write transaction runs in one PostgreSQL backend, mostly computing
 	// lexemes in the chunk trigger, so a second connection uses the second core. Their
 	// statistics upserts take row locks in key order, so they can wait for each other but
 	// not deadlock.
 	for range r.cfg.Writers {
-		g.Go(func() error {
+		g.Go(safe("writer", func() error {
 			for b := range writeCh {
 				if gctx.Err() != nil {
 					continue
@@ -125,77 +138,203 @@ func (r *run) pipeline(ctx context.Context, files []file) error {
 				}
 			}
 			return nil
-		})
+		}))
 	}
 	return g.Wait()
 }
 
-// processFile reads one file and sends an item for each document in it.
-func (r *run) processFile(ctx context.Context, f file, out chan<- item) {
+// safe turns a panic in fn into an error, so that a bug ends the run with a recorded
+// failure instead of killing the process with the run left "running".
+func safe(stage string, fn func() error) func() error {
+	return func() (err error) {
+		defer func() {
+			if p := recover(); p != nil {
+				err = fmt.Errorf("%s: panic: %v", stage, p)
+			}
+		}()
+		return fn()
+	}
+}
+
+// processFile reads one file and sends an item for each document in it. A panic fails the
+// file, not the run.
+func (r *run) processFile(ctx context.Context, f file, out chan<- item, dirs *dirCache) {
 	send := func(it item) {
 		select {
 		case out <- it:
 		case <-ctx.Done():
 		}
 	}
-	r.markSeen(f.uri)
-	if f.size > r.cfg.MaxFileSize {
-		r.markSeenPrefix(f.uri + "#")
-		send(item{uri: f.uri, outcome: OutcomeSkipped, reason: reasonTooLarge,
-			message: fmt.Sprintf("%d bytes, over the limit of %d (--max-file-size)", f.size, r.cfg.MaxFileSize)})
+	defer func() {
+		if p := recover(); p != nil {
+			r.logger.Error("panic while processing a file", "uri", f.uri, "panic", p)
+			it := item{uri: f.uri}
+			r.unwritten(&it, f, OutcomeFailed, reasonCrash, fmt.Sprintf("panic: %v", p), true)
+			send(it)
+		}
+	}()
+	if f.refused != "" {
+		r.refuse(f, send)
 		return
 	}
-	data, err := os.ReadFile(f.path)
+	r.markSeen(f.uri)
+	if f.size > r.cfg.MaxFileSize {
+		r.unreadable(f, OutcomeSkipped, reasonTooLarge, fmt.Sprintf("%d bytes, over the limit of %d (--max-file-size)", f.size, r.cfg.MaxFileSize), send)
+		return
+	}
+	data, err := readFile(f, r.cfg.MaxFileSize, dirs)
 	if err != nil {
-		r.markSeenPrefix(f.uri + "#")
-		send(item{uri: f.uri, outcome: OutcomeFailed, reason: reasonRead, message: err.Error()})
+		r.unreadable(f, OutcomeFailed, reasonRead, err.Error(), send)
 		return
 	}
 	r.addBytes(int64(len(data)))
-	format := extract.Detect(f.path, data[:min(len(data), 4096)])
+	if int64(len(data)) > r.cfg.MaxFileSize {
+		r.unreadable(f, OutcomeSkipped, reasonTooLarge, fmt.Sprintf("over the limit of %d bytes (--max-file-size)", r.cfg.MaxFileSize), send)
+		return
+	}
+	format := extract.Detect(f.rel, data[:min(len(data), extract.SniffLen)])
 	if format == extract.FormatJSONL {
 		r.processCollection(ctx, f, data, send)
 		return
 	}
-	send(r.process(ctx, f, f.uri, hash(data), func() (extract.Document, error) {
-		return r.extractor.Extract(ctx, f.path, data)
+	send(r.process(ctx, f, f.uri, hash(data), selfTagging(format), func() (extract.Document, error) {
+		// The bytes read, never the path: the file may have changed since.
+		return r.extractor.Extract(ctx, f.rel, data)
 	}))
 }
 
-// processCollection handles a JSON Lines collection: each record is a document of its own,
-// named <file>#<id>, hashed, tagged and deleted on its own.
-func (r *run) processCollection(ctx context.Context, f file, data []byte, send func(item)) {
-	for _, rec := range extract.SplitJSONL(data) {
-		uri := f.uri + "#" + rec.ID
-		if rec.ID == "" {
-			uri = fmt.Sprintf("%s#line-%d", f.uri, rec.Line)
+// selfTagging reports whether files of a format can declare their own permission tags
+// (front matter, a JSON Lines record's "acl"): when such a file cannot be read or
+// extracted, its tags cannot be known.
+func selfTagging(format extract.Format) bool {
+	switch format {
+	case extract.FormatMarkdown, extract.FormatHTML, extract.FormatJSONL:
+		return true
+	}
+	return false
+}
+
+// refuse reports a path the walk does not read (walk.go). A document stored at that path
+// (or records of a collection stored there) is hidden: its file is no longer what was
+// read, and reading through a link would have given it the wrong tags. The path is not
+// marked seen, so pruning deletes such documents.
+func (r *run) refuse(f file, send func(item)) {
+	listed := f.refused != reasonSymlink
+	it := item{uri: f.uri, outcome: OutcomeSkipped, reason: f.refused, message: f.message, refused: listed}
+	r.unwritten(&it, f, OutcomeSkipped, f.refused, f.message, true)
+	send(it)
+	for _, uri := range r.storedUnder(f.uri + "#") {
+		rec := item{uri: uri, outcome: OutcomeSkipped, reason: f.refused, message: f.message}
+		r.unwritten(&rec, f, OutcomeSkipped, f.refused, f.message, true)
+		if rec.retag {
+			send(rec)
 		}
-		r.markSeen(uri)
-		if rec.Err != nil {
-			send(item{uri: uri, outcome: OutcomeFailed, reason: extract.ReasonOf(rec.Err), message: rec.Err.Error()})
-			continue
-		}
-		send(r.process(ctx, f, uri, hash(rec.Raw), func() (extract.Document, error) {
-			return extract.JSONLRecord(rec.Raw)
-		}))
 	}
 }
 
+// unreadable reports a file that exists but whose content could not be read (too large,
+// a read error, replaced during the run): its stored version is hidden if its tags could
+// depend on that content, else kept with its outside tags. The records of a collection
+// stored from it are kept (seen) and treated alike.
+func (r *run) unreadable(f file, outcome, reason, message string, send func(item)) {
+	hide := reason != reasonTooLarge || selfTagging(extract.Detect(f.rel, nil))
+	it := item{uri: f.uri}
+	r.unwritten(&it, f, outcome, reason, message, hide)
+	send(it)
+	for _, uri := range r.storedUnder(f.uri + "#") {
+		r.markSeen(uri)
+		rec := item{uri: uri}
+		r.unwritten(&rec, f, outcome, reason, message, true)
+		send(rec)
+	}
+}
+
+// storedUnder returns the stored URIs that start with prefix.
+func (r *run) storedUnder(prefix string) []string {
+	var uris []string
+	for uri := range r.states {
+		if strings.HasPrefix(uri, prefix) {
+			uris = append(uris, uri)
+		}
+	}
+	slices.Sort(uris)
+	return uris
+}
+
+// processCollection handles a JSON Lines collection: each record is a document of its own,
+// named <file>#<id>, hashed, tagged and deleted on its own. A record that cannot be read
+// exactly fails, and the stored version with its id (when the id can be read) is hidden;
+// records sharing an id all fail.
+func (r *run) processCollection(ctx context.Context, f file, data []byte, send func(item)) {
+	ids := map[string]bool{}
+	unidentified := false
+	for _, rec := range extract.SplitJSONL(data) {
+		uri := f.uri + "#" + rec.ID
+		if rec.ID == "" || ids[rec.ID] {
+			uri = fmt.Sprintf("%s#line-%d", f.uri, rec.Line)
+		}
+		ids[rec.ID] = true
+		unidentified = unidentified || rec.ID == ""
+		r.markSeen(uri)
+		if rec.Err != nil {
+			it := item{uri: uri}
+			if st, ok := r.states[uri]; ok {
+				it.stored = &st
+			}
+			reason := extract.ReasonOf(rec.Err)
+			if extract.IsACLError(rec.Err) {
+				reason = reasonInvalidACL
+			}
+			send(r.failed(it, f, reason, errorMessage(rec.Err), true))
+			continue
+		}
+		send(r.process(ctx, f, uri, hash(rec.Raw), true, func() (extract.Document, error) {
+			return extract.JSONLRecord(rec.Raw)
+		}))
+	}
+	if unidentified && !r.cfg.Prune {
+		// A line whose id cannot be read may be any stored record of the file: those not
+		// found are hidden rather than kept with their old tags (pruning deletes them).
+		for _, uri := range r.storedUnder(f.uri + "#") {
+			if r.isSeen(uri) {
+				continue
+			}
+			r.markSeen(uri)
+			it := item{uri: uri}
+			r.unwritten(&it, f, OutcomeFailed, extract.ReasonInvalid, "not found in the file, which has lines whose id cannot be read: hidden until the file is fixed", true)
+			send(it)
+		}
+	}
+}
+
+// errorMessage is an error's text without the extraction reason (reported beside it).
+func errorMessage(err error) string {
+	if xe := (*extract.Error)(nil); errors.As(err, &xe) {
+		return xe.Err.Error()
+	}
+	return err.Error()
+}
+
 // process decides what to do with one document and prepares it: compare with the index,
-// extract and chunk when the content changed.
-func (r *run) process(ctx context.Context, f file, uri string, sum []byte, extractFn func() (extract.Document, error)) item {
+// extract and chunk when the content changed. selfTags says that the document can declare
+// its own tags (see selfTagging).
+//
+// The tags are decided here, failing closed: tags from a sidecar, a .docent-acl or the
+// document itself that cannot be read exactly fail the document (invalid_acl) and hide its
+// stored version; so does a failed extraction of a document that can declare its own tags.
+func (r *run) process(ctx context.Context, f file, uri string, sum []byte, selfTags bool, extractFn func() (extract.Document, error)) item {
 	it := item{uri: uri}
 	if st, ok := r.states[uri]; ok {
 		it.stored = &st
 	}
-	if st := it.stored; st != nil && bytes.Equal(st.ContentHash, sum) && st.ExtractVersion == extract.Version {
+	if st := it.stored; st != nil && bytes.Equal(st.ContentHash, sum) && st.ExtractVersion == extract.Version && st.ACLSource != tagsHidden {
 		// The content is unchanged. Tags the document declares itself cannot have changed;
 		// tags from outside it may have.
 		switch {
+		case f.tagErr != nil:
+			return r.failed(it, f, reasonInvalidACL, f.tagErr.Error(), true)
 		case st.ACLSource == tagsFromDocument:
 			it.outcome = OutcomeUnchanged
-		case f.tagErr != nil:
-			it.outcome, it.reason, it.message = OutcomeFailed, reasonInvalidACL, f.tagErr.Error()
 		case acl.Equal(st.ACL, f.tags) && st.ACLSource == f.tagSource:
 			it.outcome = OutcomeUnchanged
 		default:
@@ -203,6 +342,9 @@ func (r *run) process(ctx context.Context, f file, uri string, sum []byte, extra
 		}
 		it.chars = -1 // unknown without extracting: not reported
 		return it
+	}
+	if f.tagErr != nil {
+		return r.failed(it, f, reasonInvalidACL, f.tagErr.Error(), true)
 	}
 	it.outcome = OutcomeAdded
 	if it.stored != nil {
@@ -217,23 +359,20 @@ func (r *run) process(ctx context.Context, f file, uri string, sum []byte, extra
 
 	doc, err := extractFn()
 	if err != nil {
-		msg := err.Error()
-		if xe := (*extract.Error)(nil); errors.As(err, &xe) {
-			msg = xe.Err.Error() // the reason is reported beside it
+		reason := extract.ReasonOf(err)
+		if extract.IsACLError(err) {
+			reason = reasonInvalidACL
 		}
-		return r.failed(it, f, extract.ReasonOf(err), msg)
+		return r.failed(it, f, reason, errorMessage(err), selfTags || extract.IsACLError(err))
 	}
 	tags, source := f.tags, f.tagSource
 	if doc.ACL != nil {
+		// The document's own tags, an empty list included ("acl: []": visible to no one),
+		// beat its folder's, now and in every later run of the unchanged file.
 		if tags, err = acl.Parse(doc.ACL); err != nil {
-			return r.failed(it, f, reasonInvalidACL, err.Error())
+			return r.failed(it, f, reasonInvalidACL, err.Error(), true)
 		}
 		source = tagsFromDocument
-		if len(tags) == 0 {
-			source = tagsFromNowhere
-		}
-	} else if f.tagErr != nil {
-		return r.failed(it, f, reasonInvalidACL, f.tagErr.Error())
 	}
 
 	var chunks []chunk.Chunk
@@ -272,16 +411,41 @@ func (r *run) process(ctx context.Context, f file, uri string, sum []byte, extra
 	return it
 }
 
-// failed turns it into a failure. When the document is stored with tags from outside it that
-// have since changed, the new tags are applied all the same: a revocation must not wait for
-// the file to become readable again.
-func (r *run) failed(it item, f file, reason, message string) item {
-	it.outcome, it.reason, it.message, it.doc = OutcomeFailed, reason, message, nil
-	if st := it.stored; st != nil && f.tagErr == nil && st.ACLSource != tagsFromDocument &&
-		(!acl.Equal(st.ACL, f.tags) || st.ACLSource != f.tagSource) {
+// failed turns it into a failure, deciding the fate of its stored version (unwritten).
+func (r *run) failed(it item, f file, reason, message string, hide bool) item {
+	r.unwritten(&it, f, OutcomeFailed, reason, message, hide)
+	return it
+}
+
+// unwritten sets the outcome of a document whose new version is not written (failed,
+// skipped unread, refused) and decides what happens to its stored version, failing
+// closed. It is hidden (no tags, acl_source hidden, read again by the next run) when hide
+// is set, when the file's outside tags are invalid, or when its tags came from the
+// document itself: in each case its tags can no longer be known. Otherwise its tags came
+// from outside the file, which are known: the stored version is kept, and a change of those
+// tags is applied all the same (a revocation must not wait for the file to become readable
+// again). A hidden document stays hidden until a version of it is written.
+func (r *run) unwritten(it *item, f file, outcome, reason, message string, hide bool) {
+	it.outcome, it.reason, it.message, it.doc = outcome, reason, message, nil
+	if it.stored == nil {
+		if st, ok := r.states[it.uri]; ok {
+			it.stored = &st
+		}
+	}
+	st := it.stored
+	if st == nil || r.cfg.DryRun {
+		return
+	}
+	switch {
+	case st.ACLSource == tagsHidden:
+		if len(st.ACL) > 0 { // cannot happen (a check constraint): fail closed all the same
+			it.retag, it.tags, it.tagSource = true, nil, tagsHidden
+		}
+	case hide || f.tagErr != nil || st.ACLSource == tagsFromDocument || f.refused != "":
+		it.retag, it.tags, it.tagSource = true, nil, tagsHidden
+	case !acl.Equal(st.ACL, f.tags) || st.ACLSource != f.tagSource:
 		it.retag, it.tags, it.tagSource = true, f.tags, f.tagSource
 	}
-	return it
 }
 
 // batch groups items into write batches; items with nothing to write are recorded at once.
@@ -396,7 +560,7 @@ func (r *run) write(ctx context.Context, b *batch) error {
 		return nil
 	}
 	if !isStatementError(err) {
-		return fmt.Errorf("write: %w", err)
+		return fmt.Errorf("write: lost the connection to the database: %w", err)
 	}
 	r.logger.Warn("a write transaction failed; retrying its documents one by one", "err", err)
 	for _, it := range b.writes {
@@ -404,7 +568,7 @@ func (r *run) write(ctx context.Context, b *batch) error {
 		stats, err := r.writeTx(wctx, one.writes, nil)
 		if err != nil {
 			if !isStatementError(err) {
-				return fmt.Errorf("write: %w", err)
+				return fmt.Errorf("write: lost the connection to the database: %w", err)
 			}
 			it.outcome, it.reason, it.message, it.doc = OutcomeFailed, reasonWrite, err.Error(), nil
 			r.record(it)
@@ -417,7 +581,7 @@ func (r *run) write(ctx context.Context, b *batch) error {
 		stats, err := r.writeTx(wctx, nil, one.tags)
 		if err != nil {
 			if !isStatementError(err) {
-				return fmt.Errorf("write: %w", err)
+				return fmt.Errorf("write: lost the connection to the database: %w", err)
 			}
 			it.outcome, it.reason, it.message = OutcomeFailed, reasonWrite, err.Error()
 			r.record(it)
@@ -502,6 +666,12 @@ func (r *run) record(it item) {
 		d.Failed++
 		r.summary.Failures = append(r.summary.Failures, index.Failure{URI: it.uri, Reason: it.reason, Message: it.message})
 	}
+	if it.refused {
+		r.summary.Refused = append(r.summary.Refused, index.Failure{URI: it.uri, Reason: it.reason, Message: it.message})
+	}
+	if it.retag && it.tagSource == tagsHidden {
+		r.summary.Hidden = append(r.summary.Hidden, it.uri)
+	}
 	if it.doc != nil {
 		r.summary.Pages += int64(it.pages)
 		if len(it.doc.ACL) == 0 && len(it.doc.Chunks) > 0 {
@@ -525,15 +695,10 @@ func (r *run) markSeen(uri string) {
 	r.mu.Unlock()
 }
 
-// markSeenPrefix keeps the stored records of a collection that could not be read.
-func (r *run) markSeenPrefix(prefix string) {
+func (r *run) isSeen(uri string) bool {
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	for uri := range r.states {
-		if strings.HasPrefix(uri, prefix) {
-			r.seen[uri] = true
-		}
-	}
+	return r.seen[uri]
 }
 
 func (r *run) addBytes(n int64) {
@@ -549,10 +714,19 @@ func (r *run) fileDone() {
 	r.progress()
 }
 
+// progress reports progress to cfg.Progress. A callback that panics is logged and not
+// called again: a progress bar must not end a run.
 func (r *run) progress() {
-	if r.cfg.Progress == nil {
+	if r.cfg.Progress == nil || r.progressBroken.Load() {
 		return
 	}
+	defer func() {
+		if p := recover(); p != nil {
+			if !r.progressBroken.Swap(true) {
+				r.logger.Error("the progress callback panicked; progress is no longer reported", "panic", p)
+			}
+		}
+	}()
 	r.mu.Lock()
 	d := r.summary.Documents
 	p := Progress{Files: r.files, FilesTotal: r.total, Chunks: r.summary.Chunks.Written, Failed: d.Failed,
