@@ -119,8 +119,11 @@ type childResponse struct {
 	Hello   string `json:"hello,omitempty"`   // the protocol version: the first message only
 	Reason  string `json:"reason,omitempty"`  // the file failed with this reason (an Error's)
 	Message string `json:"message,omitempty"` // and this message
-	RSS     int64  `json:"rss,omitempty"`     // the child's resident memory once the file is done (or at its start), in bytes
-	Size    int64  `json:"size"`              // bytes of payload: the document, as JSON
+	// ACL says that the failure is an *ACLError: the file tries to declare its permission
+	// tags and they cannot be read exactly (ingestion then hides the document).
+	ACL  bool  `json:"acl,omitempty"`
+	RSS  int64 `json:"rss,omitempty"` // the child's resident memory once the file is done (or at its start), in bytes
+	Size int64 `json:"size"`          // bytes of payload: the document, as JSON
 }
 
 // writeFrame writes one frame: header, then payload.
@@ -237,6 +240,7 @@ func childMain(in io.Reader, out io.Writer, stderr io.Writer) int {
 		payload, err := childExtract(req, data)
 		if err != nil {
 			resp.Reason, resp.Message = childFailure(err)
+			resp.ACL = IsACLError(err)
 		}
 		if rss, err := processRSS(os.Getpid()); err == nil {
 			if rss > tidyAbove {

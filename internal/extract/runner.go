@@ -529,7 +529,11 @@ func (r *Runner) run(ctx context.Context, c *child, req childRequest, data []byt
 	keep = c.files < r.cfg.FilesPerChild && resp.RSS-c.startRSS <= r.recycleAt
 	if resp.Reason != "" {
 		// A recovered panic may have left the child's state broken: replace it.
-		return Document{}, keep && resp.Reason != ReasonCrash, &Error{Reason: resp.Reason, Err: errors.New(resp.Message)}
+		var cause error = errors.New(resp.Message)
+		if resp.ACL {
+			cause = &ACLError{Err: cause}
+		}
+		return Document{}, keep && resp.Reason != ReasonCrash, &Error{Reason: resp.Reason, Err: cause}
 	}
 	if doc, err = decodeDocument(payload); err != nil {
 		return Document{}, false, &Error{Reason: ReasonCrash, Err: fmt.Errorf("the child's answer: %w", err)}

@@ -506,3 +506,25 @@ func TestChildrenDieWithTheirParent(t *testing.T) {
 		}
 	}
 }
+
+// TestRunnerKeepsACLErrors: a file that tries to declare its tags and cannot be read
+// exactly fails as an *ACLError through a child as it does in process, so that ingestion
+// hides it (invalid_acl) rather than treating it as an ordinary extraction failure.
+func TestRunnerKeepsACLErrors(t *testing.T) {
+	t.Parallel()
+	r := testRunner(t, Config{Workers: 1})
+	for name, data := range map[string]string{
+		"upper.md":    "---\ntitle: T\nACL: [group:hr]\n---\n\nText.\n",
+		"unclosed.md": "---\ntitle: T\nacl: [group:hr]\n\nText.\n",
+		"plain.md":    "---\ntitle: [unclosed\n---\n\nText.\n",
+	} {
+		_, want := Text(name, []byte(data))
+		_, got := r.Extract(t.Context(), name, []byte(data))
+		if want == nil || got == nil {
+			t.Fatalf("%s: in process %v, through a child %v: want errors", name, want, got)
+		}
+		if IsACLError(got) != IsACLError(want) || ReasonOf(got) != ReasonOf(want) {
+			t.Errorf("%s: through a child %v (ACL error %v), in process %v (ACL error %v)", name, got, IsACLError(got), want, IsACLError(want))
+		}
+	}
+}
