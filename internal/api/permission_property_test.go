@@ -509,33 +509,37 @@ func (w *propWorld) chain(d *propDoc) (decls []propDecl, runTags bool) {
 }
 
 // grants returns the most d may be visible to (tags), and whether the model is sure that
-// those tags apply, so that a caller holding one of them must find d.
+// those tags apply, so that a caller holding one of them must find d. The rules leave a
+// choice when a tag file of lower precedence than the one that decides (the sidecar, the
+// nearest .docent-acl) is invalid: hiding the document then is allowed too.
 func (w *propWorld) grants(d *propDoc) (tags []string, sure bool) {
 	decls, run := w.chain(d)
 	if run {
 		return w.runTags, len(w.runTags) > 0
 	}
-	decl := decls[0]
-	sure = decl.clean
-	// A lower-precedence tag file that is invalid may hide the document too (the rules
-	// allow it): then the model is not sure.
-	if sure && !d.own.present && d.file.sidecar.present {
-		for dir := path.Dir(d.file.rel); ; dir = path.Dir(dir) {
-			if dir == "." {
-				dir = ""
-			}
-			if f, ok := w.folders[dir]; ok && !f.clean {
-				sure = false
-			}
-			if dir == "" {
-				break
-			}
-		}
-	}
-	if d.own.present && !d.file.sidecar.clean && d.file.sidecar.present {
+	sure = decls[0].clean
+	if d.file.sidecar.present && !d.file.sidecar.clean {
 		sure = false
 	}
-	return decl.grants, sure
+	if folder, ok := w.nearestFolder(d); ok && !folder.clean {
+		sure = false
+	}
+	return decls[0].grants, sure
+}
+
+// nearestFolder returns the .docent-acl nearest to d's file, if there is one.
+func (w *propWorld) nearestFolder(d *propDoc) (propDecl, bool) {
+	for dir := path.Dir(d.file.rel); ; dir = path.Dir(dir) {
+		if dir == "." {
+			dir = ""
+		}
+		if decl, ok := w.folders[dir]; ok {
+			return decl, true
+		}
+		if dir == "" {
+			return propDecl{}, false
+		}
+	}
 }
 
 // allowed reports whether principals may see d.
@@ -684,8 +688,8 @@ func (w *propWorld) checkSearch(c *propCaller, d *propDoc, round int) {
 	if _, sure := w.grants(d); sure && w.allowed(d, c.principals) {
 		if !bytes.Contains(body, []byte(d.secret)) {
 			decls, run := w.chain(d)
-			w.t.Errorf("round %d: %s (principals %v) may see %s (decided by %v, run tags %v) but its search found it not: %s",
-				round, c.name, c.principals, w.uri(d), labels(decls), run, body)
+			w.t.Errorf("round %d: %s (principals %v) may see %s (decided by %v, run tags %v) but its search found it not: %s\nfile: %q",
+				round, c.name, c.principals, w.uri(d), labels(decls), run, body, d.file.content())
 		} else {
 			w.checks.found++
 		}
