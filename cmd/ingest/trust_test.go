@@ -4,80 +4,16 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"io"
 	"net"
-	"net/url"
 	"path/filepath"
 	"strings"
-	"sync"
 	"syscall"
 	"testing"
 	"time"
 
 	"github.com/docent-rag/docent/internal/dbtest"
+	"github.com/docent-rag/docent/internal/dbtest/tcpproxy"
 )
-
-// tcpProxy forwards connections to a PostgreSQL server until it is cut: then it closes
-// every connection and refuses new ones, as a server that went away does. (The shared test
-// server is never stopped.)
-type tcpProxy struct {
-	ln       net.Listener
-	upstream string
-	mu       sync.Mutex
-	conns    []net.Conn
-	cut      bool
-}
-
-func newTCPProxy(t *testing.T, dbURL string) (*tcpProxy, string) {
-	t.Helper()
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tcpProxy{ln: ln, upstream: u.Host}
-	go func() {
-		for {
-			c, err := ln.Accept()
-			if err != nil {
-				return
-			}
-			up, err := net.Dial("tcp", p.upstream)
-			if err != nil {
-				c.Close()
-				continue
-			}
-			p.mu.Lock()
-			if p.cut {
-				p.mu.Unlock()
-				c.Close()
-				up.Close()
-				return
-			}
-			p.conns = append(p.conns, c, up)
-			p.mu.Unlock()
-			go func() { _, _ = io.Copy(up, c); up.Close() }()
-			go func() { _, _ = io.Copy(c, up); c.Close() }()
-		}
-	}()
-	t.Cleanup(p.Cut)
-	u.Host = ln.Addr().String()
-	return p, u.String()
-}
-
-// Cut closes every connection and the listener.
-func (p *tcpProxy) Cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = true
-	p.ln.Close()
-	for _, c := range p.conns {
-		c.Close()
-	}
-}
 
 // TestDatabaseLostMidRunExits1 is finding 11 through the command: `ingest run` hung for ever
 // when PostgreSQL went away. It must exit 1 promptly with a message that names the
@@ -86,7 +22,7 @@ func TestDatabaseLostMidRunExits1(t *testing.T) {
 	t.Parallel()
 	db := dbtest.New(t)
 	dir := bigCorpus(t, 1500)
-	proxy, proxyURL := newTCPProxy(t, db.URL)
+	proxy, proxyURL := tcpproxy.For(t, db.URL)
 	ctx := context.Background()
 	cmd := ingestCmd(ctx, proxyURL, "run", "--source", "big", "--json", "--concurrency", "2", dir)
 	var stdout, stderr bytes.Buffer

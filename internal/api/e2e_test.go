@@ -30,6 +30,7 @@ import (
 	"github.com/docent-rag/docent/internal/api"
 	"github.com/docent-rag/docent/internal/auth"
 	"github.com/docent-rag/docent/internal/dbtest"
+	"github.com/docent-rag/docent/internal/dbtest/tcpproxy"
 	"github.com/docent-rag/docent/internal/embed"
 	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/ingest"
@@ -49,8 +50,8 @@ type env struct {
 	rsaKey  *rsa.PrivateKey
 	model   *fakeModel
 	metrics *metrics.Metrics
-	proxy   *dbtest.CutProxy // between the server and its database, when options.dbProxy
-	lookups *atomic.Int64    // API key lookups in the database
+	proxy   *tcpproxy.Proxy // between the server and its database, when options.dbProxy
+	lookups *atomic.Int64   // API key lookups in the database
 }
 
 type options struct {
@@ -64,7 +65,7 @@ type options struct {
 	trustedProxies []string     // DOCENT_TRUSTED_PROXIES
 	rateBurst      int          // with rateLimit; default 2
 	logger         *slog.Logger // the server's; default discards
-	dbProxy        bool         // the server reaches its database through a CutProxy
+	dbProxy        bool         // the server reaches its database through a tcpproxy.Proxy
 }
 
 // demoCorpus copies the demo corpus (and any extra documents) into a temporary folder.
@@ -126,7 +127,7 @@ func newEnv(t *testing.T, o options) *env {
 	pool := db.Pool
 	if o.dbProxy {
 		var url string
-		e.proxy, url = dbtest.NewCutProxy(t, db)
+		e.proxy, url = tcpproxy.For(t, db.URL)
 		if pool, err = index.Open(ctx, url); err != nil {
 			t.Fatal(err)
 		}

@@ -5,81 +5,15 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/url"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/docent-rag/docent/internal/dbtest"
+	"github.com/docent-rag/docent/internal/dbtest/tcpproxy"
 	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/ingest"
 )
-
-// tcpProxy forwards connections to a PostgreSQL server until it is cut: then it closes
-// every connection and refuses new ones, as a server that went away does. The shared
-// server itself is never touched.
-type tcpProxy struct {
-	ln       net.Listener
-	upstream string
-	mu       sync.Mutex
-	conns    []net.Conn
-	cut      bool
-}
-
-func newTCPProxy(t *testing.T, dbURL string) (*tcpProxy, string) {
-	t.Helper()
-	u, err := url.Parse(dbURL)
-	if err != nil {
-		t.Fatal(err)
-	}
-	ln, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	p := &tcpProxy{ln: ln, upstream: u.Host}
-	go p.serve()
-	t.Cleanup(p.Cut)
-	u.Host = ln.Addr().String()
-	return p, u.String()
-}
-
-func (p *tcpProxy) serve() {
-	for {
-		c, err := p.ln.Accept()
-		if err != nil {
-			return
-		}
-		up, err := net.Dial("tcp", p.upstream)
-		if err != nil {
-			c.Close()
-			continue
-		}
-		p.mu.Lock()
-		if p.cut {
-			p.mu.Unlock()
-			c.Close()
-			up.Close()
-			return
-		}
-		p.conns = append(p.conns, c, up)
-		p.mu.Unlock()
-		go func() { _, _ = io.Copy(up, c); up.Close() }()
-		go func() { _, _ = io.Copy(c, up); c.Close() }()
-	}
-}
-
-// Cut closes every connection and the listener.
-func (p *tcpProxy) Cut() {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	p.cut = true
-	p.ln.Close()
-	for _, c := range p.conns {
-		c.Close()
-	}
-}
 
 // bigFiles returns n two-chunk Markdown documents, tagged public.
 func bigFiles(n int) map[string]string {
@@ -122,7 +56,7 @@ func TestDatabaseLostMidRun(t *testing.T) {
 	t.Parallel()
 	db := dbtest.New(t)
 	dir := corpus(t, bigFiles(1500))
-	proxy, proxyURL := newTCPProxy(t, db.URL)
+	proxy, proxyURL := tcpproxy.For(t, db.URL)
 	ctx := context.Background()
 	pool, err := index.Open(ctx, proxyURL)
 	if err != nil {

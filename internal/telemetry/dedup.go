@@ -25,7 +25,9 @@ type DedupConfig struct {
 // interval: an outage that fails every request would otherwise write a line per request.
 //
 // Records are identical when they have the same level, message and "err" attribute text
-// (other attributes, such as a request id, may differ). The first is written; repeats within
+// once every run of digits in it is read as one placeholder (other attributes, such as a
+// request id, may differ): the errors of one outage differ only in numbers, the ephemeral
+// port of each lost connection for one. The first is written; repeats within
 // Interval are counted, and when the interval is over one summary line is written: the same
 // level and message, the err, and "repeated" (the count) with "interval". The summary is
 // written by the next record handled once the interval is over (requests log a line each, so
@@ -50,12 +52,28 @@ type dedupState struct {
 type dedupKey struct {
 	level slog.Level
 	msg   string
-	err   string
+	err   string // the err attribute's text, its numbers replaced by errShape
 }
 
 type dedupEntry struct {
 	start    time.Time // of the interval, when the first record was written
+	err      string    // the err attribute of the first record, as written
 	repeated int       // records suppressed since
+}
+
+// errShape returns text with every run of ASCII digits replaced by "#".
+func errShape(text string) string {
+	b := make([]byte, 0, len(text))
+	for i := 0; i < len(text); i++ {
+		if c := text[i]; c >= '0' && c <= '9' {
+			if len(b) == 0 || b[len(b)-1] != '#' {
+				b = append(b, '#')
+			}
+			continue
+		}
+		b = append(b, text[i])
+	}
+	return string(b)
 }
 
 var _ slog.Handler = (*Dedup)(nil)
@@ -92,9 +110,11 @@ func (h *Dedup) Handle(ctx context.Context, r slog.Record) error {
 		return h.next.Handle(ctx, r)
 	}
 	key := dedupKey{level: r.Level, msg: r.Message}
+	var errText string
 	r.Attrs(func(a slog.Attr) bool {
 		if a.Key == "err" {
-			key.err = a.Value.Resolve().String()
+			errText = a.Value.Resolve().String()
+			key.err = errShape(errText)
 			return false
 		}
 		return true
@@ -106,7 +126,7 @@ func (h *Dedup) Handle(ctx context.Context, r slog.Record) error {
 		return nil
 	}
 	if len(st.seen) < st.maxKeys {
-		st.seen[key] = &dedupEntry{start: now}
+		st.seen[key] = &dedupEntry{start: now, err: errText}
 		if st.nextSweep.IsZero() || now.Add(st.interval).Before(st.nextSweep) {
 			st.nextSweep = now.Add(st.interval)
 		}
@@ -136,6 +156,7 @@ func (h *Dedup) Flush(ctx context.Context) error {
 func (st *dedupState) sweep(ctx context.Context, now time.Time, force bool) error {
 	type summary struct {
 		key      dedupKey
+		err      string
 		repeated int
 	}
 	var due []summary
@@ -149,7 +170,7 @@ func (st *dedupState) sweep(ctx context.Context, now time.Time, force bool) erro
 		end := e.start.Add(st.interval)
 		if force || !now.Before(end) {
 			if e.repeated > 0 {
-				due = append(due, summary{k, e.repeated})
+				due = append(due, summary{k, e.err, e.repeated})
 			}
 			delete(st.seen, k)
 		} else if st.nextSweep.IsZero() || end.Before(st.nextSweep) {
@@ -160,8 +181,8 @@ func (st *dedupState) sweep(ctx context.Context, now time.Time, force bool) erro
 	var firstErr error
 	for _, s := range due {
 		r := slog.NewRecord(now, s.key.level, s.key.msg, 0)
-		if s.key.err != "" {
-			r.AddAttrs(slog.String("err", s.key.err))
+		if s.err != "" {
+			r.AddAttrs(slog.String("err", s.err))
 		}
 		r.AddAttrs(slog.Int("repeated", s.repeated), slog.Duration("interval", st.interval))
 		if err := st.root.Handle(ctx, r); err != nil && firstErr == nil {

@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"log/slog"
 	"strings"
 	"sync"
@@ -173,5 +174,28 @@ func TestDedupBoundsItsMemory(t *testing.T) {
 	}
 	if n := len(buf.lines(t)); n != 100 {
 		t.Errorf("%d lines for 100 distinct errors", n)
+	}
+}
+
+// TestDedupReadsNumbersAsOne: the errors of one outage differ in their numbers (each lost
+// connection names its own ephemeral port), so errors that differ only in numbers are
+// counted as one; the summary carries the first one as written.
+func TestDedupReadsNumbersAsOne(t *testing.T) {
+	t.Parallel()
+	logger, h, buf, _ := newDedup(t)
+	first := "read tcp 127.0.0.1:60260->127.0.0.1:5432: read: connection reset by peer"
+	for port := 60260; port < 60360; port++ {
+		logger.Error("request failed", "err", fmt.Sprintf("read tcp 127.0.0.1:%d->127.0.0.1:5432: read: connection reset by peer", port))
+	}
+	logger.Error("request failed", "err", "read tcp 127.0.0.1:60999->127.0.0.1:5432: read: i/o timeout")
+	if n := len(buf.lines(t)); n != 2 {
+		t.Fatalf("%d lines for 100 resets and a timeout, want 2", n)
+	}
+	if err := h.Flush(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	last := buf.lines(t)
+	if l := last[len(last)-1]; l.Repeated != 99 || l.Err != first {
+		t.Errorf("summary %+v, want the first reset as written, repeated 99 times", l)
 	}
 }

@@ -1,12 +1,12 @@
 // Package tcpproxy is a TCP proxy for tests that need a database to go away and come back:
 // put it between a connection pool and PostgreSQL, Cut it (every open connection is reset
-// and new ones are refused, as during a restart), then Restore it. The shared test server
-// itself is never touched.
+// and new ones are refused, as during a restart), then Restore it; or Hold it (bytes stop
+// flowing, queries in flight wait for answers that do not come), then Release it. The
+// shared test server itself is never touched.
 package tcpproxy
 
 import (
 	"errors"
-	"io"
 	"net"
 	"net/url"
 	"sync"
@@ -21,6 +21,7 @@ type Proxy struct {
 	mu    sync.Mutex
 	cut   bool
 	conns map[net.Conn]struct{}
+	held  chan struct{} // closed while bytes may flow; replaced by Hold
 	wg    sync.WaitGroup
 }
 
@@ -31,7 +32,8 @@ func Start(t testing.TB, target string) *Proxy {
 	if err != nil {
 		t.Fatalf("tcpproxy: %v", err)
 	}
-	p := &Proxy{target: target, ln: ln, conns: map[net.Conn]struct{}{}}
+	p := &Proxy{target: target, ln: ln, conns: map[net.Conn]struct{}{}, held: make(chan struct{})}
+	close(p.held)
 	p.wg.Add(1)
 	go p.serve()
 	t.Cleanup(func() {
@@ -58,13 +60,37 @@ func For(t testing.TB, databaseURL string) (*Proxy, string) {
 // Addr is the address to connect to.
 func (p *Proxy) Addr() string { return p.ln.Addr().String() }
 
-// Cut resets every open connection and refuses new ones until Restore.
+// Cut resets every open connection and refuses new ones until Restore. Held bytes are
+// dropped.
 func (p *Proxy) Cut() {
 	p.mu.Lock()
-	defer p.mu.Unlock()
 	p.cut = true
 	for c := range p.conns {
 		reset(c)
+	}
+	p.mu.Unlock()
+	p.Release()
+}
+
+// Hold stops forwarding: bytes read from either side wait until Release or Cut.
+func (p *Proxy) Hold() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.held:
+		p.held = make(chan struct{})
+	default: // already held
+	}
+}
+
+// Release lets held bytes through again.
+func (p *Proxy) Release() {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	select {
+	case <-p.held:
+	default:
+		close(p.held)
 	}
 }
 
@@ -121,16 +147,33 @@ func (p *Proxy) forward(client net.Conn) {
 		return
 	}
 	done := make(chan struct{}, 2)
-	pipe := func(dst, src net.Conn) {
-		_, _ = io.Copy(dst, src)
-		done <- struct{}{}
-	}
-	go pipe(server, client)
-	go pipe(client, server)
+	go func() { p.pipe(server, client); done <- struct{}{} }()
+	go func() { p.pipe(client, server); done <- struct{}{} }()
 	<-done // one side ended: end both
 	p.drop(client)
 	p.drop(server)
 	<-done
+}
+
+// pipe copies from src to dst until either fails, waiting before each write while the proxy
+// is held.
+func (p *Proxy) pipe(dst, src net.Conn) {
+	buf := make([]byte, 32<<10)
+	for {
+		n, err := src.Read(buf)
+		if n > 0 {
+			p.mu.Lock()
+			held := p.held
+			p.mu.Unlock()
+			<-held
+			if _, werr := dst.Write(buf[:n]); werr != nil {
+				return
+			}
+		}
+		if err != nil {
+			return // EOF, or the connection was reset by Cut
+		}
+	}
 }
 
 func (p *Proxy) drop(c net.Conn) {
