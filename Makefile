@@ -11,7 +11,7 @@ STATICCHECK := .bin/staticcheck-$(STATICCHECK_VERSION)
 # The database URL printed by scripts/db.sh (the private cluster, or DOCENT_DATABASE_URL).
 DB_URL = $$(scripts/db.sh | sed -n 's/^DOCENT_DATABASE_URL=//p')
 
-.PHONY: help db db-down db-reset build test lint bench run
+.PHONY: help db db-down db-reset build test lint bench fuzz run
 
 help: ## Show this help
 	@awk 'BEGIN {FS = ":.*## "} /^[a-zA-Z_-]+:.*## / {printf "  \033[1m%-10s\033[0m %s\n", $$1, $$2}' $(MAKEFILE_LIST)
@@ -44,6 +44,9 @@ $(STATICCHECK):
 
 bench: ## Run the benchmarks against a real PostgreSQL
 	@url=$(DB_URL); DOCENT_DATABASE_URL="$$url" $(GO) test -run '^$$' -bench . -benchmem ./...
+
+fuzz: ## Fuzz every parser for FUZZTIME each (default 10m), FUZZJOBS at a time (scripts/fuzz.sh)
+	@scripts/fuzz.sh -t $${FUZZTIME:-10m} -j $${FUZZJOBS:-1}
 
 run: build ## Start PostgreSQL, migrate, ingest the demo corpus, create demo keys and start the server
 	@scripts/run.sh
