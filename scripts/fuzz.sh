@@ -32,7 +32,7 @@ all=(
 	extract.FuzzJSONL extract.FuzzJSONLRecords extract.FuzzPDF extract.FuzzExtractChild
 	extract.FuzzChildFrames extract.FuzzCollapse
 	acl.FuzzParseFile
-	auth.FuzzCheckJSON auth.FuzzCanonicalName
+	auth.FuzzCheckJSON acl.FuzzCanonicalName
 	api.FuzzCheckEncoding api.FuzzPrefersStream
 	chunk.FuzzSplit chunk.FuzzCountTokens
 	answer.FuzzValidate

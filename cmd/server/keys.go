@@ -83,7 +83,7 @@ func runKeys(ctx context.Context, args []string, getenv func(string) string, std
 		}
 		// Matched byte for byte against callers' identities: one spelling per identity.
 		for _, tag := range tags {
-			if err := auth.CheckTag(tag); err != nil {
+			if err := acl.Validate(tag); err != nil {
 				return usage("%v", err)
 			}
 		}

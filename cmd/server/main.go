@@ -31,6 +31,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/docent-rag/docent/internal/acl"
 	"github.com/docent-rag/docent/internal/answer"
 	"github.com/docent-rag/docent/internal/api"
 	"github.com/docent-rag/docent/internal/auth"
@@ -202,10 +203,10 @@ func loadConfig(getenv func(string) string) (serverConfig, error) {
 		errs = append(errs, fmt.Errorf("%s is set but %s is not: tokens for other applications of the identity provider would be accepted", config.JWKSURL, config.JWTAudience))
 	}
 	// The admin group is matched byte for byte against callers' groups: one canonical,
-	// lower-case spelling (auth.CheckTag), found now as a configuration error.
+	// lower-case spelling (acl.Validate), found now as a configuration error.
 	badGroup := false
 	if g := c.auth.AdminGroup; g != "" && !strings.HasPrefix(g, "group:") {
-		if err := auth.CheckTag("group:" + g); err != nil {
+		if err := acl.Validate("group:" + g); err != nil {
 			errs = append(errs, fmt.Errorf("%s: %w", config.JWTAdminGroup, err))
 			badGroup = true
 		}

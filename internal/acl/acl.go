@@ -23,7 +23,7 @@ const maxLen = 200
 
 // Validate returns an error describing what is wrong with tag, or nil. A tag is valid
 // UTF-8 without spaces, control or invisible characters, so that what a file says is what
-// is matched.
+// is matched, and its name is canonical (CanonicalName): the one spelling of an identity.
 func Validate(tag string) error {
 	if tag == Public {
 		return nil
@@ -59,6 +59,14 @@ func Validate(tag string) error {
 		default:
 			return fmt.Errorf("permission tag %q: %q is not allowed in a %s name (no spaces, commas or quotes)", tag, r, kind)
 		}
+	}
+	// One spelling per identity: a name that case mapping, folding or normalisation would
+	// turn into another (KELVIN SIGN, LONG S, a decomposed accent ...) could never be matched
+	// by the identity it looks like (CanonicalName refuses such identities).
+	if canon, err := CanonicalName(name); err != nil {
+		return fmt.Errorf("permission tag %+q: %w", tag, err)
+	} else if canon != name {
+		return fmt.Errorf("permission tag %+q: %w: must be lower-case", tag, ErrNotCanonical)
 	}
 	return nil
 }

@@ -8,7 +8,7 @@
 // user:<sub> and each of its groups group:<group>, lower-cased in ASCII only. A sub or group
 // that Unicode case mapping, folding or normalisation could turn into another identity (KELVIN
 // SIGN for k, a fullwidth letter, a non-ASCII capital, ...) refuses the whole token: see
-// CanonicalName. A tag that is merely not valid (a space in a group's name) is dropped. Every
+// acl.CanonicalName. A tag that is merely not valid (a space in a group's name) is dropped. Every
 // caller also matches "public"; without a header, a caller is anonymous and matches only
 // "public" when that is allowed.
 //
@@ -58,7 +58,7 @@ type Config struct {
 	// single string. Default "groups".
 	GroupsClaim string
 	// AdminGroup makes a JWT whose groups contain it an admin. A group name as in the claim,
-	// lower-case and canonical (CheckTag), without "group:". Empty: JWTs are never admin (API
+	// lower-case and canonical (acl.Validate), without "group:". Empty: JWTs are never admin (API
 	// keys can be).
 	AdminGroup string
 	// ClockSkew is the leeway for exp, nbf and iat. Default 30s, at most 5m.
@@ -120,7 +120,7 @@ func (c *Config) validate() error {
 		return fmt.Errorf("auth config: AdminGroup %q: give the group's name without \"group:\"", c.AdminGroup)
 	}
 	if c.AdminGroup != "" {
-		if err := CheckTag("group:" + c.AdminGroup); err != nil {
+		if err := acl.Validate("group:" + c.AdminGroup); err != nil {
 			return fmt.Errorf("auth config: AdminGroup: %w", err)
 		}
 	}
@@ -298,13 +298,13 @@ func (a *Authenticator) authenticateJWT(ctx context.Context, raw string) (Princi
 	}
 
 	// Each identity in its one spelling, or the token is refused: never folded onto another.
-	user, err := CanonicalName(sub)
+	user, err := acl.CanonicalName(sub)
 	if err != nil {
 		return Principal{}, a.refusedClaim(ctx, ReasonNonCanonical, "sub", err)
 	}
 	tags := []string{"user:" + user}
 	for _, g := range a.groups(ctx, claims) {
-		name, err := CanonicalName(g)
+		name, err := acl.CanonicalName(g)
 		if err != nil {
 			return Principal{}, a.refusedClaim(ctx, ReasonNonCanonical, a.cfg.GroupsClaim, err)
 		}

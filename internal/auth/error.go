@@ -16,7 +16,7 @@ const (
 	ReasonUnsupportedAlg = "unsupported_alg" // a signing algorithm this server does not accept
 	ReasonInvalidToken   = "invalid_token"   // any other refusal
 	// ReasonNonCanonical: the sub or a group could be turned into another identity by Unicode
-	// case mapping, folding or normalisation (see CanonicalName).
+	// case mapping, folding or normalisation (see acl.CanonicalName).
 	ReasonNonCanonical = "non_canonical_identity"
 	// ReasonDuplicateKey: the token's header or claims repeat a key in a JSON object.
 	ReasonDuplicateKey = "duplicate_key"

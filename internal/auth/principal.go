@@ -47,14 +47,14 @@ func (p Principal) Hash() []byte {
 	return h.Sum(nil)
 }
 
-// principalSet returns "public" and the valid, canonical tags among tags (CheckTag), sorted
+// principalSet returns "public" and the valid, canonical tags among tags (acl.Validate), sorted
 // and without duplicates. Any other tag is dropped and logged, never an error: dropping one
 // only takes access away.
 func principalSet(ctx context.Context, logger *slog.Logger, level slog.Level, source string, tags []string) []string {
 	set := make([]string, 0, len(tags)+1)
 	set = append(set, acl.Public)
 	for _, tag := range tags {
-		if err := CheckTag(tag); err != nil {
+		if err := acl.Validate(tag); err != nil {
 			logger.Log(ctx, level, "auth: dropping invalid permission tag", "source", source, "err", err)
 			continue
 		}

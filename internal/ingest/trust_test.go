@@ -347,11 +347,15 @@ func TestMalformedTagDeclarationsAreInvalid(t *testing.T) {
 		"htmlcomment.md":  "<!-- acl: group:hr -->\n\n# L\n\nwordhtmlcomment\n",
 		"meta.html":       "<html><head><meta name=\"acl\" content=\"group:hr\"></head><body><p>wordmeta</p></body></html>",
 		"plain-about.txt": "acl: [group:hr]\n\nwordplaintext: a plain text file cannot declare tags; its folder's apply\n",
+		// Tags no caller's identity can equal: KELVIN SIGN for k, a decomposed accent.
+		"kelvin.md":          "---\nacl: [\"user:\u212Aate\"]\n---\n# M\n\nwordkelvin\n",
+		"decomposed.txt":     "worddecomposed\n",
+		"decomposed.txt.acl": "user:jose\u0301\n",
 	}
 	h := newHarness(t, files)
 	s, outcomes := h.mustRun()
 	invalid := []string{"nospace.md", "unclosed.md", "blankfirst.md", "spacefirst.md", "listitem.md", "duplicated.md", "uppercase.md",
-		"toml.md", "gohtml.html", "records.jsonl#r1", "records.jsonl#r2", "metadataacl.md", "afterblock.md", "noblock.md", "htmlcomment.md", "meta.html"}
+		"toml.md", "gohtml.html", "records.jsonl#r1", "records.jsonl#r2", "metadataacl.md", "afterblock.md", "noblock.md", "htmlcomment.md", "meta.html", "kelvin.md", "decomposed.txt"}
 	for _, uri := range invalid {
 		if outcomes[uri] != "failed:invalid_acl" {
 			t.Errorf("%s: %q, want failed:invalid_acl", uri, outcomes[uri])
@@ -359,7 +363,7 @@ func TestMalformedTagDeclarationsAreInvalid(t *testing.T) {
 	}
 	for _, word := range []string{"wordnospace", "wordunclosed", "wordblankfirst", "wordspacefirst", "wordlistitem", "wordduplicated",
 		"worduppercase", "wordtoml", "wordgohtml", "wordrecordupper", "wordrecordtwice", "wordnested", "wordafterblock", "wordnoblock",
-		"wordhtmlcomment", "wordmeta"} {
+		"wordhtmlcomment", "wordmeta", "wordkelvin", "worddecomposed"} {
 		if v := h.visible(word); len(v) > 0 {
 			t.Errorf("%s is visible: %v", word, v)
 		}

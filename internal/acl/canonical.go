@@ -1,4 +1,4 @@
-package auth
+package acl
 
 import (
 	"errors"
@@ -10,12 +10,11 @@ import (
 	"golang.org/x/text/cases"
 	"golang.org/x/text/language"
 	"golang.org/x/text/unicode/norm"
-
-	"github.com/docent-rag/docent/internal/acl"
 )
 
-// ErrNotCanonical is wrapped by the errors of CanonicalName and CheckTag: the value could be
-// mistaken for, or turned into, another identity, so it is refused rather than normalised.
+// ErrNotCanonical is wrapped by the errors of CanonicalName, and of Validate for a name that
+// is not canonical: the value could be mistaken for, or turned into, another identity, so it
+// is refused rather than normalised.
 var ErrNotCanonical = errors.New("not a canonical identity")
 
 // CanonicalName returns the principal name (the part after "user:" or "group:") for a name
@@ -41,8 +40,10 @@ var ErrNotCanonical = errors.New("not a canonical identity")
 //   - a non-ASCII rune that is not a letter, a combining mark or a digit (spaces, format
 //     characters such as ZERO WIDTH SPACE, controls, symbols, punctuation).
 //
-// What remains must still be a valid tag name (acl.Validate: no ASCII space, comma or quote,
-// at most 200 bytes); the caller decides what to do with one that is not.
+// What remains must still be a valid tag name (Validate: no ASCII space, comma or quote, at
+// most 200 bytes); the caller decides what to do with one that is not. Validate applies the
+// same rule to every tag, so that a document can only be tagged with names an identity can
+// have.
 func CanonicalName(name string) (string, error) {
 	if !utf8.ValidString(name) {
 		return "", fmt.Errorf("%w: not valid UTF-8", ErrNotCanonical)
@@ -71,27 +72,6 @@ func CanonicalName(name string) (string, error) {
 		}
 	}
 	return lowered, nil
-}
-
-// CheckTag reports whether tag is a valid permission tag (acl.Validate) whose name is
-// canonical (CanonicalName) and already lower-case: what API key principals and the admin
-// group must be, since they are matched byte for byte against the tags of identities.
-func CheckTag(tag string) error {
-	if err := acl.Validate(tag); err != nil {
-		return err
-	}
-	if tag == acl.Public {
-		return nil
-	}
-	_, name, _ := strings.Cut(tag, ":")
-	canon, err := CanonicalName(name)
-	if err != nil {
-		return fmt.Errorf("permission tag %+q: %w", tag, err)
-	}
-	if canon != name {
-		return fmt.Errorf("permission tag %+q: %w: must be lower-case", tag, ErrNotCanonical)
-	}
-	return nil
 }
 
 // asciiLower lower-cases A-Z and nothing else.
