@@ -2,7 +2,6 @@ package index
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,31 +13,39 @@ import (
 // statement that finds the candidates (`acl && $principals`), so nothing a caller may not see
 // is ever scored, counted or returned.
 
-// Term is one lexeme of a query with its statistics.
+// Term is one lexeme of a query with the caller's statistics of it (see QueryTerms).
 type Term struct {
 	Lexeme string
 	QTF    int   // occurrences in the query
-	DF     int64 // chunks of the chunking containing it
-	// MaxTF and MaxTFRatio bound the lexeme's term frequency in any chunk of the chunking:
-	// no chunk has more occurrences of it than MaxTF, nor a larger tf/|d| than MaxTFRatio.
-	// They are upper bounds, never smaller than the truth (a deletion leaves them as they
-	// were), so BM25 can bound what the lexeme adds to any chunk's score (MaxScore).
+	DF     int64 // the caller's document frequency: chunks with the lexeme, summed over the caller's tags
+	// MaxTF and MaxTFRatio bound the lexeme's term frequency in any chunk the caller can
+	// see: no such chunk has more occurrences of it than MaxTF, nor a larger tf/|d| than
+	// MaxTFRatio. They are upper bounds, never smaller than the truth (a deletion leaves them
+	// as they were), so BM25 can bound what the lexeme adds to any chunk's score (MaxScore).
 	MaxTF      int
 	MaxTFRatio float64
 }
 
-// Corpus is a chunking's size for BM25, and how much of it a caller can see.
+// Corpus is the part of a chunking a caller's BM25 statistics cover (see QueryTerms).
 type Corpus struct {
-	Chunks    int64
-	AvgLength float64
-	// Visible estimates the chunks the principals can see (see VisibleChunks); 0 when none
-	// were given.
-	Visible int64
+	Chunks    int64   // the chunks carrying one of the caller's tags, summed over the tags
+	AvgLength float64 // their average lexical length
 }
 
 // QueryTerms returns the lexemes of text under the chunking's text search configuration (the
-// same stemming and stop words as the chunks), with their statistics, the corpus statistics
-// and the estimate of the chunks the principals can see. One round trip.
+// same stemming and stop words as the chunks) with the caller's statistics of each, and the
+// caller's corpus size. One round trip.
+//
+// The statistics are computed from the rows of the caller's own tags only (tag_lexeme_stats,
+// acl_stats), never from chunks the caller cannot see: a lexeme is in the caller's view iff
+// one of the caller's tags has it, its document frequency and the corpus size and total
+// length are sums over the caller's tags, and its tf bounds the largest over them. A lexeme
+// that only chunks of other tags contain therefore comes back with DF 0, exactly like one
+// that no chunk contains, and both lookups cost the same: one index probe per caller tag,
+// that misses. (A chunk carrying several of the caller's tags is counted once per tag, in
+// the document frequencies and in the corpus size alike; docs/retrieval.md says why that is
+// accepted.) The principals must be the caller's: they decide which chunks' statistics are
+// read.
 func QueryTerms(ctx context.Context, db DBTX, chunkingID int, text string, principals []string) ([]Term, Corpus, error) {
 	rows, err := db.Query(ctx, `
 		WITH q AS (
@@ -46,24 +53,25 @@ func QueryTerms(ctx context.Context, db DBTX, chunkingID int, text string, princ
 			FROM chunkings c, unnest(to_tsvector(c.ts_config, $2)) AS u
 			WHERE c.id = $1
 		), cs AS (
-			SELECT chunk_count, total_length,
-			       least(chunk_count, coalesce((SELECT sum(a.chunk_count) FROM acl_stats a
-			                                    WHERE a.chunking_id = $1 AND a.tag = ANY($3)), 0))::bigint AS visible
-			FROM corpus_stats WHERE chunking_id = $1
+			SELECT coalesce(sum(a.chunk_count), 0)::bigint AS chunks, coalesce(sum(a.total_length), 0)::bigint AS total
+			FROM acl_stats a WHERE a.chunking_id = $1 AND a.tag = ANY($3)
 		)
-		SELECT q.lexeme, q.qtf, coalesce(s.df, 0), coalesce(s.max_tf, 0), coalesce(s.max_tf_ratio, 0),
-		       coalesce(cs.chunk_count, 0), coalesce(cs.total_length, 0), coalesce(cs.visible, 0)
+		SELECT q.lexeme, q.qtf, coalesce(s.df, 0), coalesce(s.max_tf, 0), coalesce(s.max_tf_ratio, 0), cs.chunks, cs.total
 		FROM q
-		LEFT JOIN lexeme_stats s ON s.chunking_id = $1 AND s.lexeme = q.lexeme
-		LEFT JOIN cs ON true`, chunkingID, text, nonNilSlice(principals))
+		CROSS JOIN LATERAL (
+			SELECT sum(t.df)::bigint AS df, max(t.max_tf) AS max_tf, max(t.max_tf_ratio) AS max_tf_ratio
+			FROM tag_lexeme_stats t
+			WHERE t.chunking_id = $1 AND t.tag = ANY($3) AND t.lexeme = q.lexeme AND t.df > 0
+		) s
+		CROSS JOIN cs`, chunkingID, text, nonNilSlice(principals))
 	if err != nil {
 		return nil, Corpus{}, fmt.Errorf("query terms: %w", err)
 	}
 	var terms []Term
-	var chunks, total, visible int64
+	var chunks, total int64
 	for rows.Next() {
 		var t Term
-		if err := rows.Scan(&t.Lexeme, &t.QTF, &t.DF, &t.MaxTF, &t.MaxTFRatio, &chunks, &total, &visible); err != nil {
+		if err := rows.Scan(&t.Lexeme, &t.QTF, &t.DF, &t.MaxTF, &t.MaxTFRatio, &chunks, &total); err != nil {
 			return nil, Corpus{}, fmt.Errorf("query terms: %w", err)
 		}
 		terms = append(terms, t)
@@ -71,28 +79,15 @@ func QueryTerms(ctx context.Context, db DBTX, chunkingID int, text string, princ
 	if err := rows.Err(); err != nil {
 		return nil, Corpus{}, fmt.Errorf("query terms: %w", err)
 	}
-	c := Corpus{Chunks: chunks, Visible: visible}
-	if chunks > 0 {
-		c.AvgLength = float64(total) / float64(chunks)
-	}
-	return terms, c, nil
-}
-
-// CorpusStats returns the chunking's size, without query terms.
-func CorpusStats(ctx context.Context, db DBTX, chunkingID int) (Corpus, error) {
-	var chunks, total int64
-	err := db.QueryRow(ctx, `SELECT chunk_count, total_length FROM corpus_stats WHERE chunking_id = $1`, chunkingID).Scan(&chunks, &total)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Corpus{}, nil
-	}
-	if err != nil {
-		return Corpus{}, fmt.Errorf("corpus statistics: %w", err)
+	if len(terms) == 0 {
+		// A query without lexemes (only stop words): the caller's corpus size is not needed.
+		return nil, Corpus{}, nil
 	}
 	c := Corpus{Chunks: chunks}
 	if chunks > 0 {
 		c.AvgLength = float64(total) / float64(chunks)
 	}
-	return c, nil
+	return terms, c, nil
 }
 
 // BM25Query is one scoring pass of the lexical leg.

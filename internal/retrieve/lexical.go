@@ -48,37 +48,38 @@ func mergeScored(a, b []index.Scored, limit int) []index.Scored {
 // BM25 of chunk d: Σ_t w_t · tf(t,d)·(k1+1) / (tf(t,d) + k1·(1 − b + b·|d|/avgdl)), with
 // w_t = idf_t · qtf_t and idf_t = ln(1 + (N − df_t + 0.5)/(df_t + 0.5)) (Lucene's), over
 // PostgreSQL's lexemes (the chunking's text search configuration: stemming, stop words).
+// N, df_t and avgdl are the caller's (index.QueryTerms): computed from the statistics of the
+// caller's own tags, so that neither the scores nor the work done depend on chunks the
+// caller cannot see. A term that only such chunks contain has df 0 for the caller and is
+// dropped before any chunk is read, exactly like a term that no chunk contains.
 //
 // Scoring every chunk that contains some query term is slow when a term is common, so the
 // top ExactTop is found in two passes (MaxScore). Each term has an upper bound: the most it
-// can add to any chunk's score, from the largest tf and tf/|d| any chunk has for it
-// (termBound). The first pass scores, with every term, the chunks containing one of the
-// rarest terms, taken while the chunks the caller can see among theirs (document
-// frequencies scaled by the caller's visible share) stay within LexicalBudget. A chunk
-// outside the first pass contains only other terms and scores at most the sum of their
-// bounds, so to enter the top ExactTop it must contain a set of them whose bounds add up to
-// more than the ExactTop-th score found: the second pass scores exactly the chunks that
-// match that condition, written as a tsquery of ANDs and ORs (candidateQuery) that the GIN
-// index evaluates. The top ExactTop is then exact. Only when the second pass could score more
-// than LexicalMaxCandidates visible chunks is its condition raised until it cannot, and the
-// result marked approximate. Ranks below ExactTop are not guaranteed.
+// can add to any chunk's score, from the largest tf and tf/|d| any chunk the caller can see
+// has for it (termBound). The first pass scores, with every term, the chunks containing one
+// of the rarest terms, taken while their document frequencies (the caller's: an upper bound
+// of the chunks it would score) stay within LexicalBudget. A chunk outside the first pass
+// contains only other terms and scores at most the sum of their bounds, so to enter the top
+// ExactTop it must contain a set of them whose bounds add up to more than the ExactTop-th
+// score found: the second pass scores exactly the chunks that match that condition, written
+// as a tsquery of ANDs and ORs (candidateQuery) that the GIN index evaluates. The top
+// ExactTop is then exact. Only when the second pass could score more than
+// LexicalMaxCandidates chunks is its condition raised until it cannot, and the result marked
+// approximate. Ranks below ExactTop are not guaranteed.
 func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Request) (*lexicalResult, error) {
-	terms, corpus, err := index.QueryTerms(ctx, r.db, chunking, q.Text, req.Principals)
+	terms, corpus, err := r.termStats(ctx, r.db, chunking, q.Text, req.Principals)
 	if err != nil {
 		return nil, err
 	}
 	res := &lexicalResult{exact: true}
-	if corpus.Chunks == 0 || corpus.Visible == 0 || corpus.AvgLength <= 0 {
+	if corpus.Chunks == 0 || corpus.AvgLength <= 0 {
 		return res, nil
 	}
-	// The share of the chunks the caller can see (an upper bound): how many of a term's
-	// chunks a pass would score.
-	share := min(1, float64(corpus.Visible)/float64(corpus.Chunks))
 	var ws []weighted
 	var totalW float64
 	for _, t := range terms {
 		if t.DF == 0 {
-			continue // in no chunk: cannot match
+			continue // in no chunk the caller can see: cannot match
 		}
 		idf := math.Log(1 + (float64(corpus.Chunks)-float64(t.DF)+0.5)/(float64(t.DF)+0.5))
 		w := idf * float64(t.QTF)
@@ -99,8 +100,8 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 	// Pass 1: the chunks containing one of the rarest terms, within the budget; at least one
 	// term, and enough for ExactTop hits (a threshold) if the caller can see them.
 	n, sum := 0, 0.0
-	for n < len(ws) && (n == 0 || share*(sum+float64(ws[n].DF)) <= float64(r.cfg.LexicalBudget) ||
-		share*sum < float64(r.cfg.ExactTop)) {
+	for n < len(ws) && (n == 0 || sum+float64(ws[n].DF) <= float64(r.cfg.LexicalBudget) ||
+		sum < float64(r.cfg.ExactTop)) {
 		sum += float64(ws[n].DF)
 		n++
 	}
@@ -125,7 +126,7 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 		rest := slices.Clone(ws[n:])
 		sort.SliceStable(rest, func(i, j int) bool { return rest[i].ub > rest[j].ub })
 		cand, est := candidateQuery(rest, threshold)
-		if share*est > float64(r.cfg.LexicalMaxCandidates) {
+		if est > float64(r.cfg.LexicalMaxCandidates) {
 			// Too many: raise the bar until the estimate fits; the top is then approximate.
 			res.exact = false
 			lo, hi := threshold, 0.0
@@ -134,7 +135,7 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 			}
 			for range 30 {
 				mid := (lo + hi) / 2
-				if _, e := candidateQuery(rest, mid); share*e > float64(r.cfg.LexicalMaxCandidates) {
+				if _, e := candidateQuery(rest, mid); e > float64(r.cfg.LexicalMaxCandidates) {
 					lo = mid
 				} else {
 					hi = mid

@@ -151,6 +151,10 @@ type Retriever struct {
 	rerank Reranker // nil: no reranking
 	name   string   // the reranker's name for results: builtin, http ...
 	logger *slog.Logger
+	// termStats looks up a query's lexemes with the caller's BM25 statistics: always
+	// index.QueryTerms, except in the timing benchmark, which puts the corpus-wide lookup of
+	// earlier versions beside it to measure the difference (export_test.go).
+	termStats func(ctx context.Context, db index.DBTX, chunkingID int, text string, principals []string) ([]index.Term, index.Corpus, error)
 
 	mu     sync.Mutex
 	gen    index.Generation
@@ -169,7 +173,7 @@ func New(cfg Config, db *pgxpool.Pool, emb Embedder, rerank Reranker, rerankName
 	if rerank != nil && rerankName == "" {
 		rerankName = "custom"
 	}
-	return &Retriever{cfg: cfg, db: db, emb: emb, rerank: rerank, name: rerankName, logger: logger}, nil
+	return &Retriever{cfg: cfg, db: db, emb: emb, rerank: rerank, name: rerankName, logger: logger, termStats: index.QueryTerms}, nil
 }
 
 // Config returns the effective configuration.
