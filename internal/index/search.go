@@ -34,7 +34,7 @@ type Corpus struct {
 
 // QueryTerms returns the lexemes of text under the chunking's text search configuration (the
 // same stemming and stop words as the chunks) with the caller's statistics of each, and the
-// caller's corpus size. One round trip.
+// caller's corpus size, in the order of the lexemes in the query's tsvector. One round trip.
 //
 // The statistics are computed from the rows of the caller's own tags only (tag_lexeme_stats,
 // acl_stats), never from chunks the caller cannot see: a lexeme is in the caller's view iff
@@ -49,8 +49,8 @@ type Corpus struct {
 func QueryTerms(ctx context.Context, db DBTX, chunkingID int, text string, principals []string) ([]Term, Corpus, error) {
 	rows, err := db.Query(ctx, `
 		WITH q AS (
-			SELECT u.lexeme, coalesce(array_length(u.positions, 1), 1) AS qtf
-			FROM chunkings c, unnest(to_tsvector(c.ts_config, $2)) AS u
+			SELECT u.lexeme, coalesce(array_length(u.positions, 1), 1) AS qtf, u.i
+			FROM chunkings c, unnest(to_tsvector(c.ts_config, $2)) WITH ORDINALITY AS u(lexeme, positions, weights, i)
 			WHERE c.id = $1
 		), cs AS (
 			SELECT coalesce(sum(a.chunk_count), 0)::bigint AS chunks, coalesce(sum(a.total_length), 0)::bigint AS total
@@ -63,7 +63,8 @@ func QueryTerms(ctx context.Context, db DBTX, chunkingID int, text string, princ
 			FROM tag_lexeme_stats t
 			WHERE t.chunking_id = $1 AND t.tag = ANY($3) AND t.lexeme = q.lexeme AND t.df > 0
 		) s
-		CROSS JOIN cs`, chunkingID, text, nonNilSlice(principals))
+		CROSS JOIN cs
+		ORDER BY q.i`, chunkingID, text, nonNilSlice(principals))
 	if err != nil {
 		return nil, Corpus{}, fmt.Errorf("query terms: %w", err)
 	}
