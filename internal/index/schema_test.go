@@ -667,7 +667,10 @@ func TestTagStatisticsFollowRandomChanges(t *testing.T) {
 	}
 }
 
-func TestLexicalQueryUsesBothGINIndexes(t *testing.T) {
+// TestLexicalQueryUsesTheTagLexemeIndex: the lexical leg's candidates are found through the
+// GIN index of tag-qualified lexemes, with the keys of the caller's own tags, so a caller of
+// another group neither finds the chunk nor has a key to look it up with.
+func TestLexicalQueryUsesTheTagLexemeIndex(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
@@ -682,19 +685,74 @@ func TestLexicalQueryUsesBothGINIndexes(t *testing.T) {
 	if _, err := f.pool.Exec(ctx, `ANALYZE chunks`); err != nil {
 		t.Fatal(err)
 	}
-	query := `SELECT id FROM chunks WHERE tsv @@ websearch_to_tsquery('english', $1) AND acl && $2 AND chunking_id = $3`
-	plan := explain(t, f.pool, query, "merger initech", []string{"group:g0"}, f.chunkingID)
-	if !strings.Contains(plan, "chunks_tsv_idx") {
-		t.Errorf("lexical query does not use the tsvector GIN index:\n%s", plan)
-	}
+	query := `SELECT id FROM chunks WHERE docent_tag_lexemes(acl, tsv) @@ $1::tsquery AND acl && $2 AND chunking_id = $3`
 	for principal, want := range map[string]int{"group:g0": 1, "group:g1": 0} {
+		terms, _, err := index.QueryTerms(ctx, f.pool, f.chunkingID, "merger initech", []string{principal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var all []index.TSQuery
+		for _, term := range terms {
+			all = append(all, term.Match())
+		}
+		match := index.AllOf(all...)
+		if (match != "") != (want > 0) {
+			t.Errorf("%s: query %q for the merger's terms %+v", principal, match, terms)
+		}
+		if match == "" {
+			continue
+		}
+		plan := explain(t, f.pool, query, string(match), []string{principal}, f.chunkingID)
+		if !strings.Contains(plan, "chunks_tag_lexemes_idx") {
+			t.Errorf("lexical query does not use the tag-qualified lexeme index:\n%s", plan)
+		}
 		var n int
-		if err := f.pool.QueryRow(ctx, "SELECT count(*) FROM ("+query+") q", "merger initech", []string{principal}, f.chunkingID).Scan(&n); err != nil {
+		if err := f.pool.QueryRow(ctx, "SELECT count(*) FROM ("+query+") q", string(match), []string{principal}, f.chunkingID).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		if n != want {
 			t.Errorf("%s sees %d chunks about the merger, want %d", principal, n, want)
 		}
+	}
+}
+
+// TestTagLexemeEntries checks the indexed expression: one entry per distinct tag and lexeme,
+// none for a chunk without tags, and a lexeme too long to fit beside a tag key in a tsvector
+// entry hashed, with the same key from QueryTerms, so that it is still found.
+func TestTagLexemeEntries(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	long := strings.Repeat("x", 2000)
+	f.addDocument(t, "a.md", "Alpha", []string{"public", "group:a", "public"}, "Charging robots. "+long)
+	f.addDocument(t, "b.md", "Beta", []string{}, "Charging robots untagged.")
+	rows, err := f.pool.Query(ctx, `
+		SELECT d.uri, length(c.tsv), length(docent_tag_lexemes(c.acl, c.tsv)),
+		       (SELECT max(octet_length(l)) FROM unnest(tsvector_to_array(docent_tag_lexemes(c.acl, c.tsv))) AS l)
+		FROM chunks c JOIN documents d ON d.id = c.document_id ORDER BY d.uri`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type entries struct {
+		URI              string
+		Lexemes, Entries int
+		Longest          *int
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[entries])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Entries != 2*got[0].Lexemes || got[0].Longest == nil || *got[0].Longest > 100 || got[1].Entries != 0 {
+		t.Errorf("entries of the tagged chunk (2 distinct tags) and of the untagged one: %+v", got)
+	}
+	terms, _, err := index.QueryTerms(ctx, f.pool, f.chunkingID, long, []string{"group:a"})
+	if err != nil || len(terms) != 1 || len(terms[0].Keys) != 1 {
+		t.Fatalf("QueryTerms for the long word: %+v, %v", terms, err)
+	}
+	var n int
+	if err := f.pool.QueryRow(ctx, `SELECT count(*) FROM chunks WHERE docent_tag_lexemes(acl, tsv) @@ $1::tsquery`,
+		string(terms[0].Match())).Scan(&n); err != nil || n != 1 {
+		t.Errorf("the long word's key finds %d chunks (%v), want 1", n, err)
 	}
 }
 

@@ -24,6 +24,21 @@ type Term struct {
 	// as they were), so BM25 can bound what the lexeme adds to any chunk's score (MaxScore).
 	MaxTF      int
 	MaxTFRatio float64
+	// Keys are the entries of the tag-qualified lexeme index (chunks_tag_lexemes_idx) that
+	// find the chunks the caller can see containing the lexeme: one for each of the caller's
+	// tags whose chunks contain it.
+	Keys []string
+}
+
+// Match matches the chunks the caller can see that contain the term (through the
+// tag-qualified lexeme index; see BM25). Empty (matching nothing) for a term the caller
+// cannot find.
+func (t Term) Match() TSQuery {
+	qs := make([]TSQuery, len(t.Keys))
+	for i, k := range t.Keys {
+		qs[i] = LexemeQuery(k)
+	}
+	return AnyOf(qs...)
 }
 
 // Corpus is the part of a chunking a caller's BM25 statistics cover (see QueryTerms).
@@ -46,6 +61,10 @@ type Corpus struct {
 // the document frequencies and in the corpus size alike; docs/retrieval.md says why that is
 // accepted.) The principals must be the caller's: they decide which chunks' statistics are
 // read.
+//
+// Each term also comes with the keys that find the chunks the caller can see containing it
+// in the tag-qualified lexeme index: the candidates of BM25 are found through the postings of
+// the caller's own tags only.
 func QueryTerms(ctx context.Context, db DBTX, chunkingID int, text string, principals []string) ([]Term, Corpus, error) {
 	rows, err := db.Query(ctx, `
 		WITH q AS (
@@ -56,10 +75,12 @@ func QueryTerms(ctx context.Context, db DBTX, chunkingID int, text string, princ
 			SELECT coalesce(sum(a.chunk_count), 0)::bigint AS chunks, coalesce(sum(a.total_length), 0)::bigint AS total
 			FROM acl_stats a WHERE a.chunking_id = $1 AND a.tag = ANY($3)
 		)
-		SELECT q.lexeme, q.qtf, coalesce(s.df, 0), coalesce(s.max_tf, 0), coalesce(s.max_tf_ratio, 0), cs.chunks, cs.total
+		SELECT q.lexeme, q.qtf, coalesce(s.df, 0), coalesce(s.max_tf, 0), coalesce(s.max_tf_ratio, 0),
+		       coalesce(s.keys, '{}'), cs.chunks, cs.total
 		FROM q
 		CROSS JOIN LATERAL (
-			SELECT sum(t.df)::bigint AS df, max(t.max_tf) AS max_tf, max(t.max_tf_ratio) AS max_tf_ratio
+			SELECT sum(t.df)::bigint AS df, max(t.max_tf) AS max_tf, max(t.max_tf_ratio) AS max_tf_ratio,
+			       array_agg(docent_tag_key(t.tag) || ' ' || docent_lexeme_key(t.lexeme) ORDER BY t.tag) AS keys
 			FROM tag_lexeme_stats t
 			WHERE t.chunking_id = $1 AND t.tag = ANY($3) AND t.lexeme = q.lexeme AND t.df > 0
 		) s
@@ -72,7 +93,7 @@ func QueryTerms(ctx context.Context, db DBTX, chunkingID int, text string, princ
 	var chunks, total int64
 	for rows.Next() {
 		var t Term
-		if err := rows.Scan(&t.Lexeme, &t.QTF, &t.DF, &t.MaxTF, &t.MaxTFRatio, &chunks, &total); err != nil {
+		if err := rows.Scan(&t.Lexeme, &t.QTF, &t.DF, &t.MaxTF, &t.MaxTFRatio, &t.Keys, &chunks, &total); err != nil {
 			return nil, Corpus{}, fmt.Errorf("query terms: %w", err)
 		}
 		terms = append(terms, t)
@@ -96,7 +117,7 @@ type BM25Query struct {
 	ChunkingID int
 	Principals []string
 	Sources    []string  // restrict to these sources; empty for all
-	Candidates TSQuery   // what a chunk must match to be a candidate
+	Candidates TSQuery   // what a chunk's tag-qualified lexemes must match to be a candidate (Term.Match)
 	Lexemes    []string  // lexemes scored (a superset of Candidates)
 	Weights    []float64 // per lexeme: IDF times its occurrences in the query
 	Phrases    []string  // quoted phrases a candidate must contain, as written
@@ -115,9 +136,12 @@ type Scored struct {
 // BM25 scores the candidate chunks visible to the principals and returns the best Limit.
 // (The numeric parameters are cast explicitly: left to inference, PostgreSQL types them
 // integer from the literals around them, and 0.9 would silently become 1.)
-// Candidates are found through the tsvector GIN index (with the tag GIN index); each
-// candidate's term frequencies come from its tsvector, cut down to the query's lexemes by
-// setweight/ts_filter (binary searches, not a scan of all its lexemes).
+// Candidates are found through the GIN index of tag-qualified lexemes
+// (docent_tag_lexemes(acl, tsv), whose entries pair each tag of a chunk with each of its
+// lexemes): q.Candidates names the entries of the caller's tags (Term.Match), so the index
+// scan reads no posting of a chunk the caller cannot see. The tag filter is applied as
+// well. Each candidate's term frequencies come from its tsvector, cut down to the query's
+// lexemes by setweight/ts_filter (binary searches, not a scan of all its lexemes).
 func BM25(ctx context.Context, db DBTX, q BM25Query) ([]Scored, error) {
 	if q.Candidates == "" || len(q.Lexemes) != len(q.Weights) {
 		return nil, nil
@@ -157,7 +181,7 @@ const bm25SQL = `
 			FROM unnest(ts_filter(setweight(c.tsv, 'A', $4), '{a}')) AS x
 		) u
 		JOIN unnest($4::text[], $5::float8[]) AS t(lexeme, weight) ON t.lexeme = u.lexeme
-		WHERE c.tsv @@ $2::tsquery AND c.acl && $3 AND c.chunking_id = $1
+		WHERE docent_tag_lexemes(c.acl, c.tsv) @@ $2::tsquery AND c.acl && $3 AND c.chunking_id = $1
 		  AND (cardinality($9::text[]) = 0 OR c.tsv @@ ALL (
 		        SELECT phraseto_tsquery(k.ts_config, p) FROM chunkings k, unnest($9::text[]) AS p WHERE k.id = $1))
 		  AND (cardinality($11::text[]) = 0 OR c.document_id IN (
@@ -189,14 +213,16 @@ func AllOf(qs ...TSQuery) TSQuery {
 	return join(qs, " & ")
 }
 
-// Without matches the chunks that match q and contain none of the lexemes.
-func Without(q TSQuery, lexemes ...string) TSQuery {
-	if q == "" || len(lexemes) == 0 {
+// Without matches the chunks that match q and none of the others.
+func Without(q TSQuery, others ...TSQuery) TSQuery {
+	if q == "" {
 		return q
 	}
 	parts := []TSQuery{q}
-	for _, l := range lexemes {
-		parts = append(parts, "!"+LexemeQuery(l))
+	for _, o := range others {
+		if o != "" {
+			parts = append(parts, "!"+o) // o is a quoted lexeme or parenthesised
+		}
 	}
 	return AllOf(parts...)
 }

@@ -28,25 +28,37 @@ import (
 // database and what comes back.
 
 // hiddenWord occurs only in chunks the public caller cannot see; absentWord occurs nowhere.
+// sharedWord and publicWord both occur once in the same public chunk, and sharedWord in every
+// hidden chunk too. The words of a pair are neighbours in alphabetical order, with no other
+// lexeme between them: their index lookups land on the same pages, so that any difference in
+// what is read comes from the hidden chunks, not from where the word falls in a B-tree.
 const (
 	hiddenWord = "zorvexin"
-	absentWord = "qalmitrex"
+	absentWord = "zorvexim"
+	sharedWord = "grelvanok"
+	publicWord = "grelvanol"
 )
 
-// hiddenCorpus is a handful of public pages and, in a folder of group:research, many
-// documents naming the code name among words the public pages also use.
+// hiddenCorpus is a few hundred public pages and, in a folder of group:research, many
+// documents naming the code name among words the public pages also use. (With more public
+// chunks than hidden ones, the planner finds a word's chunks through its postings rather than
+// through the public tag's: the scan whose reads the tests compare.)
 func hiddenCorpus() map[string]string {
 	files := map[string]string{
 		"p/.docent-acl": "public\n",
 		"p/fleet.md":    "# Fleet\n\nThe charging schedule assigns every robot a slot in the warehouse.\n",
 		"p/welcome.md":  "# Welcome\n\nVisitors sign in at the front desk; robots are charged overnight.\n",
 		"p/shifts.md":   "# Shifts\n\nThe night shift checks the charging schedule and the robots' logs.\n",
+		"p/codes.md":    "# Codes\n\nThe words " + sharedWord + " and " + publicWord + " name the two docks.\n",
 		"r/.docent-acl": "group:research\n",
+	}
+	for i := range 300 {
+		files[fmt.Sprintf("p/note%03d.md", i)] = fmt.Sprintf("# Note %d\n\nAisle %d holds pallet %d and crate %d for the morning route.\n", i, i%17, i, i*3)
 	}
 	for i := range 40 {
 		files[fmt.Sprintf("r/n%02d.md", i)] = fmt.Sprintf(
-			"# Project %d\n\nProject %s: the %s robot charging schedule, trial %d, keeps %s secret.\n",
-			i, hiddenWord, hiddenWord, i, hiddenWord)
+			"# Project %d\n\nProject %s: the %s robot charging schedule, trial %d, keeps %s secret at %s.\n",
+			i, hiddenWord, hiddenWord, i, hiddenWord, sharedWord)
 	}
 	return files
 }
@@ -55,15 +67,21 @@ func hiddenCorpus() map[string]string {
 // chunks, a query with a word that only hidden chunks contain makes the lexical leg do
 // exactly what the same query with a word that no chunk contains makes it do: the same
 // statements with the same arguments (but for the word itself) reach the database, they read
-// the same rows (EXPLAIN ANALYZE of each, replayed), and the same hits, scores, evidence and
-// strength come back. In hybrid mode the dense leg's exact scan reads the same rows too (its
-// query vector differs with the word, so its ranking may). Before per-tag statistics the
-// hidden word had a document frequency, so its BM25 pass ran and read its postings: the
-// difference the finding timed.
+// the same rows and buffers (EXPLAIN ANALYZE of each, replayed), and the same hits, scores,
+// evidence and strength come back. The same holds for two words of one public chunk of which
+// one is also in every hidden chunk: what the caller can see of them is the same, and so is
+// the work. In hybrid mode the dense leg's exact scan reads the same rows too (its query
+// vector differs with the word, so its ranking may). Before per-tag statistics the hidden
+// word had a document frequency, so its BM25 pass ran and read its postings: the difference
+// the finding timed; before the tag-qualified lexeme index, the scan for the shared word read
+// its hidden postings.
 func TestHiddenTermsCostWhatAbsentTermsCost(t *testing.T) {
 	t.Parallel()
 	db, emb := corpus(t, hiddenCorpus())
 	ctx := context.Background()
+	if _, err := db.Pool.Exec(ctx, `ANALYZE`); err != nil { // plans as autovacuum leaves them
+		t.Fatal(err)
+	}
 	rec := &recorder{}
 	pool, err := tracedPool(ctx, db.URL, rec)
 	if err != nil {
@@ -88,7 +106,7 @@ func TestHiddenTermsCostWhatAbsentTermsCost(t *testing.T) {
 		plans      []string
 		result     string
 	}
-	do := func(mode retrieve.Mode, query string) run {
+	do := func(mode retrieve.Mode, query string, words ...string) run {
 		t.Helper()
 		rec.take()
 		res, err := r.Retrieve(ctx, retrieve.Request{Query: query, Principals: principals, Mode: mode})
@@ -100,7 +118,12 @@ func TestHiddenTermsCostWhatAbsentTermsCost(t *testing.T) {
 			if strings.Contains(s.sql, "pg_type") {
 				continue // pgvector's type lookups on a new connection
 			}
-			out.statements = append(out.statements, normalized(s, hiddenWord, absentWord))
+			out.statements = append(out.statements, normalized(s, words...))
+			if mode != retrieve.Lexical && strings.Contains(s.sql, "d.uri, d.title, s.name") {
+				// The texts of the ranked chunks: in hybrid mode the dense ranking, and so
+				// which chunks' pages are read, depends on the word itself.
+				continue
+			}
 			out.plans = append(out.plans, replay(t, db.Pool, s))
 		}
 		// The legs run concurrently: their statements interleave in any order.
@@ -114,30 +137,35 @@ func TestHiddenTermsCostWhatAbsentTermsCost(t *testing.T) {
 		return out
 	}
 
-	for _, mode := range []retrieve.Mode{retrieve.Lexical, retrieve.Hybrid} {
-		for _, q := range []string{"WORD", "WORD charging schedule", `"WORD charging" robots`, "WORD WORD robots night shift"} {
-			hidden := do(mode, strings.ReplaceAll(q, "WORD", hiddenWord))
-			absent := do(mode, strings.ReplaceAll(q, "WORD", absentWord))
-			if len(absent.statements) == 0 {
-				t.Fatalf("%s %q: no statement recorded", mode, q)
-			}
-			compare := func(a, b statement) bool {
-				if mode == retrieve.Lexical {
-					return a.key() == b.key()
+	for _, pair := range []struct{ what, a, b string }{
+		{"a hidden-only word and an absent one", hiddenWord, absentWord},
+		{"a public word also in hidden chunks and a public word only", sharedWord, publicWord},
+	} {
+		for _, mode := range []retrieve.Mode{retrieve.Lexical, retrieve.Hybrid} {
+			for _, q := range []string{"WORD", "WORD charging schedule", `"WORD charging" robots`, "WORD WORD robots night shift"} {
+				a := do(mode, strings.ReplaceAll(q, "WORD", pair.a), pair.a, pair.b)
+				b := do(mode, strings.ReplaceAll(q, "WORD", pair.b), pair.a, pair.b)
+				if len(b.statements) == 0 {
+					t.Fatalf("%s %q: no statement recorded", mode, q)
 				}
-				// The dense leg's query vector, and so the chunks it ranks and whose text
-				// is fetched, depend on the word itself: compare the statements only.
-				return a.SQL == b.SQL && slices.Equal(a.Settings, b.Settings)
-			}
-			if !slices.EqualFunc(hidden.statements, absent.statements, compare) {
-				t.Errorf("%s %q: the statements differ between a hidden-only word and an absent one:\nhidden:\n%s\nabsent:\n%s",
-					mode, q, describeStatements(hidden.statements), describeStatements(absent.statements))
-			}
-			if diff := cmp.Diff(absent.plans, hidden.plans); diff != "" {
-				t.Errorf("%s %q: the rows read differ between a hidden-only word and an absent one (-absent +hidden):\n%s", mode, q, diff)
-			}
-			if diff := cmp.Diff(absent.result, hidden.result); diff != "" {
-				t.Errorf("%s %q: the results differ between a hidden-only word and an absent one (-absent +hidden):\n%s", mode, q, diff)
+				compare := func(x, y statement) bool {
+					if mode == retrieve.Lexical {
+						return x.key() == y.key()
+					}
+					// The dense leg's query vector, and so the chunks it ranks and whose
+					// text is fetched, depend on the word itself: compare the statements only.
+					return x.SQL == y.SQL && slices.Equal(x.Settings, y.Settings)
+				}
+				if !slices.EqualFunc(a.statements, b.statements, compare) {
+					t.Errorf("%s %q: the statements differ between %s:\n%s:\n%s\n%s:\n%s",
+						mode, q, pair.what, pair.a, describeStatements(a.statements), pair.b, describeStatements(b.statements))
+				}
+				if diff := cmp.Diff(b.plans, a.plans); diff != "" {
+					t.Errorf("%s %q: the rows read differ between %s (-%s +%s):\n%s", mode, q, pair.what, pair.b, pair.a, diff)
+				}
+				if diff := cmp.Diff(b.result, a.result); diff != "" {
+					t.Errorf("%s %q: the results differ between %s (-%s +%s):\n%s", mode, q, pair.what, pair.b, pair.a, diff)
+				}
 			}
 		}
 	}

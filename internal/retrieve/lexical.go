@@ -93,8 +93,9 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 	sort.SliceStable(ws, func(i, j int) bool { return ws[i].DF < ws[j].DF })
 	lexemes := make([]string, len(ws))
 	weights := make([]float64, len(ws))
+	matches := make([]index.TSQuery, len(ws))
 	for i, t := range ws {
-		lexemes[i], weights[i] = t.Lexeme, t.w
+		lexemes[i], weights[i], matches[i] = t.Lexeme, t.w, t.Match()
 	}
 
 	// Pass 1: the chunks containing one of the rarest terms, within the budget; at least one
@@ -105,13 +106,9 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 		sum += float64(ws[n].DF)
 		n++
 	}
-	first := make([]index.TSQuery, n)
-	for i := range first {
-		first[i] = index.LexemeQuery(lexemes[i])
-	}
 	bq := index.BM25Query{ChunkingID: chunking, Principals: req.Principals, Sources: req.Sources,
 		Lexemes: lexemes, Weights: weights, Phrases: q.Phrases, K1: r.cfg.K1, B: r.cfg.B,
-		AvgLength: corpus.AvgLength, Limit: r.cfg.Depth, Candidates: index.AnyOf(first...)}
+		AvgLength: corpus.AvgLength, Limit: r.cfg.Depth, Candidates: index.AnyOf(matches[:n]...)}
 	hits, err := index.BM25(ctx, r.db, bq)
 	if err != nil {
 		return nil, err
@@ -145,7 +142,7 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 		}
 		if cand != "" {
 			// Chunks with a pass 1 term were scored already.
-			bq.Candidates = index.Without(cand, lexemes[:n]...)
+			bq.Candidates = index.Without(cand, matches[:n]...)
 			more, err := index.BM25(ctx, r.db, bq)
 			if err != nil {
 				return nil, err
@@ -230,7 +227,7 @@ func candidateQuery(ts []weighted, need float64) (q index.TSQuery, est float64) 
 			return atLeast(ts[i:], m, maxFallbackLeaves)
 		}
 		t := ts[i]
-		with, estWith := index.LexemeQuery(t.Lexeme), float64(t.DF)
+		with, estWith := t.Match(), float64(t.DF)
 		if t.ub <= need {
 			sub, e := build(i+1, need-t.ub)
 			with, estWith = index.AllOf(with, sub), min(estWith, e)
@@ -276,12 +273,12 @@ func atLeast(ts []weighted, m, limit int) (index.TSQuery, float64) {
 		if m == 1 {
 			var any []index.TSQuery
 			for _, t := range ts[i:] {
-				any = append(any, index.LexemeQuery(t.Lexeme))
+				any = append(any, t.Match())
 			}
 			return index.AnyOf(any...)
 		}
 		// With ts[i] and m−1 of the rest, or m of the rest.
-		return index.AnyOf(index.AllOf(index.LexemeQuery(ts[i].Lexeme), build(i+1, m-1)), build(i+1, m))
+		return index.AnyOf(index.AllOf(ts[i].Match(), build(i+1, m-1)), build(i+1, m))
 	}
 	return build(0, m), df / float64(m)
 }

@@ -396,13 +396,17 @@ func TestBothLegsUseTheirIndexes(t *testing.T) {
 		t.Fatal(err)
 	}
 	rare := vocab(2500)
+	terms, _, err := index.QueryTerms(ctx, db.Pool, g.ChunkingID, rare, []string{"group:a"})
+	if err != nil || len(terms) != 1 || terms[0].DF == 0 {
+		t.Fatalf("terms of %q: %+v, %v", rare, terms, err)
+	}
 	plan, err := index.ExplainBM25(ctx, db.Pool, index.BM25Query{ChunkingID: g.ChunkingID, Principals: []string{"group:a"},
-		Candidates: index.LexemeQuery(rare), Lexemes: []string{rare}, Weights: []float64{1}, K1: 0.9, B: 0.4, AvgLength: 90, Limit: 10})
+		Candidates: terms[0].Match(), Lexemes: []string{rare}, Weights: []float64{1}, K1: 0.9, B: 0.4, AvgLength: 90, Limit: 10})
 	if err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(plan, `"Index Name": "chunks_tsv_idx"`) {
-		t.Errorf("the lexical leg does not use the tsvector GIN index:\n%s", plan)
+	if !strings.Contains(plan, `"Index Name": "chunks_tag_lexemes_idx"`) {
+		t.Errorf("the lexical leg does not use the tag-qualified lexeme index:\n%s", plan)
 	}
 	vecs, err := emb.Embed(ctx, []string{"some query"})
 	if err != nil {
