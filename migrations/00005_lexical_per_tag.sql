@@ -87,20 +87,30 @@ CREATE FUNCTION docent_tag_key(tag text) RETURNS text
 LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
 RETURN to_hex(hashtextextended(tag, 0));
 
+-- (Not STRICT, so that the planner can inline it: its body is not strict.)
 CREATE FUNCTION docent_lexeme_key(lexeme text) RETURNS text
-LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+LANGUAGE sql IMMUTABLE PARALLEL SAFE
 RETURN CASE WHEN octet_length(lexeme) > 1000 THEN '#' || to_hex(hashtextextended(lexeme, 0)) ELSE lexeme END;
 
 -- docent_tag_lexemes is the indexed expression. In plpgsql rather than SQL so that the planner
--- never inlines it: the lexical leg's queries name it exactly as the index does. Its cost
--- (about 20 µs a chunk, some 2,000 operators) tells the planner to find candidates through
--- the index rather than compute it row by row.
+-- never inlines it: the lexical leg's queries name it exactly as the index does. It takes a
+-- few tens of µs a chunk (each tag hashed once: five to ten times faster than a join of tags
+-- and lexemes); its declared cost (2,000 operators) tells the planner to find candidates
+-- through the index rather than compute it row by row.
 -- +goose StatementBegin
 CREATE FUNCTION docent_tag_lexemes(acl text[], tsv tsvector) RETURNS tsvector
 LANGUAGE plpgsql IMMUTABLE STRICT PARALLEL SAFE COST 2000 AS $$
+DECLARE
+  lexemes text[] := tsvector_to_array(tsv);
+  entries text[] := '{}';
+  k text;
 BEGIN
-  RETURN (SELECT coalesce(array_to_tsvector(array_agg(docent_tag_key(t.tag) || ' ' || docent_lexeme_key(l.lexeme))), ''::tsvector)
-          FROM (SELECT DISTINCT unnest(acl)) AS t(tag), unnest(tsvector_to_array(tsv)) AS l(lexeme));
+  FOR i IN 1 .. coalesce(cardinality(acl), 0) LOOP
+    CONTINUE WHEN array_position(acl, acl[i]) < i; -- a tag listed twice counts once
+    k := docent_tag_key(acl[i]) || ' ';
+    entries := entries || ARRAY(SELECT k || docent_lexeme_key(l) FROM unnest(lexemes) AS l);
+  END LOOP;
+  RETURN array_to_tsvector(entries);
 END
 $$;
 -- +goose StatementEnd

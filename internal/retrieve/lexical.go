@@ -202,7 +202,8 @@ const (
 // to keep each within maxFallbackLeaves), which matches more chunks, never fewer. est
 // bounds the chunks matching it from above (a conjunction matches at most its rarest part, a
 // disjunction at most the sum of its parts, "at least m" at most the sum of the parts / m).
-// The query is empty when no chunk can score more than need.
+// The query is empty when no chunk can score more than need. A chunk "contains" a term when
+// its tag-qualified lexemes match the term's keys for the caller (index.Term.Match).
 func candidateQuery(ts []weighted, need float64) (q index.TSQuery, est float64) {
 	suffix := make([]float64, len(ts)+1)
 	for i := len(ts) - 1; i >= 0; i-- {
