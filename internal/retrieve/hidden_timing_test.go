@@ -453,6 +453,48 @@ func BenchmarkHiddenTermTiming(b *testing.B) {
 			x.caller, x.plan, x.pair.label, x.pair.hidden, x.pair.absent, x.lookup, median(h), median(a), auc(h, a), bestThreshold(h, a),
 			auc(get(x.hidden, lexical), get(x.absent, lexical)), auc(get(x.hidden, dense), get(x.absent, dense)))
 	}
+	// What the dense leg returns (not only how long it takes) for each word, against an exact
+	// scan with the same filter: with HNSW the walk through the graph passes hidden vectors
+	// near the query, which may change which visible chunks it finds.
+	exact := env.retriever(b, retrieve.Config{ExactScanBelow: math.MaxInt32})
+	out.WriteString("\nDense leg, in-process, per word: its plan, and recall@10 of its top 10 against an exact scan with the same filter (1: the same chunks)\n\n" +
+		"| caller | word | plan | recall@10 | best similarity, leg / exact |\n|---|---|---|---:|---|\n")
+	for _, c := range callers {
+		for _, p := range hiddenPairs {
+			for _, w := range []string{p.hidden, p.absent} {
+				got, err := perTag.Retrieve(ctx, retrieve.Request{Query: w, Principals: c.principals, Mode: retrieve.Dense})
+				if err != nil {
+					b.Fatal(err)
+				}
+				want, err := exact.Retrieve(ctx, retrieve.Request{Query: w, Principals: c.principals, Mode: retrieve.Dense})
+				if err != nil {
+					b.Fatal(err)
+				}
+				top := map[int64]bool{}
+				for _, h := range want.Dense[:min(10, len(want.Dense))] {
+					top[h.ChunkID] = true
+				}
+				found := 0
+				for _, h := range got.Dense[:min(10, len(got.Dense))] {
+					if top[h.ChunkID] {
+						found++
+					}
+				}
+				best := func(hs []retrieve.Hit) float64 {
+					if len(hs) == 0 {
+						return math.NaN()
+					}
+					return hs[0].Score
+				}
+				what := "its pair's other word"
+				if w == p.hidden {
+					what = p.label
+				}
+				fmt.Fprintf(&out, "| %s | %s (%s) | %s | %.1f | %.4f / %.4f |\n", c.name, w, what, got.DensePlan,
+					float64(found)/float64(max(1, len(top))), best(got.Dense), best(want.Dense))
+			}
+		}
+	}
 	n := float64(*hiddenRequests)
 	fmt.Fprintf(&out, "\nAUC: the probability that a request for the first word takes longer than one for the second (0.5: no difference;\n"+
 		"its standard deviation when there is none is %.3f at %d requests a word). Best threshold accuracy: the share of the %d requests\n"+
