@@ -74,6 +74,11 @@ var hiddenPairs = []wordPair{
 	{"hidden in 20 chunks", "quandrelith", "trobbelish", 20, 0},
 	{"hidden in 2,000 chunks", "maxtrophel", "nuxafrond", 2000, 0},
 	{"visible in 1 chunk, also hidden in 2,000 / in 0", "grelvanok", "plimbursat", 2000, 1},
+	// Controls: two words that occur nowhere, to show how much two words' times differ for
+	// reasons that have nothing to do with hidden chunks (the dense leg's walk depends on
+	// where the query's vector lands).
+	{"control: both absent", "pextronal", "quibberlin", 0, 0},
+	{"control: both absent", "dravomist", "snelbrook", 0, 0},
 }
 
 // hiddenTag is the tag of a document of the timing corpus, from the hash of its id.
