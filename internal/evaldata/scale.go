@@ -18,12 +18,34 @@ type ScaleStats struct {
 	Sentences, SciFact, ClapNQ int
 }
 
-// ScaleCorpus generates a corpus for benchmarks at scale, as JSON Lines: docs documents of two
-// or three sentences drawn with a fixed seed from the distinct sentences (five words or more)
-// of SciFact's abstracts (scifactPath) and ClapNQ's passages (clapnqPath). It is
-// deterministic for the same input files and no two documents have the same text. Each
-// document carries the tags of ScaleTags.
+// ScaleCorpus generates a corpus for benchmarks at scale, as JSON Lines: the documents of
+// ScaleDocuments, each with the tags of ScaleTags.
 func ScaleCorpus(scifactPath, clapnqPath string, docs int, seed uint64) ([]byte, ScaleStats, error) {
+	list, st, err := ScaleDocuments(scifactPath, clapnqPath, docs, seed)
+	if err != nil {
+		return nil, st, err
+	}
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	for _, d := range list {
+		if err := enc.Encode(map[string]any{"id": d.ID, "title": "", "text": d.Text, "acl": ScaleTags(d.ID)}); err != nil {
+			return nil, st, err
+		}
+	}
+	return buf.Bytes(), st, nil
+}
+
+// ScaleDocument is one document of a scale corpus.
+type ScaleDocument struct {
+	ID   string // d000000, d000001, ...
+	Text string
+}
+
+// ScaleDocuments generates the documents of a corpus for benchmarks at scale: docs documents
+// of two or three sentences drawn with a fixed seed from the distinct sentences (five words
+// or more) of SciFact's abstracts (scifactPath) and ClapNQ's passages (clapnqPath). It is
+// deterministic for the same input files and no two documents have the same text.
+func ScaleDocuments(scifactPath, clapnqPath string, docs int, seed uint64) ([]ScaleDocument, ScaleStats, error) {
 	var sentences []string
 	seen := map[string]bool{}
 	add := func(s string) bool {
@@ -67,8 +89,7 @@ func ScaleCorpus(scifactPath, clapnqPath string, docs int, seed uint64) ([]byte,
 	}
 
 	rng := rand.New(rand.NewPCG(seed, seed))
-	var buf bytes.Buffer
-	enc := json.NewEncoder(&buf)
+	out := make([]ScaleDocument, 0, docs)
 	texts := map[string]bool{}
 	for i := range docs {
 		var text string
@@ -84,12 +105,9 @@ func ScaleCorpus(scifactPath, clapnqPath string, docs int, seed uint64) ([]byte,
 			}
 		}
 		texts[text] = true
-		id := fmt.Sprintf("d%06d", i)
-		if err := enc.Encode(map[string]any{"id": id, "title": "", "text": text, "acl": ScaleTags(id)}); err != nil {
-			return nil, st, err
-		}
+		out = append(out, ScaleDocument{ID: fmt.Sprintf("d%06d", i), Text: text})
 	}
-	return buf.Bytes(), st, nil
+	return out, st, nil
 }
 
 // ScaleTags are the permission tags of a scale corpus document, from the hash of its id:

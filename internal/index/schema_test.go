@@ -443,7 +443,9 @@ func TestConcurrentTagChangeReachesNewEmbeddings(t *testing.T) {
 }
 
 // TestBM25StatisticsFollowTheChunks checks the statistics against a recomputation from the
-// chunks after inserts, a title change, a tag change and a deletion.
+// chunks after inserts, a title change, tag changes (moving a document to another tag,
+// adding and removing one), a chunk rewritten in place, and a deletion, and that the
+// per-tag rows of one lexeme move with its document.
 func TestBM25StatisticsFollowTheChunks(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
@@ -459,10 +461,39 @@ func TestBM25StatisticsFollowTheChunks(t *testing.T) {
 			t.Errorf("%s: %d statistics differ from a recomputation from the chunks", step, mismatches)
 		}
 	}
+	// perTag returns the lexeme's document frequency under each tag that has it.
+	perTag := func(lexeme string) map[string]int {
+		t.Helper()
+		rows, err := f.pool.Query(ctx, `SELECT tag, df FROM tag_lexeme_stats WHERE lexeme = $1 AND df <> 0`, lexeme)
+		if err != nil {
+			t.Fatal(err)
+		}
+		got := map[string]int{}
+		for rows.Next() {
+			var tag string
+			var df int
+			if err := rows.Scan(&tag, &df); err != nil {
+				t.Fatal(err)
+			}
+			got[tag] = df
+		}
+		if err := rows.Err(); err != nil {
+			t.Fatal(err)
+		}
+		return got
+	}
 
 	docA, _ := f.addDocument(t, "a.md", "Kubernetes deployment", []string{"public"}, "Deploy with kubectl apply.", "Roll back with kubectl rollout undo.")
-	f.addDocument(t, "b.md", "On-call", []string{"group:sre"}, "Pages go to the primary on-call engineer.")
+	f.addDocument(t, "b.md", "On-call", []string{"group:sre", "group:sre", "user:kim"}, "Pages go to the primary on-call engineer.")
+	f.addDocument(t, "c.md", "Draft", []string{}, "Untagged kubectl notes, visible to no one.")
 	check("after inserts")
+	if diff := cmp.Diff(map[string]int{"public": 2}, perTag("kubectl")); diff != "" {
+		t.Errorf("kubectl per tag after inserts (-want +got):\n%s", diff)
+	}
+	// A tag listed twice counts once; a chunk without tags is in no tag's statistics.
+	if diff := cmp.Diff(map[string]int{"group:sre": 1, "user:kim": 1}, perTag("page")); diff != "" {
+		t.Errorf("page per tag (-want +got):\n%s", diff)
+	}
 
 	var lengths []int
 	if err := f.pool.QueryRow(ctx, `SELECT array_agg(lexical_length ORDER BY ordinal) FROM chunks WHERE document_id = $1`, docA).Scan(&lengths); err != nil {
@@ -486,46 +517,160 @@ func TestBM25StatisticsFollowTheChunks(t *testing.T) {
 		t.Errorf("%d chunks match the new title, want 2", titleHits)
 	}
 
-	if _, err := f.pool.Exec(ctx, `UPDATE documents SET acl = '{group:platform}' WHERE id = $1`, docA); err != nil {
+	for _, step := range []struct {
+		acl  string
+		want map[string]int
+	}{
+		{"{group:platform}", map[string]int{"group:platform": 2}},                     // moved
+		{"{group:platform,public}", map[string]int{"group:platform": 2, "public": 2}}, // a tag added
+		{"{public}", map[string]int{"public": 2}},                                     // one removed
+		{"{}", map[string]int{}},                                                      // visible to no one
+		{"{public,group:platform}", map[string]int{"group:platform": 2, "public": 2}},
+	} {
+		if _, err := f.pool.Exec(ctx, `UPDATE documents SET acl = $2 WHERE id = $1`, docA, step.acl); err != nil {
+			t.Fatal(err)
+		}
+		check("after re-tagging to " + step.acl)
+		if diff := cmp.Diff(step.want, perTag("kubectl")); diff != "" {
+			t.Errorf("kubectl per tag after re-tagging to %s (-want +got):\n%s", step.acl, diff)
+		}
+	}
+
+	// A chunk rewritten in place (its lexemes change, its tags do not), and a chunk given a
+	// new id.
+	if _, err := f.pool.Exec(ctx, `UPDATE chunks SET text = 'Roll back with helm rollback twice: helm rollback.' WHERE document_id = $1 AND ordinal = 1`, docA); err != nil {
 		t.Fatal(err)
 	}
-	check("after a tag change")
+	check("after rewriting a chunk")
+	if diff := cmp.Diff(map[string]int{"group:platform": 1, "public": 1}, perTag("kubectl")); diff != "" {
+		t.Errorf("kubectl per tag after rewriting a chunk (-want +got):\n%s", diff)
+	}
+	if _, err := f.pool.Exec(ctx, `UPDATE chunks SET id = id + 1000000 WHERE document_id = $1 AND ordinal = 0`, docA); err != nil {
+		t.Fatal(err)
+	}
+	check("after changing a chunk's id")
 
 	if _, err := f.pool.Exec(ctx, `DELETE FROM documents WHERE id = $1`, docA); err != nil {
 		t.Fatal(err)
 	}
 	check("after deleting a document")
-	var kubectl int
-	if err := f.pool.QueryRow(ctx, `SELECT coalesce((SELECT df FROM lexeme_stats WHERE lexeme = 'kubectl'), 0)`).Scan(&kubectl); err != nil {
-		t.Fatal(err)
-	}
-	if kubectl != 0 {
-		t.Errorf("df(kubectl) = %d after its only document was deleted, want 0", kubectl)
+	if got := perTag("kubectl"); len(got) != 0 {
+		t.Errorf("kubectl per tag after its only tagged document was deleted: %v, want none", got)
 	}
 
 	// The check itself notices statistics that disagree with the chunks.
-	if _, err := f.pool.Exec(ctx, `UPDATE lexeme_stats SET df = df + 1 WHERE lexeme = 'page'`); err != nil {
+	if _, err := f.pool.Exec(ctx, `UPDATE tag_lexeme_stats SET df = df + 1 WHERE lexeme = 'page' AND tag = 'user:kim'`); err != nil {
 		t.Fatal(err)
 	}
 	if _, err := f.pool.Exec(ctx, `UPDATE corpus_stats SET total_length = total_length + 1`); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := index.StatisticsMismatches(ctx, f.pool); err != nil || n != 2 {
-		t.Errorf("StatisticsMismatches after corrupting two rows = %d, %v; want 2", n, err)
+	if _, err := f.pool.Exec(ctx, `UPDATE acl_stats SET total_length = total_length + 1 WHERE tag = 'group:sre'`); err != nil {
+		t.Fatal(err)
+	}
+	if n, err := index.StatisticsMismatches(ctx, f.pool); err != nil || n != 3 {
+		t.Errorf("StatisticsMismatches after corrupting three rows = %d, %v; want 3", n, err)
 	}
 	// A term-frequency bound below the truth would let MaxScore prune a chunk that belongs
 	// in the top: the check notices it too.
 	if _, err := f.pool.Exec(ctx, `
-		UPDATE lexeme_stats SET max_tf = 0
-		WHERE lexeme = (SELECT min(lexeme) FROM lexeme_stats WHERE df > 0 AND lexeme <> 'page')`); err != nil {
+		UPDATE tag_lexeme_stats SET max_tf = 0
+		WHERE tag = 'group:sre' AND lexeme = (SELECT min(lexeme) FROM tag_lexeme_stats WHERE df > 0 AND lexeme <> 'page')`); err != nil {
 		t.Fatal(err)
 	}
-	if n, err := index.StatisticsMismatches(ctx, f.pool); err != nil || n != 3 {
-		t.Errorf("StatisticsMismatches after lowering a tf bound = %d, %v; want 3", n, err)
+	if n, err := index.StatisticsMismatches(ctx, f.pool); err != nil || n != 4 {
+		t.Errorf("StatisticsMismatches after lowering a tf bound = %d, %v; want 4", n, err)
 	}
 }
 
-func TestLexicalQueryUsesBothGINIndexes(t *testing.T) {
+// TestTagStatisticsFollowRandomChanges applies random inserts, re-tags (including tags
+// listed twice and no tags), title changes, chunk rewrites and deletions, several per
+// statement and in transactions, and checks the per-tag statistics against the chunks after
+// each step.
+func TestTagStatisticsFollowRandomChanges(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	r := rand.New(rand.NewPCG(9, 10))
+	words := []string{"robot", "charging", "salary", "merger", "kestrel", "pallet", "aisle", "budget", "roadmap", "incident"}
+	tags := []string{"public", "group:hr", "group:eng", "user:kim"}
+	text := func() string {
+		w := make([]string, 3+r.IntN(8))
+		for i := range w {
+			w[i] = words[r.IntN(len(words))]
+		}
+		return strings.Join(w, " ") + "."
+	}
+	acl := func() []string {
+		out := []string{}
+		for range r.IntN(4) {
+			out = append(out, tags[r.IntN(len(tags))]) // repeats and empty sets included
+		}
+		return out
+	}
+	var docs []int64
+	for step := range 60 {
+		var what string
+		switch op := r.IntN(6); {
+		case op == 0 || len(docs) < 3:
+			what = "insert"
+			texts := make([]string, 1+r.IntN(3))
+			for i := range texts {
+				texts[i] = text()
+			}
+			id, _ := f.addDocument(t, fmt.Sprintf("d%d.md", step), words[r.IntN(len(words))], acl(), texts...)
+			docs = append(docs, id)
+		case op == 1:
+			what = "re-tag several documents in one statement"
+			if _, err := f.pool.Exec(ctx, `UPDATE documents SET acl = $2 WHERE id = ANY($1)`,
+				[]int64{docs[r.IntN(len(docs))], docs[r.IntN(len(docs))]}, acl()); err != nil {
+				t.Fatal(err)
+			}
+		case op == 2:
+			what = "title change"
+			if _, err := f.pool.Exec(ctx, `UPDATE documents SET title = $2 WHERE id = $1`, docs[r.IntN(len(docs))], text()); err != nil {
+				t.Fatal(err)
+			}
+		case op == 3:
+			what = "chunk rewrite"
+			if _, err := f.pool.Exec(ctx, `UPDATE chunks SET text = $2 WHERE document_id = $1`, docs[r.IntN(len(docs))], text()); err != nil {
+				t.Fatal(err)
+			}
+		case op == 4:
+			what = "re-tag and rewrite in one transaction"
+			err := index.InTx(ctx, f.pool, func(tx pgx.Tx) error {
+				id := docs[r.IntN(len(docs))]
+				if _, err := tx.Exec(ctx, `UPDATE documents SET acl = $2 WHERE id = $1`, id, acl()); err != nil {
+					return err
+				}
+				_, err := tx.Exec(ctx, `UPDATE chunks SET text = $2 WHERE document_id = $1 AND ordinal = 0`, id, text())
+				return err
+			})
+			if err != nil {
+				t.Fatal(err)
+			}
+		default:
+			what = "delete"
+			i := r.IntN(len(docs))
+			if _, err := f.pool.Exec(ctx, `DELETE FROM documents WHERE id = $1`, docs[i]); err != nil {
+				t.Fatal(err)
+			}
+			docs = slices.Delete(docs, i, i+1)
+		}
+		n, err := index.StatisticsMismatches(ctx, f.pool)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if n != 0 {
+			t.Fatalf("step %d (%s): %d statistics differ from a recomputation from the chunks", step, what, n)
+		}
+	}
+}
+
+// TestLexicalQueryUsesTheTagLexemeIndex: the lexical leg's candidates are found through the
+// GIN index of tag-qualified lexemes, with the keys of the caller's own tags, so a caller of
+// another group neither finds the chunk nor has a key to look it up with.
+func TestLexicalQueryUsesTheTagLexemeIndex(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
@@ -540,19 +685,74 @@ func TestLexicalQueryUsesBothGINIndexes(t *testing.T) {
 	if _, err := f.pool.Exec(ctx, `ANALYZE chunks`); err != nil {
 		t.Fatal(err)
 	}
-	query := `SELECT id FROM chunks WHERE tsv @@ websearch_to_tsquery('english', $1) AND acl && $2 AND chunking_id = $3`
-	plan := explain(t, f.pool, query, "merger initech", []string{"group:g0"}, f.chunkingID)
-	if !strings.Contains(plan, "chunks_tsv_idx") {
-		t.Errorf("lexical query does not use the tsvector GIN index:\n%s", plan)
-	}
+	query := `SELECT id FROM chunks WHERE docent_tag_lexemes(acl, tsv) @@ $1::tsquery AND acl && $2 AND chunking_id = $3`
 	for principal, want := range map[string]int{"group:g0": 1, "group:g1": 0} {
+		terms, _, err := index.QueryTerms(ctx, f.pool, f.chunkingID, "merger initech", []string{principal})
+		if err != nil {
+			t.Fatal(err)
+		}
+		var all []index.TSQuery
+		for _, term := range terms {
+			all = append(all, term.Match())
+		}
+		match := index.AllOf(all...)
+		if (match != "") != (want > 0) {
+			t.Errorf("%s: query %q for the merger's terms %+v", principal, match, terms)
+		}
+		if match == "" {
+			continue
+		}
+		plan := explain(t, f.pool, query, string(match), []string{principal}, f.chunkingID)
+		if !strings.Contains(plan, "chunks_tag_lexemes_idx") {
+			t.Errorf("lexical query does not use the tag-qualified lexeme index:\n%s", plan)
+		}
 		var n int
-		if err := f.pool.QueryRow(ctx, "SELECT count(*) FROM ("+query+") q", "merger initech", []string{principal}, f.chunkingID).Scan(&n); err != nil {
+		if err := f.pool.QueryRow(ctx, "SELECT count(*) FROM ("+query+") q", string(match), []string{principal}, f.chunkingID).Scan(&n); err != nil {
 			t.Fatal(err)
 		}
 		if n != want {
 			t.Errorf("%s sees %d chunks about the merger, want %d", principal, n, want)
 		}
+	}
+}
+
+// TestTagLexemeEntries checks the indexed expression: one entry per distinct tag and lexeme,
+// none for a chunk without tags, and a lexeme too long to fit beside a tag key in a tsvector
+// entry hashed, with the same key from QueryTerms, so that it is still found.
+func TestTagLexemeEntries(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	long := strings.Repeat("x", 2000)
+	f.addDocument(t, "a.md", "Alpha", []string{"public", "group:a", "public"}, "Charging robots. "+long)
+	f.addDocument(t, "b.md", "Beta", []string{}, "Charging robots untagged.")
+	rows, err := f.pool.Query(ctx, `
+		SELECT d.uri, length(c.tsv), length(docent_tag_lexemes(c.acl, c.tsv)),
+		       (SELECT max(octet_length(l)) FROM unnest(tsvector_to_array(docent_tag_lexemes(c.acl, c.tsv))) AS l)
+		FROM chunks c JOIN documents d ON d.id = c.document_id ORDER BY d.uri`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	type entries struct {
+		URI              string
+		Lexemes, Entries int
+		Longest          *int
+	}
+	got, err := pgx.CollectRows(rows, pgx.RowToStructByPos[entries])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(got) != 2 || got[0].Entries != 2*got[0].Lexemes || got[0].Longest == nil || *got[0].Longest > 100 || got[1].Entries != 0 {
+		t.Errorf("entries of the tagged chunk (2 distinct tags) and of the untagged one: %+v", got)
+	}
+	terms, _, err := index.QueryTerms(ctx, f.pool, f.chunkingID, long, []string{"group:a"})
+	if err != nil || len(terms) != 1 || len(terms[0].Keys) != 1 {
+		t.Fatalf("QueryTerms for the long word: %+v, %v", terms, err)
+	}
+	var n int
+	if err := f.pool.QueryRow(ctx, `SELECT count(*) FROM chunks WHERE docent_tag_lexemes(acl, tsv) @@ $1::tsquery`,
+		string(terms[0].Match())).Scan(&n); err != nil || n != 1 {
+		t.Errorf("the long word's key finds %d chunks (%v), want 1", n, err)
 	}
 }
 

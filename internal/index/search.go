@@ -2,7 +2,6 @@ package index
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -14,56 +13,87 @@ import (
 // statement that finds the candidates (`acl && $principals`), so nothing a caller may not see
 // is ever scored, counted or returned.
 
-// Term is one lexeme of a query with its statistics.
+// Term is one lexeme of a query with the caller's statistics of it (see QueryTerms).
 type Term struct {
 	Lexeme string
 	QTF    int   // occurrences in the query
-	DF     int64 // chunks of the chunking containing it
-	// MaxTF and MaxTFRatio bound the lexeme's term frequency in any chunk of the chunking:
-	// no chunk has more occurrences of it than MaxTF, nor a larger tf/|d| than MaxTFRatio.
-	// They are upper bounds, never smaller than the truth (a deletion leaves them as they
-	// were), so BM25 can bound what the lexeme adds to any chunk's score (MaxScore).
+	DF     int64 // the caller's document frequency: chunks with the lexeme, summed over the caller's tags
+	// MaxTF and MaxTFRatio bound the lexeme's term frequency in any chunk the caller can
+	// see: no such chunk has more occurrences of it than MaxTF, nor a larger tf/|d| than
+	// MaxTFRatio. They are upper bounds, never smaller than the truth (a deletion leaves them
+	// as they were), so BM25 can bound what the lexeme adds to any chunk's score (MaxScore).
 	MaxTF      int
 	MaxTFRatio float64
+	// Keys are the entries of the tag-qualified lexeme index (chunks_tag_lexemes_idx) that
+	// find the chunks the caller can see containing the lexeme: one for each of the caller's
+	// tags whose chunks contain it.
+	Keys []string
 }
 
-// Corpus is a chunking's size for BM25, and how much of it a caller can see.
+// Match matches the chunks the caller can see that contain the term (through the
+// tag-qualified lexeme index; see BM25). Empty (matching nothing) for a term the caller
+// cannot find.
+func (t Term) Match() TSQuery {
+	qs := make([]TSQuery, len(t.Keys))
+	for i, k := range t.Keys {
+		qs[i] = LexemeQuery(k)
+	}
+	return AnyOf(qs...)
+}
+
+// Corpus is the part of a chunking a caller's BM25 statistics cover (see QueryTerms).
 type Corpus struct {
-	Chunks    int64
-	AvgLength float64
-	// Visible estimates the chunks the principals can see (see VisibleChunks); 0 when none
-	// were given.
-	Visible int64
+	Chunks    int64   // the chunks carrying one of the caller's tags, summed over the tags
+	AvgLength float64 // their average lexical length
 }
 
 // QueryTerms returns the lexemes of text under the chunking's text search configuration (the
-// same stemming and stop words as the chunks), with their statistics, the corpus statistics
-// and the estimate of the chunks the principals can see. One round trip.
+// same stemming and stop words as the chunks) with the caller's statistics of each, and the
+// caller's corpus size, in the order of the lexemes in the query's tsvector. One round trip.
+//
+// The statistics are computed from the rows of the caller's own tags only (tag_lexeme_stats,
+// acl_stats), never from chunks the caller cannot see: a lexeme is in the caller's view iff
+// one of the caller's tags has it, its document frequency and the corpus size and total
+// length are sums over the caller's tags, and its tf bounds the largest over them. A lexeme
+// that only chunks of other tags contain therefore comes back with DF 0, exactly like one
+// that no chunk contains, and both lookups cost the same: one index probe per caller tag,
+// that misses. (A chunk carrying several of the caller's tags is counted once per tag, in
+// the document frequencies and in the corpus size alike; docs/retrieval.md says why that is
+// accepted.) The principals must be the caller's: they decide which chunks' statistics are
+// read.
+//
+// Each term also comes with the keys that find the chunks the caller can see containing it
+// in the tag-qualified lexeme index: the candidates of BM25 are found through the postings of
+// the caller's own tags only.
 func QueryTerms(ctx context.Context, db DBTX, chunkingID int, text string, principals []string) ([]Term, Corpus, error) {
 	rows, err := db.Query(ctx, `
 		WITH q AS (
-			SELECT u.lexeme, coalesce(array_length(u.positions, 1), 1) AS qtf
-			FROM chunkings c, unnest(to_tsvector(c.ts_config, $2)) AS u
+			SELECT u.lexeme, coalesce(array_length(u.positions, 1), 1) AS qtf, u.i
+			FROM chunkings c, unnest(to_tsvector(c.ts_config, $2)) WITH ORDINALITY AS u(lexeme, positions, weights, i)
 			WHERE c.id = $1
 		), cs AS (
-			SELECT chunk_count, total_length,
-			       least(chunk_count, coalesce((SELECT sum(a.chunk_count) FROM acl_stats a
-			                                    WHERE a.chunking_id = $1 AND a.tag = ANY($3)), 0))::bigint AS visible
-			FROM corpus_stats WHERE chunking_id = $1
+			SELECT coalesce(sum(a.chunk_count), 0)::bigint AS chunks, coalesce(sum(a.total_length), 0)::bigint AS total
+			FROM acl_stats a WHERE a.chunking_id = $1 AND a.tag = ANY($3)
 		)
 		SELECT q.lexeme, q.qtf, coalesce(s.df, 0), coalesce(s.max_tf, 0), coalesce(s.max_tf_ratio, 0),
-		       coalesce(cs.chunk_count, 0), coalesce(cs.total_length, 0), coalesce(cs.visible, 0)
+		       coalesce(s.keys, '{}'), cs.chunks, cs.total
 		FROM q
-		LEFT JOIN lexeme_stats s ON s.chunking_id = $1 AND s.lexeme = q.lexeme
-		LEFT JOIN cs ON true`, chunkingID, text, nonNilSlice(principals))
+		CROSS JOIN LATERAL (
+			SELECT sum(t.df)::bigint AS df, max(t.max_tf) AS max_tf, max(t.max_tf_ratio) AS max_tf_ratio,
+			       array_agg(docent_tag_key(t.tag) || ' ' || docent_lexeme_key(t.lexeme) ORDER BY t.tag) AS keys
+			FROM tag_lexeme_stats t
+			WHERE t.chunking_id = $1 AND t.tag = ANY($3) AND t.lexeme = q.lexeme AND t.df > 0
+		) s
+		CROSS JOIN cs
+		ORDER BY q.i`, chunkingID, text, nonNilSlice(principals))
 	if err != nil {
 		return nil, Corpus{}, fmt.Errorf("query terms: %w", err)
 	}
 	var terms []Term
-	var chunks, total, visible int64
+	var chunks, total int64
 	for rows.Next() {
 		var t Term
-		if err := rows.Scan(&t.Lexeme, &t.QTF, &t.DF, &t.MaxTF, &t.MaxTFRatio, &chunks, &total, &visible); err != nil {
+		if err := rows.Scan(&t.Lexeme, &t.QTF, &t.DF, &t.MaxTF, &t.MaxTFRatio, &t.Keys, &chunks, &total); err != nil {
 			return nil, Corpus{}, fmt.Errorf("query terms: %w", err)
 		}
 		terms = append(terms, t)
@@ -71,28 +101,15 @@ func QueryTerms(ctx context.Context, db DBTX, chunkingID int, text string, princ
 	if err := rows.Err(); err != nil {
 		return nil, Corpus{}, fmt.Errorf("query terms: %w", err)
 	}
-	c := Corpus{Chunks: chunks, Visible: visible}
-	if chunks > 0 {
-		c.AvgLength = float64(total) / float64(chunks)
-	}
-	return terms, c, nil
-}
-
-// CorpusStats returns the chunking's size, without query terms.
-func CorpusStats(ctx context.Context, db DBTX, chunkingID int) (Corpus, error) {
-	var chunks, total int64
-	err := db.QueryRow(ctx, `SELECT chunk_count, total_length FROM corpus_stats WHERE chunking_id = $1`, chunkingID).Scan(&chunks, &total)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Corpus{}, nil
-	}
-	if err != nil {
-		return Corpus{}, fmt.Errorf("corpus statistics: %w", err)
+	if len(terms) == 0 {
+		// A query without lexemes (only stop words): the caller's corpus size is not needed.
+		return nil, Corpus{}, nil
 	}
 	c := Corpus{Chunks: chunks}
 	if chunks > 0 {
 		c.AvgLength = float64(total) / float64(chunks)
 	}
-	return c, nil
+	return terms, c, nil
 }
 
 // BM25Query is one scoring pass of the lexical leg.
@@ -100,7 +117,7 @@ type BM25Query struct {
 	ChunkingID int
 	Principals []string
 	Sources    []string  // restrict to these sources; empty for all
-	Candidates TSQuery   // what a chunk must match to be a candidate
+	Candidates TSQuery   // what a chunk's tag-qualified lexemes must match to be a candidate (Term.Match)
 	Lexemes    []string  // lexemes scored (a superset of Candidates)
 	Weights    []float64 // per lexeme: IDF times its occurrences in the query
 	Phrases    []string  // quoted phrases a candidate must contain, as written
@@ -119,7 +136,16 @@ type Scored struct {
 // BM25 scores the candidate chunks visible to the principals and returns the best Limit.
 // (The numeric parameters are cast explicitly: left to inference, PostgreSQL types them
 // integer from the literals around them, and 0.9 would silently become 1.)
-// Candidates are found through the tsvector GIN index (with the tag GIN index); each
+// Candidates are found through the GIN index of tag-qualified lexemes
+// (docent_tag_lexemes(acl, tsv), whose entries pair each tag of a chunk with each of its
+// lexemes): q.Candidates names the entries of the caller's tags (Term.Match), so the index
+// scan reads no posting of a chunk the caller cannot see. That index is the only one the
+// statement can use: the permission filter (acl && principals) and the chunking are checked
+// on each candidate row, in forms the planner cannot match to the tag or chunking indexes.
+// Otherwise a planner without statistics (in the minutes after a first bulk load) took them
+// for selective, read every visible chunk through them and computed the tag-qualified
+// lexemes (tens of µs) of each: 0.5 s a SciFact query; and with statistics a BitmapAnd only
+// re-read all of the caller's tag postings. Each
 // candidate's term frequencies come from its tsvector, cut down to the query's lexemes by
 // setweight/ts_filter (binary searches, not a scan of all its lexemes).
 func BM25(ctx context.Context, db DBTX, q BM25Query) ([]Scored, error) {
@@ -161,7 +187,10 @@ const bm25SQL = `
 			FROM unnest(ts_filter(setweight(c.tsv, 'A', $4), '{a}')) AS x
 		) u
 		JOIN unnest($4::text[], $5::float8[]) AS t(lexeme, weight) ON t.lexeme = u.lexeme
-		WHERE c.tsv @@ $2::tsquery AND c.acl && $3 AND c.chunking_id = $1
+		WHERE docent_tag_lexemes(c.acl, c.tsv) @@ $2::tsquery
+		  -- The permission filter and the chunking, written so that the planner cannot
+		  -- match them to an index: candidates come from chunks_tag_lexemes_idx alone.
+		  AND coalesce(c.acl, '{}') && $3 AND c.chunking_id + 0 = $1
 		  AND (cardinality($9::text[]) = 0 OR c.tsv @@ ALL (
 		        SELECT phraseto_tsquery(k.ts_config, p) FROM chunkings k, unnest($9::text[]) AS p WHERE k.id = $1))
 		  AND (cardinality($11::text[]) = 0 OR c.document_id IN (
@@ -193,14 +222,16 @@ func AllOf(qs ...TSQuery) TSQuery {
 	return join(qs, " & ")
 }
 
-// Without matches the chunks that match q and contain none of the lexemes.
-func Without(q TSQuery, lexemes ...string) TSQuery {
-	if q == "" || len(lexemes) == 0 {
+// Without matches the chunks that match q and none of the others.
+func Without(q TSQuery, others ...TSQuery) TSQuery {
+	if q == "" {
 		return q
 	}
 	parts := []TSQuery{q}
-	for _, l := range lexemes {
-		parts = append(parts, "!"+LexemeQuery(l))
+	for _, o := range others {
+		if o != "" {
+			parts = append(parts, "!"+o) // o is a quoted lexeme or parenthesised
+		}
 	}
 	return AllOf(parts...)
 }

@@ -48,39 +48,41 @@ func mergeScored(a, b []index.Scored, limit int) []index.Scored {
 // BM25 of chunk d: Σ_t w_t · tf(t,d)·(k1+1) / (tf(t,d) + k1·(1 − b + b·|d|/avgdl)), with
 // w_t = idf_t · qtf_t and idf_t = ln(1 + (N − df_t + 0.5)/(df_t + 0.5)) (Lucene's), over
 // PostgreSQL's lexemes (the chunking's text search configuration: stemming, stop words).
+// N, df_t and avgdl are the caller's (index.QueryTerms): computed from the statistics of the
+// caller's own tags, so that neither the scores nor the work done depend on chunks the
+// caller cannot see. A term that only such chunks contain has df 0 for the caller and is
+// dropped before any chunk is read, exactly like a term that no chunk contains.
 //
 // Scoring every chunk that contains some query term is slow when a term is common, so the
 // top ExactTop is found in two passes (MaxScore). Each term has an upper bound: the most it
-// can add to any chunk's score, from the largest tf and tf/|d| any chunk has for it
-// (termBound). The first pass scores, with every term, the chunks containing one of the
-// rarest terms, taken while the chunks the caller can see among theirs (document
-// frequencies scaled by the caller's visible share) stay within LexicalBudget. A chunk
-// outside the first pass contains only other terms and scores at most the sum of their
-// bounds, so to enter the top ExactTop it must contain a set of them whose bounds add up to
-// more than the ExactTop-th score found: the second pass scores exactly the chunks that
-// match that condition, written as a tsquery of ANDs and ORs (candidateQuery) that the GIN
-// index evaluates. The top ExactTop is then exact. Only when the second pass could score more
-// than LexicalMaxCandidates visible chunks is its condition raised until it cannot, and the
-// result marked approximate. Ranks below ExactTop are not guaranteed.
+// can add to any chunk's score, from the largest tf and tf/|d| any chunk the caller can see
+// has for it (termBound). The first pass scores, with every term, the chunks containing one
+// of the rarest terms, taken while their document frequencies (the caller's: an upper bound
+// of the chunks it would score) stay within LexicalBudget. A chunk outside the first pass
+// contains only other terms and scores at most the sum of their bounds, so to enter the top
+// ExactTop it must contain a set of them whose bounds add up to more than the ExactTop-th
+// score found: the second pass scores exactly the chunks that match that condition, written
+// as a tsquery of ANDs and ORs (candidateQuery) that the GIN index evaluates. The top
+// ExactTop is then exact. Only when the second pass could score more than
+// LexicalMaxCandidates chunks is its condition raised until it cannot, and the result marked
+// approximate. Ranks below ExactTop are not guaranteed.
 func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Request) (*lexicalResult, error) {
-	terms, corpus, err := index.QueryTerms(ctx, r.db, chunking, q.Text, req.Principals)
+	terms, corpus, err := r.termStats(ctx, r.db, chunking, q.Text, req.Principals)
 	if err != nil {
 		return nil, err
 	}
 	res := &lexicalResult{exact: true}
-	if corpus.Chunks == 0 || corpus.Visible == 0 || corpus.AvgLength <= 0 {
+	if corpus.Chunks == 0 || corpus.AvgLength <= 0 {
 		return res, nil
 	}
-	// The share of the chunks the caller can see (an upper bound): how many of a term's
-	// chunks a pass would score.
-	share := min(1, float64(corpus.Visible)/float64(corpus.Chunks))
+	chunks := max(corpus.Chunks, int64(r.cfg.MinIDFChunks))
 	var ws []weighted
 	var totalW float64
 	for _, t := range terms {
 		if t.DF == 0 {
-			continue // in no chunk: cannot match
+			continue // in no chunk the caller can see: cannot match
 		}
-		idf := math.Log(1 + (float64(corpus.Chunks)-float64(t.DF)+0.5)/(float64(t.DF)+0.5))
+		idf := math.Log(1 + (float64(chunks)-float64(t.DF)+0.5)/(float64(t.DF)+0.5))
 		w := idf * float64(t.QTF)
 		ws = append(ws, weighted{Term: t, w: w, ub: r.termBound(t, w, corpus.AvgLength)})
 		totalW += w
@@ -92,25 +94,22 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 	sort.SliceStable(ws, func(i, j int) bool { return ws[i].DF < ws[j].DF })
 	lexemes := make([]string, len(ws))
 	weights := make([]float64, len(ws))
+	matches := make([]index.TSQuery, len(ws))
 	for i, t := range ws {
-		lexemes[i], weights[i] = t.Lexeme, t.w
+		lexemes[i], weights[i], matches[i] = t.Lexeme, t.w, t.Match()
 	}
 
 	// Pass 1: the chunks containing one of the rarest terms, within the budget; at least one
 	// term, and enough for ExactTop hits (a threshold) if the caller can see them.
 	n, sum := 0, 0.0
-	for n < len(ws) && (n == 0 || share*(sum+float64(ws[n].DF)) <= float64(r.cfg.LexicalBudget) ||
-		share*sum < float64(r.cfg.ExactTop)) {
+	for n < len(ws) && (n == 0 || sum+float64(ws[n].DF) <= float64(r.cfg.LexicalBudget) ||
+		sum < float64(r.cfg.ExactTop)) {
 		sum += float64(ws[n].DF)
 		n++
 	}
-	first := make([]index.TSQuery, n)
-	for i := range first {
-		first[i] = index.LexemeQuery(lexemes[i])
-	}
 	bq := index.BM25Query{ChunkingID: chunking, Principals: req.Principals, Sources: req.Sources,
 		Lexemes: lexemes, Weights: weights, Phrases: q.Phrases, K1: r.cfg.K1, B: r.cfg.B,
-		AvgLength: corpus.AvgLength, Limit: r.cfg.Depth, Candidates: index.AnyOf(first...)}
+		AvgLength: corpus.AvgLength, Limit: r.cfg.Depth, Candidates: index.AnyOf(matches[:n]...)}
 	hits, err := index.BM25(ctx, r.db, bq)
 	if err != nil {
 		return nil, err
@@ -125,7 +124,7 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 		rest := slices.Clone(ws[n:])
 		sort.SliceStable(rest, func(i, j int) bool { return rest[i].ub > rest[j].ub })
 		cand, est := candidateQuery(rest, threshold)
-		if share*est > float64(r.cfg.LexicalMaxCandidates) {
+		if est > float64(r.cfg.LexicalMaxCandidates) {
 			// Too many: raise the bar until the estimate fits; the top is then approximate.
 			res.exact = false
 			lo, hi := threshold, 0.0
@@ -134,7 +133,7 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 			}
 			for range 30 {
 				mid := (lo + hi) / 2
-				if _, e := candidateQuery(rest, mid); share*e > float64(r.cfg.LexicalMaxCandidates) {
+				if _, e := candidateQuery(rest, mid); e > float64(r.cfg.LexicalMaxCandidates) {
 					lo = mid
 				} else {
 					hi = mid
@@ -144,7 +143,7 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 		}
 		if cand != "" {
 			// Chunks with a pass 1 term were scored already.
-			bq.Candidates = index.Without(cand, lexemes[:n]...)
+			bq.Candidates = index.Without(cand, matches[:n]...)
 			more, err := index.BM25(ctx, r.db, bq)
 			if err != nil {
 				return nil, err
@@ -204,7 +203,8 @@ const (
 // to keep each within maxFallbackLeaves), which matches more chunks, never fewer. est
 // bounds the chunks matching it from above (a conjunction matches at most its rarest part, a
 // disjunction at most the sum of its parts, "at least m" at most the sum of the parts / m).
-// The query is empty when no chunk can score more than need.
+// The query is empty when no chunk can score more than need. A chunk "contains" a term when
+// its tag-qualified lexemes match the term's keys for the caller (index.Term.Match).
 func candidateQuery(ts []weighted, need float64) (q index.TSQuery, est float64) {
 	suffix := make([]float64, len(ts)+1)
 	for i := len(ts) - 1; i >= 0; i-- {
@@ -229,7 +229,7 @@ func candidateQuery(ts []weighted, need float64) (q index.TSQuery, est float64) 
 			return atLeast(ts[i:], m, maxFallbackLeaves)
 		}
 		t := ts[i]
-		with, estWith := index.LexemeQuery(t.Lexeme), float64(t.DF)
+		with, estWith := t.Match(), float64(t.DF)
 		if t.ub <= need {
 			sub, e := build(i+1, need-t.ub)
 			with, estWith = index.AllOf(with, sub), min(estWith, e)
@@ -275,12 +275,12 @@ func atLeast(ts []weighted, m, limit int) (index.TSQuery, float64) {
 		if m == 1 {
 			var any []index.TSQuery
 			for _, t := range ts[i:] {
-				any = append(any, index.LexemeQuery(t.Lexeme))
+				any = append(any, t.Match())
 			}
 			return index.AnyOf(any...)
 		}
 		// With ts[i] and m−1 of the rest, or m of the rest.
-		return index.AnyOf(index.AllOf(index.LexemeQuery(ts[i].Lexeme), build(i+1, m-1)), build(i+1, m))
+		return index.AnyOf(index.AllOf(ts[i].Match(), build(i+1, m-1)), build(i+1, m))
 	}
 	return build(0, m), df / float64(m)
 }

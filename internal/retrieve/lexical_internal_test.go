@@ -27,7 +27,7 @@ func TestCandidateQueryMatchesExactlyTheSetsThatCanWin(t *testing.T) {
 		ts := make([]weighted, n)
 		var total float64
 		for i := range ts {
-			ts[i] = weighted{Term: index.Term{Lexeme: lexemes[i], DF: int64(1 + r.IntN(100))}, ub: 0.1 + 3*r.Float64()}
+			ts[i] = weighted{Term: plainTerm(lexemes[i], int64(1+r.IntN(100))), ub: 0.1 + 3*r.Float64()}
 			total += ts[i].ub
 		}
 		sortByBound(ts)
@@ -63,6 +63,12 @@ func TestCandidateQueryMatchesExactlyTheSetsThatCanWin(t *testing.T) {
 	}
 }
 
+// plainTerm is a term whose only key is its lexeme, so that its queries match plain
+// tsvectors of lexemes.
+func plainTerm(lexeme string, df int64) index.Term {
+	return index.Term{Lexeme: lexeme, DF: df, Keys: []string{lexeme}}
+}
+
 func sortByBound(ts []weighted) {
 	for i := range ts {
 		for j := i + 1; j < len(ts); j++ {
@@ -79,7 +85,7 @@ func sortByBound(ts []weighted) {
 func TestCandidateQueryStaysSmall(t *testing.T) {
 	ts := make([]weighted, 40)
 	for i := range ts {
-		ts[i] = weighted{Term: index.Term{Lexeme: fmt.Sprintf("t%d", i), DF: 10}, ub: 1}
+		ts[i] = weighted{Term: plainTerm(fmt.Sprintf("t%d", i), 10), ub: 1}
 	}
 	q, _ := candidateQuery(ts, 20)
 	if q == "" {
@@ -108,7 +114,7 @@ func TestAtLeastMatchesTheSetsOfAtLeastM(t *testing.T) {
 	} {
 		ts := make([]weighted, tc.n)
 		for i := range ts {
-			ts[i] = weighted{Term: index.Term{Lexeme: lexemes[i], DF: int64(10 * (i + 1))}, ub: 1}
+			ts[i] = weighted{Term: plainTerm(lexemes[i], int64(10*(i+1))), ub: 1}
 		}
 		q, est := atLeast(ts, tc.m, 64)
 		var df float64

@@ -60,6 +60,12 @@ type Config struct {
 
 	K1 float64 // BM25 term-frequency saturation; default 0.9
 	B  float64 // BM25 length normalisation; default 0.4
+	// MinIDFChunks is the fewest chunks a caller's IDF is computed over. A caller who sees
+	// fewer (statistics are per caller, so a small group's are a small sample) gets the IDF
+	// of a corpus of MinIDFChunks chunks in which the others contain no query term: in a few
+	// dozen chunks one occurrence more or less would swing a term's weight, and with it
+	// evidence strength. Default 1000.
+	MinIDFChunks int
 	// LexicalBudget caps the candidates of the first lexical pass: the rarest query terms
 	// are taken as candidate terms while their summed document frequencies stay within it.
 	// A second pass with every term runs when the excluded terms could still change the top
@@ -106,6 +112,7 @@ func (c *Config) defaults() {
 	c.MaxQueryChars = cmp.Or(c.MaxQueryChars, 2000)
 	c.K1 = cmp.Or(c.K1, 0.9)
 	c.B = cmp.Or(c.B, 0.4)
+	c.MinIDFChunks = cmp.Or(c.MinIDFChunks, 1000)
 	c.LexicalBudget = cmp.Or(c.LexicalBudget, 1000)
 	c.LexicalMaxCandidates = cmp.Or(c.LexicalMaxCandidates, 20000)
 	c.ExactTop = cmp.Or(c.ExactTop, 10)
@@ -151,6 +158,10 @@ type Retriever struct {
 	rerank Reranker // nil: no reranking
 	name   string   // the reranker's name for results: builtin, http ...
 	logger *slog.Logger
+	// termStats looks up a query's lexemes with the caller's BM25 statistics: always
+	// index.QueryTerms, except in the timing benchmark, which puts the corpus-wide lookup of
+	// earlier versions beside it to measure the difference (export_test.go).
+	termStats func(ctx context.Context, db index.DBTX, chunkingID int, text string, principals []string) ([]index.Term, index.Corpus, error)
 
 	mu     sync.Mutex
 	gen    index.Generation
@@ -169,7 +180,7 @@ func New(cfg Config, db *pgxpool.Pool, emb Embedder, rerank Reranker, rerankName
 	if rerank != nil && rerankName == "" {
 		rerankName = "custom"
 	}
-	return &Retriever{cfg: cfg, db: db, emb: emb, rerank: rerank, name: rerankName, logger: logger}, nil
+	return &Retriever{cfg: cfg, db: db, emb: emb, rerank: rerank, name: rerankName, logger: logger, termStats: index.QueryTerms}, nil
 }
 
 // Config returns the effective configuration.

@@ -148,15 +148,11 @@ func TestBM25MatchesTheFormula(t *testing.T) {
 	t.Parallel()
 	db, emb := corpus(t, zipfCorpus(300, 7))
 	ctx := context.Background()
-	type chunkStats struct {
-		length int
-		tf     map[string]int
-	}
 	rows, err := db.Pool.Query(ctx, `SELECT c.id, c.lexical_length, u.lexeme, coalesce(array_length(u.positions, 1), 1) FROM chunks c, unnest(c.tsv) u`)
 	if err != nil {
 		t.Fatal(err)
 	}
-	chunks := map[int64]*chunkStats{}
+	chunks := map[int64]*bm25Chunk{}
 	df := map[string]int{}
 	for rows.Next() {
 		var id int64
@@ -167,7 +163,7 @@ func TestBM25MatchesTheFormula(t *testing.T) {
 		}
 		c := chunks[id]
 		if c == nil {
-			c = &chunkStats{length: length, tf: map[string]int{}}
+			c = &bm25Chunk{length: length, tf: map[string]int{}}
 			chunks[id] = c
 		}
 		c.tf[lexeme] = tf
@@ -177,9 +173,27 @@ func TestBM25MatchesTheFormula(t *testing.T) {
 	for _, c := range chunks {
 		total += float64(c.length)
 	}
-	n, avg := float64(len(chunks)), total/float64(len(chunks))
+	avg := total / float64(len(chunks))
 	const k1, b = 0.9, 0.4
-	r := newRetriever(t, db, emb, retrieve.Config{K1: k1, B: b}, nil)
+	// The IDF's corpus is the caller's chunks, or MinIDFChunks when they are fewer.
+	for _, minIDF := range []int{1, 4 * len(chunks)} {
+		n := max(float64(len(chunks)), float64(minIDF))
+		r := newRetriever(t, db, emb, retrieve.Config{K1: k1, B: b, MinIDFChunks: minIDF}, nil)
+		checkBM25(t, r, chunks, df, n, avg)
+	}
+}
+
+// bm25Chunk is what the BM25 formula needs of a chunk: its length and term frequencies.
+type bm25Chunk struct {
+	length int
+	tf     map[string]int
+}
+
+// checkBM25 compares r's lexical scores with the formula over n chunks of average length avg.
+func checkBM25(t *testing.T, r *retrieve.Retriever, chunks map[int64]*bm25Chunk, df map[string]int, n, avg float64) {
+	t.Helper()
+	const k1, b = 0.9, 0.4
+	ctx := context.Background()
 	for _, query := range []string{vocab(1) + " " + vocab(40) + " " + vocab(700), vocab(2000) + " " + vocab(3) + " " + vocab(3)} {
 		res, err := r.Retrieve(ctx, retrieve.Request{Query: query, Principals: []string{"group:a"}, Mode: retrieve.Lexical})
 		if err != nil {
@@ -388,28 +402,43 @@ func TestBothLegsUseTheirIndexes(t *testing.T) {
 	db, emb := corpus(t, zipfCorpus(1500, 5))
 	buildVectorIndex(t, db)
 	ctx := context.Background()
-	if _, err := db.Pool.Exec(ctx, `ANALYZE`); err != nil {
-		t.Fatal(err)
-	}
 	g, err := index.ActiveGeneration(ctx, db.Pool)
 	if err != nil {
 		t.Fatal(err)
 	}
-	rare := vocab(2500)
-	plan, err := index.ExplainBM25(ctx, db.Pool, index.BM25Query{ChunkingID: g.ChunkingID, Principals: []string{"group:a"},
-		Candidates: index.LexemeQuery(rare), Lexemes: []string{rare}, Weights: []float64{1}, K1: 0.9, B: 0.4, AvgLength: 90, Limit: 10})
-	if err != nil {
+	// The lexical leg finds its candidates through the index of tag-qualified lexemes and no
+	// other, with statistics and before ANALYZE has seen the table (right after a bulk load):
+	// not through the tag or chunking indexes, which would read every visible chunk and
+	// compute its tag-qualified lexemes.
+	lexicalPlan := func(when string) {
+		t.Helper()
+		rare := vocab(2500)
+		terms, _, err := index.QueryTerms(ctx, db.Pool, g.ChunkingID, rare, []string{"group:a"})
+		if err != nil || len(terms) != 1 || terms[0].DF == 0 {
+			t.Fatalf("terms of %q: %+v, %v", rare, terms, err)
+		}
+		plan, err := index.ExplainBM25(ctx, db.Pool, index.BM25Query{ChunkingID: g.ChunkingID, Principals: []string{"group:a"},
+			Candidates: terms[0].Match(), Lexemes: []string{rare}, Weights: []float64{1}, K1: 0.9, B: 0.4, AvgLength: 90, Limit: 10})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !strings.Contains(plan, `"Index Name": "chunks_tag_lexemes_idx"`) || strings.Contains(plan, "chunks_acl_idx") ||
+			strings.Contains(plan, "chunks_chunking_idx") {
+			t.Errorf("%s: the lexical leg does not find its candidates through the tag-qualified lexeme index alone:\n%s", when, plan)
+		}
+	}
+	lexicalPlan("before ANALYZE")
+	if _, err := db.Pool.Exec(ctx, `ANALYZE`); err != nil {
 		t.Fatal(err)
 	}
-	if !strings.Contains(plan, `"Index Name": "chunks_tsv_idx"`) {
-		t.Errorf("the lexical leg does not use the tsvector GIN index:\n%s", plan)
-	}
+	lexicalPlan("after ANALYZE")
 	vecs, err := emb.Embed(ctx, []string{"some query"})
 	if err != nil {
 		t.Fatal(err)
 	}
 	q := index.VectorQuery{Generation: g, Vector: vecs[0], Principals: []string{"group:a"}, Limit: 10, Plan: index.HNSWScan, EfSearch: 40}
-	if plan, err = index.ExplainNearest(ctx, db.Pool, q); err != nil {
+	plan, err := index.ExplainNearest(ctx, db.Pool, q)
+	if err != nil {
 		t.Fatal(err)
 	}
 	if !strings.Contains(plan, `"Index Name": "`+g.Table+`_hnsw_idx"`) {

@@ -77,12 +77,25 @@ func setupScale(b *testing.B) *scaleEnv {
 	scifact := evaldata.Path(b, "beir/scifact/corpus.jsonl")
 	clapnq := evaldata.Path(b, "qa/clapnq/corpus.jsonl")
 	queries := scifactTestQueries(b)
-	ctx := context.Background()
-
 	corpus, stats, err := evaldata.ScaleCorpus(scifact, clapnq, scaleDocs, scaleSeed)
 	if err != nil {
 		b.Fatal(err)
 	}
+	env := scaleDatabase(b, scalePrefix, scaleVersion, corpus, scaleMinChunks,
+		fmt.Sprintf("%d documents from %d sentences (%d SciFact, %d ClapNQ)", scaleDocs, stats.Sentences, stats.SciFact, stats.ClapNQ))
+	env.queries = queries
+	return env
+}
+
+// scaleDatabase returns the database of a generated corpus (JSON Lines) ingested with the
+// built-in embedder and its HNSW index built, building it first when it does not exist or is
+// incomplete. The database is named prefix + a hash of the corpus, the generator's version,
+// the schema and the ingestion settings, and reused while they are unchanged; building a new
+// one drops the other databases of the same prefix. Benchmark processes running at once
+// build it once.
+func scaleDatabase(b *testing.B, prefix, generator string, corpus []byte, minChunks int64, describe string) *scaleEnv {
+	b.Helper()
+	ctx := context.Background()
 	emb, err := embed.NewBuiltin(embed.BuiltinConfig{})
 	if err != nil {
 		b.Fatal(err)
@@ -96,14 +109,14 @@ func setupScale(b *testing.B) *scaleEnv {
 		b.Fatal(err)
 	}
 	sum := sha256.Sum256(corpus)
-	settings, err := json.Marshal(map[string]any{"corpus": hex.EncodeToString(sum[:]), "generator": scaleVersion,
+	settings, err := json.Marshal(map[string]any{"corpus": hex.EncodeToString(sum[:]), "generator": generator,
 		"schema": schema, "embedder": emb.Kind() + ":" + emb.Model(), "dimension": emb.Dimension(),
 		"extract": extract.Version, "chunk": chunk.Version, "chunker": chunker.Config(), "ts": "english"})
 	if err != nil {
 		b.Fatal(err)
 	}
 	h := sha256.Sum256(settings)
-	name := scalePrefix + hex.EncodeToString(h[:])[:16]
+	name := prefix + hex.EncodeToString(h[:])[:16]
 
 	admin, err := pgx.Connect(ctx, dbtest.ServerURL())
 	if err != nil {
@@ -113,8 +126,7 @@ func setupScale(b *testing.B) *scaleEnv {
 		b.Skipf("no database server: %v\n\trun `make db` (or set DOCENT_TEST_DATABASE_URL)", err)
 	}
 	defer admin.Close(context.WithoutCancel(ctx))
-	// Benchmark processes running at once build the corpus once.
-	const lockKey = "docent.retrieve.scale"
+	lockKey := "docent.retrieve." + prefix
 	if _, err := admin.Exec(ctx, "SELECT pg_advisory_lock(hashtext($1))", lockKey); err != nil {
 		b.Fatal(err)
 	}
@@ -136,10 +148,9 @@ func setupScale(b *testing.B) *scaleEnv {
 		b.Fatal(err)
 	}
 	if !complete {
-		b.Logf("building the benchmark corpus in database %s: %d documents from %d sentences (%d SciFact, %d ClapNQ); this takes a few minutes",
-			name, scaleDocs, stats.Sentences, stats.SciFact, stats.ClapNQ)
+		b.Logf("building the benchmark corpus in database %s: %s; this takes a few minutes", name, describe)
 		if !exists {
-			dropOtherScaleDatabases(ctx, b, admin, name)
+			dropOtherScaleDatabases(ctx, b, admin, prefix, name)
 			if _, err := admin.Exec(ctx, "CREATE DATABASE "+pgx.Identifier{name}.Sanitize()); err != nil {
 				b.Fatalf("create database %s (the role needs CREATEDB): %v", name, err)
 			}
@@ -170,11 +181,11 @@ func setupScale(b *testing.B) *scaleEnv {
 		gen.Table).Scan(&chunks, &hnsw); err != nil {
 		b.Fatal(err)
 	}
-	if chunks < scaleMinChunks || !hnsw || gen.IndexBuiltAt == nil {
+	if chunks < minChunks || !hnsw || gen.IndexBuiltAt == nil {
 		b.Fatalf("database %s is marked complete but has %d chunks (want >= %d), HNSW index %v: drop it to rebuild",
-			name, chunks, scaleMinChunks, hnsw)
+			name, chunks, minChunks, hnsw)
 	}
-	return &scaleEnv{pool: pool, gen: gen, emb: emb, chunks: chunks, queries: queries, name: name, url: url}
+	return &scaleEnv{pool: pool, gen: gen, emb: emb, chunks: chunks, name: name, url: url}
 }
 
 // buildScale migrates the database and ingests the corpus through the real ingestion (a run
@@ -227,10 +238,10 @@ func buildScale(ctx context.Context, b *testing.B, url string, corpus []byte, em
 	return nil
 }
 
-// dropOtherScaleDatabases drops the benchmark databases of other corpora or schemas (about
-// 1 GB each). Errors are ignored: a database in use is left for a later run.
-func dropOtherScaleDatabases(ctx context.Context, b *testing.B, admin *pgx.Conn, keep string) {
-	rows, err := admin.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE $1 AND datname <> $2`, scalePrefix+"%", keep)
+// dropOtherScaleDatabases drops the benchmark databases of the prefix for other corpora or
+// schemas (about 1 GB each). Errors are ignored: a database in use is left for a later run.
+func dropOtherScaleDatabases(ctx context.Context, b *testing.B, admin *pgx.Conn, prefix, keep string) {
+	rows, err := admin.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE $1 AND datname <> $2`, prefix+"%", keep)
 	if err != nil {
 		return
 	}

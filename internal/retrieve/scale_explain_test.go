@@ -249,7 +249,8 @@ func lexicalProfile(ctx context.Context, b *testing.B, env *scaleEnv, tag string
 				continue
 			}
 			var n int
-			if err := env.pool.QueryRow(ctx, `SELECT count(*) FROM chunks c WHERE c.tsv @@ $1::tsquery AND c.acl && $2 AND c.chunking_id = $3`,
+			if err := env.pool.QueryRow(ctx, `SELECT count(*) FROM chunks c
+				WHERE docent_tag_lexemes(c.acl, c.tsv) @@ $1::tsquery AND coalesce(c.acl, '{}') && $2 AND c.chunking_id + 0 = $3`,
 				st.args[1], st.args[2], st.args[0]).Scan(&n); err != nil {
 				b.Fatal(err)
 			}
