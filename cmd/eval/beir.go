@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"time"
 
@@ -27,11 +28,22 @@ embedding call.`)
 	fit := fs.Bool("fit-strength", false, "fit the evidence strength model on this split and print its coefficients")
 	var rf retrievalFlags
 	rf.register(fs)
+	var sf sliceFlags
+	sf.register(fs)
 	if code := parse(fs, args, e); code >= 0 {
 		return code
 	}
 	if *dir == "" {
 		fmt.Fprintln(e.stderr, "eval beir: --dataset is required")
+		return exitUsage
+	}
+	sl, err := sf.parse()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
+		return exitUsage
+	}
+	if sl != nil && *fit {
+		fmt.Fprintln(e.stderr, "eval beir: --fit-strength fits on the whole corpus: it does not go with --groups")
 		return exitUsage
 	}
 	mode := retrieve.Mode(rf.mode)
@@ -59,6 +71,9 @@ embedding call.`)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
 		return exitUsage
+	}
+	if sl != nil {
+		return runBEIRSlices(ctx, data, sl, rf, emb, rr, rrName, e, logger, datasetName(*dir), *split, *asJSON)
 	}
 	ds, err := prepare(ctx, data.CorpusPath, emb, e, quiet)
 	if err != nil {
@@ -139,6 +154,66 @@ embedding call.`)
 		a, b, c := fitLogistic(cov, dense, top1)
 		fmt.Fprintf(e.stdout, "strength model fitted on %s/%s (%d queries, %.1f%% with a relevant top document): intercept %.3f, coverage %.3f, dense %.3f\n",
 			rep.Dataset, *split, len(top1), 100*fraction(top1), a, b, c)
+	}
+	return exitOK
+}
+
+// runBEIRSlices evaluates the split as callers who see slices of the corpus (slices.go):
+// each query is asked by the caller who holds the group of its first relevant document
+// (by id), and nDCG@10 counts the relevant documents that caller sees.
+func runBEIRSlices(ctx context.Context, data *eval.BEIR, sl *slicing, rf retrievalFlags, emb retrieve.Embedder,
+	rr retrieve.Reranker, rrName string, e env, logger *slog.Logger, name, split string, asJSON bool) int {
+	threshold, err := minEvidence(e.getenv)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
+		return exitUsage
+	}
+	ds, err := prepareSliced(ctx, data.CorpusPath, sl, emb, e, slog.New(slog.DiscardHandler))
+	if err != nil {
+		fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
+		return exitFatal
+	}
+	defer ds.pool.Close()
+	var queries []sliceQuery
+	var qrels []map[string]int
+	for _, q := range data.Queries {
+		var relevant []string
+		for doc, grade := range data.Qrels[q.ID] {
+			if grade > 0 {
+				relevant = append(relevant, doc)
+			}
+		}
+		if len(relevant) == 0 {
+			continue
+		}
+		queries = append(queries, sliceQuery{id: q.ID, text: q.Text, anchor: slices.Min(relevant)})
+		qrels = append(qrels, data.Qrels[q.ID])
+	}
+	newRetriever := func(floor int) (*retrieve.Retriever, error) {
+		cfg := rf.config(retrieve.Config{})
+		cfg.MinIDFChunks = floor
+		return retrieve.New(cfg, ds.pool, emb, rr, rrName, logger)
+	}
+	out, err := sl.retrieveSlices(ctx, ds, newRetriever, retrieve.Mode(rf.mode), queries, e)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
+		return exitFatal
+	}
+	quality := func(i, groups int, o outcome) (float64, bool) {
+		seen := map[string]int{}
+		for doc, grade := range qrels[i] {
+			if sl.visible(groups, queries[i].anchor, doc) {
+				seen[doc] = grade
+			}
+		}
+		return eval.NDCG(o.ranked, seen, 10), true
+	}
+	topRelevant := func(i int, o outcome) bool { return len(o.ranked) > 0 && qrels[i][o.ranked[0]] > 0 }
+	rep := sliceReport{Dataset: name, Split: split, Mode: rf.mode, Salt: sl.salt, Quality: "nDCG@10", Threshold: threshold,
+		Rows: sl.sliceRows(ds, queries, out, threshold, quality, topRelevant, func(int) bool { return true })}
+	if err := rep.print(e.stdout, asJSON); err != nil {
+		fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
+		return exitFatal
 	}
 	return exitOK
 }

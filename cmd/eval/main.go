@@ -5,6 +5,11 @@
 //
 //	eval beir --dataset DIR [--split test] [--mode lexical|dense|hybrid] [--rerank none|builtin|http] [--json]
 //	eval qa --dataset DIR [--k 5] [--json]
+//	eval beir|qa ... --groups G,... [--min-idf-chunks N,...] [--group-salt S]
+//
+// With --groups, each query is also asked by a caller who sees only 1/G of the corpus (the
+// group of a document the query should find), with each BM25 IDF floor of --min-idf-chunks
+// (slices.go).
 //
 // Each dataset is ingested into a database of its own on the server of DOCENT_DATABASE_URL
 // (created if needed, named after the corpus and the ingestion settings, and reused while
@@ -249,6 +254,8 @@ func embedder(ctx context.Context, getenv func(string) string) (retrieve.Embedde
 type dataset struct {
 	pool *pgxpool.Pool
 	uris map[int64]string // document id -> URI
+	// tagChunks is the number of chunks carrying each tag (sliced evaluations only).
+	tagChunks map[string]int64
 }
 
 // prepare ingests the corpus file into the evaluation database for it, creating and

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"strings"
 	"text/tabwriter"
 
@@ -49,11 +50,18 @@ AUC; an unanswerable question comes with a related passage that lacks the answer
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	var rf retrievalFlags
 	rf.register(fs)
+	var sf sliceFlags
+	sf.register(fs)
 	if code := parse(fs, args, e); code >= 0 {
 		return code
 	}
 	if *dir == "" || *k < 1 {
 		fmt.Fprintln(e.stderr, "eval qa: --dataset is required and --k must be at least 1")
+		return exitUsage
+	}
+	sl, err := sf.parse()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
 		return exitUsage
 	}
 	data, err := eval.LoadClapNQ(*dir)
@@ -75,6 +83,9 @@ AUC; an unanswerable question comes with a related passage that lacks the answer
 	if err != nil {
 		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
 		return exitUsage
+	}
+	if sl != nil {
+		return runQASlices(ctx, data, sl, rf, emb, rr, rrName, e, logger, datasetName(*dir), *k, *asJSON)
 	}
 	ds, err := prepare(ctx, data.CorpusPath, emb, e, slog.New(slog.DiscardHandler))
 	if err != nil {
@@ -175,6 +186,59 @@ AUC; an unanswerable question comes with a related passage that lacks the answer
 		fmt.Fprintf(e.stdout, "  %.2f → %.0f%% answered / %.0f%% refused", t.Strength, 100*t.AnswerableAnswered, 100*t.UnanswerableRefused)
 	}
 	fmt.Fprintln(e.stdout, "  (answerable answered / unanswerable refused)")
+	return exitOK
+}
+
+// runQASlices evaluates the questions as callers who see slices of the corpus (slices.go):
+// each question, answerable or not, is asked by the caller who holds the group of the
+// passage it was written against, so that an unanswerable question's caller sees the
+// related passage that lacks the answer, as the answerable question's caller sees the gold.
+func runQASlices(ctx context.Context, data *eval.ClapNQ, sl *slicing, rf retrievalFlags, emb retrieve.Embedder,
+	rr retrieve.Reranker, rrName string, e env, logger *slog.Logger, name string, k int, asJSON bool) int {
+	threshold, err := minEvidence(e.getenv)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
+		return exitUsage
+	}
+	ds, err := prepareSliced(ctx, data.CorpusPath, sl, emb, e, slog.New(slog.DiscardHandler))
+	if err != nil {
+		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
+		return exitFatal
+	}
+	defer ds.pool.Close()
+	queries := make([]sliceQuery, len(data.Questions))
+	for i, q := range data.Questions {
+		queries[i] = sliceQuery{id: q.ID, text: q.Text, anchor: q.PassageID}
+	}
+	newRetriever := func(floor int) (*retrieve.Retriever, error) {
+		cfg := rf.config(retrieve.Config{})
+		cfg.MinIDFChunks = floor
+		return retrieve.New(cfg, ds.pool, emb, rr, rrName, logger)
+	}
+	out, err := sl.retrieveSlices(ctx, ds, newRetriever, retrieve.Mode(rf.mode), queries, e)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
+		return exitFatal
+	}
+	recall := func(i, _ int, o outcome) (float64, bool) {
+		q := data.Questions[i]
+		if !q.Answerable {
+			return 0, false
+		}
+		for _, id := range o.ranked[:min(len(o.ranked), k)] {
+			if slices.Contains(q.GoldPassageIDs, id) {
+				return 1, true
+			}
+		}
+		return 0, true
+	}
+	answerable := func(i int) bool { return data.Questions[i].Answerable }
+	rep := sliceReport{Dataset: name, Mode: rf.mode, Salt: sl.salt, Quality: fmt.Sprintf("gold recall@%d", k), Threshold: threshold,
+		Rows: sl.sliceRows(ds, queries, out, threshold, recall, func(i int, _ outcome) bool { return answerable(i) }, answerable)}
+	if err := rep.print(e.stdout, asJSON); err != nil {
+		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
+		return exitFatal
+	}
 	return exitOK
 }
 

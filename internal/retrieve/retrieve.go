@@ -64,7 +64,9 @@ type Config struct {
 	// fewer (statistics are per caller, so a small group's are a small sample) gets the IDF
 	// of a corpus of MinIDFChunks chunks in which the others contain no query term: in a few
 	// dozen chunks one occurrence more or less would swing a term's weight, and with it
-	// evidence strength. Default 1000.
+	// evidence strength. Default 250: measured on slices of SciFact and ClapNQ
+	// (docs/benchmarks.md), a larger floor costs ranking quality and steadies strength no
+	// better. 1 is no floor.
 	MinIDFChunks int
 	// LexicalBudget caps the candidates of the first lexical pass: the rarest query terms
 	// are taken as candidate terms while their summed document frequencies stay within it.
@@ -112,7 +114,7 @@ func (c *Config) defaults() {
 	c.MaxQueryChars = cmp.Or(c.MaxQueryChars, 2000)
 	c.K1 = cmp.Or(c.K1, 0.9)
 	c.B = cmp.Or(c.B, 0.4)
-	c.MinIDFChunks = cmp.Or(c.MinIDFChunks, 1000)
+	c.MinIDFChunks = cmp.Or(c.MinIDFChunks, 250)
 	c.LexicalBudget = cmp.Or(c.LexicalBudget, 1000)
 	c.LexicalMaxCandidates = cmp.Or(c.LexicalMaxCandidates, 20000)
 	c.ExactTop = cmp.Or(c.ExactTop, 10)
