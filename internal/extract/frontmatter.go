@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
+	"github.com/docent-rag/docent/internal/extract/textnorm"
 	"go.yaml.in/yaml/v3"
 )
 
@@ -676,7 +677,7 @@ type frontMatter struct {
 func interpret(fields map[string]any) (frontMatter, error) {
 	var fm frontMatter
 	if v, ok := lookupField(fields, "title"); ok {
-		fm.title = CollapseLine(scalarString(v))
+		fm.title = textnorm.CollapseLine(scalarString(v))
 	}
 	if v, ok := lookupField(fields, "redirect"); ok {
 		fm.redirect = strings.TrimSpace(scalarString(v)) != "" && v != false

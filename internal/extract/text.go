@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/docent-rag/docent/internal/chunk"
+	"github.com/docent-rag/docent/internal/extract/textnorm"
 )
 
 // maxTitleRunes is the length below which the first line of a plain-text file, followed by
@@ -48,7 +49,7 @@ func PlainText(data []byte) (Document, error) {
 		doc.Metadata["charset"] = enc
 	}
 	var e emitter
-	for _, para := range strings.Split(Collapse(blankLines(s)), "\n\n") {
+	for _, para := range strings.Split(textnorm.Collapse(blankLines(s)), "\n\n") {
 		e.paragraph(para)
 	}
 	doc.Document = e.document(plainTitle(s))
@@ -67,7 +68,7 @@ func plainTitle(s string) string {
 	if strings.TrimSpace(next) != "" || strings.TrimSpace(more) == "" {
 		return ""
 	}
-	title := CollapseLine(first)
+	title := textnorm.CollapseLine(first)
 	if utf8.RuneCountInString(title) >= maxTitleRunes || !hasWordChar(title) {
 		return ""
 	}
@@ -235,11 +236,11 @@ func sanitize(s string) string {
 func paragraphText(s string, stripActions bool) string {
 	s = resolveMarkers(s, stripActions)
 	if strings.IndexByte(s, hardBreak) < 0 {
-		return Collapse(s)
+		return textnorm.Collapse(s)
 	}
 	var lines []string
 	for part := range strings.SplitSeq(s, string(rune(hardBreak))) {
-		if p := Collapse(part); p != "" {
+		if p := textnorm.Collapse(part); p != "" {
 			lines = append(lines, p)
 		}
 	}
@@ -249,7 +250,7 @@ func paragraphText(s string, stripActions bool) string {
 // lineText normalises collected text that is one line by nature (a heading, a table cell),
 // as paragraphText does but with everything on one line.
 func lineText(s string, stripActions bool) string {
-	return CollapseLine(strings.ReplaceAll(resolveMarkers(s, stripActions), string(rune(hardBreak)), " "))
+	return textnorm.CollapseLine(strings.ReplaceAll(resolveMarkers(s, stripActions), string(rune(hardBreak)), " "))
 }
 
 // resolveMarkers removes template actions outside protected spans, if asked, and then the
@@ -273,7 +274,7 @@ func resolveMarkers(s string, stripActions bool) string {
 // space, and the indentation that all its lines share removed (the builder trims the first
 // line, which would otherwise lose its indentation alone).
 func codeText(s string) string {
-	s = Clean(s)
+	s = textnorm.Clean(s)
 	s = strings.TrimRight(s, " \t\n")
 	for {
 		line, rest, ok := strings.Cut(s, "\n")

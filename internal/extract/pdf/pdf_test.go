@@ -1,481 +1,84 @@
-package extract
+package pdf
 
 import (
-	"bufio"
 	"bytes"
-	"compress/flate"
-	"encoding/binary"
 	"fmt"
-	"hash/adler32"
-	"math/rand/v2"
-	"os"
-	"path/filepath"
 	"slices"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/google/go-cmp/cmp"
-	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu"
-	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
-
-	"github.com/docent-rag/docent/internal/chunk"
-	"github.com/docent-rag/docent/internal/pdfgen"
 )
 
-// writePDF writes d to a file in a temporary directory and returns its path.
-func pdfWriteDoc(t testing.TB, d pdfgen.Document) string {
-	t.Helper()
-	var buf bytes.Buffer
-	if err := pdfgen.Write(&buf, d); err != nil {
-		t.Fatal(err)
-	}
-	return pdfWriteFile(t, "doc.pdf", buf.Bytes())
-}
-
-func pdfWriteFile(t testing.TB, name string, data []byte) string {
-	t.Helper()
-	path := filepath.Join(t.TempDir(), name)
-	if err := os.WriteFile(path, data, 0o644); err != nil {
-		t.Fatal(err)
-	}
-	return path
-}
-
-// pageTexts returns the text of each page of doc, from PageStarts.
-func pdfPageTexts(doc Document) []string {
-	out := make([]string, doc.Pages)
-	for i, start := range doc.PageStarts {
-		end := len(doc.Text)
-		if i+1 < len(doc.PageStarts) {
-			end = doc.PageStarts[i+1]
-		}
-		out[i] = strings.TrimSpace(doc.Text[start:end])
-	}
-	return out
-}
-
-var pdfHandbook = pdfgen.Document{
-	Title:  "The Docent Handbook",
-	Author: "Ada Lovelace",
-	Header: "Docent Handbook — internal",
-	Footer: "Page {page} of 4",
-	Pages: []pdfgen.Page{
-		{Lines: []string{
-			"Getting started",
-			"",
-			"Docent answers questions from your documents. It reads Markdown, HTML and",
-			"PDF files, splits them into passages and finds the ones that answer a question.",
-			"",
-			"Each answer cites the passages it used, with page numbers for PDFs.",
-		}},
-		{Lines: []string{
-			"Permissions",
-			"",
-			"Every document carries permission tags; a user sees only passages whose tags",
-			"they hold. Tags come from the document’s front matter or from the folder.",
-		}},
-		{Lines: []string{
-			"Costs: 12 € per seat, “fair use” applies – see § 4.",
-		}},
-		{Lines: []string{
-			"A well-known trade-off: recall versus precision (and latency).",
-		}},
-	},
-}
-
-func TestPDFGenerated(t *testing.T) {
-	t.Parallel()
-	path := pdfWriteDoc(t, pdfHandbook)
-	doc, err := extractPDF(t, path, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if err := pdfCheckDocument(doc); err != nil {
-		t.Fatal(err)
-	}
-	if doc.Title != "The Docent Handbook" {
-		t.Errorf("Title = %q", doc.Title)
-	}
-	want := []string{
-		"Getting started\n\nDocent answers questions from your documents. It reads Markdown, HTML and PDF files, splits them into passages and finds the ones that answer a question.\n\nEach answer cites the passages it used, with page numbers for PDFs.",
-		"Permissions\n\nEvery document carries permission tags; a user sees only passages whose tags they hold. Tags come from the document’s front matter or from the folder.",
-		"Costs: 12 € per seat, “fair use” applies – see § 4.",
-		"A well-known trade-off: recall versus precision (and latency).",
-	}
-	// The running header and footer are gone; paragraphs are split at blank lines.
-	if diff := cmp.Diff(want, pdfPageTexts(doc)); diff != "" {
-		t.Errorf("page texts (-want +got):\n%s", diff)
-	}
-	var pages []int
-	for _, b := range doc.Blocks {
-		if b.Kind != chunk.Paragraph {
-			t.Errorf("block kind %v, want Paragraph", b.Kind)
-		}
-		pages = append(pages, b.Page)
-	}
-	if diff := cmp.Diff([]int{1, 1, 1, 2, 2, 3, 4}, pages); diff != "" {
-		t.Errorf("block pages (-want +got):\n%s", diff)
-	}
-	wantMeta := map[string]any{
-		"pages": int64(4), "encrypted": false, "title": "The Docent Handbook", "author": "Ada Lovelace",
-		"producer": "Docent pdfgen", "pdf_extractor": "ledongthuc",
-	}
-	if diff := cmp.Diff(wantMeta, doc.Metadata); diff != "" {
-		t.Errorf("metadata (-want +got):\n%s", diff)
-	}
-	if len(doc.NoTextPages) != 0 || doc.Skip != "" {
-		t.Errorf("NoTextPages %v, Skip %q", doc.NoTextPages, doc.Skip)
-	}
-}
-
-func TestPDFTitleFromFirstPage(t *testing.T) {
-	t.Parallel()
-	path := pdfWriteDoc(t, pdfgen.Document{Title: "Microsoft Word - draft3.docx", Pages: []pdfgen.Page{{Lines: []string{
-		"Quarterly report",
-		"",
-		"Revenue grew in every region. The details follow on the next pages, with a table per region and a summary.",
-	}}}})
-	doc, err := extractPDF(t, path, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if doc.Title != "Quarterly report" {
-		t.Errorf("Title = %q, want the first line (the information Title is a file name)", doc.Title)
-	}
-}
-
-func TestPDFNoText(t *testing.T) {
-	t.Parallel()
-	path := pdfWriteDoc(t, pdfgen.Document{Pages: []pdfgen.Page{{}, {Lines: []string{"Only the second page has text."}}, {}}})
-	doc, err := extractPDF(t, path, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if diff := cmp.Diff([]int{1, 3}, doc.NoTextPages); diff != "" {
-		t.Errorf("NoTextPages (-want +got):\n%s", diff)
-	}
-	if doc.Skip != "" || doc.Pages != 3 {
-		t.Errorf("Skip %q, Pages %d", doc.Skip, doc.Pages)
-	}
-
-	path = pdfWriteDoc(t, pdfgen.Document{Pages: []pdfgen.Page{{}, {}}})
-	doc, err = extractPDF(t, path, Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if doc.Skip != SkipNoText || doc.Text != "" || doc.Pages != 2 {
-		t.Errorf("Skip %q, Text %q, Pages %d; want a no_text skip of 2 pages", doc.Skip, doc.Text, doc.Pages)
-	}
-	if err := pdfCheckDocument(doc); err != nil {
-		t.Error(err)
-	}
-	if diff := cmp.Diff([]int{0, 0}, doc.PageStarts); diff != "" {
-		t.Errorf("PageStarts (-want +got):\n%s", diff)
-	}
-}
-
-// encryptPDF encrypts the PDF at path with pdfcpu and returns the new file's path.
-func encryptPDF(t *testing.T, path, user, owner string, aes bool, keyLength int) string {
-	t.Helper()
-	data, err := os.ReadFile(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	pdfcpuDisableConfigDir()
-	conf := model.NewDefaultConfiguration()
-	conf.Cmd = model.ENCRYPT
-	conf.UserPW, conf.OwnerPW = user, owner
-	conf.EncryptUsingAES, conf.EncryptKeyLength = aes, keyLength
-	ctx, err := pdfcpu.Read(bytes.NewReader(data), conf)
-	if err != nil {
-		t.Fatalf("encrypt: %v", err)
-	}
-	var out bytes.Buffer
-	w := bufio.NewWriter(&out)
-	ctx.Write.Writer = w
-	if err := pdfcpu.WriteContext(ctx); err != nil {
-		t.Fatalf("encrypt: %v", err)
-	}
-	if err := w.Flush(); err != nil {
-		t.Fatal(err)
-	}
-	return pdfWriteFile(t, "encrypted.pdf", out.Bytes())
-}
-
-func TestPDFEncrypted(t *testing.T) {
-	t.Parallel()
-	plain := pdfWriteDoc(t, pdfgen.Document{Pages: []pdfgen.Page{{Lines: []string{"The vault code is 4711."}}}})
-	tests := []struct {
-		name       string
-		user       string
-		aes        bool
-		keyLength  int
-		password   string
-		wantReason string // "" for success
-		wantPath   string // "" for any
-	}{
-		// An empty user password opens without asking. ledongthuc decrypts RC4-40 wrongly and
-		// does not support the crypt filters pdfcpu writes, so the pdfcpu path reads these.
-		{name: "rc4-40 empty user password", keyLength: 40, wantPath: pdfPathPdfcpu},
-		{name: "rc4-128 empty user password", keyLength: 128},
-		{name: "aes-256 empty user password", aes: true, keyLength: 256},
-		{name: "aes-128 user password missing", user: "s3cret", aes: true, keyLength: 128, wantReason: ReasonPDFEncrypted},
-		{name: "aes-128 wrong password", user: "s3cret", aes: true, keyLength: 128, password: "guess", wantReason: ReasonPDFEncrypted},
-		{name: "aes-128 right password", user: "s3cret", aes: true, keyLength: 128, password: "s3cret"},
-		{name: "aes-256 right password", user: "s3cret", aes: true, keyLength: 256, password: "s3cret"},
-		{name: "rc4-40 right password", user: "s3cret", keyLength: 40, password: "s3cret"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			path := encryptPDF(t, plain, tt.user, "owner-pw", tt.aes, tt.keyLength)
-			doc, err := extractPDF(t, path, Config{PDF: PDFOptions{Password: tt.password}})
-			if tt.wantReason != "" {
-				if ReasonOf(err) != tt.wantReason {
-					t.Fatalf("err = %v (reason %s), want reason %s", err, ReasonOf(err), tt.wantReason)
-				}
-				return
-			}
-			if err != nil {
-				t.Fatal(err)
-			}
-			if doc.Text != "The vault code is 4711." {
-				t.Errorf("Text = %q", doc.Text)
-			}
-			if doc.Metadata["encrypted"] != true {
-				t.Errorf("Metadata[encrypted] = %v, want true", doc.Metadata["encrypted"])
-			}
-			if path := doc.Metadata["pdf_extractor"]; tt.wantPath != "" && path != tt.wantPath {
-				t.Errorf("extractor path %v, want %s", path, tt.wantPath)
-			}
-		})
-	}
-}
-
-// Hostile files, built here: each must fail with its reason within the time limit, and
-// extraction must go on working afterwards.
-
-// bombPDF has a page whose small Flate-compressed content stream inflates to a TJ array of
-// n times 16384 one-letter strings, which the parser holds in memory as values of some 40
-// bytes each. The repeated middle of the stream is one compressed block of 64 KiB of
-// "(a) (a) ...", copied: the history it refers to is the same wherever it is placed.
-func bombPDF(t testing.TB, n int) []byte {
-	t.Helper()
-	var z bytes.Buffer
-	fw, err := flate.NewWriter(&z, flate.BestCompression)
-	if err != nil {
-		t.Fatal(err)
-	}
-	chunk := bytes.Repeat([]byte("(a) "), 16<<10)
-	sum := adler32.New()
-	write := func(p []byte) {
-		if _, err := fw.Write(p); err != nil {
-			t.Fatal(err)
-		}
-		if err := fw.Flush(); err != nil {
-			t.Fatal(err)
-		}
-	}
-	write(append([]byte("BT /F1 12 Tf ["), chunk...))
-	head := z.Len()
-	write(chunk)
-	block := bytes.Clone(z.Bytes()[head:])
-	z.Truncate(head)
-	sum.Write([]byte("BT /F1 12 Tf ["))
-	for range n {
-		z.Write(block)
-		sum.Write(chunk)
-	}
-	z.Truncate(z.Len() - len(block)) // the first chunk was written with the head
-	write([]byte("] TJ ET"))
-	sum.Write([]byte("] TJ ET"))
-	if err := fw.Close(); err != nil {
-		t.Fatal(err)
-	}
-	stream := append([]byte{0x78, 0xda}, z.Bytes()...)
-	stream = binary.BigEndian.AppendUint32(stream, sum.Sum32())
-
-	objs := []string{
-		"<< /Type /Catalog /Pages 2 0 R >>",
-		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-		"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R /Resources << >> >>",
-		fmt.Sprintf("<< /Length %d /Filter /FlateDecode >>\nstream\n%s\nendstream", len(stream), stream),
-	}
-	var b bytes.Buffer
-	b.WriteString("%PDF-1.4\n")
-	var offs []int
-	for i, o := range objs {
-		offs = append(offs, b.Len())
-		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, o)
-	}
-	xref := b.Len()
-	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
-	for _, o := range offs {
-		fmt.Fprintf(&b, "%010d 00000 n \n", o)
-	}
-	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
-	return b.Bytes()
-}
-
-func TestPDFBomb(t *testing.T) {
-	t.Parallel()
-	// Small enough to extract: the construction is right.
-	start := time.Now()
-	doc, err := extractPDF(t, pdfWriteFile(t, "small.pdf", bombPDF(t, 3)), Config{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	if n := strings.Count(doc.Text, "a"); n != 3*16<<10 {
-		t.Fatalf("small bomb: %d a's, want %d", n, 3*16<<10)
-	}
-	t.Logf("small bomb extracted in %v", time.Since(start).Round(time.Millisecond))
-	// Big (a 1 GiB stream): the parser is stopped at the memory limit.
-	start = time.Now()
-	_, err = extractPDF(t, pdfWriteFile(t, "bomb.pdf", bombPDF(t, 16<<10)), Config{MemoryLimit: 64 << 20})
-	if ReasonOf(err) != ReasonMemory {
-		t.Fatalf("err = %v (reason %s), want %s", err, ReasonOf(err), ReasonMemory)
-	}
-	t.Logf("%s after %v: %v", ReasonMemory, time.Since(start).Round(time.Millisecond), err)
-}
-
-func TestPDFHostile(t *testing.T) {
-	t.Parallel()
-	var good bytes.Buffer
-	if err := pdfgen.Write(&good, pdfHandbook); err != nil {
-		t.Fatal(err)
-	}
-	garbage := []byte("%PDF-1.4\n")
-	rng := rand.New(rand.NewPCG(1, 2))
-	for range 20000 {
-		garbage = append(garbage, byte(rng.UintN(256)))
-	}
-	garbage = append(garbage, "\n%%EOF\n"...)
-
-	const timeout = 20 * time.Second
-	tests := []struct {
-		name   string
-		data   []byte
-		mode   string
-		memory int64
-		want   string
-		inMsg  string // the error message contains this
-	}{
-		{name: "huge xref table", data: pdfgen.HugeXref(), want: ReasonMemory, inMsg: "out of memory"},
-		{name: "huge xref stream", data: pdfgen.HugeXrefStream(), want: ReasonMemory, inMsg: "out of memory"},
-		{name: "page tree lists itself", data: pdfgen.CyclicPageTree(true), want: ReasonPDFInvalid, inMsg: "page tree"},
-		{name: "page tree lists its parent", data: pdfgen.CyclicPageTree(false), want: ReasonPDFInvalid, inMsg: "page tree"},
-		{name: "truncated", data: good.Bytes()[:good.Len()/3], want: ReasonPDFInvalid},
-		{name: "garbage after a header", data: garbage, want: ReasonPDFInvalid},
-		{name: "empty file", data: nil, want: ReasonPDFInvalid},
-		{name: "not a PDF", data: []byte("<html><body>hello</body></html>"), want: ReasonPDFInvalid},
-		// Test-only child modes exercise the watchdogs directly.
-		{name: "child hangs", data: good.Bytes(), mode: "hang", want: ReasonTimeout},
-		{name: "child grows past the memory limit", data: good.Bytes(), mode: "grow", memory: 128 << 20, want: ReasonMemory, inMsg: "more than 128 MiB"},
-		{name: "child panics in a goroutine", data: good.Bytes(), mode: "crash", want: ReasonCrash, inMsg: "panic: extract child test crash"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			path := pdfWriteFile(t, "hostile.pdf", tt.data)
-			opts := Config{Timeout: timeout, MemoryLimit: tt.memory, testMode: func(string) string { return tt.mode }}
-			if tt.mode == "hang" {
-				opts.Timeout = 2 * time.Second
-			}
-			start := time.Now()
-			_, err := extractPDF(t, path, opts)
-			elapsed := time.Since(start)
-			if got := ReasonOf(err); got != tt.want {
-				t.Fatalf("err = %v (reason %s), want reason %s", err, got, tt.want)
-			}
-			if !strings.Contains(err.Error(), tt.inMsg) {
-				t.Errorf("err = %q, want it to mention %q", err, tt.inMsg)
-			}
-			if strings.Contains(err.Error(), "goroutine ") || strings.Contains(err.Error(), "second line") {
-				t.Errorf("err = %q carries more than the first line of the crash", err)
-			}
-			if elapsed > opts.Timeout+5*time.Second {
-				t.Errorf("took %v, timeout %v", elapsed, opts.Timeout)
-			}
-			t.Logf("%s after %v: %v", tt.want, elapsed.Round(time.Millisecond), err)
-
-			// The next file is extracted as usual.
-			doc, err := extractPDF(t, pdfWriteFile(t, "good.pdf", good.Bytes()), Config{})
-			if err != nil || doc.Pages != 4 {
-				t.Fatalf("good PDF after a hostile one: pages %d, err %v", doc.Pages, err)
-			}
-		})
-	}
-}
-
-func TestPDFParagraphs(t *testing.T) {
-	line := func(text string, x, x1, y float64) pdfLine {
-		return pdfLine{Text: text, X: x, X1: x1, Y: y, Size: 10}
+func TestParagraphs(t *testing.T) {
+	ln := func(text string, x, x1, y float64) line {
+		return line{Text: text, X: x, X1: x1, Y: y, Size: 10}
 	}
 	tests := []struct {
 		name  string
-		lines []pdfLine
+		lines []line
 		want  []string
 	}{
 		{
 			name: "leading gap",
-			lines: []pdfLine{
-				line("First paragraph line one", 72, 540, 700), line("and line two.", 72, 300, 688),
-				line("Second paragraph", 72, 400, 664),
+			lines: []line{
+				ln("First paragraph line one", 72, 540, 700), ln("and line two.", 72, 300, 688),
+				ln("Second paragraph", 72, 400, 664),
 			},
 			want: []string{"First paragraph line one\nand line two.", "Second paragraph"},
 		},
 		{
 			name: "indent after a short line",
-			lines: []pdfLine{
-				line("A paragraph set with an indent", 87, 540, 700), line("whose last line is short.", 72, 300, 688),
-				line("The next paragraph is indented", 87, 540, 676), line("and goes on here", 72, 540, 664),
+			lines: []line{
+				ln("A paragraph set with an indent", 87, 540, 700), ln("whose last line is short.", 72, 300, 688),
+				ln("The next paragraph is indented", 87, 540, 676), ln("and goes on here", 72, 540, 664),
 			},
 			want: []string{"A paragraph set with an indent\nwhose last line is short.", "The next paragraph is indented\nand goes on here"},
 		},
 		{
 			name: "bigger font is a heading",
-			lines: []pdfLine{
+			lines: []line{
 				{Text: "1 Introduction", X: 72, X1: 200, Y: 720, Size: 14},
-				line("Body text", 72, 540, 700),
+				ln("Body text", 72, 540, 700),
 			},
 			want: []string{"1 Introduction", "Body text"},
 		},
 		{
 			name: "sentence runs on into the next column",
-			lines: []pdfLine{
-				line("the left column ends with a hyphen-", 72, 290, 100), line("ated word", 310, 400, 700),
-				line("A new column, a new sentence.", 310, 500, 680),
+			lines: []line{
+				ln("the left column ends with a hyphen-", 72, 290, 100), ln("ated word", 310, 400, 700),
+				ln("A new column, a new sentence.", 310, 500, 680),
 			},
 			want: []string{"the left column ends with a hyphen-\nated word", "A new column, a new sentence."},
 		},
 		{
 			name: "same baseline continues, going back does not",
-			lines: []pdfLine{
-				line("Name:", 72, 100, 700), line("Ada", 110, 130, 700), line("Cell", 72, 90, 700),
+			lines: []line{
+				ln("Name:", 72, 100, 700), ln("Ada", 110, 130, 700), ln("Cell", 72, 90, 700),
 			},
 			want: []string{"Name:\nAda", "Cell"},
 		},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, pdfParagraphs(tt.lines)); diff != "" {
+			if diff := cmp.Diff(tt.want, paragraphs(tt.lines)); diff != "" {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
 	}
 }
 
-func TestPDFRemoveRunningLines(t *testing.T) {
-	page := func(lines ...pdfLine) pdfPage { return pdfPage{Lines: lines} }
-	at := func(text string, y float64) pdfLine { return pdfLine{Text: text, Y: y, Size: 10} }
-	pages := []pdfPage{
-		page(at("Title page", 700), at("Body one", 600)),
-		page(at("12 1.1 Topological spaces", 760), at("Body two", 600), at("Annual report 2024", 40)),
-		page(at("Body three", 600), at("13 1.1 Topological spaces", 760), at("Annual report 2024", 40)),
-		page(at("14 1.2 Metric spaces", 760), at("Body four", 600), at("Annual report 2024", 40)),
-		page(at("15 2 Continuity", 760), at("Body five", 600), at("Annual Report 2025", 40)),
+func TestRemoveRunningLines(t *testing.T) {
+	pg := func(lines ...line) page { return page{Lines: lines} }
+	at := func(text string, y float64) line { return line{Text: text, Y: y, Size: 10} }
+	pages := []page{
+		pg(at("Title page", 700), at("Body one", 600)),
+		pg(at("12 1.1 Topological spaces", 760), at("Body two", 600), at("Annual report 2024", 40)),
+		pg(at("Body three", 600), at("13 1.1 Topological spaces", 760), at("Annual report 2024", 40)),
+		pg(at("14 1.2 Metric spaces", 760), at("Body four", 600), at("Annual report 2024", 40)),
+		pg(at("15 2 Continuity", 760), at("Body five", 600), at("Annual Report 2025", 40)),
 	}
-	pdfRemoveRunningLines(pages)
+	removeRunningLines(pages)
 	var got [][]string
 	for _, p := range pages {
 		var texts []string
@@ -490,15 +93,15 @@ func TestPDFRemoveRunningLines(t *testing.T) {
 	}
 
 	// Two pages are too few to tell a header from content.
-	two := []pdfPage{page(at("Same", 700), at("a", 600)), page(at("Same", 700), at("b", 600))}
-	pdfRemoveRunningLines(two)
+	two := []page{pg(at("Same", 700), at("a", 600)), pg(at("Same", 700), at("b", 600))}
+	removeRunningLines(two)
 	if len(two[0].Lines) != 2 || len(two[1].Lines) != 2 {
 		t.Errorf("lines removed from a two-page document: %+v", two)
 	}
 }
 
-func TestPDFTitle(t *testing.T) {
-	lines := []pdfLine{
+func TestTitle(t *testing.T) {
+	lines := []line{
 		{Text: "Journal of Things, vol. 3", Size: 8},
 		{Text: "A Study of", Size: 18},
 		{Text: "Interesting Things", Size: 18},
@@ -508,23 +111,23 @@ func TestPDFTitle(t *testing.T) {
 	}
 	tests := []struct {
 		info  string
-		lines []pdfLine
+		lines []line
 		want  string
 	}{
 		{"A Proper Title", lines, "A Proper Title"},
 		{"Microsoft Word - thesis.doc", lines, "A Study of Interesting Things"},
 		{"untitled", lines, "A Study of Interesting Things"},
-		{"", []pdfLine{{Text: "12", Size: 10}, {Text: "Plain first line", Size: 10}, {Text: "x", Size: 10}}, "Plain first line"},
+		{"", []line{{Text: "12", Size: 10}, {Text: "Plain first line", Size: 10}, {Text: "x", Size: 10}}, "Plain first line"},
 		{"", nil, ""},
 	}
 	for _, tt := range tests {
-		if got := pdfTitle(tt.info, []pdfPage{{Lines: tt.lines}}); got != tt.want {
-			t.Errorf("pdfTitle(%q) = %q, want %q", tt.info, got, tt.want)
+		if got := title(tt.info, []page{{Lines: tt.lines}}); got != tt.want {
+			t.Errorf("title(%q) = %q, want %q", tt.info, got, tt.want)
 		}
 	}
 }
 
-func TestPDFDate(t *testing.T) {
+func TestDate(t *testing.T) {
 	tests := map[string]string{
 		"D:20180530132733+02'00'": "2018-05-30T13:27:33+02:00",
 		"D:20061214":              "2006-12-14T00:00:00Z",
@@ -534,13 +137,13 @@ func TestPDFDate(t *testing.T) {
 		"D:2024130":               "",
 	}
 	for in, want := range tests {
-		if got := pdfDate(in); got != want {
-			t.Errorf("pdfDate(%q) = %q, want %q", in, got, want)
+		if got := date(in); got != want {
+			t.Errorf("date(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
 
-func TestPDFNormalize(t *testing.T) {
+func TestNormalize(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"%PDF-2.0\n1 0 obj", "%PDF-1.7\n1 0 obj"},
 		{"%PDF-1.3 \n1 0 obj", "%PDF-1.3\n\n1 0 obj"},
@@ -549,16 +152,16 @@ func TestPDFNormalize(t *testing.T) {
 	}
 	for _, tt := range tests {
 		in := []byte(tt.in)
-		if got := string(pdfNormalize(in)); got != tt.want {
-			t.Errorf("pdfNormalize(%q) = %q, want %q", tt.in, got, tt.want)
+		if got := string(normalize(in)); got != tt.want {
+			t.Errorf("normalize(%q) = %q, want %q", tt.in, got, tt.want)
 		}
 		if string(in) != tt.in {
-			t.Errorf("pdfNormalize modified its input %q", tt.in)
+			t.Errorf("normalize modified its input %q", tt.in)
 		}
 	}
 }
 
-func TestPDFCMap(t *testing.T) {
+func TestCMap(t *testing.T) {
 	src := `/CIDInit /ProcSet findresource begin 12 dict begin begincmap
 /CMapName /Test def
 1 begincodespacerange <0000> <FFFF> endcodespacerange
@@ -566,7 +169,7 @@ func TestPDFCMap(t *testing.T) {
 2 beginbfrange <0024> <0026> <0041> <0030> <0031> [<0078> <D835DC00>] endbfrange
 1 begincidrange <4E00> <4E01> 19968 endcidrange
 endcmap CMapName currentdict /CMap defineresource pop end end`
-	m := pdfParseCMapForTest(t, src)
+	m := parseCMapForTest(t, src)
 	want := map[string]string{
 		"\x00\x03": " ", "\x00\x11": "fi", "\x00\x24": "A", "\x00\x26": "C",
 		"\x00\x30": "x", "\x00\x31": "\U0001D400", "\x4e\x01": "丁", "\x00\x99": "",
@@ -581,9 +184,9 @@ endcmap CMapName currentdict /CMap defineresource pop end end`
 	}
 }
 
-// pdfParseCMapForTest parses a CMap given as text, through a one-page PDF whose font has
+// parseCMapForTest parses a CMap given as text, through a one-page PDF whose font has
 // it as its ToUnicode stream.
-func pdfParseCMapForTest(t *testing.T, src string) *pdfCMap {
+func parseCMapForTest(t *testing.T, src string) *cmap {
 	t.Helper()
 	var b bytes.Buffer
 	b.WriteString("%PDF-1.4\n")
@@ -605,77 +208,31 @@ func pdfParseCMapForTest(t *testing.T, src string) *pdfCMap {
 		fmt.Fprintf(&b, "%010d 00000 n \n", o)
 	}
 	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
-	r, _, err := pdfOpen(b.Bytes(), "")
+	r, _, err := open(b.Bytes(), "")
 	if err != nil {
 		t.Fatal(err)
 	}
-	pages, err := pdfCollectPages(r)
+	pages, err := collectPages(r)
 	if err != nil || len(pages) != 1 {
 		t.Fatalf("pages %d, err %v", len(pages), err)
 	}
-	m := pdfReadCMap(pdfInherited(pages[0], "Resources").Key("Font").Key("F1").Key("ToUnicode"))
+	m := readCMap(inherited(pages[0], "Resources").Key("Font").Key("F1").Key("ToUnicode"))
 	if m == nil {
 		t.Fatal("no CMap parsed")
 	}
 	return m
 }
 
-// TestPDFGenRoundTrip writes documents with pdfgen and reads them back with PDF: every
-// page's text must come back exactly, up to the spacing between words.
-func TestPDFGenRoundTrip(t *testing.T) {
-	t.Parallel()
-	long := strings.Repeat("Retrieval-augmented generation grounds answers in passages. ", 12)
-	flowed, err := pdfgen.Flow(
-		"Chapter one", long, "A short paragraph (with parentheses) and a back\\slash.",
-		strings.Repeat("Second part of the text, which goes on for a while. ", 40),
-		strings.Repeat("Third part, long enough to need another page or two. ", 60),
-	)
-	if err != nil {
-		t.Fatal(err)
-	}
-	docs := map[string]pdfgen.Document{
-		"one page": {Pages: []pdfgen.Page{{Lines: []string{"Hello, world."}}}},
-		"WinAnsi characters": {Pages: []pdfgen.Page{{Lines: []string{
-			"Quotes “double” and ‘single’, dashes – and —, an ellipsis… and 5 €.",
-			"Accents: café, naïve, Ærø, Straße, señor, Œuvre; symbols © ® ™ ° ± ½ • § ¶.",
-		}}}},
-		"wrapped lines": {Pages: []pdfgen.Page{{Lines: []string{long, "", long}}}},
-		"flowed pages":  {Title: "Flowed", Pages: flowed},
-	}
-	for name, d := range docs {
-		t.Run(name, func(t *testing.T) {
-			t.Parallel()
-			doc, err := extractPDF(t, pdfWriteDoc(t, d), Config{})
-			if err != nil {
-				t.Fatal(err)
-			}
-			if doc.Pages != len(d.Pages) {
-				t.Fatalf("%d pages, want %d", doc.Pages, len(d.Pages))
-			}
-			got := pdfPageTexts(doc)
-			for i, p := range d.Pages {
-				want := strings.Join(strings.Fields(strings.Join(p.Lines, " ")), " ")
-				if g := strings.Join(strings.Fields(got[i]), " "); g != want {
-					t.Errorf("page %d:\n got %q\nwant %q", i+1, g, want)
-				}
-			}
-			if err := pdfCheckDocument(doc); err != nil {
-				t.Error(err)
-			}
-		})
-	}
-}
-
-func TestPDFReadingOrder(t *testing.T) {
+func TestReadingOrder(t *testing.T) {
 	// Two columns of running text, 72-282 and 318-528, ten rows.
-	left := func(i int) pdfLine {
-		return pdfLine{Text: fmt.Sprintf("left column line %d of running text here", i), X: 72, X1: 280, Y: 700 - 12*float64(i), Size: 10}
+	left := func(i int) line {
+		return line{Text: fmt.Sprintf("left column line %d of running text here", i), X: 72, X1: 280, Y: 700 - 12*float64(i), Size: 10}
 	}
-	right := func(i int) pdfLine {
-		return pdfLine{Text: fmt.Sprintf("right column line %d of running text too", i), X: 318, X1: 526, Y: 700 - 12*float64(i), Size: 10}
+	right := func(i int) line {
+		return line{Text: fmt.Sprintf("right column line %d of running text too", i), X: 318, X1: 526, Y: 700 - 12*float64(i), Size: 10}
 	}
-	title := pdfLine{Text: "A heading across both columns of the page", X: 72, X1: 526, Y: 730, Size: 14}
-	var rowMajor, colMajor, wantCols []pdfLine
+	title := line{Text: "A heading across both columns of the page", X: 72, X1: 526, Y: 730, Size: 14}
+	var rowMajor, colMajor, wantCols []line
 	rowMajor = append(rowMajor, title)
 	colMajor = append(colMajor, title)
 	for i := range 10 {
@@ -690,19 +247,19 @@ func TestPDFReadingOrder(t *testing.T) {
 	wantCols = colMajor
 
 	// A table: short cells drawn row by row.
-	var table []pdfLine
+	var table []line
 	for i := range 10 {
 		y := 700 - 12*float64(i)
 		table = append(table,
-			pdfLine{Text: fmt.Sprintf("item %d", i), X: 72, X1: 110, Y: y, Size: 10},
-			pdfLine{Text: "12.50", X: 300, X1: 330, Y: y, Size: 10},
-			pdfLine{Text: "EUR", X: 450, X1: 475, Y: y, Size: 10})
+			line{Text: fmt.Sprintf("item %d", i), X: 72, X1: 110, Y: y, Size: 10},
+			line{Text: "12.50", X: 300, X1: 330, Y: y, Size: 10},
+			line{Text: "EUR", X: 450, X1: 475, Y: y, Size: 10})
 	}
 
 	tests := []struct {
 		name  string
-		lines []pdfLine
-		want  []pdfLine
+		lines []line
+		want  []line
 	}{
 		{"row-major columns are read column by column", rowMajor, wantCols},
 		{"column-major drawing is kept", colMajor, colMajor},
@@ -710,7 +267,7 @@ func TestPDFReadingOrder(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			got := pdfReadingOrder(slices.Clone(tt.lines))
+			got := readingOrder(slices.Clone(tt.lines))
 			var g, w []string
 			for _, l := range got {
 				g = append(g, l.Text)
