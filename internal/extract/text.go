@@ -75,7 +75,7 @@ func plainTitle(s string) string {
 	return title
 }
 
-// blankLines empties the lines of s that hold only white space, so that Collapse sees them
+// blankLines empties the lines of s that hold only white space, so that textnorm.Collapse sees them
 // as the paragraph breaks they are.
 func blankLines(s string) string {
 	var b strings.Builder
@@ -217,7 +217,7 @@ func hasWordChar(s string) bool {
 }
 
 // sanitize removes from source text the control characters that extractors use as markers
-// (hardBreak, protectStart, protectEnd). Clean would remove them anyway.
+// (hardBreak, protectStart, protectEnd). textnorm.Clean would remove them anyway.
 func sanitize(s string) string {
 	if strings.IndexByte(s, hardBreak) < 0 && strings.IndexByte(s, protectStart) < 0 && strings.IndexByte(s, protectEnd) < 0 {
 		return s
@@ -232,7 +232,7 @@ func sanitize(s string) string {
 
 // paragraphText normalises collected running text: template actions outside protected
 // (code) spans are removed when stripActions is set, the markers are resolved, and each
-// hard-broken line is collapsed (see Collapse) and kept on its own line.
+// hard-broken line is collapsed (see textnorm.Collapse) and kept on its own line.
 func paragraphText(s string, stripActions bool) string {
 	s = resolveMarkers(s, stripActions)
 	if strings.IndexByte(s, hardBreak) < 0 {
@@ -270,7 +270,7 @@ func resolveMarkers(s string, stripActions bool) string {
 	}, s)
 }
 
-// codeText normalises preformatted text: Clean, no leading blank lines or trailing white
+// codeText normalises preformatted text: textnorm.Clean, no leading blank lines or trailing white
 // space, and the indentation that all its lines share removed (the builder trims the first
 // line, which would otherwise lose its indentation alone).
 func codeText(s string) string {

@@ -11,6 +11,8 @@ import (
 	lpdf "github.com/ledongthuc/pdf"
 )
 
+// ToUnicode CMaps: a lexer and parser for the small PostScript subset they are written in.
+
 // cmap is a parsed ToUnicode CMap.
 type cmap struct {
 	space  [4][][2]uint32 // code space ranges by code length - 1

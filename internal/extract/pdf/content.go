@@ -8,6 +8,10 @@ import (
 	lpdf "github.com/ledongthuc/pdf"
 )
 
+// The content-stream interpreter: it follows a page's text operators (and the form XObjects
+// it draws) through the graphics state into glyphs in page space, and groups the glyphs into
+// lines of text with their geometry (lineBuilder).
+
 // matrix is an affine transform [a b c d e f] as in PDF: x' = a*x + c*y + e, y' = b*x + d*y + f.
 type matrix [6]float64
 
@@ -295,7 +299,7 @@ type lineBuilder struct {
 // columnGap is the gap, as a fraction of the font size, above which text on the same
 // baseline is taken to be in another column (or table cell) and starts a new line: wider
 // than the widest word spaces of justified text, narrower than most column gutters. The
-// parent joins such lines again when they turn out to belong together.
+// layout joins such lines again when they turn out to belong together.
 const columnGap = 1.2
 
 // spaceGap is the gap, as a fraction of the font size, above which two glyphs are taken
@@ -387,5 +391,5 @@ func (b *lineBuilder) flush() {
 	b.open, b.space, b.lastSpc = false, false, false
 }
 
-// round rounds to 0.01 pt: enough for layout, and keeps the child's JSON small.
+// round rounds to 0.01 pt: enough for layout.
 func round(f float64) float64 { return math.Round(f*100) / 100 }

@@ -8,6 +8,9 @@ import (
 	lpdf "github.com/ledongthuc/pdf"
 )
 
+// Fonts: decoding the strings a page shows into characters and their widths, through the
+// font's ToUnicode CMap (cmap.go), its encoding or its embedded program's (glyphs.go).
+
 // char is one character code of a shown string, decoded.
 type char struct {
 	text      string

@@ -6,9 +6,13 @@ import (
 	"fmt"
 	"strings"
 
-	"github.com/docent-rag/docent/internal/extract/textnorm"
 	lpdf "github.com/ledongthuc/pdf"
+
+	"github.com/docent-rag/docent/internal/extract/textnorm"
 )
+
+// Opening a file and reading its structure: the information dictionary and the page tree;
+// each page's text is read by the content-stream interpreter (content.go).
 
 // open opens data with ledongthuc/pdf, trying the empty password and then password.
 // encrypted reports whether the file has an /Encrypt dictionary (as far as could be seen).
