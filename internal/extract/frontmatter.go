@@ -14,8 +14,9 @@ import (
 	"unicode/utf8"
 
 	"github.com/BurntSushi/toml"
-	"github.com/docent-rag/docent/internal/extract/textnorm"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/docent-rag/docent/internal/extract/textnorm"
 )
 
 // Front matter is a block of fields at the top of a Markdown (or go.dev HTML) file, in one
