@@ -1,11 +1,11 @@
 #!/usr/bin/env bash
 # scripts/fuzz.sh [-t DURATION] [-j JOBS] [TARGET...]: a fuzzing campaign over the parsers.
 #
-# Runs each fuzz target (all of those below by default, or the ones named, as Package.Target
-# or just Target) for DURATION (default 10m) with one fuzzing worker each, JOBS targets at a
-# time (default 1), and prints one line per target: executions, new corpus entries, and PASS
-# or FAIL. A failing input is kept by `go test` under the package's testdata/fuzz/, where the
-# normal test run replays it; the full output of every target is in .data/fuzz/TARGET.log.
+# Runs each fuzz target (all of those below by default, or the ones named, as Package.Target,
+# Package its path under internal/, or just Target) for DURATION (default 10m), one fuzzing
+# worker each, JOBS targets at a time (default 1), and prints one line per target: executions,
+# new corpus entries, PASS or FAIL. A failing input is kept by `go test` under the package's
+# testdata/fuzz/, which the normal test run replays; each target's output is in .data/fuzz/.
 # The shared evaluation data seeds the corpora of most targets (DOCENT_EVAL_DATA, default
 # ../shared/data). Exit status: 0 when every target passed, 1 otherwise.
 set -euo pipefail
@@ -30,7 +30,7 @@ all=(
 	extract.FuzzMarkdown extract.FuzzMarkdownNesting extract.FuzzHTML extract.FuzzPlainText
 	extract.FuzzFrontMatterYAML extract.FuzzFrontMatterTOML extract.FuzzFrontMatterJSON
 	extract.FuzzJSONL extract.FuzzJSONLRecords extract.FuzzPDF extract.FuzzExtractChild
-	extract.FuzzChildFrames extract.FuzzCollapse
+	extract.FuzzChildFrames extract/textnorm.FuzzCollapse
 	acl.FuzzParseFile
 	auth.FuzzCheckJSON acl.FuzzCanonicalName
 	api.FuzzCheckEncoding api.FuzzPrefersStream
@@ -55,7 +55,7 @@ mkdir -p .data/fuzz
 
 # run PKG.TARGET: fuzz one target and print its line.
 run() {
-	local pkg=${1%%.*} target=${1#*.} log=.data/fuzz/${1}.log status=PASS
+	local pkg=${1%%.*} target=${1#*.} log=.data/fuzz/${1//\//-}.log status=PASS
 	if ! go test -run '^$' -fuzz "^${target}\$" -fuzztime "$duration" -parallel 1 \
 		"./internal/$pkg" >"$log" 2>&1; then
 		status=FAIL

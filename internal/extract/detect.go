@@ -168,7 +168,7 @@ func hasUTF16BOM(data []byte) bool {
 // without one the text is UTF-8, unless it is not valid UTF-8 and its bytes above 0x7F are
 // mostly not UTF-8 sequences, in which case it is read as Windows-1252 (a superset of
 // Latin-1), the usual encoding of legacy text files. Stray invalid bytes in otherwise valid
-// UTF-8 are left for Clean to replace.
+// UTF-8 are left for textnorm.Clean to replace.
 func decodeText(data []byte) (string, string) {
 	var enc encoding.Encoding
 	name := ""

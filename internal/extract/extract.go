@@ -9,6 +9,10 @@
 // also bound what they can cheaply (Markdown container nesting, HTML element counts, YAML
 // aliases, PDF page trees), so that most hostile inputs yield a degraded but complete
 // extraction rather than a failure.
+//
+// The PDF engine (content-stream interpreter, fonts and CMaps, layout) is package
+// extract/pdf, called in the child; the text normalisation every format shares is package
+// extract/textnorm.
 package extract
 
 import (
@@ -20,7 +24,8 @@ import (
 
 // Version identifies the extraction code. Stored with each document; when it changes, the
 // next ingest re-extracts documents whose files did not change. Bump it when a change to
-// this package changes the text or structure it produces.
+// this package or to the packages below it (pdf, textnorm) changes the text or structure
+// it produces.
 const Version = "1"
 
 // Document is what extraction produced from a file, or from one record of a collection.

@@ -15,6 +15,8 @@ import (
 
 	"github.com/BurntSushi/toml"
 	"go.yaml.in/yaml/v3"
+
+	"github.com/docent-rag/docent/internal/extract/textnorm"
 )
 
 // Front matter is a block of fields at the top of a Markdown (or go.dev HTML) file, in one
@@ -676,7 +678,7 @@ type frontMatter struct {
 func interpret(fields map[string]any) (frontMatter, error) {
 	var fm frontMatter
 	if v, ok := lookupField(fields, "title"); ok {
-		fm.title = CollapseLine(scalarString(v))
+		fm.title = textnorm.CollapseLine(scalarString(v))
 	}
 	if v, ok := lookupField(fields, "redirect"); ok {
 		fm.redirect = strings.TrimSpace(scalarString(v)) != "" && v != false

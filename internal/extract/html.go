@@ -15,6 +15,7 @@ import (
 	"golang.org/x/net/html/charset"
 
 	"github.com/docent-rag/docent/internal/chunk"
+	"github.com/docent-rag/docent/internal/extract/textnorm"
 )
 
 // HTML extracts an HTML page or fragment. Only the main content is kept: the <main>
@@ -75,7 +76,7 @@ func HTML(data []byte) (Document, error) {
 		for _, p := range paras {
 			e.paragraph(paragraphText(p, !fm.template))
 		}
-		doc.Document = e.document(CollapseLine(title))
+		doc.Document = e.document(textnorm.CollapseLine(title))
 		addNote(&doc, fmt.Sprintf("HTML read as text without its structure: %v", err))
 		return finish(doc), nil
 	}
@@ -97,7 +98,7 @@ func HTML(data []byte) (Document, error) {
 	title := fm.title
 	if title == "" {
 		if t := findElement(root, atom.Title); t != nil {
-			title = CollapseLine(textContent(t))
+			title = textnorm.CollapseLine(textContent(t))
 		}
 	}
 	if title == "" {
@@ -499,7 +500,7 @@ func pageMetadata(root *html.Node) map[string]any {
 			if c.Type == html.ElementNode && c.DataAtom == atom.Meta {
 				name := strings.ToLower(attr(c, "name"))
 				if name == "description" || name == "author" || name == "keywords" {
-					if v := CollapseLine(attr(c, "content")); v != "" {
+					if v := textnorm.CollapseLine(attr(c, "content")); v != "" {
 						m[name] = v
 					}
 				}
@@ -698,7 +699,7 @@ func htmlTextOnly(s string) (title string, paragraphs []string) {
 		switch tt {
 		case html.ErrorToken:
 			flush()
-			return CollapseLine(titleText.String()), paragraphs
+			return textnorm.CollapseLine(titleText.String()), paragraphs
 		case html.TextToken:
 			switch {
 			case inTitle:

@@ -8,6 +8,8 @@ import (
 	"io"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/docent-rag/docent/internal/extract/textnorm"
 )
 
 // A JSON Lines collection holds one document per line, as BEIR corpora do:
@@ -538,8 +540,8 @@ func JSONLRecord(raw []byte) (Document, error) {
 		doc.Metadata[k] = n
 	}
 
-	title = CollapseLine(title)
-	body = Collapse(blankLines(normalizeNewlines(body)))
+	title = textnorm.CollapseLine(title)
+	body = textnorm.Collapse(blankLines(normalizeNewlines(body)))
 	if body == "" {
 		body = title
 	}

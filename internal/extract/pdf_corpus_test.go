@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/docent-rag/docent/internal/evaldata"
+	"github.com/docent-rag/docent/internal/extract/textnorm"
 )
 
 // pdfManifest is the part of the reference corpus's manifest.json the test reads.
@@ -166,7 +167,7 @@ func TestPDFReferenceCorpus(t *testing.T) {
 // cut, word left out) that occur in text: a check of word boundaries and reading order
 // that a character count cannot make.
 func pdfSampleRecall(sample, text string) float64 {
-	words := strings.FieldsFunc(Clean(sample), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
+	words := strings.FieldsFunc(textnorm.Clean(sample), func(r rune) bool { return !unicode.IsLetter(r) && !unicode.IsDigit(r) })
 	if len(words) > 1 {
 		words = words[:len(words)-1]
 	}

@@ -10,8 +10,8 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
-	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -20,6 +20,7 @@ import (
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
 
 	"github.com/docent-rag/docent/internal/chunk"
+	"github.com/docent-rag/docent/internal/extract/pdf"
 	"github.com/docent-rag/docent/internal/pdfgen"
 )
 
@@ -175,6 +176,10 @@ func TestPDFNoText(t *testing.T) {
 	}
 }
 
+// pdfcpuNoConfigDir keeps pdfcpu from creating its configuration directory under the user's
+// config directory in this process, as the engine does in the children (package pdf).
+var pdfcpuNoConfigDir = sync.OnceFunc(func() { model.ConfigPath = "disable" })
+
 // encryptPDF encrypts the PDF at path with pdfcpu and returns the new file's path.
 func encryptPDF(t *testing.T, path, user, owner string, aes bool, keyLength int) string {
 	t.Helper()
@@ -182,7 +187,7 @@ func encryptPDF(t *testing.T, path, user, owner string, aes bool, keyLength int)
 	if err != nil {
 		t.Fatal(err)
 	}
-	pdfcpuDisableConfigDir()
+	pdfcpuNoConfigDir()
 	conf := model.NewDefaultConfiguration()
 	conf.Cmd = model.ENCRYPT
 	conf.UserPW, conf.OwnerPW = user, owner
@@ -217,7 +222,7 @@ func TestPDFEncrypted(t *testing.T) {
 	}{
 		// An empty user password opens without asking. ledongthuc decrypts RC4-40 wrongly and
 		// does not support the crypt filters pdfcpu writes, so the pdfcpu path reads these.
-		{name: "rc4-40 empty user password", keyLength: 40, wantPath: pdfPathPdfcpu},
+		{name: "rc4-40 empty user password", keyLength: 40, wantPath: pdf.PathPdfcpu},
 		{name: "rc4-128 empty user password", keyLength: 128},
 		{name: "aes-256 empty user password", aes: true, keyLength: 256},
 		{name: "aes-128 user password missing", user: "s3cret", aes: true, keyLength: 128, wantReason: ReasonPDFEncrypted},
@@ -407,219 +412,6 @@ func TestPDFHostile(t *testing.T) {
 	}
 }
 
-func TestPDFParagraphs(t *testing.T) {
-	line := func(text string, x, x1, y float64) pdfLine {
-		return pdfLine{Text: text, X: x, X1: x1, Y: y, Size: 10}
-	}
-	tests := []struct {
-		name  string
-		lines []pdfLine
-		want  []string
-	}{
-		{
-			name: "leading gap",
-			lines: []pdfLine{
-				line("First paragraph line one", 72, 540, 700), line("and line two.", 72, 300, 688),
-				line("Second paragraph", 72, 400, 664),
-			},
-			want: []string{"First paragraph line one\nand line two.", "Second paragraph"},
-		},
-		{
-			name: "indent after a short line",
-			lines: []pdfLine{
-				line("A paragraph set with an indent", 87, 540, 700), line("whose last line is short.", 72, 300, 688),
-				line("The next paragraph is indented", 87, 540, 676), line("and goes on here", 72, 540, 664),
-			},
-			want: []string{"A paragraph set with an indent\nwhose last line is short.", "The next paragraph is indented\nand goes on here"},
-		},
-		{
-			name: "bigger font is a heading",
-			lines: []pdfLine{
-				{Text: "1 Introduction", X: 72, X1: 200, Y: 720, Size: 14},
-				line("Body text", 72, 540, 700),
-			},
-			want: []string{"1 Introduction", "Body text"},
-		},
-		{
-			name: "sentence runs on into the next column",
-			lines: []pdfLine{
-				line("the left column ends with a hyphen-", 72, 290, 100), line("ated word", 310, 400, 700),
-				line("A new column, a new sentence.", 310, 500, 680),
-			},
-			want: []string{"the left column ends with a hyphen-\nated word", "A new column, a new sentence."},
-		},
-		{
-			name: "same baseline continues, going back does not",
-			lines: []pdfLine{
-				line("Name:", 72, 100, 700), line("Ada", 110, 130, 700), line("Cell", 72, 90, 700),
-			},
-			want: []string{"Name:\nAda", "Cell"},
-		},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			if diff := cmp.Diff(tt.want, pdfParagraphs(tt.lines)); diff != "" {
-				t.Errorf("(-want +got):\n%s", diff)
-			}
-		})
-	}
-}
-
-func TestPDFRemoveRunningLines(t *testing.T) {
-	page := func(lines ...pdfLine) pdfPage { return pdfPage{Lines: lines} }
-	at := func(text string, y float64) pdfLine { return pdfLine{Text: text, Y: y, Size: 10} }
-	pages := []pdfPage{
-		page(at("Title page", 700), at("Body one", 600)),
-		page(at("12 1.1 Topological spaces", 760), at("Body two", 600), at("Annual report 2024", 40)),
-		page(at("Body three", 600), at("13 1.1 Topological spaces", 760), at("Annual report 2024", 40)),
-		page(at("14 1.2 Metric spaces", 760), at("Body four", 600), at("Annual report 2024", 40)),
-		page(at("15 2 Continuity", 760), at("Body five", 600), at("Annual Report 2025", 40)),
-	}
-	pdfRemoveRunningLines(pages)
-	var got [][]string
-	for _, p := range pages {
-		var texts []string
-		for _, l := range p.Lines {
-			texts = append(texts, l.Text)
-		}
-		got = append(got, texts)
-	}
-	want := [][]string{{"Title page", "Body one"}, {"Body two"}, {"Body three"}, {"Body four"}, {"Body five"}}
-	if diff := cmp.Diff(want, got); diff != "" {
-		t.Errorf("(-want +got):\n%s", diff)
-	}
-
-	// Two pages are too few to tell a header from content.
-	two := []pdfPage{page(at("Same", 700), at("a", 600)), page(at("Same", 700), at("b", 600))}
-	pdfRemoveRunningLines(two)
-	if len(two[0].Lines) != 2 || len(two[1].Lines) != 2 {
-		t.Errorf("lines removed from a two-page document: %+v", two)
-	}
-}
-
-func TestPDFTitle(t *testing.T) {
-	lines := []pdfLine{
-		{Text: "Journal of Things, vol. 3", Size: 8},
-		{Text: "A Study of", Size: 18},
-		{Text: "Interesting Things", Size: 18},
-		{Text: "Jane Doe", Size: 11},
-		{Text: "Body text body text body text", Size: 10},
-		{Text: "more body text", Size: 10},
-	}
-	tests := []struct {
-		info  string
-		lines []pdfLine
-		want  string
-	}{
-		{"A Proper Title", lines, "A Proper Title"},
-		{"Microsoft Word - thesis.doc", lines, "A Study of Interesting Things"},
-		{"untitled", lines, "A Study of Interesting Things"},
-		{"", []pdfLine{{Text: "12", Size: 10}, {Text: "Plain first line", Size: 10}, {Text: "x", Size: 10}}, "Plain first line"},
-		{"", nil, ""},
-	}
-	for _, tt := range tests {
-		if got := pdfTitle(tt.info, []pdfPage{{Lines: tt.lines}}); got != tt.want {
-			t.Errorf("pdfTitle(%q) = %q, want %q", tt.info, got, tt.want)
-		}
-	}
-}
-
-func TestPDFDate(t *testing.T) {
-	tests := map[string]string{
-		"D:20180530132733+02'00'": "2018-05-30T13:27:33+02:00",
-		"D:20061214":              "2006-12-14T00:00:00Z",
-		"D:19981028120000Z":       "1998-10-28T12:00:00Z",
-		"D:20240102030405-05'30":  "2024-01-02T03:04:05-05:30",
-		"yesterday":               "",
-		"D:2024130":               "",
-	}
-	for in, want := range tests {
-		if got := pdfDate(in); got != want {
-			t.Errorf("pdfDate(%q) = %q, want %q", in, got, want)
-		}
-	}
-}
-
-func TestPDFNormalize(t *testing.T) {
-	tests := []struct{ in, want string }{
-		{"%PDF-2.0\n1 0 obj", "%PDF-1.7\n1 0 obj"},
-		{"%PDF-1.3 \n1 0 obj", "%PDF-1.3\n\n1 0 obj"},
-		{"%PDF-1.4\n%%EOF\n" + strings.Repeat("<junk>", 10), "%PDF-1.4\n%%EOF"},
-		{"%PDF-1.4\nfine\n%%EOF\n", "%PDF-1.4\nfine\n%%EOF\n"},
-	}
-	for _, tt := range tests {
-		in := []byte(tt.in)
-		if got := string(pdfNormalize(in)); got != tt.want {
-			t.Errorf("pdfNormalize(%q) = %q, want %q", tt.in, got, tt.want)
-		}
-		if string(in) != tt.in {
-			t.Errorf("pdfNormalize modified its input %q", tt.in)
-		}
-	}
-}
-
-func TestPDFCMap(t *testing.T) {
-	src := `/CIDInit /ProcSet findresource begin 12 dict begin begincmap
-/CMapName /Test def
-1 begincodespacerange <0000> <FFFF> endcodespacerange
-2 beginbfchar <0003> <0020> <0011> <00660069> endbfchar
-2 beginbfrange <0024> <0026> <0041> <0030> <0031> [<0078> <D835DC00>] endbfrange
-1 begincidrange <4E00> <4E01> 19968 endcidrange
-endcmap CMapName currentdict /CMap defineresource pop end end`
-	m := pdfParseCMapForTest(t, src)
-	want := map[string]string{
-		"\x00\x03": " ", "\x00\x11": "fi", "\x00\x24": "A", "\x00\x26": "C",
-		"\x00\x30": "x", "\x00\x31": "\U0001D400", "\x4e\x01": "丁", "\x00\x99": "",
-	}
-	for code, w := range want {
-		if got := m.decode(code); got != w {
-			t.Errorf("decode(%x) = %q, want %q", code, got, w)
-		}
-	}
-	if n := m.codeLen("\x00\x24\x00", true); n != 2 {
-		t.Errorf("codeLen = %d, want 2", n)
-	}
-}
-
-// pdfParseCMapForTest parses a CMap given as text, through a one-page PDF whose font has
-// it as its ToUnicode stream.
-func pdfParseCMapForTest(t *testing.T, src string) *pdfCMap {
-	t.Helper()
-	var b bytes.Buffer
-	b.WriteString("%PDF-1.4\n")
-	var offs []int
-	objs := []string{
-		"<< /Type /Catalog /Pages 2 0 R >>",
-		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-		"<< /Type /Page /Parent 2 0 R /Resources << /Font << /F1 4 0 R >> >> >>",
-		"<< /Type /Font /Subtype /Type0 /BaseFont /X /Encoding /Identity-H /ToUnicode 5 0 R >>",
-		fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(src), src),
-	}
-	for i, o := range objs {
-		offs = append(offs, b.Len())
-		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, o)
-	}
-	xref := b.Len()
-	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
-	for _, o := range offs {
-		fmt.Fprintf(&b, "%010d 00000 n \n", o)
-	}
-	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
-	r, _, err := pdfOpen(b.Bytes(), "")
-	if err != nil {
-		t.Fatal(err)
-	}
-	pages, err := pdfCollectPages(r)
-	if err != nil || len(pages) != 1 {
-		t.Fatalf("pages %d, err %v", len(pages), err)
-	}
-	m := pdfReadCMap(pdfInherited(pages[0], "Resources").Key("Font").Key("F1").Key("ToUnicode"))
-	if m == nil {
-		t.Fatal("no CMap parsed")
-	}
-	return m
-}
-
 // TestPDFGenRoundTrip writes documents with pdfgen and reads them back with PDF: every
 // page's text must come back exactly, up to the spacing between words.
 func TestPDFGenRoundTrip(t *testing.T) {
@@ -661,65 +453,6 @@ func TestPDFGenRoundTrip(t *testing.T) {
 			}
 			if err := pdfCheckDocument(doc); err != nil {
 				t.Error(err)
-			}
-		})
-	}
-}
-
-func TestPDFReadingOrder(t *testing.T) {
-	// Two columns of running text, 72-282 and 318-528, ten rows.
-	left := func(i int) pdfLine {
-		return pdfLine{Text: fmt.Sprintf("left column line %d of running text here", i), X: 72, X1: 280, Y: 700 - 12*float64(i), Size: 10}
-	}
-	right := func(i int) pdfLine {
-		return pdfLine{Text: fmt.Sprintf("right column line %d of running text too", i), X: 318, X1: 526, Y: 700 - 12*float64(i), Size: 10}
-	}
-	title := pdfLine{Text: "A heading across both columns of the page", X: 72, X1: 526, Y: 730, Size: 14}
-	var rowMajor, colMajor, wantCols []pdfLine
-	rowMajor = append(rowMajor, title)
-	colMajor = append(colMajor, title)
-	for i := range 10 {
-		rowMajor = append(rowMajor, left(i), right(i))
-	}
-	for i := range 10 {
-		colMajor = append(colMajor, left(i))
-	}
-	for i := range 10 {
-		colMajor = append(colMajor, right(i))
-	}
-	wantCols = colMajor
-
-	// A table: short cells drawn row by row.
-	var table []pdfLine
-	for i := range 10 {
-		y := 700 - 12*float64(i)
-		table = append(table,
-			pdfLine{Text: fmt.Sprintf("item %d", i), X: 72, X1: 110, Y: y, Size: 10},
-			pdfLine{Text: "12.50", X: 300, X1: 330, Y: y, Size: 10},
-			pdfLine{Text: "EUR", X: 450, X1: 475, Y: y, Size: 10})
-	}
-
-	tests := []struct {
-		name  string
-		lines []pdfLine
-		want  []pdfLine
-	}{
-		{"row-major columns are read column by column", rowMajor, wantCols},
-		{"column-major drawing is kept", colMajor, colMajor},
-		{"a table keeps its rows", table, table},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			got := pdfReadingOrder(slices.Clone(tt.lines))
-			var g, w []string
-			for _, l := range got {
-				g = append(g, l.Text)
-			}
-			for _, l := range tt.want {
-				w = append(w, l.Text)
-			}
-			if diff := cmp.Diff(w, g); diff != "" {
-				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
 	}

@@ -19,8 +19,8 @@ import (
 
 // protectStart and protectEnd mark text that expandDirectives copies unchanged: extractors
 // wrap inline code in them. hardBreak marks a line break inside a paragraph (Markdown hard
-// breaks, HTML <br>). All three are control characters, which Clean removes from text, so
-// they never clash with content once source text has been passed through sanitize.
+// breaks, HTML <br>). All three are control characters, which textnorm.Clean removes from
+// text, so they never clash with content once source text has been passed through sanitize.
 const (
 	hardBreak    = '\x00'
 	protectStart = '\x01'

@@ -7,6 +7,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/docent-rag/docent/internal/chunk"
+	"github.com/docent-rag/docent/internal/extract/textnorm"
 )
 
 // maxTitleRunes is the length below which the first line of a plain-text file, followed by
@@ -48,7 +49,7 @@ func PlainText(data []byte) (Document, error) {
 		doc.Metadata["charset"] = enc
 	}
 	var e emitter
-	for _, para := range strings.Split(Collapse(blankLines(s)), "\n\n") {
+	for _, para := range strings.Split(textnorm.Collapse(blankLines(s)), "\n\n") {
 		e.paragraph(para)
 	}
 	doc.Document = e.document(plainTitle(s))
@@ -67,14 +68,14 @@ func plainTitle(s string) string {
 	if strings.TrimSpace(next) != "" || strings.TrimSpace(more) == "" {
 		return ""
 	}
-	title := CollapseLine(first)
+	title := textnorm.CollapseLine(first)
 	if utf8.RuneCountInString(title) >= maxTitleRunes || !hasWordChar(title) {
 		return ""
 	}
 	return title
 }
 
-// blankLines empties the lines of s that hold only white space, so that Collapse sees them
+// blankLines empties the lines of s that hold only white space, so that textnorm.Collapse sees them
 // as the paragraph breaks they are.
 func blankLines(s string) string {
 	var b strings.Builder
@@ -216,7 +217,7 @@ func hasWordChar(s string) bool {
 }
 
 // sanitize removes from source text the control characters that extractors use as markers
-// (hardBreak, protectStart, protectEnd). Clean would remove them anyway.
+// (hardBreak, protectStart, protectEnd). textnorm.Clean would remove them anyway.
 func sanitize(s string) string {
 	if strings.IndexByte(s, hardBreak) < 0 && strings.IndexByte(s, protectStart) < 0 && strings.IndexByte(s, protectEnd) < 0 {
 		return s
@@ -231,15 +232,15 @@ func sanitize(s string) string {
 
 // paragraphText normalises collected running text: template actions outside protected
 // (code) spans are removed when stripActions is set, the markers are resolved, and each
-// hard-broken line is collapsed (see Collapse) and kept on its own line.
+// hard-broken line is collapsed (see textnorm.Collapse) and kept on its own line.
 func paragraphText(s string, stripActions bool) string {
 	s = resolveMarkers(s, stripActions)
 	if strings.IndexByte(s, hardBreak) < 0 {
-		return Collapse(s)
+		return textnorm.Collapse(s)
 	}
 	var lines []string
 	for part := range strings.SplitSeq(s, string(rune(hardBreak))) {
-		if p := Collapse(part); p != "" {
+		if p := textnorm.Collapse(part); p != "" {
 			lines = append(lines, p)
 		}
 	}
@@ -249,7 +250,7 @@ func paragraphText(s string, stripActions bool) string {
 // lineText normalises collected text that is one line by nature (a heading, a table cell),
 // as paragraphText does but with everything on one line.
 func lineText(s string, stripActions bool) string {
-	return CollapseLine(strings.ReplaceAll(resolveMarkers(s, stripActions), string(rune(hardBreak)), " "))
+	return textnorm.CollapseLine(strings.ReplaceAll(resolveMarkers(s, stripActions), string(rune(hardBreak)), " "))
 }
 
 // resolveMarkers removes template actions outside protected spans, if asked, and then the
@@ -269,11 +270,11 @@ func resolveMarkers(s string, stripActions bool) string {
 	}, s)
 }
 
-// codeText normalises preformatted text: Clean, no leading blank lines or trailing white
+// codeText normalises preformatted text: textnorm.Clean, no leading blank lines or trailing white
 // space, and the indentation that all its lines share removed (the builder trims the first
 // line, which would otherwise lose its indentation alone).
 func codeText(s string) string {
-	s = Clean(s)
+	s = textnorm.Clean(s)
 	s = strings.TrimRight(s, " \t\n")
 	for {
 		line, rest, ok := strings.Cut(s, "\n")

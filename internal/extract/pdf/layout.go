@@ -1,4 +1,4 @@
-package extract
+package pdf
 
 import (
 	"cmp"
@@ -10,79 +10,45 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/docent-rag/docent/internal/chunk"
+	"github.com/docent-rag/docent/internal/extract/textnorm"
 )
 
-// The parent side of PDF extraction: pure functions from the child's lines to a Document.
+// Layout: pure functions from a file's lines to paragraphs and a title.
 
-// pdfDocument builds the Document from the child's result.
-func pdfDocument(res pdfResult) Document {
+// layout turns the lines of parsed pages into a Document.
+func layout(res result) Document {
 	pages := res.Pages
-	pdfRemoveRunningLines(pages)
+	removeRunningLines(pages)
 
-	var b builder
-	var noText []int
-	pageErrs := 0
+	doc := Document{
+		Pages:     make([][]string, len(pages)),
+		Info:      res.Info,
+		Created:   date(res.Info.CreationDate),
+		Encrypted: res.Encrypted,
+		Path:      res.Path,
+		Truncated: res.Truncated,
+	}
 	for i, p := range pages {
 		if p.Err != "" {
-			pageErrs++
+			doc.PageErrors++
 		}
-		b.startPage()
-		added := false
-		for _, para := range pdfParagraphs(pdfReadingOrder(p.Lines)) {
-			if text := Collapse(para); text != "" {
-				b.add(chunk.Paragraph, 0, i+1, text)
-				added = true
+		for _, para := range paragraphs(readingOrder(p.Lines)) {
+			if text := textnorm.Collapse(para); text != "" {
+				doc.Pages[i] = append(doc.Pages[i], text)
 			}
 		}
-		if !added {
-			noText = append(noText, i+1)
-		}
 	}
-	doc := Document{
-		Document:    b.document(pdfTitle(res.Info.Title, pages)),
-		ContentType: "application/pdf",
-		Pages:       len(pages),
-		PageStarts:  b.pages,
-		NoTextPages: noText,
-		Metadata:    map[string]any{"pages": int64(len(pages)), "encrypted": res.Encrypted}, // int64 as after a trip through JSON
-	}
-	for i, off := range doc.PageStarts {
-		doc.PageStarts[i] = min(off, len(doc.Text))
-	}
-	if doc.PageStarts == nil {
-		doc.PageStarts = []int{}
-	}
-	if doc.Text == "" {
-		doc.Skip = SkipNoText
-	}
-	meta := doc.Metadata
-	for k, v := range map[string]string{
-		"title": res.Info.Title, "author": res.Info.Author, "subject": res.Info.Subject,
-		"creator": res.Info.Creator, "producer": res.Info.Producer,
-		"creation_date": pdfDate(res.Info.CreationDate),
-		"pdf_extractor": res.Path,
-	} {
-		if v != "" {
-			meta[k] = v
-		}
-	}
-	if pageErrs > 0 {
-		meta["pdf_page_errors"] = int64(pageErrs)
-	}
-	if res.Truncated {
-		meta["pdf_truncated"] = true
-	}
+	doc.Title = title(res.Info.Title, pages)
 	return doc
 }
 
-// pdfParagraphs groups a page's lines into paragraphs, each returned as its lines joined
-// by newlines (Collapse then joins them, mending words hyphenated at line ends). A new
+// paragraphs groups a page's lines into paragraphs, each returned as its lines joined
+// by newlines (textnorm.Collapse then joins them, mending words hyphenated at line ends). A new
 // paragraph starts where the text changes direction or size, jumps up (a new column) or
 // down by more than the leading, or where a short line is followed by an indented one.
-func pdfParagraphs(lines []pdfLine) []string {
+func paragraphs(lines []line) []string {
 	var out []string
-	var cur []pdfLine
+	var cur []line
 	flush := func() {
 		if len(cur) == 0 {
 			return
@@ -96,7 +62,7 @@ func pdfParagraphs(lines []pdfLine) []string {
 	}
 	maxX1 := 0.0 // the right end of the current paragraph's widest line
 	for _, l := range lines {
-		if len(cur) > 0 && pdfNewParagraph(cur, maxX1, l) {
+		if len(cur) > 0 && newParagraph(cur, maxX1, l) {
 			flush()
 		}
 		if len(cur) == 0 || l.X1 > maxX1 {
@@ -108,21 +74,21 @@ func pdfParagraphs(lines []pdfLine) []string {
 	return out
 }
 
-// pdfReadingOrder returns a page's lines in reading order. Most producers draw text in
+// readingOrder returns a page's lines in reading order. Most producers draw text in
 // reading order, column after column, and the drawing order is kept. Some draw a
 // multi-column page row by row across the columns; when the lines fall into text columns
 // separated by gutters and the drawing order keeps jumping between columns along a row,
 // the page is read column by column instead, band by band between lines that span several
 // columns (headings, full-width notes). Tables, whose cells are short, keep their row order.
-func pdfReadingOrder(lines []pdfLine) []pdfLine {
+func readingOrder(lines []line) []line {
 	if len(lines) < 8 {
 		return lines
 	}
-	cols, spans := pdfColumns(lines)
+	cols, spans := columns(lines)
 	if len(cols) < 2 {
 		return lines
 	}
-	colOf := func(l pdfLine) int {
+	colOf := func(l line) int {
 		if l.Dir != 0 || spans(l) {
 			return -1
 		}
@@ -152,7 +118,7 @@ func pdfReadingOrder(lines []pdfLine) []pdfLine {
 	}
 	// Bands between spanning lines, top to bottom; in each band, column by column.
 	type item struct {
-		l   pdfLine
+		l   line
 		col int
 	}
 	items := make([]item, len(lines))
@@ -160,7 +126,7 @@ func pdfReadingOrder(lines []pdfLine) []pdfLine {
 		items[i] = item{l, colOf(l)}
 	}
 	slices.SortStableFunc(items, func(a, b item) int { return cmp.Compare(b.l.Y, a.l.Y) })
-	out := make([]pdfLine, 0, len(lines))
+	out := make([]line, 0, len(lines))
 	var band []item
 	flushBand := func() {
 		slices.SortStableFunc(band, func(a, b item) int { return cmp.Compare(a.col, b.col) })
@@ -181,13 +147,13 @@ func pdfReadingOrder(lines []pdfLine) []pdfLine {
 	return out
 }
 
-// pdfColumns finds the text columns of a page: the x ranges between gutters, a gutter being
+// columns finds the text columns of a page: the x ranges between gutters, a gutter being
 // a strip at least one font size wide that hardly any narrow line crosses (a few may: the
 // bits of a running header). Each column must be at least 12 font sizes wide and hold
 // mostly lines that fill most of its width, as lines of running text do and table cells do
 // not. spans reports whether a line crosses a gutter. It returns no columns when the page
 // does not have at least two.
-func pdfColumns(lines []pdfLine) (cols [][2]float64, spans func(pdfLine) bool) {
+func columns(lines []line) (cols [][2]float64, spans func(line) bool) {
 	left, right := math.Inf(1), math.Inf(-1)
 	var sizes []float64
 	for _, l := range lines {
@@ -246,7 +212,7 @@ func pdfColumns(lines []pdfLine) (cols [][2]float64, spans func(pdfLine) bool) {
 	for i := 0; i < len(edges); i += 2 {
 		cols = append(cols, [2]float64{edges[i], edges[i+1]})
 	}
-	spans = func(l pdfLine) bool {
+	spans = func(l line) bool {
 		for _, g := range gutters {
 			if l.X < g[0] && l.X1 > g[1] {
 				return true
@@ -276,9 +242,9 @@ func pdfColumns(lines []pdfLine) (cols [][2]float64, spans func(pdfLine) bool) {
 	return cols, spans
 }
 
-// pdfNewParagraph reports whether line l starts a new paragraph after the lines of para,
+// newParagraph reports whether line l starts a new paragraph after the lines of para,
 // whose widest line ends at maxX1.
-func pdfNewParagraph(para []pdfLine, maxX1 float64, l pdfLine) bool {
+func newParagraph(para []line, maxX1 float64, l line) bool {
 	prev := para[len(para)-1]
 	s := math.Max(math.Max(prev.Size, l.Size), 1)
 	if prev.Dir != l.Dir || math.Abs(prev.Size-l.Size) > 0.15*s {
@@ -293,7 +259,7 @@ func pdfNewParagraph(para []pdfLine, maxX1 float64, l pdfLine) bool {
 	if gap < 0 {
 		// Moved up: a new column or a float. A sentence running on into the next column
 		// (it did not end, and the column starts in lower case) stays one paragraph.
-		return !pdfRunsOn(prev.Text, l.Text)
+		return !runsOn(prev.Text, l.Text)
 	}
 	lead := 1.45 * s // no leading known yet: more than about 1.5 lines is a gap
 	if len(para) >= 2 {
@@ -307,7 +273,7 @@ func pdfNewParagraph(para []pdfLine, maxX1 float64, l pdfLine) bool {
 	if len(para) >= 2 {
 		short := prev.X1 < maxX1-2*s
 		indented := l.X > prev.X+0.8*s && l.X < prev.X+8*s
-		endsSentence := strings.ContainsAny(pdfLastRune(prev.Text), ".:!?\"”。")
+		endsSentence := strings.ContainsAny(lastRune(prev.Text), ".:!?\"”。")
 		if short && (indented || endsSentence) {
 			return true
 		}
@@ -315,26 +281,26 @@ func pdfNewParagraph(para []pdfLine, maxX1 float64, l pdfLine) bool {
 	return false
 }
 
-// pdfRunsOn reports whether text b looks like the continuation of a sentence that a ends
+// runsOn reports whether text b looks like the continuation of a sentence that a ends
 // without finishing: a ends in a letter, a comma or a hyphen, and b starts in lower case.
-func pdfRunsOn(a, b string) bool {
+func runsOn(a, b string) bool {
 	last, _ := utf8.DecodeLastRuneInString(a)
 	first, _ := utf8.DecodeRuneInString(b)
 	return unicode.IsLower(first) && (unicode.IsLetter(last) || last == ',' || last == '-')
 }
 
-func pdfLastRune(s string) string {
+func lastRune(s string) string {
 	r, _ := utf8.DecodeLastRuneInString(s)
 	return string(r)
 }
 
-// pdfRemoveRunningLines removes running headers and footers: the top or bottom row of a
+// removeRunningLines removes running headers and footers: the top or bottom row of a
 // page (its lines on the topmost or bottommost baseline) whose text, ignoring digits, is
 // the top or bottom row of at least half the pages with text (and of three or more); and,
 // as a book's chapter headers vary, the top or bottom row that starts or ends with the page
 // number, recognised by its constant offset from the page's position in the file. Two
 // passes catch two-line headers.
-func pdfRemoveRunningLines(pages []pdfPage) {
+func removeRunningLines(pages []page) {
 	textPages := 0
 	for _, p := range pages {
 		if len(p.Lines) > 0 {
@@ -354,7 +320,7 @@ func pdfRemoveRunningLines(pages []pdfPage) {
 			count := map[string]int{}
 			offCount := map[int]int{}
 			for i, p := range pages {
-				rows[i] = pdfEdgeRow(p.Lines, top)
+				rows[i] = edgeRow(p.Lines, top)
 				if rows[i] == nil {
 					continue
 				}
@@ -363,10 +329,10 @@ func pdfRemoveRunningLines(pages []pdfPage) {
 					texts[j] = p.Lines[k].Text
 				}
 				text := strings.Join(texts, " ")
-				if keys[i] = pdfRunningKey(text); keys[i] != "" {
+				if keys[i] = runningKey(text); keys[i] != "" {
 					count[keys[i]]++
 				}
-				if n, ok := pdfEdgeNumber(text); ok {
+				if n, ok := edgeNumber(text); ok {
 					offsets[i], hasNum[i] = i+1-n, true
 					offCount[offsets[i]]++
 				}
@@ -400,9 +366,9 @@ func pdfRemoveRunningLines(pages []pdfPage) {
 	}
 }
 
-// pdfEdgeRow returns the indices of the lines on the page's topmost (or bottommost)
+// edgeRow returns the indices of the lines on the page's topmost (or bottommost)
 // baseline, left to right, or nil for a page without lines.
-func pdfEdgeRow(lines []pdfLine, top bool) []int {
+func edgeRow(lines []line, top bool) []int {
 	best := -1
 	for i, l := range lines {
 		if best < 0 || top && l.Y > lines[best].Y || !top && l.Y < lines[best].Y {
@@ -422,8 +388,8 @@ func pdfEdgeRow(lines []pdfLine, top bool) []int {
 	return row
 }
 
-// pdfEdgeNumber returns the number that starts or ends s ("12 Chapter 1", "Chapter 1 12").
-func pdfEdgeNumber(s string) (int, bool) {
+// edgeNumber returns the number that starts or ends s ("12 Chapter 1", "Chapter 1 12").
+func edgeNumber(s string) (int, bool) {
 	f := strings.Fields(s)
 	if len(f) == 0 {
 		return 0, false
@@ -436,9 +402,9 @@ func pdfEdgeNumber(s string) (int, bool) {
 	return 0, false
 }
 
-// pdfRunningKey is a line's text with case, spacing and runs of digits normalised, so that
+// runningKey is a line's text with case, spacing and runs of digits normalised, so that
 // "Page 3 of 12" and "Page 4 of 12" compare equal.
-func pdfRunningKey(s string) string {
+func runningKey(s string) string {
 	if utf8.RuneCountInString(s) > 200 {
 		return ""
 	}
@@ -464,10 +430,10 @@ func pdfRunningKey(s string) string {
 	return strings.TrimSpace(b.String())
 }
 
-// pdfTitle returns the document information Title when it looks like a title, else the
+// title returns the document information Title when it looks like a title, else the
 // largest text at the top of page 1 when it stands out, else the first short line of page 1.
-func pdfTitle(info string, pages []pdfPage) string {
-	if t := CollapseLine(info); pdfSensibleTitle(t) {
+func title(info string, pages []page) string {
+	if t := textnorm.CollapseLine(info); sensibleTitle(t) {
 		return t
 	}
 	if len(pages) == 0 || len(pages[0].Lines) == 0 {
@@ -483,17 +449,17 @@ func pdfTitle(info string, pages []pdfPage) string {
 	median := sizes[len(sizes)/2]
 	big := -1
 	for i, l := range head {
-		if pdfTitleLine(l.Text) && (big < 0 || l.Size > head[big].Size) {
+		if titleLine(l.Text) && (big < 0 || l.Size > head[big].Size) {
 			big = i
 		}
 	}
 	if big >= 0 && head[big].Size >= 1.2*median {
-		title := CollapseLine(head[big].Text)
+		title := textnorm.CollapseLine(head[big].Text)
 		for _, l := range head[big+1:] { // a title set on two or three lines
 			if math.Abs(l.Size-head[big].Size) > 0.05*head[big].Size || l.Dir != head[big].Dir {
 				break
 			}
-			next := title + " " + CollapseLine(l.Text)
+			next := title + " " + textnorm.CollapseLine(l.Text)
 			if utf8.RuneCountInString(next) > 200 {
 				break
 			}
@@ -502,15 +468,15 @@ func pdfTitle(info string, pages []pdfPage) string {
 		return title
 	}
 	for _, l := range head {
-		if t := CollapseLine(l.Text); pdfTitleLine(t) && utf8.RuneCountInString(t) <= 120 {
+		if t := textnorm.CollapseLine(l.Text); titleLine(t) && utf8.RuneCountInString(t) <= 120 {
 			return t
 		}
 	}
 	return ""
 }
 
-// pdfTitleLine reports whether a line could be a title: a few characters with letters.
-func pdfTitleLine(s string) bool {
+// titleLine reports whether a line could be a title: a few characters with letters.
+func titleLine(s string) bool {
 	n := utf8.RuneCountInString(s)
 	if n < 3 || n > 200 {
 		return false
@@ -524,10 +490,10 @@ func pdfTitleLine(s string) bool {
 	return letters >= 2
 }
 
-// pdfSensibleTitle reports whether a document information Title is a real title rather
+// sensibleTitle reports whether a document information Title is a real title rather
 // than a file name or a producer's placeholder ("Microsoft Word - report.doc", "untitled").
-func pdfSensibleTitle(t string) bool {
-	if !pdfTitleLine(t) || strings.ContainsRune(t, utf8.RuneError) {
+func sensibleTitle(t string) bool {
+	if !titleLine(t) || strings.ContainsRune(t, utf8.RuneError) {
 		return false
 	}
 	low := strings.ToLower(t)
@@ -548,9 +514,9 @@ func pdfSensibleTitle(t string) bool {
 	return true
 }
 
-// pdfDate converts a PDF date ("D:20180530132733+02'00'") to RFC 3339, or "" when it cannot
+// date converts a PDF date ("D:20180530132733+02'00'") to RFC 3339, or "" when it cannot
 // be read.
-func pdfDate(s string) string {
+func date(s string) string {
 	s = strings.TrimPrefix(strings.TrimSpace(s), "D:")
 	digits := 0
 	for digits < len(s) && digits < 14 && s[digits] >= '0' && s[digits] <= '9' {

@@ -1,4 +1,8 @@
-package extract
+// Package textnorm normalises the text that every extractor produces, whatever the format:
+// Unicode NFC, ligatures expanded, invisible characters removed, whitespace collapsed and
+// words hyphenated at line ends joined. It lies below package extract and its format
+// engines (package pdf) so that all of them normalise text the same way.
+package textnorm
 
 import (
 	"strings"

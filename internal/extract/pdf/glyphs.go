@@ -1,4 +1,4 @@
-package extract
+package pdf
 
 import (
 	"bytes"
@@ -7,7 +7,7 @@ import (
 	"strconv"
 	"strings"
 
-	"github.com/ledongthuc/pdf"
+	lpdf "github.com/ledongthuc/pdf"
 	"golang.org/x/text/unicode/norm"
 )
 
@@ -16,12 +16,12 @@ import (
 // built-in encoding puts the ligatures fi, fl, ff at codes 11-15 and quotes and dashes
 // where ASCII has other characters, so reading the codes as ASCII loses every "fi".
 
-// pdfType1Encoding returns the code-to-text map of the built-in encoding of a font's
+// type1Encoding returns the code-to-text map of the built-in encoding of a font's
 // embedded Type 1 program (FontDescriptor /FontFile), or nil when there is none or it is
 // StandardEncoding.
-func pdfType1Encoding(font pdf.Value) map[byte]string {
+func type1Encoding(font lpdf.Value) map[byte]string {
 	ff := font.Key("FontDescriptor").Key("FontFile")
-	if ff.Kind() != pdf.Stream {
+	if ff.Kind() != lpdf.Stream {
 		return nil
 	}
 	n := ff.Key("Length1").Int64()
@@ -39,12 +39,12 @@ func pdfType1Encoding(font pdf.Value) map[byte]string {
 		return nil
 	}
 	out := map[byte]string{}
-	for _, m := range pdfDupPut.FindAllSubmatch(clear[i:], -1) {
+	for _, m := range dupPut.FindAllSubmatch(clear[i:], -1) {
 		code, err := strconv.Atoi(string(m[1]))
 		if err != nil || code < 0 || code > 255 {
 			continue
 		}
-		if t := pdfGlyphText(string(m[2])); t != "" {
+		if t := glyphText(string(m[2])); t != "" {
 			out[byte(code)] = t
 		}
 	}
@@ -54,20 +54,20 @@ func pdfType1Encoding(font pdf.Value) map[byte]string {
 	return out
 }
 
-var pdfDupPut = regexp.MustCompile(`dup\s+(\d+)\s*/([^\s/\[\]{}()<>%]+)\s+put`)
+var dupPut = regexp.MustCompile(`dup\s+(\d+)\s*/([^\s/\[\]{}()<>%]+)\s+put`)
 
-// pdfGlyphText returns the text of a glyph name, following the Adobe Glyph List's
+// glyphText returns the text of a glyph name, following the Adobe Glyph List's
 // conventions for the names fonts use most: letters and digits, uniXXXX and uXXXX[XX],
 // ligatures, punctuation, accented Latin letters (base letter + accent name) and Greek.
 // It returns "" for a name it does not know.
-func pdfGlyphText(name string) string {
+func glyphText(name string) string {
 	if i := strings.IndexByte(name, '.'); i > 0 { // "a.sc", "one.oldstyle": variants
 		name = name[:i]
 	}
 	if len(name) == 1 && (name[0] >= 'a' && name[0] <= 'z' || name[0] >= 'A' && name[0] <= 'Z') {
 		return name
 	}
-	if t, ok := pdfGlyphNames[name]; ok {
+	if t, ok := glyphNames[name]; ok {
 		return t
 	}
 	if hex, ok := strings.CutPrefix(name, "uni"); ok && len(hex) >= 4 && len(hex)%4 == 0 {
@@ -86,12 +86,12 @@ func pdfGlyphText(name string) string {
 			return string(rune(v))
 		}
 	}
-	for accent, mark := range pdfAccents {
+	for accent, mark := range accents {
 		if base, ok := strings.CutSuffix(name, accent); ok && len(base) == 1 {
 			return norm.NFC.String(base + mark)
 		}
 	}
-	if r, ok := pdfGreek[strings.ToLower(name)]; ok {
+	if r, ok := greek[strings.ToLower(name)]; ok {
 		if name[0] >= 'A' && name[0] <= 'Z' {
 			return strings.ToUpper(string(r))
 		}
@@ -100,21 +100,21 @@ func pdfGlyphText(name string) string {
 	return ""
 }
 
-var pdfAccents = map[string]string{
+var accents = map[string]string{
 	"acute": "\u0301", "grave": "\u0300", "circumflex": "\u0302", "dieresis": "\u0308",
 	"tilde": "\u0303", "ring": "\u030A", "cedilla": "\u0327", "caron": "\u030C",
 	"macron": "\u0304", "breve": "\u0306", "ogonek": "\u0328", "dotaccent": "\u0307",
 	"hungarumlaut": "\u030B",
 }
 
-var pdfGreek = map[string]rune{
+var greek = map[string]rune{
 	"alpha": 'α', "beta": 'β', "gamma": 'γ', "delta": 'δ', "epsilon": 'ε', "zeta": 'ζ',
 	"eta": 'η', "theta": 'θ', "iota": 'ι', "kappa": 'κ', "lambda": 'λ', "mu": 'μ', "nu": 'ν',
 	"xi": 'ξ', "omicron": 'ο', "pi": 'π', "rho": 'ρ', "sigma": 'σ', "tau": 'τ',
 	"upsilon": 'υ', "phi": 'φ', "chi": 'χ', "psi": 'ψ', "omega": 'ω',
 }
 
-var pdfGlyphNames = map[string]string{
+var glyphNames = map[string]string{
 	"space": " ", "exclam": "!", "quotedbl": "\"", "numbersign": "#", "dollar": "$",
 	"percent": "%", "ampersand": "&", "quotesingle": "'", "quoteright": "’", "quoteleft": "‘",
 	"parenleft": "(", "parenright": ")", "asterisk": "*", "plus": "+", "comma": ",",

@@ -1,42 +1,40 @@
-package extract
+package pdf
 
 import (
 	"bufio"
 	"bytes"
 	"errors"
 	"fmt"
+	"runtime"
+	"strings"
 	"sync"
+	"unicode"
 
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
 )
 
-// The parsing half of PDF extraction, which runs in a Runner's child (see pdf.go).
+// Reading a file: the two extraction paths (PathPrimary, PathPdfcpu) and the choice between
+// their results.
 
-// Extraction paths, reported per file (Metadata["pdf_extractor"]).
-const (
-	pdfPathPrimary = "ledongthuc"        // ledongthuc/pdf on the file as it is
-	pdfPathPdfcpu  = "pdfcpu+ledongthuc" // pdfcpu rewrites the file (decrypts, rebuilds the xref), then ledongthuc
-)
-
-// pdfAttempt is the outcome of one extraction path.
-type pdfAttempt struct {
-	res       pdfResult
+// attempt is the outcome of one extraction path.
+type attempt struct {
+	res       result
 	err       error // the file could not be opened or its page tree read
 	encrypted bool
-	score     int // pdfTextScore of the pages
+	score     int // textScore of the pages
 	visible   int // non-space runes
 	pageErrs  int
 }
 
 // good reports whether the attempt needs no second opinion: it read every page without
 // error and its text is mostly letters, digits and punctuation.
-func (a pdfAttempt) good() bool {
+func (a attempt) good() bool {
 	return a.err == nil && a.pageErrs == 0 && a.score*2 >= a.visible && !(a.encrypted && a.visible == 0)
 }
 
 // better reports whether a is a better result than b.
-func (a pdfAttempt) better(b pdfAttempt) bool {
+func (a attempt) better(b attempt) bool {
 	if (a.err == nil) != (b.err == nil) {
 		return a.err == nil
 	}
@@ -46,17 +44,17 @@ func (a pdfAttempt) better(b pdfAttempt) bool {
 	return a.pageErrs < b.pageErrs
 }
 
-// pdfParse extracts data's text: with ledongthuc/pdf first, and when that fails, reports
+// parse reads the lines of data's pages: with ledongthuc/pdf first, and when that fails, reports
 // page errors or yields no text from an encrypted file, again after pdfcpu has rewritten
 // the file (decrypted, with a rebuilt cross-reference table). Measured on the reference
 // corpus (docs/ingestion.md), the second path adds one of the 20 files with a text layer
 // (an RC4-40 file that ledongthuc decrypts wrongly) and turns three files it cannot open
-// into results.
-func pdfParse(data []byte, password string) pdfResult {
-	data = pdfNormalize(data)
-	best := pdfTry(pdfPathPrimary, data, password)
+// into results. A file that no path can read yields an *Error.
+func parse(data []byte, password string) (result, error) {
+	data = normalize(data)
+	best := try(PathPrimary, data, password)
 	if best.good() {
-		return best.res
+		return best.res, nil
 	}
 	encrypted := best.encrypted
 	firstErr := best.err
@@ -66,7 +64,7 @@ func pdfParse(data []byte, password string) pdfResult {
 		// pdfcpu did not see the encryption (e.g. an /Encrypt dictionary given directly in
 		// the trailer) and copied the encrypted streams: nothing to gain.
 	case err == nil:
-		if a := pdfTry(pdfPathPdfcpu, rewritten, ""); a.better(best) {
+		if a := try(PathPdfcpu, rewritten, ""); a.better(best) {
 			best = a
 			best.encrypted = encrypted || decrypted
 		}
@@ -75,49 +73,46 @@ func pdfParse(data []byte, password string) pdfResult {
 	}
 	if best.err == nil {
 		best.res.Encrypted = best.res.Encrypted || best.encrypted
-		return best.res
+		return best.res, nil
 	}
 	// Nothing could read the file: report the primary parser's reason.
-	var res pdfResult
-	res.Encrypted = encrypted
 	switch {
 	case encrypted:
 		msg := "needs a password"
 		if password != "" {
 			msg = "cannot decrypt it with the password given"
 		}
-		res.Failure = &pdfFailure{Kind: pdfFailEncrypted, Message: msg + ": " + pdfFirstLine(firstErr.Error())}
-	case pdfIsAllocPanic(firstErr):
-		res.Failure = &pdfFailure{Kind: pdfFailMemory, Message: pdfFirstLine(firstErr.Error())}
+		return result{}, &Error{Kind: FailEncrypted, Message: msg + ": " + firstLine(firstErr.Error())}
+	case isAllocPanic(firstErr):
+		return result{}, &Error{Kind: FailMemory, Message: firstLine(firstErr.Error())}
 	default:
-		kind := pdfFailInvalid
-		if _, ok := errors.AsType[*pdfPanicError](firstErr); ok {
-			kind = pdfFailPanic
+		kind := FailInvalid
+		if _, ok := errors.AsType[*panicError](firstErr); ok {
+			kind = FailPanic
 		}
-		res.Failure = &pdfFailure{Kind: kind, Message: pdfFirstLine(firstErr.Error())}
+		return result{}, &Error{Kind: kind, Message: firstLine(firstErr.Error())}
 	}
-	return res
 }
 
-// pdfTry runs one extraction path over data.
-func pdfTry(path string, data []byte, password string) pdfAttempt {
-	var a pdfAttempt
-	r, encrypted, err := pdfOpen(data, password)
+// try runs one extraction path over data.
+func try(path string, data []byte, password string) attempt {
+	var a attempt
+	r, encrypted, err := open(data, password)
 	a.encrypted = encrypted
 	if err != nil {
 		a.err = err
 		return a
 	}
-	pages, err := pdfCollectPages(r)
+	pages, err := collectPages(r)
 	if err != nil {
 		a.err = err
 		return a
 	}
-	a.res.Info, _ = pdfReadInfo(r) // the information dictionary is optional
-	a.res.Pages, a.res.Truncated = pdfExtractPages(pages)
+	a.res.Info, _ = readInfo(r) // the information dictionary is optional
+	a.res.Pages, a.res.Truncated = extractPages(pages)
 	a.res.Path = path
 	a.res.Encrypted = encrypted
-	a.score = pdfTextScore(a.res.Pages)
+	a.score = textScore(a.res.Pages)
 	for _, p := range a.res.Pages {
 		if p.Err != "" {
 			a.pageErrs++
@@ -133,11 +128,11 @@ func pdfTry(path string, data []byte, password string) pdfAttempt {
 	return a
 }
 
-// pdfNormalize fixes, without moving any byte offset, header and trailer quirks that
+// normalize fixes, without moving any byte offset, header and trailer quirks that
 // ledongthuc/pdf rejects but readers accept: a version other than 1.0-1.7 ("%PDF-2.0"), a
 // header line not ended right after the version ("%PDF-1.3 \n"), and data after the last
 // "%%EOF". data is not modified; a changed copy is returned.
-func pdfNormalize(data []byte) []byte {
+func normalize(data []byte) []byte {
 	if len(data) < 9 || !bytes.HasPrefix(data, []byte("%PDF-")) {
 		return data
 	}
@@ -166,7 +161,7 @@ func pdfNormalize(data []byte) []byte {
 // unencrypted for ledongthuc/pdf to read. decrypted reports whether pdfcpu found the file
 // encrypted and decrypted it.
 func pdfcpuRewrite(data []byte, password string) (out []byte, decrypted bool, err error) {
-	defer pdfRecover(&err)
+	defer recoverPanic(&err)
 	pdfcpuDisableConfigDir()
 	read := func(cmd model.CommandMode) (*model.Context, error) {
 		conf := model.NewDefaultConfiguration()
@@ -193,10 +188,86 @@ func pdfcpuRewrite(data []byte, password string) (out []byte, decrypted bool, er
 	if err := w.Flush(); err != nil {
 		return nil, false, fmt.Errorf("pdfcpu write: %w", err)
 	}
-	return pdfNormalize(buf.Bytes()), decrypted, nil
+	return normalize(buf.Bytes()), decrypted, nil
 }
 
 // pdfcpuDisableConfigDir keeps pdfcpu from creating its configuration directory (fonts,
 // certificates) under the user's config directory, which it does on first use otherwise.
 // pdfcpu keeps this setting in a package variable.
 var pdfcpuDisableConfigDir = sync.OnceFunc(func() { model.ConfigPath = "disable" })
+
+// result is what parse read from a file: each page's lines, before layout.
+type result struct {
+	Pages     []page
+	Info      Info
+	Encrypted bool
+	Path      string // which extraction path produced the pages
+	Truncated bool
+}
+
+// page is one page's text as lines in content-stream order.
+type page struct {
+	Lines []line
+	// Err is the error that stopped reading the page; the lines before it are kept.
+	Err string
+}
+
+// line is a run of text on one baseline. Coordinates are in points in the line's own
+// frame: X along the writing direction, Y across it (up is positive), so that lines of a
+// rotated page compare like those of an upright one.
+type line struct {
+	Text string
+	X    float64 // start along the writing direction
+	X1   float64 // end along the writing direction
+	Y    float64 // baseline position across the writing direction
+	Size float64 // font size in points, as drawn
+	Dir  int     // writing direction in degrees counter-clockwise, 0 = left to right
+}
+
+// panicError is a recovered panic from a parser.
+type panicError struct {
+	Value any
+	Stack string
+}
+
+func (e *panicError) Error() string { return fmt.Sprintf("panic: %v", e.Value) }
+
+// recoverPanic turns a panic into *panicError in *err. Use as `defer recoverPanic(&err)`.
+func recoverPanic(err *error) {
+	if v := recover(); v != nil {
+		buf := make([]byte, 8<<10)
+		buf = buf[:runtime.Stack(buf, false)]
+		*err = &panicError{Value: v, Stack: string(buf)}
+	}
+}
+
+// isAllocPanic reports whether a recovered panic is an allocation the runtime refused
+// (a size computed from hostile input), which we report as a memory failure.
+func isAllocPanic(err error) bool {
+	var pe *panicError
+	if !errors.As(err, &pe) {
+		return false
+	}
+	msg := fmt.Sprint(pe.Value)
+	return strings.Contains(msg, "out of range") && strings.Contains(msg, "make") ||
+		strings.Contains(msg, "out of memory")
+}
+
+// textScore measures how much real text pages hold: letters, digits and punctuation,
+// not counting spaces, replacement characters or private-use code points (what a font
+// without a usable mapping yields). Used to choose between extraction paths.
+func textScore(pages []page) int {
+	n := 0
+	for _, p := range pages {
+		for _, l := range p.Lines {
+			for _, r := range l.Text {
+				if unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.IsPunct(r) {
+					if !unicode.Is(unicode.Co, r) {
+						n++
+					}
+				}
+			}
+		}
+	}
+	return n
+}
