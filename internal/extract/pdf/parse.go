@@ -10,6 +10,7 @@ import (
 	"sync"
 	"unicode"
 
+	"github.com/docent-rag/docent/internal/extract/textnorm"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu"
 	"github.com/pdfcpu/pdfcpu/pkg/pdfcpu/model"
 )
@@ -58,7 +59,7 @@ func parse(data []byte, password string) (result, error) {
 	}
 	encrypted := best.encrypted
 	firstErr := best.err
-	rewritten, decrypted, err := pdfcpuRewrite(data, password)
+	rewritten, decrypted, stamped, err := pdfcpuRewrite(data, password)
 	switch {
 	case err == nil && encrypted && !decrypted:
 		// pdfcpu did not see the encryption (e.g. an /Encrypt dictionary given directly in
@@ -67,6 +68,7 @@ func parse(data []byte, password string) (result, error) {
 		if a := try(PathPdfcpu, rewritten, ""); a.better(best) {
 			best = a
 			best.encrypted = encrypted || decrypted
+			best.res.Info.Producer, best.res.Info.CreationDate = stamped.Producer, stamped.CreationDate
 		}
 	case errors.Is(err, pdfcpu.ErrWrongPassword):
 		encrypted = true
@@ -159,8 +161,10 @@ func normalize(data []byte) []byte {
 // pdfcpuRewrite reads data with pdfcpu, which decrypts it (with password or the empty
 // password) and rebuilds a damaged cross-reference table, and writes it out again
 // unencrypted for ledongthuc/pdf to read. decrypted reports whether pdfcpu found the file
-// encrypted and decrypted it.
-func pdfcpuRewrite(data []byte, password string) (out []byte, decrypted bool, err error) {
+// encrypted and decrypted it. Writing stamps the information dictionary with pdfcpu as its
+// producer and the time of writing as its dates: stamped holds the producer and creation
+// date the file had (empty when it had none), to be reported instead.
+func pdfcpuRewrite(data []byte, password string) (out []byte, decrypted bool, stamped Info, err error) {
 	defer recoverPanic(&err)
 	pdfcpuDisableConfigDir()
 	read := func(cmd model.CommandMode) (*model.Context, error) {
@@ -177,18 +181,44 @@ func pdfcpuRewrite(data []byte, password string) (out []byte, decrypted bool, er
 		ctx, err = read(model.OPTIMIZE)
 	}
 	if err != nil {
-		return nil, false, fmt.Errorf("pdfcpu read: %w", err)
+		return nil, false, Info{}, fmt.Errorf("pdfcpu read: %w", err)
 	}
+	stamped = pdfcpuStampedInfo(ctx)
 	var buf bytes.Buffer
 	w := bufio.NewWriter(&buf)
 	ctx.Write.Writer = w
 	if err := pdfcpu.WriteContext(ctx); err != nil {
-		return nil, false, fmt.Errorf("pdfcpu write: %w", err)
+		return nil, false, Info{}, fmt.Errorf("pdfcpu write: %w", err)
 	}
 	if err := w.Flush(); err != nil {
-		return nil, false, fmt.Errorf("pdfcpu write: %w", err)
+		return nil, false, Info{}, fmt.Errorf("pdfcpu write: %w", err)
 	}
-	return normalize(buf.Bytes()), decrypted, nil
+	return normalize(buf.Bytes()), decrypted, stamped, nil
+}
+
+// pdfcpuStampedInfo returns the entries of the information dictionary that pdfcpu replaces
+// when it writes a file (Producer, CreationDate), as the file has them, decoded as
+// readInfo decodes them.
+func pdfcpuStampedInfo(ctx *model.Context) Info {
+	if ctx.Info == nil {
+		return Info{}
+	}
+	d, err := ctx.DereferenceDict(*ctx.Info)
+	if err != nil || d == nil {
+		return Info{}
+	}
+	entry := func(key string) string {
+		b, err := ctx.DereferenceStringEntryBytes(d, key)
+		if err != nil {
+			return ""
+		}
+		return string(b)
+	}
+	producer := entry("Producer")
+	if strings.HasPrefix(producer, "\xfe\xff") {
+		producer = decodeUTF16(producer[2:])
+	}
+	return Info{Producer: textnorm.CollapseLine(producer), CreationDate: strings.TrimSpace(entry("CreationDate"))}
 }
 
 // pdfcpuDisableConfigDir keeps pdfcpu from creating its configuration directory (fonts,

@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docent-rag/docent/internal/pdfgen"
 	"github.com/google/go-cmp/cmp"
 )
 
@@ -279,5 +280,39 @@ func TestReadingOrder(t *testing.T) {
 				t.Errorf("(-want +got):\n%s", diff)
 			}
 		})
+	}
+}
+
+// TestRebuiltFilesKeepTheirDates: a file only the pdfcpu path reads (its cross-reference
+// offsets are wrong) reports the producer and creation date it has, not those pdfcpu stamps
+// on the copy it writes (itself, and the time of extraction); a file without them reports
+// none.
+func TestRebuiltFilesKeepTheirDates(t *testing.T) {
+	t.Parallel()
+	var buf bytes.Buffer
+	if err := pdfgen.Write(&buf, pdfgen.Document{Title: "Dated report", Author: "Ops",
+		Pages: []pdfgen.Page{{Lines: []string{"Robot 7 completed 412 deliveries in March."}}}}); err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []struct {
+		name, entries     string
+		producer, created string
+	}{
+		{"dated", " /CreationDate (D:20200102030405Z)", "Docent pdfgen", "2020-01-02T03:04:05Z"},
+		{"undated", " /Keywords (padding that moves every later object)", "Docent pdfgen", ""},
+	} {
+		// Adding entries to the information dictionary moves every later object: the
+		// cross-reference table no longer matches the file.
+		data := bytes.Replace(buf.Bytes(), []byte("/Author (Ops)"), []byte("/Author (Ops)"+c.entries), 1)
+		doc, err := Extract(data, "")
+		if err != nil {
+			t.Fatalf("%s: %v", c.name, err)
+		}
+		if doc.Path != PathPdfcpu {
+			t.Fatalf("%s: read by %s, want %s (the test needs the rebuilt path)", c.name, doc.Path, PathPdfcpu)
+		}
+		if doc.Info.Producer != c.producer || doc.Created != c.created {
+			t.Errorf("%s: producer %q, created %q; want %q, %q", c.name, doc.Info.Producer, doc.Created, c.producer, c.created)
+		}
 	}
 }
