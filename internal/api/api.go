@@ -41,8 +41,9 @@ type TraceRecorder interface {
 // Config configures the API.
 type Config struct {
 	ReadyTimeout time.Duration // bounds /readyz's database checks; default 2s
-	// RequestTimeout, MinEvidence, CacheSize and CacheTTL configure the use case the API
-	// serves: ask.Config's Timeout, MinEvidence, CacheSize and CacheTTL.
+	// RequestTimeout, MinEvidence, CacheSize and CacheTTL configure the use case that the API
+	// serves: they are ask.Config's Timeout, MinEvidence, CacheSize and CacheTTL, with its
+	// defaults and checks.
 	RequestTimeout time.Duration
 	MinEvidence    float64
 	CacheSize      int

@@ -196,7 +196,7 @@ func (s *Service) Ask(ctx context.Context, q Question, caller Caller, tr *Trace,
 	if sink == nil {
 		sink = discard{}
 	}
-	query, took, err := s.standalone(ctx, q, tr)
+	query, err := s.standalone(ctx, q, tr)
 	if err != nil {
 		return nil, err
 	}
@@ -205,13 +205,13 @@ func (s *Service) Ask(ctx context.Context, q Question, caller Caller, tr *Trace,
 		return nil, err
 	}
 	tr.GenerationID = v.Generation
-	key := s.cacheKey(caller, v, query.Text, q)
+	key := s.cacheKey(caller, v, query.norm.Text, q)
 	if a, ok := s.fromCache(key, tr, sink); ok {
 		return a, nil
 	}
 	// On the generation that the cache key and the trace name, even if another is activated now.
-	res, err := s.retrieve(ctx, retrieve.Request{Query: q.Text, Principals: caller.principals, Sources: q.Sources,
-		Generation: v.Generation}, query, took, tr)
+	res, err := s.retrieve(ctx, query, retrieve.Request{Principals: caller.principals, Sources: q.Sources,
+		Generation: v.Generation}, tr)
 	if err != nil {
 		return nil, err
 	}
@@ -232,16 +232,23 @@ func (s *Service) Ask(ctx context.Context, q Question, caller Caller, tr *Trace,
 	return s.answered(key, ares, evidence, res, tr), nil
 }
 
-// standalone returns the query to retrieve with, normalised, and how long normalising took:
-// the question, or with a conversation the question rewritten to stand alone.
-func (s *Service) standalone(ctx context.Context, q Question, tr *Trace) (retrieve.Query, time.Duration, error) {
+// query is a query as retrieval takes it: the text, normalised once (which took took).
+type query struct {
+	text string
+	norm retrieve.Query
+	took time.Duration
+}
+
+// standalone returns the query to retrieve with: the question, or with a conversation the
+// question rewritten to stand alone.
+func (s *Service) standalone(ctx context.Context, q Question, tr *Trace) (query, error) {
 	text := q.Text
 	if len(q.History) > 0 {
 		t := time.Now()
 		rewritten, method, err := s.answerer.Rewrite(ctx, q.Text, q.History)
 		tr.step("rewrite", time.Since(t))
 		if err != nil {
-			return retrieve.Query{}, 0, fmt.Errorf("rewrite: %w", err)
+			return query{}, fmt.Errorf("rewrite: %w", err)
 		}
 		text = rewritten
 		tr.RewrittenQuery, tr.rewriteMethod = rewritten, method
@@ -250,26 +257,26 @@ func (s *Service) standalone(ctx context.Context, q Question, tr *Trace) (retrie
 }
 
 // normalize normalises a query once, for the cache key, the trace and retrieval.
-func (s *Service) normalize(text string, tr *Trace) (retrieve.Query, time.Duration, error) {
+func (s *Service) normalize(text string, tr *Trace) (query, error) {
 	t := time.Now()
-	query, err := s.retriever.Normalize(text)
+	norm, err := s.retriever.Normalize(text)
 	if err != nil {
-		return retrieve.Query{}, 0, err
+		return query{}, err
 	}
-	tr.NormalizedQuery = query.Text
-	return query, time.Since(t), nil
+	tr.NormalizedQuery = norm.Text
+	return query{text: text, norm: norm, took: time.Since(t)}, nil
 }
 
-// retrieve runs req with the query normalised already (in took), and records it in tr.
-func (s *Service) retrieve(ctx context.Context, req retrieve.Request, query retrieve.Query, took time.Duration, tr *Trace) (*retrieve.Result, error) {
-	req.Normalized = &query
+// retrieve runs req for q, normalised already, and records what it found in tr.
+func (s *Service) retrieve(ctx context.Context, q query, req retrieve.Request, tr *Trace) (*retrieve.Result, error) {
+	req.Query, req.Normalized = q.text, &q.norm
 	res, err := s.retriever.Retrieve(ctx, req)
 	if err != nil {
 		return nil, err
 	}
 	// Normalising is retrieval's first step, done before it here.
-	res.Timings.Normalize = took
-	res.Timings.Total += took
+	res.Timings.Normalize = q.took
+	res.Timings.Total += q.took
 	tr.retrieval(res)
 	return res, nil
 }

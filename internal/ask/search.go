@@ -25,16 +25,15 @@ type Found struct {
 func (s *Service) Search(ctx context.Context, q Search, caller Caller, tr *Trace) (*Found, error) {
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()
-	query, took, err := s.normalize(q.Query, tr)
+	query, err := s.normalize(q.Query, tr)
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.retrieve(ctx, retrieve.Request{Query: q.Query, Principals: caller.principals, Sources: q.Sources},
-		query, took, tr)
+	res, err := s.retrieve(ctx, query, retrieve.Request{Principals: caller.principals, Sources: q.Sources}, tr)
 	if err != nil {
 		return nil, err
 	}
 	tr.Outcome = "answered"
-	return &Found{Query: query.Text, Evidence: res.Evidence[:min(len(res.Evidence), q.Limit)],
+	return &Found{Query: query.norm.Text, Evidence: res.Evidence[:min(len(res.Evidence), q.Limit)],
 		Timings: Timings{Retrieval: res.Timings, Total: tr.elapsed()}}, nil
 }
