@@ -311,6 +311,9 @@ func TestTraceFinish(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	if got := s.r.requests[0].Query; got == "" || got != tr.RewrittenQuery {
+		t.Errorf("retrieved with %q, not the rewritten question %q", got, tr.RewrittenQuery)
+	}
 	rec := tr.Finish(nil)
 	if !bytes.Equal(rec.PrincipalHash, p.Hash()) || rec.APIKeyID == nil || *rec.APIKeyID != 42 {
 		t.Errorf("trace caller: hash %x key %v; want %x, 42", rec.PrincipalHash, rec.APIKeyID, p.Hash())
