@@ -19,30 +19,14 @@ import (
 	"slices"
 	"time"
 
-	"github.com/hashicorp/golang-lru/v2/expirable"
 	"github.com/labstack/echo/v4"
 	"github.com/labstack/echo/v4/middleware"
 
-	"github.com/docent-rag/docent/internal/answer"
+	"github.com/docent-rag/docent/internal/ask"
 	"github.com/docent-rag/docent/internal/auth"
 	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/metrics"
-	"github.com/docent-rag/docent/internal/retrieve"
 )
-
-// Retriever finds the evidence a caller may see (internal/retrieve).
-type Retriever interface {
-	Retrieve(ctx context.Context, req retrieve.Request) (*retrieve.Result, error)
-	ActiveGeneration(ctx context.Context) (int, error)
-}
-
-// Answerer writes and validates answers (internal/answer).
-type Answerer interface {
-	Rewrite(ctx context.Context, question string, history []answer.Turn) (query, method string, err error)
-	Answer(ctx context.Context, q answer.Prompt, onDelta func(string)) (*answer.Result, error)
-	Model() string
-	PromptVersion() string
-}
 
 // Authenticator identifies callers from their Authorization header (internal/auth).
 type Authenticator interface {
@@ -56,16 +40,18 @@ type TraceRecorder interface {
 
 // Config configures the API.
 type Config struct {
-	ReadyTimeout   time.Duration // bounds /readyz's database checks; default 2s
-	RequestTimeout time.Duration // bounds one answer or search, model calls included; default 60s
-	MaxQueryChars  int           // default 2000, as the retriever's
-	MinEvidence    float64       // refuse below this evidence strength; default 0.35
-	CacheSize      int           // answers cached; 0 disables the cache
-	CacheTTL       time.Duration // default 10m
-	RateLimit      float64       // requests per second per caller; 0 disables the limit
-	RateBurst      int           // default 20
-	CORSOrigins    []string      // origins allowed to call from a browser
-	MaxBodyBytes   int64         // default 64 KiB
+	ReadyTimeout time.Duration // bounds /readyz's database checks; default 2s
+	// RequestTimeout, MinEvidence, CacheSize and CacheTTL configure the use case that the API
+	// serves: they are ask.Config's Timeout, MinEvidence, CacheSize and CacheTTL, with its
+	// defaults and checks.
+	RequestTimeout time.Duration
+	MinEvidence    float64
+	CacheSize      int
+	CacheTTL       time.Duration
+	RateLimit      float64  // requests per second per caller; 0 disables the limit
+	RateBurst      int      // default 20
+	CORSOrigins    []string // origins allowed to call from a browser
+	MaxBodyBytes   int64    // default 64 KiB
 	// TrustedProxies are the reverse proxies whose X-Forwarded-For is believed: the client is
 	// the rightmost address in it that is not one of them. Empty: the TCP peer is the client,
 	// and forwarding headers are ignored.
@@ -81,9 +67,6 @@ type Config struct {
 
 func (c *Config) defaults() {
 	c.ReadyTimeout = cmp.Or(c.ReadyTimeout, 2*time.Second)
-	c.RequestTimeout = cmp.Or(c.RequestTimeout, 60*time.Second)
-	c.MaxQueryChars = cmp.Or(c.MaxQueryChars, 2000)
-	c.CacheTTL = cmp.Or(c.CacheTTL, 10*time.Minute)
 	c.RateBurst = cmp.Or(c.RateBurst, 20)
 	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, 64<<10)
 	c.AuthFailureRate = cmp.Or(c.AuthFailureRate, 1)
@@ -95,10 +78,6 @@ func (c *Config) defaults() {
 
 func (c *Config) validate() error {
 	switch {
-	case c.MinEvidence < 0 || c.MinEvidence > 1:
-		return fmt.Errorf("api config: MinEvidence %g is outside [0, 1]", c.MinEvidence)
-	case c.CacheSize < 0:
-		return errors.New("api config: CacheSize must not be negative")
 	case c.RateLimit < 0:
 		return errors.New("api config: RateLimit must not be negative")
 	case c.MaxBodyBytes < 1024:
@@ -116,38 +95,38 @@ func (c *Config) validate() error {
 
 // Server holds the handlers' dependencies.
 type Server struct {
-	cfg       Config
-	db        index.DBTX
-	retriever Retriever
-	answerer  Answerer
-	auth      Authenticator
-	traces    TraceRecorder
-	metrics   *metrics.Metrics
-	cache     *expirable.LRU[string, cached]
-	logger    *slog.Logger
-	extra     []echo.MiddlewareFunc
-	callers   *limiter // requests per caller (RateLimit)
-	failures  *limiter // failed authentications per client address
+	cfg      Config
+	db       index.DBTX
+	asker    *ask.Service
+	auth     Authenticator
+	traces   TraceRecorder
+	metrics  *metrics.Metrics
+	logger   *slog.Logger
+	extra    []echo.MiddlewareFunc
+	callers  *limiter // requests per caller (RateLimit)
+	failures *limiter // failed authentications per client address
 }
 
-// New returns the API's echo instance with every route registered. extra middleware (e.g.
-// OpenTelemetry's) runs first.
-func New(cfg Config, db index.DBTX, r Retriever, a Answerer, authn Authenticator, traces TraceRecorder,
+// New returns the API's echo instance with every route registered, serving the use case
+// (package ask) over r and a. extra middleware (e.g. OpenTelemetry's) runs first.
+func New(cfg Config, db index.DBTX, r ask.Retriever, a ask.Answerer, authn Authenticator, traces TraceRecorder,
 	m *metrics.Metrics, logger *slog.Logger, extra ...echo.MiddlewareFunc) (*echo.Echo, error) {
 	cfg.defaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	asker, err := ask.New(ask.Config{MinEvidence: cfg.MinEvidence, Timeout: cfg.RequestTimeout,
+		CacheSize: cfg.CacheSize, CacheTTL: cfg.CacheTTL}, r, a, m)
+	if err != nil {
+		return nil, err
+	}
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
-	s := &Server{cfg: cfg, db: db, retriever: r, answerer: a, auth: authn, traces: traces, metrics: m, logger: logger, extra: extra,
+	s := &Server{cfg: cfg, db: db, asker: asker, auth: authn, traces: traces, metrics: m, logger: logger, extra: extra,
 		failures: newLimiter(cfg.AuthFailureRate, cfg.AuthFailureBurst, cfg.Now)}
 	if cfg.RateLimit > 0 {
 		s.callers = newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now)
-	}
-	if cfg.CacheSize > 0 {
-		s.cache = expirable.NewLRU[string, cached](cfg.CacheSize, nil, cfg.CacheTTL)
 	}
 	e := echo.New()
 	e.HideBanner = true

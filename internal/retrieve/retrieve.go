@@ -17,6 +17,7 @@ import (
 	"math"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
@@ -190,7 +191,12 @@ func (r *Retriever) Config() Config { return r.cfg }
 
 // Request is one retrieval.
 type Request struct {
-	Query      string
+	Query string
+	// Normalized, when not nil, is Query as Normalize returned it, for a caller that needed
+	// the normalised text before retrieving (the answer cache's key): Retrieve uses it
+	// instead of normalising Query again, and still refuses it empty or longer than
+	// MaxQueryChars.
+	Normalized *Query
 	Principals []string // the caller's principals; retrieval sees only chunks tagged with one
 	Sources    []string // restrict to these sources; empty for all
 	Mode       Mode     // default hybrid
@@ -266,7 +272,7 @@ type Result struct {
 func (r *Retriever) Retrieve(ctx context.Context, req Request) (*Result, error) {
 	start := time.Now()
 	res := &Result{Mode: cmp.Or(req.Mode, Hybrid)}
-	q, err := Normalize(req.Query, r.cfg.MaxQueryChars)
+	q, err := r.query(req)
 	if err != nil {
 		return nil, err
 	}
@@ -375,6 +381,27 @@ func (r *Retriever) Retrieve(ctx context.Context, req Request) (*Result, error) 
 	res.Strength = strength(lex, res)
 	res.Timings.Total = time.Since(start)
 	return res, nil
+}
+
+// Normalize normalises a query as Retrieve does, within this retriever's MaxQueryChars.
+func (r *Retriever) Normalize(raw string) (Query, error) {
+	return Normalize(raw, r.cfg.MaxQueryChars)
+}
+
+// query returns the request's normalised query: req.Normalized when given, within the same
+// budget as a query normalised here, else Query normalised.
+func (r *Retriever) query(req Request) (Query, error) {
+	if req.Normalized == nil {
+		return Normalize(req.Query, r.cfg.MaxQueryChars)
+	}
+	q := *req.Normalized
+	if q.Text == "" {
+		return Query{}, ErrEmptyQuery
+	}
+	if n := utf8.RuneCountInString(q.Text); n > r.cfg.MaxQueryChars {
+		return Query{}, &QueryTooLongError{Length: n, Limit: r.cfg.MaxQueryChars}
+	}
+	return q, nil
 }
 
 // embedder returns the query embedder of generation g: the one given to New when it matches,
@@ -491,6 +518,28 @@ func (c *Config) efSearch(visible, total int64) int {
 		share = float64(max(visible, 1)) / float64(total)
 	}
 	return int(min(1000, max(float64(c.Depth), math.Ceil(float64(c.EfSearch)/share))))
+}
+
+// Version identifies what retrieval can find: the active index generation and the corpus
+// version, which the database bumps on every change to chunks (their tags included). Two
+// equal requests on equal versions find the same evidence: what an answer cache is keyed by.
+type Version struct {
+	Generation int
+	Corpus     int64
+}
+
+// Version returns the current Version: the active generation (cached for GenerationTTL)
+// or ErrNoIndex, and the corpus version, read afresh.
+func (r *Retriever) Version(ctx context.Context) (Version, error) {
+	gen, err := r.ActiveGeneration(ctx)
+	if err != nil {
+		return Version{}, err
+	}
+	v, err := index.CorpusVersion(ctx, r.db)
+	if err != nil {
+		return Version{}, err
+	}
+	return Version{Generation: gen, Corpus: v}, nil
 }
 
 // ActiveGeneration returns the id of the index generation queries use now (cached like the

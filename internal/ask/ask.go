@@ -1,0 +1,338 @@
+// Package ask is the use case of asking the documents a question, below the HTTP API: for
+// one caller, Ask makes a follow-up question standalone, normalises it, looks up the answer
+// cache, retrieves the evidence the caller may see, refuses without calling the model when
+// that evidence is too weak, generates and validates the answer, counts it in the metrics,
+// caches it, and fills the request's trace as it goes; Search retrieves without generating.
+// Package api only decodes, authenticates, picks JSON or Server-Sent Events and encodes
+// around them. What grows around a question (stored conversations, feedback) belongs here,
+// beside Ask.
+//
+// Permissions are not a step here either: the caller's principals go to retrieval, which
+// filters every query on them (package retrieve), and they key the answer cache together
+// with the index generation and the corpus version, so that an answer is never shared
+// between callers who may see different documents, and never outlives a change to the
+// chunks it could have been built from.
+package ask
+
+import (
+	"cmp"
+	"context"
+	"errors"
+	"fmt"
+	"slices"
+	"time"
+
+	"github.com/hashicorp/golang-lru/v2/expirable"
+
+	"github.com/docent-rag/docent/internal/answer"
+	"github.com/docent-rag/docent/internal/auth"
+	"github.com/docent-rag/docent/internal/metrics"
+	"github.com/docent-rag/docent/internal/retrieve"
+)
+
+// Retriever finds the evidence a caller may see (internal/retrieve). Normalize is the
+// normalisation Retrieve applies, with the same length limit; Version changes whenever what
+// Retrieve can find changes.
+type Retriever interface {
+	Normalize(raw string) (retrieve.Query, error)
+	Version(ctx context.Context) (retrieve.Version, error)
+	Retrieve(ctx context.Context, req retrieve.Request) (*retrieve.Result, error)
+}
+
+// Answerer writes and validates answers (internal/answer).
+type Answerer interface {
+	Rewrite(ctx context.Context, question string, history []answer.Turn) (query, method string, err error)
+	Answer(ctx context.Context, q answer.Prompt, onDelta func(string)) (*answer.Result, error)
+	Model() string
+	PromptVersion() string
+}
+
+var (
+	_ Retriever = (*retrieve.Retriever)(nil)
+	_ Answerer  = (*answer.Answerer)(nil)
+)
+
+// Config configures the use case.
+type Config struct {
+	// MinEvidence is the evidence strength (retrieve.Result.Strength, in [0, 1]) below which
+	// Ask refuses with answer.ReasonNoEvidence without calling the model. 0 refuses only when
+	// nothing was found; the server's default is 0.35 (DOCENT_MIN_EVIDENCE).
+	MinEvidence float64
+	Timeout     time.Duration // bounds one Ask or Search, model calls included; default 60s
+	CacheSize   int           // answers cached; 0 disables the cache
+	CacheTTL    time.Duration // default 10m
+}
+
+func (c *Config) defaults() {
+	c.Timeout = cmp.Or(c.Timeout, 60*time.Second)
+	c.CacheTTL = cmp.Or(c.CacheTTL, 10*time.Minute)
+}
+
+func (c *Config) validate() error {
+	switch {
+	case c.MinEvidence < 0 || c.MinEvidence > 1:
+		return fmt.Errorf("ask config: MinEvidence %g is outside [0, 1]", c.MinEvidence)
+	case c.CacheSize < 0:
+		return errors.New("ask config: CacheSize must not be negative")
+	}
+	return nil
+}
+
+// Service answers and searches for callers. It is safe for concurrent use.
+type Service struct {
+	cfg       Config
+	retriever Retriever
+	answerer  Answerer
+	metrics   *metrics.Metrics               // refusals, fallbacks, model errors, cache look-ups; may be nil
+	cache     *expirable.LRU[string, cached] // nil: no cache
+}
+
+// New returns a Service. m may be nil.
+func New(cfg Config, r Retriever, a Answerer, m *metrics.Metrics) (*Service, error) {
+	cfg.defaults()
+	if err := cfg.validate(); err != nil {
+		return nil, err
+	}
+	s := &Service{cfg: cfg, retriever: r, answerer: a, metrics: m}
+	if cfg.CacheSize > 0 {
+		s.cache = expirable.NewLRU[string, cached](cfg.CacheSize, nil, cfg.CacheTTL)
+	}
+	return s, nil
+}
+
+// Caller is who asks: the principals retrieval filters on, and the hash of their set
+// (auth.Principal.Hash), computed once for the answer cache's key and the trace. It is made
+// by NewCaller only, so that the hash is always the principals'; the zero Caller has no
+// principal and sees nothing.
+type Caller struct {
+	principals []string
+	hash       []byte
+	keyID      int64
+}
+
+// NewCaller returns the Caller for an authenticated principal.
+func NewCaller(p auth.Principal) Caller {
+	return Caller{principals: slices.Clone(p.Principals), hash: p.Hash(), keyID: p.KeyID}
+}
+
+// Question is what a caller asks.
+type Question struct {
+	Text       string
+	History    []answer.Turn // the conversation so far, oldest first
+	MaxSources int           // sources the answer may draw on, at most
+	Sources    []string      // restrict retrieval to these sources; empty for all
+}
+
+// Sink receives the events of an answer as they happen, for streaming: Sources once, with
+// the evidence the answer is written from (cited as [n], n the 1-based index), before any
+// Delta; then the answer's text in order. An error from Sources means that nobody listens
+// any more: a generation not yet started is not started.
+type Sink interface {
+	Sources(evidence []retrieve.Item) error
+	Delta(text string)
+}
+
+type discard struct{}
+
+func (discard) Sources([]retrieve.Item) error { return nil }
+func (discard) Delta(string)                  {}
+
+// ErrClientGone is returned when the caller went away before the answer was written: the
+// sink refused the sources, or the caller's context ended during generation.
+var ErrClientGone = errors.New("the client disconnected")
+
+// NoEvidenceText is the answer of a refusal for evidence too weak to answer from.
+const NoEvidenceText = "I can't find that in the documents you can access."
+
+// Answer is the answer to a Question.
+type Answer struct {
+	Text      string
+	Refused   bool
+	Reason    string // when Refused: answer.ReasonNoEvidence, or answer.ReasonModelUnavailable
+	Grounded  bool
+	Citations []answer.Citation
+	Sentences []answer.Sentence
+	Fallback  string // answer.FallbackExtractive when the primary generator did not write it
+	// Model and PromptVersion name what wrote the answer.
+	Model, PromptVersion string
+	// Sources are the evidence the answer was given, as the Sink received it (none when it
+	// was refused for weak evidence).
+	Sources []retrieve.Item
+	Cached  bool // served from the answer cache: Timings then holds Total only
+	Timings Timings
+}
+
+// Timings are the durations of an answer's steps.
+type Timings struct {
+	Retrieval retrieve.Timings
+	Answer    *answer.Timings // nil when no answer was generated
+	Total     time.Duration   // since the trace started
+}
+
+// outcome is the trace's outcome of an answer.
+func (a *Answer) outcome() string {
+	switch {
+	case a.Refused:
+		return "refused"
+	case a.Fallback != "":
+		return "fallback"
+	}
+	return "answered"
+}
+
+// Ask answers q for caller, filling tr as it goes; sink, when not nil, receives the sources
+// and the text as they come. The steps: rewrite a follow-up into a standalone query, and
+// normalise it; look up the answer cache; retrieve what the caller may see; refuse when the
+// evidence is weaker than MinEvidence; generate, validate and cite; cache the answer unless
+// the fallback wrote it because the model failed.
+//
+// Errors: a query that normalises to nothing or is too long (retrieve.ErrEmptyQuery,
+// *retrieve.QueryTooLongError), retrieve.ErrNoIndex, ErrClientGone, and failures of the
+// steps. The caller finishes tr in every case.
+func (s *Service) Ask(ctx context.Context, q Question, caller Caller, tr *Trace, sink Sink) (*Answer, error) {
+	parent := ctx
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	if sink == nil {
+		sink = discard{}
+	}
+	query, err := s.standalone(ctx, q, tr)
+	if err != nil {
+		return nil, err
+	}
+	v, err := s.retriever.Version(ctx)
+	if err != nil {
+		return nil, err
+	}
+	tr.GenerationID = v.Generation
+	key := s.cacheKey(caller, v, query.norm.Text, q)
+	if a, ok := s.fromCache(key, tr, sink); ok {
+		return a, nil
+	}
+	// On the generation that the cache key and the trace name, even if another is activated now.
+	res, err := s.retrieve(ctx, query, retrieve.Request{Principals: caller.principals, Sources: q.Sources,
+		Generation: v.Generation}, tr)
+	if err != nil {
+		return nil, err
+	}
+	evidence := res.Evidence[:min(len(res.Evidence), q.MaxSources)]
+	if len(evidence) == 0 || res.Strength < s.cfg.MinEvidence {
+		return s.refuse(key, res, tr, sink), nil
+	}
+	if err := sink.Sources(evidence); err != nil {
+		return nil, fmt.Errorf("%w: %w", ErrClientGone, err)
+	}
+	ares, err := s.answerer.Answer(ctx, answer.Prompt{Question: q.Text, Sources: evidence, History: q.History}, sink.Delta)
+	if err != nil {
+		if ctx.Err() != nil && parent.Err() != nil {
+			return nil, ErrClientGone
+		}
+		return nil, fmt.Errorf("answer: %w", err)
+	}
+	return s.answered(key, ares, evidence, res, tr), nil
+}
+
+// query is a query as retrieval takes it: the text, normalised once (which took took).
+type query struct {
+	text string
+	norm retrieve.Query
+	took time.Duration
+}
+
+// standalone returns the query to retrieve with: the question, or with a conversation the
+// question rewritten to stand alone.
+func (s *Service) standalone(ctx context.Context, q Question, tr *Trace) (query, error) {
+	text := q.Text
+	if len(q.History) > 0 {
+		t := time.Now()
+		rewritten, method, err := s.answerer.Rewrite(ctx, q.Text, q.History)
+		tr.step("rewrite", time.Since(t))
+		if err != nil {
+			return query{}, fmt.Errorf("rewrite: %w", err)
+		}
+		text = rewritten
+		tr.RewrittenQuery, tr.rewriteMethod = rewritten, method
+	}
+	return s.normalize(text, tr)
+}
+
+// normalize normalises a query once, for the cache key, the trace and retrieval.
+func (s *Service) normalize(text string, tr *Trace) (query, error) {
+	t := time.Now()
+	norm, err := s.retriever.Normalize(text)
+	if err != nil {
+		return query{}, err
+	}
+	tr.NormalizedQuery = norm.Text
+	return query{text: text, norm: norm, took: time.Since(t)}, nil
+}
+
+// retrieve runs req for q, normalised already, and records what it found in tr.
+func (s *Service) retrieve(ctx context.Context, q query, req retrieve.Request, tr *Trace) (*retrieve.Result, error) {
+	req.Query, req.Normalized = q.text, &q.norm
+	res, err := s.retriever.Retrieve(ctx, req)
+	if err != nil {
+		return nil, err
+	}
+	// Normalising is retrieval's first step, done before it here.
+	res.Timings.Normalize = q.took
+	res.Timings.Total += q.took
+	tr.retrieval(res)
+	return res, nil
+}
+
+// refuse answers that the documents the caller may see do not answer the question, without
+// calling the model. The client may be gone: the refusal stands and is cached all the same.
+func (s *Service) refuse(key string, res *retrieve.Result, tr *Trace, sink Sink) *Answer {
+	s.metrics.Refusal(answer.ReasonNoEvidence)
+	a := &Answer{Text: NoEvidenceText, Refused: true, Reason: answer.ReasonNoEvidence,
+		Model: s.answerer.Model(), PromptVersion: s.answerer.PromptVersion(),
+		Timings: Timings{Retrieval: res.Timings, Total: tr.elapsed()}}
+	tr.Outcome, tr.Reason = a.outcome(), a.Reason
+	tr.PromptVersion, tr.Model = a.PromptVersion, a.Model
+	s.cachePut(key, a, tr)
+	_ = sink.Sources(nil)
+	return a
+}
+
+// answered turns the answerer's validated result into the Answer, counts it, and caches it
+// unless the fallback wrote it because the model failed (the next request should try the
+// model again).
+func (s *Service) answered(key string, r *answer.Result, evidence []retrieve.Item, res *retrieve.Result, tr *Trace) *Answer {
+	a := &Answer{Text: r.Answer, Grounded: r.Grounded, Citations: r.Citations, Sentences: r.Sentences,
+		Fallback: r.Fallback, Model: r.Model, PromptVersion: r.PromptVersion, Sources: evidence,
+		Timings: Timings{Retrieval: res.Timings, Answer: &r.Timings, Total: tr.elapsed()}}
+	if r.Refused {
+		// Callers see two reasons: no_evidence, or model_unavailable when the model failed
+		// and no answer could be quoted either.
+		a.Refused, a.Reason = true, answer.ReasonNoEvidence
+		if r.Reason == answer.ReasonModelUnavailable {
+			a.Reason = answer.ReasonModelUnavailable
+		}
+	}
+	tr.answer(r, a)
+	if r.Fallback != "" {
+		s.metrics.Fallback(r.Fallback)
+	}
+	if r.ModelError != "" {
+		s.metrics.ModelError(modelErrorKind(r))
+	}
+	if a.Refused {
+		s.metrics.Refusal(a.Reason)
+	}
+	if r.Fallback == "" {
+		s.cachePut(key, a, tr)
+	}
+	return a
+}
+
+// modelErrorKind classifies a model failure for the metrics, from the answerer's reason.
+func modelErrorKind(r *answer.Result) string {
+	switch r.Reason {
+	case answer.ReasonModelUnavailable:
+		return "unavailable"
+	case answer.ReasonModelError:
+		return "error"
+	}
+	return "other"
+}

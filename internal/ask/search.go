@@ -1,0 +1,39 @@
+package ask
+
+import (
+	"context"
+
+	"github.com/docent-rag/docent/internal/retrieve"
+)
+
+// Search is a search for evidence, without an answer.
+type Search struct {
+	Query   string
+	Limit   int      // results at most
+	Sources []string // restrict retrieval to these sources; empty for all
+}
+
+// Found is what a Search found: the ranked evidence the caller may see, best first.
+type Found struct {
+	Query    string // normalised
+	Evidence []retrieve.Item
+	Timings  Timings
+}
+
+// Search finds the evidence for q that caller may see, filling tr. The errors are Ask's
+// retrieval errors (not the cache's: searches are not cached).
+func (s *Service) Search(ctx context.Context, q Search, caller Caller, tr *Trace) (*Found, error) {
+	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+	defer cancel()
+	query, err := s.normalize(q.Query, tr)
+	if err != nil {
+		return nil, err
+	}
+	res, err := s.retrieve(ctx, query, retrieve.Request{Principals: caller.principals, Sources: q.Sources}, tr)
+	if err != nil {
+		return nil, err
+	}
+	tr.Outcome = "answered"
+	return &Found{Query: query.norm.Text, Evidence: res.Evidence[:min(len(res.Evidence), q.Limit)],
+		Timings: Timings{Retrieval: res.Timings, Total: tr.elapsed()}}, nil
+}
