@@ -205,7 +205,7 @@ func (s *Service) Ask(ctx context.Context, q Question, caller Caller, tr *Trace,
 		return nil, err
 	}
 	tr.GenerationID = v.Generation
-	key := s.cacheKey(caller, v, query.norm.Text, q)
+	key := s.cacheKey(caller, v, query.norm, q)
 	if a, ok := s.fromCache(key, tr, sink); ok {
 		return a, nil
 	}

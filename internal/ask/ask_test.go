@@ -215,6 +215,13 @@ func TestAskCacheKeyedByPrincipalSet(t *testing.T) {
 	if a, _, _ := s.ask(t, hr, ask.Question{Text: question, Sources: []string{"demo"}}, nil); a.Cached {
 		t.Error("served from the cache for other filters")
 	}
+	// A quoted phrase restricts retrieval, though the normalised text drops the quotes.
+	if _, _, err := s.ask(t, hr, ask.Question{Text: `"vacation days" for employees`}, nil); err != nil {
+		t.Fatal(err)
+	}
+	if a, _, _ := s.ask(t, hr, ask.Question{Text: `vacation days for employees`}, nil); a.Cached {
+		t.Error("a question without the phrase got the cached answer of the question with it")
+	}
 }
 
 func TestAskRefusesWeakEvidenceWithoutTheModel(t *testing.T) {

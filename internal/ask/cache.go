@@ -19,7 +19,7 @@ type cached struct {
 // cacheKey identifies an answer: everything it depends on. The caller's principal set is part
 // of it, so an answer is never shared between callers who may see different documents; the
 // corpus version changes with every change to the chunks, tag changes included.
-func (s *Service) cacheKey(c Caller, v retrieve.Version, query string, q Question) string {
+func (s *Service) cacheKey(c Caller, v retrieve.Version, query retrieve.Query, q Question) string {
 	h := sha256.New()
 	sources := slices.Clone(q.Sources)
 	slices.Sort(sources)
@@ -28,7 +28,10 @@ func (s *Service) cacheKey(c Caller, v retrieve.Version, query string, q Questio
 	for _, t := range q.History {
 		fmt.Fprintf(h, "%s\x00%s\x00", t.Role, t.Content)
 	}
-	h.Write([]byte(query))
+	for _, p := range query.Phrases { // quotes are not in the text, but restrict retrieval
+		fmt.Fprintf(h, "%s\x00", p)
+	}
+	h.Write([]byte(query.Text))
 	return hex.EncodeToString(h.Sum(nil))
 }
 
