@@ -139,6 +139,9 @@ func (c *Client) send(req *http.Request, call *Call, do func(*http.Request) (*ht
 			if resp != nil {
 				resp.Body.Close()
 			}
+			if rerr, ok := errors.AsType[*ReadError](err); ok {
+				cerr = &ReadError{Status: rerr.Status, Err: cerr}
+			}
 			call.fail(attempt, cerr)
 			return nil, cerr
 		}
@@ -226,7 +229,7 @@ func (c *Client) try(req *http.Request, attempt int, call *Call, do func(*http.R
 	defer resp.Body.Close()
 	body, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
 	if err != nil {
-		return nil, fmt.Errorf("read response: %w", c.timedOut(ctx, req, err))
+		return nil, &ReadError{Status: resp.StatusCode, Err: c.timedOut(ctx, req, err)}
 	}
 	if int64(len(body)) > limit {
 		if resp.StatusCode/100 == 2 {
@@ -238,6 +241,16 @@ func (c *Client) try(req *http.Request, attempt int, call *Call, do func(*http.R
 	resp.ContentLength = int64(len(body))
 	return resp, nil
 }
+
+// ReadError is an answer whose body broke off while it was read.
+type ReadError struct {
+	Status int // the answer's
+	Err    error
+}
+
+func (e *ReadError) Error() string { return fmt.Sprintf("read answer (HTTP %d): %v", e.Status, e.Err) }
+
+func (e *ReadError) Unwrap() error { return e.Err }
 
 // AttemptTimeoutError reports that one attempt ran out of AttemptTimeout while the caller's
 // context had time left. It matches context.DeadlineExceeded.
