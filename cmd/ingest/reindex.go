@@ -21,6 +21,7 @@ import (
 	"github.com/docent-rag/docent/internal/embed"
 	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/reindex"
+	"github.com/docent-rag/docent/internal/retrieve"
 )
 
 // Exit codes of reindex and activate beyond the common ones.
@@ -295,8 +296,8 @@ func reindexSpec(ctx context.Context, pool *pgxpool.Pool, embedder string, dim i
 
 // generationEmbedders builds the embedder of an existing generation from its record, with
 // the providers' settings from the environment.
-func generationEmbedders(e env) func(ctx context.Context, g index.Generation) (embed.Embedder, error) {
-	return func(ctx context.Context, g index.Generation) (embed.Embedder, error) {
+func generationEmbedders(e env) func(ctx context.Context, g index.Generation) (retrieve.Embedder, error) {
+	return func(ctx context.Context, g index.Generation) (retrieve.Embedder, error) {
 		return embed.Open(ctx, embed.Spec{Kind: g.Embedder, Model: g.Model, Dimension: g.Dimension}, providers(e.getenv))
 	}
 }

@@ -22,6 +22,7 @@ import (
 	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/ingest"
 	"github.com/docent-rag/docent/internal/reindex"
+	"github.com/docent-rag/docent/internal/retrieve"
 )
 
 // reindexDocs is the corpus size of BenchmarkAnswerLoadDuringReindex (smaller to try it out:
@@ -104,7 +105,7 @@ func BenchmarkAnswerLoadDuringReindex(b *testing.B) {
 	var wg sync.WaitGroup
 	wg.Go(func() { during = loadUntil(loadCtx, clients, questions, ask) })
 	reindexStart := time.Now()
-	res, rerr := reindex.Run(ctx, db.Pool, reindex.Config{Embedder: newEmb, Embedders: func(ctx context.Context, g index.Generation) (embed.Embedder, error) {
+	res, rerr := reindex.Run(ctx, db.Pool, reindex.Config{Embedder: newEmb, Embedders: func(ctx context.Context, g index.Generation) (retrieve.Embedder, error) {
 		return embed.Open(ctx, embed.Spec{Kind: g.Embedder, Model: g.Model, Dimension: g.Dimension}, embed.Providers{})
 	}}, quiet)
 	reindexTook := time.Since(reindexStart)

@@ -1,17 +1,14 @@
 package answer
 
 import (
-	"bytes"
 	"cmp"
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"net/http"
 	"net/url"
 	"slices"
 	"strings"
-	"sync"
 	"time"
 
 	"github.com/docent-rag/docent/internal/modelapi"
@@ -162,26 +159,21 @@ func NewOpenAI(cfg LLMConfig) (*OpenAI, error) {
 	if err := cfg.validate("openai"); err != nil {
 		return nil, err
 	}
-	t, hc := newRecorder(cfg.HTTPClient, cfg.APIKey)
-	token := cfg.APIKey
-	if token == "" {
-		// langchaingo insists on a token; the transport drops the header made of this one.
-		token = "none"
-		t.stripAuth = true
-	}
 	// Every option is given, so that langchaingo reads none of its OPENAI_* variables.
-	llm, err := openai.New(
-		openai.WithToken(token),
+	// langchaingo insists on a token; without a key, the request goes without the header.
+	opts := []openai.Option{
+		openai.WithToken(cmp.Or(cfg.APIKey, "none")),
 		openai.WithBaseURL(cfg.BaseURL),
 		openai.WithAPIType(openai.APITypeOpenAI),
 		openai.WithOrganization(""),
 		openai.WithModel(cfg.Model),
-		openai.WithHTTPClient(hc),
-	)
-	if err != nil {
+	}
+	if _, err := openai.New(opts...); err != nil {
 		return nil, fmt.Errorf("answer: openai client: %w", err)
 	}
-	c := newLLMClient("openai", cfg, llm)
+	c := newLLMClient("openai", cfg, func(hc *http.Client) (llms.Model, error) {
+		return openai.New(append(slices.Clip(opts), openai.WithHTTPClient(hc))...)
+	})
 	if cfg.LegacyMaxTokens {
 		c.opts = append(c.opts, openai.WithLegacyMaxTokensField())
 	}
@@ -195,19 +187,19 @@ func NewOllama(cfg LLMConfig) (*Ollama, error) {
 	if err := cfg.validate("ollama"); err != nil {
 		return nil, err
 	}
-	t, hc := newRecorder(cfg.HTTPClient, cfg.APIKey)
-	t.bearer = cfg.APIKey // for an Ollama behind an authenticating proxy
 	// WithServerURL exits the process on a URL it cannot parse; validate parsed it already.
-	llm, err := ollama.New(
+	// An API key, if set, is for an Ollama behind an authenticating proxy.
+	opts := []ollama.Option{
 		ollama.WithServerURL(cfg.BaseURL),
 		ollama.WithModel(cfg.Model),
-		ollama.WithHTTPClient(hc),
 		ollama.WithRunnerNumCtx(cfg.NumCtx),
-	)
-	if err != nil {
+	}
+	if _, err := ollama.New(opts...); err != nil {
 		return nil, fmt.Errorf("answer: ollama client: %w", err)
 	}
-	return &Ollama{c: newLLMClient("ollama", cfg, llm)}, nil
+	return &Ollama{c: newLLMClient("ollama", cfg, func(hc *http.Client) (llms.Model, error) {
+		return ollama.New(append(slices.Clip(opts), ollama.WithHTTPClient(hc))...)
+	})}, nil
 }
 
 // Generate streams an answer to p: each piece of text goes to onDelta (if not nil) as it
@@ -241,15 +233,22 @@ type llmClient struct {
 	timeout      time.Duration
 	maxTokens    int
 	historyTurns int
-	llm          llms.Model
-	opts         []llms.CallOption
+	api          *modelapi.Client
+	// llm makes the provider's langchaingo client for one call, sending through hc. A
+	// client per call, cheap to make (the connections are the transport's), gives each
+	// call its own record of what happened.
+	llm  func(hc *http.Client) (llms.Model, error)
+	opts []llms.CallOption
 }
 
-func newLLMClient(kind string, cfg LLMConfig, llm llms.Model) *llmClient {
+func newLLMClient(kind string, cfg LLMConfig, llm func(hc *http.Client) (llms.Model, error)) *llmClient {
 	u, _ := url.Parse(cfg.BaseURL) // validated
 	return &llmClient{
 		kind: kind, model: cfg.Model, where: kind + " at " + u.Redacted(),
 		timeout: cfg.Timeout, maxTokens: cfg.MaxTokens, historyTurns: max(cfg.HistoryTurns, 0),
+		// No retries: a user is waiting, and the answerer falls back instead. The answer
+		// streams; the timeout bounds the whole call.
+		api: modelapi.New(modelapi.Config{Component: "answer", Kind: kind, APIKey: cfg.APIKey, HTTPClient: cfg.HTTPClient}),
 		llm: llm, opts: []llms.CallOption{llms.WithTemperature(cfg.Temperature)},
 	}
 }
@@ -279,7 +278,7 @@ func (c *llmClient) rewrite(ctx context.Context, question string, history []Turn
 }
 
 // call makes one streamed chat call within the configured timeout and classifies its
-// failure from what the transport saw.
+// failure from what was recorded of the exchange.
 func (c *llmClient) call(ctx context.Context, msgs []chatMessage, maxTokens int, onDelta func(string)) (Draft, error) {
 	content := make([]llms.MessageContent, 0, len(msgs))
 	for _, m := range msgs {
@@ -294,8 +293,11 @@ func (c *llmClient) call(ctx context.Context, msgs []chatMessage, maxTokens int,
 	}
 	callCtx, cancel := context.WithTimeout(ctx, c.timeout)
 	defer cancel()
-	ex := new(exchange)
-	callCtx = withExchange(callCtx, ex)
+	rec := new(modelapi.Call)
+	llm, err := c.llm(c.api.HTTPClient(rec))
+	if err != nil {
+		return Draft{}, fmt.Errorf("%s: client: %w", c.where, err)
+	}
 	var streamed strings.Builder
 	opts := append(slices.Clone(c.opts),
 		llms.WithMaxTokens(maxTokens),
@@ -309,8 +311,8 @@ func (c *llmClient) call(ctx context.Context, msgs []chatMessage, maxTokens int,
 			}
 			return nil
 		}))
-	resp, err := c.llm.GenerateContent(callCtx, content, opts...)
-	st := ex.state()
+	resp, err := llm.GenerateContent(callCtx, content, opts...)
+	o := rec.Outcome()
 	switch {
 	case ctx.Err() != nil:
 		return Draft{}, fmt.Errorf("%s: %w", c.where, ctx.Err())
@@ -320,7 +322,7 @@ func (c *llmClient) call(ctx context.Context, msgs []chatMessage, maxTokens int,
 		return Draft{}, &UnavailableError{Where: c.where,
 			Err: fmt.Errorf("no complete answer within %s: %w", c.timeout, context.DeadlineExceeded)}
 	}
-	if err := c.explain(st, err); err != nil {
+	if err := c.explain(o, err); err != nil {
 		return Draft{}, err
 	}
 	if resp == nil || len(resp.Choices) == 0 || resp.Choices[0] == nil {
@@ -341,42 +343,33 @@ func (c *llmClient) call(ctx context.Context, msgs []chatMessage, maxTokens int,
 	}, nil
 }
 
-// explain turns what the transport recorded, and langchaingo's error, into our error: nil
-// for a successful exchange. The status decides, since langchaingo reduces HTTP failures
-// to strings (and the Ollama client reports an error status with an empty body as
+// explain turns what was recorded of the exchange, and langchaingo's error, into our
+// error: nil for a successful exchange. The status decides, since langchaingo reduces HTTP
+// failures to strings (and the Ollama client reports an error status with an empty body as
 // success).
-func (c *llmClient) explain(st exchangeState, err error) error {
-	status := func() string { return fmt.Sprintf("HTTP %d: %s", st.status, st.message) }
+func (c *llmClient) explain(o modelapi.Outcome, err error) error {
+	f := o.Failure()
 	switch {
-	case st.err != nil:
-		return &UnavailableError{Where: c.where, Err: fmt.Errorf("no answer: %w", st.err)}
-	case st.status == http.StatusTooManyRequests || st.status >= 500:
-		return &UnavailableError{Where: c.where, Status: st.status, RetryAfter: st.retryAfter,
-			Err: errors.New(status())}
-	case st.status == http.StatusUnauthorized || st.status == http.StatusForbidden:
-		return fmt.Errorf("%s: %w: API key missing or rejected (%s)", c.where, ErrModelConfig, status())
-	case st.status == http.StatusNotFound || st.status >= 400 && modelNotFound(st.message):
+	case f != nil && f.Status == 0:
+		return &UnavailableError{Where: c.where, Err: fmt.Errorf("no answer: %w", o.Err)}
+	case f != nil && f.Failing():
+		return &UnavailableError{Where: c.where, Status: f.Status, RetryAfter: f.RetryAfter, Err: errors.New(f.Error())}
+	case f != nil && f.Unauthorized():
+		return fmt.Errorf("%s: %w: API key missing or rejected (%s)", c.where, ErrModelConfig, f)
+	case f != nil && f.ModelNotFound():
 		return fmt.Errorf("%s: %w: model %q is unknown there, or the base URL is not a chat API (%s)",
-			c.where, ErrModelConfig, c.model, status())
-	case st.status >= 400:
-		return fmt.Errorf("%s: %w (%s)", c.where, ErrModelConfig, status())
-	case st.bodyErr != nil:
-		return &UnavailableError{Where: c.where, Status: st.status,
-			Err: fmt.Errorf("answer cut off: %w", st.bodyErr)}
-	case err != nil && st.status == 0:
+			c.where, ErrModelConfig, c.model, f)
+	case f != nil:
+		return fmt.Errorf("%s: %w (%s)", c.where, ErrModelConfig, f)
+	case o.BodyErr != nil:
+		return &UnavailableError{Where: c.where, Status: o.Status,
+			Err: fmt.Errorf("answer cut off: %w", o.BodyErr)}
+	case err != nil && o.Status == 0:
 		return fmt.Errorf("%s: %w", c.where, err) // failed before sending
 	case err != nil:
 		return fmt.Errorf("%s: %w: %w", c.where, ErrBadResponse, err)
 	}
 	return nil
-}
-
-// modelNotFound recognises the "unknown model" answers that servers give with statuses
-// other than 404.
-func modelNotFound(msg string) bool {
-	m := strings.ToLower(msg)
-	return strings.Contains(m, "model") &&
-		(strings.Contains(m, "not found") || strings.Contains(m, "does not exist") || strings.Contains(m, "not exist"))
 }
 
 // intInfo reads a token count from langchaingo's GenerationInfo.
@@ -403,135 +396,4 @@ func stripThinking(s string) string {
 		return strings.TrimSpace(t[i+len("</think>"):])
 	}
 	return "" // only thinking: cut off before the answer
-}
-
-// maxErrorBody bounds what is read of an error response.
-const maxErrorBody = 64 << 10
-
-// recorder is the http.RoundTripper under langchaingo's clients. It records, in the
-// exchange found in the request's context, the status, the Retry-After and the error
-// message of the answer, or the transport error, and any error while the streamed body is
-// read, so that the generator can classify failures that langchaingo reduces to strings.
-// It leaves successful bodies streaming.
-type recorder struct {
-	base      http.RoundTripper
-	secret    string // the API key, removed from any server message kept
-	stripAuth bool   // no API key: send no Authorization header
-	bearer    string // set this bearer token (Ollama behind a proxy)
-}
-
-// newRecorder returns the recorder and an HTTP client using it: a copy of hc (or a new
-// client) with its transport wrapped.
-func newRecorder(hc *http.Client, secret string) (*recorder, *http.Client) {
-	c := new(http.Client)
-	if hc != nil {
-		*c = *hc
-	}
-	t := &recorder{base: c.Transport, secret: secret}
-	if t.base == nil {
-		t.base = http.DefaultTransport
-	}
-	c.Transport = t
-	return t, c
-}
-
-// RoundTrip implements http.RoundTripper.
-func (t *recorder) RoundTrip(req *http.Request) (*http.Response, error) {
-	ex := exchangeFrom(req.Context())
-	if t.stripAuth || t.bearer != "" {
-		req = req.Clone(req.Context())
-		req.Header.Del("Authorization")
-		if t.bearer != "" {
-			req.Header.Set("Authorization", "Bearer "+t.bearer)
-		}
-	}
-	resp, err := t.base.RoundTrip(req)
-	if err != nil {
-		ex.fail(err)
-		return nil, err
-	}
-	wait, _ := modelapi.RetryAfter(resp.Header, time.Now())
-	if resp.StatusCode < 400 {
-		ex.answer(resp.StatusCode, wait, "")
-		resp.Body = &recordingBody{ReadCloser: resp.Body, ex: ex}
-		return resp, nil
-	}
-	body, _ := io.ReadAll(io.LimitReader(resp.Body, maxErrorBody)) // a cut message will do
-	resp.Body.Close()
-	ex.answer(resp.StatusCode, wait, modelapi.Redact(modelapi.ServerMessage(body), t.secret))
-	resp.Body = io.NopCloser(bytes.NewReader(body))
-	resp.ContentLength = int64(len(body))
-	return resp, nil
-}
-
-// recordingBody records a failed read of a streamed answer (the connection dropped).
-type recordingBody struct {
-	io.ReadCloser
-	ex *exchange
-}
-
-func (b *recordingBody) Read(p []byte) (int, error) {
-	n, err := b.ReadCloser.Read(p)
-	if err != nil && err != io.EOF {
-		b.ex.bodyFailed(err)
-	}
-	return n, err
-}
-
-// exchange records how one model call went at the HTTP level. The generator puts it in the
-// call's context and reads it when the client returns.
-type exchange struct {
-	mu         sync.Mutex
-	status     int           // of the last answer; 0 if none
-	retryAfter time.Duration // the server's Retry-After
-	message    string        // the server's error message, for status >= 400
-	err        error         // the transport error, if no answer came
-	bodyErr    error         // a failure while reading a successful answer
-}
-
-type exchangeKey struct{}
-
-func withExchange(ctx context.Context, ex *exchange) context.Context {
-	return context.WithValue(ctx, exchangeKey{}, ex)
-}
-
-// exchangeFrom returns the exchange in ctx, or a throwaway one.
-func exchangeFrom(ctx context.Context) *exchange {
-	if ex, ok := ctx.Value(exchangeKey{}).(*exchange); ok {
-		return ex
-	}
-	return new(exchange)
-}
-
-func (ex *exchange) answer(status int, retryAfter time.Duration, message string) {
-	ex.mu.Lock()
-	defer ex.mu.Unlock()
-	ex.status, ex.retryAfter, ex.message, ex.err, ex.bodyErr = status, retryAfter, message, nil, nil
-}
-
-func (ex *exchange) fail(err error) {
-	ex.mu.Lock()
-	defer ex.mu.Unlock()
-	ex.status, ex.retryAfter, ex.message, ex.err, ex.bodyErr = 0, 0, "", err, nil
-}
-
-func (ex *exchange) bodyFailed(err error) {
-	ex.mu.Lock()
-	defer ex.mu.Unlock()
-	ex.bodyErr = err
-}
-
-// exchangeState is a copy of an exchange's fields.
-type exchangeState struct {
-	status     int
-	retryAfter time.Duration
-	message    string
-	err        error
-	bodyErr    error
-}
-
-func (ex *exchange) state() exchangeState {
-	ex.mu.Lock()
-	defer ex.mu.Unlock()
-	return exchangeState{ex.status, ex.retryAfter, ex.message, ex.err, ex.bodyErr}
 }

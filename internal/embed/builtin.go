@@ -85,8 +85,6 @@ func NewBuiltin(cfg BuiltinConfig) (*Builtin, error) {
 	return &Builtin{dim: cfg.Dimension}, nil
 }
 
-var _ embedder = (*Builtin)(nil)
-
 // Kind returns "builtin".
 func (*Builtin) Kind() string { return "builtin" }
 

@@ -12,9 +12,9 @@
 //     sends one text per request, so it is slower per text than the OpenAI-compatible
 //     endpoint of the same Ollama server.
 //
-// The remote embedders go through langchaingo's clients. Under them, a retrying
-// http.RoundTripper gives every request its own deadline and retries 429, 5xx and network
-// errors with capped exponential backoff and full jitter, honouring Retry-After. Inputs are
+// The remote embedders go through langchaingo's clients, over internal/modelapi's Client:
+// every request has its own deadline, and 429, 5xx, network errors and timeouts are retried
+// with capped exponential backoff and jitter, honouring Retry-After(-Ms). Inputs are
 // sent in batches, several at once; every response is checked (one finite, non-zero vector of
 // the expected dimension per input) because model output is untrusted.
 //

@@ -5,9 +5,12 @@ import (
 	"fmt"
 	"log/slog"
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/tmc/langchaingo/llms/ollama"
+
+	"github.com/docent-rag/docent/internal/modelapi"
 )
 
 // DefaultOllamaBaseURL is where a local Ollama listens.
@@ -57,22 +60,26 @@ type Ollama struct {
 	r *remote
 }
 
-var _ embedder = (*Ollama)(nil)
-
 // NewOllama returns an Ollama embedder. It does not contact the server.
 func NewOllama(cfg OllamaConfig) (*Ollama, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	rc := cfg.remote()
-	_, hc := rc.transport("ollama")
 	// WithServerURL exits the process on a URL it cannot parse; validate parsed it already.
-	llm, err := ollama.New(ollama.WithServerURL(rc.baseURL), ollama.WithModel(rc.model), ollama.WithHTTPClient(hc))
-	if err != nil {
+	opts := []ollama.Option{ollama.WithServerURL(rc.baseURL), ollama.WithModel(rc.model)}
+	if _, err := ollama.New(opts...); err != nil {
 		return nil, fmt.Errorf("embed: ollama client: %w", err)
 	}
-	r := newRemote("ollama", rc, "")
-	r.call = llm.CreateEmbedding
+	r := newRemote("ollama", rc, "", "")
+	// A client per call, cheap to make, gives each call its own record of what happened.
+	r.call = func(ctx context.Context, rec *modelapi.Call, texts []string) ([][]float32, error) {
+		llm, err := ollama.New(append(slices.Clip(opts), ollama.WithHTTPClient(r.api.HTTPClient(rec)))...)
+		if err != nil {
+			return nil, fmt.Errorf("ollama client: %w", err)
+		}
+		return llm.CreateEmbedding(ctx, texts)
+	}
 	return &Ollama{r: r}, nil
 }
 

@@ -6,8 +6,11 @@ import (
 	"strings"
 )
 
-// Embedder is what every embedder of this package provides: one vector per text, in order,
-// each of Dimension values, made by the model Kind and Model name.
+// Embedder is what Open returns: one of Builtin, OpenAI and Ollama, which give one vector
+// per text, in order, each of Dimension values, made by the model Kind and Model name. It
+// is the type of Open's result, not a contract for consumers: ingest and retrieve declare
+// their own Embedder, which these types (and this interface) satisfy, as
+// consumers_test.go asserts.
 type Embedder interface {
 	Embed(ctx context.Context, texts []string) ([][]float32, error)
 	Dimension() int

@@ -1,6 +1,7 @@
 package embed
 
 import (
+	"cmp"
 	"context"
 	"encoding/json"
 	"errors"
@@ -8,9 +9,12 @@ import (
 	"log/slog"
 	"net/http"
 	"net/url"
+	"slices"
 	"time"
 
 	"github.com/tmc/langchaingo/llms/openai"
+
+	"github.com/docent-rag/docent/internal/modelapi"
 )
 
 // DefaultOpenAIBaseURL is OpenAI's API.
@@ -76,46 +80,48 @@ type OpenAI struct {
 	r *remote
 }
 
-var _ embedder = (*OpenAI)(nil)
-
 // NewOpenAI returns an OpenAI-compatible embedder. It does not contact the server.
 func NewOpenAI(cfg OpenAIConfig) (*OpenAI, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
 	rc := cfg.remote()
-	t, hc := rc.transport("openai")
-	t.secret = cfg.APIKey
-	t.check = sortByIndex
-	token := cfg.APIKey
-	if token == "" {
-		// langchaingo insists on a token; the transport drops the header made of this one.
-		token = "none"
-		t.stripAuth = true
+	hint := ""
+	if cfg.APIKey == "" {
+		hint = " (no API key is configured)"
 	}
+	r := newRemote("openai", rc, cfg.APIKey, hint)
 	// Every option is given, so that langchaingo reads none of its OPENAI_* variables.
+	// langchaingo insists on a token; without a key, the request goes without the header.
 	opts := []openai.Option{
-		openai.WithToken(token),
+		openai.WithToken(cmp.Or(cfg.APIKey, "none")),
 		openai.WithBaseURL(rc.baseURL),
 		openai.WithAPIType(openai.APITypeOpenAI),
 		openai.WithOrganization(""),
 		openai.WithModel(rc.model),
 		openai.WithEmbeddingModel(rc.model),
-		openai.WithHTTPClient(hc),
 	}
 	if cfg.RequestDimension {
 		opts = append(opts, openai.WithEmbeddingDimensions(cfg.Dimension))
 	}
-	llm, err := openai.New(opts...)
-	if err != nil {
+	if _, err := openai.New(opts...); err != nil {
 		return nil, fmt.Errorf("embed: openai client: %w", err)
 	}
-	hint := ""
-	if cfg.APIKey == "" {
-		hint = " (no API key is configured)"
+	// A client per call, cheap to make (the connections are the transport's), gives each
+	// call its own record of what happened.
+	r.call = func(ctx context.Context, rec *modelapi.Call, texts []string) ([][]float32, error) {
+		var order []int
+		rec.Inspect = func(body []byte) (err error) {
+			order, err = embeddingOrder(body)
+			return err
+		}
+		llm, err := openai.New(append(slices.Clip(opts), openai.WithHTTPClient(r.api.HTTPClient(rec)))...)
+		if err != nil {
+			return nil, fmt.Errorf("openai client: %w", err)
+		}
+		vecs, err := llm.CreateEmbedding(ctx, texts)
+		return inOrder(vecs, order), err
 	}
-	r := newRemote("openai", rc, hint)
-	r.call = llm.CreateEmbedding
 	return &OpenAI{r: r}, nil
 }
 
@@ -142,25 +148,22 @@ func (e *OpenAI) Embed(ctx context.Context, texts []string) ([][]float32, error)
 	return e.r.embed(ctx, texts)
 }
 
-// sortByIndex puts the embeddings of an OpenAI answer in the order of their "index"
-// fields. langchaingo keeps the order in which they arrive, and the API does not promise
-// that it is the order of the inputs. It fails on an answer that is not an embeddings list
-// or whose indexes do not number its items.
-func sortByIndex(body []byte) ([]byte, error) {
+// embeddingOrder reads the "index" fields of an OpenAI embeddings answer: nil when the
+// embeddings come in the order of the inputs (or carry no index, and their order is all
+// there is), else the input position of each. langchaingo keeps the order in which they
+// arrive, and the API does not promise that it is the order of the inputs. It fails on an
+// answer that is not an embeddings list or whose indexes do not number its items.
+func embeddingOrder(body []byte) ([]int, error) {
 	var resp struct {
-		Object string `json:"object"`
-		Data   []struct {
-			Object    string          `json:"object"`
-			Index     *int            `json:"index"`
-			Embedding json.RawMessage `json:"embedding"`
+		Data []struct {
+			Index *int `json:"index"`
 		} `json:"data"`
-		Model string          `json:"model"`
-		Usage json.RawMessage `json:"usage"`
 	}
 	if err := json.Unmarshal(body, &resp); err != nil {
 		return nil, fmt.Errorf("not an embeddings list: %w", err)
 	}
 	n := len(resp.Data)
+	order := make([]int, n)
 	seen := make([]bool, n)
 	missing, sorted := 0, true
 	for i, d := range resp.Data {
@@ -174,22 +177,26 @@ func sortByIndex(body []byte) ([]byte, error) {
 			return nil, fmt.Errorf("index %d given twice", *d.Index)
 		}
 		seen[*d.Index] = true
+		order[i] = *d.Index
 		sorted = sorted && *d.Index == i
 	}
 	switch {
 	case missing == n || sorted:
-		return body, nil // without indexes, the order of the answer is all there is
+		return nil, nil
 	case missing > 0:
 		return nil, fmt.Errorf("%d of %d embeddings have no index", missing, n)
 	}
-	data := make([]struct {
-		Object    string          `json:"object"`
-		Index     *int            `json:"index"`
-		Embedding json.RawMessage `json:"embedding"`
-	}, n)
-	for _, d := range resp.Data {
-		data[*d.Index] = d
+	return order, nil
+}
+
+// inOrder puts vecs, in the order of an answer's items, at the input positions order gives.
+func inOrder(vecs [][]float32, order []int) [][]float32 {
+	if order == nil || len(order) != len(vecs) {
+		return vecs
 	}
-	resp.Data = data
-	return json.Marshal(resp)
+	out := make([][]float32, len(vecs))
+	for i, v := range vecs {
+		out[order[i]] = v
+	}
+	return out
 }

@@ -14,16 +14,9 @@ import (
 	"time"
 
 	"golang.org/x/sync/errgroup"
-)
 
-// embedder is everything Docent's consumers need from an embedder; their own interfaces
-// (ingest.Embedder, the retriever's) are subsets of it. Each type asserts it beside itself.
-type embedder interface {
-	Embed(ctx context.Context, texts []string) ([][]float32, error)
-	Dimension() int
-	Kind() string
-	Model() string
-}
+	"github.com/docent-rag/docent/internal/modelapi"
+)
 
 // Errors that a remote embedder's error can wrap, for callers that react to them.
 var (
@@ -48,6 +41,10 @@ const (
 	DefaultRetryBaseDelay = 500 * time.Millisecond
 	DefaultRetryMaxDelay  = 30 * time.Second
 )
+
+// maxResponseBytes bounds what one response may hold. A batch of 2,048 vectors of 4,000
+// dimensions in JSON is about 180 MB, far beyond the defaults (96 texts: a few MB).
+const maxResponseBytes = 256 << 20
 
 // remoteConfig holds the settings that OpenAIConfig and OllamaConfig share.
 type remoteConfig struct {
@@ -122,36 +119,29 @@ type remote struct {
 	batchSize   int
 	concurrency int
 	dim         atomic.Int64 // configured, or learned from the first answer; 0 until known
-	// call sends one batch through the provider's langchaingo client.
-	call func(ctx context.Context, texts []string) ([][]float32, error)
+	api         *modelapi.Client
+	// call sends one batch through the provider's langchaingo client, made for this call
+	// with api.HTTPClient(rec) so that rec records what happened.
+	call func(ctx context.Context, rec *modelapi.Call, texts []string) ([][]float32, error)
 }
 
-func newRemote(kind string, c remoteConfig, keyHint string) *remote {
+func newRemote(kind string, c remoteConfig, apiKey, keyHint string) *remote {
 	u, _ := url.Parse(c.baseURL) // validated
 	r := &remote{
 		kind: kind, model: c.model, where: kind + " at " + u.Redacted(), keyHint: keyHint,
 		batchSize: c.batchSize, concurrency: c.concurrency,
+		// Every attempt has its own deadline and is read whole within it; what may succeed
+		// later (HTTP 429 and 5xx, network errors, timeouts) is retried.
+		api: modelapi.New(modelapi.Config{
+			Component: "embed", Kind: kind, APIKey: apiKey,
+			AttemptTimeout: c.timeout, MaxRetries: max(c.maxRetries, 0),
+			BaseDelay: c.retryBaseDelay, MaxDelay: c.retryMaxDelay,
+			RetryStatus: modelapi.Failing, RetryNetwork: true, MaxBody: maxResponseBytes,
+			HTTPClient: c.httpClient, Logger: c.logger,
+		}),
 	}
 	r.dim.Store(int64(c.dimension))
 	return r
-}
-
-// transport returns the retrying transport for c, and the HTTP client that uses it: a copy
-// of c.httpClient (or a new client) whose transport is wrapped.
-func (c remoteConfig) transport(kind string) (*retryTransport, *http.Client) {
-	hc := new(http.Client)
-	if c.httpClient != nil {
-		*hc = *c.httpClient
-	}
-	t := &retryTransport{
-		base: hc.Transport, timeout: c.timeout, maxRetries: max(c.maxRetries, 0),
-		baseDelay: c.retryBaseDelay, maxDelay: c.retryMaxDelay, logger: c.logger, kind: kind,
-	}
-	if t.base == nil {
-		t.base = http.DefaultTransport
-	}
-	hc.Transport = t
-	return t, hc
 }
 
 // embed splits texts into batches and embeds them, at most r.concurrency at once. The first
@@ -191,20 +181,20 @@ func (r *remote) embed(ctx context.Context, texts []string) ([][]float32, error)
 
 // batch embeds one batch with one client call and checks the answer.
 func (r *remote) batch(ctx context.Context, texts []string) ([][]float32, error) {
-	ex := new(exchange)
-	vecs, err := r.call(withExchange(ctx, ex), texts)
-	st := ex.state()
-	if err != nil && st.status/100 == 2 && st.bad == nil && vecs != nil {
+	rec := new(modelapi.Call)
+	vecs, err := r.call(ctx, rec, texts)
+	o := rec.Outcome()
+	if err != nil && o.Status/100 == 2 && o.Bad == nil && vecs != nil {
 		// The client decoded the answer but disliked it (it checks the count): say why.
 		if cerr := r.check(len(texts), vecs); cerr != nil {
 			return nil, fmt.Errorf("%s: %w: %w", r.where, ErrBadResponse, cerr)
 		}
 	}
 	if err != nil {
-		return nil, r.explain(ctx, st, err)
+		return nil, r.explain(ctx, o, err)
 	}
-	if st.bad != nil {
-		return nil, fmt.Errorf("%s: %w: %w", r.where, ErrBadResponse, st.bad)
+	if o.Bad != nil {
+		return nil, fmt.Errorf("%s: %w: %w", r.where, ErrBadResponse, o.Bad)
 	}
 	if err := r.check(len(texts), vecs); err != nil {
 		return nil, fmt.Errorf("%s: %w: %w", r.where, ErrBadResponse, err)
@@ -213,46 +203,31 @@ func (r *remote) batch(ctx context.Context, texts []string) ([][]float32, error)
 }
 
 // explain turns a failed client call into an error that says what went wrong, from what
-// the transport recorded. langchaingo's own error is used only when the server answered
-// 2xx: it then says why the answer could not be decoded.
-func (r *remote) explain(ctx context.Context, st exchangeState, err error) error {
-	status := func() string { return fmt.Sprintf("HTTP %d: %s", st.status, st.message) }
+// was recorded of the exchange. langchaingo's own error is used only when the server
+// answered 2xx: it then says why the answer could not be decoded.
+func (r *remote) explain(ctx context.Context, o modelapi.Outcome, err error) error {
+	f := o.Failure()
 	switch {
 	case ctx.Err() != nil:
 		return fmt.Errorf("%s: %w", r.where, ctx.Err())
-	case st.bad != nil:
-		return fmt.Errorf("%s: %w: %w", r.where, ErrBadResponse, st.bad)
-	case st.err != nil:
-		return fmt.Errorf("%s: no answer after %s: %w", r.where, attempts(st.attempts), st.err)
-	case st.status == http.StatusNotFound || modelNotFound(st.message):
-		return fmt.Errorf("%s: %w: %q is unknown there, or the base URL is not an embeddings API (%s)",
-			r.where, ErrModelNotFound, r.model, status())
-	case st.status == http.StatusUnauthorized || st.status == http.StatusForbidden:
-		return fmt.Errorf("%s: %w%s (%s)", r.where, ErrUnauthorized, r.keyHint, status())
-	case st.status == http.StatusTooManyRequests || st.status >= 500:
-		return fmt.Errorf("%s: still failing after %s (%s)", r.where, attempts(st.attempts), status())
-	case st.status >= 400:
-		return fmt.Errorf("%s: request refused (%s)", r.where, status())
-	case st.status/100 == 2:
+	case o.Bad != nil:
+		return fmt.Errorf("%s: %w: %w", r.where, ErrBadResponse, o.Bad)
+	case f == nil && o.Status/100 == 2:
 		return fmt.Errorf("%s: %w: %w", r.where, ErrBadResponse, err)
+	case f == nil:
+		// The client failed without a request reaching the server.
+		return fmt.Errorf("%s: %w", r.where, err)
+	case f.Status == 0:
+		return fmt.Errorf("%s: %w", r.where, f)
+	case f.ModelNotFound():
+		return fmt.Errorf("%s: %w: %q is unknown there, or the base URL is not an embeddings API (%s)",
+			r.where, ErrModelNotFound, r.model, f)
+	case f.Unauthorized():
+		return fmt.Errorf("%s: %w%s (%s)", r.where, ErrUnauthorized, r.keyHint, f)
+	case f.Failing():
+		return fmt.Errorf("%s: still failing after %s (%s)", r.where, modelapi.Attempts(f.Attempts), f)
 	}
-	// The client failed without a request reaching the transport.
-	return fmt.Errorf("%s: %w", r.where, err)
-}
-
-func attempts(n int) string {
-	if n == 1 {
-		return "1 attempt"
-	}
-	return fmt.Sprintf("%d attempts", n)
-}
-
-// modelNotFound recognises the "unknown model" answers that servers give with statuses
-// other than 404 (some use 400).
-func modelNotFound(msg string) bool {
-	m := strings.ToLower(msg)
-	return strings.Contains(m, "model") &&
-		(strings.Contains(m, "not found") || strings.Contains(m, "does not exist") || strings.Contains(m, "not exist"))
+	return fmt.Errorf("%s: request refused (%s)", r.where, f)
 }
 
 // check verifies an answer: one vector per text, each of the dimension (learning it from

@@ -82,7 +82,7 @@ type provider struct {
 
 // remoteEmbedder is what both remote embedders offer.
 type remoteEmbedder interface {
-	embedder
+	Embedder
 	DetectDimension(ctx context.Context) (int, error)
 }
 

@@ -1,27 +1,44 @@
-// Package modelapi holds what the clients of model providers (embedding and chat APIs:
-// OpenAI-compatible servers, Ollama) share when they read an HTTP answer: the wait a server
-// asks for, its error message, and the API key kept out of both.
+// Package modelapi is what every client of a model provider shares, whatever speaks the
+// provider's wire format: langchaingo's OpenAI and Ollama clients (embeddings, chat) or this
+// project's own TEI and Cohere reranker clients. langchaingo has no timeouts per attempt, no
+// retries and reduces HTTP failures to strings; a Client adds them under it, in one place:
+//
+//   - a deadline per attempt, the body of a successful answer read whole within it (or left
+//     streaming, for chat), an error answer read up to 64 KiB;
+//   - retries of the answers and failures that may pass (which ones is the caller's
+//     policy), with capped exponential backoff and jitter or the server's Retry-After, never
+//     past the caller's deadline;
+//   - the Authorization header: "Bearer <APIKey>", or none at all;
+//   - what happened, per call (a Call), classified by Failure into an *Error that the
+//     caller's package turns into its own errors, with the server's message on one line
+//     and the API key kept out of it and out of the logs.
+//
+// A langchaingo client gets an *http.Client made for one call (Client.HTTPClient), so the
+// outcome of that call is recorded in a value the caller holds, not passed back through
+// the request's context.
 package modelapi
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
+	"math/rand/v2"
 	"net/http"
 	"strconv"
 	"strings"
 	"time"
-	"unicode"
 )
 
-// MaxMessageLen is the longest server message kept, in characters.
-const MaxMessageLen = 300
+// MaxRetryAfter is the longest wait a server may ask for and be heeded. Longer (in seconds,
+// milliseconds or as a date) is taken for a broken header and ignored, as if absent: no
+// client here can wait that long (the embedders cap any wait at RetryMaxDelay, the
+// rerankers at their deadline), and a chat client passes the wait on to its own callers.
+const MaxRetryAfter = 24 * time.Hour
 
-// RetryAfter parses the wait a server asks for: Retry-After in seconds or as an HTTP date,
-// or OpenAI's retry-after-ms.
+// RetryAfter parses the wait a server asks for: OpenAI's Retry-After-Ms (preferred, being
+// finer), else Retry-After in seconds or as an HTTP date. It reports false when there is
+// none, when it is malformed or negative, or beyond MaxRetryAfter.
 func RetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 	if v := strings.TrimSpace(h.Get("Retry-After-Ms")); v != "" {
-		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms >= 0 && ms < 1e12 {
+		if ms, err := strconv.ParseFloat(v, 64); err == nil && ms >= 0 && ms <= float64(MaxRetryAfter/time.Millisecond) {
 			return time.Duration(ms * float64(time.Millisecond)), true
 		}
 	}
@@ -30,91 +47,29 @@ func RetryAfter(h http.Header, now time.Time) (time.Duration, bool) {
 		return 0, false
 	}
 	if s, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if s < 0 || s > 1e6 {
+		if s < 0 || s > int64(MaxRetryAfter/time.Second) {
 			return 0, false
 		}
 		return time.Duration(s) * time.Second, true
 	}
 	if at, err := http.ParseTime(v); err == nil {
-		return max(at.Sub(now), 0), true
+		if d := at.Sub(now); d <= MaxRetryAfter {
+			return max(d, 0), true
+		}
 	}
 	return 0, false
 }
 
-// ServerMessage finds the message in the error bodies that OpenAI-compatible servers and
-// Ollama send, falling back to the body's text, on one line and cut to MaxMessageLen characters.
-func ServerMessage(body []byte) string {
-	var v struct {
-		Error   json.RawMessage `json:"error"`
-		Message string          `json:"message"`
-		Detail  any             `json:"detail"`
+// Backoff is the wait before retry number attempt (1 for the first) when the server did not
+// say: "equal jitter", uniform between half and all of min(maxDelay, base·2^(attempt-1)).
+// The random half spreads out clients that failed together; the fixed half gives a server
+// that just refused a moment to recover.
+func Backoff(attempt int, base, maxDelay time.Duration) time.Duration {
+	ceiling := maxDelay
+	if shift := attempt - 1; shift >= 0 && shift < 32 && base<<shift > 0 && base<<shift < maxDelay {
+		ceiling = base << shift
 	}
-	msg := ""
-	if json.Unmarshal(body, &v) == nil {
-		var nested struct {
-			Message string `json:"message"`
-		}
-		var s string
-		switch {
-		case json.Unmarshal(v.Error, &s) == nil && s != "":
-			msg = s // Ollama: {"error": "..."}
-		case json.Unmarshal(v.Error, &nested) == nil && nested.Message != "":
-			msg = nested.Message // OpenAI: {"error": {"message": "..."}}
-		case v.Message != "":
-			msg = v.Message // vLLM: {"object": "error", "message": "..."}
-		case v.Detail != nil:
-			msg = fmt.Sprint(v.Detail) // FastAPI servers
-		}
-	}
-	if msg == "" {
-		msg = string(body)
-	}
-	msg = strings.Join(strings.FieldsFunc(msg, unicode.IsSpace), " ")
-	msg = strings.ToValidUTF8(msg, "\uFFFD")
-	if r := []rune(msg); len(r) > MaxMessageLen {
-		msg = string(r[:MaxMessageLen]) + "…"
-	}
-	if msg == "" {
-		msg = "no message"
-	}
-	return msg
-}
-
-// Redact hides secret in s: the whole key, any run of at least 8 of its characters that a
-// server echoed, and words with masking in them (OpenAI echoes "sk-proj-****...abcd").
-func Redact(s, secret string) string {
-	if secret == "" {
-		return s
-	}
-	const part = 8
-	hidden := make([]bool, len(s))
-	for i := 0; i+part <= len(secret); i++ {
-		for off := 0; ; off++ {
-			j := strings.Index(s[off:], secret[i:i+part])
-			if j < 0 {
-				break
-			}
-			off += j
-			for k := off; k < off+part; k++ {
-				hidden[k] = true
-			}
-		}
-	}
-	var b strings.Builder
-	for i := 0; i < len(s); i++ {
-		if !hidden[i] {
-			b.WriteByte(s[i])
-		} else if i == 0 || !hidden[i-1] {
-			b.WriteString("[redacted]")
-		}
-	}
-	words := strings.Fields(b.String())
-	for i, w := range words {
-		if strings.Contains(w, "***") || len(secret) < part && strings.Contains(w, secret) {
-			words[i] = "[redacted]"
-		}
-	}
-	return strings.Join(words, " ")
+	return ceiling/2 + rand.N(ceiling/2+1)
 }
 
 // Sleep waits for d or until ctx is done.

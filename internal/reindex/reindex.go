@@ -24,20 +24,22 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/docent-rag/docent/internal/chunk"
-	"github.com/docent-rag/docent/internal/embed"
 	"github.com/docent-rag/docent/internal/extract"
 	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/ingest"
+	"github.com/docent-rag/docent/internal/retrieve"
 )
 
 // Config configures a reindex.
 type Config struct {
 	// Embedder embeds the chunks for the new generation (its kind, model and dimension
-	// describe the generation).
-	Embedder embed.Embedder
+	// describe the generation). It is handed to ingest (rechunking) and to retrieve (the
+	// evaluation gate), whose Embedder interfaces are the same.
+	Embedder retrieve.Embedder
 	// Embedders builds the embedder of an existing generation (the active one, for the
-	// evaluation gate's baseline; a retired one, to catch up before a rollback).
-	Embedders func(ctx context.Context, g index.Generation) (embed.Embedder, error)
+	// evaluation gate's baseline; a retired one, to catch up before a rollback), as
+	// retrieve.Config.Embedders does.
+	Embedders func(ctx context.Context, g index.Generation) (retrieve.Embedder, error)
 	// HNSWM and HNSWEfConstruction are the new generation's HNSW build parameters; 0 takes
 	// index.DefaultHNSWM and DefaultHNSWEfConstruction.
 	HNSWM, HNSWEfConstruction int
@@ -430,7 +432,7 @@ type dbtx interface {
 // embedPass makes one pass over the chunks missing from g in id order and returns how many
 // vectors it wrote. Each batch is embedded, then written in a transaction of its own (a
 // nested one, a savepoint, when db is a transaction).
-func embedPass(ctx context.Context, db dbtx, emb embed.Embedder, g index.Generation, batch int, progress func(int64)) (int64, error) {
+func embedPass(ctx context.Context, db dbtx, emb retrieve.Embedder, g index.Generation, batch int, progress func(int64)) (int64, error) {
 	var after, written int64
 	for {
 		if err := ctx.Err(); err != nil {

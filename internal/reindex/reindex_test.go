@@ -98,7 +98,7 @@ func setup(t *testing.T, n int) (*dbtest.DB, string) {
 }
 
 // embedders opens the embedder of a generation as the commands do.
-func embedders(ctx context.Context, g index.Generation) (embed.Embedder, error) {
+func embedders(ctx context.Context, g index.Generation) (retrieve.Embedder, error) {
 	if g.Embedder == "test" {
 		return randomEmbedder{dim: g.Dimension}, nil
 	}
@@ -157,7 +157,7 @@ func TestReindexToAnotherDimension(t *testing.T) {
 	// A retriever that started on the old generation (its embedder has 384 dimensions)
 	// follows the cutover, embedding queries with the new generation's embedder.
 	r, err := retrieve.New(retrieve.Config{GenerationTTL: time.Millisecond,
-		Embedders: func(ctx context.Context, g index.Generation) (retrieve.Embedder, error) { return embedders(ctx, g) }},
+		Embedders: embedders},
 		db.Pool, builtin(t, 384), nil, "", quiet)
 	if err != nil {
 		t.Fatal(err)
@@ -636,7 +636,7 @@ func TestReindexWithProviders(t *testing.T) {
 	db, _ := setup(t, 30)
 	ctx := context.Background()
 	providers, texts := fakeProviders(t)
-	open := func(ctx context.Context, g index.Generation) (embed.Embedder, error) {
+	open := func(ctx context.Context, g index.Generation) (retrieve.Embedder, error) {
 		return embed.Open(ctx, embed.Spec{Kind: g.Embedder, Model: g.Model, Dimension: g.Dimension}, providers)
 	}
 	for _, spec := range []string{"openai:fake-embed-3", "ollama:fake-embed-text"} {
@@ -660,7 +660,7 @@ func TestReindexWithProviders(t *testing.T) {
 		if n := complete(t, db.Pool, g); texts.Load()-before < n {
 			t.Errorf("%s: the provider embedded %d texts for %d chunks", spec, texts.Load()-before, n)
 		}
-		r, err := retrieve.New(retrieve.Config{Embedders: func(ctx context.Context, g index.Generation) (retrieve.Embedder, error) { return open(ctx, g) }},
+		r, err := retrieve.New(retrieve.Config{Embedders: open},
 			db.Pool, nil, nil, "", quiet)
 		if err != nil {
 			t.Fatal(err)

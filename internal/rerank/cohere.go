@@ -9,6 +9,8 @@ import (
 	"net/http"
 	"strings"
 	"time"
+
+	"github.com/docent-rag/docent/internal/modelapi"
 )
 
 const (
@@ -146,7 +148,7 @@ func (r *Cohere) decode(body []byte) ([]scored, error) {
 		return nil, fmt.Errorf("not a JSON object with results: %w", err)
 	}
 	if v.Results == nil {
-		return nil, fmt.Errorf("no results in the answer (%s)", serverMessage(body, r.c.apiKey))
+		return nil, fmt.Errorf("no results in the answer (%s)", modelapi.ServerMessage(body, r.c.apiKey))
 	}
 	out := make([]scored, len(v.Results))
 	for i, res := range v.Results {

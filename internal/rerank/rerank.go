@@ -5,18 +5,17 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"math"
-	"math/rand/v2"
 	"net"
 	"net/http"
 	"net/url"
-	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
+
+	"github.com/docent-rag/docent/internal/modelapi"
 )
 
 // reranker is the retrieval package's Reranker, which this package's types implement, plus
@@ -68,10 +67,6 @@ const (
 	// maxResponseBytes bounds a successful answer. Scores for 1,000 passages are about
 	// 50 kB; servers that echo the passages back may send a few MB.
 	maxResponseBytes = 16 << 20
-	// maxErrorBytes bounds how much of an error answer is read.
-	maxErrorBytes = 64 << 10
-	// maxMessageLen bounds how much of a server's error message goes into an error.
-	maxMessageLen = 300
 )
 
 // scored is one entry of a server's answer: a passage's index in the request and its score.
@@ -83,16 +78,14 @@ type scored struct {
 // client is what the TEI and Cohere rerankers share: batching, bounded concurrency, the
 // deadline, optional retries, error reporting and the checks on every answer.
 type client struct {
-	kind        string // "tei" or "cohere", for logs
 	where       string // "tei at http://host:8080", for messages; no credentials
 	endpoint    string // the URL posted to
 	apiKey      string
-	http        *http.Client
+	api         *modelapi.Client
 	timeout     time.Duration
 	maxBatch    int
 	concurrency int
-	maxRetries  int
-	logger      *slog.Logger
+	maxRetries  int // as configured; api applies it
 	// hints completing error messages, per provider.
 	notFoundHint, tooLargeHint string
 	// tooLargeOn422: the server's 422 means the input is too large (TEI's validation and
@@ -174,21 +167,22 @@ func newClient(kind string, c common, apiKey, path string) *client {
 		t.MaxIdleConnsPerHost = 2 * maxConcurrency
 		hc = &http.Client{Transport: t}
 	}
-	logger := c.logger
-	if logger == nil {
-		logger = slog.New(slog.DiscardHandler)
-	}
 	return &client{
-		kind:        kind,
-		where:       kind + " at " + redactedURL(c.baseURL),
-		endpoint:    c.baseURL.JoinPath(path).String(),
-		apiKey:      apiKey,
-		http:        hc,
+		where:    kind + " at " + redactedURL(c.baseURL),
+		endpoint: c.baseURL.JoinPath(path).String(),
+		apiKey:   apiKey,
+		// Only 429 and 503 are retried, only if asked, and never past the call's deadline
+		// (MaxDelay: a Retry-After longer than the whole call fails it at once).
+		api: modelapi.New(modelapi.Config{
+			Component: "rerank", Kind: kind, APIKey: apiKey,
+			MaxRetries: c.maxRetries, BaseDelay: retryBaseDelay, MaxDelay: c.timeout,
+			RetryStatus: modelapi.Overloaded, MaxBody: maxResponseBytes,
+			HTTPClient: hc, Logger: c.logger,
+		}),
 		timeout:     c.timeout,
 		maxBatch:    c.maxBatch,
 		concurrency: c.concurrency,
 		maxRetries:  c.maxRetries,
-		logger:      logger,
 	}
 }
 
@@ -251,43 +245,28 @@ func (c *client) rerank(ctx context.Context, query string, passages []string) ([
 	return scores, nil
 }
 
-// batch scores one batch, retrying 429 and 503 answers if configured, and writes the scores
-// into out, which has one element per passage.
+// batch scores one batch and writes the scores into out, which has one element per
+// passage.
 func (c *client) batch(ctx context.Context, query string, passages []string, out []float64) error {
 	body, err := c.encode(query, passages)
 	if err != nil {
 		return fmt.Errorf("encode request: %w", err)
 	}
-	for attempt := 1; ; attempt++ {
-		resp, err := c.post(ctx, body)
-		if err != nil {
-			return err
-		}
-		if resp.status/100 == 2 {
-			results, err := c.decode(resp.body)
-			if err != nil {
-				return fmt.Errorf("%w: %w", ErrBadResponse, err)
-			}
-			if err := place(results, out); err != nil {
-				return fmt.Errorf("%w: %w", ErrBadResponse, err)
-			}
-			return nil
-		}
-		retryable := resp.status == http.StatusTooManyRequests || resp.status == http.StatusServiceUnavailable
-		if retryable && attempt <= c.maxRetries {
-			if wait, ok := retryWait(ctx, attempt, resp.header, time.Now()); ok {
-				c.logger.LogAttrs(ctx, slog.LevelInfo, "rerank: retrying",
-					slog.String("kind", c.kind), slog.String("where", c.where),
-					slog.Int("status", resp.status), slog.Int("attempt", attempt), slog.Duration("wait", wait))
-				if err := sleep(ctx, wait); err != nil {
-					return err
-				}
-				continue
-			}
-			// Waiting would outlive the deadline: report this answer now.
-		}
-		return c.statusError(resp, attempt)
+	resp, err := c.post(ctx, body)
+	if err != nil {
+		return err
 	}
+	if resp.Status/100 != 2 {
+		return c.statusError(resp)
+	}
+	results, err := c.decode(resp.Body)
+	if err != nil {
+		return fmt.Errorf("%w: %w", ErrBadResponse, err)
+	}
+	if err := place(results, out); err != nil {
+		return fmt.Errorf("%w: %w", ErrBadResponse, err)
+	}
+	return nil
 }
 
 // place checks a batch's results, each passage's index exactly once and every score finite,
@@ -316,50 +295,32 @@ func place(results []scored, out []float64) error {
 	return nil
 }
 
-// response is an HTTP answer read whole.
-type response struct {
-	status int
-	header http.Header
-	body   []byte
-}
-
-// post sends one request and reads the answer within ctx.
-func (c *client) post(ctx context.Context, body []byte) (*response, error) {
+// post sends one request, retrying 429 and 503 answers if configured, and returns the last
+// answer, read whole within ctx.
+func (c *client) post(ctx context.Context, body []byte) (*modelapi.Response, error) {
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, c.endpoint, bytes.NewReader(body))
 	if err != nil {
 		return nil, fmt.Errorf("build request: %w", err)
 	}
 	req.Header.Set("Content-Type", "application/json")
 	req.Header.Set("Accept", "application/json")
-	if c.apiKey != "" {
-		req.Header.Set("Authorization", "Bearer "+c.apiKey)
+	resp, err := c.api.Do(req)
+	if errors.Is(err, modelapi.ErrTooLarge) {
+		return nil, fmt.Errorf("%w: %w", ErrBadResponse, err)
 	}
-	resp, err := c.http.Do(req)
 	if err != nil {
 		return nil, transportError(ctx, err)
 	}
-	defer resp.Body.Close()
-	limit := int64(maxErrorBytes)
-	if resp.StatusCode/100 == 2 {
-		limit = maxResponseBytes
-	}
-	b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
-	if err != nil {
-		return nil, fmt.Errorf("read answer (HTTP %d): %w", resp.StatusCode, transportError(ctx, err))
-	}
-	if int64(len(b)) > limit {
-		if resp.StatusCode/100 == 2 {
-			return nil, fmt.Errorf("%w: answer larger than %d bytes", ErrBadResponse, limit)
-		}
-		b = b[:limit] // an error page: its beginning is enough
-	}
-	return &response{status: resp.StatusCode, header: resp.Header, body: b}, nil
+	return resp, nil
 }
 
 // transportError explains a request that got no (complete) answer. The request's URL is left
 // out: the error names the server already.
 func transportError(ctx context.Context, err error) error {
 	if ctx.Err() != nil {
+		if rerr, ok := errors.AsType[*modelapi.ReadError](err); ok {
+			return fmt.Errorf("read answer (HTTP %d): %w", rerr.Status, abandoned(ctx))
+		}
 		return abandoned(ctx)
 	}
 	var uerr *url.Error
@@ -384,101 +345,35 @@ func abandoned(ctx context.Context) error {
 }
 
 // statusError turns an unsuccessful answer into an error that says what to do about it.
-func (c *client) statusError(r *response, attempts int) error {
-	msg := serverMessage(r.body, c.apiKey)
-	status := fmt.Sprintf("HTTP %d: %s", r.status, msg)
-	lower := strings.ToLower(msg)
+func (c *client) statusError(r *modelapi.Response) error {
+	f := &modelapi.Error{Status: r.Status, Message: modelapi.ServerMessage(r.Body, c.apiKey), Attempts: r.Attempts}
+	lower := strings.ToLower(f.Message)
 	switch {
-	case r.status == http.StatusUnauthorized || r.status == http.StatusForbidden:
+	case f.Unauthorized():
 		hint := "check APIKey"
 		if c.apiKey == "" {
 			hint = "no APIKey is configured"
 		}
-		return fmt.Errorf("%w: %s (%s)", ErrUnauthorized, hint, status)
-	case r.status == http.StatusNotFound || modelNotFound(lower):
-		return fmt.Errorf("%w: %s (%s)", ErrNotFound, c.notFoundHint, status)
+		return fmt.Errorf("%w: %s (%s)", ErrUnauthorized, hint, f)
+	case f.ModelNotFound() || strings.Contains(lower, "model") && strings.Contains(lower, "not supported"):
+		return fmt.Errorf("%w: %s (%s)", ErrNotFound, c.notFoundHint, f)
 	case strings.Contains(lower, "not a re-ranker") || strings.Contains(lower, "not a reranker"):
-		return fmt.Errorf("%w: the model served there is not a reranker (%s)", ErrNotFound, status)
-	case r.status == http.StatusRequestEntityTooLarge || tooLarge(lower) ||
-		r.status == http.StatusUnprocessableEntity && c.tooLargeOn422:
-		return fmt.Errorf("%w: %s (%s)", ErrTooLarge, c.tooLargeHint, status)
-	case r.status == http.StatusTooManyRequests || r.status == http.StatusServiceUnavailable:
+		return fmt.Errorf("%w: the model served there is not a reranker (%s)", ErrNotFound, f)
+	case f.TooLarge() || r.Status == http.StatusUnprocessableEntity && c.tooLargeOn422:
+		return fmt.Errorf("%w: %s (%s)", ErrTooLarge, c.tooLargeHint, f)
+	case f.Overloaded():
 		after := ""
-		if attempts > 1 {
-			after = fmt.Sprintf(", still after %d attempts", attempts)
+		if f.Attempts > 1 {
+			after = fmt.Sprintf(", still after %d attempts", f.Attempts)
 		}
-		return fmt.Errorf("%w%s (%s)", ErrOverloaded, after, status)
-	case r.status == http.StatusFailedDependency:
+		return fmt.Errorf("%w%s (%s)", ErrOverloaded, after, f)
+	case r.Status == http.StatusFailedDependency:
 		// TEI's answer when its model backend fails (out of memory, say).
-		return fmt.Errorf("the model backend failed (%s)", status)
-	case r.status >= 500:
-		return fmt.Errorf("server error (%s)", status)
-	case r.status >= 400:
-		return fmt.Errorf("request refused (%s)", status)
+		return fmt.Errorf("the model backend failed (%s)", f)
+	case r.Status >= 500:
+		return fmt.Errorf("server error (%s)", f)
+	case r.Status >= 400:
+		return fmt.Errorf("request refused (%s)", f)
 	}
-	return fmt.Errorf("unexpected answer (%s)", status)
-}
-
-// modelNotFound recognises "unknown model" answers that come with statuses other than 404.
-func modelNotFound(lower string) bool {
-	return strings.Contains(lower, "model") &&
-		(strings.Contains(lower, "not found") || strings.Contains(lower, "does not exist") ||
-			strings.Contains(lower, "not exist") || strings.Contains(lower, "unknown model") ||
-			strings.Contains(lower, "not supported"))
-}
-
-// tooLarge recognises "input too large" answers that come with status 400 (Cohere's "too
-// many tokens", vLLM's "maximum context length").
-func tooLarge(lower string) bool {
-	for _, s := range []string{"too many tokens", "too long", "too large", "maximum context length", "exceeds the maximum", "payload limit"} {
-		if strings.Contains(lower, s) {
-			return true
-		}
-	}
-	return false
-}
-
-// retryWait is how long to wait before retrying a 429 or 503 answer: the server's
-// Retry-After if it gives one, a short jittered backoff otherwise. It reports false when the
-// wait would end after ctx's deadline: then failing now is better than failing later.
-func retryWait(ctx context.Context, attempt int, h http.Header, now time.Time) (time.Duration, bool) {
-	wait, ok := retryAfter(h, now)
-	if !ok {
-		ceiling := retryBaseDelay << min(attempt-1, 4)
-		wait = ceiling/2 + rand.N(ceiling/2+1) // jitter spreads out clients that failed together
-	}
-	if deadline, ok := ctx.Deadline(); ok && deadline.Sub(now) <= wait {
-		return 0, false
-	}
-	return wait, true
-}
-
-// retryAfter parses a Retry-After header: seconds, or an HTTP date.
-func retryAfter(h http.Header, now time.Time) (time.Duration, bool) {
-	v := strings.TrimSpace(h.Get("Retry-After"))
-	if v == "" {
-		return 0, false
-	}
-	if secs, err := strconv.ParseInt(v, 10, 64); err == nil {
-		if secs < 0 || secs > 86400 {
-			return 0, false
-		}
-		return time.Duration(secs) * time.Second, true
-	}
-	if at, err := http.ParseTime(v); err == nil {
-		return max(at.Sub(now), 0), true
-	}
-	return 0, false
-}
-
-// sleep waits for d or until ctx ends.
-func sleep(ctx context.Context, d time.Duration) error {
-	timer := time.NewTimer(d)
-	defer timer.Stop()
-	select {
-	case <-ctx.Done():
-		return abandoned(ctx)
-	case <-timer.C:
-		return nil
-	}
+	return fmt.Errorf("unexpected answer (%s)", f)
 }

@@ -2,7 +2,6 @@ package rerank
 
 import (
 	"cmp"
-	"context"
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
@@ -157,131 +156,6 @@ func within(t *testing.T, limit time.Duration, f func()) {
 	f()
 	if d := time.Since(start); d > limit {
 		t.Errorf("took %s, want at most %s", d.Round(time.Millisecond), limit)
-	}
-}
-
-func TestRetryAfter(t *testing.T) {
-	t.Parallel()
-	now := time.Date(2026, 3, 1, 12, 0, 0, 0, time.UTC)
-	tests := []struct {
-		value  string
-		want   time.Duration
-		wantOK bool
-	}{
-		{"", 0, false},
-		{"0", 0, true},
-		{"2", 2 * time.Second, true},
-		{" 7 ", 7 * time.Second, true},
-		{"-1", 0, false},
-		{"1.5", 0, false},
-		{"soon", 0, false},
-		{"999999999", 0, false},
-		{now.Add(3 * time.Second).Format(http.TimeFormat), 3 * time.Second, true},
-		{now.Add(-time.Minute).Format(http.TimeFormat), 0, true},
-	}
-	for _, tt := range tests {
-		t.Run(tt.value, func(t *testing.T) {
-			h := http.Header{}
-			if tt.value != "" {
-				h.Set("Retry-After", tt.value)
-			}
-			got, ok := retryAfter(h, now)
-			if got != tt.want || ok != tt.wantOK {
-				t.Errorf("retryAfter(%q) = %s, %v; want %s, %v", tt.value, got, ok, tt.want, tt.wantOK)
-			}
-		})
-	}
-}
-
-func TestRetryWait(t *testing.T) {
-	t.Parallel()
-	now := time.Now()
-	ctx, cancel := context.WithDeadline(t.Context(), now.Add(time.Second))
-	defer cancel()
-	tests := []struct {
-		name       string
-		retryAfter string
-		attempt    int
-		wantMin    time.Duration
-		wantMax    time.Duration
-		wantOK     bool
-	}{
-		{"backoff first attempt", "", 1, retryBaseDelay / 2, retryBaseDelay, true},
-		{"backoff second attempt", "", 2, retryBaseDelay, 2 * retryBaseDelay, true},
-		{"retry-after within the deadline", "0", 1, 0, 0, true},
-		{"retry-after beyond the deadline", "2", 1, 0, 0, false},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			h := http.Header{}
-			if tt.retryAfter != "" {
-				h.Set("Retry-After", tt.retryAfter)
-			}
-			got, ok := retryWait(ctx, tt.attempt, h, now)
-			if ok != tt.wantOK || got < tt.wantMin || got > tt.wantMax {
-				t.Errorf("retryWait = %s, %v; want %s to %s, %v", got, ok, tt.wantMin, tt.wantMax, tt.wantOK)
-			}
-		})
-	}
-}
-
-func TestServerMessage(t *testing.T) {
-	t.Parallel()
-	long := strings.Repeat("word ", 100)
-	tests := []struct {
-		name string
-		body string
-		want string
-	}{
-		{"tei", `{"error":"Input validation error: batch size 40 > maximum allowed batch size 32","error_type":"validation"}`,
-			"Input validation error: batch size 40 > maximum allowed batch size 32 (validation)"},
-		{"cohere", `{"message":"invalid request: list of documents must not be empty"}`,
-			"invalid request: list of documents must not be empty"},
-		{"openai style", `{"error":{"message":"The model does not exist","type":"NotFoundError","code":404}}`,
-			"The model does not exist"},
-		{"jina detail", `{"detail":"Not authenticated"}`, "Not authenticated"},
-		{"fastapi validation", `{"detail":[{"loc":["body","documents",3],"msg":"Input should be a valid string","type":"string_type"}]}`,
-			"body.documents.3: Input should be a valid string"},
-		{"html from a proxy", "<html>\n<head><title>502 Bad Gateway</title></head>\n</html>",
-			"<html> <head><title>502 Bad Gateway</title></head> </html>"},
-		{"empty", "", "no message"},
-		{"control characters", "bad\x00\x1b[31m thing", "bad [31m thing"},
-		{"long", long, strings.Repeat("word ", 60)[:maxMessageLen] + "…"},
-		{"key echoed", `{"message":"invalid api token ` + testKey + `"}`, "invalid api token [redacted]"},
-		{"key at the cut", `{"message":"` + strings.Repeat("x", maxMessageLen-4) + testKey + `"}`,
-			strings.Repeat("x", maxMessageLen-4) + "[red…"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			got := serverMessage([]byte(tt.body), testKey)
-			if got != tt.want {
-				t.Errorf("serverMessage:\n got %q\nwant %q", got, tt.want)
-			}
-		})
-	}
-}
-
-func TestRedact(t *testing.T) {
-	t.Parallel()
-	tests := []struct {
-		name, s, secret, want string
-	}{
-		{"no secret", "token abc", "", "token abc"},
-		{"whole", "bad key sk-abcdefghijkl here", "sk-abcdefghijkl", "bad key [redacted] here"},
-		{"part of it", "key ending in defghijkl rejected", "sk-abcdefghijkl", "key ending in [redacted] rejected"},
-		{"twice", "sk-abcdefghijkl and sk-abcdefghijkl", "sk-abcdefghijkl", "[redacted] and [redacted]"},
-		{"seven characters are not enough", "key ...fghijkl", "sk-abcdefghijkl", "key ...fghijkl"},
-		{"short secret whole only", "key abc, abcd", "abcd", "key abc, [redacted]"},
-		{"absent", "nothing here", "sk-abcdefghijkl", "nothing here"},
-	}
-	for _, tt := range tests {
-		t.Run(tt.name, func(t *testing.T) {
-			t.Parallel()
-			if got := redact(tt.s, tt.secret); got != tt.want {
-				t.Errorf("redact(%q) = %q, want %q", tt.s, got, tt.want)
-			}
-		})
 	}
 }
 

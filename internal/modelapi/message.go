@@ -1,4 +1,4 @@
-package rerank
+package modelapi
 
 import (
 	"encoding/json"
@@ -6,10 +6,14 @@ import (
 	"unicode"
 )
 
-// serverMessage finds the message in an error answer, whichever server sent it, and makes
-// it one short line without secret. It falls back to the body's text (a proxy's HTML page,
-// say).
-func serverMessage(body []byte, secret string) string {
+// MaxMessageLen is the longest server message kept, in characters.
+const MaxMessageLen = 300
+
+// ServerMessage finds the message in an error answer, whichever server sent it, and makes it
+// one short line without secret (the API key). It falls back to the body's text (a proxy's
+// HTML page, say). The key is hidden before the message is cut, since a cut could leave a
+// piece of it too short to recognise.
+func ServerMessage(body []byte, secret string) string {
 	msg := ""
 	var v struct {
 		Error     json.RawMessage `json:"error"`
@@ -24,12 +28,12 @@ func serverMessage(body []byte, secret string) string {
 		}
 		switch {
 		case json.Unmarshal(v.Error, &s) == nil && s != "":
-			msg = s // TEI: {"error": "...", "error_type": "validation"}
+			msg = s // Ollama, TEI: {"error": "...", "error_type": "validation"}
 			if v.ErrorType != "" {
 				msg += " (" + v.ErrorType + ")"
 			}
 		case json.Unmarshal(v.Error, &nested) == nil && nested.Message != "":
-			msg = nested.Message // OpenAI style, newer vLLM: {"error": {"message": "..."}}
+			msg = nested.Message // OpenAI, newer vLLM: {"error": {"message": "..."}}
 		case v.Message != "":
 			msg = v.Message // Cohere, older vLLM: {"message": "..."}
 		case len(v.Detail) > 0:
@@ -43,9 +47,9 @@ func serverMessage(body []byte, secret string) string {
 	msg = strings.Join(strings.FieldsFunc(msg, func(r rune) bool {
 		return unicode.IsSpace(r) || unicode.IsControl(r)
 	}), " ")
-	msg = redact(msg, secret) // before shortening, which could leave a piece too short to spot
-	if r := []rune(msg); len(r) > maxMessageLen {
-		msg = string(r[:maxMessageLen]) + "…"
+	msg = Redact(msg, secret)
+	if r := []rune(msg); len(r) > MaxMessageLen {
+		msg = string(r[:MaxMessageLen]) + "…"
 	}
 	if msg == "" {
 		msg = "no message"
@@ -88,15 +92,15 @@ func detailMessage(raw json.RawMessage) string {
 	return string(raw)
 }
 
-// redact hides secret in s: the whole of it, and any run of 8 or more of its characters (a
-// server may echo part of a rejected key). Short secrets are hidden only whole.
-func redact(s, secret string) string {
+// Redact hides secret in s: the whole of it, any run of 8 or more of its characters (a
+// server may echo part of a rejected key), and words with masking in them (OpenAI echoes
+// "sk-proj-****...abcd"). A secret shorter than 8 characters is hidden only whole.
+func Redact(s, secret string) string {
 	if secret == "" || s == "" {
 		return s
 	}
 	part := min(8, len(secret))
 	hidden := make([]bool, len(s))
-	found := false
 	for i := 0; i+part <= len(secret); i++ {
 		frag := secret[i : i+part]
 		for off := 0; off < len(s); {
@@ -107,12 +111,8 @@ func redact(s, secret string) string {
 			for k := off + j; k < off+j+part; k++ {
 				hidden[k] = true
 			}
-			found = true
 			off += j + 1
 		}
-	}
-	if !found {
-		return s
 	}
 	var b strings.Builder
 	for i := 0; i < len(s); i++ {
@@ -123,5 +123,15 @@ func redact(s, secret string) string {
 			b.WriteString("[redacted]")
 		}
 	}
-	return strings.ToValidUTF8(b.String(), "\uFFFD")
+	out := b.String()
+	if strings.Contains(out, "***") {
+		words := strings.Split(out, " ")
+		for i, w := range words {
+			if strings.Contains(w, "***") {
+				words[i] = "[redacted]"
+			}
+		}
+		out = strings.Join(words, " ")
+	}
+	return strings.ToValidUTF8(out, "\uFFFD")
 }
