@@ -1,11 +1,3 @@
-// Package index is Docent's storage layer: the PostgreSQL + pgvector schema and its
-// migrations, and the hand-written SQL that reads and writes documents, chunks, index
-// generations and their embeddings.
-//
-// Everything here takes a DBTX, which both *pgxpool.Pool and pgx.Tx satisfy, so a caller
-// decides the transaction boundaries (see InTx). The schema keeps its own invariants with
-// triggers (migrations/00001_schema.sql): chunk and embedding permission tags follow their
-// document, and the BM25 statistics follow the chunks.
 package index
 
 import (
