@@ -119,16 +119,11 @@ func runRun(ctx context.Context, args []string, e env) int {
 		return exitFatal
 	}
 
-	pool, err := index.Open(ctx, databaseURL(*dbURL, e))
-	if err != nil {
-		fmt.Fprintf(e.stderr, "ingest run: %s\n", printableLines(err.Error()))
-		return exitFatal
+	pool, code := openChecked(ctx, "run", *dbURL, e)
+	if pool == nil {
+		return code
 	}
 	defer pool.Close()
-	if err := index.CheckSchema(ctx, pool); err != nil {
-		fmt.Fprintf(e.stderr, "ingest run: %s\n", printableLines(err.Error()))
-		return exitFatal
-	}
 
 	target, maxTokens, err := config.ChunkConfig(e.getenv)
 	if err != nil {
