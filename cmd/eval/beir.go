@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docent-rag/docent/cmd/internal/cmdconfig"
 	"github.com/docent-rag/docent/internal/config"
 	"github.com/docent-rag/docent/internal/eval"
 	"github.com/docent-rag/docent/internal/retrieve"
@@ -62,7 +63,7 @@ embedding call.`)
 		return exitUsage
 	}
 	quiet := slog.New(slog.DiscardHandler)
-	emb, err := embedder(ctx, e.getenv)
+	emb, err := cmdconfig.Embedder(ctx, e.getenv)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
 		return exitFatal

@@ -3,7 +3,7 @@
 //
 // Usage:
 //
-//	eval beir --dataset DIR [--split test] [--mode lexical|dense|hybrid] [--rerank none|builtin|http] [--json]
+//	eval beir --dataset DIR [--split test] [--mode lexical|dense|hybrid] [--rerank none|builtin|tei|cohere] [--json]
 //	eval qa --dataset DIR [--k 5] [--json]
 //	eval beir|qa ... --groups G,... [--min-idf-chunks N,...] [--group-salt S]
 //
@@ -18,12 +18,10 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
 	"encoding/json"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -36,20 +34,19 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/docent-rag/docent/cmd/internal/cmdconfig"
 	"github.com/docent-rag/docent/internal/chunk"
 	"github.com/docent-rag/docent/internal/config"
-	"github.com/docent-rag/docent/internal/embed"
 	"github.com/docent-rag/docent/internal/extract"
 	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/ingest"
-	"github.com/docent-rag/docent/internal/rerank"
 	"github.com/docent-rag/docent/internal/retrieve"
 )
 
 const (
-	exitOK    = 0
-	exitFatal = 1
-	exitUsage = 2
+	exitOK    = cmdconfig.ExitOK
+	exitFatal = cmdconfig.ExitFatal
+	exitUsage = cmdconfig.ExitUsage
 )
 
 func main() {
@@ -68,64 +65,26 @@ type env struct {
 	terminal bool
 }
 
-func usage(w io.Writer) {
-	fmt.Fprint(w, `usage: eval <command> [flags]
-
-commands:
-  beir   retrieval quality on a BEIR dataset (nDCG@10, recall, MRR, latency)
-  qa     gold-passage recall and answerability separation on a QA dataset (ClapNQ)
-
-Run `+"`eval <command> --help`"+` for a command's flags.
-`)
+var program = cmdconfig.Program[env]{
+	Name: "eval",
+	Commands: []cmdconfig.Command[env]{
+		{Name: "beir", Summary: "retrieval quality on a BEIR dataset (nDCG@10, recall, MRR, latency)", Run: runBEIR},
+		{Name: "qa", Summary: "gold-passage recall and answerability separation on a QA dataset (ClapNQ)", Run: runQA},
+	},
 }
 
 func run(ctx context.Context, args []string, e env) int {
-	if len(args) == 0 {
-		usage(e.stderr)
-		return exitUsage
-	}
-	switch args[0] {
-	case "beir":
-		return runBEIR(ctx, args[1:], e)
-	case "qa":
-		return runQA(ctx, args[1:], e)
-	case "help", "-h", "-help", "--help":
-		usage(e.stdout)
-		return exitOK
-	}
-	fmt.Fprintf(e.stderr, "eval: unknown command %q\n\n", args[0])
-	usage(e.stderr)
-	return exitUsage
+	return program.Run(ctx, args, e, e.stdout, e.stderr)
 }
 
-// parse parses flags: --help prints on stdout and exits 0, a bad flag on stderr and exits 2.
+// parse parses a subcommand's flags (see cmdconfig.Parse); no arguments are left over.
 func parse(fs *flag.FlagSet, args []string, e env) int {
-	var out bytes.Buffer
-	fs.SetOutput(&out)
-	err := fs.Parse(args)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		_, _ = e.stdout.Write(out.Bytes())
-		return exitOK
-	case err != nil:
-		_, _ = e.stderr.Write(out.Bytes())
-		return exitUsage
-	case fs.NArg() > 0:
-		fmt.Fprintf(e.stderr, "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		return exitUsage
-	}
-	fs.SetOutput(e.stderr)
-	return -1
+	return cmdconfig.Parse(fs, args, false, e.stdout, e.stderr)
 }
 
 // newFlagSet returns a subcommand's flag set with its usage text.
 func newFlagSet(name, usageArgs, synopsis string) *flag.FlagSet {
-	fs := flag.NewFlagSet("eval "+name, flag.ContinueOnError)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: eval %s %s\n\n%s\n\nflags:\n", name, usageArgs, synopsis)
-		fs.PrintDefaults()
-	}
-	return fs
+	return cmdconfig.NewFlagSet("eval "+name, fmt.Sprintf("usage: eval %s %s\n\n%s", name, usageArgs, synopsis))
 }
 
 // retrievalFlags are the retrieval settings both commands expose for experiments.
@@ -139,7 +98,7 @@ type retrievalFlags struct {
 
 func (f *retrievalFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.mode, "mode", "hybrid", "lexical, dense or hybrid")
-	fs.StringVar(&f.rerankKind, "rerank", "", "none, builtin or http (default: env DOCENT_RERANKER)")
+	fs.StringVar(&f.rerankKind, "rerank", "", "none, builtin, tei or cohere (default: env DOCENT_RERANKER)")
 	fs.StringVar(&f.fusion, "fusion", "", "rrf or convex (default: the retriever's)")
 	fs.Float64Var(&f.k1, "k1", 0, "BM25 k1 (default: the retriever's)")
 	fs.Float64Var(&f.b, "b", 0, "BM25 b (default: the retriever's)")
@@ -180,74 +139,22 @@ func (f *retrievalFlags) config(base retrieve.Config) retrieve.Config {
 	return c
 }
 
-// reranker builds the reranker the flags or DOCENT_RERANKER name.
+// reranker builds the reranker the flags or DOCENT_RERANKER name, as the server would.
 func reranker(f retrievalFlags, getenv func(string) string) (retrieve.Reranker, string, error) {
-	kind := f.rerankKind
+	setting, kind := "--rerank", f.rerankKind
 	if kind == "" {
-		kind = config.Lookup(getenv, config.Reranker)
+		setting, kind = config.Reranker, config.Lookup(getenv, config.Reranker)
 	}
-	switch kind {
-	case "none":
-		return nil, "", nil
-	case "builtin":
-		b := retrieve.NewBuiltin()
-		if f.builtinWeights != "" {
-			if _, err := fmt.Sscanf(f.builtinWeights, "%g,%g,%g,%g,%g", &b.Coverage, &b.Pairs, &b.Proximity, &b.Title, &b.Fused); err != nil {
-				return nil, "", fmt.Errorf("--builtin-weights %q: want five numbers: coverage,pairs,proximity,title,fused", f.builtinWeights)
-			}
-		}
-		return b, "builtin", nil
-	case "http", "tei", "cohere":
-		return httpReranker(kind, getenv)
-	}
-	return nil, "", fmt.Errorf("reranker %q is not none, builtin, tei or cohere", kind)
-}
-
-// httpReranker builds a cross-encoder client from DOCENT_RERANKER_*; "http" means tei unless
-// a model is configured (Cohere-style APIs need one).
-func httpReranker(kind string, getenv func(string) string) (retrieve.Reranker, string, error) {
-	url := getenv(config.RerankerURL)
-	if url == "" {
-		return nil, "", fmt.Errorf("the %s reranker needs %s", kind, config.RerankerURL)
-	}
-	model := getenv(config.RerankerModel)
-	if kind == "cohere" || (kind == "http" && model != "") {
-		c, err := rerank.NewCohere(rerank.CohereConfig{BaseURL: url, APIKey: getenv(config.RerankerAPIKey), Model: model})
-		if err != nil {
-			return nil, "", err
-		}
-		return c, c.Name(), nil
-	}
-	t, err := rerank.NewTEI(rerank.TEIConfig{BaseURL: url, APIKey: getenv(config.RerankerAPIKey)})
+	rr, name, err := cmdconfig.Reranker(setting, kind, getenv)
 	if err != nil {
 		return nil, "", err
 	}
-	return t, t.Name(), nil
-}
-
-// embedder builds the embedder DOCENT_EMBEDDER names (builtin by default).
-func embedder(ctx context.Context, getenv func(string) string) (retrieve.Embedder, error) {
-	spec := config.Lookup(getenv, config.Embedder)
-	switch {
-	case spec == "builtin":
-		return embed.NewBuiltin(embed.BuiltinConfig{})
-	case len(spec) > 7 && spec[:7] == "openai:":
-		e, err := embed.NewOpenAI(embed.OpenAIConfig{BaseURL: config.Lookup(getenv, config.OpenAIBaseURL),
-			APIKey: getenv(config.OpenAIAPIKey), Model: spec[7:]})
-		if err != nil {
-			return nil, err
+	if b, ok := rr.(*retrieve.Builtin); ok && f.builtinWeights != "" {
+		if _, err := fmt.Sscanf(f.builtinWeights, "%g,%g,%g,%g,%g", &b.Coverage, &b.Pairs, &b.Proximity, &b.Title, &b.Fused); err != nil {
+			return nil, "", fmt.Errorf("--builtin-weights %q: want five numbers: coverage,pairs,proximity,title,fused", f.builtinWeights)
 		}
-		_, err = e.DetectDimension(ctx)
-		return e, err
-	case len(spec) > 7 && spec[:7] == "ollama:":
-		e, err := embed.NewOllama(embed.OllamaConfig{BaseURL: config.Lookup(getenv, config.OllamaURL), Model: spec[7:]})
-		if err != nil {
-			return nil, err
-		}
-		_, err = e.DetectDimension(ctx)
-		return e, err
 	}
-	return nil, fmt.Errorf("%s: %q is not builtin, openai:<model> or ollama:<model>", config.Embedder, spec)
+	return rr, name, nil
 }
 
 // dataset is an ingested evaluation corpus.

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/docent-rag/docent/cmd/internal/cmdconfig"
 	"github.com/docent-rag/docent/internal/config"
 	"github.com/docent-rag/docent/internal/eval"
 	"github.com/docent-rag/docent/internal/retrieve"
@@ -74,7 +75,7 @@ AUC; an unanswerable question comes with a related passage that lacks the answer
 		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
 		return exitUsage
 	}
-	emb, err := embedder(ctx, e.getenv)
+	emb, err := cmdconfig.Embedder(ctx, e.getenv)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
 		return exitFatal

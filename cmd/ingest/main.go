@@ -21,18 +21,16 @@
 package main
 
 import (
-	"bytes"
 	"context"
-	"errors"
 	"flag"
 	"fmt"
 	"io"
 	"os"
 	"os/signal"
-	"slices"
 	"syscall"
 	"time"
 
+	"github.com/docent-rag/docent/cmd/internal/cmdconfig"
 	"github.com/docent-rag/docent/internal/config"
 	"github.com/docent-rag/docent/internal/extract"
 	"github.com/docent-rag/docent/internal/index"
@@ -40,9 +38,9 @@ import (
 
 // Exit codes, documented in the README.
 const (
-	exitOK    = 0
-	exitFatal = 1
-	exitUsage = 2
+	exitOK    = cmdconfig.ExitOK
+	exitFatal = cmdconfig.ExitFatal
+	exitUsage = cmdconfig.ExitUsage
 )
 
 func main() {
@@ -64,113 +62,38 @@ type env struct {
 	stderrTerminal bool // stderr is a terminal: draw a progress bar
 }
 
-// command is one subcommand.
-type command struct {
-	name    string
-	summary string
-	run     func(ctx context.Context, args []string, e env) int
-}
-
-func commands() []command {
-	return []command{
-		{"run", "ingest files and directories into the index", runRun},
-		{"status", "show recent runs, their counts and failures", runStatus},
-		{"migrate", "apply pending database schema migrations", runMigrate},
-		{"reindex", "build a new index generation (another embedder or dimension) and cut over", runReindex},
-		{"generations", "list the index generations", runGenerations},
-		{"activate", "make a generation the active one (rollback or roll forward)", runActivate},
-		{"gc", "drop retired generations' vectors", runGC},
-	}
-}
-
-func usage(w io.Writer) {
-	fmt.Fprintf(w, "usage: ingest <command> [flags]\n\ncommands:\n")
-	for _, c := range commands() {
-		fmt.Fprintf(w, "  %-10s %s\n", c.name, c.summary)
-	}
-	fmt.Fprintf(w, "\nRun `ingest <command> --help` for a command's flags.\n")
+var program = cmdconfig.Program[env]{
+	Name: "ingest",
+	Commands: []cmdconfig.Command[env]{
+		{Name: "run", Summary: "ingest files and directories into the index", Run: runRun},
+		{Name: "status", Summary: "show recent runs, their counts and failures", Run: runStatus},
+		{Name: "migrate", Summary: "apply pending database schema migrations", Run: runMigrate},
+		{Name: "reindex", Summary: "build a new index generation (another embedder or dimension) and cut over", Run: runReindex},
+		{Name: "generations", Summary: "list the index generations", Run: runGenerations},
+		{Name: "activate", Summary: "make a generation the active one (rollback or roll forward)", Run: runActivate},
+		{Name: "gc", Summary: "drop retired generations' vectors", Run: runGC},
+	},
+	Check: func(e env) error { return config.CheckDatabasePort(e.getenv) },
 }
 
 func run(ctx context.Context, args []string, e env) int {
-	if len(args) == 0 {
-		usage(e.stderr)
-		return exitUsage
-	}
-	name, rest := args[0], args[1:]
-	switch name {
-	case "help", "-h", "-help", "--help":
-		for _, c := range commands() {
-			if len(rest) > 0 && c.name == rest[0] {
-				return c.run(ctx, []string{"--help"}, e)
-			}
-		}
-		usage(e.stdout)
-		return exitOK
-	}
-	for _, c := range commands() {
-		if c.name == name {
-			if err := config.CheckDatabasePort(e.getenv); err != nil && !slices.ContainsFunc(rest, isHelpFlag) {
-				fmt.Fprintf(e.stderr, "ingest %s: %v\n", name, err)
-				return exitUsage
-			}
-			return c.run(ctx, rest, e)
-		}
-	}
-	fmt.Fprintf(e.stderr, "ingest: unknown command %q\n\n", name)
-	usage(e.stderr)
-	return exitUsage
+	return program.Run(ctx, args, e, e.stdout, e.stderr)
 }
 
-// newFlagSet returns a flag set for a subcommand with the flags every command shares. The
-// database URL flag has no printed default: it would show the password of the URL in
-// DOCENT_DATABASE_URL to anyone reading --help; databaseURL resolves it after parsing.
+// newFlagSet returns a subcommand's flag set with the flag every command has, --database-url.
 func newFlagSet(name, usageArgs, synopsis string) (*flag.FlagSet, *string) {
-	fs := flag.NewFlagSet("ingest "+name, flag.ContinueOnError)
-	dbURL := fs.String("database-url", "", "PostgreSQL URL (default: env "+config.DatabaseURL+", else the local cluster of `make db`)")
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "usage: ingest %s %s\n\n%s\n\nflags:\n", name, usageArgs, synopsis)
-		fs.PrintDefaults()
-	}
-	return fs, dbURL
+	fs := cmdconfig.NewFlagSet("ingest "+name, fmt.Sprintf("usage: ingest %s %s\n\n%s", name, usageArgs, synopsis))
+	return fs, cmdconfig.DatabaseURLFlag(fs)
 }
 
-func isHelpFlag(arg string) bool {
-	switch arg {
-	case "-h", "-help", "--help":
-		return true
-	}
-	return false
-}
-
-// databaseURL is the --database-url flag, else DOCENT_DATABASE_URL, else the local cluster on
-// DOCENT_DB_PORT.
-func databaseURL(flagValue string, e env) string {
-	if flagValue != "" {
-		return flagValue
-	}
-	return config.DatabaseURLFrom(e.getenv)
-}
-
-// parse parses a subcommand's arguments. It returns the exit code to stop with, or -1 to go
-// on: --help prints the usage on stdout and stops with 0, a bad flag prints it on stderr and
-// stops with 2.
+// parse parses a subcommand's arguments (see cmdconfig.Parse).
 func parse(fs *flag.FlagSet, args []string, allowArgs bool, e env) int {
-	var out bytes.Buffer
-	fs.SetOutput(&out)
-	err := fs.Parse(args)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		e.stdout.Write(out.Bytes())
-		return exitOK
-	case err != nil:
-		e.stderr.Write(out.Bytes())
-		return exitUsage
-	case !allowArgs && fs.NArg() > 0:
-		fmt.Fprintf(e.stderr, "%s: unexpected argument %q\n", fs.Name(), fs.Arg(0))
-		return exitUsage
-	}
-	fs.SetOutput(e.stderr)
-	return -1
+	return cmdconfig.Parse(fs, args, allowArgs, e.stdout, e.stderr)
+}
+
+// databaseURL is the --database-url flag, else DOCENT_DATABASE_URL, else the local cluster.
+func databaseURL(flagValue string, e env) string {
+	return cmdconfig.DatabaseURL(flagValue, e.getenv)
 }
 
 func runMigrate(ctx context.Context, args []string, e env) int {

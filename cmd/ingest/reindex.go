@@ -16,12 +16,12 @@ import (
 
 	"github.com/jackc/pgx/v5/pgxpool"
 
+	"github.com/docent-rag/docent/cmd/internal/cmdconfig"
 	"github.com/docent-rag/docent/internal/chunk"
 	"github.com/docent-rag/docent/internal/config"
 	"github.com/docent-rag/docent/internal/embed"
 	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/reindex"
-	"github.com/docent-rag/docent/internal/retrieve"
 )
 
 // Exit codes of reindex and activate beyond the common ones.
@@ -79,12 +79,10 @@ running, 130 interrupted (run again to resume), 2 usage error, 1 fatal error.`)
 	if code := parse(fs, args, false, e); code >= 0 {
 		return code
 	}
-	if *dimension < 0 || *batch < 1 || *gf.tolerance < 0 {
-		fmt.Fprintln(e.stderr, "ingest reindex: --dimension and --tolerance cannot be negative, --batch-size must be at least 1")
-		return exitUsage
-	}
-	if *hnswM < 2 || *hnswM > 100 || *hnswEf < 2**hnswM || *hnswEf > 1000 {
-		fmt.Fprintln(e.stderr, "ingest reindex: --hnsw-m must be between 2 and 100, --hnsw-ef-construction between twice --hnsw-m and 1000")
+	// --dimension is the embedder's, and --tolerance without --eval reaches no Config: the
+	// rest is reindex.Config's to check.
+	if *dimension < 0 || *gf.tolerance < 0 {
+		fmt.Fprintf(e.stderr, "ingest reindex: %s\n", batchMessage)
 		return exitUsage
 	}
 	var rc *reindex.Rechunk
@@ -97,12 +95,14 @@ running, 130 interrupted (run again to resume), 2 usage error, 1 fatal error.`)
 		}
 		rc = &reindex.Rechunk{Chunking: chunk.Config{TargetTokens: cmp.Or(*target, envTarget), MaxTokens: cmp.Or(*maxTokens, envMax)},
 			TextSearchConfig: e.getenv(config.TextSearch)}
-		if _, err := chunk.New(rc.Chunking); err != nil {
-			fmt.Fprintf(e.stderr, "ingest reindex: %s\n", printableLines(err.Error()))
-			return exitUsage
-		}
 	case *target != 0 || *maxTokens != 0:
 		fmt.Fprintln(e.stderr, "ingest reindex: --chunk-target-tokens and --chunk-max-tokens need --rechunk")
+		return exitUsage
+	}
+	cfg := reindex.Config{HNSWM: given(*hnswM), HNSWEfConstruction: given(*hnswEf), BatchSize: given(*batch), Rechunk: rc,
+		Gate: gf.gate(), Force: *gf.force, DryRun: *dryRun, Args: append([]string{"ingest", "reindex"}, args...)}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(e.stderr, "ingest reindex: %s\n", flagError(err))
 		return exitUsage
 	}
 	logger, err := config.NewLogger(e.getenv, e.stderr, e.stderrTerminal)
@@ -110,8 +110,7 @@ running, 130 interrupted (run again to resume), 2 usage error, 1 fatal error.`)
 		fmt.Fprintf(e.stderr, "ingest reindex: %s\n", printableLines(err.Error()))
 		return exitUsage
 	}
-	xcfg, err := extractConfig(e.getenv)
-	if err != nil {
+	if cfg.Extract, err = extractConfig(e.getenv); err != nil {
 		fmt.Fprintf(e.stderr, "ingest reindex: %v\n", err)
 		return exitUsage
 	}
@@ -126,15 +125,14 @@ running, 130 interrupted (run again to resume), 2 usage error, 1 fatal error.`)
 		fmt.Fprintf(e.stderr, "ingest reindex: %s\n", printableLines(err.Error()))
 		return exitUsage
 	}
-	emb, err := embed.Open(ctx, spec, providers(e.getenv))
-	if err != nil {
+	if cfg.Embedder, err = embed.Open(ctx, spec, cmdconfig.Providers(e.getenv)); err != nil {
 		fmt.Fprintf(e.stderr, "ingest reindex: %s\n", printableLines(err.Error()))
 		return exitUsage
 	}
+	cfg.Embedders = cmdconfig.GenerationEmbedders(e.getenv)
 	progress := newReindexProgress(e, logger)
-	res, err := reindex.Run(ctx, pool, reindex.Config{Embedder: emb, Embedders: generationEmbedders(e), HNSWM: *hnswM,
-		HNSWEfConstruction: *hnswEf, BatchSize: *batch, Rechunk: rc, Gate: gf.gate(), Force: *gf.force, DryRun: *dryRun,
-		Progress: progress.update, Args: append([]string{"ingest", "reindex"}, args...), Extract: xcfg}, logger)
+	cfg.Progress = progress.update
+	res, err := reindex.Run(ctx, pool, cfg, logger)
 	progress.done()
 	return reportReindex(ctx, "reindex", res, err, *asJSON, e)
 }
@@ -163,13 +161,17 @@ switch is atomic; servers follow within seconds.`)
 		fmt.Fprintf(e.stderr, "ingest activate: %q is not a generation id\n", fs.Arg(0))
 		return exitUsage
 	}
+	cfg := reindex.Config{Gate: gf.gate(), Force: *gf.force}
+	if err := cfg.Validate(); err != nil {
+		fmt.Fprintf(e.stderr, "ingest activate: %s\n", flagError(err))
+		return exitUsage
+	}
 	logger, err := config.NewLogger(e.getenv, e.stderr, e.stderrTerminal)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "ingest activate: %s\n", printableLines(err.Error()))
 		return exitUsage
 	}
-	xcfg, err := extractConfig(e.getenv)
-	if err != nil {
+	if cfg.Extract, err = extractConfig(e.getenv); err != nil {
 		fmt.Fprintf(e.stderr, "ingest activate: %v\n", err)
 		return exitUsage
 	}
@@ -182,9 +184,42 @@ switch is atomic; servers follow within seconds.`)
 		fmt.Fprintf(e.stderr, "ingest activate: there is no generation %d (see `ingest generations`)\n", id)
 		return exitUsage
 	}
-	res, err := reindex.Activate(ctx, pool, id, reindex.Config{Embedders: generationEmbedders(e), Gate: gf.gate(),
-		Force: *gf.force, Extract: xcfg}, logger)
+	cfg.Embedders = cmdconfig.GenerationEmbedders(e.getenv)
+	res, err := reindex.Activate(ctx, pool, id, cfg, logger)
 	return reportReindex(ctx, "activate", res, err, *asJSON, e)
+}
+
+// batchMessage is what a negative --dimension or --tolerance, or a --batch-size below 1, is
+// told.
+const batchMessage = "--dimension and --tolerance cannot be negative, --batch-size must be at least 1"
+
+// given is a flag's value for a reindex.Config field, where zero means the default. On the
+// command line, where the defaults are printed, a 0 is a value like any other, and out of
+// range: it becomes -1, which Validate refuses.
+func given(n int) int {
+	if n == 0 {
+		return -1
+	}
+	return n
+}
+
+// flagError words a reindex.Config error with the flags that set the field.
+func flagError(err error) string {
+	var ce *reindex.ConfigError
+	if errors.As(err, &ce) {
+		switch ce.Field {
+		case "BatchSize":
+			return batchMessage
+		case "Gate.Tolerance":
+			return "--tolerance cannot be negative"
+		case "HNSWM", "HNSWEfConstruction":
+			return fmt.Sprintf("--hnsw-m must be between %d and %d, --hnsw-ef-construction between twice --hnsw-m and %d",
+				reindex.MinHNSWM, reindex.MaxHNSWM, reindex.MaxHNSWEfConstruction)
+		case "Rechunk.Chunking":
+			return printableLines(ce.Err.Error())
+		}
+	}
+	return printableLines(err.Error())
 }
 
 // reportReindex prints a reindex's or activation's result and returns the exit code.
@@ -292,14 +327,6 @@ func reindexSpec(ctx context.Context, pool *pgxpool.Pool, embedder string, dim i
 		spec.Dimension = dim
 	}
 	return spec, nil
-}
-
-// generationEmbedders builds the embedder of an existing generation from its record, with
-// the providers' settings from the environment.
-func generationEmbedders(e env) func(ctx context.Context, g index.Generation) (retrieve.Embedder, error) {
-	return func(ctx context.Context, g index.Generation) (retrieve.Embedder, error) {
-		return embed.Open(ctx, embed.Spec{Kind: g.Embedder, Model: g.Model, Dimension: g.Dimension}, providers(e.getenv))
-	}
 }
 
 // openChecked opens the database and checks its schema; on failure it prints why and

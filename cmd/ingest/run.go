@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/docent-rag/docent/cmd/internal/cmdconfig"
 	"github.com/docent-rag/docent/internal/chunk"
 	"github.com/docent-rag/docent/internal/config"
 	"github.com/docent-rag/docent/internal/extract"
@@ -112,22 +113,17 @@ func runRun(ctx context.Context, args []string, e env) int {
 		}
 		defer reportFile.Close()
 	}
-	emb, err := newEmbedder(ctx, e.getenv)
+	emb, err := cmdconfig.Embedder(ctx, e.getenv)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "ingest run: %s\n", printableLines(err.Error()))
 		return exitFatal
 	}
 
-	pool, err := index.Open(ctx, databaseURL(*dbURL, e))
-	if err != nil {
-		fmt.Fprintf(e.stderr, "ingest run: %s\n", printableLines(err.Error()))
-		return exitFatal
+	pool, code := openChecked(ctx, "run", *dbURL, e)
+	if pool == nil {
+		return code
 	}
 	defer pool.Close()
-	if err := index.CheckSchema(ctx, pool); err != nil {
-		fmt.Fprintf(e.stderr, "ingest run: %s\n", printableLines(err.Error()))
-		return exitFatal
-	}
 
 	target, maxTokens, err := config.ChunkConfig(e.getenv)
 	if err != nil {

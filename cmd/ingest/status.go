@@ -22,16 +22,11 @@ func runStatus(ctx context.Context, args []string, e env) int {
 		fmt.Fprintf(e.stderr, "ingest status: --limit must be at least 1 and --failures at least 0\n")
 		return exitUsage
 	}
-	pool, err := index.Open(ctx, databaseURL(*dbURL, e))
-	if err != nil {
-		fmt.Fprintf(e.stderr, "ingest status: %s\n", printableLines(err.Error()))
-		return exitFatal
+	pool, code := openChecked(ctx, "status", *dbURL, e)
+	if pool == nil {
+		return code
 	}
 	defer pool.Close()
-	if err := index.CheckSchema(ctx, pool); err != nil {
-		fmt.Fprintf(e.stderr, "ingest status: %s\n", printableLines(err.Error()))
-		return exitFatal
-	}
 	runs, err := index.RecentRuns(ctx, pool, *limit, *failures)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "ingest status: %s\n", printableLines(err.Error()))

@@ -14,10 +14,8 @@
 package main
 
 import (
-	"bytes"
 	"context"
 	"errors"
-	"flag"
 	"fmt"
 	"io"
 	"log/slog"
@@ -31,15 +29,14 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/docent-rag/docent/cmd/internal/cmdconfig"
 	"github.com/docent-rag/docent/internal/acl"
 	"github.com/docent-rag/docent/internal/answer"
 	"github.com/docent-rag/docent/internal/api"
 	"github.com/docent-rag/docent/internal/auth"
 	"github.com/docent-rag/docent/internal/config"
-	"github.com/docent-rag/docent/internal/embed"
 	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/metrics"
-	"github.com/docent-rag/docent/internal/rerank"
 	"github.com/docent-rag/docent/internal/retrieve"
 	"github.com/docent-rag/docent/internal/telemetry"
 	"github.com/docent-rag/docent/internal/trace"
@@ -47,9 +44,9 @@ import (
 
 // Exit codes.
 const (
-	exitOK    = 0
-	exitFatal = 1
-	exitUsage = 2
+	exitOK    = cmdconfig.ExitOK
+	exitFatal = cmdconfig.ExitFatal
+	exitUsage = cmdconfig.ExitUsage
 )
 
 // version is set at build time with -ldflags "-X main.version=...".
@@ -62,30 +59,32 @@ func main() {
 	os.Exit(code)
 }
 
+// env is the process environment `server keys` runs in.
+type env struct {
+	getenv func(string) string
+	stdout io.Writer
+	stderr io.Writer
+}
+
 func run(ctx context.Context, args []string, getenv func(string) string, stdout, stderr io.Writer) int {
 	if len(args) > 0 && args[0] == "keys" {
-		return runKeys(ctx, args[1:], getenv, stdout, stderr)
+		return keysProgram.Run(ctx, args[1:], env{getenv: getenv, stdout: stdout, stderr: stderr}, stdout, stderr)
 	}
-	fs := flag.NewFlagSet("server", flag.ContinueOnError)
-	var databaseURL, addr string
-	var shutdownTimeout time.Duration
-	// No printed default for the URL: it would show the password in DOCENT_DATABASE_URL.
-	fs.StringVar(&databaseURL, "database-url", "", "PostgreSQL URL (default: env "+config.DatabaseURL+", else the local cluster of `make db`)")
-	fs.StringVar(&addr, "addr", config.Lookup(getenv, config.Addr), "address to listen on (env "+config.Addr+")")
-	fs.DurationVar(&shutdownTimeout, "shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish on shutdown")
-	if code := parseFlags(fs, args, stdout, stderr, `usage: server [flags]
+	fs := cmdconfig.NewFlagSet("server", `usage: server [flags]
        server keys create|list|revoke ...
 
-Serve Docent's HTTP API. Configuration: DOCENT_* environment variables (README).`); code >= 0 {
+Serve Docent's HTTP API. Configuration: DOCENT_* environment variables (README).`)
+	dbURL := cmdconfig.DatabaseURLFlag(fs)
+	addr := fs.String("addr", config.Lookup(getenv, config.Addr), "address to listen on (env "+config.Addr+")")
+	shutdownTimeout := fs.Duration("shutdown-timeout", 30*time.Second, "how long in-flight requests may take to finish on shutdown")
+	if code := cmdconfig.Parse(fs, args, true, stdout, stderr); code >= 0 {
 		return code
 	}
 	if fs.NArg() > 0 {
 		fmt.Fprintf(stderr, "server: unexpected argument %q (did you mean `server keys`?)\n", fs.Arg(0))
 		return exitUsage
 	}
-	if databaseURL == "" {
-		databaseURL = config.DatabaseURLFrom(getenv)
-	}
+	databaseURL := cmdconfig.DatabaseURL(*dbURL, getenv)
 	logger, err := config.NewLogger(getenv, stderr, config.IsTerminal(os.Stderr))
 	if err != nil {
 		fmt.Fprintf(stderr, "server: %v\n", err)
@@ -101,7 +100,7 @@ Serve Docent's HTTP API. Configuration: DOCENT_* environment variables (README).
 		fmt.Fprintf(stderr, "server: configuration: %v\n", err)
 		return exitUsage
 	}
-	if err := serve(ctx, cfg, databaseURL, addr, shutdownTimeout, getenv, logger); err != nil {
+	if err := serve(ctx, cfg, databaseURL, *addr, *shutdownTimeout, getenv, logger); err != nil {
 		if ctx.Err() != nil && errors.Is(err, context.Canceled) {
 			return exitOK // stopped by a signal while starting
 		}
@@ -109,27 +108,6 @@ Serve Docent's HTTP API. Configuration: DOCENT_* environment variables (README).
 		return exitFatal
 	}
 	return exitOK
-}
-
-// parseFlags parses args: --help prints on stdout and returns 0, a bad flag prints on stderr
-// and returns 2, and -1 means go on.
-func parseFlags(fs *flag.FlagSet, args []string, stdout, stderr io.Writer, usage string) int {
-	var out bytes.Buffer
-	fs.SetOutput(&out)
-	fs.Usage = func() {
-		fmt.Fprintf(fs.Output(), "%s\n\nflags:\n", usage)
-		fs.PrintDefaults()
-	}
-	err := fs.Parse(args)
-	switch {
-	case errors.Is(err, flag.ErrHelp):
-		_, _ = stdout.Write(out.Bytes())
-		return exitOK
-	case err != nil:
-		_, _ = stderr.Write(out.Bytes())
-		return exitUsage
-	}
-	return -1
 }
 
 // serverConfig is everything the server reads from the environment, validated at start.
@@ -178,9 +156,9 @@ func loadConfig(getenv func(string) string) (serverConfig, error) {
 			}
 		}
 	}
-	body, err := parseSize(config.Lookup(getenv, config.MaxBodyBytes))
+	body, err := config.Size(getenv, config.MaxBodyBytes)
 	if err != nil {
-		errs = append(errs, fmt.Errorf("%s: %w", config.MaxBodyBytes, err))
+		errs = append(errs, err)
 	}
 	c.api.MaxBodyBytes = body
 	proxies, err := parseProxies(getenv(config.TrustedProxies))
@@ -239,17 +217,18 @@ func serve(ctx context.Context, cfg serverConfig, databaseURL, addr string, shut
 	if err != nil {
 		return err
 	}
-	emb, err := embedderFor(ctx, gen, getenv)
+	openEmbedder := cmdconfig.GenerationEmbedders(getenv)
+	emb, err := openEmbedder(ctx, gen)
 	if err != nil {
 		return fmt.Errorf("refusing to start: the query embedder of index generation %d: %w", gen.ID, err)
 	}
-	rr, rrName, err := reranker(cfg.reranker, getenv)
+	rr, rrName, err := cmdconfig.Reranker(config.Reranker, cfg.reranker, getenv)
 	if err != nil {
 		return err
 	}
 	// After a reindex the active generation may need another embedder: built on first use.
 	embedders := func(ctx context.Context, g index.Generation) (retrieve.Embedder, error) {
-		return embedderFor(ctx, g, getenv)
+		return openEmbedder(ctx, g)
 	}
 	retriever, err := retrieve.New(retrieve.Config{Embedders: embedders}, pool, emb, rr, rrName, logger)
 	if err != nil {
@@ -325,14 +304,6 @@ func cmpOr(s, def string) string {
 	return s
 }
 
-// embedderFor builds the query embedder of a generation: the same kind, model and dimension
-// it was built with (provider settings come from the environment).
-func embedderFor(ctx context.Context, g index.Generation, getenv func(string) string) (retrieve.Embedder, error) {
-	return embed.Open(ctx, embed.Spec{Kind: g.Embedder, Model: g.Model, Dimension: g.Dimension}, embed.Providers{
-		OpenAIBaseURL: config.Lookup(getenv, config.OpenAIBaseURL), OpenAIAPIKey: getenv(config.OpenAIAPIKey),
-		OllamaURL: config.Lookup(getenv, config.OllamaURL)})
-}
-
 // generator builds the answer generator DOCENT_GENERATOR names; nil means extractive only.
 func generator(spec string, timeout time.Duration, getenv func(string) string) (answer.Generator, error) {
 	kind, model, _ := strings.Cut(spec, ":")
@@ -346,30 +317,6 @@ func generator(spec string, timeout time.Duration, getenv func(string) string) (
 		return answer.NewOllama(answer.LLMConfig{BaseURL: config.Lookup(getenv, config.OllamaURL), Model: model, Timeout: timeout})
 	}
 	return nil, fmt.Errorf("%s: %q is not extractive, openai:<model> or ollama:<model>", config.Generator, spec)
-}
-
-// reranker builds the reranker DOCENT_RERANKER names.
-func reranker(kind string, getenv func(string) string) (retrieve.Reranker, string, error) {
-	switch kind {
-	case "none":
-		return nil, "", nil
-	case "builtin":
-		return retrieve.NewBuiltin(), "builtin", nil
-	case "tei":
-		t, err := rerank.NewTEI(rerank.TEIConfig{BaseURL: getenv(config.RerankerURL), APIKey: getenv(config.RerankerAPIKey)})
-		if err != nil {
-			return nil, "", fmt.Errorf("%s=tei: %w", config.Reranker, err)
-		}
-		return t, t.Name(), nil
-	case "cohere":
-		c, err := rerank.NewCohere(rerank.CohereConfig{BaseURL: getenv(config.RerankerURL), APIKey: getenv(config.RerankerAPIKey),
-			Model: getenv(config.RerankerModel)})
-		if err != nil {
-			return nil, "", fmt.Errorf("%s=cohere: %w", config.Reranker, err)
-		}
-		return c, c.Name(), nil
-	}
-	return nil, "", fmt.Errorf("%s: %q is not none, builtin, tei or cohere", config.Reranker, kind)
 }
 
 // parseProxies parses DOCENT_TRUSTED_PROXIES: comma-separated CIDRs or single addresses.
@@ -393,24 +340,4 @@ func parseProxies(s string) ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
-}
-
-// parseSize parses "64KiB", "1MB", "65536".
-func parseSize(s string) (int64, error) {
-	s = strings.TrimSpace(s)
-	mult := int64(1)
-	for _, u := range []struct {
-		suffix string
-		m      int64
-	}{{"KiB", 1 << 10}, {"MiB", 1 << 20}, {"KB", 1000}, {"MB", 1000 * 1000}, {"B", 1}} {
-		if strings.HasSuffix(s, u.suffix) {
-			s, mult = strings.TrimSuffix(s, u.suffix), u.m
-			break
-		}
-	}
-	n, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil || n < 1 {
-		return 0, fmt.Errorf("%q is not a size such as 64KiB", s)
-	}
-	return n * mult, nil
 }

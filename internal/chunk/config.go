@@ -2,6 +2,7 @@ package chunk
 
 import (
 	"cmp"
+	"encoding/json"
 	"errors"
 	"fmt"
 )
@@ -41,9 +42,36 @@ func New(cfg Config) (*Chunker, error) {
 	return &Chunker{cfg: cfg}, nil
 }
 
-// Config returns the effective configuration, defaults filled in. Ingestion hashes its JSON
-// to identify the chunking, so two Chunkers with equal Configs produce equal chunks.
+// Config returns the effective configuration, defaults filled in. Two Chunkers with equal
+// Configs produce equal chunks.
 func (c *Chunker) Config() Config { return c.cfg }
+
+// Identity identifies a chunking: the chunker's effective settings and the version of its
+// code (which changes when its output does, token counting included). The index stores its
+// JSON with each chunking and hashes it (with the text search configuration) to find it, so
+// its encoding must not change: two runs with the same settings and code must find the same
+// chunking, and the chunks of a stored chunking can be made again only from its Identity.
+type Identity struct {
+	Chunker Config `json:"chunker"`
+	Version string `json:"version"`
+}
+
+// Identity returns the identity of the chunking that c makes.
+func (c *Chunker) Identity() Identity { return Identity{Chunker: c.cfg, Version: Version} }
+
+// ParseIdentity returns the settings of a stored chunking's identity (its JSON), or an error
+// when another version of the chunker made it: its chunks cannot be made again by this
+// binary.
+func ParseIdentity(raw []byte) (Config, error) {
+	var id Identity
+	if err := json.Unmarshal(raw, &id); err != nil {
+		return Config{}, fmt.Errorf("chunking configuration: %w", err)
+	}
+	if id.Version != Version {
+		return Config{}, fmt.Errorf("the chunking was made by chunker %s, this binary has %s", id.Version, Version)
+	}
+	return id.Chunker, nil
+}
 
 // validate checks a Config whose defaults are filled in.
 func (cfg Config) validate() error {

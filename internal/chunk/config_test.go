@@ -97,3 +97,31 @@ func TestNewAcceptsEdgeConfigs(t *testing.T) {
 		}
 	}
 }
+
+// The index finds a chunking by the hash of its Identity's JSON: a change of encoding would
+// make every stored chunking unknown and ingestion would rebuild the whole index.
+func TestIdentityEncodingIsStable(t *testing.T) {
+	t.Parallel()
+	c, err := New(Config{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	raw, err := json.Marshal(c.Identity())
+	if err != nil {
+		t.Fatal(err)
+	}
+	const want = `{"chunker":{"target_tokens":350,"max_tokens":512,"overlap_tokens":48,"min_tokens":64},"version":"` + Version + `"}`
+	if string(raw) != want {
+		t.Errorf("Identity JSON = %s, want %s", raw, want)
+	}
+	got, err := ParseIdentity(raw)
+	if err != nil || got != c.Config() {
+		t.Errorf("ParseIdentity = %+v, %v; want %+v", got, err, c.Config())
+	}
+	if _, err := ParseIdentity([]byte(`{"chunker":{"max_tokens":512},"version":"0"}`)); err == nil || !strings.Contains(err.Error(), "chunker 0") {
+		t.Errorf("ParseIdentity of another chunker version: %v, want an error naming it", err)
+	}
+	if _, err := ParseIdentity([]byte(`not json`)); err == nil {
+		t.Error("ParseIdentity accepted what is not JSON")
+	}
+}

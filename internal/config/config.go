@@ -15,6 +15,7 @@ import (
 	"net/url"
 	"os"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -135,7 +136,7 @@ func Vars() []Var {
 		{CacheSize, "1000", "Answers kept in the answer cache (per principal set, index generation and corpus version, so never shared across callers who see different documents); 0 disables it.", "server"},
 		{CacheTTL, "10m", "How long a cached answer lives.", "server"},
 		{TraceRetention, "720h", "How long answer traces are kept; older ones are deleted hourly (0 keeps them).", "server"},
-		{MaxBodyBytes, "64KiB", "Largest request body; larger requests get 413.", "server"},
+		{MaxBodyBytes, "64KiB", "Largest request body; larger requests get 413. Sizes here and in every size setting: bytes, or a number with k, M, G, T (powers of 1000) or Ki, Mi, Gi, Ti (powers of 1024), B optional: `65536`, `64KiB`, `1MB`, `1.5GiB`.", "server"},
 	}
 }
 
@@ -218,28 +219,53 @@ func ReadExtractBudget(getenv func(string) string) (ExtractBudget, error) {
 		}
 		return d
 	}
-	size := func(name, value string) int64 {
-		n, perr := ParseSize(value)
-		if perr != nil {
-			err = cmp.Or(err, fmt.Errorf("%s: %w", name, perr))
-		}
+	size := func(name string) int64 {
+		n, serr := Size(getenv, name)
+		err = cmp.Or(err, serr)
 		return n
 	}
 	b.Timeout = duration(ExtractTimeout, Lookup(getenv, ExtractTimeout))
-	b.MemoryLimit = size(ExtractMemory, Lookup(getenv, ExtractMemory))
+	b.MemoryLimit = size(ExtractMemory)
 	b.PDFTimeout, b.PDFMemoryLimit = b.Timeout, b.MemoryLimit
 	if v := getenv(PDFTimeout); v != "" {
 		b.PDFTimeout = duration(PDFTimeout, v)
 	}
-	if v := getenv(PDFMemoryLimit); v != "" {
-		b.PDFMemoryLimit = size(PDFMemoryLimit, v)
+	if getenv(PDFMemoryLimit) != "" {
+		b.PDFMemoryLimit = size(PDFMemoryLimit)
 	}
 	return b, err
 }
 
-var sizePattern = regexp.MustCompile(`^\s*(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(i?)[bB]?\s*$`)
+// SizeVars are the variables that hold a size in bytes. All of them are read with Size, so
+// every one accepts the same spellings (ParseSize's).
+func SizeVars() []string {
+	return []string{ExtractMemory, PDFMemoryLimit, MaxBodyBytes}
+}
 
-// ParseSize parses a size in bytes: "100MiB", "2GB", "512k", "1048576".
+// Size reads a size variable (its default when unset, which may be another size variable's
+// value) with ParseSize; the error names the variable. It panics on a variable that is not in SizeVars: that is a programming error,
+// caught by any test.
+func Size(getenv func(string) string, name string) (int64, error) {
+	if !slices.Contains(SizeVars(), name) {
+		panic("config: " + name + " is not a size variable")
+	}
+	v := Lookup(getenv, name)
+	if other, ok := strings.CutPrefix(v, "value of "); ok && getenv(name) == "" {
+		return Size(getenv, other) // e.g. DOCENT_PDF_MEMORY_LIMIT defaults to DOCENT_EXTRACT_MEMORY_LIMIT
+	}
+	n, err := ParseSize(v)
+	if err != nil {
+		return 0, fmt.Errorf("%s: %w", name, err)
+	}
+	return n, nil
+}
+
+var sizePattern = regexp.MustCompile(`^\s*\+?(\d+(?:\.\d+)?)\s*([kKmMgGtT]?)(i?)[bB]?\s*$`)
+
+// ParseSize parses a size in bytes, the one grammar of every size setting: a number
+// (decimals allowed, a leading + too), optionally followed by a unit k, M, G or T (powers of
+// 1000, any case) or Ki, Mi, Gi or Ti (powers of 1024), with or without a final B:
+// "100MiB", "2GB", "512k", "64 KiB", "1.5GiB", "1048576".
 func ParseSize(s string) (int64, error) {
 	m := sizePattern.FindStringSubmatch(s)
 	if m == nil {

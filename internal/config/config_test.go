@@ -334,3 +334,69 @@ func TestDatabasePortIsUsed(t *testing.T) {
 		}
 	}
 }
+
+// Every size setting reads the one grammar: DOCENT_MAX_BODY=1GiB was refused while
+// DOCENT_PDF_MEMORY_LIMIT=1GiB worked, and the server's grammar took "+64KiB" that the other
+// refused. Each spelling either accepted before is accepted by every size variable now.
+func TestSizeVariables(t *testing.T) {
+	t.Parallel()
+	spellings := map[string]int64{
+		// the server's former grammar (DOCENT_MAX_BODY): KiB, MiB, KB, MB, B, bare bytes, spaces, a sign
+		"64KiB": 64 << 10, "1MiB": 1 << 20, "1KB": 1000, "1MB": 1e6, "5B": 5, "65536": 65536,
+		" 64 KiB ": 64 << 10, "+64KiB": 64 << 10, "0064": 64,
+		// the extraction budget's (DOCENT_*_MEMORY_LIMIT): G and T, powers of ten, lower case, no B, decimals
+		"1GiB": 1 << 30, "2GB": 2e9, "512k": 512e3, "512kb": 512e3, "1TiB": 1 << 40, "1.5GiB": 3 << 29, "100m": 100e6,
+	}
+	refused := []string{"0", "-1", "-64KiB", "KiB", "64 KiB of memory", "1 XB", "1e6", "1,024", "0x10", "99999999999TiB", "9223372036854775807KiB"}
+	for _, name := range config.SizeVars() {
+		get := func(value string) (int64, error) {
+			return config.Size(func(k string) string {
+				if k == name {
+					return value
+				}
+				return ""
+			}, name)
+		}
+		if n, err := get(""); err != nil || n < 1 {
+			t.Errorf("%s: the default gives %d, %v", name, n, err)
+		}
+		for in, want := range spellings {
+			if got, err := get(in); err != nil || got != want {
+				t.Errorf("%s=%q: %d, %v; want %d", name, in, got, err, want)
+			}
+		}
+		for _, in := range refused {
+			if got, err := get(in); err == nil || !strings.Contains(err.Error(), name) {
+				t.Errorf("%s=%q: %d, %v; want an error naming the variable", name, in, got, err)
+			}
+		}
+	}
+}
+
+// A variable whose default is a size (a number with a unit that is not a duration, or another
+// size variable's value) is a size variable: listed in SizeVars, so read with Size.
+func TestEverySizeVariableIsListed(t *testing.T) {
+	t.Parallel()
+	isSize := map[string]bool{}
+	for _, name := range config.SizeVars() {
+		isSize[name] = true
+	}
+	for _, v := range config.Vars() {
+		_, err := config.ParseSize(v.Default)
+		_, derr := time.ParseDuration(v.Default) // "10m" is ten minutes, not ten megabytes
+		hasUnit := err == nil && derr != nil && strings.ContainsAny(v.Default, "kKmMgGtTbB")
+		other, ok := strings.CutPrefix(v.Default, "value of ")
+		if (hasUnit || ok && isSize[other]) && !isSize[v.Name] {
+			t.Errorf("%s (default %q) holds a size but is not in SizeVars", v.Name, v.Default)
+		}
+		if isSize[v.Name] && !hasUnit && !(ok && isSize[other]) {
+			t.Errorf("%s is in SizeVars but its default %q is not a size", v.Name, v.Default)
+		}
+	}
+	defer func() {
+		if recover() == nil {
+			t.Error("Size accepted a variable that is not a size")
+		}
+	}()
+	_, _ = config.Size(func(string) string { return "" }, config.CacheSize)
+}

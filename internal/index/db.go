@@ -1,11 +1,3 @@
-// Package index is Docent's storage layer: the PostgreSQL + pgvector schema and its
-// migrations, and the hand-written SQL that reads and writes documents, chunks, index
-// generations and their embeddings.
-//
-// Everything here takes a DBTX, which both *pgxpool.Pool and pgx.Tx satisfy, so a caller
-// decides the transaction boundaries (see InTx). The schema keeps its own invariants with
-// triggers (migrations/00001_schema.sql): chunk and embedding permission tags follow their
-// document, and the BM25 statistics follow the chunks.
 package index
 
 import (
@@ -102,4 +94,24 @@ func InTx(ctx context.Context, db Beginner, fn func(tx pgx.Tx) error) (err error
 func IsDeadlock(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "40P01"
+}
+
+// IsStatementError reports whether err came from a statement the server rejected (the
+// transaction failed, the connection is fine and the next one may succeed), as opposed to a
+// lost connection, a timeout or an error of the client's.
+func IsStatementError(err error) bool {
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr)
+}
+
+// CommitWithoutWaiting makes the commit of tx return before its changes reach the disk
+// (synchronous_commit off, for this transaction only): a crash may lose the last few such
+// commits, never corrupt anything. Only for writes that are redone when they are lost, like
+// an ingest run's documents (the next run writes them again); a later synchronous commit
+// flushes them too.
+func CommitWithoutWaiting(ctx context.Context, tx pgx.Tx) error {
+	if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+		return fmt.Errorf("set synchronous_commit: %w", err)
+	}
+	return nil
 }

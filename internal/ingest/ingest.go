@@ -213,13 +213,6 @@ func New(cfg Config, db *pgxpool.Pool, emb Embedder, logger *slog.Logger) (*Inge
 	return &Ingester{cfg: cfg, db: db, emb: emb, chunker: chunker, logger: logger}, nil
 }
 
-// chunkingConfig identifies the chunking: the chunker's effective settings and the version of
-// its code (which changes when its output does, token counting included).
-type chunkingConfig struct {
-	Chunker chunk.Config `json:"chunker"`
-	Version string       `json:"version"`
-}
-
 // run is the state of one Run.
 type run struct {
 	*Ingester
@@ -398,7 +391,7 @@ func (r *run) guard(fn func() error) (err error) {
 // prepare finds the source, the chunking and the generation to write to. A dry run creates
 // nothing: an unknown source means every file would be added.
 func (r *run) prepare(ctx context.Context) error {
-	cfg := chunkingConfig{Chunker: r.chunker.Config(), Version: chunk.Version}
+	cfg := r.chunker.Identity()
 	if r.cfg.DryRun {
 		id, err := index.SourceID(ctx, r.db, r.cfg.Source)
 		if err != nil && !errors.Is(err, index.ErrNotFound) {
@@ -629,33 +622,4 @@ func (r *run) writeReport(l reportLine) {
 func hash(b []byte) []byte {
 	s := sha256.Sum256(b)
 	return s[:]
-}
-
-// Chunking returns the id of the chunking that runs with these chunking settings and text
-// search configuration write, as Run identifies it: created if needed when create is true,
-// else index.ErrNotFound when it does not exist yet.
-func Chunking(ctx context.Context, db index.DBTX, cfg chunk.Config, tsConfig string, create bool) (int, error) {
-	chunker, err := chunk.New(cfg)
-	if err != nil {
-		return 0, fmt.Errorf("chunking: %w", err)
-	}
-	c := chunkingConfig{Chunker: chunker.Config(), Version: chunk.Version}
-	if create {
-		return index.EnsureChunking(ctx, db, c, cmp.Or(tsConfig, "english"))
-	}
-	return index.FindChunking(ctx, db, c, cmp.Or(tsConfig, "english"))
-}
-
-// ChunkerOf returns the chunking settings of a chunking's stored configuration (see
-// index.ChunkingConfig), or an error when another version of the chunker made it: its
-// chunks cannot be reproduced by this binary.
-func ChunkerOf(raw []byte) (chunk.Config, error) {
-	var c chunkingConfig
-	if err := json.Unmarshal(raw, &c); err != nil {
-		return chunk.Config{}, fmt.Errorf("chunking configuration: %w", err)
-	}
-	if c.Version != chunk.Version {
-		return chunk.Config{}, fmt.Errorf("the chunking was made by chunker %s, this binary has %s", c.Version, chunk.Version)
-	}
-	return c.Chunker, nil
 }

@@ -12,7 +12,6 @@ import (
 	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
-	"github.com/jackc/pgx/v5/pgconn"
 	"golang.org/x/sync/errgroup"
 
 	"github.com/docent-rag/docent/internal/acl"
@@ -559,7 +558,7 @@ func (r *run) write(ctx context.Context, b *batch) error {
 		r.recordBatch(b, stats)
 		return nil
 	}
-	if !isStatementError(err) {
+	if !index.IsStatementError(err) {
 		return fmt.Errorf("write: lost the connection to the database: %w", err)
 	}
 	r.logger.Warn("a write transaction failed; retrying its documents one by one", "err", err)
@@ -567,7 +566,7 @@ func (r *run) write(ctx context.Context, b *batch) error {
 		one := &batch{writes: []item{it}}
 		stats, err := r.writeTx(wctx, one.writes, nil)
 		if err != nil {
-			if !isStatementError(err) {
+			if !index.IsStatementError(err) {
 				return fmt.Errorf("write: lost the connection to the database: %w", err)
 			}
 			it.outcome, it.reason, it.message, it.doc = OutcomeFailed, reasonWrite, err.Error(), nil
@@ -580,7 +579,7 @@ func (r *run) write(ctx context.Context, b *batch) error {
 		one := &batch{tags: []item{it}}
 		stats, err := r.writeTx(wctx, nil, one.tags)
 		if err != nil {
-			if !isStatementError(err) {
+			if !index.IsStatementError(err) {
 				return fmt.Errorf("write: lost the connection to the database: %w", err)
 			}
 			it.outcome, it.reason, it.message = OutcomeFailed, reasonWrite, err.Error()
@@ -598,7 +597,7 @@ func (r *run) writeTx(ctx context.Context, writes, tags []item) (index.WriteStat
 		// A crash may lose the last few commits of an ingest run, never corrupt anything, and
 		// the next run redoes them; waiting for each commit to reach the disk is not worth it.
 		// (The run's final record commits synchronously, which also flushes these.)
-		if _, err := tx.Exec(ctx, `SET LOCAL synchronous_commit = off`); err != nil {
+		if err := index.CommitWithoutWaiting(ctx, tx); err != nil {
 			return err
 		}
 		if len(writes) > 0 {
@@ -624,13 +623,6 @@ func (r *run) writeTx(ctx context.Context, writes, tags []item) (index.WriteStat
 		return nil
 	})
 	return stats, err
-}
-
-// isStatementError reports whether err came from a statement the server rejected (the
-// transaction failed, the connection is fine), as opposed to a lost connection.
-func isStatementError(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr)
 }
 
 // recordBatch records a written batch.

@@ -58,7 +58,10 @@ func (r *GateResult) comparison() string {
 }
 
 // evaluate compares baseline and candidate on the gate's queries and records the result.
-func (gt *Gate) evaluate(ctx context.Context, pool *pgxpool.Pool, cfg Config, baseline, candidate index.Generation) (*GateResult, error) {
+// The candidate's embedder is given (it is the one building it); others builds the
+// baseline's.
+func (gt *Gate) evaluate(ctx context.Context, pool *pgxpool.Pool, candidateEmb retrieve.Embedder,
+	others func(context.Context, index.Generation) (retrieve.Embedder, error), baseline, candidate index.Generation) (*GateResult, error) {
 	split := gt.Split
 	if split == "" {
 		split = "test"
@@ -76,12 +79,12 @@ func (gt *Gate) evaluate(ctx context.Context, pool *pgxpool.Pool, cfg Config, ba
 	}
 	embedders := func(ctx context.Context, g index.Generation) (retrieve.Embedder, error) {
 		if g.ID == candidate.ID {
-			return cfg.Embedder, nil
+			return candidateEmb, nil
 		}
-		if cfg.Embedders == nil {
+		if others == nil {
 			return nil, fmt.Errorf("no embedder for generation %d", g.ID)
 		}
-		return cfg.Embedders(ctx, g)
+		return others(ctx, g)
 	}
 	r, err := retrieve.New(retrieve.Config{Embedders: embedders}, pool, nil, nil, "", slog.New(slog.DiscardHandler))
 	if err != nil {

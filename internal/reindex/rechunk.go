@@ -13,8 +13,10 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/docent-rag/docent/internal/chunk"
+	"github.com/docent-rag/docent/internal/extract"
 	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/ingest"
+	"github.com/docent-rag/docent/internal/retrieve"
 )
 
 // Rechunk asks a reindex to read every source's documents again and split them with new
@@ -49,17 +51,32 @@ func chunkingSettings(ctx context.Context, pool *pgxpool.Pool, id int) (chunk.Co
 	if err != nil {
 		return chunk.Config{}, "", err
 	}
-	c, err := ingest.ChunkerOf(raw)
+	c, err := chunk.ParseIdentity(raw)
 	if err != nil {
 		return chunk.Config{}, "", fmt.Errorf("chunking %d cannot be brought up to date: %w; rebuild it with `ingest reindex --rechunk`", id, err)
 	}
 	return c, ts, nil
 }
 
-// rechunkPass runs the ingestion pipeline over every source's recorded folders with the
-// chunking settings of g's chunking, writing g (its embedder is cfg.Embedder). locked says
-// that the caller holds every source's lock; otherwise a source being ingested is waited for.
-func rechunkPass(ctx context.Context, pool *pgxpool.Pool, cfg Config, g index.Generation, locked bool, stats *RechunkStats, logger *slog.Logger) error {
+// sourcePass reads every source's recorded folders again into generation g's chunking.
+type sourcePass struct {
+	g        index.Generation
+	emb      retrieve.Embedder // g's
+	extract  extract.Config
+	args     []string
+	progress func(Progress)
+	logger   *slog.Logger
+}
+
+func newSourcePass(cfg Config, g index.Generation, emb retrieve.Embedder, logger *slog.Logger) sourcePass {
+	return sourcePass{g: g, emb: emb, extract: cfg.Extract, args: cfg.Args, progress: cfg.Progress, logger: logger}
+}
+
+// run runs the ingestion pipeline over every source's recorded folders with the chunking
+// settings of g's chunking, writing g. locked says that the caller holds every source's
+// lock; otherwise a source being ingested is waited for.
+func (p sourcePass) run(ctx context.Context, pool *pgxpool.Pool, locked bool, stats *RechunkStats) error {
+	g, logger := p.g, p.logger
 	settings, ts, err := chunkingSettings(ctx, pool, g.ChunkingID)
 	if err != nil {
 		return err
@@ -88,13 +105,13 @@ func rechunkPass(ctx context.Context, pool *pgxpool.Pool, cfg Config, g index.Ge
 		}
 		in, err := ingest.New(ingest.Config{Source: s.Name, Roots: s.Roots, ACL: opts.ACL, Include: opts.Include,
 			Exclude: opts.Exclude, Prune: opts.Prune, MaxFileSize: opts.MaxFileSize, Chunking: settings, TextSearchConfig: ts,
-			Extract: cfg.Extract, Target: &g, SourceLocked: locked, Args: append([]string{"ingest", "reindex", "--rechunk"}, cfg.Args...),
-			Progress: func(p ingest.Progress) {
+			Extract: p.extract, Target: &g, SourceLocked: locked, Args: append([]string{"ingest", "reindex", "--rechunk"}, p.args...),
+			Progress: func(ip ingest.Progress) {
 				mu.Lock()
 				defer mu.Unlock()
-				report(cfg, Progress{Phase: "rechunk", Done: int64(p.Files), Total: int64(p.FilesTotal), Written: int64(p.Chunks),
-					Elapsed: p.Elapsed, Building: g.ID, Source: fmt.Sprintf("%s (%d of %d)", s.Name, i+1, len(sources))})
-			}}, pool, cfg.Embedder, logger)
+				p.progress(Progress{Phase: "rechunk", Done: int64(ip.Files), Total: int64(ip.FilesTotal), Written: int64(ip.Chunks),
+					Elapsed: ip.Elapsed, Building: g.ID, Source: fmt.Sprintf("%s (%d of %d)", s.Name, i+1, len(sources))})
+			}}, pool, p.emb, logger)
 		if err != nil {
 			return fmt.Errorf("source %s: %w", s.Name, err)
 		}

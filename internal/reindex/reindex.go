@@ -26,7 +26,6 @@ import (
 	"github.com/docent-rag/docent/internal/chunk"
 	"github.com/docent-rag/docent/internal/extract"
 	"github.com/docent-rag/docent/internal/index"
-	"github.com/docent-rag/docent/internal/ingest"
 	"github.com/docent-rag/docent/internal/retrieve"
 )
 
@@ -99,6 +98,69 @@ var ErrGateRefused = errors.New("the evaluation gate refused the new generation"
 // ErrNothingToReindex is returned on a database without an active generation.
 var ErrNothingToReindex = errors.New("there is no active index generation to rebuild: ingest documents first (`ingest run`)")
 
+// ConfigError says which field of a Config is out of range, so that a command can name the
+// flag that set it.
+type ConfigError struct {
+	Field string // e.g. "HNSWM", "Gate.Tolerance", "Rechunk.Chunking"
+	Err   error
+}
+
+func (e *ConfigError) Error() string { return "reindex: " + e.Field + ": " + e.Err.Error() }
+func (e *ConfigError) Unwrap() error { return e.Err }
+
+// HNSW build parameters a generation may have: pgvector's bounds on m, and a candidate list
+// of at least twice m (pgvector's own bound) and at most what builds in reasonable time.
+const (
+	MinHNSWM              = 2
+	MaxHNSWM              = 100
+	MaxHNSWEfConstruction = 1000
+	defaultBatchSize      = 256
+)
+
+// Validate checks the settings a caller gives, with the meaning zero has in each field (the
+// default): negative or out-of-range values, a gate without a folder, chunking settings the
+// chunker refuses. It returns a *ConfigError. Run and Activate call it; a command calls it
+// first, to refuse bad flags before it connects to anything. The embedders are not
+// checked: Run and Activate need different ones.
+func (c Config) Validate() error {
+	bad := func(field, format string, args ...any) error {
+		return &ConfigError{Field: field, Err: fmt.Errorf(format, args...)}
+	}
+	m := cmp.Or(c.HNSWM, index.DefaultHNSWM)
+	switch {
+	case c.BatchSize < 0:
+		return bad("BatchSize", "%d is negative", c.BatchSize)
+	case c.Gate != nil && c.Gate.Tolerance < 0:
+		return bad("Gate.Tolerance", "%g is negative", c.Gate.Tolerance)
+	case c.Gate != nil && c.Gate.Dir == "":
+		return bad("Gate.Dir", "required")
+	case c.HNSWM != 0 && (c.HNSWM < MinHNSWM || c.HNSWM > MaxHNSWM):
+		return bad("HNSWM", "%d is not between %d and %d", c.HNSWM, MinHNSWM, MaxHNSWM)
+	case c.HNSWEfConstruction != 0 && (c.HNSWEfConstruction < 2*m || c.HNSWEfConstruction > MaxHNSWEfConstruction):
+		return bad("HNSWEfConstruction", "%d is not between twice HNSWM (%d) and %d", c.HNSWEfConstruction, 2*m, MaxHNSWEfConstruction)
+	case c.Rechunk != nil && c.Rechunk.LockWait < 0:
+		return bad("Rechunk.LockWait", "%s is negative", c.Rechunk.LockWait)
+	}
+	if c.Rechunk != nil {
+		if _, err := chunk.New(c.Rechunk.Chunking); err != nil {
+			return &ConfigError{Field: "Rechunk.Chunking", Err: err}
+		}
+	}
+	return nil
+}
+
+// withDefaults validates c and fills its zero fields.
+func (c Config) withDefaults() (Config, error) {
+	if err := c.Validate(); err != nil {
+		return c, err
+	}
+	c.BatchSize = cmp.Or(c.BatchSize, defaultBatchSize)
+	if c.Progress == nil {
+		c.Progress = func(Progress) {}
+	}
+	return c, nil
+}
+
 // Run builds (or resumes building) a generation of the active chunking with cfg.Embedder,
 // builds its vector index, runs the gate and activates it. The reindex lock keeps two
 // reindexes (or a reindex and an activation) apart: ErrLocked (wrapped) when it is taken.
@@ -106,7 +168,10 @@ func Run(ctx context.Context, pool *pgxpool.Pool, cfg Config, logger *slog.Logge
 	if cfg.Embedder == nil {
 		return nil, errors.New("reindex: no embedder")
 	}
-	cfg.BatchSize = cmp.Or(cfg.BatchSize, 256)
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	lock, err := index.LockReindex(ctx, pool)
 	if err != nil {
 		return nil, err
@@ -122,7 +187,7 @@ func Run(ctx context.Context, pool *pgxpool.Pool, cfg Config, logger *slog.Logge
 	}
 	chunking := active.ChunkingID
 	if cfg.Rechunk != nil {
-		if chunking, err = rechunking(ctx, pool, cfg, active); err != nil {
+		if chunking, err = rechunking(ctx, pool, *cfg.Rechunk, cfg.DryRun, active); err != nil {
 			return nil, err
 		}
 	}
@@ -172,7 +237,7 @@ func Run(ctx context.Context, pool *pgxpool.Pool, cfg Config, logger *slog.Logge
 		return res, err
 	}
 
-	runID, err := startRun(ctx, pool, cfg, g)
+	runID, err := startRun(ctx, pool, cfg.Args, g)
 	if err != nil {
 		return nil, err
 	}
@@ -200,17 +265,26 @@ func Run(ctx context.Context, pool *pgxpool.Pool, cfg Config, logger *slog.Logge
 	return res, nil
 }
 
-// rechunking returns the id of the chunking cfg.Rechunk describes (created, unless a dry
-// run), which must differ from the active generation's.
-func rechunking(ctx context.Context, pool *pgxpool.Pool, cfg Config, active index.Generation) (int, error) {
-	ts := cfg.Rechunk.TextSearchConfig
+// rechunking returns the id of the chunking rc describes (created, unless a dry run), which
+// must differ from the active generation's.
+func rechunking(ctx context.Context, pool *pgxpool.Pool, rc Rechunk, dryRun bool, active index.Generation) (int, error) {
+	ts := rc.TextSearchConfig
 	if ts == "" {
 		var err error
 		if _, ts, err = index.ChunkingConfig(ctx, pool, active.ChunkingID); err != nil {
 			return 0, err
 		}
 	}
-	id, err := ingest.Chunking(ctx, pool, cfg.Rechunk.Chunking, ts, !cfg.DryRun)
+	chunker, err := chunk.New(rc.Chunking)
+	if err != nil {
+		return 0, fmt.Errorf("chunking: %w", err)
+	}
+	var id int
+	if dryRun {
+		id, err = index.FindChunking(ctx, pool, chunker.Identity(), ts)
+	} else {
+		id, err = index.EnsureChunking(ctx, pool, chunker.Identity(), ts)
+	}
 	switch {
 	case errors.Is(err, index.ErrNotFound):
 		return 0, nil // a dry run: the chunking would be new
@@ -227,12 +301,12 @@ func build(ctx context.Context, pool *pgxpool.Pool, cfg Config, g index.Generati
 	start := time.Now()
 	if cfg.Rechunk != nil {
 		res.Rechunk = &RechunkStats{}
-		if err := rechunkPass(ctx, pool, cfg, g, false, res.Rechunk, logger); err != nil {
+		if err := newSourcePass(cfg, g, cfg.Embedder, logger).run(ctx, pool, false, res.Rechunk); err != nil {
 			return err
 		}
 		logger.Info("reindex: re-chunked the sources", "generation", g.ID, "documents", res.Rechunk.Documents, "chunks", res.Rechunk.Chunks)
 	}
-	written, err := embedMissing(ctx, pool, cfg, g, runID)
+	written, err := embedMissing(ctx, pool, cfg.Embedder, g, cfg.BatchSize, runID, cfg.Progress)
 	res.Embedded = written
 	if res.Rechunk != nil {
 		res.Embedded += res.Rechunk.Chunks // the passes embed the chunks they write
@@ -246,7 +320,7 @@ func build(ctx context.Context, pool *pgxpool.Pool, cfg Config, g index.Generati
 	}
 	logger.Info("reindex: embedded", "generation", g.ID, "vectors", written, "chunks", res.Chunks, "took", res.EmbedTime.Round(time.Millisecond).String())
 
-	report(cfg, Progress{Phase: "index", Done: res.Chunks, Total: res.Chunks, Building: g.ID})
+	cfg.Progress(Progress{Phase: "index", Done: res.Chunks, Total: res.Chunks, Building: g.ID})
 	t := time.Now()
 	if err := buildIndex(ctx, pool, g, res.Chunks); err != nil {
 		return err
@@ -271,8 +345,8 @@ func cutover(ctx context.Context, pool *pgxpool.Pool, cfg Config, g index.Genera
 		res.GateForced = true
 		logger.Warn("reindex: --force: activating without the evaluation gate", "generation", g.ID)
 	case cfg.Gate != nil && active.ID != 0:
-		report(cfg, Progress{Phase: "gate", Building: g.ID})
-		gr, err := cfg.Gate.evaluate(ctx, pool, cfg, active, g)
+		cfg.Progress(Progress{Phase: "gate", Building: g.ID})
+		gr, err := cfg.Gate.evaluate(ctx, pool, cfg.Embedder, cfg.Embedders, active, g)
 		if err != nil {
 			return err
 		}
@@ -297,15 +371,15 @@ func cutover(ctx context.Context, pool *pgxpool.Pool, cfg Config, g index.Genera
 		if res.Rechunk == nil {
 			res.Rechunk = &RechunkStats{}
 		}
-		if err := rechunkPass(ctx, pool, cfg, g, true, res.Rechunk, logger); err != nil {
+		if err := newSourcePass(cfg, g, embedder, logger).run(ctx, pool, true, res.Rechunk); err != nil {
 			return err
 		}
 	}
 	// Catch up outside the lock first, so that the locked part is short.
-	if _, err := embedMissing(ctx, pool, Config{Embedder: embedder, BatchSize: cfg.BatchSize}, g, 0); err != nil {
+	if _, err := embedMissing(ctx, pool, embedder, g, cfg.BatchSize, 0, func(Progress) {}); err != nil {
 		return err
 	}
-	report(cfg, Progress{Phase: "cutover", Building: g.ID})
+	cfg.Progress(Progress{Phase: "cutover", Building: g.ID})
 	return index.InTx(ctx, pool, func(tx pgx.Tx) error {
 		n, err := index.ActivateLocked(ctx, tx, g.ID, func(tx pgx.Tx, g index.Generation) (int64, error) {
 			return embedPass(ctx, tx, embedder, g, cfg.BatchSize, nil)
@@ -324,7 +398,10 @@ func cutover(ctx context.Context, pool *pgxpool.Pool, cfg Config, g index.Genera
 // active (with its own embedder, from cfg.Embedders), runs cfg.Gate unless cfg.Force, and
 // cuts over like a reindex. cfg.Embedder is ignored.
 func Activate(ctx context.Context, pool *pgxpool.Pool, id int, cfg Config, logger *slog.Logger) (*Result, error) {
-	cfg.BatchSize = cmp.Or(cfg.BatchSize, 256)
+	cfg, err := cfg.withDefaults()
+	if err != nil {
+		return nil, err
+	}
 	lock, err := index.LockReindex(ctx, pool)
 	if err != nil {
 		return nil, err
@@ -353,7 +430,7 @@ func Activate(ctx context.Context, pool *pgxpool.Pool, id int, cfg Config, logge
 		return nil, fmt.Errorf("the embedder of generation %d returns %d dimensions, the generation has %d", id, cfg.Embedder.Dimension(), g.Dimension)
 	}
 	if g.IndexBuiltAt == nil {
-		if _, err := embedMissing(ctx, pool, cfg, g, 0); err != nil {
+		if _, err := embedMissing(ctx, pool, cfg.Embedder, g, cfg.BatchSize, 0, cfg.Progress); err != nil {
 			return nil, err
 		}
 		chunks, _, err := index.Coverage(ctx, pool, g)
@@ -378,21 +455,21 @@ func sameSpec(g index.Generation, s index.GenerationSpec) bool {
 	return g.ChunkingID == s.ChunkingID && g.Embedder == s.Embedder && g.Model == s.Model && g.Dimension == s.Dimension
 }
 
-func startRun(ctx context.Context, pool *pgxpool.Pool, cfg Config, g index.Generation) (int64, error) {
+func startRun(ctx context.Context, pool *pgxpool.Pool, args []string, g index.Generation) (int64, error) {
 	host, _ := os.Hostname()
 	invokedBy := ""
 	if u, err := user.Current(); err == nil {
 		invokedBy = u.Username
 	}
 	return index.StartRun(ctx, pool, index.RunStart{Kind: "reindex", Host: host, PID: os.Getpid(), InvokedBy: invokedBy,
-		Args: cfg.Args, Embedder: g.Embedder + ":" + g.Model})
+		Args: args, Embedder: g.Embedder + ":" + g.Model})
 }
 
-// embedMissing embeds, in passes, every chunk without a vector in g, one transaction per
-// batch (so an interruption loses at most a batch), until a pass finds none: chunks that
-// ingestion adds during a pass may take ids below the pass's position, the next pass finds
-// them. It reports progress and heartbeats run runID (0: none).
-func embedMissing(ctx context.Context, pool *pgxpool.Pool, cfg Config, g index.Generation, runID int64) (int64, error) {
+// embedMissing embeds with emb, in passes, every chunk without a vector in g, batch chunks
+// per transaction (so an interruption loses at most a batch), until a pass finds none:
+// chunks that ingestion adds during a pass may take ids below the pass's position, the next
+// pass finds them. It reports progress and heartbeats run runID (0: none).
+func embedMissing(ctx context.Context, pool *pgxpool.Pool, emb retrieve.Embedder, g index.Generation, batch int, runID int64, report func(Progress)) (int64, error) {
 	total, done, err := index.Coverage(ctx, pool, g)
 	if err != nil {
 		return 0, err
@@ -413,10 +490,10 @@ func embedMissing(ctx context.Context, pool *pgxpool.Pool, cfg Config, g index.G
 		if p.PerSec > 0 && p.Total > p.Done {
 			p.ETA = time.Duration(float64(p.Total-p.Done) / p.PerSec * float64(time.Second))
 		}
-		report(cfg, p)
+		report(p)
 	}
 	for {
-		n, err := embedPass(ctx, pool, cfg.Embedder, g, cfg.BatchSize, progress)
+		n, err := embedPass(ctx, pool, emb, g, batch, progress)
 		if err != nil || n == 0 {
 			return written, err
 		}
@@ -509,10 +586,4 @@ func buildIndex(ctx context.Context, pool *pgxpool.Pool, g index.Generation, chu
 		_, _ = conn.Exec(context.WithoutCancel(ctx), "RESET maintenance_work_mem")
 	}()
 	return index.BuildVectorIndex(ctx, conn, g.ID)
-}
-
-func report(cfg Config, p Progress) {
-	if cfg.Progress != nil {
-		cfg.Progress(p)
-	}
 }
