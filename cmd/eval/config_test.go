@@ -9,7 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/docent-rag/docent/internal/dbtest"
+	"github.com/docent-rag/docent/internal/testing/dbtest"
 )
 
 // runEvalEnv runs the command in-process with these variables besides the test server's URL.

@@ -9,7 +9,7 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
-	"github.com/docent-rag/docent/internal/dbtest"
+	"github.com/docent-rag/docent/internal/testing/dbtest"
 )
 
 // runEval runs the command in-process against the test server. The evaluation database it

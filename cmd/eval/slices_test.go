@@ -13,7 +13,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/docent-rag/docent/internal/acl"
-	"github.com/docent-rag/docent/internal/dbtest"
+	"github.com/docent-rag/docent/internal/testing/dbtest"
 )
 
 func TestGroupOfPartitionsTheCorpus(t *testing.T) {

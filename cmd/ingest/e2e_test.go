@@ -16,10 +16,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docent-rag/docent/internal/dbtest"
 	"github.com/docent-rag/docent/internal/extract"
 	"github.com/docent-rag/docent/internal/index"
-	"github.com/docent-rag/docent/internal/pdfgen"
+	"github.com/docent-rag/docent/internal/testing/dbtest"
+	"github.com/docent-rag/docent/internal/testing/pdfgen"
 )
 
 // TestMain lets the test binary stand in for the ingest binary: re-executed with

@@ -9,8 +9,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/docent-rag/docent/internal/dbtest"
 	"github.com/docent-rag/docent/internal/index"
+	"github.com/docent-rag/docent/internal/testing/dbtest"
 )
 
 // TestReindexCommands drives reindex, generations, activate and gc as an admin would.

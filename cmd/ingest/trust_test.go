@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docent-rag/docent/internal/dbtest"
-	"github.com/docent-rag/docent/internal/dbtest/tcpproxy"
+	"github.com/docent-rag/docent/internal/testing/dbtest"
+	"github.com/docent-rag/docent/internal/testing/dbtest/tcpproxy"
 )
 
 // TestDatabaseLostMidRunExits1 is finding 11 through the command: `ingest run` hung for ever

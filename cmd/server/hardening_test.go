@@ -13,7 +13,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
-	"github.com/docent-rag/docent/internal/dbtest/tcpproxy"
+	"github.com/docent-rag/docent/internal/testing/dbtest/tcpproxy"
 )
 
 // nowhere is a database URL that refuses connections at once, for tests that must fail

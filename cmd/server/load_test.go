@@ -20,14 +20,14 @@ import (
 	"time"
 
 	"github.com/docent-rag/docent/internal/auth"
-	"github.com/docent-rag/docent/internal/dbtest"
 	"github.com/docent-rag/docent/internal/embed"
 	"github.com/docent-rag/docent/internal/eval"
-	"github.com/docent-rag/docent/internal/evaldata"
 	"github.com/docent-rag/docent/internal/extract"
 	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/ingest"
 	"github.com/docent-rag/docent/internal/retrieve"
+	"github.com/docent-rag/docent/internal/testing/dbtest"
+	"github.com/docent-rag/docent/internal/testing/evaldata"
 )
 
 // serveEnv, when "1", makes the test binary run the server instead of the tests: the load

@@ -14,9 +14,9 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docent-rag/docent/internal/dbtest"
 	"github.com/docent-rag/docent/internal/embed"
 	"github.com/docent-rag/docent/internal/ingest"
+	"github.com/docent-rag/docent/internal/testing/dbtest"
 )
 
 // testEnv is the environment of a server on database url, on a free port, logging in format.

@@ -15,14 +15,14 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docent-rag/docent/internal/dbtest"
 	"github.com/docent-rag/docent/internal/embed"
 	"github.com/docent-rag/docent/internal/eval"
-	"github.com/docent-rag/docent/internal/evaldata"
 	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/ingest"
 	"github.com/docent-rag/docent/internal/reindex"
 	"github.com/docent-rag/docent/internal/retrieve"
+	"github.com/docent-rag/docent/internal/testing/dbtest"
+	"github.com/docent-rag/docent/internal/testing/evaldata"
 )
 
 // reindexDocs is the corpus size of BenchmarkAnswerLoadDuringReindex (smaller to try it out:

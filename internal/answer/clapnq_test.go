@@ -11,8 +11,8 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docent-rag/docent/internal/evaldata"
 	"github.com/docent-rag/docent/internal/retrieve"
+	"github.com/docent-rag/docent/internal/testing/evaldata"
 )
 
 // clapnq is the part of ClapNQ these tests read (qa/clapnq in the evaluation data).

@@ -24,12 +24,12 @@ import (
 	"github.com/docent-rag/docent/internal/answer"
 	"github.com/docent-rag/docent/internal/api"
 	"github.com/docent-rag/docent/internal/auth"
-	"github.com/docent-rag/docent/internal/dbtest"
 	"github.com/docent-rag/docent/internal/embed"
 	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/ingest"
 	"github.com/docent-rag/docent/internal/metrics"
 	"github.com/docent-rag/docent/internal/retrieve"
+	"github.com/docent-rag/docent/internal/testing/dbtest"
 	"github.com/docent-rag/docent/internal/trace"
 )
 

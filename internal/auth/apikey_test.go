@@ -11,8 +11,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 
 	"github.com/docent-rag/docent/internal/auth"
-	"github.com/docent-rag/docent/internal/dbtest"
 	"github.com/docent-rag/docent/internal/index"
+	"github.com/docent-rag/docent/internal/testing/dbtest"
 )
 
 // storedKey is a key created in the database, with its secret text.

@@ -7,7 +7,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/docent-rag/docent/internal/evaldata"
+	"github.com/docent-rag/docent/internal/testing/evaldata"
 )
 
 // These tests read the shared evaluation data (../shared/data, or DOCENT_EVAL_DATA); they

@@ -8,7 +8,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/docent-rag/docent/internal/evaldata"
+	"github.com/docent-rag/docent/internal/testing/evaldata"
 )
 
 // benchDoc returns a realistic document of about 50 KB built from a testdata file: its

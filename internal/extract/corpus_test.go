@@ -11,7 +11,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/docent-rag/docent/internal/chunk"
-	"github.com/docent-rag/docent/internal/evaldata"
+	"github.com/docent-rag/docent/internal/testing/evaldata"
 )
 
 // garbage is markup that must not survive extraction into running text.

@@ -18,7 +18,7 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"go.yaml.in/yaml/v3"
 
-	"github.com/docent-rag/docent/internal/evaldata"
+	"github.com/docent-rag/docent/internal/testing/evaldata"
 )
 
 // The fuzz targets of this file check front matter (YAML, TOML, JSON) and JSON Lines records

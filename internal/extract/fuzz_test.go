@@ -20,8 +20,8 @@ import (
 	"github.com/yuin/goldmark/text"
 
 	"github.com/docent-rag/docent/internal/chunk"
-	"github.com/docent-rag/docent/internal/evaldata"
-	"github.com/docent-rag/docent/internal/pdfgen"
+	"github.com/docent-rag/docent/internal/testing/evaldata"
+	"github.com/docent-rag/docent/internal/testing/pdfgen"
 )
 
 // addSeeds adds the golden-test documents with one of the given extensions, the go.dev

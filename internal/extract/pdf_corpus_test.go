@@ -13,8 +13,8 @@ import (
 	"unicode"
 	"unicode/utf8"
 
-	"github.com/docent-rag/docent/internal/evaldata"
 	"github.com/docent-rag/docent/internal/extract/textnorm"
+	"github.com/docent-rag/docent/internal/testing/evaldata"
 )
 
 // pdfManifest is the part of the reference corpus's manifest.json the test reads.

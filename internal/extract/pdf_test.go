@@ -21,7 +21,7 @@ import (
 
 	"github.com/docent-rag/docent/internal/chunk"
 	"github.com/docent-rag/docent/internal/extract/pdf"
-	"github.com/docent-rag/docent/internal/pdfgen"
+	"github.com/docent-rag/docent/internal/testing/pdfgen"
 )
 
 // writePDF writes d to a file in a temporary directory and returns its path.

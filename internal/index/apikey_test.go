@@ -10,8 +10,8 @@ import (
 	"github.com/google/go-cmp/cmp"
 	"github.com/google/go-cmp/cmp/cmpopts"
 
-	"github.com/docent-rag/docent/internal/dbtest"
 	"github.com/docent-rag/docent/internal/index"
+	"github.com/docent-rag/docent/internal/testing/dbtest"
 )
 
 func keyHash(s string) []byte {

@@ -17,8 +17,8 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 	"github.com/pgvector/pgvector-go"
 
-	"github.com/docent-rag/docent/internal/dbtest"
 	"github.com/docent-rag/docent/internal/index"
+	"github.com/docent-rag/docent/internal/testing/dbtest"
 	"github.com/docent-rag/docent/migrations"
 )
 

@@ -18,11 +18,11 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/docent-rag/docent/internal/dbtest"
 	"github.com/docent-rag/docent/internal/extract"
 	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/ingest"
-	"github.com/docent-rag/docent/internal/pdfgen"
+	"github.com/docent-rag/docent/internal/testing/dbtest"
+	"github.com/docent-rag/docent/internal/testing/pdfgen"
 )
 
 // TestMain lets this test binary extract files: ingestion extracts each file in a child

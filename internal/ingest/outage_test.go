@@ -9,10 +9,10 @@ import (
 	"testing"
 	"time"
 
-	"github.com/docent-rag/docent/internal/dbtest"
-	"github.com/docent-rag/docent/internal/dbtest/tcpproxy"
 	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/ingest"
+	"github.com/docent-rag/docent/internal/testing/dbtest"
+	"github.com/docent-rag/docent/internal/testing/dbtest/tcpproxy"
 )
 
 // bigFiles returns n two-chunk Markdown documents, tagged public.

@@ -25,10 +25,10 @@ import (
 	"github.com/docent-rag/docent/internal/answer"
 	"github.com/docent-rag/docent/internal/api"
 	"github.com/docent-rag/docent/internal/auth"
-	"github.com/docent-rag/docent/internal/evaldata"
 	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/metrics"
 	"github.com/docent-rag/docent/internal/retrieve"
+	"github.com/docent-rag/docent/internal/testing/evaldata"
 	"github.com/docent-rag/docent/internal/trace"
 )
 

@@ -7,8 +7,8 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/docent-rag/docent/internal/dbtest"
 	"github.com/docent-rag/docent/internal/index"
+	"github.com/docent-rag/docent/internal/testing/dbtest"
 )
 
 // TestCandidateQueryMatchesExactlyTheSetsThatCanWin checks the second MaxScore pass's

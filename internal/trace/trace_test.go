@@ -17,10 +17,10 @@ import (
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgxpool"
 
-	"github.com/docent-rag/docent/internal/dbtest"
-	"github.com/docent-rag/docent/internal/dbtest/tcpproxy"
 	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/metrics"
+	"github.com/docent-rag/docent/internal/testing/dbtest"
+	"github.com/docent-rag/docent/internal/testing/dbtest/tcpproxy"
 	"github.com/docent-rag/docent/internal/trace"
 )
 

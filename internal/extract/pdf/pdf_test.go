@@ -7,7 +7,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/docent-rag/docent/internal/pdfgen"
+	"github.com/docent-rag/docent/internal/testing/pdfgen"
 	"github.com/google/go-cmp/cmp"
 )
 

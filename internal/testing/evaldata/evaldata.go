@@ -31,6 +31,6 @@ func Dir() string {
 	if d := os.Getenv("DOCENT_EVAL_DATA"); d != "" {
 		return d
 	}
-	_, file, _, _ := runtime.Caller(0) // .../internal/evaldata/evaldata.go
-	return filepath.Join(filepath.Dir(file), "..", "..", "..", "shared", "data")
+	_, file, _, _ := runtime.Caller(0) // .../internal/testing/evaldata/evaldata.go
+	return filepath.Join(filepath.Dir(file), "..", "..", "..", "..", "shared", "data")
 }

@@ -11,7 +11,7 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/docent-rag/docent/internal/pdfgen"
+	"github.com/docent-rag/docent/internal/testing/pdfgen"
 )
 
 // The demo corpus's PDFs (testdata/demo/**/*.pdf) are generated from text sources in
@@ -29,8 +29,8 @@ import (
 // testdata/DEMO.md describes the corpus and the facts the tests rely on.
 
 const (
-	demoSrcDir = "../../testdata/demo-src" // relative to this package's directory
-	demoDir    = "../../testdata/demo"
+	demoSrcDir = "../../../testdata/demo-src" // relative to this package's directory
+	demoDir    = "../../../testdata/demo"
 	pageBreak  = "---page---"
 )
 
@@ -180,10 +180,10 @@ func TestDemoPDFs(t *testing.T) {
 			}
 			want, err := os.ReadFile(out)
 			if err != nil {
-				t.Fatalf("%v\n(generate it with: go test ./internal/pdfgen -run TestDemoPDFs -update)", err)
+				t.Fatalf("%v\n(generate it with: go test ./internal/testing/pdfgen -run TestDemoPDFs -update)", err)
 			}
 			if !bytes.Equal(got.Bytes(), want) {
-				t.Errorf("%s is not what %s renders to (%d bytes, want %d); regenerate it with:\n\tgo test ./internal/pdfgen -run TestDemoPDFs -update", out, name, got.Len(), len(want))
+				t.Errorf("%s is not what %s renders to (%d bytes, want %d); regenerate it with:\n\tgo test ./internal/testing/pdfgen -run TestDemoPDFs -update", out, name, got.Len(), len(want))
 			}
 		})
 	}

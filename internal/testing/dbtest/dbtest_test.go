@@ -4,7 +4,7 @@ import (
 	"context"
 	"testing"
 
-	"github.com/docent-rag/docent/internal/dbtest"
+	"github.com/docent-rag/docent/internal/testing/dbtest"
 )
 
 func TestDatabasesAreIsolatedAndMigrated(t *testing.T) {
