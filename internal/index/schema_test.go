@@ -910,3 +910,34 @@ func TestNewGenerationsBuildWithTheDefaultHNSWParameters(t *testing.T) {
 		t.Errorf("HNSW index options %v, want %v", options, want)
 	}
 }
+
+// TestChunksCanBeAnalyzedWithoutTheSchemaInThePath: autovacuum evaluates index expressions
+// with a search path of pg_catalog only. The tag-qualified lexeme index's expression must
+// still work there, or automatic analyze of chunks fails every time and the planner never
+// learns how many chunks there are.
+func TestChunksCanBeAnalyzedWithoutTheSchemaInThePath(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	f.addDocument(t, "a.md", "A", []string{"public", "group:hr"}, "Robots charge for twenty minutes.", "The depot opens at six.")
+	ctx := context.Background()
+	var schema string
+	if err := f.pool.QueryRow(ctx, `SELECT current_schema()`).Scan(&schema); err != nil {
+		t.Fatal(err)
+	}
+	conn, err := f.pool.Acquire(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Release()
+	defer func() { _, _ = conn.Exec(context.Background(), `RESET search_path`) }()
+	if _, err := conn.Exec(ctx, `SET search_path TO pg_catalog, pg_temp`); err != nil {
+		t.Fatal(err)
+	}
+	table := pgx.Identifier{schema, "chunks"}.Sanitize()
+	if _, err := conn.Exec(ctx, `ANALYZE `+table); err != nil {
+		t.Fatalf("ANALYZE %s with search_path pg_catalog: %v", table, err)
+	}
+	if _, err := conn.Exec(ctx, `REINDEX TABLE `+table); err != nil {
+		t.Fatalf("REINDEX %s with search_path pg_catalog: %v", table, err)
+	}
+}
