@@ -189,9 +189,6 @@ endcmap CMapName currentdict /CMap defineresource pop end end`
 // it as its ToUnicode stream.
 func parseCMapForTest(t *testing.T, src string) *cmap {
 	t.Helper()
-	var b bytes.Buffer
-	b.WriteString("%PDF-1.4\n")
-	var offs []int
 	objs := []string{
 		"<< /Type /Catalog /Pages 2 0 R >>",
 		"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
@@ -199,17 +196,7 @@ func parseCMapForTest(t *testing.T, src string) *cmap {
 		"<< /Type /Font /Subtype /Type0 /BaseFont /X /Encoding /Identity-H /ToUnicode 5 0 R >>",
 		fmt.Sprintf("<< /Length %d >>\nstream\n%s\nendstream", len(src), src),
 	}
-	for i, o := range objs {
-		offs = append(offs, b.Len())
-		fmt.Fprintf(&b, "%d 0 obj\n%s\nendobj\n", i+1, o)
-	}
-	xref := b.Len()
-	fmt.Fprintf(&b, "xref\n0 %d\n0000000000 65535 f \n", len(objs)+1)
-	for _, o := range offs {
-		fmt.Fprintf(&b, "%010d 00000 n \n", o)
-	}
-	fmt.Fprintf(&b, "trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n", len(objs)+1, xref)
-	r, _, err := open(b.Bytes(), "")
+	r, _, err := open(pdfgen.Objects(objs), "")
 	if err != nil {
 		t.Fatal(err)
 	}

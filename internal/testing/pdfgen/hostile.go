@@ -48,6 +48,13 @@ func CyclicPageTree(selfKid bool) []byte {
 	if selfKid {
 		objs[1] = "<< /Type /Pages /Kids [2 0 R] /Count 1 >>"
 	}
+	return Objects(objs)
+}
+
+// Objects writes a PDF 1.4 file of the objects given, numbered from 1 (object 1 is the
+// catalog), with a correct cross-reference table: for hand-made structures that Write does
+// not produce.
+func Objects(objs []string) []byte {
 	var b bytes.Buffer
 	b.WriteString("%PDF-1.4\n")
 	var offs []int
