@@ -12,6 +12,7 @@ import (
 
 	"github.com/docent-rag/docent/internal/answer"
 	"github.com/docent-rag/docent/internal/ask"
+	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/retrieve"
 )
 
@@ -27,7 +28,7 @@ func (s *Server) answer(c echo.Context) error {
 		return err
 	}
 	caller := ask.NewCaller(principalOf(c))
-	tr := s.startTrace(c, "/v1/answer", caller, req.Question)
+	tr := s.startTrace(c, index.AnswerRoute, caller, req.Question)
 	var stream *eventStream
 	var sink ask.Sink
 	if wantsStream(c) {

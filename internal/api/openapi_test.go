@@ -57,12 +57,14 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 		if r.Method == echo.RouteNotFound || strings.HasSuffix(r.Path, "/*") {
 			continue
 		}
-		// echo's :param is OpenAPI's {param}.
-		path := r.Path
-		if i := strings.Index(path, ":"); i >= 0 {
-			path = path[:i] + "{" + path[i+1:] + "}"
+		// echo's :param is OpenAPI's {param}, in any segment.
+		segments := strings.Split(r.Path, "/")
+		for i, s := range segments {
+			if name, ok := strings.CutPrefix(s, ":"); ok {
+				segments[i] = "{" + name + "}"
+			}
 		}
-		registered = append(registered, r.Method+" "+path)
+		registered = append(registered, r.Method+" "+strings.Join(segments, "/"))
 	}
 	slices.Sort(documented)
 	slices.Sort(registered)

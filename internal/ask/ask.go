@@ -108,11 +108,17 @@ type Caller struct {
 	principals []string
 	hash       []byte
 	keyID      int64
+	identity   []byte // auth.Principal.CallerHash: nil for anonymous callers
 }
+
+// Identified reports whether the caller has an identity that can own what it makes (its
+// answers' feedback): anonymous callers have none.
+func (c Caller) Identified() bool { return len(c.identity) > 0 }
 
 // NewCaller returns the Caller for an authenticated principal.
 func NewCaller(p auth.Principal) Caller {
-	return Caller{principals: slices.Clone(p.Principals), hash: p.Hash(), keyID: p.KeyID}
+	return Caller{principals: slices.Clone(p.Principals), hash: p.Hash(), keyID: p.KeyID,
+		identity: p.CallerHash()}
 }
 
 // Question is what a caller asks.

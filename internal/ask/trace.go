@@ -30,11 +30,19 @@ type Trace struct {
 func NewTrace(route string, caller Caller, question string) *Trace {
 	t := &Trace{Trace: index.Trace{ID: trace.NewID(), Route: route, PrincipalHash: caller.hash, Question: question,
 		Involved: []int64{}}, start: time.Now()}
+	t.CallerHash = caller.identity
 	if caller.keyID != 0 {
 		id := caller.keyID
 		t.APIKeyID = &id
 	}
 	return t
+}
+
+// cite records the documents the answer cited (index.Trace.CitedURIs).
+func (t *Trace) cite(citations []answer.Citation) {
+	for _, ct := range citations {
+		t.CitedURIs = append(t.CitedURIs, ct.URI)
+	}
 }
 
 // Fail records that the request failed with err, as the client was told.
@@ -120,6 +128,7 @@ func (t *Trace) answer(r *answer.Result, a *Answer) {
 	for _, ct := range r.Citations {
 		t.involve(ct.ChunkID)
 	}
+	t.cite(a.Citations)
 	t.Usage, _ = json.Marshal(r.Usage)
 	t.Validation, _ = json.Marshal(map[string]any{
 		"grounded": r.Grounded, "dropped_citations": r.Dropped, "sentences": r.Sentences,

@@ -6,6 +6,7 @@ import (
 	"encoding/binary"
 	"log/slog"
 	"slices"
+	"strconv"
 
 	"github.com/docent-rag/docent/internal/acl"
 )
@@ -42,6 +43,31 @@ func (p Principal) Hash() []byte {
 	for _, tag := range set {
 		buf = binary.BigEndian.AppendUint32(buf[:0], uint32(len(tag)))
 		buf = append(buf, tag...)
+		h.Write(buf)
+	}
+	return h.Sum(nil)
+}
+
+// CallerHash is the SHA-256 of who the caller is, for binding what a caller owns (its
+// answers' feedback) to it alone: an API key by its id (a name may be reused once revoked),
+// a JWT by its subject (tokens come from one issuer). Each part is preceded by its length,
+// as in Hash. nil for anonymous callers, and for a JWT without a subject: they have no
+// identity to own anything with.
+func (p Principal) CallerHash() []byte {
+	var parts []string
+	switch {
+	case p.Kind == KindAPIKey && p.KeyID > 0:
+		parts = []string{KindAPIKey, strconv.FormatInt(p.KeyID, 10)}
+	case p.Kind == KindJWT && p.Subject != "":
+		parts = []string{KindJWT, p.Subject}
+	default:
+		return nil
+	}
+	h := sha256.New()
+	var buf []byte
+	for _, s := range parts {
+		buf = binary.BigEndian.AppendUint32(buf[:0], uint32(len(s)))
+		buf = append(buf, s...)
 		h.Write(buf)
 	}
 	return h.Sum(nil)

@@ -58,6 +58,9 @@ type Trace struct {
 	Route         string
 	PrincipalHash []byte // sha256 of the caller's sorted principal set; empty before authentication
 	APIKeyID      *int64 // nil for callers without a key
+	// CallerHash identifies who asked (auth.Principal.CallerHash: the API key or the JWT
+	// subject), 32 bytes; empty for anonymous callers, who may not give feedback.
+	CallerHash []byte
 
 	Question        string
 	NormalizedQuery string
@@ -65,6 +68,9 @@ type Trace struct {
 
 	GenerationID int     // index generation searched; 0 for none
 	ChunkIDs     []int64 // retrieved, in final order
+	// CitedURIs are the URIs of the documents the answer cited, in citation order; stored
+	// without duplicates. The feedback export makes relevance judgments of them.
+	CitedURIs []string
 
 	// Involved is every chunk the request touched, in any role: each retrieval leg's
 	// candidates, the context given to the answerer (with the neighbours attached to each
@@ -99,6 +105,8 @@ func (t Trace) Validate() error {
 		return fmt.Errorf("trace id of %d bytes exceeds %d", len(t.ID), MaxTraceIDLen)
 	case t.RequestID != "" && !ValidRequestID(t.RequestID):
 		return fmt.Errorf("trace %s: request id is not 1 to %d printable ASCII characters", t.ID, MaxRequestIDLen)
+	case len(t.CallerHash) != 0 && len(t.CallerHash) != 32:
+		return fmt.Errorf("trace %s: caller hash of %d bytes, want 32", t.ID, len(t.CallerHash))
 	}
 	switch t.Outcome {
 	case OutcomeAnswered, OutcomeRefused, OutcomeFallback, OutcomeError:
@@ -134,7 +142,7 @@ func traceColumns() []string {
 		"id", "created_at", "route", "principal_hash", "api_key_id", "question", "normalized_query",
 		"rewritten_query", "generation_id", "chunk_ids", "retrieval", "context_tokens", "prompt_version",
 		"model", "usage", "validation", "steps", "outcome", "reason", "fallback", "total_ms", "error",
-		"request_id", "involved_chunk_ids",
+		"request_id", "involved_chunk_ids", "caller_hash", "cited_uris",
 	}
 }
 
@@ -175,7 +183,7 @@ func InsertTraces(ctx context.Context, db Beginner, traces []Trace) error {
 			  chunk_ids bigint[], retrieval jsonb, context_tokens int, prompt_version text,
 			  model text, usage jsonb, validation jsonb, steps jsonb, outcome text, reason text,
 			  fallback text, total_ms double precision, error text, request_id text,
-			  involved_chunk_ids bigint[]
+			  involved_chunk_ids bigint[], caller_hash bytea, cited_uris text[]
 			) ON COMMIT DROP`); err != nil {
 			return fmt.Errorf("create trace staging table: %w", err)
 		}
@@ -186,13 +194,13 @@ func InsertTraces(ctx context.Context, db Beginner, traces []Trace) error {
 			INSERT INTO answer_traces (id, created_at, route, principal_hash, api_key_id, question,
 			  normalized_query, rewritten_query, generation_id, chunk_ids, retrieval, context_tokens,
 			  prompt_version, model, usage, validation, steps, outcome, reason, fallback, total_ms, error,
-			  request_id, involved_chunk_ids, involved_acls)
+			  request_id, involved_chunk_ids, caller_hash, cited_uris, involved_acls)
 			SELECT t.id, coalesce(t.created_at, now()), t.route, t.principal_hash, k.id,
 			  t.question, t.normalized_query, t.rewritten_query, g.id,
 			  t.chunk_ids, coalesce(t.retrieval, '{}'), t.context_tokens, t.prompt_version,
 			  t.model, coalesce(t.usage, '{}'), coalesce(t.validation, '{}'), coalesce(t.steps, '[]'),
 			  t.outcome, t.reason, t.fallback, t.total_ms, t.error,
-			  t.request_id, t.involved_chunk_ids,
+			  t.request_id, t.involved_chunk_ids, t.caller_hash, t.cited_uris,
 			  CASE WHEN t.involved_chunk_ids IS NOT NULL THEN
 			    (SELECT coalesce(jsonb_agg(DISTINCT c.acl), '[]'::jsonb) FROM chunks c
 			     WHERE c.id = ANY (t.involved_chunk_ids)) END
@@ -230,8 +238,34 @@ func traceRow(t Trace) []any {
 		nullText(t.PromptVersion), nullText(t.Model), storableJSON(t.Usage),
 		storableJSON(t.Validation), storableJSON(t.Steps), t.Outcome, nullText(t.Reason),
 		nullText(t.Fallback), t.TotalMS, nullText(t.Error),
-		nullText(t.RequestID), involved(t.Involved),
+		nullText(t.RequestID), involved(t.Involved), nullBytes(t.CallerHash), citedURIs(t.CitedURIs),
 	}
+}
+
+// nullBytes is b, or NULL when empty.
+func nullBytes(b []byte) []byte {
+	if len(b) == 0 {
+		return nil
+	}
+	return b
+}
+
+// citedURIs returns uris storable, in order, without duplicates; NULL for none.
+func citedURIs(uris []string) []string {
+	if len(uris) == 0 {
+		return nil
+	}
+	out := make([]string, 0, len(uris))
+	seen := make(map[string]bool, len(uris))
+	for _, u := range uris {
+		u = storableText(u)
+		if u == "" || seen[u] {
+			continue
+		}
+		seen[u] = true
+		out = append(out, u)
+	}
+	return out
 }
 
 // involved returns ids sorted and without duplicates, or nil (NULL: not known) for nil.

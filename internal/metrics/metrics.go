@@ -64,6 +64,7 @@ type Metrics struct {
 	tracesDropped    prometheus.Counter
 	traceWriteErrors prometheus.Counter
 	rateLimited      prometheus.Counter
+	feedback         *prometheus.CounterVec
 }
 
 // New returns the metrics, registered in a new registry together with the Go runtime and
@@ -110,6 +111,10 @@ func New() *Metrics {
 			Name: "docent_rate_limited_total",
 			Help: "Requests rejected by the rate limiter.",
 		}),
+		feedback: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "docent_feedback_total",
+			Help: "Ratings of answers stored (a replaced rating counts again), by rating.",
+		}, []string{"rating"}),
 	}
 	stepDuration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "docent_step_duration_seconds",
@@ -130,7 +135,7 @@ func New() *Metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.requests, m.requestDuration, stepDuration, m.modelErrors, m.fallbacks, m.refusals,
-		cache, m.tracesDropped, m.traceWriteErrors, m.rateLimited,
+		cache, m.tracesDropped, m.traceWriteErrors, m.rateLimited, m.feedback,
 	)
 	return m
 }
@@ -208,6 +213,13 @@ func (m *Metrics) TraceWriteError() {
 func (m *Metrics) RateLimited() {
 	if m != nil {
 		m.rateLimited.Inc()
+	}
+}
+
+// Feedback counts a stored rating of an answer, by rating (up, down).
+func (m *Metrics) Feedback(rating string) {
+	if m != nil {
+		m.feedback.WithLabelValues(label(rating)).Inc()
 	}
 }
 

@@ -71,6 +71,9 @@ func TestHandlerExposesRecordedFamilies(t *testing.T) {
 	m.TraceDropped()
 	m.TraceWriteError()
 	m.RateLimited()
+	m.Feedback("down")
+	m.Feedback("down")
+	m.Feedback("up")
 
 	got := scrape(t, m)
 	wantSeries(t, got, map[string]float64{
@@ -88,6 +91,8 @@ func TestHandlerExposesRecordedFamilies(t *testing.T) {
 		`docent_traces_dropped_total`:                                  1,
 		`docent_trace_write_errors_total`:                              1,
 		`docent_rate_limited_total`:                                    1,
+		`docent_feedback_total{rating="down"}`:                         2,
+		`docent_feedback_total{rating="up"}`:                           1,
 	})
 	for _, s := range metrics.Steps() {
 		if _, ok := got[`docent_step_duration_seconds_count{step="`+s+`"}`]; !ok {
@@ -123,6 +128,7 @@ func TestNilMetricsRecordNothing(t *testing.T) {
 	m.ModelError("timeout")
 	m.Cache(true)
 	m.TraceDropped()
+	m.Feedback("up")
 	e := echo.New()
 	e.Use(m.Middleware())
 	e.GET("/x", func(c echo.Context) error { return c.NoContent(http.StatusNoContent) })
