@@ -70,8 +70,12 @@ func run(ctx context.Context, args []string, getenv func(string) string, stdout,
 	if len(args) > 0 && args[0] == "keys" {
 		return keysProgram.Run(ctx, args[1:], env{getenv: getenv, stdout: stdout, stderr: stderr}, stdout, stderr)
 	}
+	if len(args) > 0 && args[0] == "feedback" {
+		return feedbackProgram.Run(ctx, args[1:], env{getenv: getenv, stdout: stdout, stderr: stderr}, stdout, stderr)
+	}
 	fs := cmdconfig.NewFlagSet("server", `usage: server [flags]
        server keys create|list|revoke ...
+       server feedback export ...
 
 Serve Docent's HTTP API. Configuration: DOCENT_* environment variables (README).`)
 	dbURL := cmdconfig.DatabaseURLFlag(fs)
@@ -81,7 +85,7 @@ Serve Docent's HTTP API. Configuration: DOCENT_* environment variables (README).
 		return code
 	}
 	if fs.NArg() > 0 {
-		fmt.Fprintf(stderr, "server: unexpected argument %q (did you mean `server keys`?)\n", fs.Arg(0))
+		fmt.Fprintf(stderr, "server: unexpected argument %q (did you mean `server keys` or `server feedback`?)\n", fs.Arg(0))
 		return exitUsage
 	}
 	databaseURL := cmdconfig.DatabaseURL(*dbURL, getenv)
