@@ -292,6 +292,7 @@ func TestFeedbackExportBEIRFeedsTheGate(t *testing.T) {
 	if err != nil || res.Gate == nil || !res.Gate.Passed || res.Gate.Queries != 4 {
 		t.Fatalf("gate on the export: %v %+v", err, res)
 	}
+	t.Log(res.Gate.Summary())
 	// The judged documents are found: with names the gate did not recognise every query would
 	// score 0.
 	if res.Gate.Hybrid[0] < 0.7 || res.Gate.Dense[0] < 0.4 {

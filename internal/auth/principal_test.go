@@ -58,3 +58,39 @@ func TestPrincipalHash(t *testing.T) {
 		t.Errorf("Hash modified Principals: %q", p.Principals)
 	}
 }
+
+func TestCallerHashNamesOneCaller(t *testing.T) {
+	t.Parallel()
+	set := []string{"group:engineering", "public", "user:ana@northwind.example"}
+	callers := map[string]auth.Principal{
+		"key 1":         {Kind: auth.KindAPIKey, Subject: "eng", KeyID: 1, Principals: set},
+		"key 2":         {Kind: auth.KindAPIKey, Subject: "eng", KeyID: 2, Principals: set},
+		"jwt ana":       {Kind: auth.KindJWT, Subject: "ana@northwind.example", Principals: set},
+		"jwt 1":         {Kind: auth.KindJWT, Subject: "1", Principals: set},
+		"jwt api_key1":  {Kind: auth.KindJWT, Subject: "api_key1", Principals: set},
+		"jwt ana admin": {Kind: auth.KindJWT, Subject: "ana@northwind.example", Principals: set, Admin: true},
+	}
+	seen := map[string]string{}
+	for name, p := range callers {
+		h := p.CallerHash()
+		if len(h) != 32 {
+			t.Fatalf("%s: caller hash of %d bytes", name, len(h))
+		}
+		if other, ok := seen[string(h)]; ok && !(name == "jwt ana admin" || other == "jwt ana admin") {
+			t.Errorf("%s and %s share a caller hash", name, other)
+		}
+		seen[string(h)] = name
+	}
+	if string(callers["jwt ana"].CallerHash()) != string(callers["jwt ana admin"].CallerHash()) {
+		t.Error("the same subject's hash depends on the admin flag")
+	}
+	for name, p := range map[string]auth.Principal{
+		"anonymous":           {Kind: auth.KindAnonymous, Principals: []string{"public"}},
+		"jwt without subject": {Kind: auth.KindJWT, Principals: set},
+		"key without id":      {Kind: auth.KindAPIKey, Subject: "eng", Principals: set},
+	} {
+		if h := p.CallerHash(); h != nil {
+			t.Errorf("%s: caller hash %x, want none", name, h)
+		}
+	}
+}
