@@ -229,7 +229,11 @@ func (s *Service) keep(ctx context.Context, th *thread, q Question, a *Answer, c
 	}
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 10*time.Second)
 	defer cancel()
-	citations, err := json.Marshal(a.Citations)
+	cs := a.Citations
+	if cs == nil {
+		cs = []answer.Citation{} // a refusal's: an empty array, never null
+	}
+	citations, err := json.Marshal(cs)
 	if err != nil {
 		return fmt.Errorf("store conversation turn: %w", err)
 	}

@@ -98,7 +98,7 @@ func AppendTurn(ctx context.Context, db Beginner, id string, owner Owner, create
 		return 0, fmt.Errorf("append turn: limit %d is not positive", limit)
 	}
 	citations := t.Citations
-	if len(citations) == 0 {
+	if len(citations) == 0 || string(citations) == "null" {
 		citations = json.RawMessage(`[]`)
 	}
 	if !json.Valid(citations) {
