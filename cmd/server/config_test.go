@@ -5,6 +5,7 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
 )
 
 // DOCENT_MAX_BODY reads the size grammar of every size setting: 1GiB was refused while
@@ -56,6 +57,30 @@ func TestKeysCommands(t *testing.T) {
 		code := run(context.Background(), tc.args, func(string) string { return "" }, &out, &errOut)
 		if code != tc.code || !strings.Contains(out.String(), tc.stdout) || !strings.Contains(errOut.String(), tc.stderr) {
 			t.Errorf("%v: exit %d, stdout %q, stderr %q; want %d, %q, %q", tc.args, code, out.String(), errOut.String(), tc.code, tc.stdout, tc.stderr)
+		}
+	}
+}
+
+// DOCENT_CONVERSATION_RETENTION: 30 days by default, 0 keeps, a negative or malformed value is
+// a configuration error naming the variable.
+func TestConversationRetention(t *testing.T) {
+	t.Parallel()
+	with := func(v string) func(string) string {
+		return func(k string) string {
+			if k == "DOCENT_CONVERSATION_RETENTION" {
+				return v
+			}
+			return ""
+		}
+	}
+	for in, want := range map[string]time.Duration{"": 720 * time.Hour, "0": 0, "24h": 24 * time.Hour} {
+		if c, err := loadConfig(with(in)); err != nil || c.convRetention != want {
+			t.Errorf("DOCENT_CONVERSATION_RETENTION=%q: %v, %v; want %v", in, c.convRetention, err, want)
+		}
+	}
+	for _, in := range []string{"-1h", "a month"} {
+		if _, err := loadConfig(with(in)); err == nil || !strings.Contains(err.Error(), "DOCENT_CONVERSATION_RETENTION") {
+			t.Errorf("DOCENT_CONVERSATION_RETENTION=%q: %v, want an error naming the variable", in, err)
 		}
 	}
 }

@@ -33,6 +33,7 @@ import (
 	"github.com/docent-rag/docent/internal/acl"
 	"github.com/docent-rag/docent/internal/answer"
 	"github.com/docent-rag/docent/internal/api"
+	"github.com/docent-rag/docent/internal/ask"
 	"github.com/docent-rag/docent/internal/auth"
 	"github.com/docent-rag/docent/internal/config"
 	"github.com/docent-rag/docent/internal/index"
@@ -121,7 +122,9 @@ type serverConfig struct {
 	generator string
 	llmTO     time.Duration
 	reranker  string
-	retention time.Duration
+	retention time.Duration // of traces
+	// convRetention is how long a conversation is kept after its last turn (0: forever).
+	convRetention time.Duration
 }
 
 func loadConfig(getenv func(string) string) (serverConfig, error) {
@@ -202,6 +205,10 @@ func loadConfig(getenv func(string) string) (serverConfig, error) {
 	c.llmTO = dur(config.LLMTimeout)
 	c.reranker = config.Lookup(getenv, config.Reranker)
 	c.retention = dur(config.TraceRetention)
+	c.convRetention = dur(config.ConvRetention)
+	if c.retention < 0 || c.convRetention < 0 {
+		errs = append(errs, fmt.Errorf("%s and %s must not be negative (0 keeps them forever)", config.TraceRetention, config.ConvRetention))
+	}
 	return c, errors.Join(errs...)
 }
 
@@ -265,6 +272,15 @@ func serve(ctx context.Context, cfg serverConfig, databaseURL, addr string, shut
 	if err != nil {
 		return err
 	}
+
+	// Conversations idle for longer than their retention are deleted at start and hourly.
+	expireCtx, stopExpiring := context.WithCancel(ctx)
+	expired := make(chan struct{})
+	go func() {
+		defer close(expired)
+		ask.KeepExpiringConversations(expireCtx, pool, cfg.convRetention, time.Hour, logger)
+	}()
+	defer func() { stopExpiring(); <-expired }()
 
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {

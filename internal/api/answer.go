@@ -55,7 +55,7 @@ func (s *Server) answerFailed(c echo.Context, tr *ask.Trace, stream *eventStream
 		s.finishTrace(tr)
 		return nil
 	}
-	err = retrievalError(queryError("question", err))
+	err = conversationError(retrievalError(queryError("question", err)))
 	tr.Fail(err)
 	s.finishTrace(tr)
 	if stream != nil && stream.started {
@@ -70,7 +70,8 @@ func (r *AnswerRequest) question() ask.Question {
 	for i, t := range r.History {
 		history[i] = answer.Turn{Role: t.Role, Content: t.Content}
 	}
-	return ask.Question{Text: r.Question, History: history, MaxSources: r.MaxSources, Sources: r.Filters.Sources}
+	return ask.Question{Text: r.Question, History: history, MaxSources: r.MaxSources, Sources: r.Filters.Sources,
+		ConversationID: r.ConversationID}
 }
 
 // toAnswerResponse encodes the answer of the request whose trace is id.
@@ -84,11 +85,10 @@ func toAnswerResponse(id string, a *ask.Answer) AnswerResponse {
 	if a.Fallback != "" {
 		resp.Fallback = ptr(a.Fallback)
 	}
-	for _, ct := range a.Citations {
-		resp.Citations = append(resp.Citations, Citation{N: ct.N, ChunkID: ct.ChunkID,
-			Document: Document{URI: ct.URI, Title: ct.Title, Source: ct.Source},
-			Pages:    pages(ct.PageStart, ct.PageEnd), Heading: strings.Join(ct.Heading, " > "), Snippet: ct.Snippet})
+	if a.ConversationID != "" {
+		resp.ConversationID = ptr(a.ConversationID)
 	}
+	resp.Citations = toCitations(a.Citations)
 	for _, st := range a.Sentences {
 		cites := st.Citations
 		if cites == nil {
@@ -97,6 +97,17 @@ func toAnswerResponse(id string, a *ask.Answer) AnswerResponse {
 		resp.Sentences = append(resp.Sentences, Sentence{Text: st.Text, Citations: cites, Supported: st.Supported})
 	}
 	return resp
+}
+
+// toCitations encodes an answer's citations, as the answer and a restored conversation show them.
+func toCitations(cs []answer.Citation) []Citation {
+	out := make([]Citation, 0, len(cs))
+	for _, ct := range cs {
+		out = append(out, Citation{N: ct.N, ChunkID: ct.ChunkID,
+			Document: Document{URI: ct.URI, Title: ct.Title, Source: ct.Source},
+			Pages:    pages(ct.PageStart, ct.PageEnd), Heading: strings.Join(ct.Heading, " > "), Snippet: ct.Snippet})
+	}
+	return out
 }
 
 func toSources(items []retrieve.Item) []Source {

@@ -96,7 +96,7 @@ func (c *Config) validate() error {
 // Server holds the handlers' dependencies.
 type Server struct {
 	cfg      Config
-	db       index.DBTX
+	db       ask.DB
 	asker    *ask.Service
 	auth     Authenticator
 	traces   TraceRecorder
@@ -109,14 +109,18 @@ type Server struct {
 
 // New returns the API's echo instance with every route registered, serving the use case
 // (package ask) over r and a. extra middleware (e.g. OpenTelemetry's) runs first.
-func New(cfg Config, db index.DBTX, r ask.Retriever, a ask.Answerer, authn Authenticator, traces TraceRecorder,
+func New(cfg Config, db ask.DB, r ask.Retriever, a ask.Answerer, authn Authenticator, traces TraceRecorder,
 	m *metrics.Metrics, logger *slog.Logger, extra ...echo.MiddlewareFunc) (*echo.Echo, error) {
 	cfg.defaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	var conv ask.Conversations
+	if db != nil {
+		conv = ask.DBConversations{DB: db}
+	}
 	asker, err := ask.New(ask.Config{MinEvidence: cfg.MinEvidence, Timeout: cfg.RequestTimeout,
-		CacheSize: cfg.CacheSize, CacheTTL: cfg.CacheTTL}, r, a, m)
+		CacheSize: cfg.CacheSize, CacheTTL: cfg.CacheTTL}, r, a, conv, m)
 	if err != nil {
 		return nil, err
 	}
@@ -154,7 +158,7 @@ func (s *Server) routes(e *echo.Echo) {
 	if len(s.cfg.CORSOrigins) > 0 {
 		e.Use(middleware.CORSWithConfig(middleware.CORSConfig{
 			AllowOrigins:  s.cfg.CORSOrigins,
-			AllowMethods:  []string{http.MethodGet, http.MethodPost, http.MethodOptions},
+			AllowMethods:  []string{http.MethodGet, http.MethodPost, http.MethodDelete, http.MethodOptions},
 			AllowHeaders:  []string{echo.HeaderAuthorization, echo.HeaderContentType, echo.HeaderAccept, echo.HeaderXRequestID},
 			ExposeHeaders: []string{echo.HeaderXRequestID, headerTraceID, "Retry-After"},
 			MaxAge:        600,
@@ -173,6 +177,8 @@ func (s *Server) routes(e *echo.Echo) {
 	e.POST("/v1/answer", s.answer, authenticated...)
 	e.POST("/v1/search", s.search, authenticated...)
 	e.POST("/v1/answers/:id/feedback", s.feedback, authenticated...)
+	e.GET("/v1/conversations/:id", s.conversation, authenticated...)
+	e.DELETE("/v1/conversations/:id", s.deleteConversation, authenticated...)
 	admins := append(slices.Clone(authenticated), admin)
 	e.GET("/v1/traces", s.findTraces, admins...)
 	e.GET("/v1/traces/:id", s.trace, admins...)

@@ -28,7 +28,10 @@ func get(t *testing.T, h http.Handler, path string) (int, map[string]any) {
 }
 
 // newBare returns the API with only a database: enough for the operational endpoints.
-func newBare(t *testing.T, db index.DBTX) http.Handler {
+func newBare(t *testing.T, db interface {
+	index.DBTX
+	index.Beginner
+}) http.Handler {
 	t.Helper()
 	h, err := api.New(api.Config{}, db, nil, nil, nil, nil, nil, slog.New(slog.DiscardHandler))
 	if err != nil {

@@ -145,9 +145,6 @@ func TestFeedbackIsStoredAndReplaced(t *testing.T) {
 	}
 }
 
-// failoverQuestion is answered from engineering's failover runbook.
-const failoverQuestion = "How do I fail over the production database?"
-
 func TestFeedbackValidation(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, options{})

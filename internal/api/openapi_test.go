@@ -87,6 +87,9 @@ func TestResponsesMatchTheOpenAPI(t *testing.T) {
 	// A stored trace, for the admin's view of it (traces are written asynchronously).
 	_, _, body := e.post("/v1/answer", e.keys["eng"], map[string]any{"question": "How many vacation days do employees get?"})
 	traceID := decodeAnswer(t, body).TraceID
+	conversation := *decodeAnswer(t, body).ConversationID
+	_, _, body = e.post("/v1/answer", e.keys["eng"], map[string]any{"question": "How many vacation days do employees get?"})
+	deleted := *decodeAnswer(t, body).ConversationID
 	for range 100 {
 		if status, _ := e.get("/v1/traces/"+traceID, e.keys["admin"]); status == http.StatusOK {
 			break
@@ -108,6 +111,13 @@ func TestResponsesMatchTheOpenAPI(t *testing.T) {
 		{http.MethodGet, "/v1/traces/0123456789abcdef", e.keys["eng"], nil, ""},
 		{http.MethodGet, "/v1/traces/0123456789abcdef", e.keys["admin"], nil, ""},
 		{http.MethodGet, "/v1/traces/" + traceID, e.keys["admin"], nil, ""},
+		{http.MethodPost, "/v1/answer", e.keys["eng"], map[string]any{"question": "And sick days?", "conversation_id": conversation}, ""},
+		{http.MethodPost, "/v1/answer", e.keys["hr"], map[string]any{"question": "And sick days?", "conversation_id": conversation}, ""},
+		{http.MethodGet, "/v1/conversations/" + conversation, e.keys["eng"], nil, ""},
+		{http.MethodGet, "/v1/conversations/" + conversation, e.keys["hr"], nil, ""},
+		{http.MethodDelete, "/v1/conversations/" + deleted, e.keys["eng"], nil, ""},
+		{http.MethodDelete, "/v1/conversations/" + deleted, e.keys["eng"], nil, ""},
+		{http.MethodDelete, "/v1/conversations/" + conversation, "", nil, ""},
 		{http.MethodPost, "/v1/search", e.jwt(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "\u212Aate"}), map[string]any{"query": "x"}, ""},
 		{http.MethodPost, "/v1/search", e.keys["hr"], map[string]any{"query": "x"}, "application/jsonp"},
 		{http.MethodPost, "/v1/search", e.keys["hr"], map[string]any{"query": "x\u0000"}, ""},

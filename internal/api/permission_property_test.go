@@ -110,6 +110,8 @@ type propCaller struct {
 	token      string
 	principals []string // public included
 	admin      bool
+	// conversations are the caller's stored conversations, read back after every run.
+	conversations []string
 }
 
 type propWorld struct {
@@ -641,6 +643,7 @@ func (w *propWorld) check(round int) {
 				w.leaks(body, c.principals, fmt.Sprintf("round %d answer (stream %v) about %s", round, stream, w.uri(d)))
 				if !stream {
 					w.noteTrace(body)
+					w.noteConversation(c, body)
 				}
 			}
 		}
@@ -653,6 +656,17 @@ func (w *propWorld) check(round int) {
 			"filters": map[string]any{"sources": []string{"prop"}}}, false)
 		w.leaks(body, c.principals, fmt.Sprintf("round %d answer about every document", round))
 		w.noteTrace(body)
+	}
+	// Every conversation so far, restored by its owner: its documents may have been re-tagged,
+	// edited or deleted since.
+	for _, c := range w.callers {
+		for _, id := range c.conversations {
+			status, body := w.getPath(c, "/v1/conversations/"+id)
+			if status != http.StatusOK {
+				w.t.Fatalf("conversation %s of %s: status %d: %s", id, c.name, status, body)
+			}
+			w.leaks(body, c.principals, fmt.Sprintf("round %d conversation %s restored by %s", round, id, c.name))
+		}
 	}
 	time.Sleep(50 * time.Millisecond) // traces are written in the background
 	for _, c := range w.callers {
@@ -735,9 +749,24 @@ func (w *propWorld) request(c *propCaller, route string, body any, stream bool) 
 	return out
 }
 
+// noteConversation keeps the conversation an answer to c was stored in.
+func (w *propWorld) noteConversation(c *propCaller, body []byte) {
+	var r struct {
+		ConversationID *string `json:"conversation_id"`
+	}
+	if err := json.Unmarshal(body, &r); err != nil || r.ConversationID == nil {
+		w.t.Fatalf("an answer to %s without a conversation: %s", c.name, body)
+	}
+	c.conversations = append(c.conversations, *r.ConversationID)
+}
+
 func (w *propWorld) getTrace(c *propCaller, id string) (int, []byte) {
+	return w.getPath(c, "/v1/traces/"+id)
+}
+
+func (w *propWorld) getPath(c *propCaller, path string) (int, []byte) {
 	w.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, w.srv.URL+"/v1/traces/"+id, nil)
+	req, err := http.NewRequest(http.MethodGet, w.srv.URL+path, nil)
 	if err != nil {
 		w.t.Fatal(err)
 	}

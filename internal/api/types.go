@@ -14,6 +14,9 @@ type AnswerRequest struct {
 	History    []Turn  `json:"history"`
 	MaxSources int     `json:"max_sources"`
 	Filters    Filters `json:"filters"`
+	// ConversationID continues the caller's stored conversation (see GET
+	// /v1/conversations/{id}); absent to start one. Not together with History.
+	ConversationID string `json:"conversation_id"`
 }
 
 // Turn is one message of the conversation so far.
@@ -56,6 +59,9 @@ func (r *AnswerRequest) validate() error {
 	}
 	if r.MaxSources < 1 || r.MaxSources > maxSourcesLimit {
 		return invalid("max_sources", "must be between 1 and %d", maxSourcesLimit)
+	}
+	if len(r.History) > 0 && r.ConversationID != "" {
+		return invalid("history", "give either history (a conversation you keep) or conversation_id (one the server keeps), not both")
 	}
 	if len(r.History) > maxHistory {
 		return invalid("history", "at most %d turns", maxHistory)
@@ -115,6 +121,9 @@ type AnswerResponse struct {
 	Cached        bool               `json:"cached"`
 	TimingsMS     map[string]float64 `json:"timings_ms"`
 	TraceID       string             `json:"trace_id"`
+	// ConversationID is the stored conversation this answer was added to; null when none was
+	// stored (the request carried its own history, or the caller is anonymous).
+	ConversationID *string `json:"conversation_id"`
 }
 
 // Citation is a source an answer cites as [n].

@@ -26,6 +26,7 @@ import (
 
 	"github.com/docent-rag/docent/internal/answer"
 	"github.com/docent-rag/docent/internal/auth"
+	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/metrics"
 	"github.com/docent-rag/docent/internal/retrieve"
 )
@@ -85,15 +86,18 @@ type Service struct {
 	answerer  Answerer
 	metrics   *metrics.Metrics               // refusals, fallbacks, model errors, cache look-ups; may be nil
 	cache     *expirable.LRU[string, cached] // nil: no cache
+	// conversations stores conversations; nil: none is stored, and every conversation id is
+	// unknown.
+	conversations Conversations
 }
 
-// New returns a Service. m may be nil.
-func New(cfg Config, r Retriever, a Answerer, m *metrics.Metrics) (*Service, error) {
+// New returns a Service. m and conv may be nil (no stored conversations).
+func New(cfg Config, r Retriever, a Answerer, conv Conversations, m *metrics.Metrics) (*Service, error) {
 	cfg.defaults()
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
-	s := &Service{cfg: cfg, retriever: r, answerer: a, metrics: m}
+	s := &Service{cfg: cfg, retriever: r, answerer: a, metrics: m, conversations: conv}
 	if cfg.CacheSize > 0 {
 		s.cache = expirable.NewLRU[string, cached](cfg.CacheSize, nil, cfg.CacheTTL)
 	}
@@ -108,7 +112,9 @@ type Caller struct {
 	principals []string
 	hash       []byte
 	keyID      int64
-	identity   []byte // auth.Principal.CallerHash: nil for anonymous callers
+	identity   []byte      // auth.Principal.CallerHash: nil for anonymous callers
+	owner      index.Owner // of the conversations the caller starts, when owns
+	owns       bool        // false for anonymous callers, who own no conversation
 }
 
 // Identified reports whether the caller has an identity that can own what it makes (its
@@ -117,16 +123,20 @@ func (c Caller) Identified() bool { return len(c.identity) > 0 }
 
 // NewCaller returns the Caller for an authenticated principal.
 func NewCaller(p auth.Principal) Caller {
+	owner, owns := ownerOf(p)
 	return Caller{principals: slices.Clone(p.Principals), hash: p.Hash(), keyID: p.KeyID,
-		identity: p.CallerHash()}
+		identity: p.CallerHash(), owner: owner, owns: owns}
 }
 
 // Question is what a caller asks.
 type Question struct {
-	Text       string
-	History    []answer.Turn // the conversation so far, oldest first
-	MaxSources int           // sources the answer may draw on, at most
-	Sources    []string      // restrict retrieval to these sources; empty for all
+	Text    string
+	History []answer.Turn // the conversation so far, oldest first, kept by the caller
+	// ConversationID names the caller's stored conversation this question continues; empty
+	// to start one (unless History is given: then none is stored). Not both.
+	ConversationID string
+	MaxSources     int      // sources the answer may draw on, at most
+	Sources        []string // restrict retrieval to these sources; empty for all
 }
 
 // Sink receives the events of an answer as they happen, for streaming: Sources once, with
@@ -166,6 +176,9 @@ type Answer struct {
 	Sources []retrieve.Item
 	Cached  bool // served from the answer cache: Timings then holds Total only
 	Timings Timings
+	// ConversationID is the stored conversation the question and this answer were added to;
+	// empty when none was stored (the caller's own history, or an anonymous caller).
+	ConversationID string
 }
 
 // Timings are the durations of an answer's steps.
@@ -186,7 +199,32 @@ func (a *Answer) outcome() string {
 	return "answered"
 }
 
-// Ask answers q for caller, filling tr as it goes; sink, when not nil, receives the sources
+// Ask answers q for caller, filling tr as it goes, within the caller's stored conversation:
+// the one q.ConversationID names (whose turns are the history), or a new one; the question
+// and its answer are added to it as a turn (Answer.ConversationID).
+//
+// Errors besides ask's: ErrConversationNotFound (not the caller's, or none), ErrConversationFull,
+// ErrHistoryWithConversation.
+func (s *Service) Ask(ctx context.Context, q Question, caller Caller, tr *Trace, sink Sink) (*Answer, error) {
+	th, err := func() (*thread, error) {
+		ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
+		defer cancel()
+		return s.openThread(ctx, &q, caller)
+	}()
+	if err != nil {
+		return nil, err
+	}
+	a, err := s.ask(ctx, q, caller, tr, sink)
+	if err != nil {
+		return nil, err
+	}
+	if err := s.keep(ctx, th, q, a, caller, tr); err != nil {
+		return nil, err
+	}
+	return a, nil
+}
+
+// ask answers q for caller, filling tr as it goes; sink, when not nil, receives the sources
 // and the text as they come. The steps: rewrite a follow-up into a standalone query, and
 // normalise it; look up the answer cache; retrieve what the caller may see; refuse when the
 // evidence is weaker than MinEvidence; generate, validate and cite; cache the answer unless
@@ -195,7 +233,7 @@ func (a *Answer) outcome() string {
 // Errors: a query that normalises to nothing or is too long (retrieve.ErrEmptyQuery,
 // *retrieve.QueryTooLongError), retrieve.ErrNoIndex, ErrClientGone, and failures of the
 // steps. The caller finishes tr in every case.
-func (s *Service) Ask(ctx context.Context, q Question, caller Caller, tr *Trace, sink Sink) (*Answer, error) {
+func (s *Service) ask(ctx context.Context, q Question, caller Caller, tr *Trace, sink Sink) (*Answer, error) {
 	parent := ctx
 	ctx, cancel := context.WithTimeout(ctx, s.cfg.Timeout)
 	defer cancel()

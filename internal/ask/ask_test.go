@@ -120,7 +120,7 @@ func newSetup(t *testing.T, cfg ask.Config, primary bool) *setup {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if s.svc, err = ask.New(cfg, s.r, a, nil); err != nil {
+	if s.svc, err = ask.New(cfg, s.r, a, nil, nil); err != nil {
 		t.Fatal(err)
 	}
 	return s
@@ -378,7 +378,7 @@ func TestSearch(t *testing.T) {
 
 func TestConfigValidation(t *testing.T) {
 	for _, cfg := range []ask.Config{{MinEvidence: -0.1}, {MinEvidence: 1.1}, {CacheSize: -1}} {
-		if _, err := ask.New(cfg, nil, nil, nil); err == nil {
+		if _, err := ask.New(cfg, nil, nil, nil, nil); err == nil {
 			t.Errorf("%+v accepted", cfg)
 		}
 	}

@@ -75,6 +75,7 @@ const (
 	CacheSize       = "DOCENT_CACHE_SIZE"
 	CacheTTL        = "DOCENT_CACHE_TTL"
 	TraceRetention  = "DOCENT_TRACE_RETENTION"
+	ConvRetention   = "DOCENT_CONVERSATION_RETENTION"
 	MaxBodyBytes    = "DOCENT_MAX_BODY"
 )
 
@@ -136,6 +137,7 @@ func Vars() []Var {
 		{CacheSize, "1000", "Answers kept in the answer cache (per principal set, index generation and corpus version, so never shared across callers who see different documents); 0 disables it.", "server"},
 		{CacheTTL, "10m", "How long a cached answer lives.", "server"},
 		{TraceRetention, "720h", "How long answer traces are kept; older ones are deleted hourly (0 keeps them).", "server"},
+		{ConvRetention, "720h", "How long a stored conversation is kept after its last turn; older ones are deleted hourly (0 keeps them).", "server"},
 		{MaxBodyBytes, "64KiB", "Largest request body; larger requests get 413. Sizes here and in every size setting: bytes, or a number with k, M, G, T (powers of 1000) or Ki, Mi, Gi, Ti (powers of 1024), B optional: `65536`, `64KiB`, `1MB`, `1.5GiB`.", "server"},
 	}
 }
