@@ -28,8 +28,9 @@ db-reset: ## Stop the local PostgreSQL and delete its data
 build: ## Build bin/ingest and bin/server
 	$(GO) build -trimpath -o bin/ ./cmd/...
 
-test: ## Run every test with the race detector against a real PostgreSQL (started first)
-	@url=$(DB_URL); DOCENT_DATABASE_URL="$$url" $(GO) test -race ./...
+test: ## Run every test with the race detector against a real PostgreSQL and a headless Chromium (installed first when missing)
+	@url=$(DB_URL); chromium=$$(scripts/chromium.sh); \
+	DOCENT_DATABASE_URL="$$url" DOCENT_CHROMIUM="$$chromium" $(GO) test -race ./...
 
 lint: $(STATICCHECK) ## Check formatting (gofmt), go vet and staticcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.*')); \
