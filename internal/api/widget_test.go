@@ -230,6 +230,36 @@ func TestWidgetPreflight(t *testing.T) {
 	}
 }
 
+// With DOCENT_CORS_ORIGINS set, its origins keep their CORS answers and widget keys' origins
+// get theirs: neither list hides the other.
+func TestWidgetCORSBesideTheConfiguredOrigins(t *testing.T) {
+	t.Parallel()
+	const static = "https://static.northwind.example"
+	e := newEnv(t, options{corsOrigins: []string{static}})
+	key := e.widgetKey("intranet", []string{intranet}, []string{"public"})
+	for _, origin := range []string{static, intranet} {
+		req, _ := http.NewRequest(http.MethodOptions, e.srv.URL+"/v1/answer", nil)
+		req.Header.Set("Origin", origin)
+		req.Header.Set("Access-Control-Request-Method", "POST")
+		resp, err := http.DefaultClient.Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != origin {
+			t.Errorf("preflight from %s: Access-Control-Allow-Origin %q", origin, got)
+		}
+	}
+	status, header, body := e.post("/v1/answer", key, map[string]any{"question": vacationQ}, "Origin", intranet)
+	if status != http.StatusOK || header.Get("Access-Control-Allow-Origin") != intranet {
+		t.Errorf("widget request: %d, Access-Control-Allow-Origin %q, %s", status, header.Get("Access-Control-Allow-Origin"), body)
+	}
+	// The configured list does not open a widget key to its origins.
+	if status, _, _ := e.post("/v1/answer", key, map[string]any{"question": vacationQ}, "Origin", static); status != http.StatusForbidden {
+		t.Errorf("widget key from a configured CORS origin that is not its own: %d, want 403", status)
+	}
+}
+
 func TestWidgetKeyRateLimits(t *testing.T) {
 	t.Parallel()
 	t.Run("per address", func(t *testing.T) {
