@@ -188,6 +188,13 @@ func (a *Authenticator) authenticateSession(ctx context.Context, token string) (
 	if a.sessionSecret == nil {
 		return Principal{}, a.refused(ctx, ReasonSessionsDisabled, nil)
 	}
+	// Only the base64url alphabet and one dot: Go's base64 decoder skips \r and \n even in
+	// strict mode, which would let one token be spelt many ways (found by FuzzSessionToken).
+	if strings.IndexFunc(token, func(r rune) bool {
+		return !('a' <= r && r <= 'z' || 'A' <= r && r <= 'Z' || '0' <= r && r <= '9' || r == '-' || r == '_' || r == '.')
+	}) >= 0 {
+		return Principal{}, a.refused(ctx, ReasonMalformed, nil)
+	}
 	claims, sig, ok := strings.Cut(token[len(SessionPrefix):], ".")
 	if !ok || claims == "" || strings.Contains(sig, ".") {
 		return Principal{}, a.refused(ctx, ReasonMalformed, nil)
