@@ -59,11 +59,8 @@ func HashKey(key string) []byte {
 	return h[:]
 }
 
-// wellFormedKey reports whether s has the shape of a key GenerateKey makes.
-func wellFormedKey(s string) bool {
-	return wellFormed(s, KeyPrefix)
-}
-
+// wellFormed reports whether s has the shape of a key GenerateKey (kindPrefix KeyPrefix) or
+// GenerateWidgetKey (WidgetKeyPrefix) makes.
 func wellFormed(s, kindPrefix string) bool {
 	if len(s) != len(kindPrefix)+b64Len || !strings.HasPrefix(s, kindPrefix) {
 		return false

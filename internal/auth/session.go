@@ -152,7 +152,7 @@ func grant(grants []string, domain, user string, groups []string) ([]string, err
 	}
 	name, err := acl.CanonicalName(user)
 	if err != nil || name != user || acl.Validate("user:"+user) != nil {
-		return nil, &GrantError{Field: "user", Message: "user is not a canonical identity (lower-case ASCII letters, digits and . _ @ + -; see docs/widget.md)"}
+		return nil, &GrantError{Field: "user", Message: "user is not a canonical identity: lower case, without spaces, commas or characters that Unicode case mapping or normalisation would change (see docs/widget.md)"}
 	}
 	if domain != "*" && !strings.HasSuffix(user, "@"+domain) {
 		return nil, &GrantError{Forbidden: true, Field: "user", Message: fmt.Sprintf("this issuer may only grant users of %s (ids ending in @%s)", domain, domain)}
