@@ -67,7 +67,7 @@ func (s *Server) callerPolicy() echo.MiddlewareFunc {
 					return forbidden("forbidden_origin", "a widget key or session is accepted only from a web page on one of its origins: this request has no Origin header, or a null or invalid one")
 				}
 				if !slices.Contains(p.Origins, origin) {
-					return forbidden("forbidden_origin", "origin "+origin+" is not one of this key's origins")
+					return forbidden("forbidden_origin", "origin "+origin+" is not one of the origins of this key or session")
 				}
 				h := c.Response().Header()
 				h.Set(echo.HeaderAccessControlAllowOrigin, origin)
