@@ -32,7 +32,7 @@ all=(
 	extract.FuzzJSONL extract.FuzzJSONLRecords extract.FuzzPDF extract.FuzzExtractChild
 	extract.FuzzChildFrames extract/textnorm.FuzzCollapse
 	acl.FuzzParseFile
-	auth.FuzzCheckJSON acl.FuzzCanonicalName
+	auth.FuzzCheckJSON auth.FuzzOrigin auth.FuzzSessionToken acl.FuzzCanonicalName
 	api.FuzzCheckEncoding api.FuzzPrefersStream
 	chunk.FuzzSplit chunk.FuzzCountTokens
 	answer.FuzzValidate

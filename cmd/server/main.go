@@ -156,6 +156,12 @@ func loadConfig(getenv func(string) string) (serverConfig, error) {
 	c.api.CacheTTL = dur(config.CacheTTL)
 	c.api.RateLimit = num(config.RateLimit)
 	c.api.RateBurst = int(num(config.RateBurst))
+	c.api.WidgetKeyRate = num(config.WidgetKeyRate)
+	c.api.WidgetKeyBurst = max(1, int(20*c.api.WidgetKeyRate))
+	c.api.WidgetAddressRate = num(config.WidgetAddrRate)
+	if c.api.WidgetKeyRate <= 0 || c.api.WidgetAddressRate <= 0 {
+		errs = append(errs, fmt.Errorf("%s and %s must be positive: widget keys are always limited", config.WidgetKeyRate, config.WidgetAddrRate))
+	}
 	if s := config.Lookup(getenv, config.CORSOrigins); s != "" {
 		for _, o := range strings.Split(s, ",") {
 			if o = strings.TrimSpace(o); o != "" {
@@ -178,6 +184,10 @@ func loadConfig(getenv func(string) string) (serverConfig, error) {
 		Issuer: getenv(config.JWTIssuer), Audience: getenv(config.JWTAudience),
 		GroupsClaim: config.Lookup(getenv, config.JWTGroupsClaim), AdminGroup: getenv(config.JWTAdminGroup),
 		AllowAnonymous: boolean(config.AllowAnonymous),
+		SessionSecret:  []byte(getenv(config.SessionSecret)),
+	}
+	if len(c.auth.SessionSecret) == 0 {
+		c.auth.SessionSecret = nil // generated and stored in the database at start
 	}
 	if len(c.auth.JWTSecret) == 0 {
 		c.auth.JWTSecret = nil
@@ -252,6 +262,12 @@ func serve(ctx context.Context, cfg serverConfig, databaseURL, addr string, shut
 	answerer, err := answer.New(answer.Config{}, primary, logger)
 	if err != nil {
 		return err
+	}
+	if cfg.auth.SessionSecret == nil {
+		// Shared by every server of the database; DOCENT_WIDGET_SESSION_SECRET overrides it.
+		if cfg.auth.SessionSecret, err = index.WidgetSessionSecret(ctx, pool, auth.GenerateSessionSecret); err != nil {
+			return err
+		}
 	}
 	authn, err := auth.New(ctx, cfg.auth, auth.DBKeys{DB: pool}, logger)
 	if err != nil {

@@ -61,6 +61,15 @@ type Config struct {
 	// Beyond, the address gets 429 before its credentials are looked at.
 	AuthFailureRate  float64
 	AuthFailureBurst int
+	// WidgetKeyRate and WidgetKeyBurst bound the requests made with one widget key (and the
+	// sessions of one issuer key) from all browsers together: default 5 per second, 100 at
+	// once. WidgetAddressRate and WidgetAddressBurst bound them per key and client address:
+	// default one every 2 seconds, 10 at once. They apply on top of RateLimit, and are never
+	// off.
+	WidgetKeyRate      float64
+	WidgetKeyBurst     int
+	WidgetAddressRate  float64
+	WidgetAddressBurst int
 	// Now is the clock of the rate limits; default time.Now.
 	Now func() time.Time
 }
@@ -71,6 +80,10 @@ func (c *Config) defaults() {
 	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, 64<<10)
 	c.AuthFailureRate = cmp.Or(c.AuthFailureRate, 1)
 	c.AuthFailureBurst = cmp.Or(c.AuthFailureBurst, 20)
+	c.WidgetKeyRate = cmp.Or(c.WidgetKeyRate, 5)
+	c.WidgetKeyBurst = cmp.Or(c.WidgetKeyBurst, 100)
+	c.WidgetAddressRate = cmp.Or(c.WidgetAddressRate, 0.5)
+	c.WidgetAddressBurst = cmp.Or(c.WidgetAddressBurst, 10)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -84,6 +97,8 @@ func (c *Config) validate() error {
 		return errors.New("api config: MaxBodyBytes must be at least 1 KiB")
 	case c.AuthFailureRate < 0 || c.AuthFailureBurst < 1:
 		return errors.New("api config: AuthFailureRate must not be negative and AuthFailureBurst must be at least 1")
+	case c.WidgetKeyRate < 0 || c.WidgetKeyBurst < 1 || c.WidgetAddressRate < 0 || c.WidgetAddressBurst < 1:
+		return errors.New("api config: widget rates must not be negative and their bursts must be at least 1")
 	}
 	for _, p := range c.TrustedProxies {
 		if !p.IsValid() || p.Bits() == 0 {
@@ -105,6 +120,9 @@ type Server struct {
 	extra    []echo.MiddlewareFunc
 	callers  *limiter // requests per caller (RateLimit)
 	failures *limiter // failed authentications per client address
+	// widgetKeys and widgetAddrs limit browser-bound callers per key, and per key and address
+	widgetKeys, widgetAddrs *limiter
+	sessions                SessionIssuer // nil: end-user sessions are not minted
 }
 
 // New returns the API's echo instance with every route registered, serving the use case
@@ -128,7 +146,10 @@ func New(cfg Config, db ask.DB, r ask.Retriever, a ask.Answerer, authn Authentic
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, db: db, asker: asker, auth: authn, traces: traces, metrics: m, logger: logger, extra: extra,
-		failures: newLimiter(cfg.AuthFailureRate, cfg.AuthFailureBurst, cfg.Now)}
+		failures:    newLimiter(cfg.AuthFailureRate, cfg.AuthFailureBurst, cfg.Now),
+		widgetKeys:  newLimiter(cfg.WidgetKeyRate, cfg.WidgetKeyBurst, cfg.Now),
+		widgetAddrs: newLimiter(cfg.WidgetAddressRate, cfg.WidgetAddressBurst, cfg.Now)}
+	s.sessions, _ = authn.(SessionIssuer)
 	if cfg.RateLimit > 0 {
 		s.callers = newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now)
 	}
@@ -162,6 +183,7 @@ func (s *Server) routes(e *echo.Echo) {
 			AllowHeaders:  []string{echo.HeaderAuthorization, echo.HeaderContentType, echo.HeaderAccept, echo.HeaderXRequestID},
 			ExposeHeaders: []string{echo.HeaderXRequestID, headerTraceID, "Retry-After"},
 			MaxAge:        600,
+			Skipper:       s.skipStaticCORS,
 		}))
 	}
 	e.Use(middleware.BodyLimit(fmt.Sprintf("%dB", s.cfg.MaxBodyBytes)))
@@ -173,12 +195,16 @@ func (s *Server) routes(e *echo.Echo) {
 
 	// Route by route rather than as a group: a group's middleware would also run for the
 	// group's unknown paths and methods, turning a 405 into a 401 or a 404.
-	authenticated := []echo.MiddlewareFunc{s.authenticate(), s.rateLimit()}
+	authenticated := []echo.MiddlewareFunc{s.authenticate(), s.callerPolicy(), s.rateLimit()}
 	e.POST("/v1/answer", s.answer, authenticated...)
 	e.POST("/v1/search", s.search, authenticated...)
 	e.POST("/v1/answers/:id/feedback", s.feedback, authenticated...)
 	e.GET("/v1/conversations/:id", s.conversation, authenticated...)
 	e.DELETE("/v1/conversations/:id", s.deleteConversation, authenticated...)
+	e.POST(sessionsRoute, s.createSession, authenticated...)
+	for _, path := range widgetRoutes {
+		e.OPTIONS(path, s.widgetPreflight)
+	}
 	admins := append(slices.Clone(authenticated), admin)
 	e.GET("/v1/traces", s.findTraces, admins...)
 	e.GET("/v1/traces/:id", s.trace, admins...)

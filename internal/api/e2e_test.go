@@ -53,6 +53,8 @@ type env struct {
 	proxy   *tcpproxy.Proxy // between the server and its database, when options.dbProxy
 	lookups *atomic.Int64   // API key lookups in the database
 	failed  []index.Failure // the documents the ingest run refused, when options.ingestFailures
+	// sessionSecret signs end-user sessions (widget_test.go)
+	sessionSecret []byte
 }
 
 type options struct {
@@ -62,12 +64,16 @@ type options struct {
 	extraDocuments map[string]string
 	llmTimeout     time.Duration
 	corsOrigins    []string
-	adminGroup     string       // DOCENT_JWT_ADMIN_GROUP; default docent-admins
-	trustedProxies []string     // DOCENT_TRUSTED_PROXIES
-	rateBurst      int          // with rateLimit; default 2
-	logger         *slog.Logger // the server's; default discards
-	dbProxy        bool         // the server reaches its database through a tcpproxy.Proxy
-	ingestFailures bool         // documents the ingest run refuses are in env.failed, not fatal
+	adminGroup     string           // DOCENT_JWT_ADMIN_GROUP; default docent-admins
+	trustedProxies []string         // DOCENT_TRUSTED_PROXIES
+	rateBurst      int              // with rateLimit; default 2
+	logger         *slog.Logger     // the server's; default discards
+	dbProxy        bool             // the server reaches its database through a tcpproxy.Proxy
+	ingestFailures bool             // documents the ingest run refuses are in env.failed, not fatal
+	now            func() time.Time // the authenticator's clock; default time.Now
+	// widget limits (api.Config's); default 1000 a second, bursts of 1000
+	widgetKeyRate, widgetAddrRate   float64
+	widgetKeyBurst, widgetAddrBurst int
 }
 
 // demoCorpus copies the demo corpus (and any extra documents) into a temporary folder.
@@ -175,8 +181,10 @@ func newEnv(t *testing.T, o options) *env {
 	if adminGroup == "" {
 		adminGroup = "docent-admins"
 	}
+	e.sessionSecret = []byte("the widget session secret of the tests, 32+ bytes")
 	authn, err := auth.New(ctx, auth.Config{JWTSecret: e.secret, JWKSURL: jwks.URL, Issuer: "https://idp.example", Audience: "docent",
-		AdminGroup: adminGroup, AllowAnonymous: o.anonymous}, countingKeys{auth.DBKeys{DB: pool}, e.lookups}, logger)
+		AdminGroup: adminGroup, AllowAnonymous: o.anonymous, SessionSecret: e.sessionSecret, Now: o.now},
+		countingKeys{auth.DBKeys{DB: pool}, e.lookups}, logger)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -214,7 +222,9 @@ func newEnv(t *testing.T, o options) *env {
 		rate, burst = 1000, 1000 // no limit to speak of
 	}
 	h, err := api.New(api.Config{MinEvidence: 0.35, CacheSize: 100, RateLimit: rate, RateBurst: burst, CORSOrigins: o.corsOrigins,
-		TrustedProxies: proxies}, pool, r, a, authn, traces, e.metrics, logger)
+		TrustedProxies: proxies, WidgetKeyRate: cmp.Or(o.widgetKeyRate, 1000), WidgetKeyBurst: cmp.Or(o.widgetKeyBurst, 1000),
+		WidgetAddressRate: cmp.Or(o.widgetAddrRate, 1000), WidgetAddressBurst: cmp.Or(o.widgetAddrBurst, 1000)},
+		pool, r, a, authn, traces, e.metrics, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

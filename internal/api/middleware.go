@@ -123,7 +123,7 @@ func principalOf(c echo.Context) auth.Principal {
 }
 
 // rateLimit limits each caller with a token bucket: an API key by its id, a JWT by its user
-// tag, an anonymous caller by its address (see clientAddress and addressKey). A caller over
+// tag, an end-user session by its issuer and user, an anonymous caller by its address (see clientAddress and addressKey). A caller over
 // the limit gets 429 with Retry-After.
 func (s *Server) rateLimit() echo.MiddlewareFunc {
 	if s.callers == nil {
@@ -144,8 +144,11 @@ func (s *Server) rateLimit() echo.MiddlewareFunc {
 func callerKey(c echo.Context) string {
 	p := principalOf(c)
 	switch p.Kind {
-	case auth.KindAPIKey:
+	case auth.KindAPIKey, auth.KindWidgetKey, auth.KindSessionIssuer:
 		return "key:" + strconv.FormatInt(p.KeyID, 10)
+	case auth.KindSession:
+		// One end user of one issuer.
+		return "session:" + strconv.FormatInt(p.KeyID, 10) + ":" + p.Subject
 	case auth.KindJWT:
 		// The user tag, canonical: "KATE" and "kate" are one caller.
 		for _, tag := range p.Principals {

@@ -85,6 +85,8 @@ func TestResponsesMatchTheOpenAPI(t *testing.T) {
 		t.Fatal(err)
 	}
 	// A stored trace, for the admin's view of it (traces are written asynchronously).
+	issuer := e.issuerKey("intranet-backend", []string{intranet})
+	widget := e.widgetKey("intranet", []string{intranet}, []string{"public"})
 	_, _, body := e.post("/v1/answer", e.keys["eng"], map[string]any{"question": "How many vacation days do employees get?"})
 	traceID := decodeAnswer(t, body).TraceID
 	conversation := *decodeAnswer(t, body).ConversationID
@@ -121,6 +123,12 @@ func TestResponsesMatchTheOpenAPI(t *testing.T) {
 		{http.MethodPost, "/v1/search", e.jwt(jwt.SigningMethodHS256, jwt.MapClaims{"sub": "\u212Aate"}), map[string]any{"query": "x"}, ""},
 		{http.MethodPost, "/v1/search", e.keys["hr"], map[string]any{"query": "x"}, "application/jsonp"},
 		{http.MethodPost, "/v1/search", e.keys["hr"], map[string]any{"query": "x\u0000"}, ""},
+		{http.MethodPost, "/v1/widget/sessions", issuer, map[string]any{"user": "ana@northwind.example", "groups": []string{"engineering"}}, ""},
+		{http.MethodPost, "/v1/widget/sessions", issuer, map[string]any{"user": "ana@northwind.example", "groups": []string{"finance"}}, ""},
+		{http.MethodPost, "/v1/widget/sessions", issuer, map[string]any{"user": "Ana@northwind.example"}, ""},
+		{http.MethodPost, "/v1/widget/sessions", e.keys["eng"], map[string]any{"user": "ana@northwind.example"}, ""},
+		{http.MethodPost, "/v1/answer", widget, map[string]any{"question": "x"}, ""}, // no Origin: 403
+		{http.MethodPost, "/v1/search", widget, map[string]any{"query": "x"}, ""},    // 403
 	} {
 		var reqBody []byte
 		if tc.body != nil {

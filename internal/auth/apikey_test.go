@@ -246,6 +246,10 @@ func (m memKeys) APIKeyByHash(_ context.Context, hash []byte) (index.APIKey, err
 	return k, nil
 }
 
+func (m memKeys) APIKeyByID(context.Context, int64) (index.APIKey, error) {
+	return index.APIKey{}, index.ErrNotFound
+}
+
 func (m memKeys) TouchAPIKeys(ctx context.Context, _ []int64, _ time.Time) error {
 	return m.touch(ctx)
 }
@@ -259,7 +263,7 @@ func newMemKeys(t *testing.T, n int) (memKeys, []string) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		m.keys[string(hash)] = index.APIKey{ID: int64(i + 1), Name: prefix, Prefix: prefix, Hash: hash, Role: index.RoleUser}
+		m.keys[string(hash)] = index.APIKey{ID: int64(i + 1), Name: prefix, Prefix: prefix, Hash: hash, Role: index.RoleUser, Kind: index.KindSecret}
 		texts = append(texts, key)
 	}
 	return m, texts
@@ -371,4 +375,7 @@ func TestStoreMustMatchTheHash(t *testing.T) {
 type sloppyKeys struct{ key index.APIKey }
 
 func (s sloppyKeys) APIKeyByHash(context.Context, []byte) (index.APIKey, error) { return s.key, nil }
-func (sloppyKeys) TouchAPIKeys(context.Context, []int64, time.Time) error       { return nil }
+func (sloppyKeys) APIKeyByID(context.Context, int64) (index.APIKey, error) {
+	return index.APIKey{}, index.ErrNotFound
+}
+func (sloppyKeys) TouchAPIKeys(context.Context, []int64, time.Time) error { return nil }

@@ -69,6 +69,9 @@ type Config struct {
 	// JWKSRefresh is how often the JWKS is fetched again. Default 10m. A token with an
 	// unknown kid also triggers a fetch, at most every 30s.
 	JWKSRefresh time.Duration
+	// SessionSecret signs end-user sessions (IssueSession); at least 32 bytes. Empty: sessions
+	// are neither issued nor accepted.
+	SessionSecret []byte
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -99,6 +102,9 @@ func (c Config) Validate() error {
 func (c *Config) validate() error {
 	if n := len(c.JWTSecret); n > 0 && n < 32 {
 		return fmt.Errorf("auth config: JWTSecret is %d bytes; HS256 needs at least 32", n)
+	}
+	if n := len(c.SessionSecret); n > 0 && n < sessionSecretLen {
+		return fmt.Errorf("auth config: SessionSecret is %d bytes; it needs at least %d", n, sessionSecretLen)
 	}
 	if c.JWKSURL != "" {
 		u, err := url.Parse(c.JWKSURL)
@@ -133,11 +139,13 @@ type Authenticator struct {
 	cfg    Config
 	keys   KeyStore
 	logger *slog.Logger
-	secret []byte   // HS256; nil when not configured
-	jwks   *jwks    // RS256, ES256; nil when not configured
-	algs   []string // the JWT algorithms accepted
-	parser *jwt.Parser
-	usage  *usage
+	secret []byte // HS256; nil when not configured
+	// sessionSecret signs end-user sessions; nil when not configured
+	sessionSecret []byte
+	jwks          *jwks    // RS256, ES256; nil when not configured
+	algs          []string // the JWT algorithms accepted
+	parser        *jwt.Parser
+	usage         *usage
 
 	stop      context.CancelFunc
 	closeOnce sync.Once
@@ -160,6 +168,9 @@ func New(ctx context.Context, cfg Config, keys KeyStore, logger *slog.Logger) (*
 	}
 	life, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a := &Authenticator{cfg: cfg, keys: keys, logger: logger, algs: []string{}, stop: stop}
+	if len(cfg.SessionSecret) > 0 {
+		a.sessionSecret = slices.Clone(cfg.SessionSecret)
+	}
 	if len(cfg.JWTSecret) > 0 {
 		a.secret = slices.Clone(cfg.JWTSecret)
 		a.algs = append(a.algs, jwt.SigningMethodHS256.Alg())
@@ -211,14 +222,19 @@ func (a *Authenticator) Authenticate(ctx context.Context, authorization string) 
 	if token == "" {
 		return Principal{}, refuse(ReasonMissingToken)
 	}
-	if strings.HasPrefix(token, KeyPrefix) {
-		return a.authenticateKey(ctx, token)
+	switch {
+	case strings.HasPrefix(token, KeyPrefix):
+		return a.authenticateKey(ctx, token, KeyPrefix)
+	case strings.HasPrefix(token, WidgetKeyPrefix):
+		return a.authenticateKey(ctx, token, WidgetKeyPrefix)
+	case strings.HasPrefix(token, SessionPrefix):
+		return a.authenticateSession(ctx, token)
 	}
 	return a.authenticateJWT(ctx, token)
 }
 
-func (a *Authenticator) authenticateKey(ctx context.Context, key string) (Principal, error) {
-	if !wellFormedKey(key) {
+func (a *Authenticator) authenticateKey(ctx context.Context, key, kindPrefix string) (Principal, error) {
+	if !wellFormed(key, kindPrefix) {
 		return Principal{}, a.refused(ctx, ReasonMalformed, nil)
 	}
 	hash := HashKey(key)
@@ -237,14 +253,34 @@ func (a *Authenticator) authenticateKey(ctx context.Context, key string) (Princi
 	if k.RevokedAt != nil {
 		return Principal{}, a.refused(ctx, ReasonRevoked, nil)
 	}
+	// A key is of the kind its prefix says, or it is refused: a publishable "dpk_" key is
+	// never a secret key, whatever the database says.
+	wantWidget := kindPrefix == WidgetKeyPrefix
+	if wantWidget != (k.Kind == index.KindWidget) {
+		return Principal{}, a.refused(ctx, ReasonUnknownKey, errors.New("key prefix and kind disagree"))
+	}
 	a.usage.record(k.ID)
-	return Principal{
-		Kind:       KindAPIKey,
-		Subject:    k.Name,
-		Principals: principalSet(ctx, a.logger, slog.LevelWarn, "api key "+k.Name, k.Principals),
-		Admin:      k.Role == index.RoleAdmin,
-		KeyID:      k.ID,
-	}, nil
+	p := Principal{Subject: k.Name, KeyID: k.ID}
+	switch k.Kind {
+	case index.KindSecret:
+		p.Kind = KindAPIKey
+		p.Principals = principalSet(ctx, a.logger, slog.LevelWarn, "api key "+k.Name, k.Principals)
+		p.Admin = k.Role == index.RoleAdmin
+	case index.KindWidget:
+		p.Kind = KindWidgetKey
+		p.Principals = principalSet(ctx, a.logger, slog.LevelWarn, "api key "+k.Name, k.Principals)
+		p.Origins = slices.Clone(k.Origins)
+	case index.KindSessionIssuer:
+		// It reads nothing itself: it only mints sessions within its grants.
+		p.Kind = KindSessionIssuer
+		p.Principals = []string{acl.Public}
+		p.Grants = slices.Clone(k.Principals)
+		p.UserDomain = k.UserDomain
+		p.Origins = slices.Clone(k.Origins)
+	default:
+		return Principal{}, a.refused(ctx, ReasonUnknownKey, fmt.Errorf("key kind %q", k.Kind))
+	}
+	return p, nil
 }
 
 var (

@@ -40,7 +40,9 @@ var messages = map[string]string{
 	ReasonNonCanonical: "the token's identity is not canonical: a character that case mapping, case folding or " +
 		"Unicode normalisation would change (such as KELVIN SIGN, a fullwidth letter or a decomposed accent), " +
 		"a capital letter outside ASCII, or a character that is not a letter, digit or mark",
-	ReasonDuplicateKey: "the token's header or claims contain a key twice",
+	ReasonDuplicateKey:     "the token's header or claims contain a key twice",
+	ReasonSessionsDisabled: "end-user sessions are not enabled on this server",
+	ReasonIssuerRevoked:    "the session's issuer key has been revoked",
 }
 
 // Error is a refused authentication. Its text is safe to show to the client, and the HTTP

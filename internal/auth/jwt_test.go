@@ -160,6 +160,10 @@ func (b *logBuffer) logger() *slog.Logger {
 // noKeys is a KeyStore without keys, for tests that use only JWTs.
 type noKeys struct{}
 
+func (noKeys) APIKeyByID(context.Context, int64) (index.APIKey, error) {
+	return index.APIKey{}, index.ErrNotFound
+}
+
 func (noKeys) APIKeyByHash(context.Context, []byte) (index.APIKey, error) {
 	return index.APIKey{}, index.ErrNotFound
 }

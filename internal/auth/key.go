@@ -16,9 +16,14 @@ import (
 // scanners).
 const KeyPrefix = "dk_"
 
+// WidgetKeyPrefix starts every publishable widget key: a key meant to be seen in web pages,
+// accepted only from its origins and on the widget's routes.
+const WidgetKeyPrefix = "dpk_"
+
 const (
 	keyBytes  = 32 // 256 bits of randomness
 	keyLen    = len(KeyPrefix) + 43
+	b64Len    = 43 // keyBytes in unpadded base64url
 	prefixLen = 10 // KeyPrefix and 7 characters: recognisable in listings, 42 bits, not a secret
 )
 
@@ -27,12 +32,22 @@ var keyEncoding = base64.RawURLEncoding.Strict()
 // GenerateKey returns a new API key: "dk_" and 256 random bits in unpadded base64url, the
 // prefix shown in listings (its first 10 characters), and the hash to store.
 func GenerateKey() (key, prefix string, hash []byte, err error) {
+	return generate(KeyPrefix)
+}
+
+// GenerateWidgetKey is GenerateKey for a publishable widget key: "dpk_" and 256 random bits;
+// its listed prefix is its first 11 characters.
+func GenerateWidgetKey() (key, prefix string, hash []byte, err error) {
+	return generate(WidgetKeyPrefix)
+}
+
+func generate(kindPrefix string) (key, prefix string, hash []byte, err error) {
 	b := make([]byte, keyBytes)
 	if _, err := rand.Read(b); err != nil {
 		return "", "", nil, fmt.Errorf("generate API key: %w", err)
 	}
-	key = KeyPrefix + keyEncoding.EncodeToString(b)
-	return key, key[:prefixLen], HashKey(key), nil
+	key = kindPrefix + keyEncoding.EncodeToString(b)
+	return key, key[:len(kindPrefix)+prefixLen-len(KeyPrefix)], HashKey(key), nil
 }
 
 // HashKey returns the SHA-256 of key, as stored. A fast hash is right here, unlike for
@@ -44,12 +59,13 @@ func HashKey(key string) []byte {
 	return h[:]
 }
 
-// wellFormedKey reports whether s has the shape of a key GenerateKey makes.
-func wellFormedKey(s string) bool {
-	if len(s) != keyLen || !strings.HasPrefix(s, KeyPrefix) {
+// wellFormed reports whether s has the shape of a key GenerateKey (kindPrefix KeyPrefix) or
+// GenerateWidgetKey (WidgetKeyPrefix) makes.
+func wellFormed(s, kindPrefix string) bool {
+	if len(s) != len(kindPrefix)+b64Len || !strings.HasPrefix(s, kindPrefix) {
 		return false
 	}
-	b, err := keyEncoding.DecodeString(s[len(KeyPrefix):])
+	b, err := keyEncoding.DecodeString(s[len(kindPrefix):])
 	return err == nil && len(b) == keyBytes
 }
 
@@ -61,6 +77,9 @@ type KeyStore interface {
 	// TouchAPIKeys records that the keys ids were used at at. It is called from a background
 	// goroutine, never on a request's path.
 	TouchAPIKeys(ctx context.Context, ids []int64, at time.Time) error
+	// APIKeyByID returns the key with this id, revoked or not, or an error wrapping
+	// index.ErrNotFound: the issuer of an end-user session, looked up on every use.
+	APIKeyByID(ctx context.Context, id int64) (index.APIKey, error)
 }
 
 // DBKeys is the KeyStore of the api_keys table.
@@ -78,4 +97,9 @@ func (d DBKeys) APIKeyByHash(ctx context.Context, hash []byte) (index.APIKey, er
 // TouchAPIKeys implements KeyStore.
 func (d DBKeys) TouchAPIKeys(ctx context.Context, ids []int64, at time.Time) error {
 	return index.TouchAPIKeys(ctx, d.DB, ids, at)
+}
+
+// APIKeyByID implements KeyStore.
+func (d DBKeys) APIKeyByID(ctx context.Context, id int64) (index.APIKey, error) {
+	return index.APIKeyByID(ctx, d.DB, id)
 }

@@ -16,6 +16,14 @@ const (
 	KindAPIKey    = "api_key"
 	KindJWT       = "jwt"
 	KindAnonymous = "anonymous"
+	// KindWidgetKey is a publishable widget key: accepted only from its Origins, on the
+	// widget's routes (internal/api decides which).
+	KindWidgetKey = "widget_key"
+	// KindSessionIssuer is a key that may only mint end-user sessions (IssueSession).
+	KindSessionIssuer = "session_issuer"
+	// KindSession is an end-user session minted by an issuer: its principals come from the
+	// signed token only; accepted only from its Origins, on the widget's routes.
+	KindSession = "widget_session"
 )
 
 // Principal is an authenticated caller.
@@ -26,7 +34,20 @@ type Principal struct {
 	// duplicates, each valid under acl.Validate.
 	Principals []string
 	Admin      bool
-	KeyID      int64 // the API key's id; 0 for other kinds
+	KeyID      int64 // the API key's id (the issuer's, for a session); 0 for other kinds
+	// Origins are the browser origins a widget key or session is accepted from (normalised,
+	// see RequestOrigin), and those an issuer's sessions are bound to; empty for other kinds.
+	Origins []string
+	// Grants are the groups ("group:<name>") an issuer may grant its users, and UserDomain the
+	// domain their ids must end with ("*": any); empty for other kinds.
+	Grants     []string
+	UserDomain string
+}
+
+// BrowserBound reports whether the caller may only call from its Origins, on the widget's
+// routes: a widget key or an end-user session.
+func (p Principal) BrowserBound() bool {
+	return p.Kind == KindWidgetKey || p.Kind == KindSession
 }
 
 // Hash is the SHA-256 of the principal set and of nothing else (not the kind, the subject or

@@ -72,6 +72,9 @@ const (
 	RateBurst       = "DOCENT_RATE_BURST"
 	TrustedProxies  = "DOCENT_TRUSTED_PROXIES"
 	CORSOrigins     = "DOCENT_CORS_ORIGINS"
+	WidgetKeyRate   = "DOCENT_WIDGET_KEY_RATE"
+	WidgetAddrRate  = "DOCENT_WIDGET_ADDRESS_RATE"
+	SessionSecret   = "DOCENT_WIDGET_SESSION_SECRET"
 	CacheSize       = "DOCENT_CACHE_SIZE"
 	CacheTTL        = "DOCENT_CACHE_TTL"
 	TraceRetention  = "DOCENT_TRACE_RETENTION"
@@ -133,7 +136,10 @@ func Vars() []Var {
 		{RateLimit, "10", "Requests per second per caller (API key, JWT subject or address); bursts up to DOCENT_RATE_BURST; 429 with Retry-After beyond.", "server"},
 		{RateBurst, "20", "Burst of requests a caller may make at once.", "server"},
 		{TrustedProxies, "", "Comma-separated addresses or CIDRs of the reverse proxies in front of the server. The client address (for rate limits and logs) is then the rightmost address of X-Forwarded-For that is not one of them; empty: the TCP peer, and forwarding headers are ignored. X-Real-IP is never read.", "server"},
-		{CORSOrigins, "", "Comma-separated origins allowed to call the API from a browser (the chat widget's); empty allows none.", "server"},
+		{CORSOrigins, "", "Comma-separated origins allowed to call the API from a browser with secret keys or JWTs; empty allows none. Widget keys carry their own origins (`server keys create --widget`).", "server"},
+		{WidgetKeyRate, "5", "Requests per second per widget key (or per session issuer, for its end-user sessions), from all browsers together; bursts up to 20 times this. 429 with Retry-After beyond.", "server"},
+		{WidgetAddrRate, "0.5", "Requests per second per widget key and client address; bursts up to 10. Preflights are limited per address at this rate too.", "server"},
+		{SessionSecret, "", "Secret (at least 32 bytes) that signs the widget's end-user sessions (`POST /v1/widget/sessions`). Empty: a random one generated and stored in the database on first start, shared by every server of the database. Never logged. See docs/widget.md for rotation.", "server"},
 		{CacheSize, "1000", "Answers kept in the answer cache (per principal set, index generation and corpus version, so never shared across callers who see different documents); 0 disables it.", "server"},
 		{CacheTTL, "10m", "How long a cached answer lives.", "server"},
 		{TraceRetention, "720h", "How long answer traces are kept; older ones are deleted hourly (0 keeps them).", "server"},

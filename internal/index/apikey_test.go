@@ -1,6 +1,7 @@
 package index_test
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"errors"
@@ -36,6 +37,8 @@ func TestCreateAPIKeyAndLookUp(t *testing.T) {
 		Name: "ci", Prefix: "dk_abcdefg", Hash: keyHash("k1"),
 		Principals: []string{"group:eng", "public", "user:ann"}, // sorted, deduplicated
 		Role:       index.RoleUser,
+		Kind:       index.KindSecret,
+		Origins:    []string{},
 	}
 	if diff := cmp.Diff(want, created, ignoreTimes); diff != "" {
 		t.Errorf("created key (-want +got):\n%s", diff)
@@ -220,5 +223,71 @@ func TestTouchAPIKeys(t *testing.T) {
 	want := map[string]*time.Time{"a": ptr(t2), "b": ptr(t2), "c": ptr(t1)}
 	if diff := cmp.Diff(want, lastUsed(), cmpopts.EquateApproxTime(0)); diff != "" {
 		t.Errorf("last_used_at (-want +got):\n%s", diff)
+	}
+}
+
+func TestWidgetAndIssuerKeys(t *testing.T) {
+	t.Parallel()
+	db := dbtest.New(t)
+	ctx := context.Background()
+	w, err := index.CreateKey(ctx, db.Pool, index.NewKey{Name: "intranet", Prefix: "dpk_abcdefg", Hash: keyHash("w"),
+		Principals: []string{"public"}, Role: index.RoleUser, Kind: index.KindWidget,
+		Origins: []string{"https://b.example", "https://a.example", "https://b.example"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]string{"https://a.example", "https://b.example"}, w.Origins); diff != "" {
+		t.Errorf("origins (-want +got):\n%s", diff)
+	}
+	got, err := index.APIKeyByID(ctx, db.Pool, w.ID)
+	if err != nil || got.Kind != index.KindWidget || got.Name != "intranet" {
+		t.Errorf("APIKeyByID: %+v, %v", got, err)
+	}
+	if _, err := index.APIKeyByID(ctx, db.Pool, w.ID+1000); !errors.Is(err, index.ErrNotFound) {
+		t.Errorf("unknown id: %v, want ErrNotFound", err)
+	}
+	for origin, want := range map[string]bool{"https://a.example": true, "https://c.example": false} {
+		if ok, err := index.OriginAllowed(ctx, db.Pool, origin); err != nil || ok != want {
+			t.Errorf("OriginAllowed(%s) = %v, %v; want %v", origin, ok, err, want)
+		}
+	}
+	if _, err := index.RevokeAPIKey(ctx, db.Pool, "intranet"); err != nil {
+		t.Fatal(err)
+	}
+	if ok, _ := index.OriginAllowed(ctx, db.Pool, "https://a.example"); ok {
+		t.Error("a revoked key's origin is still allowed")
+	}
+
+	// Shapes the code refuses, and the table too (the constraint, for a writer that bypasses
+	// CreateKey).
+	bad := []index.NewKey{
+		{Name: "w-admin", Prefix: "dpk_x", Hash: keyHash("1"), Principals: []string{"public"}, Role: index.RoleAdmin, Kind: index.KindWidget, Origins: []string{"https://a.example"}},
+		{Name: "w-no-origin", Prefix: "dpk_x", Hash: keyHash("2"), Principals: []string{"public"}, Role: index.RoleUser, Kind: index.KindWidget},
+		{Name: "s-origin", Prefix: "dk_x", Hash: keyHash("3"), Principals: []string{"public"}, Role: index.RoleUser, Kind: index.KindSecret, Origins: []string{"https://a.example"}},
+		{Name: "i-no-domain", Prefix: "dk_x", Hash: keyHash("4"), Principals: []string{"group:staff"}, Role: index.RoleUser, Kind: index.KindSessionIssuer, Origins: []string{"https://a.example"}},
+	}
+	for _, k := range bad {
+		if _, err := index.CreateKey(ctx, db.Pool, k); err == nil {
+			t.Errorf("CreateKey(%s) succeeded", k.Name)
+		}
+	}
+	if _, err := db.Pool.Exec(ctx, `INSERT INTO api_keys (name, prefix, key_hash, principals, role, kind, origins)
+		VALUES ('x', 'dpk_x', $1, '{public}', 'admin', 'widget', '{https://a.example}')`, keyHash("5")); err == nil {
+		t.Error("the table accepted an admin widget key")
+	}
+
+	s1, err := index.WidgetSessionSecret(ctx, db.Pool, func() ([]byte, error) { return bytes.Repeat([]byte{1}, 32), nil })
+	if err != nil {
+		t.Fatal(err)
+	}
+	s2, err := index.WidgetSessionSecret(ctx, db.Pool, func() ([]byte, error) { return bytes.Repeat([]byte{2}, 32), nil })
+	if err != nil || !bytes.Equal(s1, s2) || s1[0] != 1 {
+		t.Errorf("the second server got another secret: %x, %x, %v", s1, s2, err)
+	}
+	if err := index.RotateWidgetSessionSecret(ctx, db.Pool, bytes.Repeat([]byte{3}, 32)); err != nil {
+		t.Fatal(err)
+	}
+	if s3, _ := index.WidgetSessionSecret(ctx, db.Pool, func() ([]byte, error) { return bytes.Repeat([]byte{4}, 32), nil }); s3[0] != 3 {
+		t.Errorf("after rotation: %x", s3)
 	}
 }
