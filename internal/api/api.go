@@ -172,6 +172,7 @@ func (s *Server) routes(e *echo.Echo) {
 	authenticated := []echo.MiddlewareFunc{s.authenticate(), s.rateLimit()}
 	e.POST("/v1/answer", s.answer, authenticated...)
 	e.POST("/v1/search", s.search, authenticated...)
+	e.GET("/v1/chunks/:id", s.chunk, authenticated...)
 	admins := append(slices.Clone(authenticated), admin)
 	e.GET("/v1/traces", s.findTraces, admins...)
 	e.GET("/v1/traces/:id", s.trace, admins...)

@@ -50,15 +50,15 @@ type Embedder interface {
 
 // Config configures a run.
 type Config struct {
-	Source           string       // the source's name; required
-	Roots            []string     // files or directories; at least one
-	ACL              []string     // the run's default tags (--acl)
-	Include          []string     // globs on paths relative to the root; empty means all
-	Exclude          []string     // globs on paths relative to the root
+	Source  string   // the source's name; required
+	Roots   []string // files or directories; at least one
+	ACL     []string // the run's default tags (--acl)
+	Include []string // globs on paths relative to the root; empty means all
+	Exclude []string // globs on paths relative to the root
 	// URLPrefix, when set, gives each file that declares no URL of its own the URL prefix +
 	// its path relative to its PATH, each segment percent-encoded (--url-prefix). An http or
 	// https URL without a query or fragment (extract.ValidURLPrefix).
-	URLPrefix string
+	URLPrefix        string
 	MaxFileSize      int64        // larger files are skipped; default 100 MiB
 	Concurrency      int          // files processed at once; default the number of CPUs
 	Prune            bool         // delete the source's documents whose files are gone
