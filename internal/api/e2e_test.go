@@ -68,6 +68,7 @@ type options struct {
 	logger         *slog.Logger // the server's; default discards
 	dbProxy        bool         // the server reaches its database through a tcpproxy.Proxy
 	ingestFailures bool         // documents the ingest run refuses are in env.failed, not fatal
+	urlPrefix      string       // the ingest run's --url-prefix
 }
 
 // demoCorpus copies the demo corpus (and any extra documents) into a temporary folder.
@@ -117,7 +118,7 @@ func newEnv(t *testing.T, o options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := ingest.New(ingest.Config{Source: "demo", Roots: []string{demoCorpus(t, o.extraDocuments)}}, db.Pool, emb, logger)
+	in, err := ingest.New(ingest.Config{Source: "demo", Roots: []string{demoCorpus(t, o.extraDocuments)}, URLPrefix: o.urlPrefix}, db.Pool, emb, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

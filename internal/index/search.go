@@ -513,8 +513,8 @@ func ChunkPassage(ctx context.Context, db DBTX, id int64, around int, principals
 	rows, err := db.Query(ctx, `
 		SELECT c.id, c.ordinal, c.text, c.heading_path, coalesce(c.page_start, 0), coalesce(c.page_end, 0)
 		FROM chunks c
-		WHERE c.document_id = $1 AND c.chunking_id = $2 AND c.ordinal BETWEEN $3 - $4 AND $3 + $4
-		  AND c.ordinal <> $3 AND c.acl && $5
+		WHERE c.document_id = $1 AND c.chunking_id = $2 AND c.ordinal BETWEEN $3::int - $4::int AND $3::int + $4::int
+		  AND c.ordinal <> $3::int AND c.acl && $5
 		ORDER BY c.ordinal`, p.DocumentID, chunkingID, p.Chunk.Ordinal, around, principals)
 	if err != nil {
 		return Passage{}, fmt.Errorf("read the neighbours of chunk %d: %w", id, err)
