@@ -16,8 +16,8 @@ const MaxURLLen = 2048
 // "url", an HTML page's canonical link, or one made from ingest's --url-prefix) and returns
 // it normalised. Only absolute http and https URLs with a host are accepted: the URL is
 // rendered as a link by the widget and other clients, so a javascript:, data:, vbscript: or
-// file: URL, a relative one, one with credentials (user:password@) or with control
-// characters or spaces in it is refused with an error that says why. The result has a
+// file: URL, a relative one, one with credentials (user:password@) or with control,
+// invisible (bidirectional overrides, zero-width) or space characters in it is refused with an error that says why. The result has a
 // lower-case scheme and host and is at most MaxURLLen bytes.
 func SourceURL(s string) (string, error) {
 	s = strings.TrimSpace(s)
@@ -28,8 +28,10 @@ func SourceURL(s string) (string, error) {
 		return "", fmt.Errorf("the url is longer than %d bytes", MaxURLLen)
 	}
 	for _, r := range s {
-		if unicode.IsControl(r) || unicode.IsSpace(r) || r == unicode.ReplacementChar {
-			return "", fmt.Errorf("the url contains a space or a control character (%U): percent-encode it", r)
+		if unicode.IsControl(r) || unicode.IsSpace(r) || unicode.Is(unicode.Cf, r) || r == unicode.ReplacementChar {
+			// Cf: bidirectional overrides and zero-width characters, which make a link read
+			// as another one.
+			return "", fmt.Errorf("the url contains a space, a control or an invisible character (%U): percent-encode it", r)
 		}
 	}
 	u, err := url.Parse(s)

@@ -36,6 +36,8 @@ func TestSourceURL(t *testing.T) {
 		{"https://docs.example/" + strings.Repeat("a", MaxURLLen), ""},
 		{"", ""},
 		{"https://docs.example/\ufffd", ""},
+		{"https://docs.example/\u202egnp.exe", ""},
+		{"https://docs\u200b.example/", ""},
 	} {
 		got, err := SourceURL(tc.in)
 		if tc.want == "" {
