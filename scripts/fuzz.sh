@@ -29,7 +29,7 @@ shift $((OPTIND - 1))
 all=(
 	extract.FuzzMarkdown extract.FuzzMarkdownNesting extract.FuzzHTML extract.FuzzPlainText
 	extract.FuzzFrontMatterYAML extract.FuzzFrontMatterTOML extract.FuzzFrontMatterJSON
-	extract.FuzzJSONL extract.FuzzJSONLRecords extract.FuzzPDF extract.FuzzExtractChild
+	extract.FuzzJSONL extract.FuzzJSONLRecords extract.FuzzSourceURL extract.FuzzPDF extract.FuzzExtractChild
 	extract.FuzzChildFrames extract/textnorm.FuzzCollapse
 	acl.FuzzParseFile
 	auth.FuzzCheckJSON auth.FuzzOrigin auth.FuzzSessionToken acl.FuzzCanonicalName

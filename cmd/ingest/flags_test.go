@@ -1,8 +1,11 @@
 package main
 
 import (
+	"context"
 	"strings"
 	"testing"
+
+	"github.com/docent-rag/docent/internal/testing/dbtest"
 )
 
 // reindex.Config checks itself now; the commands word its errors with their own flags, and
@@ -34,5 +37,41 @@ func TestReindexFlagsAreRefusedBeforeConnecting(t *testing.T) {
 		if strings.Contains(stderr, "127.0.0.1:1") {
 			t.Errorf("%v: connected before checking the flags: %s", tc.args, stderr)
 		}
+	}
+}
+
+// TestURLPrefixFlag: --url-prefix must be an http(s) URL without a query or a fragment,
+// refused before connecting; a valid one gives the files their URLs, and the printed summary
+// lists a document's dropped javascript: url as a warning.
+func TestURLPrefixFlag(t *testing.T) {
+	t.Parallel()
+	const nowhere = "postgres://docent@127.0.0.1:1/none"
+	dir := t.TempDir()
+	for _, p := range []string{"javascript:alert(1)//", "docs.example/", "https://docs.example/?v=1", "https://docs.example/#top"} {
+		code, _, stderr := runIngest(t, nowhere, "run", "--url-prefix", p, dir)
+		if code != exitUsage || !strings.Contains(stderr, "ingest run: --url-prefix: ") || strings.Contains(stderr, "127.0.0.1:1") {
+			t.Errorf("--url-prefix %q: exit %d, stderr %q", p, code, stderr)
+		}
+	}
+
+	db := dbtest.New(t)
+	writeFiles(t, dir, map[string]string{
+		".docent-acl":  "public\n",
+		"a dir/b é.md": "# B\n\nSome text.\n",
+		"evil.md":      "---\nurl: javascript:alert(1)\n---\n# Evil\n\nText.\n",
+	})
+	code, stdout, stderr := runIngest(t, db.URL, "run", "--source", "docs", "--url-prefix", "https://docs.example/kb", dir)
+	if code != 0 {
+		t.Fatalf("exit %d: %s %s", code, stdout, stderr)
+	}
+	if !strings.Contains(stdout, "evil.md: invalid_url: url dropped: the url's scheme \"javascript\" is not allowed") {
+		t.Errorf("the summary does not warn about the dropped url:\n%s", stdout)
+	}
+	var u string
+	if err := db.Pool.QueryRow(context.Background(), `SELECT url FROM documents WHERE uri = 'a dir/b é.md'`).Scan(&u); err != nil {
+		t.Fatal(err)
+	}
+	if u != "https://docs.example/kb/a%20dir/b%20%C3%A9.md" {
+		t.Errorf("url %q", u)
 	}
 }

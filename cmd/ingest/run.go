@@ -47,6 +47,7 @@ func runRun(ctx context.Context, args []string, e env) int {
 	fs, dbURL := newFlagSet("run", "[flags] PATH...", runSynopsis)
 	var (
 		source, report, maxSize, embedder string
+		urlPrefix                         string
 		asJSON, dryRun, prune             bool
 		concurrency                       int
 		extractTimeout, pdfTimeout        string
@@ -59,6 +60,7 @@ func runRun(ctx context.Context, args []string, e env) int {
 	fs.StringVar(&report, "report", "", "write one JSON line per document to `FILE`")
 	fs.BoolVar(&dryRun, "dry-run", false, "compute and print the changes without writing anything")
 	fs.BoolVar(&prune, "prune", true, "delete the source's documents whose files no longer exist")
+	fs.StringVar(&urlPrefix, "url-prefix", "", "give each file without a url of its own the URL `PREFIX` + its path under its PATH (http or https)")
 	fs.Var(&include, "include", "only ingest paths matching this glob (repeatable; ** matches directories)")
 	fs.Var(&exclude, "exclude", "skip paths matching this glob (repeatable)")
 	fs.StringVar(&maxSize, "max-file-size", "100MiB", "skip larger files")
@@ -87,6 +89,11 @@ func runRun(ctx context.Context, args []string, e env) int {
 	limit, err := config.ParseSize(maxSize)
 	if err != nil {
 		return usageErr("--max-file-size: %v", err)
+	}
+	if urlPrefix != "" {
+		if urlPrefix, err = extract.ValidURLPrefix(urlPrefix); err != nil {
+			return usageErr("--url-prefix: %v", err)
+		}
 	}
 	budgetEnv := e.getenv
 	for name, flag := range map[string]string{config.ExtractTimeout: extractTimeout, config.ExtractMemory: extractMemory,
@@ -131,7 +138,7 @@ func runRun(ctx context.Context, args []string, e env) int {
 	}
 	progress := newProgress(e, logger, dryRun)
 	cfg := ingest.Config{
-		Source: source, Roots: fs.Args(), ACL: tags, Include: include, Exclude: exclude,
+		Source: source, Roots: fs.Args(), ACL: tags, Include: include, Exclude: exclude, URLPrefix: urlPrefix,
 		MaxFileSize: limit, Concurrency: concurrency, Prune: prune, DryRun: dryRun,
 		TextSearchConfig: config.Lookup(e.getenv, config.TextSearch), Extract: extractCfg,
 		Chunking: chunk.Config{TargetTokens: target, MaxTokens: maxTokens},
@@ -248,6 +255,9 @@ func printSummary(e env, source string, s ingest.Summary) {
 	fmt.Fprintf(w, "%s of source %q: %s in %s\n", what, source, s.Status, (time.Duration(s.DurationMS) * time.Millisecond).Round(time.Millisecond))
 	fmt.Fprintf(w, "  documents: %d added, %d updated, %d unchanged, %d deleted, %d re-tagged, %d skipped, %d failed\n",
 		d.Added, d.Updated, d.Unchanged, d.Deleted, d.ACLChanged, d.Skipped, d.Failed)
+	if d.URLChanged > 0 {
+		fmt.Fprintf(w, "  urls: %d documents got a new url (--url-prefix changed)\n", d.URLChanged)
+	}
 	fmt.Fprintf(w, "  chunks: %d written, %d deleted; %d pages, %s read; embedder %s, index generation %d\n",
 		s.Chunks.Written, s.Chunks.Deleted, s.Pages, humanBytes(s.Bytes), printable(s.Embedder), s.Generation)
 	for _, n := range s.Notes {
@@ -265,6 +275,12 @@ func printSummary(e env, source string, s ingest.Summary) {
 	if len(s.Refused) > 0 {
 		fmt.Fprintf(w, "  not read (links out of the folders, loops, FIFOs, devices, names that are not UTF-8):\n")
 		for _, f := range s.Refused {
+			fmt.Fprintf(w, "    %s: %s: %s\n", printable(f.URI), printable(f.Reason), printable(firstLine(f.Message)))
+		}
+	}
+	if len(s.Warnings) > 0 {
+		fmt.Fprintf(w, "  warnings (written without what is named):\n")
+		for _, f := range s.Warnings {
 			fmt.Fprintf(w, "    %s: %s: %s\n", printable(f.URI), printable(f.Reason), printable(firstLine(f.Message)))
 		}
 	}

@@ -84,6 +84,7 @@ type Citation struct {
 	N         int      `json:"n"` // the number in the answer's text
 	ChunkID   int64    `json:"chunk_id"`
 	URI       string   `json:"uri"`
+	URL       string   `json:"url,omitempty"` // the document's source URL, if it has one
 	Title     string   `json:"title"`
 	Source    string   `json:"source"`
 	PageStart int      `json:"page_start,omitempty"`
@@ -372,7 +373,7 @@ func (a *Answerer) fill(res *Result, v Validation, sources []retrieve.Item) {
 			}
 		}
 		res.Citations = append(res.Citations, Citation{
-			N: n, ChunkID: it.ChunkID, URI: it.URI, Title: it.Title, Source: it.Source,
+			N: n, ChunkID: it.ChunkID, URI: it.URI, URL: it.URL, Title: it.Title, Source: it.Source,
 			PageStart: it.PageStart, PageEnd: it.PageEnd, Heading: it.HeadingPath,
 			Snippet: snippet(it.Text, claims, a.cfg.SnippetChars),
 		})

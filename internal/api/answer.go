@@ -104,7 +104,7 @@ func toCitations(cs []answer.Citation) []Citation {
 	out := make([]Citation, 0, len(cs))
 	for _, ct := range cs {
 		out = append(out, Citation{N: ct.N, ChunkID: ct.ChunkID,
-			Document: Document{URI: ct.URI, Title: ct.Title, Source: ct.Source},
+			Document: Document{URI: ct.URI, Title: ct.Title, Source: ct.Source, URL: documentURL(ct.URL, ct.PageStart)},
 			Pages:    pages(ct.PageStart, ct.PageEnd), Heading: strings.Join(ct.Heading, " > "), Snippet: ct.Snippet})
 	}
 	return out
@@ -114,7 +114,7 @@ func toSources(items []retrieve.Item) []Source {
 	out := make([]Source, len(items))
 	for i, it := range items {
 		out[i] = Source{N: i + 1, ChunkID: it.ChunkID, ChunkIDs: it.ChunkIDs,
-			Document: Document{URI: it.URI, Title: it.Title, Source: it.Source},
+			Document: Document{URI: it.URI, Title: it.Title, Source: it.Source, URL: documentURL(it.URL, it.PageStart)},
 			Pages:    pages(it.PageStart, it.PageEnd), Heading: strings.Join(it.HeadingPath, " > "), Text: it.Text}
 	}
 	return out

@@ -205,6 +205,7 @@ func (s *Server) routes(e *echo.Echo) {
 	for _, path := range widgetRoutes {
 		e.OPTIONS(path, s.widgetPreflight)
 	}
+	e.GET("/v1/chunks/:id", s.chunk, authenticated...)
 	admins := append(slices.Clone(authenticated), admin)
 	e.GET("/v1/traces", s.findTraces, admins...)
 	e.GET("/v1/traces/:id", s.trace, admins...)

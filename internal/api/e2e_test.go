@@ -74,6 +74,7 @@ type options struct {
 	// widget limits (api.Config's); default 1000 a second, bursts of 1000
 	widgetKeyRate, widgetAddrRate   float64
 	widgetKeyBurst, widgetAddrBurst int
+	urlPrefix      string           // the ingest run's --url-prefix
 }
 
 // demoCorpus copies the demo corpus (and any extra documents) into a temporary folder.
@@ -123,7 +124,7 @@ func newEnv(t *testing.T, o options) *env {
 	if err != nil {
 		t.Fatal(err)
 	}
-	in, err := ingest.New(ingest.Config{Source: "demo", Roots: []string{demoCorpus(t, o.extraDocuments)}}, db.Pool, emb, logger)
+	in, err := ingest.New(ingest.Config{Source: "demo", Roots: []string{demoCorpus(t, o.extraDocuments)}, URLPrefix: o.urlPrefix}, db.Pool, emb, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"net/http"
 	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -78,7 +79,7 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 func TestResponsesMatchTheOpenAPI(t *testing.T) {
 	t.Parallel()
 	doc := loadSpec(t)
-	e := newEnv(t, options{})
+	e := newEnv(t, options{urlPrefix: "https://intranet.example/docs/"})
 	doc.Servers = openapi3.Servers{{URL: e.srv.URL}} // the test server's address
 	router, err := gorillamux.NewRouter(doc)
 	if err != nil {
@@ -92,6 +93,12 @@ func TestResponsesMatchTheOpenAPI(t *testing.T) {
 	conversation := *decodeAnswer(t, body).ConversationID
 	_, _, body = e.post("/v1/answer", e.keys["eng"], map[string]any{"question": "How many vacation days do employees get?"})
 	deleted := *decodeAnswer(t, body).ConversationID
+	var chunkID int64
+	if err := e.db.Pool.QueryRow(context.Background(), `SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id
+		WHERE d.uri = 'handbook/employee-handbook-2026.pdf' AND c.ordinal = 1`).Scan(&chunkID); err != nil {
+		t.Fatal(err)
+	}
+	chunkPath := "/v1/chunks/" + strconv.FormatInt(chunkID, 10)
 	for range 100 {
 		if status, _ := e.get("/v1/traces/"+traceID, e.keys["admin"]); status == http.StatusOK {
 			break
@@ -108,6 +115,10 @@ func TestResponsesMatchTheOpenAPI(t *testing.T) {
 		{http.MethodPost, "/v1/answer", e.keys["eng"], map[string]any{"question": ""}, ""},
 		{http.MethodPost, "/v1/answer", "", map[string]any{"question": "x"}, ""},
 		{http.MethodPost, "/v1/search", e.keys["hr"], map[string]any{"query": "salary band", "limit": 3}, ""},
+		{http.MethodGet, chunkPath, e.keys["eng"], nil, ""},
+		{http.MethodGet, chunkPath + "?around=3", e.keys["hr"], nil, ""},
+		{http.MethodGet, "/v1/chunks/999999999", e.keys["eng"], nil, ""},
+		{http.MethodGet, chunkPath, "", nil, ""},
 		{http.MethodGet, "/healthz", "", nil, ""},
 		{http.MethodGet, "/readyz", "", nil, ""},
 		{http.MethodGet, "/v1/traces/0123456789abcdef", e.keys["eng"], nil, ""},

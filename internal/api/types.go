@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"regexp"
+	"strconv"
 	"strings"
 	"unicode/utf8"
 )
@@ -136,11 +137,14 @@ type Citation struct {
 	Snippet  string   `json:"snippet"`
 }
 
-// Document names the document a passage comes from.
+// Document names the document a passage comes from. URL, when the document has one, is an
+// http or https link to it (with #page=N for a page of a PDF); null otherwise, and a client
+// then shows the passage through GET /v1/chunks/{id}.
 type Document struct {
-	URI    string `json:"uri"`
-	Title  string `json:"title"`
-	Source string `json:"source"`
+	URI    string  `json:"uri"`
+	Title  string  `json:"title"`
+	Source string  `json:"source"`
+	URL    *string `json:"url"`
 }
 
 // Pages is a page range, 1-based and inclusive.
@@ -174,6 +178,19 @@ type SearchResponse struct {
 	Results   []Source           `json:"results"`
 	TimingsMS map[string]float64 `json:"timings_ms"`
 	TraceID   string             `json:"trace_id"`
+}
+
+// documentURL is the link of a passage: the document's URL, with #page=N when the passage
+// starts on page N (only paged documents, PDFs, have pages) and the URL has no fragment of
+// its own; nil without a URL.
+func documentURL(u string, page int) *string {
+	if u == "" {
+		return nil
+	}
+	if page > 0 && !strings.Contains(u, "#") {
+		u += "#page=" + strconv.Itoa(page)
+	}
+	return &u
 }
 
 func pages(start, end int) *Pages {

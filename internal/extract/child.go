@@ -383,6 +383,8 @@ type wireDocument struct {
 	NoTextPages []int          `json:"no_text_pages"` //
 	Metadata    map[string]any `json:"metadata"`
 	ACL         []string       `json:"acl"` // null: none declared; []: an empty list declared
+	URL         string         `json:"url,omitempty"`
+	URLRefused  string         `json:"url_refused,omitempty"`
 	Skip        string         `json:"skip,omitempty"`
 }
 
@@ -393,6 +395,7 @@ func encodeDocument(doc Document) ([]byte, error) {
 	w := wireDocument{
 		Title: doc.Title, ContentType: doc.ContentType, Pages: doc.Pages, PageStarts: doc.PageStarts,
 		NoTextPages: doc.NoTextPages, Metadata: doc.Metadata, ACL: doc.ACL, Skip: doc.Skip,
+		URL: doc.URL, URLRefused: doc.URLRefused,
 		Blocks: make([][5]int, len(doc.Blocks)),
 	}
 	for i, b := range doc.Blocks {
@@ -437,7 +440,15 @@ func decodeDocument(payload []byte) (Document, error) {
 	doc := Document{
 		Document:    chunk.Document{Title: w.Title, Text: text, Blocks: make([]chunk.Block, len(w.Blocks))},
 		ContentType: w.ContentType, Pages: w.Pages, PageStarts: w.PageStarts, NoTextPages: w.NoTextPages,
-		Metadata: map[string]any{}, ACL: w.ACL, Skip: w.Skip,
+		Metadata: map[string]any{}, ACL: w.ACL, Skip: w.Skip, URLRefused: truncate(w.URLRefused, maxMessage),
+	}
+	if w.URL != "" {
+		// Checked again: the child's output was shaped by the file.
+		u, err := SourceURL(w.URL)
+		if err != nil {
+			return Document{}, fmt.Errorf("decode: url: %w", err)
+		}
+		doc.URL = u
 	}
 	if !utf8.ValidString(text) || !utf8.ValidString(w.Title) {
 		return Document{}, errors.New("text is not valid UTF-8")

@@ -40,6 +40,13 @@ type Document struct {
 	// JSON Lines record's "acl"), unvalidated. nil when it declares none; an empty non-nil
 	// slice when it declares an empty list.
 	ACL []string
+	// URL is the document's own source URL (front matter `url:`, a JSON Lines record's
+	// "url", an HTML page's <link rel="canonical">), checked by SourceURL; "" when it
+	// declares none or declares one that is refused.
+	URL string
+	// URLRefused, when not empty, says why the URL the document declares was dropped (a
+	// javascript: or data: URL, say): a warning for the run's summary.
+	URLRefused string
 	// Skip, when not empty, says why the document yields no chunks although nothing failed:
 	// SkipEmpty, SkipRedirect, SkipBinary, SkipNoText.
 	Skip string

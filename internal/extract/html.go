@@ -50,6 +50,7 @@ func HTML(data []byte) (Document, error) {
 	for k, v := range fields {
 		doc.Metadata[k] = v
 	}
+	doc.URL, doc.URLRefused = documentURL(takeURL(doc.Metadata))
 	doc.ACL = fm.acl
 	if fm.redirect {
 		doc.Title = fm.title
@@ -83,6 +84,12 @@ func HTML(data []byte) (Document, error) {
 	for k, v := range pageMetadata(root) {
 		if _, ok := doc.Metadata[k]; !ok {
 			doc.Metadata[k] = v
+		}
+	}
+	if doc.URL == "" && doc.URLRefused == "" {
+		// The page's canonical link, when its front matter gives no url.
+		if href, ok := canonicalLink(root); ok {
+			doc.URL, doc.URLRefused = documentURL(href, true)
 		}
 	}
 
@@ -512,6 +519,25 @@ func pageMetadata(root *html.Node) map[string]any {
 		visit(head)
 	}
 	return m
+}
+
+// canonicalLink returns the href of the page's first <link rel="canonical"> in its head.
+func canonicalLink(root *html.Node) (string, bool) {
+	head := findElement(root, atom.Head)
+	if head == nil {
+		return "", false
+	}
+	for c := head.FirstChild; c != nil; c = c.NextSibling {
+		if c.Type != html.ElementNode || c.DataAtom != atom.Link {
+			continue
+		}
+		for _, rel := range strings.Fields(strings.ToLower(attr(c, "rel"))) {
+			if rel == "canonical" {
+				return attr(c, "href"), true
+			}
+		}
+	}
+	return "", false
 }
 
 // findElement returns the first element of kind a in document order, not counting SVG's

@@ -539,6 +539,13 @@ func JSONLRecord(raw []byte) (Document, error) {
 		}
 		doc.Metadata[k] = n
 	}
+	// The record's "url" (else one in its "metadata"): checked, and never kept as metadata.
+	metaURL, metaHas := takeURL(meta)
+	if v, ok := takeURL(fields); ok {
+		metaURL, metaHas = v, true
+	}
+	takeURL(doc.Metadata)
+	doc.URL, doc.URLRefused = documentURL(metaURL, metaHas)
 
 	title = textnorm.CollapseLine(title)
 	body = textnorm.Collapse(blankLines(normalizeNewlines(body)))

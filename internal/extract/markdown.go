@@ -48,6 +48,7 @@ func Markdown(data []byte) (doc Document, err error) {
 	for k, v := range fields {
 		doc.Metadata[k] = v
 	}
+	doc.URL, doc.URLRefused = documentURL(takeURL(doc.Metadata))
 	if _, ok := doc.Metadata["charset"]; !ok && enc != "" {
 		doc.Metadata["charset"] = enc
 	}

@@ -45,7 +45,9 @@ type DocumentState struct {
 	ExtractVersion string
 	ACL            []string
 	ACLSource      string
-	Chunks         int // chunks in the chunking being written
+	URL            string // "" when none
+	URLSource      string // document, prefix or none
+	Chunks         int    // chunks in the chunking being written
 }
 
 // DocumentStates returns the state of every document of a source, by URI, as the given
@@ -55,6 +57,7 @@ type DocumentState struct {
 func DocumentStates(ctx context.Context, db DBTX, sourceID int64, chunkingID int) (map[string]DocumentState, error) {
 	rows, err := db.Query(ctx, `
 		SELECT d.uri, d.id, coalesce(dc.content_hash, ''::bytea), coalesce(dc.extract_version, ''), d.acl, d.acl_source,
+		       coalesce(d.url, ''), d.url_source,
 		       (SELECT count(*) FROM chunks c WHERE c.document_id = d.id AND c.chunking_id = $2)
 		FROM documents d
 		LEFT JOIN document_chunkings dc ON dc.document_id = d.id AND dc.chunking_id = $2
@@ -66,7 +69,7 @@ func DocumentStates(ctx context.Context, db DBTX, sourceID int64, chunkingID int
 	for rows.Next() {
 		var uri string
 		var s DocumentState
-		if err := rows.Scan(&uri, &s.ID, &s.ContentHash, &s.ExtractVersion, &s.ACL, &s.ACLSource, &s.Chunks); err != nil {
+		if err := rows.Scan(&uri, &s.ID, &s.ContentHash, &s.ExtractVersion, &s.ACL, &s.ACLSource, &s.URL, &s.URLSource, &s.Chunks); err != nil {
 			return nil, fmt.Errorf("read document states: %w", err)
 		}
 		states[uri] = s
@@ -92,6 +95,8 @@ type DocumentWrite struct {
 	Metadata       map[string]any
 	ACL            []string
 	ACLSource      string // document, sidecar, directory, run or none
+	URL            string // an http(s) URL (extract.SourceURL), or "" for none
+	URLSource      string // document or prefix; ignored without a URL
 	ModifiedAt     time.Time
 	Chunks         []ChunkWrite
 }
@@ -134,17 +139,20 @@ func WriteDocuments(ctx context.Context, tx pgx.Tx, chunkingID int, gens []Gener
 		}
 		batch.Queue(`
 			INSERT INTO documents (source_id, uri, title, content_type, content_hash, extract_version,
-			                       size_bytes, page_count, text, page_offsets, metadata, acl, acl_source, modified_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8, 0), $9, $10, $11, $12, $13, $14)
+			                       size_bytes, page_count, text, page_offsets, metadata, acl, acl_source, modified_at,
+			                       url, url_source)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8, 0), $9, $10, $11, $12, $13, $14, $15, $16)
 			ON CONFLICT (source_id, uri) DO UPDATE SET
 			  title = EXCLUDED.title, content_type = EXCLUDED.content_type,
 			  content_hash = EXCLUDED.content_hash, extract_version = EXCLUDED.extract_version,
 			  size_bytes = EXCLUDED.size_bytes, page_count = EXCLUDED.page_count, text = EXCLUDED.text,
 			  page_offsets = EXCLUDED.page_offsets, metadata = EXCLUDED.metadata, acl = EXCLUDED.acl,
-			  acl_source = EXCLUDED.acl_source, modified_at = EXCLUDED.modified_at, updated_at = now()
+			  acl_source = EXCLUDED.acl_source, modified_at = EXCLUDED.modified_at,
+			  url = EXCLUDED.url, url_source = EXCLUDED.url_source, updated_at = now()
 			RETURNING id`,
 			d.SourceID, d.URI, d.Title, d.ContentType, d.ContentHash, d.ExtractVersion,
-			d.Size, d.Pages, d.Text, pageOffsets(d.PageOffsets), meta, nonNilSlice(d.ACL), cmp.Or(d.ACLSource, "none"), nullTime(d.ModifiedAt))
+			d.Size, d.Pages, d.Text, pageOffsets(d.PageOffsets), meta, nonNilSlice(d.ACL), cmp.Or(d.ACLSource, "none"), nullTime(d.ModifiedAt),
+			nullString(d.URL), urlSource(d.URL, d.URLSource))
 	}
 	ids := make([]int64, len(docs))
 	results := tx.SendBatch(ctx, batch)
@@ -241,6 +249,31 @@ func SetACL(ctx context.Context, db DBTX, docID int64, tags []string, source str
 		return fmt.Errorf("set tags of document %d: %w", docID, err)
 	}
 	return nil
+}
+
+// SetURL changes the URL of a document (by id): a change of the source's URL prefix, which
+// does not change the document's content. url "" removes it.
+func SetURL(ctx context.Context, db DBTX, docID int64, url, source string) error {
+	if _, err := db.Exec(ctx, `UPDATE documents SET url = $2, url_source = $3, updated_at = now() WHERE id = $1`,
+		docID, nullString(url), urlSource(url, source)); err != nil {
+		return fmt.Errorf("set url of document %d: %w", docID, err)
+	}
+	return nil
+}
+
+// urlSource is the url_source stored with url: none without one.
+func urlSource(url, source string) string {
+	if url == "" {
+		return "none"
+	}
+	return cmp.Or(source, "document")
+}
+
+func nullString(s string) *string {
+	if s == "" {
+		return nil
+	}
+	return &s
 }
 
 // DeleteDocuments deletes documents of a source by URI, with their chunks and vectors, and

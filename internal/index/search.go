@@ -2,6 +2,7 @@ package index
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"slices"
 	"strings"
@@ -417,10 +418,11 @@ type Evidence struct {
 	URI         string
 	Title       string
 	Source      string
+	URL         string // the document's source URL, "" when none
 }
 
 const evidenceColumns = `c.id, c.document_id, c.ordinal, c.text, c.heading_path, c.page_start, c.page_end,
-	c.char_start, c.char_end, c.token_count, d.uri, d.title, s.name`
+	c.char_start, c.char_end, c.token_count, d.uri, d.title, s.name, coalesce(d.url, '')`
 
 // ChunkEvidence returns the chunks with the given ids that the principals can see (the
 // filter is applied again: ids come from the caller), in no particular order.
@@ -456,4 +458,84 @@ func Neighbours(ctx context.Context, db DBTX, chunkingID int, docIDs []int64, or
 		return nil, fmt.Errorf("neighbours: %w", err)
 	}
 	return ev, nil
+}
+
+// Passage is a chunk with its neighbours and its document, for a passage view
+// (GET /v1/chunks/{id}).
+type Passage struct {
+	Chunk         PassageChunk
+	Before, After []PassageChunk // in document order; only those the principals can see
+	DocumentID    int64
+	URI           string
+	Title         string
+	Source        string
+	URL           string // "" when none
+	ContentType   string
+	Pages         int // the document's page count; 0 without pages
+}
+
+// PassageChunk is one chunk of a Passage.
+type PassageChunk struct {
+	ID          int64
+	Ordinal     int
+	Text        string
+	HeadingPath []string
+	PageStart   int // 0 without pages
+	PageEnd     int
+}
+
+// ChunkPassage returns the chunk with this id and up to `around` chunks either side of it in
+// the same document and chunking, if the principals can see it: a chunk they cannot see is
+// ErrNotFound exactly like one that does not exist, and a neighbour they cannot see is left
+// out. Every row is filtered by the tags in SQL, never after.
+func ChunkPassage(ctx context.Context, db DBTX, id int64, around int, principals []string) (Passage, error) {
+	var p Passage
+	var pageStart, pageEnd *int
+	var pages *int
+	var chunkingID int
+	err := db.QueryRow(ctx, `
+		SELECT c.id, c.ordinal, c.text, c.heading_path, c.page_start, c.page_end, c.chunking_id,
+		       d.id, d.uri, d.title, s.name, coalesce(d.url, ''), d.content_type, d.page_count
+		FROM chunks c JOIN documents d ON d.id = c.document_id JOIN sources s ON s.id = d.source_id
+		WHERE c.id = $1 AND c.acl && $2`, id, principals).Scan(
+		&p.Chunk.ID, &p.Chunk.Ordinal, &p.Chunk.Text, &p.Chunk.HeadingPath, &pageStart, &pageEnd, &chunkingID,
+		&p.DocumentID, &p.URI, &p.Title, &p.Source, &p.URL, &p.ContentType, &pages)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Passage{}, fmt.Errorf("chunk %d: %w", id, ErrNotFound)
+	}
+	if err != nil {
+		return Passage{}, fmt.Errorf("read chunk %d: %w", id, err)
+	}
+	p.Chunk.PageStart, p.Chunk.PageEnd, p.Pages = deref(pageStart), deref(pageEnd), deref(pages)
+	if around <= 0 {
+		return p, nil
+	}
+	rows, err := db.Query(ctx, `
+		SELECT c.id, c.ordinal, c.text, c.heading_path, coalesce(c.page_start, 0), coalesce(c.page_end, 0)
+		FROM chunks c
+		WHERE c.document_id = $1 AND c.chunking_id = $2 AND c.ordinal BETWEEN $3::int - $4::int AND $3::int + $4::int
+		  AND c.ordinal <> $3::int AND c.acl && $5
+		ORDER BY c.ordinal`, p.DocumentID, chunkingID, p.Chunk.Ordinal, around, principals)
+	if err != nil {
+		return Passage{}, fmt.Errorf("read the neighbours of chunk %d: %w", id, err)
+	}
+	near, err := pgx.CollectRows(rows, pgx.RowToStructByPos[PassageChunk])
+	if err != nil {
+		return Passage{}, fmt.Errorf("read the neighbours of chunk %d: %w", id, err)
+	}
+	for _, n := range near {
+		if n.Ordinal < p.Chunk.Ordinal {
+			p.Before = append(p.Before, n)
+		} else {
+			p.After = append(p.After, n)
+		}
+	}
+	return p, nil
+}
+
+func deref(n *int) int {
+	if n == nil {
+		return 0
+	}
+	return *n
 }

@@ -50,11 +50,15 @@ type Embedder interface {
 
 // Config configures a run.
 type Config struct {
-	Source           string       // the source's name; required
-	Roots            []string     // files or directories; at least one
-	ACL              []string     // the run's default tags (--acl)
-	Include          []string     // globs on paths relative to the root; empty means all
-	Exclude          []string     // globs on paths relative to the root
+	Source  string   // the source's name; required
+	Roots   []string // files or directories; at least one
+	ACL     []string // the run's default tags (--acl)
+	Include []string // globs on paths relative to the root; empty means all
+	Exclude []string // globs on paths relative to the root
+	// URLPrefix, when set, gives each file that declares no URL of its own the URL prefix +
+	// its path relative to its PATH, each segment percent-encoded (--url-prefix). An http or
+	// https URL without a query or fragment (extract.ValidURLPrefix).
+	URLPrefix        string
 	MaxFileSize      int64        // larger files are skipped; default 100 MiB
 	Concurrency      int          // files processed at once; default the number of CPUs
 	Prune            bool         // delete the source's documents whose files are gone
@@ -91,6 +95,7 @@ type SourceOptions struct {
 	Prune            bool     `json:"prune"`
 	MaxFileSize      int64    `json:"max_file_size"`
 	TextSearchConfig string   `json:"text_search_config"`
+	URLPrefix        string   `json:"url_prefix,omitempty"`
 }
 
 func (c *Config) validate() error {
@@ -108,6 +113,13 @@ func (c *Config) validate() error {
 	}
 	if _, err := acl.Parse(c.ACL); err != nil {
 		return fmt.Errorf("ingest: --acl: %w", err)
+	}
+	if c.URLPrefix != "" {
+		p, err := extract.ValidURLPrefix(c.URLPrefix)
+		if err != nil {
+			return fmt.Errorf("ingest: --url-prefix %q: %w", c.URLPrefix, err)
+		}
+		c.URLPrefix = p
 	}
 	return nil
 }
@@ -141,6 +153,9 @@ type Summary struct {
 	// Hidden lists the stored documents this run made visible to no one because their tags
 	// can no longer be known (see docs/ingestion.md): they stay hidden until fixed.
 	Hidden []string `json:"hidden"`
+	// Warnings are documents written with something left out: a url they declare that is
+	// not an http(s) URL (javascript:, data:, relative ...), dropped and never stored.
+	Warnings []index.Failure `json:"warnings"`
 	// Notes are things the operator should know (pruning skipped, index activated ...).
 	Notes []string `json:"notes"`
 	// Error says why a run failed; empty otherwise.
@@ -154,6 +169,7 @@ type DocumentCounts struct {
 	Unchanged  int `json:"unchanged"`
 	Deleted    int `json:"deleted"`
 	ACLChanged int `json:"acl_changed"`
+	URLChanged int `json:"url_changed"` // only the URL changed (a new --url-prefix)
 	Failed     int `json:"failed"`
 	Skipped    int `json:"skipped"`
 }
@@ -170,6 +186,7 @@ const (
 	OutcomeUpdated    = "updated"
 	OutcomeUnchanged  = "unchanged"
 	OutcomeACLChanged = "acl_changed"
+	OutcomeURLChanged = "url_changed"
 	OutcomeDeleted    = "deleted"
 	OutcomeSkipped    = "skipped"
 	OutcomeFailed     = "failed"
@@ -253,6 +270,7 @@ func (in *Ingester) Run(ctx context.Context) (s Summary, err error) {
 	r.summary.Untagged = []string{}
 	r.summary.Hidden = []string{}
 	r.summary.Notes = []string{}
+	r.summary.Warnings = []index.Failure{}
 	if in.cfg.Report != nil {
 		r.report = json.NewEncoder(in.cfg.Report)
 	}
@@ -425,7 +443,7 @@ func (r *run) prepare(ctx context.Context) error {
 		}
 	}
 	opts := SourceOptions{ACL: r.cfg.ACL, Include: r.cfg.Include, Exclude: r.cfg.Exclude, Prune: r.cfg.Prune,
-		MaxFileSize: r.cfg.MaxFileSize, TextSearchConfig: r.cfg.TextSearchConfig}
+		MaxFileSize: r.cfg.MaxFileSize, TextSearchConfig: r.cfg.TextSearchConfig, URLPrefix: r.cfg.URLPrefix}
 	if err := index.RecordSourceConfig(ctx, r.db, r.sourceID, roots, opts); err != nil {
 		return err
 	}

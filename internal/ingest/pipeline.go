@@ -27,6 +27,7 @@ const (
 	reasonWrite      = "write_error"
 	reasonCrash      = "crash" // a panic while processing the file
 	reasonTooLarge   = extract.ReasonTooLarge
+	reasonUnsafeURL  = "invalid_url" // a warning: the document's url was dropped
 )
 
 // item is one document's result from a worker: its outcome so far and, when it has to be
@@ -43,6 +44,10 @@ type item struct {
 	retag     bool                 // apply tags/tagSource to the stored document
 	tags      []string             // the new tags
 	tagSource string
+	reurl     bool   // apply url/urlSource to the stored document (a new --url-prefix)
+	url       string // the new URL, "" for none
+	urlSource string
+	warning   string // why the document's own url was dropped, for Summary.Warnings
 	pages     int
 	chars     int
 }
@@ -339,6 +344,15 @@ func (r *run) process(ctx context.Context, f file, uri string, sum []byte, selfT
 		default:
 			it.outcome, it.retag, it.tags, it.tagSource = OutcomeACLChanged, true, f.tags, f.tagSource
 		}
+		// The URL the document declares itself cannot have changed; one from the prefix may.
+		if st.URLSource != urlFromDocument {
+			if u, src := r.prefixURL(f, uri); u != st.URL {
+				it.reurl, it.url, it.urlSource = !r.cfg.DryRun, u, src
+				if it.outcome == OutcomeUnchanged {
+					it.outcome = OutcomeURLChanged
+				}
+			}
+		}
 		it.chars = -1 // unknown without extracting: not reported
 		return it
 	}
@@ -373,6 +387,13 @@ func (r *run) process(ctx context.Context, f file, uri string, sum []byte, selfT
 		}
 		source = tagsFromDocument
 	}
+	url, urlSource := doc.URL, urlFromDocument
+	if url == "" {
+		url, urlSource = r.prefixURL(f, uri)
+	}
+	if doc.URLRefused != "" {
+		it.warning = "url dropped: " + doc.URLRefused
+	}
 
 	var chunks []chunk.Chunk
 	if doc.Skip == "" {
@@ -391,7 +412,7 @@ func (r *run) process(ctx context.Context, f file, uri string, sum []byte, selfT
 		SourceID: r.sourceID, URI: uri, Title: doc.Title, ContentType: doc.ContentType, ContentHash: sum,
 		ExtractVersion: extract.Version, Size: f.size, Pages: doc.Pages, Text: doc.Text,
 		PageOffsets: charOffsets(doc.Text, doc.PageStarts), Metadata: doc.Metadata,
-		ACL: tags, ACLSource: source, ModifiedAt: f.modTime,
+		ACL: tags, ACLSource: source, URL: url, URLSource: urlSource, ModifiedAt: f.modTime,
 		Chunks: make([]index.ChunkWrite, len(chunks)),
 	}
 	if len(doc.NoTextPages) > 0 {
@@ -408,6 +429,27 @@ func (r *run) process(ctx context.Context, f file, uri string, sum []byte, selfT
 	}
 	it.doc = w
 	return it
+}
+
+// Where a document's URL comes from (documents.url_source).
+const (
+	urlFromDocument = "document" // front matter, a JSON Lines record's "url", a canonical link
+	urlFromPrefix   = "prefix"   // --url-prefix and the file's path
+	urlFromNowhere  = "none"
+)
+
+// prefixURL returns the URL --url-prefix gives the document uri of file f, and its source:
+// ("", none) without a prefix and for the records of a collection (one file, many
+// documents: the file's URL is none of theirs).
+func (r *run) prefixURL(f file, uri string) (string, string) {
+	if r.cfg.URLPrefix == "" || uri != f.uri {
+		return "", urlFromNowhere
+	}
+	u, err := extract.JoinURLPath(r.cfg.URLPrefix, f.rel)
+	if err != nil { // too long, say: the document has no URL rather than a wrong one
+		return "", urlFromNowhere
+	}
+	return u, urlFromPrefix
 }
 
 // failed turns it into a failure, deciding the fate of its stored version (unwritten).
@@ -467,7 +509,7 @@ func (r *run) batch(ctx context.Context, in <-chan item, out chan<- *batch) erro
 		case it.doc != nil:
 			b.writes = append(b.writes, it)
 			b.chunks += len(it.doc.Chunks)
-		case it.retag:
+		case it.retag || it.reurl:
 			b.tags = append(b.tags, it)
 		default:
 			r.record(it)
@@ -616,8 +658,15 @@ func (r *run) writeTx(ctx context.Context, writes, tags []item) (index.WriteStat
 			return err
 		}
 		for _, it := range tags {
-			if err := index.SetACL(ctx, tx, it.stored.ID, it.tags, it.tagSource); err != nil {
-				return err
+			if it.retag {
+				if err := index.SetACL(ctx, tx, it.stored.ID, it.tags, it.tagSource); err != nil {
+					return err
+				}
+			}
+			if it.reurl {
+				if err := index.SetURL(ctx, tx, it.stored.ID, it.url, it.urlSource); err != nil {
+					return err
+				}
 			}
 		}
 		return nil
@@ -652,6 +701,8 @@ func (r *run) record(it item) {
 		d.Unchanged++
 	case OutcomeACLChanged:
 		d.ACLChanged++
+	case OutcomeURLChanged:
+		d.URLChanged++
 	case OutcomeSkipped:
 		d.Skipped++
 	case OutcomeFailed:
@@ -660,6 +711,9 @@ func (r *run) record(it item) {
 	}
 	if it.refused {
 		r.summary.Refused = append(r.summary.Refused, index.Failure{URI: it.uri, Reason: it.reason, Message: it.message})
+	}
+	if it.warning != "" && it.doc != nil {
+		r.summary.Warnings = append(r.summary.Warnings, index.Failure{URI: it.uri, Reason: reasonUnsafeURL, Message: it.warning})
 	}
 	if it.retag && it.tagSource == tagsHidden {
 		r.summary.Hidden = append(r.summary.Hidden, it.uri)
@@ -722,7 +776,7 @@ func (r *run) progress() {
 	r.mu.Lock()
 	d := r.summary.Documents
 	p := Progress{Files: r.files, FilesTotal: r.total, Chunks: r.summary.Chunks.Written, Failed: d.Failed,
-		Documents: d.Added + d.Updated + d.Unchanged + d.ACLChanged + d.Failed + d.Skipped,
+		Documents: d.Added + d.Updated + d.Unchanged + d.ACLChanged + d.URLChanged + d.Failed + d.Skipped,
 		Elapsed:   r.cfg.Now().Sub(r.start)}
 	r.mu.Unlock()
 	r.cfg.Progress(p)

@@ -104,7 +104,7 @@ func (p sourcePass) run(ctx context.Context, pool *pgxpool.Pool, locked bool, st
 			return fmt.Errorf("source %s: recorded options: %w", s.Name, err)
 		}
 		in, err := ingest.New(ingest.Config{Source: s.Name, Roots: s.Roots, ACL: opts.ACL, Include: opts.Include,
-			Exclude: opts.Exclude, Prune: opts.Prune, MaxFileSize: opts.MaxFileSize, Chunking: settings, TextSearchConfig: ts,
+			Exclude: opts.Exclude, URLPrefix: opts.URLPrefix, Prune: opts.Prune, MaxFileSize: opts.MaxFileSize, Chunking: settings, TextSearchConfig: ts,
 			Extract: p.extract, Target: &g, SourceLocked: locked, Args: append([]string{"ingest", "reindex", "--rechunk"}, p.args...),
 			Progress: func(ip ingest.Progress) {
 				mu.Lock()

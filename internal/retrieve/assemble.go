@@ -125,7 +125,7 @@ func (r *Retriever) assemble(ctx context.Context, chunking int, ranked []Hit, te
 // makeItem joins the chunks of parts (adjacent, in document order, around main) into one
 // passage, dropping the text that consecutive chunks share (their overlap).
 func makeItem(main index.Evidence, parts []index.Evidence, score float64) Item {
-	it := Item{ChunkID: main.ChunkID, Title: main.Title, URI: main.URI, Source: main.Source,
+	it := Item{ChunkID: main.ChunkID, Title: main.Title, URI: main.URI, Source: main.Source, URL: main.URL,
 		HeadingPath: main.HeadingPath, Score: score}
 	var b strings.Builder
 	end := -1

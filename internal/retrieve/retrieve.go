@@ -223,6 +223,7 @@ type Item struct {
 	Text        string   `json:"text"`
 	Title       string   `json:"title"`
 	URI         string   `json:"uri"`
+	URL         string   `json:"url,omitempty"` // the document's source URL, if it has one
 	Source      string   `json:"source"`
 	HeadingPath []string `json:"heading_path"`
 	PageStart   int      `json:"page_start,omitempty"`
