@@ -74,7 +74,7 @@ type options struct {
 	// widget limits (api.Config's); default 1000 a second, bursts of 1000
 	widgetKeyRate, widgetAddrRate   float64
 	widgetKeyBurst, widgetAddrBurst int
-	urlPrefix      string           // the ingest run's --url-prefix
+	urlPrefix                       string // the ingest run's --url-prefix
 }
 
 // demoCorpus copies the demo corpus (and any extra documents) into a temporary folder.
