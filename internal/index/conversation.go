@@ -165,21 +165,8 @@ func DeleteConversation(ctx context.Context, db DBTX, id string, owner Owner) er
 // their turns), in statements of at most batch conversations, as DeleteTracesBefore does for
 // traces, and returns how many it deleted.
 func DeleteConversationsBefore(ctx context.Context, db DBTX, t time.Time, batch int) (int64, error) {
-	if batch <= 0 {
-		return 0, fmt.Errorf("delete conversations: batch size %d is not positive", batch)
-	}
-	var total int64
-	for {
-		tag, err := db.Exec(ctx, `
-			DELETE FROM conversations WHERE id IN (
-			  SELECT id FROM conversations WHERE updated_at < $1
-			  ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED)`, t, batch)
-		if err != nil {
-			return total, fmt.Errorf("delete conversations before %s: %w", t.Format(time.RFC3339), err)
-		}
-		total += tag.RowsAffected()
-		if tag.RowsAffected() < int64(batch) {
-			return total, nil
-		}
-	}
+	return deleteBefore(ctx, db, "conversations", `
+		DELETE FROM conversations WHERE id IN (
+		  SELECT id FROM conversations WHERE updated_at < $1
+		  ORDER BY updated_at LIMIT $2 FOR UPDATE SKIP LOCKED)`, t, batch)
 }

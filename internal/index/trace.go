@@ -407,17 +407,24 @@ func FindTraces(ctx context.Context, db DBTX, requestID string, reader []string,
 // waited for. Cancelling ctx stops between (or during) statements; the batches already
 // deleted stay deleted.
 func DeleteTracesBefore(ctx context.Context, db DBTX, t time.Time, batch int) (int64, error) {
+	return deleteBefore(ctx, db, "traces", `
+		DELETE FROM answer_traces WHERE id IN (
+		  SELECT id FROM answer_traces WHERE created_at < $1
+		  ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)`, t, batch)
+}
+
+// deleteBefore runs stmt, a DELETE of at most $2 rows older than $1, until it deletes fewer
+// than batch rows, and returns how many it deleted: the retention clean-up of traces and
+// conversations.
+func deleteBefore(ctx context.Context, db DBTX, what, stmt string, t time.Time, batch int) (int64, error) {
 	if batch <= 0 {
-		return 0, fmt.Errorf("delete traces: batch size %d is not positive", batch)
+		return 0, fmt.Errorf("delete %s: batch size %d is not positive", what, batch)
 	}
 	var total int64
 	for {
-		tag, err := db.Exec(ctx, `
-			DELETE FROM answer_traces WHERE id IN (
-			  SELECT id FROM answer_traces WHERE created_at < $1
-			  ORDER BY created_at LIMIT $2 FOR UPDATE SKIP LOCKED)`, t, batch)
+		tag, err := db.Exec(ctx, stmt, t, batch)
 		if err != nil {
-			return total, fmt.Errorf("delete traces before %s: %w", t.Format(time.RFC3339), err)
+			return total, fmt.Errorf("delete %s before %s: %w", what, t.Format(time.RFC3339), err)
 		}
 		total += tag.RowsAffected()
 		if tag.RowsAffected() < int64(batch) {
