@@ -318,4 +318,3 @@ func leaked(a demoAnswer, facts []string) bool {
 	}
 	return slices.ContainsFunc(facts, func(f string) bool { return strings.Contains(text, f) })
 }
-
