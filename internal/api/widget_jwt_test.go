@@ -198,7 +198,7 @@ func TestDocumentedHostBackends(t *testing.T) {
 		check("JWT, shell", token, expires, true)
 	})
 	t.Run("JWT, Go", func(t *testing.T) {
-		if got, want := docExample(t, "jwt-go"), goExample(t); got != want {
+		if got, want := strings.TrimSpace(docExample(t, "jwt-go")), strings.TrimSpace(goExample(t)); got != want {
 			t.Fatalf("docs/widget.md's Go example is not the one tested here (widget_jwt_test.go):\n%s\nwant:\n%s", got, want)
 		}
 		host := httptest.NewServer(sessionURL(e.secret, func(r *http.Request) (string, []string, bool) {
