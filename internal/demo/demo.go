@@ -297,7 +297,7 @@ func (s *Site) mint(ctx context.Context, u User) (sessionBody, int, error) {
 	req.Header.Set("Content-Type", "application/json")
 	resp, err := s.cfg.Client.Do(req)
 	if err != nil {
-		return sessionBody{}, 0, errors.New("Docent is unreachable")
+		return sessionBody{}, 0, errors.New("the Docent server is unreachable")
 	}
 	defer resp.Body.Close()
 	data, err := io.ReadAll(io.LimitReader(resp.Body, maxSessionBody))
