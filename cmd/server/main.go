@@ -24,6 +24,7 @@ import (
 	"net/netip"
 	"os"
 	"os/signal"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
@@ -36,6 +37,7 @@ import (
 	"github.com/docent-rag/docent/internal/ask"
 	"github.com/docent-rag/docent/internal/auth"
 	"github.com/docent-rag/docent/internal/config"
+	"github.com/docent-rag/docent/internal/demo"
 	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/metrics"
 	"github.com/docent-rag/docent/internal/retrieve"
@@ -125,6 +127,36 @@ type serverConfig struct {
 	retention time.Duration // of traces
 	// convRetention is how long a conversation is kept after its last turn (0: forever).
 	convRetention time.Duration
+	demo          demoConfig
+}
+
+// demoConfig is DOCENT_DEMO and the demo site's keys.
+type demoConfig struct {
+	on         bool
+	anyAddress bool // may listen on a non-loopback address
+	issuerKey  string
+	widgetKey  string
+}
+
+// loadDemo reads DOCENT_DEMO (false, true or any-address) and, when it is on, the demo
+// site's keys, which must then be set.
+func loadDemo(getenv func(string) string) (demoConfig, error) {
+	var d demoConfig
+	switch v := strings.ToLower(config.Lookup(getenv, config.Demo)); v {
+	case "false", "0", "off":
+		return d, nil
+	case "true", "1", "on":
+		d.on = true
+	case "any-address":
+		d.on, d.anyAddress = true, true
+	default:
+		return d, fmt.Errorf("%s: %q is not false, true or any-address", config.Demo, v)
+	}
+	d.issuerKey, d.widgetKey = getenv(config.DemoIssuerKey), getenv(config.DemoWidgetKey)
+	if !strings.HasPrefix(d.issuerKey, auth.KeyPrefix) || !strings.HasPrefix(d.widgetKey, auth.WidgetKeyPrefix) {
+		return d, fmt.Errorf("%s is on: set %s to a session issuer key (dk_...) and %s to a widget key (dpk_...), as scripts/run.sh does", config.Demo, config.DemoIssuerKey, config.DemoWidgetKey)
+	}
+	return d, nil
 }
 
 func loadConfig(getenv func(string) string) (serverConfig, error) {
@@ -169,6 +201,19 @@ func loadConfig(getenv func(string) string) (serverConfig, error) {
 			}
 		}
 	}
+	// Widget JWTs are accepted from the CORS origins that a widget key could list (https, or
+	// http on a loopback host): an origin that could not is left out, which only refuses.
+	var widgetOrigins []string
+	for _, o := range c.api.CORSOrigins {
+		if n, err := auth.KeyOrigin(o); err == nil && !slices.Contains(widgetOrigins, n) {
+			widgetOrigins = append(widgetOrigins, n)
+		}
+	}
+	demo, err := loadDemo(getenv)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.demo = demo
 	body, err := config.Size(getenv, config.MaxBodyBytes)
 	if err != nil {
 		errs = append(errs, err)
@@ -185,6 +230,8 @@ func loadConfig(getenv func(string) string) (serverConfig, error) {
 		GroupsClaim: config.Lookup(getenv, config.JWTGroupsClaim), AdminGroup: getenv(config.JWTAdminGroup),
 		AllowAnonymous: boolean(config.AllowAnonymous),
 		SessionSecret:  []byte(getenv(config.SessionSecret)),
+		WidgetAudience: config.Lookup(getenv, config.JWTWidgetAud),
+		WidgetOrigins:  widgetOrigins,
 	}
 	if len(c.auth.SessionSecret) == 0 {
 		c.auth.SessionSecret = nil // generated and stored in the database at start
@@ -284,8 +331,24 @@ func serve(ctx context.Context, cfg serverConfig, databaseURL, addr string, shut
 		_ = traces.Close(context.WithoutCancel(ctx))
 		return err
 	}
+	ln, err := net.Listen("tcp", addr)
+	if err != nil {
+		_ = traces.Close(context.WithoutCancel(ctx))
+		return fmt.Errorf("listen on %s: %w", addr, err)
+	}
+	defer ln.Close()
+	if cfg.demo.on {
+		site, err := demoSite(cfg.demo, ln.Addr(), logger)
+		if err != nil {
+			_ = traces.Close(context.WithoutCancel(ctx))
+			return err
+		}
+		cfg.api.Demo = site
+		logger.Warn("serving the demo site: anyone who reaches it can sign in as a demo user", "url", "http://"+ln.Addr().String()+"/demo")
+	}
 	e, err := api.New(cfg.api, pool, retriever, answerer, authn, traces, m, logger, telemetry.Middleware(tracer))
 	if err != nil {
+		_ = traces.Close(context.WithoutCancel(ctx))
 		return err
 	}
 
@@ -298,10 +361,6 @@ func serve(ctx context.Context, cfg serverConfig, databaseURL, addr string, shut
 	}()
 	defer func() { stopExpiring(); <-expired }()
 
-	ln, err := net.Listen("tcp", addr)
-	if err != nil {
-		return fmt.Errorf("listen on %s: %w", addr, err)
-	}
 	srv := &http.Server{
 		Handler:           e,
 		ReadHeaderTimeout: 5 * time.Second,
@@ -376,4 +435,24 @@ func parseProxies(s string) ([]netip.Prefix, error) {
 		out = append(out, p.Masked())
 	}
 	return out, nil
+}
+
+// demoSite is the demo host site (internal/demo) of a server listening on addr. Its backend
+// asks this very server for sessions, over loopback, as a host site's backend would over
+// the network. It refuses a non-loopback address unless DOCENT_DEMO=any-address: the demo
+// lets anyone who reaches it sign in as Erin or Harper and read what they may.
+func demoSite(d demoConfig, addr net.Addr, logger *slog.Logger) (*demo.Site, error) {
+	tcp, ok := addr.(*net.TCPAddr)
+	if !ok {
+		return nil, fmt.Errorf("demo: listening on %s, not TCP", addr)
+	}
+	ip := tcp.AddrPort().Addr().Unmap()
+	if !ip.IsLoopback() && !d.anyAddress {
+		return nil, fmt.Errorf("refusing to serve the demo on %s, which is not a loopback address: anyone who reaches it could sign in as a demo user. Listen on 127.0.0.1 (%s), or set %s=any-address if the address is private to you (a container's port published on the host's loopback)", addr, config.Addr, config.Demo)
+	}
+	if ip.IsUnspecified() {
+		ip = netip.MustParseAddr("127.0.0.1") // listening on every address: loopback is one
+	}
+	self := "http://" + netip.AddrPortFrom(ip, tcp.AddrPort().Port()).String()
+	return demo.New(demo.Config{DocentURL: self, IssuerKey: d.issuerKey, WidgetKey: d.widgetKey}, logger)
 }

@@ -70,6 +70,9 @@ type Config struct {
 	WidgetKeyBurst     int
 	WidgetAddressRate  float64
 	WidgetAddressBurst int
+	// Demo, when set, serves /demo and the paths below it: the demo host site that
+	// `make run` turns on (internal/demo). Never set in production.
+	Demo http.Handler
 	// Now is the clock of the rate limits; default time.Now.
 	Now func() time.Time
 }
@@ -209,6 +212,11 @@ func (s *Server) routes(e *echo.Echo) {
 	admins := append(slices.Clone(authenticated), admin)
 	e.GET("/v1/traces", s.findTraces, admins...)
 	e.GET("/v1/traces/:id", s.trace, admins...)
+	if s.cfg.Demo != nil {
+		demo := echo.WrapHandler(s.cfg.Demo)
+		e.Any("/demo", demo)
+		e.Any("/demo/*", demo)
+	}
 }
 
 // Error is an error with an HTTP status and a stable code for API clients. Its message is

@@ -75,6 +75,9 @@ type options struct {
 	widgetKeyRate, widgetAddrRate   float64
 	widgetKeyBurst, widgetAddrBurst int
 	urlPrefix                       string // the ingest run's --url-prefix
+	// noJWTIssuer: JWTs need no iss (DOCENT_JWT_ISSUER unset), as with a host site signing
+	// its own HS256 widget JWTs
+	noJWTIssuer bool
 }
 
 // demoCorpus copies the demo corpus (and any extra documents) into a temporary folder.
@@ -183,8 +186,13 @@ func newEnv(t *testing.T, o options) *env {
 		adminGroup = "docent-admins"
 	}
 	e.sessionSecret = []byte("the widget session secret of the tests, 32+ bytes")
-	authn, err := auth.New(ctx, auth.Config{JWTSecret: e.secret, JWKSURL: jwks.URL, Issuer: "https://idp.example", Audience: "docent",
-		AdminGroup: adminGroup, AllowAnonymous: o.anonymous, SessionSecret: e.sessionSecret, Now: o.now},
+	jwtIssuer := "https://idp.example"
+	if o.noJWTIssuer {
+		jwtIssuer = ""
+	}
+	authn, err := auth.New(ctx, auth.Config{JWTSecret: e.secret, JWKSURL: jwks.URL, Issuer: jwtIssuer, Audience: "docent",
+		AdminGroup: adminGroup, AllowAnonymous: o.anonymous, SessionSecret: e.sessionSecret, Now: o.now,
+		WidgetAudience: "docent-widget", WidgetOrigins: o.corsOrigins},
 		countingKeys{auth.DBKeys{DB: pool}, e.lookups}, logger)
 	if err != nil {
 		t.Fatal(err)

@@ -72,6 +72,14 @@ type Config struct {
 	// SessionSecret signs end-user sessions (IssueSession); at least 32 bytes. Empty: sessions
 	// are neither issued nor accepted.
 	SessionSecret []byte
+	// WidgetAudience marks widget JWTs: a JWT whose aud contains it is bound like an end-user
+	// session (see Principal.WidgetJWT): it is accepted only when it expires within
+	// MaxSessionTTL, is never admin, and may only be used from WidgetOrigins. It need not
+	// carry Audience. Empty: no JWT is a widget JWT.
+	WidgetAudience string
+	// WidgetOrigins are the browser origins widget JWTs are accepted from (DOCENT_CORS_ORIGINS),
+	// each in its normal form (KeyOrigin). Empty: widget JWTs are refused.
+	WidgetOrigins []string
 	// Now is the clock; default time.Now.
 	Now func() time.Time
 }
@@ -124,6 +132,13 @@ func (c *Config) validate() error {
 		return fmt.Errorf("auth config: GroupsClaim %q is a registered claim, not a list of groups", c.GroupsClaim)
 	case strings.HasPrefix(c.AdminGroup, "group:"):
 		return fmt.Errorf("auth config: AdminGroup %q: give the group's name without \"group:\"", c.AdminGroup)
+	case c.WidgetAudience != "" && c.WidgetAudience == c.Audience:
+		return fmt.Errorf("auth config: WidgetAudience %q is also Audience: widget JWTs must be told apart from the others", c.WidgetAudience)
+	}
+	for _, o := range c.WidgetOrigins {
+		if n, err := KeyOrigin(o); err != nil || n != o {
+			return fmt.Errorf("auth config: WidgetOrigins: %q is not an origin in its normal form (%s)", o, cmp.Or(n, "invalid"))
+		}
 	}
 	if c.AdminGroup != "" {
 		if err := acl.Validate("group:" + c.AdminGroup); err != nil {
@@ -316,13 +331,28 @@ func (a *Authenticator) authenticateJWT(ctx context.Context, raw string) (Princi
 			return Principal{}, a.refused(ctx, ReasonWrongIssuer, nil)
 		}
 	}
-	if a.cfg.Audience != "" {
-		aud, err := claims.GetAudience()
-		if err != nil {
+	aud, err := claims.GetAudience()
+	if err != nil {
+		return Principal{}, a.refused(ctx, ReasonMalformed, err)
+	}
+	// A widget JWT is one whose audience says so, whatever else it says: it is only ever
+	// bound more tightly than other JWTs, never less.
+	widget := a.cfg.WidgetAudience != "" && slices.Contains(aud, a.cfg.WidgetAudience)
+	if a.cfg.Audience != "" && !widget && !slices.Contains(aud, a.cfg.Audience) {
+		return Principal{}, a.refused(ctx, ReasonWrongAudience, nil)
+	}
+	if widget {
+		if len(a.cfg.WidgetOrigins) == 0 {
+			return Principal{}, a.refused(ctx, ReasonWidgetJWTDisabled, nil)
+		}
+		// At most MaxSessionTTL left to live, whatever its iat says: a token handed to a web
+		// page is worth no more, stolen, than an end-user session.
+		exp, err := claims.GetExpirationTime()
+		if err != nil || exp == nil {
 			return Principal{}, a.refused(ctx, ReasonMalformed, err)
 		}
-		if !slices.Contains(aud, a.cfg.Audience) {
-			return Principal{}, a.refused(ctx, ReasonWrongAudience, nil)
+		if exp.After(a.cfg.Now().Add(MaxSessionTTL + a.cfg.ClockSkew)) {
+			return Principal{}, a.refused(ctx, ReasonWidgetLifetime, nil)
 		}
 	}
 	sub, err := claims.GetSubject()
@@ -347,6 +377,10 @@ func (a *Authenticator) authenticateJWT(ctx context.Context, raw string) (Princi
 		tags = append(tags, "group:"+name)
 	}
 	set := principalSet(ctx, a.logger, slog.LevelDebug, "jwt", tags)
+	if widget {
+		return Principal{Kind: KindJWT, Subject: sub, Principals: set, WidgetJWT: true,
+			Origins: slices.Clone(a.cfg.WidgetOrigins)}, nil
+	}
 	return Principal{
 		Kind:       KindJWT,
 		Subject:    sub,

@@ -20,6 +20,11 @@ const (
 	ReasonNonCanonical = "non_canonical_identity"
 	// ReasonDuplicateKey: the token's header or claims repeat a key in a JSON object.
 	ReasonDuplicateKey = "duplicate_key"
+	// ReasonWidgetLifetime: a widget JWT (Config.WidgetAudience) expires more than
+	// MaxSessionTTL from now.
+	ReasonWidgetLifetime = "widget_token_lifetime"
+	// ReasonWidgetJWTDisabled: a widget JWT reached a server that lists no origin for them.
+	ReasonWidgetJWTDisabled = "widget_jwt_disabled"
 )
 
 // messages are what a client is told. They name the problem and nothing else: no token, no
@@ -40,9 +45,11 @@ var messages = map[string]string{
 	ReasonNonCanonical: "the token's identity is not canonical: a character that case mapping, case folding or " +
 		"Unicode normalisation would change (such as KELVIN SIGN, a fullwidth letter or a decomposed accent), " +
 		"a capital letter outside ASCII, or a character that is not a letter, digit or mark",
-	ReasonDuplicateKey:     "the token's header or claims contain a key twice",
-	ReasonSessionsDisabled: "end-user sessions are not enabled on this server",
-	ReasonIssuerRevoked:    "the session's issuer key has been revoked",
+	ReasonDuplicateKey:      "the token's header or claims contain a key twice",
+	ReasonSessionsDisabled:  "end-user sessions are not enabled on this server",
+	ReasonIssuerRevoked:     "the session's issuer key has been revoked",
+	ReasonWidgetLifetime:    "a widget JWT must expire within 15 minutes: sign a new one for each session URL request",
+	ReasonWidgetJWTDisabled: "widget JWTs are not accepted: the server lists no origin for them (DOCENT_CORS_ORIGINS)",
 }
 
 // Error is a refused authentication. Its text is safe to show to the client, and the HTTP

@@ -42,12 +42,16 @@ type Principal struct {
 	// domain their ids must end with ("*": any); empty for other kinds.
 	Grants     []string
 	UserDomain string
+	// WidgetJWT marks a JWT whose audience is the widget's (Config.WidgetAudience): it is
+	// bound like an end-user session, to its Origins (Config.WidgetOrigins) and the widget's
+	// routes, and is never admin.
+	WidgetJWT bool
 }
 
 // BrowserBound reports whether the caller may only call from its Origins, on the widget's
-// routes: a widget key or an end-user session.
+// routes: a widget key, an end-user session or a widget JWT.
 func (p Principal) BrowserBound() bool {
-	return p.Kind == KindWidgetKey || p.Kind == KindSession
+	return p.Kind == KindWidgetKey || p.Kind == KindSession || p.Kind == KindJWT && p.WidgetJWT
 }
 
 // Hash is the SHA-256 of the principal set and of nothing else (not the kind, the subject or

@@ -80,6 +80,10 @@ const (
 	TraceRetention  = "DOCENT_TRACE_RETENTION"
 	ConvRetention   = "DOCENT_CONVERSATION_RETENTION"
 	MaxBodyBytes    = "DOCENT_MAX_BODY"
+	JWTWidgetAud    = "DOCENT_JWT_WIDGET_AUDIENCE"
+	Demo            = "DOCENT_DEMO"
+	DemoIssuerKey   = "DOCENT_DEMO_ISSUER_KEY"
+	DemoWidgetKey   = "DOCENT_DEMO_WIDGET_KEY"
 )
 
 // Vars returns every variable, in the order the README lists them.
@@ -130,6 +134,7 @@ func Vars() []Var {
 		{JWKSURL, "", "URL of a JWKS with the RS256/ES256 keys of JWTs (cached, refreshed).", "server"},
 		{JWTIssuer, "", "Required `iss` of JWTs, when set.", "server"},
 		{JWTAudience, "", "Required `aud` of JWTs, when set.", "server"},
+		{JWTWidgetAud, "docent-widget", "A JWT whose `aud` contains this value is a widget JWT: bound like an end-user session (only the widget's routes, only from DOCENT_CORS_ORIGINS, at most 15 minutes to live, never admin). See docs/widget.md.", "server"},
 		{JWTGroupsClaim, "groups", "JWT claim holding the caller's groups (each becomes `group:<name>`).", "server"},
 		{JWTAdminGroup, "", "A JWT whose groups include this one is an admin (may read traces). Empty: only admin API keys are.", "server"},
 		{AllowAnonymous, "false", "Serve callers without a token, who see only `public` documents.", "server"},
@@ -144,6 +149,9 @@ func Vars() []Var {
 		{CacheTTL, "10m", "How long a cached answer lives.", "server"},
 		{TraceRetention, "720h", "How long answer traces are kept; older ones are deleted hourly (0 keeps them).", "server"},
 		{ConvRetention, "720h", "How long a stored conversation is kept after its last turn; older ones are deleted hourly (0 keeps them).", "server"},
+		{Demo, "false", "Serve the demo host site at /demo (`make run` turns it on): `true` only on a loopback DOCENT_ADDR, `any-address` on any (anyone who reaches it can sign in as a demo user). Never in production. See docs/widget.md.", "server, scripts"},
+		{DemoIssuerKey, "", "The demo site's session issuer key (`dk_...`), with which its backend mints the demo users' sessions; created by `make run`. Never logged.", "server, scripts"},
+		{DemoWidgetKey, "", "The demo site's publishable widget key (`dpk_...`) for the public visitor; created by `make run`.", "server, scripts"},
 		{MaxBodyBytes, "64KiB", "Largest request body; larger requests get 413. Sizes here and in every size setting: bytes, or a number with k, M, G, T (powers of 1000) or Ki, Mi, Gi, Ti (powers of 1024), B optional: `65536`, `64KiB`, `1MB`, `1.5GiB`.", "server"},
 	}
 }
