@@ -187,7 +187,9 @@ func (s *Server) routes(e *echo.Echo) {
 			Skipper:       s.skipStaticCORS,
 		}))
 	}
-	e.Use(middleware.BodyLimit(fmt.Sprintf("%dB", s.cfg.MaxBodyBytes)))
+	// Chat front ends send whole conversations: OpenAI's route has a larger limit of its own.
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: fmt.Sprintf("%dB", s.cfg.MaxBodyBytes),
+		Skipper: func(c echo.Context) bool { return c.Path() == chatRoute }}))
 
 	e.GET("/healthz", s.health)
 	e.GET("/readyz", s.ready)
@@ -207,7 +209,8 @@ func (s *Server) routes(e *echo.Echo) {
 		e.OPTIONS(path, s.widgetPreflight)
 	}
 	e.GET("/v1/chunks/:id", s.chunk, authenticated...)
-	e.POST(chatRoute, s.chatCompletions, authenticated...)
+	e.POST(chatRoute, s.chatCompletions, append([]echo.MiddlewareFunc{
+		middleware.BodyLimit(fmt.Sprintf("%dB", s.chatBodyLimit()))}, authenticated...)...)
 	e.GET("/v1/models", s.models, authenticated...)
 	e.GET("/v1/models/:id", s.model, authenticated...)
 	admins := append(slices.Clone(authenticated), admin)
@@ -265,7 +268,11 @@ func (s *Server) classify(c echo.Context, err error) (int, errorBody) {
 		status := httpErr.Code
 		body.Error = errorDetail{Code: codeForStatus(status), Message: fmt.Sprint(httpErr.Message)}
 		if status == http.StatusRequestEntityTooLarge {
-			body.Error.Message = fmt.Sprintf("the request body is larger than %d bytes", s.cfg.MaxBodyBytes)
+			limit := s.cfg.MaxBodyBytes
+			if c.Path() == chatRoute {
+				limit = s.chatBodyLimit()
+			}
+			body.Error.Message = fmt.Sprintf("the request body is larger than %d bytes", limit)
 		}
 		if status >= 500 {
 			body.Error.Message = http.StatusText(status)

@@ -32,9 +32,12 @@ const chatRoute = "/v1/chat/completions"
 // openAIRoutes answer their errors in OpenAI's shape (toOpenAIError).
 var openAIRoutes = []string{chatRoute, "/v1/models", "/v1/models/:id"}
 
-// Limits of a chat request beyond those of an answer: the messages a request may hold (the
-// body limit bounds their size), and the stop of a streamed answer whose text had to be
-// replaced.
+// chatBodyLimit is the body limit of a chat request: chat front ends send the whole
+// conversation every time (of which the last maxHistory turns are used), so it is 16 times
+// MaxBodyBytes, 1 MiB by default.
+func (s *Server) chatBodyLimit() int64 { return 16 * s.cfg.MaxBodyBytes }
+
+// Limits of a chat request beyond those of an answer (chatBodyLimit bounds its size).
 const (
 	maxChatMessages = 1000
 	// replacedNotice separates a streamed answer that validation replaced from the answer
