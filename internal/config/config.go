@@ -144,7 +144,7 @@ func Vars() []Var {
 		{CacheTTL, "10m", "How long a cached answer lives.", "server"},
 		{TraceRetention, "720h", "How long answer traces are kept; older ones are deleted hourly (0 keeps them).", "server"},
 		{ConvRetention, "720h", "How long a stored conversation is kept after its last turn; older ones are deleted hourly (0 keeps them).", "server"},
-		{MaxBodyBytes, "64KiB", "Largest request body; larger requests get 413. Sizes here and in every size setting: bytes, or a number with k, M, G, T (powers of 1000) or Ki, Mi, Gi, Ti (powers of 1024), B optional: `65536`, `64KiB`, `1MB`, `1.5GiB`.", "server"},
+		{MaxBodyBytes, "64KiB", "Largest request body; larger requests get 413 (16 times as large on `POST /v1/chat/completions`, as chat front ends send whole conversations). Sizes here and in every size setting: bytes, or a number with k, M, G, T (powers of 1000) or Ki, Mi, Gi, Ti (powers of 1024), B optional: `65536`, `64KiB`, `1MB`, `1.5GiB`.", "server"},
 	}
 }
 
