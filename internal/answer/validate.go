@@ -264,6 +264,14 @@ type cite struct {
 	nums []int
 }
 
+// CleanCitations rewrites text's citations as Validate does for an answer written from
+// sources sources (Validation.Answer), without checking anything else: cheap enough to run
+// on a streamed answer's text as it grows.
+func CleanCitations(text string, sources int) string {
+	clean, _, _ := cleanCitations(text, sources)
+	return clean
+}
+
 // cleanCitations rewrites the citation groups of text as [n] markers of the numbers within
 // 1..n, removing the others (and a group left empty, with the space before it). It returns
 // the new text, the groups' offsets in it and the dropped numbers, sorted and distinct.

@@ -126,6 +126,7 @@ type Server struct {
 	// widgetKeys and widgetAddrs limit browser-bound callers per key, and per key and address
 	widgetKeys, widgetAddrs *limiter
 	sessions                SessionIssuer // nil: end-user sessions are not minted
+	started                 time.Time     // the created time of the model GET /v1/models lists
 }
 
 // New returns the API's echo instance with every route registered, serving the use case
@@ -151,7 +152,7 @@ func New(cfg Config, db ask.DB, r ask.Retriever, a ask.Answerer, authn Authentic
 	s := &Server{cfg: cfg, db: db, asker: asker, auth: authn, traces: traces, metrics: m, logger: logger, extra: extra,
 		failures:    newLimiter(cfg.AuthFailureRate, cfg.AuthFailureBurst, cfg.Now),
 		widgetKeys:  newLimiter(cfg.WidgetKeyRate, cfg.WidgetKeyBurst, cfg.Now),
-		widgetAddrs: newLimiter(cfg.WidgetAddressRate, cfg.WidgetAddressBurst, cfg.Now)}
+		widgetAddrs: newLimiter(cfg.WidgetAddressRate, cfg.WidgetAddressBurst, cfg.Now), started: cfg.Now()}
 	s.sessions, _ = authn.(SessionIssuer)
 	if cfg.RateLimit > 0 {
 		s.callers = newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now)
@@ -189,7 +190,9 @@ func (s *Server) routes(e *echo.Echo) {
 			Skipper:       s.skipStaticCORS,
 		}))
 	}
-	e.Use(middleware.BodyLimit(fmt.Sprintf("%dB", s.cfg.MaxBodyBytes)))
+	// Chat front ends send whole conversations: OpenAI's route has a larger limit of its own.
+	e.Use(middleware.BodyLimitWithConfig(middleware.BodyLimitConfig{Limit: fmt.Sprintf("%dB", s.cfg.MaxBodyBytes),
+		Skipper: func(c echo.Context) bool { return c.Path() == chatRoute }}))
 
 	e.GET("/healthz", s.health)
 	e.GET("/readyz", s.ready)
@@ -209,6 +212,10 @@ func (s *Server) routes(e *echo.Echo) {
 		e.OPTIONS(path, s.widgetPreflight)
 	}
 	e.GET("/v1/chunks/:id", s.chunk, authenticated...)
+	e.POST(chatRoute, s.chatCompletions, append([]echo.MiddlewareFunc{
+		middleware.BodyLimit(fmt.Sprintf("%dB", s.chatBodyLimit()))}, authenticated...)...)
+	e.GET("/v1/models", s.models, authenticated...)
+	e.GET("/v1/models/:id", s.model, authenticated...)
 	admins := append(slices.Clone(authenticated), admin)
 	e.GET("/v1/traces", s.findTraces, admins...)
 	e.GET("/v1/traces/:id", s.trace, admins...)
@@ -269,7 +276,11 @@ func (s *Server) classify(c echo.Context, err error) (int, errorBody) {
 		status := httpErr.Code
 		body.Error = errorDetail{Code: codeForStatus(status), Message: fmt.Sprint(httpErr.Message)}
 		if status == http.StatusRequestEntityTooLarge {
-			body.Error.Message = fmt.Sprintf("the request body is larger than %d bytes", s.cfg.MaxBodyBytes)
+			limit := s.cfg.MaxBodyBytes
+			if c.Path() == chatRoute {
+				limit = s.chatBodyLimit()
+			}
+			body.Error.Message = fmt.Sprintf("the request body is larger than %d bytes", limit)
 		}
 		if status >= 500 {
 			body.Error.Message = http.StatusText(status)
@@ -294,7 +305,8 @@ func (s *Server) classify(c echo.Context, err error) (int, errorBody) {
 	return http.StatusInternalServerError, body
 }
 
-// handleError writes every error as {"error": {"code", "message"}}.
+// handleError writes every error as {"error": {"code", "message"}}, or in OpenAI's shape on
+// OpenAI's routes (openAIRoutes).
 func (s *Server) handleError(err error, c echo.Context) {
 	if c.Response().Committed {
 		return
@@ -303,7 +315,11 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if body.Error.Code == "unavailable" {
 		c.Response().Header().Set("Retry-After", retryAfterUnavailable)
 	}
-	if err := c.JSON(status, body); err != nil {
+	var out any = body
+	if slices.Contains(openAIRoutes, c.Path()) {
+		out = toOpenAIError(status, body)
+	}
+	if err := c.JSON(status, out); err != nil {
 		s.logger.DebugContext(c.Request().Context(), "write error response", "err", err)
 	}
 }
@@ -336,6 +352,11 @@ func codeForStatus(status int) string {
 // with NUL or other control characters are 400s naming what is wrong; an oversized body is a
 // 413 (the body limit middleware).
 func decode(c echo.Context, v any) error {
+	return decodeJSON(c, v, true)
+}
+
+// decodeJSON is decode, with unknown fields refused when strict and ignored otherwise.
+func decodeJSON(c echo.Context, v any, strict bool) error {
 	if err := checkContentType(c.Request().Header.Values(echo.HeaderContentType)); err != nil {
 		return err
 	}
@@ -351,7 +372,9 @@ func decode(c echo.Context, v any) error {
 		return err
 	}
 	dec := json.NewDecoder(bytes.NewReader(data))
-	dec.DisallowUnknownFields()
+	if strict {
+		dec.DisallowUnknownFields()
+	}
 	if err := dec.Decode(v); err != nil {
 		var tooLarge *echo.HTTPError
 		var syntax *json.SyntaxError

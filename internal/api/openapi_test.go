@@ -140,6 +140,16 @@ func TestResponsesMatchTheOpenAPI(t *testing.T) {
 		{http.MethodPost, "/v1/widget/sessions", e.keys["eng"], map[string]any{"user": "ana@northwind.example"}, ""},
 		{http.MethodPost, "/v1/answer", widget, map[string]any{"question": "x"}, ""}, // no Origin: 403
 		{http.MethodPost, "/v1/search", widget, map[string]any{"query": "x"}, ""},    // 403
+		{http.MethodPost, "/v1/chat/completions", e.keys["eng"], map[string]any{"model": "docent", "messages": []map[string]any{{"role": "user", "content": "How many vacation days do employees get?"}}}, ""},
+		{http.MethodPost, "/v1/chat/completions", e.keys["eng"], map[string]any{"model": "docent", "store": true, "messages": []map[string]any{{"role": "user", "content": "What is the capital of Mongolia?"}}}, ""},
+		{http.MethodPost, "/v1/chat/completions", e.keys["eng"], map[string]any{"model": "gpt-4o", "messages": []map[string]any{{"role": "user", "content": "x"}}}, ""},
+		{http.MethodPost, "/v1/chat/completions", e.keys["eng"], map[string]any{"model": "docent", "messages": []map[string]any{{"role": "user", "content": []map[string]string{{"type": "image_url"}}}}}, ""},
+		{http.MethodPost, "/v1/chat/completions", "", map[string]any{"model": "docent", "messages": []map[string]any{{"role": "user", "content": "x"}}}, ""},
+		{http.MethodPost, "/v1/chat/completions", widget, map[string]any{"model": "docent", "messages": []map[string]any{{"role": "user", "content": "x"}}}, ""},
+		{http.MethodGet, "/v1/models", e.keys["hr"], nil, ""},
+		{http.MethodGet, "/v1/models", "", nil, ""},
+		{http.MethodGet, "/v1/models/docent", e.keys["hr"], nil, ""},
+		{http.MethodGet, "/v1/models/gpt-4o", e.keys["hr"], nil, ""},
 	} {
 		var reqBody []byte
 		if tc.body != nil {

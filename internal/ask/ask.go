@@ -135,8 +135,11 @@ type Question struct {
 	// ConversationID names the caller's stored conversation this question continues; empty
 	// to start one (unless History is given: then none is stored). Not both.
 	ConversationID string
-	MaxSources     int      // sources the answer may draw on, at most
-	Sources        []string // restrict retrieval to these sources; empty for all
+	// Ephemeral stores no new conversation for a question without ConversationID and
+	// History: for clients that keep their own history (OpenAI's chat completions).
+	Ephemeral  bool
+	MaxSources int      // sources the answer may draw on, at most
+	Sources    []string // restrict retrieval to these sources; empty for all
 }
 
 // Sink receives the events of an answer as they happen, for streaming: Sources once, with
@@ -176,6 +179,9 @@ type Answer struct {
 	Sources []retrieve.Item
 	Cached  bool // served from the answer cache: Timings then holds Total only
 	Timings Timings
+	// Usage is the tokens the model reported for writing this answer: zero when no model
+	// was called (a refusal for weak evidence, the cache, the extractive answer alone).
+	Usage answer.Usage
 	// ConversationID is the stored conversation the question and this answer were added to;
 	// empty when none was stored (the caller's own history, or an anonymous caller).
 	ConversationID string
@@ -344,7 +350,7 @@ func (s *Service) refuse(key string, res *retrieve.Result, tr *Trace, sink Sink)
 // model again).
 func (s *Service) answered(key string, r *answer.Result, evidence []retrieve.Item, res *retrieve.Result, tr *Trace) *Answer {
 	a := &Answer{Text: r.Answer, Grounded: r.Grounded, Citations: r.Citations, Sentences: r.Sentences,
-		Fallback: r.Fallback, Model: r.Model, PromptVersion: r.PromptVersion, Sources: evidence,
+		Fallback: r.Fallback, Model: r.Model, PromptVersion: r.PromptVersion, Sources: evidence, Usage: r.Usage,
 		Timings: Timings{Retrieval: res.Timings, Answer: &r.Timings, Total: tr.elapsed()}}
 	if r.Refused {
 		// Callers see two reasons: no_evidence, or model_unavailable when the model failed

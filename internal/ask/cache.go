@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"slices"
 
+	"github.com/docent-rag/docent/internal/answer"
 	"github.com/docent-rag/docent/internal/retrieve"
 )
 
@@ -48,7 +49,7 @@ func (s *Service) fromCache(key string, tr *Trace, sink Sink) (*Answer, bool) {
 		return nil, false
 	}
 	a := hit.answer
-	a.Cached, a.Timings = true, Timings{Total: tr.elapsed()}
+	a.Cached, a.Timings, a.Usage = true, Timings{Total: tr.elapsed()}, answer.Usage{} // no model call
 	tr.Outcome, tr.PromptVersion, tr.Model = a.outcome(), a.PromptVersion, a.Model
 	tr.cacheHit = true
 	tr.involve(hit.involved...)

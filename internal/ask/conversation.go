@@ -196,7 +196,7 @@ type thread struct {
 // caller may not.
 func (s *Service) openThread(ctx context.Context, q *Question, caller Caller) (*thread, error) {
 	if q.ConversationID == "" {
-		if len(q.History) > 0 || s.conversations == nil || !caller.owns {
+		if len(q.History) > 0 || q.Ephemeral || s.conversations == nil || !caller.owns {
 			return nil, nil
 		}
 		return &thread{id: NewConversationID(), create: true}, nil

@@ -152,7 +152,7 @@ func Vars() []Var {
 		{Demo, "false", "Serve the demo host site at /demo (`make run` turns it on): `true` only on a loopback DOCENT_ADDR, `any-address` on any (anyone who reaches it can sign in as a demo user). Never in production. See docs/widget.md.", "server, scripts"},
 		{DemoIssuerKey, "", "The demo site's session issuer key (`dk_...`), with which its backend mints the demo users' sessions; created by `make run`. Never logged.", "server, scripts"},
 		{DemoWidgetKey, "", "The demo site's publishable widget key (`dpk_...`) for the public visitor; created by `make run`.", "server, scripts"},
-		{MaxBodyBytes, "64KiB", "Largest request body; larger requests get 413. Sizes here and in every size setting: bytes, or a number with k, M, G, T (powers of 1000) or Ki, Mi, Gi, Ti (powers of 1024), B optional: `65536`, `64KiB`, `1MB`, `1.5GiB`.", "server"},
+		{MaxBodyBytes, "64KiB", "Largest request body; larger requests get 413 (16 times as large on `POST /v1/chat/completions`, as chat front ends send whole conversations). Sizes here and in every size setting: bytes, or a number with k, M, G, T (powers of 1000) or Ki, Mi, Gi, Ti (powers of 1024), B optional: `65536`, `64KiB`, `1MB`, `1.5GiB`.", "server"},
 	}
 }
 
