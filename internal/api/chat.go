@@ -14,6 +14,7 @@ import (
 
 	"github.com/docent-rag/docent/internal/answer"
 	"github.com/docent-rag/docent/internal/ask"
+	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/retrieve"
 )
 
@@ -27,7 +28,7 @@ import (
 const chatModel = "docent"
 
 // chatRoute is OpenAI's chat completions route.
-const chatRoute = "/v1/chat/completions"
+const chatRoute = index.ChatRoute // traced under it; feedback may rate its answers
 
 // openAIRoutes answer their errors in OpenAI's shape (toOpenAIError).
 var openAIRoutes = []string{chatRoute, "/v1/models", "/v1/models/:id"}

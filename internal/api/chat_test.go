@@ -617,3 +617,25 @@ func TestChatClientGoneCancelsTheModel(t *testing.T) {
 		}
 	}
 }
+
+// TestChatAnswersCanBeRated: the answer id of a completion (docent.answer_id) takes feedback
+// from its caller, and from nobody else, as an answer of POST /v1/answer does.
+func TestChatAnswersCanBeRated(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, options{})
+	status, _, body := e.post(chatPath, e.keys["eng"], chatBody(vacationQ, nil))
+	if status != http.StatusOK {
+		t.Fatalf("%d %s", status, body)
+	}
+	id := decodeCompletion(t, body).Docent.AnswerID
+	waitTrace(e, id)
+	if status, body := rate(e, e.keys["hr"], id, map[string]any{"rating": "down"}); status != http.StatusNotFound {
+		t.Errorf("another caller rating a completion: %d %s", status, body)
+	}
+	if status, body := rate(e, e.keys["eng"], id, map[string]any{"rating": "down", "reason": "wrong"}); status != http.StatusOK {
+		t.Fatalf("the caller rating its completion: %d %s", status, body)
+	}
+	if got := storedFeedback(t, e); len(got) != 1 || got[0].TraceID != id || got[0].Question != vacationQ {
+		t.Errorf("stored: %+v", got)
+	}
+}

@@ -21,8 +21,12 @@ var FeedbackReasons = []string{"wrong", "incomplete", "not_relevant", "outdated"
 // MaxFeedbackComment bounds a feedback comment, in characters (answer_feedback's CHECK).
 const MaxFeedbackComment = 2000
 
-// AnswerRoute is the route of the traces of answers, the only ones feedback may rate.
-const AnswerRoute = "/v1/answer"
+// AnswerRoute and ChatRoute are the routes of the traces of answers (the API's own, and the
+// OpenAI-compatible chat completions'), the only ones feedback may rate.
+const (
+	AnswerRoute = "/v1/answer"
+	ChatRoute   = "/v1/chat/completions"
+)
 
 // Feedback is a caller's rating of an answer.
 type Feedback struct {
@@ -47,12 +51,12 @@ func PutFeedback(ctx context.Context, db DBTX, f Feedback) (replaced bool, err e
 	err = db.QueryRow(ctx, `
 		INSERT INTO answer_feedback AS f (trace_id, rating, reason, comment)
 		SELECT t.id, $4, $5, $6 FROM answer_traces t
-		WHERE t.id = $1 AND t.principal_hash = $2 AND t.caller_hash = $3 AND t.route = $7
+		WHERE t.id = $1 AND t.principal_hash = $2 AND t.caller_hash = $3 AND t.route IN ($7, $8)
 		  AND t.outcome <> 'error'
 		ON CONFLICT (trace_id) DO UPDATE
 		  SET rating = EXCLUDED.rating, reason = EXCLUDED.reason, comment = EXCLUDED.comment, updated_at = now()
 		RETURNING f.xmax <> 0`,
-		f.TraceID, f.PrincipalHash, f.CallerHash, f.Rating, nullText(f.Reason), nullText(f.Comment), AnswerRoute).Scan(&replaced)
+		f.TraceID, f.PrincipalHash, f.CallerHash, f.Rating, nullText(f.Reason), nullText(f.Comment), AnswerRoute, ChatRoute).Scan(&replaced)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return false, fmt.Errorf("feedback on %q: %w", f.TraceID, ErrNotFound)
 	}
