@@ -288,8 +288,8 @@
     }
   }
 
-  // call fetches path of the API with the credential; a 401 with a session fetches a new
-  // session once and tries again.
+  // call fetches path of the API with the credential; a 401 (or an unreadable refusal) with a
+  // session fetches a new session once and tries again.
   async function call(path, init, retried) {
     const tok = await token(false);
     const headers = Object.assign({ Authorization: 'Bearer ' + tok }, init.headers || {});
@@ -298,6 +298,12 @@
       res = await fetch(api + path, Object.assign({}, init, { headers, credentials: 'omit', mode: 'cors' }));
     } catch (e) {
       if (e && e.name === 'AbortError') throw e;
+      // A refusal without CORS headers (a 401 for an expired or revoked session is one)
+      // reaches a page as a network error: with a session, get a new one once and try again.
+      if (config.sessionURL && !retried) {
+        await token(true);
+        return call(path, init, true);
+      }
       throw new WidgetError('network', 0, t('errorNetwork'));
     }
     if (res.status === 401 && config.sessionURL && !retried) {
