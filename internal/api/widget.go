@@ -18,12 +18,16 @@ import (
 // Widget keys and end-user sessions (docs/widget.md): who may call which route from where.
 
 // widgetRoutes are the routes a browser-bound caller (a publishable widget key or an end-user
-// session) may call, by route template: the one list to extend when the widget gets a route
-// (feedback, conversations). Everything else (search, traces, sessions) answers such a caller
-// 403, and a preflight for a route not listed here is not answered with CORS headers for
-// widget origins.
+// session) may call, by route template: asking, rating its own answers, restoring and
+// deleting its own conversations, and opening a cited passage (each permission checked as
+// for any caller). Everything else (search, traces, sessions, chat completions) answers such
+// a caller 403, and a preflight for a route not listed here is not answered with CORS
+// headers for widget origins.
 var widgetRoutes = []string{
 	"/v1/answer",
+	"/v1/answers/:id/feedback",
+	"/v1/conversations/:id",
+	"/v1/chunks/:id",
 }
 
 // sessionsRoute mints end-user sessions; only session issuer keys may call it, and they may
@@ -62,7 +66,7 @@ func (s *Server) callerPolicy() echo.MiddlewareFunc {
 					return forbidden("forbidden_route", "a widget key or session may only call "+strings.Join(widgetRoutes, ", "))
 				}
 				c.Response().Header().Add(echo.HeaderVary, echo.HeaderOrigin)
-				origin, ok := auth.RequestOrigin(c.Request().Header.Get(echo.HeaderOrigin))
+				origin, ok := browserOrigin(c)
 				if !ok {
 					return forbidden("forbidden_origin", "a widget key or session is accepted only from a web page on one of its origins: this request has no Origin header, or a null or invalid one")
 				}
@@ -87,6 +91,26 @@ func (s *Server) callerPolicy() echo.MiddlewareFunc {
 			return next(c)
 		}
 	}
+}
+
+// browserOrigin returns the web origin a request comes from: its Origin header, in normal
+// form (auth.RequestOrigin); or, for a same-origin request without one (browsers omit Origin
+// on a same-origin GET), the server's own origin as the browser addressed it, which the
+// browser vouches for with Sec-Fetch-Site: same-origin (a header no page can set or forge).
+// ok is false for no origin, "null", or an invalid one.
+func browserOrigin(c echo.Context) (string, bool) {
+	r := c.Request()
+	if o := r.Header.Get(echo.HeaderOrigin); o != "" {
+		return auth.RequestOrigin(o)
+	}
+	if r.Header.Get("Sec-Fetch-Site") != "same-origin" {
+		return "", false
+	}
+	scheme := "http"
+	if r.TLS != nil || c.Scheme() == "https" {
+		scheme = "https"
+	}
+	return auth.RequestOrigin(scheme + "://" + r.Host)
 }
 
 // skipStaticCORS reports whether the configured CORS allow-list (Config.CORSOrigins) stays

@@ -85,14 +85,21 @@ func NewConversationID() string {
 }
 
 // ownerOf returns who owns the conversations p starts: its principal set and its identity
-// (the API key's id, the JWT's subject). Anonymous callers own none (ok false): they cannot
-// be told apart, so a conversation of theirs would belong to every anonymous caller.
+// (the API key's id, the JWT's subject, the publishable widget key's id, the end-user
+// session's issuer key and user). Anonymous callers own none (ok false): they cannot be told
+// apart, so a conversation of theirs would belong to every anonymous caller. Every browser
+// carrying one widget key is one caller: its conversations are told apart only by their ids,
+// 128 random bits that only the browser that started one holds (docs/widget.md).
 func ownerOf(p auth.Principal) (index.Owner, bool) {
 	switch {
 	case p.Kind == auth.KindAPIKey && p.KeyID != 0:
 		return index.Owner{Hash: p.Hash(), ID: "key:" + strconv.FormatInt(p.KeyID, 10)}, true
 	case p.Kind == auth.KindJWT && p.Subject != "":
 		return index.Owner{Hash: p.Hash(), ID: "jwt:" + p.Subject}, true
+	case p.Kind == auth.KindWidgetKey && p.KeyID != 0:
+		return index.Owner{Hash: p.Hash(), ID: "widget:" + strconv.FormatInt(p.KeyID, 10)}, true
+	case p.Kind == auth.KindSession && p.KeyID != 0 && p.Subject != "":
+		return index.Owner{Hash: p.Hash(), ID: "session:" + strconv.FormatInt(p.KeyID, 10) + ":" + p.Subject}, true
 	}
 	return index.Owner{}, false
 }

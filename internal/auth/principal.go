@@ -71,17 +71,14 @@ func (p Principal) Hash() []byte {
 
 // CallerHash is the SHA-256 of who the caller is, for binding what a caller owns (its
 // answers' feedback) to it alone: an API key by its id (a name may be reused once revoked),
-// a JWT by its subject (tokens come from one issuer). Each part is preceded by its length,
-// as in Hash. nil for anonymous callers, and for a JWT without a subject: they have no
-// identity to own anything with.
+// a JWT by its subject (tokens come from one issuer), a publishable widget key by its id
+// (every browser carrying it is the same caller), an end-user session by its issuer key's id
+// and its user (two issuers may name the same user; neither may act for the other's). Each
+// part is preceded by its length, as in Hash. nil for anonymous callers, and for a JWT
+// without a subject: they have no identity to own anything with.
 func (p Principal) CallerHash() []byte {
-	var parts []string
-	switch {
-	case p.Kind == KindAPIKey && p.KeyID > 0:
-		parts = []string{KindAPIKey, strconv.FormatInt(p.KeyID, 10)}
-	case p.Kind == KindJWT && p.Subject != "":
-		parts = []string{KindJWT, p.Subject}
-	default:
+	parts := p.identity()
+	if parts == nil {
 		return nil
 	}
 	h := sha256.New()
@@ -92,6 +89,21 @@ func (p Principal) CallerHash() []byte {
 		h.Write(buf)
 	}
 	return h.Sum(nil)
+}
+
+// identity returns the parts that name the caller (CallerHash), nil when it has none.
+func (p Principal) identity() []string {
+	switch {
+	case p.Kind == KindAPIKey && p.KeyID > 0:
+		return []string{KindAPIKey, strconv.FormatInt(p.KeyID, 10)}
+	case p.Kind == KindJWT && p.Subject != "":
+		return []string{KindJWT, p.Subject}
+	case p.Kind == KindWidgetKey && p.KeyID > 0:
+		return []string{KindWidgetKey, strconv.FormatInt(p.KeyID, 10)}
+	case p.Kind == KindSession && p.KeyID > 0 && p.Subject != "":
+		return []string{KindSession, strconv.FormatInt(p.KeyID, 10), p.Subject}
+	}
+	return nil
 }
 
 // principalSet returns "public" and the valid, canonical tags among tags (acl.Validate), sorted
