@@ -371,3 +371,7 @@ func widgetText(t testing.TB, ctx context.Context) string {
 	t.Helper()
 	return eval[string](t, ctx, shadow+`.textContent`)
 }
+
+func decodeJSON(r *http.Request, v any) error {
+	return json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(v)
+}
