@@ -56,7 +56,7 @@ func noFacts(t *testing.T, ctx context.Context, facts []string) {
 }
 
 func TestWidget(t *testing.T) {
-	e := newEnv(t)
+	e := newEnv(t, 100)
 	root := browser.New(t, browser.Options{Timeout: 3 * time.Minute})
 	tab := func(t *testing.T) context.Context {
 		ctx, cancel := chromedp.NewContext(root)

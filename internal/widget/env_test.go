@@ -106,7 +106,9 @@ func (s slowAnswerer) Answer(ctx context.Context, q answer.Prompt, onDelta func(
 	}
 }
 
-func newEnv(t testing.TB) *env {
+// newEnv starts the server (with an answer cache of cacheSize answers; 0: none) and the host
+// site.
+func newEnv(t testing.TB, cacheSize int) *env {
 	t.Helper()
 	ctx := context.Background()
 	db := dbtest.New(t)
@@ -143,7 +145,7 @@ func newEnv(t testing.TB) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = traces.Close(context.Background()) })
-	h, err := api.New(api.Config{MinEvidence: 0.35, CacheSize: 100, RateLimit: 1000, RateBurst: 1000,
+	h, err := api.New(api.Config{MinEvidence: 0.35, CacheSize: cacheSize, RateLimit: 1000, RateBurst: 1000,
 		WidgetKeyRate: 1000, WidgetKeyBurst: 1000, WidgetAddressRate: 1000, WidgetAddressBurst: 1000},
 		db.Pool, r, slowAnswerer{a, e.cancelled}, authn, traces, m, logger)
 	if err != nil {

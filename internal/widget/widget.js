@@ -395,7 +395,7 @@ header{display:flex;align-items:center;gap:4px;padding:10px 10px 10px 16px;backg
 header h2{flex:1;margin:0;font-size:1.05em;font-weight:600;overflow:hidden;text-overflow:ellipsis;white-space:nowrap}
 .icon{border:0;background:transparent;border-radius:8px;padding:6px;display:inline-flex;align-items:center;justify-content:center;color:inherit}
 .icon:hover{background:rgba(127,127,127,.16)}
-.log{flex:1;overflow-y:auto;padding:16px;display:flex;flex-direction:column;gap:12px;scroll-behavior:smooth}
+.log{flex:1;overflow-y:auto;padding:16px;display:flex;flex-direction:column;gap:12px}
 .msg{max-width:100%;overflow-wrap:anywhere}
 .user{align-self:flex-end;max-width:85%;background:var(--_accent);color:var(--_accent-text);padding:8px 12px;border-radius:var(--_radius) var(--_radius) 4px var(--_radius);white-space:pre-wrap}
 .bot{align-self:stretch;background:var(--_surface);padding:10px 12px;border-radius:var(--_radius) var(--_radius) var(--_radius) 4px}
@@ -407,10 +407,10 @@ header h2{flex:1;margin:0;font-size:1.05em;font-weight:600;overflow:hidden;text-
 .status{color:var(--_muted);font-style:italic;display:flex;align-items:center;gap:8px}
 .status::before{content:"";width:8px;height:8px;border-radius:50%;background:var(--_accent);animation:pulse 1s infinite alternate}
 @keyframes pulse{from{opacity:.25}to{opacity:1}}
-@media (prefers-reduced-motion:reduce){.status::before{animation:none}.log{scroll-behavior:auto}}
+@media (prefers-reduced-motion:reduce){.status::before{animation:none}}
 .error{color:var(--_error);font-weight:500}
 .refusal{font-weight:500}
-.cards{display:flex;flex-direction:column;gap:6px;margin:0 0 10px;padding:0;list-style:none}
+.bot .cards{display:flex;flex-direction:column;gap:6px;margin:0 0 10px;padding:0;list-style:none}
 .cards-title{font-size:.8em;font-weight:600;color:var(--_muted);text-transform:uppercase;letter-spacing:.04em;margin:0 0 4px}
 .card{background:var(--_bg);border:1px solid var(--_border);border-radius:8px;padding:8px 10px;font-size:.88em;scroll-margin:12px}
 .card:target,.card.flash{border-color:var(--_accent);box-shadow:0 0 0 2px var(--_accent)}
@@ -441,7 +441,7 @@ button.card-title{border:0;background:none;padding:0;text-align:left}
 .btn{border:1px solid var(--_accent);background:var(--_accent);color:var(--_accent-text);border-radius:8px;padding:5px 12px;font-weight:600}
 .btn.secondary{background:var(--_bg);color:var(--_accent)}
 .greeting{color:var(--_text)}
-.suggest{display:flex;flex-direction:column;align-items:flex-start;gap:6px;margin:0;padding:0;list-style:none}
+.bot .suggest{display:flex;flex-direction:column;align-items:flex-start;gap:6px;margin:8px 0 0;padding:0;list-style:none}
 .suggest button{border:1px solid var(--_border);background:var(--_bg);color:var(--_accent);border-radius:999px;padding:5px 12px;text-align:left}
 .suggest button:hover{border-color:var(--_accent)}
 form.ask{display:flex;align-items:flex-end;gap:8px;padding:10px 12px;border-top:1px solid var(--_border);background:var(--_bg)}
@@ -779,6 +779,7 @@ form.ask .icon:hover{filter:brightness(1.1);background:var(--_accent)}
     if (!question) throw new Error('Docent.ask: empty question');
     if (busy) busy.controller.abort();
     open();
+    for (const s of log.querySelectorAll('.suggest')) s.remove();
     const turn = newTurn(question);
     const controller = new AbortController();
     const mine = { controller, question };
