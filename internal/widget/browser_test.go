@@ -197,6 +197,13 @@ func TestWidget(t *testing.T) {
 		open(t, ctx, sessionPage)
 		waitFor(t, ctx, "a fresh conversation", shadow+`.querySelector('.greeting')`)
 		noFacts(t, ctx, append(failoverFacts, "How long does it take?"))
+		var refused bool
+		for _, s := range e.served("/v1/conversations/" + erinConversation) {
+			refused = refused || s.status == 404
+		}
+		if !refused {
+			t.Errorf("the widget did not ask for Erin's conversation, or got it: %+v", e.served("/v1/conversations/"+erinConversation))
+		}
 		// The page asks through the widget's API, and through the API itself with the session.
 		eval[any](t, ctx, `Docent.ask('What is the production database failover runbook? flock-prod-pg').catch(e => null)`)
 		noFacts(t, ctx, failoverFacts[1:])
@@ -238,6 +245,21 @@ func TestWidget(t *testing.T) {
 			t.Errorf("the server refused %d edited sessions, want 2", refused)
 		}
 		noFacts(t, ctx, failoverFacts)
+	})
+
+	t.Run("sessions are refreshed before they expire", func(t *testing.T) {
+		ctx := tab(t)
+		open(t, ctx, e.addPage("short", page{before: recorder, attrs: map[string]string{"data-docent-session-url": "/session?short=1"}})+"?login=harper")
+		start := e.sessionCount()
+		eval[any](t, ctx, `Docent.ask('How many vacation days do I get?')`)
+		deadline := time.Now().Add(6 * time.Second)
+		for e.sessionCount() < start+3 && time.Now().Before(deadline) {
+			time.Sleep(50 * time.Millisecond)
+		}
+		// The first session, then one every 2 s (half of 3 s, at least 2 s) without a question.
+		if n := e.sessionCount() - start; n < 3 {
+			t.Errorf("%d sessions fetched in 6 s, want the first and 2 refreshes", n)
+		}
 	})
 
 	t.Run("stop cancels the request on the server", func(t *testing.T) {

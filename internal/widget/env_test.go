@@ -55,6 +55,7 @@ type env struct {
 	pages    map[string]page
 	requests []served // what the API served
 	csp      []string // CSP violation reports the host site received
+	sessions int      // sessions the host site served
 	// cancelled records the answers whose request context ended while generating.
 	cancelled chan string
 }
@@ -293,8 +294,21 @@ func (e *env) serveHost(w http.ResponseWriter, r *http.Request) {
 		defer res.Body.Close()
 		w.Header().Set("Content-Type", "application/json")
 		w.Header().Set("Cache-Control", "no-store")
-		w.WriteHeader(res.StatusCode)
-		_, _ = io.Copy(w, res.Body)
+		e.mu.Lock()
+		e.sessions++
+		e.mu.Unlock()
+		if r.URL.Query().Get("short") == "" || res.StatusCode != http.StatusCreated {
+			w.WriteHeader(res.StatusCode)
+			_, _ = io.Copy(w, res.Body)
+			return
+		}
+		// ?short: the site says the session lasts 3 s (the widget's other format, expires_in).
+		var s map[string]any
+		if err := json.NewDecoder(res.Body).Decode(&s); err != nil {
+			http.Error(w, err.Error(), http.StatusBadGateway)
+			return
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"token": s["token"], "expires_in": 3})
 	default:
 		http.NotFound(w, r)
 	}
@@ -312,6 +326,13 @@ func (e *env) cspReports() []string {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	return slices.Clone(e.csp)
+}
+
+// sessionCount returns the sessions the host site served.
+func (e *env) sessionCount() int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	return e.sessions
 }
 
 // served returns the requests the API answered for path.

@@ -53,7 +53,7 @@ func stubAPI(w http.ResponseWriter, r *http.Request) {
 		sse(sources, `event: delta`+"\n"+`data: {"text":"The first half"}`)
 	case "crlf":
 		h.Set("Content-Type", "text/event-stream")
-		fmt.Fprint(w, "event: delta\r\ndata: {\"text\":\"Over CRLF\"}\r\n\r\n: a comment\r\n\r\nevent: answer\r\ndata: {\"id\":\"a1\",\"answer\":\"Over **CRLF** [1].\",\"refused\":false,\"citations\":[]}\r\n\r\n")
+		fmt.Fprint(w, "event: delta\r\ndata: {\"text\":\"Over CRLF\"}\r\n\r\n: a comment\r\n\r\nevent: answer\r\ndata: {\"id\":\"a1\",\"answer\":\"Over **CRLF** [1].\",\"refused\":false,\"citations\":[{\"n\":1,\"chunk_id\":3,\"document\":{\"uri\":\"b.pdf\",\"title\":\"B\",\"source\":\"s\",\"url\":\"https://docs.example/b.pdf#page=2\"},\"pages\":{\"start\":2,\"end\":3},\"heading\":\"Intro\",\"snippet\":\"Snip.\"}]}\r\n\r\n")
 	default:
 		w.WriteHeader(http.StatusBadRequest)
 	}
@@ -96,6 +96,11 @@ func TestWidgetShowsFailures(t *testing.T) {
 	}
 	if got := eval[string](t, ctx, shadow+`.querySelector('.msg.bot:last-child strong').textContent`); got != "CRLF" {
 		t.Errorf("bold: %q", got)
+	}
+	card := eval[map[string]string](t, ctx, `(() => { const c = `+shadow+`.querySelector('.msg.bot:last-child .card'); const a = c.querySelector('a.card-title');
+	  return {href: a.getAttribute('href'), target: a.getAttribute('target'), rel: a.getAttribute('rel'), meta: c.querySelector('.meta').textContent} })()`)
+	if card["href"] != "https://docs.example/b.pdf#page=2" || card["rel"] != "noopener noreferrer" || card["target"] != "_blank" || card["meta"] != "Intro · pp. 2–3" {
+		t.Errorf("card with a URL: %v", card)
 	}
 	empty := eval[int](t, ctx, `[...`+shadow+`.querySelectorAll('.msg.bot')].filter(b => b.textContent.trim() === '').length`)
 	if empty != 0 {

@@ -260,9 +260,9 @@
     if (!Number.isFinite(expires)) expires = Date.now() + (Number(body.expires_in) > 0 ? Number(body.expires_in) : 300) * 1000;
     session = { token: body.token, expires };
     clearTimeout(refreshTimer);
-    // Again about a minute before it expires (sooner for short sessions).
+    // Again about a minute before it expires (half-way for short sessions; at most every 2 s).
     const lifetime = expires - Date.now();
-    const delay = Math.max(5000, lifetime > 120000 ? lifetime - 60000 : lifetime / 2);
+    const delay = Math.max(2000, lifetime > 120000 ? lifetime - 60000 : lifetime / 2);
     refreshTimer = setTimeout(() => { refreshSession().catch(() => {}); }, delay);
     return session.token;
   }
