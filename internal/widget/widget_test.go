@@ -6,6 +6,8 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"os"
+	"path/filepath"
 	"regexp"
 	"strings"
 	"testing"
@@ -112,5 +114,70 @@ func TestServe(t *testing.T) {
 	widget.ServeHTTP(w, r)
 	if w.Code != http.StatusMethodNotAllowed {
 		t.Errorf("POST: %d", w.Code)
+	}
+}
+
+// FuzzServe: whatever Accept-Encoding and If-None-Match a client sends, the script is served
+// whole (plain or gzipped, as its headers say) or 304 for one of its own ETags, never
+// anything else.
+func FuzzServe(f *testing.F) {
+	for _, s := range [][2]string{{"gzip", ""}, {"gzip;q=0", `"x"`}, {"br, GZIP ; Q=0.5", "W/*"}, {"", `"` + widget.Hash() + `"`}, {";;=,", ",,"}} {
+		f.Add(s[0], s[1])
+	}
+	f.Fuzz(func(t *testing.T, acceptEncoding, ifNoneMatch string) {
+		res := get(t, "/widget.js", "Accept-Encoding", acceptEncoding, "If-None-Match", ifNoneMatch)
+		body, _ := io.ReadAll(res.Body)
+		switch res.StatusCode {
+		case http.StatusNotModified:
+			if len(body) != 0 || !strings.Contains(ifNoneMatch, widget.Hash()) && !strings.Contains(ifNoneMatch, "*") {
+				t.Fatalf("304 for If-None-Match %q", ifNoneMatch)
+			}
+		case http.StatusOK:
+			if res.Header.Get("Content-Encoding") == "gzip" {
+				zr, err := gzip.NewReader(bytes.NewReader(body))
+				if err != nil {
+					t.Fatal(err)
+				}
+				body, _ = io.ReadAll(zr)
+			}
+			if !bytes.Equal(body, widget.Source()) {
+				t.Fatal("not the script")
+			}
+		default:
+			t.Fatalf("status %d", res.StatusCode)
+		}
+	})
+}
+
+// TestDocumented: docs/widget.md lists every visible string, every CSS custom property and
+// every data-docent-* attribute that widget.js reads.
+func TestDocumented(t *testing.T) {
+	doc, err := os.ReadFile(filepath.Join("..", "..", "docs", "widget.md"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	src := string(widget.Source())
+	block := regexp.MustCompile(`(?s)const DEFAULT_STRINGS = \{(.*?)\n  \};`).FindStringSubmatch(src)
+	if block == nil {
+		t.Fatal("no DEFAULT_STRINGS in widget.js")
+	}
+	var names []string
+	for _, m := range regexp.MustCompile(`(?m)^\s+(\w+): `).FindAllStringSubmatch(block[1], -1) {
+		names = append(names, "`"+m[1]+"`")
+	}
+	for _, m := range regexp.MustCompile(`var\((--docent-[a-z-]+)`).FindAllStringSubmatch(src, -1) {
+		names = append(names, "`"+m[1]+"`")
+	}
+	for _, m := range regexp.MustCompile(`ds\.docent(\w+)`).FindAllStringSubmatch(src, -1) {
+		kebab := regexp.MustCompile(`[A-Z]`).ReplaceAllStringFunc(m[1][1:], func(c string) string { return "-" + strings.ToLower(c) })
+		names = append(names, "`data-docent-"+strings.ToLower(m[1][:1])+kebab+"`")
+	}
+	if len(names) < 60 {
+		t.Fatalf("only %d names found in widget.js", len(names))
+	}
+	for _, n := range names {
+		if !strings.Contains(string(doc), n) {
+			t.Errorf("docs/widget.md does not document %s", n)
+		}
 	}
 }
