@@ -488,7 +488,7 @@ form.ask .icon:hover{filter:brightness(1.1);background:var(--_accent)}
   const passageBack = iconButton('back', strings.back, () => hidePassage(), 'back');
   const passage = el('section', { class: 'passage', hidden: true, 'aria-labelledby': ids('ptitle') },
     el('div', { class: 'bar' }, passageBack, passageTitle), passageBody);
-  const panel = el('section', { class: 'panel', id: ids('panel'), role: 'dialog', 'aria-modal': 'false', 'aria-labelledby': ids('title'), hidden: config.mode === 'launcher' },
+  const panel = el('section', { class: 'panel', id: ids('panel'), role: config.mode === 'launcher' ? 'dialog' : 'region', 'aria-modal': config.mode === 'launcher' ? 'false' : null, 'aria-labelledby': ids('title'), hidden: config.mode === 'launcher' },
     el('header', null, titleEl, newBtn, closeBtn), log, form, passage, live);
   const launcher = config.mode === 'launcher'
     ? el('button', { type: 'button', class: 'launcher', 'aria-label': strings.openChat, title: strings.openChat, 'aria-expanded': 'false', 'aria-controls': ids('panel'), onclick: () => toggle() }, icon('chat'))
