@@ -340,10 +340,10 @@
       const { value, done } = await reader.read();
       if (done) break;
       buf += decoder.decode(value, { stream: true });
-      let cut;
-      while ((cut = buf.search(/\r?\n\r?\n/)) >= 0) {
-        const block = buf.slice(0, cut);
-        buf = buf.slice(cut + (buf[cut] === '\r' ? (buf[cut + 2] === '\r' ? 4 : 3) : (buf[cut + 1] === '\r' ? 3 : 2)));
+      let end;
+      while ((end = /\r?\n\r?\n/.exec(buf)) !== null) {
+        const block = buf.slice(0, end.index);
+        buf = buf.slice(end.index + end[0].length);
         let name = 'message';
         const data = [];
         for (const line of block.split(/\r?\n/)) {
