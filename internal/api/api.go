@@ -26,6 +26,7 @@ import (
 	"github.com/docent-rag/docent/internal/auth"
 	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/metrics"
+	"github.com/docent-rag/docent/internal/widget"
 )
 
 // Authenticator identifies callers from their Authorization header (internal/auth).
@@ -198,6 +199,7 @@ func (s *Server) routes(e *echo.Echo) {
 	e.GET("/readyz", s.ready)
 	e.GET("/metrics", echo.WrapHandler(s.metrics.Handler()))
 	e.GET("/openapi.json", func(c echo.Context) error { return c.Blob(http.StatusOK, echo.MIMEApplicationJSON, openAPI) })
+	e.GET("/widget.js", echo.WrapHandler(http.HandlerFunc(widget.ServeHTTP)))
 
 	// Route by route rather than as a group: a group's middleware would also run for the
 	// group's unknown paths and methods, turning a 405 into a 401 or a 404.
