@@ -9,7 +9,7 @@ import (
 // Search is a search for evidence, without an answer.
 type Search struct {
 	Query   string
-	Limit   int      // results at most
+	Limit   int      // results at most, 1..retrieve.MaxLimit
 	Sources []string // restrict retrieval to these sources; empty for all
 }
 
@@ -29,7 +29,9 @@ func (s *Service) Search(ctx context.Context, q Search, caller Caller, tr *Trace
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.retrieve(ctx, query, retrieve.Request{Principals: caller.principals, Sources: q.Sources}, tr)
+	// The limit goes to retrieval, which assembles that many results: the evidence count and
+	// token budget of an answer's prompt do not apply to a search.
+	res, err := s.retrieve(ctx, query, retrieve.Request{Principals: caller.principals, Sources: q.Sources, Limit: q.Limit}, tr)
 	if err != nil {
 		return nil, err
 	}

@@ -204,7 +204,19 @@ type Request struct {
 	// Generation retrieves from this index generation instead of the active one (the
 	// evaluation gate of a reindex compares two); 0 for the active one.
 	Generation int
+	// Limit, when not 0, makes the evidence a search's results: at most Limit items (1 to
+	// MaxLimit), not bounded by the ContextTokens budget, which is a prompt's. Each item is
+	// still one chunk with at most Neighbours chunks on each side, so Limit bounds the
+	// work and the size. 0: the evidence of an answer, at most Evidence items within
+	// ContextTokens.
+	Limit int
 }
+
+// MaxLimit is the largest Request.Limit.
+const MaxLimit = 100
+
+// ErrLimit is returned for a Request.Limit outside 0..MaxLimit.
+var ErrLimit = fmt.Errorf("retrieve: Limit must be within 1..%d (0 for the evidence of an answer)", MaxLimit)
 
 // Hit is a chunk in a ranking.
 type Hit struct {
@@ -273,6 +285,9 @@ type Result struct {
 func (r *Retriever) Retrieve(ctx context.Context, req Request) (*Result, error) {
 	start := time.Now()
 	res := &Result{Mode: cmp.Or(req.Mode, Hybrid)}
+	if req.Limit < 0 || req.Limit > MaxLimit {
+		return nil, ErrLimit
+	}
 	q, err := r.query(req)
 	if err != nil {
 		return nil, err
@@ -356,7 +371,11 @@ func (r *Retriever) Retrieve(ctx context.Context, req Request) (*Result, error) 
 
 	// Texts of the candidates: for the reranker and for assembly, in one query.
 	t = time.Now()
-	texts, err := r.evidence(ctx, res.Ranked, req.Principals)
+	items, budget := r.cfg.Evidence, r.cfg.ContextTokens
+	if req.Limit > 0 {
+		items, budget = req.Limit, math.MaxInt
+	}
+	texts, err := r.evidence(ctx, res.Ranked, items, req.Principals)
 	if err != nil {
 		return nil, err
 	}
@@ -374,7 +393,7 @@ func (r *Retriever) Retrieve(ctx context.Context, req Request) (*Result, error) 
 	}
 
 	t = time.Now()
-	res.Evidence, err = r.assemble(ctx, gen.ChunkingID, res.Ranked, texts, req.Principals)
+	res.Evidence, err = r.assemble(ctx, gen.ChunkingID, res.Ranked, texts, items, budget, req.Principals)
 	if err != nil {
 		return nil, err
 	}
