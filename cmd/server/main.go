@@ -251,7 +251,9 @@ func serve(ctx context.Context, cfg serverConfig, databaseURL, addr string, shut
 	embedders := func(ctx context.Context, g index.Generation) (retrieve.Embedder, error) {
 		return openEmbedder(ctx, g)
 	}
-	retriever, err := retrieve.New(retrieve.Config{Embedders: embedders}, pool, emb, rr, rrName, logger)
+	// A query of any length the body limit lets through is accepted (and shortened when long).
+	maxInput := int(max(2000, min(cfg.api.MaxBodyBytes, 1<<30)))
+	retriever, err := retrieve.New(retrieve.Config{Embedders: embedders, MaxQueryInput: maxInput}, pool, emb, rr, rrName, logger)
 	if err != nil {
 		return err
 	}

@@ -98,3 +98,83 @@ func TestSearchHonoursTheLimit(t *testing.T) {
 		}
 	}
 }
+
+// longText is about n characters: a long preamble on the question's topic, as a user who
+// pastes their notes writes it, then the question.
+func longText(n int, question string) string {
+	var b strings.Builder
+	filler := "We are reviewing the salary bands and the base salary of our robotics engineers for the hiring plan. "
+	for b.Len()+len(question) < n {
+		b.WriteString(filler)
+	}
+	b.WriteString(question)
+	return b.String()
+}
+
+// TestLongQueriesAreAnswered: a question or a search query of any length up to the body
+// limit is accepted (before, anything over 2,000 characters was a 400, and a 2,023-character
+// query lost a whole `eval beir` run): retrieval runs with its most informative words, the
+// response says so (query_truncated), and the trace records how it was shortened.
+func TestLongQueriesAreAnswered(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, options{})
+	const question = "What is the salary band for a Senior Robotics Engineer?"
+	for _, n := range []int{2023, 60000} {
+		q := longText(n, question)
+		status, _, out := e.post("/v1/search", e.keys["hr"], map[string]any{"query": q, "limit": 3})
+		if status != http.StatusOK {
+			t.Fatalf("search of %d characters: %d %s", len(q), status, out)
+		}
+		s := decodeSearch(t, out)
+		if !s.QueryTruncated || len(s.Query) > 2000 || !strings.Contains(s.Query, "robotics") {
+			t.Errorf("search of %d characters: truncated %v, query %q", len(q), s.QueryTruncated, s.Query)
+		}
+		if len(s.Results) == 0 || s.Results[0].Document.URI != "hr/salary-bands.md" {
+			t.Errorf("search of %d characters found %+v, want the salary bands first", len(q), s.Results)
+		}
+		for _, stream := range []bool{false, true} {
+			var header []string
+			if stream {
+				header = []string{"Accept", "text/event-stream"}
+			}
+			status, _, out = e.post("/v1/answer", e.keys["hr"], map[string]any{"question": q}, header...)
+			if status != http.StatusOK {
+				t.Fatalf("question of %d characters: %d %s", len(q), status, out)
+			}
+			if stream {
+				evs := events(t, out)
+				out = []byte(evs[len(evs)-1].Data)
+			}
+			a := decodeAnswer(t, out)
+			if !a.QueryTruncated || a.Refused || !strings.Contains(a.Answer, "152,000") {
+				t.Errorf("question of %d characters (stream %v): %s", len(q), stream, out)
+			}
+			if n == 60000 && !stream {
+				waitTrace(e, a.TraceID)
+				status, body := e.get("/v1/traces/"+a.TraceID, e.keys["admin"])
+				var tr api.TraceResponse
+				if err := json.Unmarshal(body, &tr); status != http.StatusOK || err != nil {
+					t.Fatalf("trace: %d %v %s", status, err, body)
+				}
+				var rec struct {
+					Shortened *struct {
+						Chars     int `json:"chars"`
+						KeptChars int `json:"kept_chars"`
+					} `json:"shortened"`
+					QuestionClipped bool `json:"question_clipped"`
+				}
+				if err := json.Unmarshal(tr.Retrieval, &rec); err != nil || rec.Shortened == nil || rec.Shortened.Chars < n || rec.Shortened.KeptChars > 2000 || !rec.QuestionClipped {
+					t.Errorf("the trace does not record the shortening: %v %s", err, tr.Retrieval)
+				}
+				if tr.NormalizedQuery == nil || len(*tr.NormalizedQuery) > 2000 {
+					t.Errorf("the trace's normalized query is not the one retrieval ran: %v", tr.NormalizedQuery)
+				}
+			}
+		}
+	}
+	// Beyond the body limit the request is refused as before (413), whatever the field.
+	status, _, _ := e.post("/v1/search", e.keys["hr"], map[string]any{"query": longText(70000, question)})
+	if status != http.StatusRequestEntityTooLarge {
+		t.Errorf("a query over the body limit: %d, want 413", status)
+	}
+}

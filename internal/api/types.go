@@ -125,6 +125,9 @@ type AnswerResponse struct {
 	// ConversationID is the stored conversation this answer was added to; null when none was
 	// stored (the request carried its own history, or the caller is anonymous).
 	ConversationID *string `json:"conversation_id"`
+	// QueryTruncated: the question was longer than the server uses whole; retrieval ran
+	// with its most informative words and the answerer read its beginning and end.
+	QueryTruncated bool `json:"query_truncated"`
 }
 
 // Citation is a source an answer cites as [n].
@@ -173,11 +176,14 @@ type Source struct {
 
 // SearchResponse answers POST /v1/search.
 type SearchResponse struct {
-	ID        string             `json:"id"`
-	Query     string             `json:"query"`
-	Results   []Source           `json:"results"`
-	TimingsMS map[string]float64 `json:"timings_ms"`
-	TraceID   string             `json:"trace_id"`
+	ID    string `json:"id"`
+	Query string `json:"query"` // as retrieval ran it: normalised, and shortened when too long
+	// QueryTruncated: the query was longer than the server runs whole; Query holds the most
+	// informative words it ran with instead.
+	QueryTruncated bool               `json:"query_truncated"`
+	Results        []Source           `json:"results"`
+	TimingsMS      map[string]float64 `json:"timings_ms"`
+	TraceID        string             `json:"trace_id"`
 }
 
 // documentURL is the link of a passage: the document's URL, with #page=N when the passage

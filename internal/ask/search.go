@@ -15,9 +15,12 @@ type Search struct {
 
 // Found is what a Search found: the ranked evidence the caller may see, best first.
 type Found struct {
-	Query    string // normalised
-	Evidence []retrieve.Item
-	Timings  Timings
+	Query string // normalised, and shortened when it was too long (Shortened)
+	// Shortened says how a query too long to run whole was shortened to its most
+	// informative words; nil otherwise.
+	Shortened *retrieve.Shortening
+	Evidence  []retrieve.Item
+	Timings   Timings
 }
 
 // Search finds the evidence for q that caller may see, filling tr. The errors are Ask's
@@ -36,6 +39,6 @@ func (s *Service) Search(ctx context.Context, q Search, caller Caller, tr *Trace
 		return nil, err
 	}
 	tr.Outcome = "answered"
-	return &Found{Query: query.norm.Text, Evidence: res.Evidence[:min(len(res.Evidence), q.Limit)],
+	return &Found{Query: res.Query.Text, Shortened: res.Shortened, Evidence: res.Evidence[:min(len(res.Evidence), q.Limit)],
 		Timings: Timings{Retrieval: res.Timings, Total: tr.elapsed()}}, nil
 }
