@@ -52,6 +52,10 @@ type Sentence struct {
 	MissingNumbers []string `json:"missing_numbers,omitempty"`
 }
 
+// extent delimits a sentence in Validation.Answer, its markers and the lines of bare
+// citations that belong to it included.
+type extent struct{ start, end int }
+
 // Validation is what Validate found in an answer.
 type Validation struct {
 	// Answer is the text with its citations rewritten as [n] markers ("[1, 3]" and "[1-3]"
@@ -66,6 +70,8 @@ type Validation struct {
 	Grounded bool `json:"grounded"`
 	// NoAnswer: an uncited sentence says that the sources do not contain the answer.
 	NoAnswer bool `json:"no_answer"`
+
+	extents []extent // of Sentences, in order
 }
 
 // Validate checks an answer against the sources it was written from: it removes the
@@ -77,16 +83,33 @@ type Validation struct {
 // ("[2020]") in an answer is dropped as the citation of a source that does not exist.
 // Other brackets ("[a]", "[citation needed]", Markdown links) are left alone.
 func Validate(text string, sources []retrieve.Item, cfg ValidateConfig) Validation {
+	return newValidator(sources, cfg).validate(text)
+}
+
+// validator validates answers against one set of sources, keeping each passage's terms
+// once computed (a stream validates its growing text again and again).
+type validator struct {
+	sources  []retrieve.Item
+	cfg      ValidateConfig
+	passages []*passageTerms
+}
+
+func newValidator(sources []retrieve.Item, cfg ValidateConfig) *validator {
 	cfg.defaults()
+	return &validator{sources: sources, cfg: cfg, passages: make([]*passageTerms, len(sources))}
+}
+
+func (vd *validator) terms(n int) *passageTerms {
+	if vd.passages[n-1] == nil {
+		vd.passages[n-1] = newPassageTerms(vd.sources[n-1])
+	}
+	return vd.passages[n-1]
+}
+
+func (vd *validator) validate(text string) Validation {
+	cfg, sources, terms := vd.cfg, vd.sources, vd.terms
 	clean, cites, dropped := cleanCitations(text, len(sources))
 	v := Validation{Answer: clean, Dropped: dropped}
-	passages := make([]*passageTerms, len(sources))
-	terms := func(n int) *passageTerms {
-		if passages[n-1] == nil {
-			passages[n-1] = newPassageTerms(sources[n-1])
-		}
-		return passages[n-1]
-	}
 	next := 0 // the first citation not yet assigned to a sentence
 	for _, sp := range sentences(clean) {
 		var nums []int
@@ -112,10 +135,12 @@ func Validate(text string, sources []retrieve.Item, cfg ValidateConfig) Validati
 					}
 				}
 				last.Claim = true
+				v.extents[len(v.extents)-1].end = sp.end
 			}
 			continue
 		}
 		v.Sentences = append(v.Sentences, Sentence{Text: body, Citations: nums})
+		v.extents = append(v.extents, extent{sp.start, sp.end})
 		s := &v.Sentences[len(v.Sentences)-1]
 		s.Claim = len(nums) > 0 || isClaim(body, sp.kind)
 		if len(nums) == 0 && isNoAnswer(body) {
