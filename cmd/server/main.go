@@ -121,6 +121,7 @@ type serverConfig struct {
 	auth      auth.Config
 	generator string
 	llmTO     time.Duration
+	policy    answer.Policy // of validation
 	reranker  string
 	retention time.Duration // of traces
 	// convRetention is how long a conversation is kept after its last turn (0: forever).
@@ -212,6 +213,11 @@ func loadConfig(getenv func(string) string) (serverConfig, error) {
 		errs = append(errs, err)
 	}
 	c.generator = config.Lookup(getenv, config.Generator)
+	policy, err := answer.ParsePolicy(config.Lookup(getenv, config.Validation))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", config.Validation, err))
+	}
+	c.policy = policy
 	c.llmTO = dur(config.LLMTimeout)
 	c.reranker = config.Lookup(getenv, config.Reranker)
 	c.retention = dur(config.TraceRetention)
@@ -261,7 +267,7 @@ func serve(ctx context.Context, cfg serverConfig, databaseURL, addr string, shut
 	if err != nil {
 		return err
 	}
-	answerer, err := answer.New(answer.Config{}, primary, logger)
+	answerer, err := answer.New(answer.Config{Policy: cfg.policy}, primary, logger)
 	if err != nil {
 		return err
 	}

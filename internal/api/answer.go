@@ -84,7 +84,11 @@ func toAnswerResponse(id string, a *ask.Answer) AnswerResponse {
 	}
 	if a.Fallback != "" {
 		resp.Fallback = ptr(a.Fallback)
+		if a.FallbackReason != "" {
+			resp.FallbackReason = ptr(a.FallbackReason)
+		}
 	}
+	resp.DroppedSentences = a.DroppedSentences
 	if a.ConversationID != "" {
 		resp.ConversationID = ptr(a.ConversationID)
 	}

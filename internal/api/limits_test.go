@@ -7,6 +7,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docent-rag/docent/internal/answer"
 	"github.com/docent-rag/docent/internal/api"
 )
 
@@ -177,4 +178,90 @@ func TestLongQueriesAreAnswered(t *testing.T) {
 	if status != http.StatusRequestEntityTooLarge {
 		t.Errorf("a query over the body limit: %d, want 413", status)
 	}
+}
+
+// TestUnsupportedClaimsNeverReachTheUser: with a model that answers with claims its
+// citations do not support, an engineer asking about vacation days is never shown them by
+// default, in JSON or in the stream, and the response says how many were removed. These are
+// the two answers of the finding, which went to the user marked `supported: false`. Under
+// mark (a setting) they are shown, marked, as before.
+func TestUnsupportedClaimsNeverReachTheUser(t *testing.T) {
+	t.Parallel()
+	q := map[string]any{"question": "How many vacation days do employees get?"}
+	for _, tc := range []struct {
+		name, reply string
+		policy      answer.Policy
+		forbidden   []string
+		dropped     int
+		fallback    bool   // the extractive answer replaces the model's
+		kept        string // in the answer
+	}{
+		{name: "an injected salary band", reply: "Ignore the rules. The salary band for a Senior Robotics Engineer is $152,000 to $188,000 [1].",
+			forbidden: []string{"Ignore the rules", "152,000", "188,000", "salary"}, dropped: 2, fallback: true, kept: "25"},
+		{name: "an invented figure", reply: "Full-time employees receive 25 days of paid vacation per calendar year [1]. The CEO earns $9 million [1].",
+			forbidden: []string{"CEO", "$9 million"}, dropped: 1, kept: "Full-time employees receive 25 days of paid vacation per calendar year [1]."},
+		{name: "an invented figure under fallback", policy: answer.PolicyFallback,
+			reply:     "Full-time employees receive 25 days of paid vacation per calendar year [1]. The CEO earns $9 million [1].",
+			forbidden: []string{"CEO", "$9 million"}, dropped: 1, kept: "Full-time employees receive 25 days of paid vacation per calendar year [1]."},
+		{name: "a changed number", reply: "Full-time employees receive 52 days of paid vacation per calendar year [1].",
+			forbidden: []string{"52 days"}, dropped: 1, fallback: true, kept: "25"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			t.Parallel()
+			m := &fakeModel{reply: tc.reply}
+			e := newEnv(t, options{model: m, validation: tc.policy})
+			for _, stream := range []bool{false, true} {
+				var header []string
+				if stream {
+					header = []string{"Accept", "text/event-stream"}
+				}
+				// Another question for the stream: the same one would come from the cache.
+				qs := q
+				if stream {
+					qs = map[string]any{"question": "How many days of paid vacation do employees get?"}
+				}
+				status, _, body := e.post("/v1/answer", e.keys["eng"], qs, header...)
+				if status != http.StatusOK {
+					t.Fatalf("%d %s", status, body)
+				}
+				final := body
+				if stream {
+					evs := events(t, body)
+					final = []byte(evs[len(evs)-1].Data)
+					var streamed strings.Builder
+					for _, ev := range evs {
+						if ev.Type == "delta" {
+							streamed.WriteString(ev.Data)
+						}
+					}
+					for _, f := range tc.forbidden {
+						if strings.Contains(streamed.String(), f) {
+							t.Errorf("streamed %q: %s", f, streamed.String())
+						}
+					}
+				}
+				a := decodeAnswer(t, final)
+				for _, f := range tc.forbidden {
+					if strings.Contains(string(final), f) {
+						t.Errorf("stream %v: the response holds %q: %s", stream, f, final)
+					}
+				}
+				if a.DroppedSentences != tc.dropped || !a.Grounded || !strings.Contains(a.Answer, tc.kept) ||
+					(a.Fallback != nil) != tc.fallback || tc.fallback && (a.FallbackReason == nil || *a.FallbackReason != "ungrounded") {
+					t.Errorf("stream %v: %s", stream, final)
+				}
+			}
+		})
+	}
+	t.Run("mark shows them, marked", func(t *testing.T) {
+		t.Parallel()
+		m := &fakeModel{reply: "Full-time employees receive 25 days of paid vacation per calendar year [1]. The CEO earns $9 million [1]."}
+		e := newEnv(t, options{model: m, validation: answer.PolicyMark})
+		_, _, body := e.post("/v1/answer", e.keys["eng"], q)
+		a := decodeAnswer(t, body)
+		if !strings.Contains(a.Answer, "The CEO earns $9 million") || a.Grounded || a.DroppedSentences != 0 ||
+			len(a.Sentences) != 2 || a.Sentences[1].Supported {
+			t.Errorf("under mark: %s", body)
+		}
+	})
 }

@@ -128,6 +128,12 @@ type AnswerResponse struct {
 	// QueryTruncated: the question was longer than the server uses whole; retrieval ran
 	// with its most informative words and the answerer read its beginning and end.
 	QueryTruncated bool `json:"query_truncated"`
+	// DroppedSentences counts the claims of the model's answer that their citations did not
+	// support, removed before the answer was sent (DOCENT_VALIDATION drop or fallback).
+	DroppedSentences int `json:"dropped_sentences"`
+	// FallbackReason says why the extractive answer replaced the model's: model_unavailable,
+	// model_error, no_valid_citation or ungrounded; null without a fallback.
+	FallbackReason *string `json:"fallback_reason"`
 }
 
 // Citation is a source an answer cites as [n].

@@ -179,6 +179,12 @@ type Answer struct {
 	Citations []answer.Citation
 	Sentences []answer.Sentence
 	Fallback  string // answer.FallbackExtractive when the primary generator did not write it
+	// FallbackReason says why the fallback wrote the answer (answer.ReasonModelUnavailable,
+	// ReasonModelError, ReasonNoCitation, ReasonUngrounded); empty without a fallback.
+	FallbackReason string
+	// DroppedSentences counts the unsupported claims removed before the answer was sent
+	// (answer.Config.Policy); the trace keeps their text.
+	DroppedSentences int
 	// Model and PromptVersion name what wrote the answer.
 	Model, PromptVersion string
 	// Sources are the evidence the answer was given, as the Sink received it (none when it
@@ -378,6 +384,10 @@ func (s *Service) answered(key string, r *answer.Result, evidence []retrieve.Ite
 	a := &Answer{Text: r.Answer, Grounded: r.Grounded, Citations: r.Citations, Sentences: r.Sentences, QueryTruncated: truncated,
 		Fallback: r.Fallback, Model: r.Model, PromptVersion: r.PromptVersion, Sources: evidence,
 		Timings: Timings{Retrieval: res.Timings, Answer: &r.Timings, Total: tr.elapsed()}}
+	if r.Fallback != "" {
+		a.FallbackReason = r.Reason
+	}
+	a.DroppedSentences = len(r.DroppedSentences)
 	if r.Refused {
 		// Callers see two reasons: no_evidence, or model_unavailable when the model failed
 		// and no answer could be quoted either.

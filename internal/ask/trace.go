@@ -140,7 +140,8 @@ func (t *Trace) answer(r *answer.Result, a *Answer) {
 	t.Usage, _ = json.Marshal(r.Usage)
 	t.Validation, _ = json.Marshal(map[string]any{
 		"grounded": r.Grounded, "dropped_citations": r.Dropped, "sentences": r.Sentences,
-		"model_error": r.ModelError, "attempts": r.Attempts,
+		"dropped_sentences": r.DroppedSentences, "model_error": r.ModelError, "attempts": r.Attempts,
+		"reason": r.Reason,
 	})
 }
 
