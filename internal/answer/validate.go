@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/docent-rag/docent/internal/retrieve"
 )
@@ -50,6 +52,9 @@ type Sentence struct {
 	Support float64 `json:"support"`
 	// MissingNumbers are the numbers of the sentence that no cited passage contains.
 	MissingNumbers []string `json:"missing_numbers,omitempty"`
+	// MissingNames are the names of the sentence (capitalised words past its first, and
+	// acronyms) that no cited passage contains.
+	MissingNames []string `json:"missing_names,omitempty"`
 }
 
 // extent delimits a sentence in Validation.Answer, its markers and the lines of bare
@@ -158,7 +163,8 @@ func (vd *validator) validate(text string) Validation {
 			s.Supported = false
 		default:
 			s.Support, s.MissingNumbers = support(s.Text, s.Citations, terms)
-			s.Supported = s.Support >= cfg.MinSupport && len(s.MissingNumbers) == 0
+			s.MissingNames = missingNames(s.Text, s.Citations, terms)
+			s.Supported = s.Support >= cfg.MinSupport && len(s.MissingNumbers) == 0 && len(s.MissingNames) == 0
 		}
 	}
 	slices.Sort(v.Cited)
@@ -206,6 +212,49 @@ func support(sentence string, cited []int, terms func(n int) *passageTerms) (flo
 		return 1, missing
 	}
 	return float64(found) / float64(total), missing
+}
+
+// missingNames returns the names of sentence that none of the cited passages contains. A
+// name is a word written with a capital past the sentence's first word, or an acronym (two
+// capitals or more) anywhere, that is not a stop word: the people, places, organisations and
+// titles a claim is about, which one word's share of the content words cannot guard (a
+// claim with its subject swapped keeps nearly all its words).
+func missingNames(sentence string, cited []int, terms func(n int) *passageTerms) []string {
+	var missing []string
+	first := true
+	for _, w := range strings.FieldsFunc(sentence, func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '\'' && r != '’' && r != '-'
+	}) {
+		w = strings.Trim(w, "'’-")
+		isFirst := first
+		first = false
+		r, _ := utf8.DecodeRuneInString(w)
+		if w == "" || !unicode.IsUpper(r) || utf8.RuneCountInString(w) < 2 {
+			continue
+		}
+		acronym := strings.ToUpper(w) == w && !hasDigit(w)
+		if isFirst && !acronym {
+			continue
+		}
+		found := false
+		eachWord(w, func(part string) {
+			t := term(part)
+			if t == "" || metaWords[t] {
+				found = true // a stop word with a capital ("The", "It"): not a name
+				return
+			}
+			for _, n := range cited {
+				if terms(n).words[t] {
+					found = true
+					return
+				}
+			}
+		})
+		if !found && !slices.Contains(missing, w) {
+			missing = append(missing, w)
+		}
+	}
+	return missing
 }
 
 // passageTerms are the content terms and numbers of a passage, its title and headings.
