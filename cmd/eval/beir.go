@@ -22,7 +22,8 @@ corpus is ingested through the real ingestion (once), every query of the split r
 the real retrieval as a caller who sees the whole corpus, and nDCG@10, Recall@10,
 Recall@100, MRR@10 (trec_eval's definitions, over documents: a document ranks where its
 best chunk does) and the retrieval latency are reported. Latency excludes the query
-embedding call.`)
+embedding call. A query whose retrieval fails is counted (failed, and the first 20 listed in
+--json) as finding nothing, and the run goes on; the exit status is then 3.`)
 	dir := fs.String("dataset", "", "BEIR dataset directory (required)")
 	split := fs.String("split", "test", "qrels split")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
@@ -88,6 +89,7 @@ embedding call.`)
 		return exitUsage
 	}
 
+	rep := eval.Report{Dataset: datasetName(*dir), Split: *split, Mode: string(mode), Rerank: rrName, Queries: len(data.Queries)}
 	var ndcg, r10, r100, mrr, latency []float64
 	var cov, dense []float64
 	var top1 []bool
@@ -100,8 +102,15 @@ embedding call.`)
 		}
 		res, err := r.Retrieve(ctx, retrieve.Request{Query: q.Text, Principals: []string{"public"}, Mode: mode})
 		if err != nil {
-			fmt.Fprintf(e.stderr, "eval beir: query %s: %v\n", q.ID, err)
-			return exitFatal
+			if ctx.Err() != nil {
+				fmt.Fprintln(e.stderr, "eval beir: interrupted")
+				return exitFatal
+			}
+			// One query must not cost the run: it found nothing, and the report says why.
+			fmt.Fprintf(e.stderr, "eval beir: query %s failed (counted as finding nothing): %v\n", q.ID, err)
+			rep.Fail(q.ID, err)
+			ndcg, r10, r100, mrr = append(ndcg, 0), append(r10, 0), append(r100, 0), append(mrr, 0)
+			continue
 		}
 		if res.RerankError != "" {
 			rerankFailures++
@@ -128,8 +137,7 @@ embedding call.`)
 	if e.terminal {
 		fmt.Fprintln(e.stderr)
 	}
-	rep := eval.Report{Dataset: datasetName(*dir), Split: *split, Mode: string(mode), Rerank: rrName, Queries: len(data.Queries),
-		NDCG10: eval.Mean(ndcg), Recall10: eval.Mean(r10), Recall100: eval.Mean(r100), MRR10: eval.Mean(mrr)}
+	rep.NDCG10, rep.Recall10, rep.Recall100, rep.MRR10 = eval.Mean(ndcg), eval.Mean(r10), eval.Mean(r100), eval.Mean(mrr)
 	if rep.Rerank == "" || mode != retrieve.Hybrid && rr == nil {
 		rep.Rerank = "none"
 	}
@@ -155,6 +163,10 @@ embedding call.`)
 		a, b, c := fitLogistic(cov, dense, top1)
 		fmt.Fprintf(e.stdout, "strength model fitted on %s/%s (%d queries, %.1f%% with a relevant top document): intercept %.3f, coverage %.3f, dense %.3f\n",
 			rep.Dataset, *split, len(top1), 100*fraction(top1), a, b, c)
+	}
+	if rep.Failed > 0 {
+		fmt.Fprintf(e.stderr, "eval beir: %d of %d queries failed and count as finding nothing\n", rep.Failed, rep.Queries)
+		return exitPartial
 	}
 	return exitOK
 }

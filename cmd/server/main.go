@@ -123,6 +123,7 @@ type serverConfig struct {
 	auth      auth.Config
 	generator string
 	llmTO     time.Duration
+	policy    answer.Policy // of validation
 	reranker  string
 	retention time.Duration // of traces
 	// convRetention is how long a conversation is kept after its last turn (0: forever).
@@ -259,6 +260,11 @@ func loadConfig(getenv func(string) string) (serverConfig, error) {
 		errs = append(errs, err)
 	}
 	c.generator = config.Lookup(getenv, config.Generator)
+	policy, err := answer.ParsePolicy(config.Lookup(getenv, config.Validation))
+	if err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", config.Validation, err))
+	}
+	c.policy = policy
 	c.llmTO = dur(config.LLMTimeout)
 	c.reranker = config.Lookup(getenv, config.Reranker)
 	c.retention = dur(config.TraceRetention)
@@ -298,7 +304,9 @@ func serve(ctx context.Context, cfg serverConfig, databaseURL, addr string, shut
 	embedders := func(ctx context.Context, g index.Generation) (retrieve.Embedder, error) {
 		return openEmbedder(ctx, g)
 	}
-	retriever, err := retrieve.New(retrieve.Config{Embedders: embedders}, pool, emb, rr, rrName, logger)
+	// A query of any length the body limit lets through is accepted (and shortened when long).
+	maxInput := int(max(2000, min(cfg.api.MaxBodyBytes, 1<<30)))
+	retriever, err := retrieve.New(retrieve.Config{Embedders: embedders, MaxQueryInput: maxInput}, pool, emb, rr, rrName, logger)
 	if err != nil {
 		return err
 	}
@@ -306,7 +314,7 @@ func serve(ctx context.Context, cfg serverConfig, databaseURL, addr string, shut
 	if err != nil {
 		return err
 	}
-	answerer, err := answer.New(answer.Config{}, primary, logger)
+	answerer, err := answer.New(answer.Config{Policy: cfg.policy}, primary, logger)
 	if err != nil {
 		return err
 	}
