@@ -312,7 +312,8 @@ func TestPageLoadsTheWidget(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 			t.Fatalf("%s: GET /demo %d %s", who, resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
-		if resp.Header.Get("Cache-Control") != "no-store" || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src 'self'") {
+		if csp := resp.Header.Get("Content-Security-Policy"); resp.Header.Get("Cache-Control") != "no-store" ||
+			!strings.Contains(csp, "script-src 'self';") || !strings.Contains(csp, "style-src 'self';") || strings.Contains(csp, "unsafe") {
 			t.Errorf("%s: headers %v", who, resp.Header)
 		}
 		tags := scriptTag.FindAllString(body, -1)
@@ -320,6 +321,11 @@ func TestPageLoadsTheWidget(t *testing.T) {
 			t.Fatalf("%s: %d script tags, want the widget's only: %q", who, len(tags), tags)
 		}
 		tag := tags[0]
+		// The widget offers only an http(s) escalation link (docs/widget.md): a mailto: one
+		// would silently not be shown.
+		if !strings.Contains(tag, `data-docent-escalation-url="/demo#helpdesk"`) || !strings.Contains(body, `id="helpdesk"`) {
+			t.Errorf("%s: %s, want the escalation link to the page's helpdesk section", who, tag)
+		}
 		if !strings.Contains(tag, `src="/widget.js"`) || !strings.Contains(tag, " async") {
 			t.Errorf("%s: %s, want src=/widget.js async", who, tag)
 		}
