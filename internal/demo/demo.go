@@ -99,6 +99,7 @@ const (
 	sessionPath = "/demo/session"
 	signInPath  = "/demo/signin"
 	stylePath   = "/demo/demo.css"
+	iconPath    = "/demo/favicon.svg"
 )
 
 // New returns the demo site.
@@ -142,6 +143,7 @@ func New(cfg Config, logger *slog.Logger) (*Site, error) {
 	csrf := http.NewCrossOriginProtection()
 	s.mux.HandleFunc("GET "+pagePath, s.page)
 	s.mux.HandleFunc("GET "+stylePath, s.style)
+	s.mux.HandleFunc("GET "+iconPath, s.icon)
 	s.mux.HandleFunc("GET "+sessionPath, s.session)
 	s.mux.Handle("POST "+signInPath, csrf.Handler(http.HandlerFunc(s.signIn)))
 	return s, nil
@@ -324,6 +326,11 @@ var pageHTML string
 //go:embed demo.css
 var styleCSS []byte
 
+// faviconSVG is the page's icon (without one, browsers ask for /favicon.ico and log a 404).
+//
+//go:embed favicon.svg
+var faviconSVG []byte
+
 var pageTemplate = template.Must(template.New("page").Parse(pageHTML))
 
 // pageData is what the page shows.
@@ -373,4 +380,10 @@ func (s *Site) style(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/css; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
 	_, _ = w.Write(styleCSS)
+}
+
+func (s *Site) icon(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "no-cache")
+	_, _ = w.Write(faviconSVG)
 }

@@ -372,6 +372,12 @@ func TestPageLoadsTheWidget(t *testing.T) {
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/css") || !strings.Contains(css, ".switcher") {
 		t.Errorf("GET /demo/demo.css: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
+	// And its icon (without one, browsers ask for /favicon.ico, a 404 in the console).
+	resp, icon := s.do(http.MethodGet, "/demo/favicon.svg", nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/svg+xml" || !strings.HasPrefix(icon, "<svg") ||
+		!strings.Contains(body, `<link rel="icon" href="/demo/favicon.svg"`) {
+		t.Errorf("GET /demo/favicon.svg: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
 }
 
 func TestNewRefusesBadConfiguration(t *testing.T) {
