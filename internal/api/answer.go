@@ -165,15 +165,50 @@ func retrievalError(err error) error {
 	return err
 }
 
-// eventStream writes Server-Sent Events, and is the use case's ask.Sink. Once an event could
-// not be sent (the client went away), it sends nothing more.
-type eventStream struct {
+// sse writes Server-Sent Events: the headers with the first, each flushed at once. Once one
+// could not be sent (the client went away), it sends nothing more and returns that error.
+type sse struct {
 	c       echo.Context
 	started bool
 	gone    error
 }
 
-func newEventStream(c echo.Context) *eventStream { return &eventStream{c: c} }
+// emit writes one event: "event: name" (none when name is empty) and "data: data".
+func (s *sse) emit(name string, data []byte) error {
+	if s.gone != nil {
+		return s.gone
+	}
+	w := s.c.Response()
+	if !s.started {
+		h := w.Header()
+		h.Set(echo.HeaderContentType, "text/event-stream")
+		h.Set("Cache-Control", "no-cache")
+		h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
+		w.WriteHeader(http.StatusOK)
+		s.started = true
+	}
+	var err error
+	if name != "" {
+		_, err = fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, data)
+	} else {
+		_, err = fmt.Fprintf(w, "data: %s\n\n", data)
+	}
+	if err != nil {
+		s.gone = err
+		return err
+	}
+	w.Flush()
+	if err := s.c.Request().Context().Err(); err != nil {
+		s.gone = err
+		return err
+	}
+	return nil
+}
+
+// eventStream writes an answer as Server-Sent Events, and is the use case's ask.Sink.
+type eventStream struct{ sse }
+
+func newEventStream(c echo.Context) *eventStream { return &eventStream{sse{c: c}} }
 
 // Sources sends the sources event.
 func (e *eventStream) Sources(evidence []retrieve.Item) error {
@@ -190,29 +225,11 @@ func (e *eventStream) event(name string, v any) error {
 	if e.gone != nil {
 		return e.gone
 	}
-	w := e.c.Response()
-	if !e.started {
-		h := w.Header()
-		h.Set(echo.HeaderContentType, "text/event-stream")
-		h.Set("Cache-Control", "no-cache")
-		h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-		w.WriteHeader(http.StatusOK)
-		e.started = true
-	}
 	data, err := json.Marshal(v)
 	if err != nil {
 		return err
 	}
-	if _, err := fmt.Fprintf(w, "event: %s\ndata: %s\n\n", name, data); err != nil {
-		e.gone = err
-		return err
-	}
-	w.Flush()
-	if err := e.c.Request().Context().Err(); err != nil {
-		e.gone = err
-		return err
-	}
-	return nil
+	return e.emit(name, data)
 }
 
 func (e *eventStream) final(resp AnswerResponse) error {

@@ -317,6 +317,9 @@ func (s *Server) handleError(err error, c echo.Context) {
 	if body.Error.Code == "unavailable" {
 		c.Response().Header().Set("Retry-After", retryAfterUnavailable)
 	}
+	if status == http.StatusUnauthorized {
+		s.corsForRefusal(c)
+	}
 	var out any = body
 	if slices.Contains(openAIRoutes, c.Path()) {
 		out = toOpenAIError(status, body)

@@ -314,7 +314,7 @@ func (s *Server) chatCompletions(c echo.Context) error {
 	var stream *chatStream
 	var sink ask.Sink
 	if cq.stream {
-		stream = &chatStream{c: c, id: id, created: created}
+		stream = &chatStream{sse: sse{c: c}, id: id, created: created}
 		sink = stream
 	}
 	a, err := s.asker.Ask(c.Request().Context(), cq.q, caller, tr, sink)
@@ -384,11 +384,9 @@ type chatSources struct {
 // answer. Should validation replace the answer (the extractive fallback, a refusal, a retry
 // after text was streamed), finish appends the notice and the answer that replaces it.
 type chatStream struct {
-	c       echo.Context
+	sse
 	id      string
 	created int64
-	started bool
-	gone    error
 	sources int             // the number of sources the answer may cite
 	raw     strings.Builder // the text generated so far
 	sent    string          // the text sent so far
@@ -478,31 +476,8 @@ func (cs *chatStream) send(chunk ChatChunk) error {
 	return cs.write(data)
 }
 
-// write sends one data line; once one could not be sent (the client went away), nothing more.
-func (cs *chatStream) write(data []byte) error {
-	if cs.gone != nil {
-		return cs.gone
-	}
-	w := cs.c.Response()
-	if !cs.started {
-		h := w.Header()
-		h.Set(echo.HeaderContentType, "text/event-stream")
-		h.Set("Cache-Control", "no-cache")
-		h.Set("X-Accel-Buffering", "no") // nginx: do not buffer the stream
-		w.WriteHeader(http.StatusOK)
-		cs.started = true
-	}
-	if _, err := fmt.Fprintf(w, "data: %s\n\n", data); err != nil {
-		cs.gone = err
-		return err
-	}
-	w.Flush()
-	if err := cs.c.Request().Context().Err(); err != nil {
-		cs.gone = err
-		return err
-	}
-	return nil
-}
+// write sends one data line (OpenAI's streams name no events).
+func (cs *chatStream) write(data []byte) error { return cs.emit("", data) }
 
 // openAIError is an error in OpenAI's shape: {"error": {"message", "type", "param", "code"}},
 // with Docent's reason for a 401.

@@ -113,6 +113,35 @@ func browserOrigin(c echo.Context) (string, bool) {
 	return auth.RequestOrigin(scheme + "://" + r.Host)
 }
 
+// corsForRefusal lets the widget read a 401 on one of its routes (an expired or revoked
+// session, a revoked key), so that it can say so or fetch a new session rather than report a
+// network failure: the response gets CORS headers for the request's origin when a live widget
+// or session issuer key lists it, or DOCENT_CORS_ORIGINS does (widget JWTs), as its preflight
+// was answered. A refusal carries nothing but its reason; any other origin gets none.
+func (s *Server) corsForRefusal(c echo.Context) {
+	h := c.Response().Header()
+	if !slices.Contains(widgetRoutes, c.Path()) || h.Get(echo.HeaderAccessControlAllowOrigin) != "" {
+		return
+	}
+	origin, ok := auth.RequestOrigin(c.Request().Header.Get(echo.HeaderOrigin))
+	if !ok {
+		return
+	}
+	allowed := slices.Contains(s.cfg.CORSOrigins, origin)
+	if !allowed {
+		var err error
+		if allowed, err = index.OriginAllowed(c.Request().Context(), s.db, origin); err != nil {
+			s.logger.WarnContext(c.Request().Context(), "look up a refused request's origin", "err", err)
+			return
+		}
+	}
+	h.Add(echo.HeaderVary, echo.HeaderOrigin)
+	if allowed {
+		h.Set(echo.HeaderAccessControlAllowOrigin, origin)
+		h.Set(echo.HeaderAccessControlExposeHeaders, strings.Join([]string{echo.HeaderXRequestID, headerTraceID, "Retry-After"}, ", "))
+	}
+}
+
 // skipStaticCORS reports whether the configured CORS allow-list (Config.CORSOrigins) stays
 // out of a request: one to a widget route from an origin it does not list, which the widget's
 // own CORS handling answers (callerPolicy, widgetPreflight).

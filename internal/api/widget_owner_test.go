@@ -12,6 +12,9 @@ import (
 	"strconv"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/docent-rag/docent/internal/auth"
 )
 
 // widgetCall sends method path as token from origin (none when empty) with extra headers
@@ -209,6 +212,38 @@ func TestWidgetSameOriginRequests(t *testing.T) {
 		status, _, body := e.widgetCall(http.MethodGet, path, tc.token, "", nil, tc.header...)
 		if status != tc.want {
 			t.Errorf("%s: %d %s, want %d", tc.name, status, body, tc.want)
+		}
+	}
+}
+
+// TestWidgetRefusalsAreReadable: a 401 on a widget route (an expired session) carries CORS
+// headers for an origin that a live key lists, so that the widget can read why and fetch a new
+// session; from any other origin, or on another route, it carries none.
+func TestWidgetRefusalsAreReadable(t *testing.T) {
+	t.Parallel()
+	var clk clock
+	e := newEnv(t, options{now: clk.now})
+	issuer := e.issuerKey("intranet-backend", []string{intranet})
+	short := e.session(issuer, map[string]any{"user": "ana@northwind.example", "groups": []string{"engineering"}, "ttl_seconds": 60}).Token
+	clk.advance(2 * time.Minute)
+	ask := map[string]any{"question": failoverQuestion}
+	for _, tc := range []struct {
+		name, method, path, token, origin string
+		body                              any
+		acao                              string
+	}{
+		{"expired session, its origin", http.MethodPost, "/v1/answer", short, intranet, ask, intranet},
+		{"expired session restoring, its origin", http.MethodGet, "/v1/conversations/ffffffffffffffffffffffffffffffff", short, intranet, nil, intranet},
+		{"garbage token, a listed origin", http.MethodPost, "/v1/answer", auth.SessionPrefix + "x", intranet, ask, intranet},
+		{"expired session, another origin", http.MethodPost, "/v1/answer", short, evil, ask, ""},
+		{"expired session, not a widget route", http.MethodPost, "/v1/search", short, intranet, map[string]any{"query": "failover"}, ""},
+	} {
+		status, header, body := e.widgetCall(tc.method, tc.path, tc.token, tc.origin, tc.body)
+		if status != http.StatusUnauthorized || header.Get("Access-Control-Allow-Origin") != tc.acao {
+			t.Errorf("%s: %d, ACAO %q, want 401 and %q: %s", tc.name, status, header.Get("Access-Control-Allow-Origin"), tc.acao, body)
+		}
+		if l := leaks(body, failoverFacts); len(l) > 0 {
+			t.Errorf("%s leaks %v", tc.name, l)
 		}
 	}
 }

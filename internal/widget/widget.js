@@ -298,8 +298,9 @@
       res = await fetch(api + path, Object.assign({}, init, { headers, credentials: 'omit', mode: 'cors' }));
     } catch (e) {
       if (e && e.name === 'AbortError') throw e;
-      // A refusal without CORS headers (a 401 for an expired or revoked session is one)
-      // reaches a page as a network error: with a session, get a new one once and try again.
+      // A refusal without CORS headers reaches a page as a network error (Docent sends them
+      // on a 401 from a listed origin, but a proxy in between may not): with a session, get a
+      // new one once and try again.
       if (config.sessionURL && !retried) {
         await token(true);
         return call(path, init, true);
