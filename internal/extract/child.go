@@ -3,6 +3,7 @@ package extract
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -112,6 +113,8 @@ type childRequest struct {
 	// without answering), "garbage" (answer with a broken frame), "big" (announce a
 	// response larger than the parent accepts). Only a Runner's unexported test hook sets it.
 	TestMode string `json:"test_mode,omitempty"`
+	// OCR, when set, says how to recognise pages without text (nil: OCR is off).
+	OCR *ocrRequest `json:"ocr,omitempty"`
 }
 
 // childResponse is the header of a response.
@@ -340,6 +343,14 @@ func childExtract(req childRequest, data []byte) (payload []byte, err error) {
 		}
 	}()
 	var doc Document
+	ocr := newOCR(req)
+	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(max(req.TimeoutMS, 1))*time.Millisecond)
+	defer cancel()
+	defer func() {
+		if err != nil {
+			ocr.close() // its temporary files
+		}
+	}()
 	switch req.Format {
 	case FormatMarkdown:
 		doc, err = Markdown(data)
@@ -348,13 +359,16 @@ func childExtract(req childRequest, data []byte) (payload []byte, err error) {
 	case FormatText:
 		doc, err = PlainText(data)
 	case FormatPDF:
-		doc, err = pdfExtract(data, req.Password)
+		doc, err = pdfExtract(ctx, data, req.Password, ocr)
+	case FormatImage:
+		doc, err = imageExtract(ctx, data, ocr)
 	default:
 		return nil, &Error{Reason: ReasonInvalid, Err: fmt.Errorf("format %q is not extracted by a child", req.Format)}
 	}
 	if err != nil {
 		return nil, err
 	}
+	finishOCR(&doc, ocr)
 	return encodeDocument(doc)
 }
 
@@ -386,6 +400,8 @@ type wireDocument struct {
 	URL         string         `json:"url,omitempty"`
 	URLRefused  string         `json:"url_refused,omitempty"`
 	Skip        string         `json:"skip,omitempty"`
+	OCRBlocks   []int          `json:"ocr_blocks,omitempty"` // indices of the blocks with Block.OCR
+	OCR         OCRReport      `json:"ocr"`
 }
 
 // encodeDocument encodes doc for the trip to the parent: the length of the JSON that
@@ -395,11 +411,14 @@ func encodeDocument(doc Document) ([]byte, error) {
 	w := wireDocument{
 		Title: doc.Title, ContentType: doc.ContentType, Pages: doc.Pages, PageStarts: doc.PageStarts,
 		NoTextPages: doc.NoTextPages, Metadata: doc.Metadata, ACL: doc.ACL, Skip: doc.Skip,
-		URL: doc.URL, URLRefused: doc.URLRefused,
+		URL: doc.URL, URLRefused: doc.URLRefused, OCR: doc.OCR,
 		Blocks: make([][5]int, len(doc.Blocks)),
 	}
 	for i, b := range doc.Blocks {
 		w.Blocks[i] = [5]int{int(b.Kind), b.Level, b.Start, b.End, b.Page}
+		if b.OCR {
+			w.OCRBlocks = append(w.OCRBlocks, i)
+		}
 	}
 	buf := bytes.NewBuffer(make([]byte, 4, 4+64*len(doc.Blocks)+len(doc.Text)+1024))
 	enc := json.NewEncoder(buf)
@@ -441,6 +460,7 @@ func decodeDocument(payload []byte) (Document, error) {
 		Document:    chunk.Document{Title: w.Title, Text: text, Blocks: make([]chunk.Block, len(w.Blocks))},
 		ContentType: w.ContentType, Pages: w.Pages, PageStarts: w.PageStarts, NoTextPages: w.NoTextPages,
 		Metadata: map[string]any{}, ACL: w.ACL, Skip: w.Skip, URLRefused: truncate(w.URLRefused, maxMessage),
+		OCR: w.OCR,
 	}
 	if w.URL != "" {
 		// Checked again: the child's output was shaped by the file.
@@ -464,6 +484,14 @@ func decodeDocument(payload []byte) (Document, error) {
 		}
 		doc.Blocks[i] = chunk.Block{Kind: chunk.Kind(kind), Level: level, Start: start, End: end, Page: page}
 		prev = end
+	}
+	prev = -1
+	for _, i := range w.OCRBlocks {
+		if i <= prev || i >= len(doc.Blocks) {
+			return Document{}, fmt.Errorf("OCR block %d out of order or not a block", i)
+		}
+		doc.Blocks[i].OCR = true
+		prev = i
 	}
 	if w.Pages < 0 || len(w.PageStarts) > w.Pages {
 		return Document{}, fmt.Errorf("%d page starts for %d pages", len(w.PageStarts), w.Pages)

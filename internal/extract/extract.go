@@ -26,7 +26,7 @@ import (
 // next ingest re-extracts documents whose files did not change. Bump it when a change to
 // this package or to the packages below it (pdf, textnorm) changes the text or structure
 // it produces.
-const Version = "1"
+const Version = "2"
 
 // Document is what extraction produced from a file, or from one record of a collection.
 type Document struct {
@@ -48,8 +48,11 @@ type Document struct {
 	// javascript: or data: URL, say): a warning for the run's summary.
 	URLRefused string
 	// Skip, when not empty, says why the document yields no chunks although nothing failed:
-	// SkipEmpty, SkipRedirect, SkipBinary, SkipNoText.
+	// SkipEmpty, SkipRedirect, SkipBinary, SkipNoText, SkipOCRUnavailable, SkipOCRDeferred.
 	Skip string
+	// OCR says what OCR did (pages recognised, failed, deferred, unavailable, and its time);
+	// the zero value when it did nothing. Blocks of recognised text have Block.OCR set.
+	OCR OCRReport
 }
 
 // Reasons a file is skipped rather than failed.
@@ -57,7 +60,16 @@ const (
 	SkipEmpty    = "empty"    // no text at all
 	SkipRedirect = "redirect" // only a redirect stub (e.g. a go.dev page with `redirect:` front matter)
 	SkipBinary   = "binary"   // not a document format and not text
-	SkipNoText   = "no_text"  // a PDF without any text layer (scanned); OCR is not done
+	SkipNoText   = "no_text"  // a PDF without any text layer (scanned) and OCR off, or OCR found no text
+)
+
+// Reasons of OCR: a document skipped, or a warning for a document written with some pages
+// left without text.
+const (
+	SkipOCRUnavailable = "ocr_unavailable" // pages need OCR, and tesseract or pdftoppm is not installed
+	SkipOCRDeferred    = "ocr_deferred"    // pages need OCR, and the run's budget (DOCENT_OCR_MAX_PAGES) is spent: the next run does them
+	WarnOCRFailed      = "ocr_failed"      // pages whose OCR failed (time limit, a tool's error): left without text
+	WarnOCRTruncated   = "ocr_truncated"   // pages beyond the file's OCR page limit: left without text
 )
 
 // Error is an extraction failure with a stable reason code for reports and `ingest status`.

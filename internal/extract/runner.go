@@ -70,6 +70,8 @@ type Config struct {
 	// PDF holds what is particular to PDFs: their budget (zero values take Timeout and
 	// MemoryLimit) and a password.
 	PDF PDFOptions
+	// OCR configures the recognition of scanned pages and images (see OCRConfig).
+	OCR OCRConfig
 	// FilesPerChild is how many files a child extracts before it is replaced; default 500.
 	FilesPerChild int
 	// RecycleMemory: a child whose resident memory has grown by more than this since it
@@ -98,6 +100,10 @@ type Runner struct {
 	cfg       Config
 	tokens    chan struct{} // one per worker: a free slot to run a child
 	recycleAt int64         // a child that has grown more than this after a file is replaced
+	// ocrUnavailable says why OCR cannot run ("" when it can, or is off).
+	ocrUnavailable string
+	ocrMu          sync.Mutex
+	ocrLeft        int // pages the run may still recognise (guarded by ocrMu)
 
 	mu       sync.Mutex // guards what follows
 	idle     []*child
@@ -118,6 +124,10 @@ func NewRunner(cfg Config) (*Runner, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	ocrUnavailable, err := cfg.OCR.setup()
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Executable == "" {
 		if !hookCalled.Load() {
 			return nil, errors.New("extract: this program's main (or TestMain) must call extract.RunChildIfRequested first: files are extracted by the program itself, re-executed as a child")
@@ -131,7 +141,8 @@ func NewRunner(cfg Config) (*Runner, error) {
 	// A child kept for the next file must leave that file most of its budget, whatever its
 	// format.
 	recycleAt := min(cfg.RecycleMemory, min(cfg.MemoryLimit, cfg.PDF.MemoryLimit)/2)
-	r := &Runner{cfg: cfg, tokens: make(chan struct{}, cfg.Workers), recycleAt: recycleAt, children: map[*child]bool{}}
+	r := &Runner{cfg: cfg, tokens: make(chan struct{}, cfg.Workers), recycleAt: recycleAt, children: map[*child]bool{},
+		ocrUnavailable: ocrUnavailable, ocrLeft: cfg.OCR.MaxPages}
 	for range cfg.Workers {
 		r.tokens <- struct{}{}
 	}
@@ -178,6 +189,14 @@ func (r *Runner) Extract(ctx context.Context, name string, data []byte) (Documen
 		return Document{}, fmt.Errorf("extract %s: a JSON Lines collection is read with SplitJSONL and JSONLRecord", filepath.Base(name))
 	case FormatPDF:
 		req.TimeoutMS, req.MemoryLimit, req.Password = r.cfg.PDF.Timeout.Milliseconds(), r.cfg.PDF.MemoryLimit, r.cfg.PDF.Password
+	case FormatImage:
+		if r.cfg.OCR.Mode != OCRAll {
+			doc := newDocument("application/octet-stream")
+			doc.Skip = SkipBinary
+			doc.OCR.Pending = pendingMode + string(r.cfg.OCR.Mode) // extracted again when images are recognised
+			return doc, nil
+		}
+		req.TimeoutMS, req.MemoryLimit = r.cfg.PDF.Timeout.Milliseconds(), r.cfg.PDF.MemoryLimit
 	}
 	if r.cfg.testMode != nil {
 		req.TestMode = r.cfg.testMode(name)
@@ -192,8 +211,17 @@ func (r *Runner) Extract(ctx context.Context, name string, data []byte) (Documen
 	if err != nil {
 		return Document{}, err
 	}
+	if (format == FormatPDF || format == FormatImage) && r.cfg.OCR.Mode != OCROff {
+		// The file's share of the run's OCR budget, and the time to use it.
+		req.OCR = r.reserveOCR()
+		req.TimeoutMS += int64(req.OCR.Pages) * r.cfg.OCR.PageTimeout.Milliseconds()
+	}
 	doc, keep, err := r.run(ctx, c, req, data)
 	r.put(c, keep)
+	r.releaseOCR(req.OCR, len(doc.OCR.Pages)+len(doc.OCR.Failed))
+	if err == nil && format == FormatPDF && r.cfg.OCR.Mode == OCROff && len(doc.NoTextPages) > 0 {
+		doc.OCR.Pending = pendingMode + string(OCROff) // extracted again when OCR is turned on
+	}
 	return doc, err
 }
 
@@ -406,7 +434,7 @@ func childEnviron() []string {
 	env := []string{childEnv + "=" + childProtocol}
 	for _, kv := range os.Environ() {
 		switch k, _, _ := strings.Cut(kv, "="); k {
-		case "GODEBUG", "GOGC", "GOMAXPROCS", "GOMEMLIMIT", "GOTRACEBACK", "GOCOVERDIR", "TMPDIR", "TZ", "LANG", "LC_ALL", "LC_CTYPE":
+		case "GODEBUG", "GOGC", "GOMAXPROCS", "GOMEMLIMIT", "GOTRACEBACK", "GOCOVERDIR", "TMPDIR", "TZ", "LANG", "LC_ALL", "LC_CTYPE", "TESSDATA_PREFIX":
 			env = append(env, kv)
 		}
 	}
