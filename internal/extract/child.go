@@ -124,9 +124,13 @@ type childResponse struct {
 	Message string `json:"message,omitempty"` // and this message
 	// ACL says that the failure is an *ACLError: the file tries to declare its permission
 	// tags and they cannot be read exactly (ingestion then hides the document).
-	ACL  bool  `json:"acl,omitempty"`
-	RSS  int64 `json:"rss,omitempty"` // the child's resident memory once the file is done (or at its start), in bytes
-	Size int64 `json:"size"`          // bytes of payload: the document, as JSON
+	ACL bool  `json:"acl,omitempty"`
+	RSS int64 `json:"rss,omitempty"` // the child's resident memory once the file is done (or at its start), in bytes
+	// ExtendMS, in a message before the answer, asks for that much more time for the file:
+	// the child is about to recognise a page (OCR). The parent grants it up to the pages
+	// reserved for the file.
+	ExtendMS int64 `json:"extend_ms,omitempty"`
+	Size     int64 `json:"size"` // bytes of payload: the document, as JSON
 }
 
 // writeFrame writes one frame: header, then payload.
@@ -232,7 +236,7 @@ func childMain(in io.Reader, out io.Writer, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "docent extract child: read request: %v\n", err)
 			return childExitProtocol
 		}
-		stop := childLimits(req, stderr)
+		stop, extendBackstop := childLimits(req, stderr)
 		data, err := readPayload(r, req.Size, maxRequestSize)
 		if err != nil {
 			fmt.Fprintf(stderr, "docent extract child: read request: %v\n", err)
@@ -240,7 +244,13 @@ func childMain(in io.Reader, out io.Writer, stderr io.Writer) int {
 		}
 		childTestMode(req, w, stderr)
 		var resp childResponse
-		payload, err := childExtract(req, data)
+		extend := func(d time.Duration) {
+			extendBackstop(d)
+			if !send(childResponse{ExtendMS: d.Milliseconds()}, nil) {
+				os.Exit(childExitProtocol)
+			}
+		}
+		payload, err := childExtract(req, data, extend)
 		if err != nil {
 			resp.Reason, resp.Message = childFailure(err)
 			resp.ACL = IsACLError(err)
@@ -264,10 +274,11 @@ func childMain(in io.Reader, out io.Writer, stderr io.Writer) int {
 // of the address space (outside race builds), and a timer that ends the process if the
 // parent has not killed it a little after the timeout (a backstop; the parent's kill is
 // the rule).
-func childLimits(req childRequest, stderr io.Writer) (stop func()) {
+func childLimits(req childRequest, stderr io.Writer) (stop func(), extend func(time.Duration)) {
 	var timer *time.Timer
+	backstop := time.Duration(req.TimeoutMS)*time.Millisecond + 2*time.Second
 	if req.TimeoutMS > 0 {
-		timer = time.AfterFunc(time.Duration(req.TimeoutMS)*time.Millisecond+2*time.Second, func() {
+		timer = time.AfterFunc(backstop, func() {
 			fmt.Fprintln(stderr, "docent extract child: time limit exceeded")
 			os.Exit(childExitTimeout)
 		})
@@ -283,6 +294,13 @@ func childLimits(req childRequest, stderr io.Writer) (stop func()) {
 			}
 		}
 	}
+	start := time.Now()
+	extend = func(d time.Duration) {
+		if timer != nil {
+			backstop += d
+			timer.Reset(backstop - time.Since(start))
+		}
+	}
 	return func() {
 		if timer != nil {
 			timer.Stop()
@@ -293,7 +311,7 @@ func childLimits(req childRequest, stderr io.Writer) (stop func()) {
 			}
 		}
 		debug.SetMemoryLimit(math.MaxInt64)
-	}
+	}, extend
 }
 
 // childTestMode misbehaves as the request's TestMode asks (see childRequest).
@@ -336,16 +354,15 @@ func childTestMode(req childRequest, w *bufio.Writer, stderr io.Writer) {
 // childExtract extracts the request's payload and returns the document as JSON. A panic
 // becomes an Error with ReasonCrash (the parent then replaces this child, whose state the
 // panic may have left broken).
-func childExtract(req childRequest, data []byte) (payload []byte, err error) {
+func childExtract(req childRequest, data []byte, extend func(time.Duration)) (payload []byte, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			payload, err = nil, &Error{Reason: ReasonCrash, Err: fmt.Errorf("panic: %v", v)}
 		}
 	}()
 	var doc Document
-	ocr := newOCR(req)
-	ctx, cancel := context.WithTimeout(context.Background(), time.Duration(max(req.TimeoutMS, 1))*time.Millisecond)
-	defer cancel()
+	ocr := newOCR(req, extend)
+	ctx := context.Background() // each OCR page has its own time limit; the parent, the file's
 	defer func() {
 		if err != nil {
 			ocr.close() // its temporary files

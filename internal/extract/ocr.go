@@ -271,14 +271,18 @@ type OCR struct {
 	report   OCRReport
 	used     int
 	warnings []string
+	extend   func(time.Duration) // asks the parent for a page's time
 }
 
 // newOCR returns the OCR of a request; nil when OCR is off.
-func newOCR(req childRequest) *OCR {
+func newOCR(req childRequest, extend func(time.Duration)) *OCR {
 	if req.OCR == nil || req.OCR.Mode == OCROff {
 		return nil
 	}
-	return &OCR{req: *req.OCR, memory: cmp.Or(req.MemoryLimit, DefaultMemoryLimit)}
+	if extend == nil {
+		extend = func(time.Duration) {}
+	}
+	return &OCR{req: *req.OCR, memory: cmp.Or(req.MemoryLimit, DefaultMemoryLimit), extend: extend}
 }
 
 // Errors of OCR.Image.
@@ -356,6 +360,7 @@ func (o *OCR) take(page int) bool {
 		return false
 	}
 	o.used++
+	o.extend(time.Duration(o.req.PageTimeoutMS) * time.Millisecond)
 	return true
 }
 

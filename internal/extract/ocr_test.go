@@ -6,8 +6,8 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
-	"image"
 	"hash/crc32"
+	"image"
 	"image/png"
 	"math"
 	"os"
@@ -111,7 +111,7 @@ func TestGarbageText(t *testing.T) {
 	}{
 		{[]string{"An ordinary page of text."}, false},
 		{[]string{"Überprüfung – ½ € “quoted” 漢字 עברית"}, false},
-		{[]string{"\uE001\uE002\uE003\uE004 ab"}, true},              // private use: a font without a mapping
+		{[]string{"\uE001\uE002\uE003\uE004 ab"}, true},               // private use: a font without a mapping
 		{[]string{"\uFFFD\uFFFD\uFFFD x"}, true},                      // replacement characters
 		{[]string{"\uFFFD page 3 of the report"}, false},              // a few odd glyphs among text
 		{[]string{"\U000F0001\U000F0002", "\x01\x02 z"}, true},        // supplementary private use, controls

@@ -78,4 +78,3 @@ func toolEnviron() []string {
 	}
 	return env
 }
-

@@ -213,8 +213,9 @@ func (r *Runner) Extract(ctx context.Context, name string, data []byte) (Documen
 	}
 	if (format == FormatPDF || format == FormatImage) && r.cfg.OCR.Mode != OCROff {
 		// The file's share of the run's OCR budget, and the time to use it.
+		// The file's time grows by a page's time limit for each page the child starts to
+		// recognise (it asks before each), up to the pages reserved.
 		req.OCR = r.reserveOCR()
-		req.TimeoutMS += int64(req.OCR.Pages) * r.cfg.OCR.PageTimeout.Milliseconds()
 	}
 	doc, keep, err := r.run(ctx, c, req, data)
 	r.put(c, keep)
@@ -497,8 +498,10 @@ func (r *Runner) run(ctx context.Context, c *child, req childRequest, data []byt
 	// passes the limit, or when ctx is done; the pipes then end, and so does the exchange.
 	var cause string // written by the watchdog, read after it has stopped
 	stop, stopped := make(chan struct{}), make(chan struct{})
+	extend := make(chan time.Duration, 1) // more time for an OCR page, granted below
 	go func() {
 		defer close(stopped)
+		deadline := time.Now().Add(timeout)
 		timer := time.NewTimer(timeout)
 		defer timer.Stop()
 		tick := time.NewTicker(watchInterval)
@@ -507,6 +510,10 @@ func (r *Runner) run(ctx context.Context, c *child, req childRequest, data []byt
 			select {
 			case <-stop:
 				return
+			case d := <-extend:
+				deadline = deadline.Add(d)
+				timer.Reset(time.Until(deadline))
+				continue
 			case <-ctx.Done():
 				cause = killCanceled
 			case <-timer.C:
@@ -535,6 +542,27 @@ func (r *Runner) run(ctx context.Context, c *child, req childRequest, data []byt
 		err = c.out.Flush()
 	}
 	if err == nil {
+		err = readFrameHeader(c.in, &resp)
+	}
+	// Before each page it recognises, the child asks for the page's time: granted up to
+	// the pages reserved for the file.
+	var allowance time.Duration
+	if req.OCR != nil {
+		allowance = time.Duration(req.OCR.Pages) * time.Duration(req.OCR.PageTimeoutMS) * time.Millisecond
+	}
+	for err == nil && resp.ExtendMS > 0 {
+		d := min(time.Duration(resp.ExtendMS)*time.Millisecond, allowance)
+		allowance -= d
+		if d > 0 {
+			select {
+			case extend <- d:
+			case <-stopped: // the watchdog has killed the child: the read below fails
+			}
+			deadline = deadline.Add(d)
+			_ = c.reqW.SetWriteDeadline(deadline)
+			_ = c.respR.SetReadDeadline(deadline)
+		}
+		resp = childResponse{}
 		err = readFrameHeader(c.in, &resp)
 	}
 	if err == nil && resp.Size > limit {
