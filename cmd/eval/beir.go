@@ -31,11 +31,18 @@ embedding call.`)
 	rf.register(fs)
 	var sf sliceFlags
 	sf.register(fs)
+	var ff foldFlags
+	ff.register(fs)
 	if code := parse(fs, args, e); code >= 0 {
 		return code
 	}
 	if *dir == "" {
 		fmt.Fprintln(e.stderr, "eval beir: --dataset is required")
+		return exitUsage
+	}
+	folds, err := ff.parse()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
 		return exitUsage
 	}
 	sl, err := sf.parse()
@@ -55,6 +62,11 @@ embedding call.`)
 	data, err := eval.LoadBEIR(*dir, *split)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
+		return exitUsage
+	}
+	data.Queries = slices.DeleteFunc(data.Queries, func(q eval.Query) bool { return !folds.Selects(q.ID) })
+	if len(data.Queries) == 0 {
+		fmt.Fprintln(e.stderr, "eval beir: no query is in the selected folds")
 		return exitUsage
 	}
 	logger, err := config.NewLogger(e.getenv, e.stderr, e.terminal)
@@ -129,7 +141,8 @@ embedding call.`)
 		fmt.Fprintln(e.stderr)
 	}
 	rep := eval.Report{Dataset: datasetName(*dir), Split: *split, Mode: string(mode), Rerank: rrName, Queries: len(data.Queries),
-		NDCG10: eval.Mean(ndcg), Recall10: eval.Mean(r10), Recall100: eval.Mean(r100), MRR10: eval.Mean(mrr)}
+		NDCG10: eval.Mean(ndcg), Recall10: eval.Mean(r10), Recall100: eval.Mean(r100), MRR10: eval.Mean(mrr),
+		Folds: folds.N, Fold: folds.Keep}
 	if rep.Rerank == "" || mode != retrieve.Hybrid && rr == nil {
 		rep.Rerank = "none"
 	}

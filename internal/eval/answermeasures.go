@@ -18,9 +18,15 @@ type AnswerOutcome struct {
 	LatencyMS         float64
 }
 
-// goldIn reports whether one of the case's gold sources is among docs.
-func (o *AnswerOutcome) goldIn(docs []string) bool {
-	return slices.ContainsFunc(o.Case.GoldSources, func(g string) bool { return slices.Contains(docs, g) })
+// GoldCited reports whether the answer cites one of the case's gold sources.
+func (o *AnswerOutcome) GoldCited() bool { return !o.Refused && goldIn(o.Case.GoldSources, o.Cited) }
+
+// GoldGiven reports whether the answer was written from sources that include a gold one.
+func (o *AnswerOutcome) GoldGiven() bool { return !o.Refused && goldIn(o.Case.GoldSources, o.Given) }
+
+// goldIn reports whether one of gold is among docs.
+func goldIn(gold, docs []string) bool {
+	return slices.ContainsFunc(gold, func(g string) bool { return slices.Contains(docs, g) })
 }
 
 // AnswerMeasures are the measures of a set of outcomes. A share of nothing (no case of the
@@ -83,8 +89,8 @@ func MeasureAnswers(outcomes []AnswerOutcome) AnswerMeasures {
 				f1, prec, rec = append(f1, ov.F1), append(prec, ov.Precision), append(rec, ov.Recall)
 			}
 			if len(o.Case.GoldSources) > 0 {
-				cited = append(cited, b2f(!o.Refused && o.goldIn(o.Cited)))
-				given = append(given, b2f(!o.Refused && o.goldIn(o.Given)))
+				cited = append(cited, b2f(o.GoldCited()))
+				given = append(given, b2f(o.GoldGiven()))
 			}
 		case Unanswerable:
 			m.Unanswerable++

@@ -22,6 +22,10 @@ type Report struct {
 	Recall100 float64 `json:"recall@100"`
 	MRR10     float64 `json:"mrr@10"`
 	Latency   Latency `json:"latency_ms"`
+	// Folds and Fold are the fold selection (Fold), when the queries were split: the
+	// queries are those of the folds Fold (every fold when empty) of Folds.
+	Folds int   `json:"folds,omitempty"`
+	Fold  []int `json:"fold,omitempty"`
 }
 
 // Latency holds query latency percentiles in milliseconds (see Percentiles).
