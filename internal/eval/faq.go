@@ -28,6 +28,7 @@ var (
 	rawDirective  = regexp.MustCompile("\\{\\{\\s*raw\\s+`([^`]*)`\\s*\\}\\}")
 	htmlTag       = regexp.MustCompile(`<[^>]*>`)
 	emphasis      = regexp.MustCompile(`(\*\*|\*)([^*\s][^*]*?)(\*\*|\*)`)
+	mdEscape      = regexp.MustCompile(`\\([\\*_{}\[\]()#+\-.!])`)
 )
 
 // LoadFAQ reads the Markdown FAQ at path as an answer set over corpus, a folder that holds
@@ -129,6 +130,9 @@ func faqBlocks(data []byte) []faqBlock {
 			first := strings.TrimSpace(para[0])
 			indented := strings.HasPrefix(para[0], "\t") || strings.HasPrefix(para[0], "    ")
 			prose := !indented && first != "" && !strings.ContainsAny(first[:1], "<{|`>-=") && !strings.HasPrefix(first, "{{")
+			for i := range para {
+				para[i] = strings.TrimSpace(para[i])
+			}
 			blocks = append(blocks, faqBlock{text: strings.Join(para, " "), prose: prose})
 			para = nil
 		}
@@ -165,7 +169,7 @@ func faqBlocks(data []byte) []faqBlock {
 			blocks = append(blocks, faqBlock{level: level, text: strings.TrimSpace(line[level:])})
 			continue
 		}
-		para = append(para, trimmed)
+		para = append(para, line)
 	}
 	flush()
 	return blocks
@@ -183,15 +187,20 @@ func headingLevel(line string) int {
 	return n
 }
 
-// inlineText reduces inline Markdown to its text: links to their text, template raw
-// directives to their content, HTML tags removed, code spans and emphasis unwrapped, white
-// space collapsed.
+// inlineText reduces inline Markdown to its text: template raw directives to their content,
+// links to their text; outside code spans, HTML tags removed, emphasis unwrapped and
+// backslash escapes resolved; code spans unwrapped; entities decoded; white space collapsed.
 func inlineText(s string) string {
 	s = rawDirective.ReplaceAllString(s, "$1")
 	s = mdLink.ReplaceAllString(s, "$1")
-	s = htmlTag.ReplaceAllString(s, "")
-	s = strings.ReplaceAll(s, "`", "")
-	s = emphasis.ReplaceAllString(s, "$2")
+	parts := strings.Split(s, "`")
+	for i := 0; i < len(parts); i += 2 { // outside code spans
+		// An escaped star is kept aside (as a private-use character) from the emphasis.
+		p := strings.ReplaceAll(htmlTag.ReplaceAllString(parts[i], ""), `\*`, "\uE000")
+		p = mdEscape.ReplaceAllString(emphasis.ReplaceAllString(p, "$2"), "$1")
+		parts[i] = strings.ReplaceAll(p, "\uE000", "*")
+	}
+	s = strings.Join(parts, "")
 	for _, e := range [][2]string{{"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", `"`}, {"&#39;", "'"}, {"&nbsp;", " "}, {"&amp;", "&"}} {
 		s = strings.ReplaceAll(s, e[0], e[1])
 	}
