@@ -28,15 +28,15 @@ type answersReport struct {
 	Dataset string `json:"dataset"`
 	Kind    string `json:"kind"` // clapnq, mtrag, pairs or faq
 	// Generator is what wrote the answers: "extractive", or the model (DOCENT_GENERATOR).
-	Generator   string  `json:"generator"`
-	Rerank      string  `json:"rerank"`
-	MinEvidence float64 `json:"min_evidence"`
-	MaxSources  int     `json:"max_sources"`
-	Folds       int     `json:"folds,omitempty"`
-	Fold        []int   `json:"fold,omitempty"` // the folds evaluated
-	Limit       int     `json:"limit,omitempty"`
-	Cases       int     `json:"cases"`
-	Runs  []answersRun `json:"runs"`
+	Generator   string       `json:"generator"`
+	Rerank      string       `json:"rerank"`
+	MinEvidence float64      `json:"min_evidence"`
+	MaxSources  int          `json:"max_sources"`
+	Folds       int          `json:"folds,omitempty"`
+	Fold        []int        `json:"fold,omitempty"` // the folds evaluated
+	Limit       int          `json:"limit,omitempty"`
+	Cases       int          `json:"cases"`
+	Runs        []answersRun `json:"runs"`
 }
 
 // answersRun is every case asked one way: with the conversation's history ("with"), without
