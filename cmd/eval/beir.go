@@ -32,11 +32,18 @@ embedding call. A query whose retrieval fails is counted (failed, and the first 
 	rf.register(fs)
 	var sf sliceFlags
 	sf.register(fs)
+	var ff foldFlags
+	ff.register(fs)
 	if code := parse(fs, args, e); code >= 0 {
 		return code
 	}
 	if *dir == "" {
 		fmt.Fprintln(e.stderr, "eval beir: --dataset is required")
+		return exitUsage
+	}
+	folds, err := ff.parse()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
 		return exitUsage
 	}
 	sl, err := sf.parse()
@@ -56,6 +63,11 @@ embedding call. A query whose retrieval fails is counted (failed, and the first 
 	data, err := eval.LoadBEIR(*dir, *split)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
+		return exitUsage
+	}
+	data.Queries = slices.DeleteFunc(data.Queries, func(q eval.Query) bool { return !folds.Selects(q.ID) })
+	if len(data.Queries) == 0 {
+		fmt.Fprintln(e.stderr, "eval beir: no query is in the selected folds")
 		return exitUsage
 	}
 	logger, err := config.NewLogger(e.getenv, e.stderr, e.terminal)
@@ -138,6 +150,7 @@ embedding call. A query whose retrieval fails is counted (failed, and the first 
 		fmt.Fprintln(e.stderr)
 	}
 	rep.NDCG10, rep.Recall10, rep.Recall100, rep.MRR10 = eval.Mean(ndcg), eval.Mean(r10), eval.Mean(r100), eval.Mean(mrr)
+	rep.Folds, rep.Fold = folds.N, folds.Keep
 	if rep.Rerank == "" || mode != retrieve.Hybrid && rr == nil {
 		rep.Rerank = "none"
 	}

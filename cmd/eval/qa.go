@@ -22,6 +22,8 @@ type qaReport struct {
 	Mode       string  `json:"mode"`
 	Rerank     string  `json:"rerank"`
 	K          int     `json:"k"`
+	Folds      int     `json:"folds,omitempty"` // with --folds: the split, and the folds evaluated
+	Fold       []int   `json:"fold,omitempty"`
 	Questions  int     `json:"questions"`
 	Answerable int     `json:"answerable"`
 	RecallAtK  float64 `json:"gold_recall@k"` // share of answerable questions whose gold passage is in the top k
@@ -53,8 +55,15 @@ AUC; an unanswerable question comes with a related passage that lacks the answer
 	rf.register(fs)
 	var sf sliceFlags
 	sf.register(fs)
+	var ff foldFlags
+	ff.register(fs)
 	if code := parse(fs, args, e); code >= 0 {
 		return code
+	}
+	folds, err := ff.parse()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
+		return exitUsage
 	}
 	if *dir == "" || *k < 1 {
 		fmt.Fprintln(e.stderr, "eval qa: --dataset is required and --k must be at least 1")
@@ -68,6 +77,11 @@ AUC; an unanswerable question comes with a related passage that lacks the answer
 	data, err := eval.LoadClapNQ(*dir)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
+		return exitUsage
+	}
+	data.Questions = slices.DeleteFunc(data.Questions, func(q eval.Question) bool { return !folds.Selects(q.ID) })
+	if len(data.Questions) == 0 {
+		fmt.Fprintln(e.stderr, "eval qa: no question is in the selected folds")
 		return exitUsage
 	}
 	logger, err := config.NewLogger(e.getenv, e.stderr, e.terminal)
@@ -99,7 +113,8 @@ AUC; an unanswerable question comes with a related passage that lacks the answer
 		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
 		return exitUsage
 	}
-	rep := qaReport{Dataset: datasetName(*dir), Mode: rf.mode, Rerank: rrName, K: *k, Questions: len(data.Questions)}
+	rep := qaReport{Dataset: datasetName(*dir), Mode: rf.mode, Rerank: rrName, K: *k, Questions: len(data.Questions),
+		Folds: folds.N, Fold: folds.Keep}
 	if rep.Rerank == "" {
 		rep.Rerank = "none"
 	}

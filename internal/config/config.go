@@ -132,7 +132,7 @@ func Vars() []Var {
 		{LLMTimeout, "30s", "Deadline of one model call; after a timeout, 429 or 5xx the call is retried once, then the answer falls back to extractive.", "server"},
 		{Validation, "drop",
 			"What becomes of an answer's claim sentences that their citations do not support (a model's answer; model output is untrusted until validated): `drop` removes them before the answer is sent or streamed, and falls back to the extractive answer when no supported claim is left; `fallback` also falls back when fewer than half of the claims are supported; `mark` sends them marked `supported: false`. The response's `dropped_sentences` counts what was removed; the trace keeps it.",
-			"server"},
+			"server, eval"},
 		{MinEvidence, "0.35", "Evidence strength (0-1) below which the server refuses with `no_evidence` instead of answering (docs/retrieval.md: on ClapNQ, 0.35 answers 89% of answerable and refuses 47% of unanswerable questions).", "server"},
 		{JWTSecret, "", "Secret for HS256 JWTs. Never logged.", "server"},
 		{JWKSURL, "", "URL of a JWKS with the RS256/ES256 keys of JWTs (cached, refreshed).", "server"},
