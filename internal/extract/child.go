@@ -397,7 +397,7 @@ type wireDocument struct {
 	// rest of the payload is Parts derived documents, each as a 4-byte big-endian length and
 	// its own encoding.
 	TextLen *int `json:"text_len,omitempty"`
-	Parts   int `json:"parts,omitempty"`
+	Parts   int  `json:"parts,omitempty"`
 	// Fragment names a derived document (Part.Fragment); Reason and Message say why it
 	// failed, when it did.
 	Fragment string `json:"fragment,omitempty"`

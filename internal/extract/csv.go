@@ -218,4 +218,3 @@ func columnName(n int) string {
 	}
 	return string(b)
 }
-
