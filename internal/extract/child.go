@@ -341,25 +341,33 @@ func childExtract(req childRequest, data []byte) (payload []byte, err error) {
 			payload, err = nil, &Error{Reason: ReasonCrash, Err: fmt.Errorf("panic: %v", v)}
 		}
 	}()
-	var doc Document
-	switch req.Format {
-	case FormatMarkdown:
-		doc, err = Markdown(data)
-	case FormatHTML:
-		doc, err = HTML(data)
-	case FormatText:
-		doc, err = PlainText(data)
-	case FormatPDF:
-		doc, err = pdfExtract(data, req.Password)
-	case FormatCSV, FormatTSV:
-		doc, err = CSV(data, req.Format == FormatTSV)
-	default:
-		return nil, &Error{Reason: ReasonInvalid, Err: fmt.Errorf("format %q is not extracted by a child", req.Format)}
-	}
+	doc, err := extractFormat(req.Format, data, req.Password)
 	if err != nil {
 		return nil, err
 	}
 	return encodeDocument(doc)
+}
+
+// extractFormat extracts data as format, in this process: the child's dispatch, also used
+// for the files found inside others (e-mail attachments).
+func extractFormat(format Format, data []byte, password string) (Document, error) {
+	switch format {
+	case FormatMarkdown:
+		return Markdown(data)
+	case FormatHTML:
+		return HTML(data)
+	case FormatText:
+		return PlainText(data)
+	case FormatPDF:
+		return pdfExtract(data, password)
+	case FormatCSV, FormatTSV:
+		return CSV(data, format == FormatTSV)
+	case FormatEML:
+		return EML(data)
+	case FormatMBOX:
+		return MBOX(data)
+	}
+	return Document{}, &Error{Reason: ReasonInvalid, Err: fmt.Errorf("format %q is not extracted by a child", format)}
 }
 
 // childFailure returns the reason and message of an extraction error.
