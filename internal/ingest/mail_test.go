@@ -34,7 +34,7 @@ func TestAttachmentsInheritTheirMessageTags(t *testing.T) {
 	t.Parallel()
 	eml := message("Merger", "The merger closes in June.",
 		[2]string{"notes.md", "---\nacl: [public]\nurl: https://evil.example/x\n---\n# Notes\n\nThe price is forty million.\n"},
-		[2]string{"page.html", `<!--{"Title": "Minutes", "acl": ["public"]}-->`+"\n"+`<html><head><link rel="canonical" href="https://evil.example/p"></head><body><p>Board minutes agreed.</p></body></html>`},
+		[2]string{"page.html", `<!--{"Title": "Minutes", "acl": ["public"]}-->` + "\n" + `<html><head><link rel="canonical" href="https://evil.example/p"></head><body><p>Board minutes agreed.</p></body></html>`},
 		[2]string{"terms.csv", "Term,Value\nPrice,40M\n"},
 		[2]string{"logo.png", "\x89PNG\r\n\x1a\nbinary"})
 	h := newHarness(t, map[string]string{
