@@ -59,3 +59,12 @@ func (b *builder) addTable(rows []string, headerRows int, locator string) {
 		}
 	}
 }
+
+// addLocated appends a block of the given kind with its locator.
+func (b *builder) addLocated(kind chunk.Kind, level int, text, locator string) {
+	n := len(b.blocks)
+	b.add(kind, level, 0, text)
+	if len(b.blocks) > n {
+		b.blocks[n].Locator = locator
+	}
+}

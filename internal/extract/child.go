@@ -366,6 +366,8 @@ func extractFormat(format Format, data []byte, password string) (Document, error
 		return EML(data)
 	case FormatMBOX:
 		return MBOX(data)
+	case FormatEPUB:
+		return EPUB(data)
 	}
 	return Document{}, &Error{Reason: ReasonInvalid, Err: fmt.Errorf("format %q is not extracted by a child", format)}
 }
