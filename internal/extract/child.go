@@ -368,6 +368,8 @@ func extractFormat(format Format, data []byte, password string) (Document, error
 		return MBOX(data)
 	case FormatEPUB:
 		return EPUB(data)
+	case FormatRTF:
+		return RTF(data)
 	}
 	return Document{}, &Error{Reason: ReasonInvalid, Err: fmt.Errorf("format %q is not extracted by a child", format)}
 }
