@@ -244,7 +244,7 @@ func (w *mailWalker) walk(h textproto.MIMEHeader, body io.Reader, depth int, ski
 		}
 		return
 	}
-	if name == "" {
+	if name = fragmentName(name); name == "" {
 		name = "part" + extensionFor(mediaType)
 	}
 	w.attachments = append(w.attachments, mailAttachment{name: name, mediaType: mediaType, data: data})

@@ -61,7 +61,8 @@ type rtfReader struct {
 	enc    encoding.Encoding         // the document's code page (\ansicpg)
 	fonts  map[int]encoding.Encoding // fonts whose \fcharset is not the code page's
 	stack  []rtfState
-	excess int // groups opened beyond rtfMaxDepth
+	excess int  // groups open beyond rtfMaxDepth
+	deep   bool // some were
 	st     rtfState
 	pend   []byte // \'hh bytes awaiting decoding
 	para   strings.Builder
@@ -85,7 +86,7 @@ func RTF(data []byte) (Document, error) {
 	r.read()
 	r.endParagraph()
 	r.endTable()
-	if r.excess > 0 || len(r.stack) > rtfMaxDepth {
+	if r.deep {
 		addNote(&doc, fmt.Sprintf("groups nested deeper than %d read with their parent's settings", rtfMaxDepth))
 	}
 	doc.Document = r.b.document("")
@@ -103,6 +104,7 @@ func (r *rtfReader) read() {
 				r.stack = append(r.stack, r.st)
 			} else {
 				r.excess++
+				r.deep = true
 			}
 			// A group starting with \* is a destination to skip unless known.
 			if r.i+1 < len(r.data) && r.data[r.i] == '\\' && r.data[r.i+1] == '*' {
