@@ -123,7 +123,7 @@ func TestMailBounds(t *testing.T) {
 		strings.Repeat(base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("A"), 57))+"\r\n", (mailMaxDecoded/57)+1000) + "--B--\r\n"
 	tests := []struct {
 		name, data, note string
-		maxParts          int
+		maxParts         int
 	}{
 		{"10,000 parts", many.String(), "only the first 1000 MIME parts", mailMaxAttachments},
 		{"nesting 5,000 deep", deep.String(), "nested deeper than 16", 0},
