@@ -1,16 +1,22 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/docent-rag/docent/cmd/internal/cmdconfig"
+	"github.com/docent-rag/docent/internal/answer"
 	"github.com/docent-rag/docent/internal/config"
 	"github.com/docent-rag/docent/internal/eval"
 	"github.com/docent-rag/docent/internal/retrieve"
@@ -19,13 +25,18 @@ import (
 // qaReport is what `eval qa` prints.
 type qaReport struct {
 	Dataset    string  `json:"dataset"`
+	Format     string  `json:"format"`
 	Mode       string  `json:"mode"`
 	Rerank     string  `json:"rerank"`
 	K          int     `json:"k"`
 	Questions  int     `json:"questions"`
 	Answerable int     `json:"answerable"`
+	Skipped    int     `json:"skipped"`       // MTRAG tasks that are neither answerable nor unanswerable
 	RecallAtK  float64 `json:"gold_recall@k"` // share of answerable questions whose gold passage is in the top k
 	AUC        float64 `json:"strength_auc"`  // evidence strength: answerable vs unanswerable
+	// BaselineAUC is the AUC of the best lexical score divided by the sum of the query
+	// terms' IDF (plain normalised BM25), for comparison.
+	BaselineAUC float64 `json:"baseline_auc"`
 	// Strength at the quartiles, for each class, to see where a refusal threshold falls.
 	StrengthAnswerable   []float64    `json:"strength_answerable_p25_p50_p75"`
 	StrengthUnanswerable []float64    `json:"strength_unanswerable_p25_p50_p75"`
@@ -33,6 +44,13 @@ type qaReport struct {
 	// At each refusal threshold on evidence strength: the share of answerable questions
 	// still answered and of unanswerable ones refused.
 	Thresholds []threshold `json:"thresholds"`
+	// MinEvidence is the server's refusal threshold (DOCENT_MIN_EVIDENCE); Folds are the
+	// figures of each fold (eval.Fold of the question id) and Tune and HeldOut those of the
+	// tuning folds (--tune-folds) and of the others.
+	MinEvidence float64   `json:"min_evidence"`
+	Folds       []foldRow `json:"folds"`
+	Tune        foldRow   `json:"tune"`
+	HeldOut     foldRow   `json:"held_out"`
 }
 
 type threshold struct {
@@ -41,13 +59,62 @@ type threshold struct {
 	UnanswerableRefused float64 `json:"unanswerable_refused"`
 }
 
+// foldRow are the figures of a set of folds, at the server's threshold.
+type foldRow struct {
+	Folds        []int   `json:"folds"`
+	Questions    int     `json:"questions"`
+	Answerable   int     `json:"answerable"`
+	AUC          float64 `json:"strength_auc"`
+	BaselineAUC  float64 `json:"baseline_auc"`
+	Answered     float64 `json:"answerable_answered"`
+	Refused      float64 `json:"unanswerable_refused"`
+	RecallAtK    float64 `json:"gold_recall@k"`
+	meanStrength float64
+}
+
+// qaItem is one question as `eval qa` asks it.
+type qaItem struct {
+	id, query, collection string
+	answerable            bool
+	gold                  []string
+}
+
+// qaOutcome is what retrieval gave for one question.
+type qaOutcome struct {
+	strength, baseline, found float64
+	inputs                    retrieve.StrengthInputs
+}
+
+// qaFeatures is one line of --features: a question's label, fold and strength inputs, for
+// fitting the strength model offline.
+type qaFeatures struct {
+	ID         string                  `json:"id"`
+	Fold       int                     `json:"fold"`
+	Collection string                  `json:"collection,omitempty"`
+	Answerable bool                    `json:"answerable"`
+	Found      bool                    `json:"gold_found"`
+	Strength   float64                 `json:"strength"`
+	Inputs     retrieve.StrengthInputs `json:"inputs"`
+}
+
 func runQA(ctx context.Context, args []string, e env) int {
-	fs := newFlagSet("qa", "--dataset DIR [flags]", `Evaluate retrieval for question answering on ClapNQ (corpus.jsonl, questions.jsonl): for
-each answerable question, whether its gold passage is among the top k passages retrieved;
-and how well the evidence strength separates answerable from unanswerable questions (ROC
-AUC; an unanswerable question comes with a related passage that lacks the answer).`)
+	fs := newFlagSet("qa", "--dataset DIR [flags]", `Evaluate retrieval for question answering on ClapNQ (corpus.jsonl, questions.jsonl) or
+MTRAG (--format mtrag: corpus.jsonl, tasks.jsonl): for each answerable question, whether its
+gold passage is among the top k passages retrieved; and how well the evidence strength
+separates answerable from unanswerable questions (ROC AUC; a ClapNQ unanswerable question
+comes with a related passage that lacks the answer), beside plain normalised BM25 (the best
+lexical score over the sum of the query terms' IDF), and the shares answered and refused at
+the server's threshold (DOCENT_MIN_EVIDENCE), per fold (FNV-1a of the question id modulo
+--folds) and over the tuning folds and the others. An MTRAG task is asked as the server
+asks a conversation's last question without a model: rewritten from its history by the
+deterministic rule; its answerable and unanswerable tasks are counted, partial and
+underspecified ones skipped.`)
 	dir := fs.String("dataset", "", "QA dataset directory (required)")
+	format := fs.String("format", "clapnq", "clapnq or mtrag")
 	k := fs.Int("k", 5, "passages that count as retrieved")
+	folds := fs.Int("folds", 5, "folds the questions are split into by the hash of their id")
+	tuneFolds := fs.String("tune-folds", "0,1,2", "the folds settings were tuned on (comma-separated); the others are held out")
+	features := fs.String("features", "", "write each question's strength inputs to this file (JSON Lines), for fitting")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	var rf retrievalFlags
 	rf.register(fs)
@@ -60,12 +127,48 @@ AUC; an unanswerable question comes with a related passage that lacks the answer
 		fmt.Fprintln(e.stderr, "eval qa: --dataset is required and --k must be at least 1")
 		return exitUsage
 	}
+	tune, err := parseFolds(*tuneFolds, *folds)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
+		return exitUsage
+	}
 	sl, err := sf.parse()
 	if err != nil {
 		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
 		return exitUsage
 	}
-	data, err := eval.LoadClapNQ(*dir)
+	var corpus string
+	var items []qaItem
+	skipped := 0
+	var clapnq *eval.ClapNQ
+	switch *format {
+	case "clapnq":
+		clapnq, err = eval.LoadClapNQ(*dir)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
+			return exitUsage
+		}
+		corpus = clapnq.CorpusPath
+		for _, q := range clapnq.Questions {
+			items = append(items, qaItem{id: q.ID, query: q.Text, answerable: q.Answerable, gold: q.GoldPassageIDs})
+		}
+	case "mtrag":
+		if sl != nil {
+			fmt.Fprintln(e.stderr, "eval qa: --groups takes ClapNQ only")
+			return exitUsage
+		}
+		data, err := eval.LoadMTRAG(*dir)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
+			return exitUsage
+		}
+		corpus = data.CorpusPath
+		items, skipped = mtragItems(data)
+	default:
+		fmt.Fprintf(e.stderr, "eval qa: --format %q is not clapnq or mtrag\n", *format)
+		return exitUsage
+	}
+	minEv, err := minEvidence(e.getenv)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
 		return exitUsage
@@ -86,9 +189,9 @@ AUC; an unanswerable question comes with a related passage that lacks the answer
 		return exitUsage
 	}
 	if sl != nil {
-		return runQASlices(ctx, data, sl, rf, emb, rr, rrName, e, logger, datasetName(*dir), *k, *asJSON)
+		return runQASlices(ctx, clapnq, sl, rf, emb, rr, rrName, e, logger, datasetName(*dir), *k, *asJSON)
 	}
-	ds, err := prepare(ctx, data.CorpusPath, emb, e, slog.New(slog.DiscardHandler))
+	ds, err := prepare(ctx, corpus, emb, e, slog.New(slog.DiscardHandler))
 	if err != nil {
 		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
 		return exitFatal
@@ -99,95 +202,226 @@ AUC; an unanswerable question comes with a related passage that lacks the answer
 		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
 		return exitUsage
 	}
-	rep := qaReport{Dataset: datasetName(*dir), Mode: rf.mode, Rerank: rrName, K: *k, Questions: len(data.Questions)}
-	if rep.Rerank == "" {
-		rep.Rerank = "none"
-	}
-	var found, strengths, latency []float64
-	var answerable []bool
-	var sa, su []float64
-	for i, q := range data.Questions {
+	rep := qaReport{Dataset: datasetName(*dir), Format: *format, Mode: rf.mode, Rerank: cmp.Or(rrName, "none"), K: *k,
+		Questions: len(items), Skipped: skipped, MinEvidence: minEv}
+	var latency []float64
+	outs := make([]qaOutcome, len(items))
+	var dump []qaFeatures
+	for i, q := range items {
 		if ctx.Err() != nil {
 			fmt.Fprintln(e.stderr, "eval qa: interrupted")
 			return exitFatal
 		}
-		res, err := r.Retrieve(ctx, retrieve.Request{Query: q.Text, Principals: []string{"public"}, Mode: retrieve.Mode(rf.mode)})
+		res, err := r.Retrieve(ctx, retrieve.Request{Query: q.query, Principals: []string{"public"}, Mode: retrieve.Mode(rf.mode)})
 		if err != nil {
-			fmt.Fprintf(e.stderr, "eval qa: question %s: %v\n", q.ID, err)
+			fmt.Fprintf(e.stderr, "eval qa: question %s: %v\n", q.id, err)
 			return exitFatal
 		}
 		latency = append(latency, float64(res.Timings.Total-res.Timings.Embed)/1e6)
-		strengths = append(strengths, res.Strength)
-		answerable = append(answerable, q.Answerable)
-		if q.Answerable {
+		o := qaOutcome{strength: res.Strength, inputs: res.StrengthInputs()}
+		o.baseline = o.inputs.NormBM25
+		if q.answerable {
 			rep.Answerable++
-			sa = append(sa, res.Strength)
 			top := ds.documents(res.Ranked)
-			hit := 0.0
 			for _, id := range top[:min(len(top), *k)] {
-				for _, g := range q.GoldPassageIDs {
-					if id == g {
-						hit = 1
-					}
+				if slices.Contains(q.gold, id) {
+					o.found = 1
 				}
 			}
-			found = append(found, hit)
-		} else {
-			su = append(su, res.Strength)
 		}
-		if e.terminal && (i%10 == 9 || i == len(data.Questions)-1) {
-			fmt.Fprintf(e.stderr, "\rquestions %d/%d", i+1, len(data.Questions))
+		outs[i] = o
+		if *features != "" {
+			dump = append(dump, qaFeatures{ID: q.id, Fold: eval.Fold(q.id, *folds), Collection: q.collection, Answerable: q.answerable,
+				Found: o.found > 0, Strength: o.strength, Inputs: o.inputs})
+		}
+		if e.terminal && (i%10 == 9 || i == len(items)-1) {
+			fmt.Fprintf(e.stderr, "\rquestions %d/%d", i+1, len(items))
 		}
 	}
 	if e.terminal {
 		fmt.Fprintln(e.stderr)
 	}
-	rep.RecallAtK = eval.Mean(found)
-	rep.AUC = eval.ROCAUC(strengths, answerable)
+	if *features != "" {
+		if err := writeFeatures(*features, dump); err != nil {
+			fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
+			return exitFatal
+		}
+	}
+	all := func(int) bool { return true }
+	whole := qaRow(items, outs, minEv, all)
+	rep.RecallAtK, rep.AUC, rep.BaselineAUC = whole.RecallAtK, whole.AUC, whole.BaselineAUC
+	var sa, su []float64
+	for i, q := range items {
+		if q.answerable {
+			sa = append(sa, outs[i].strength)
+		} else {
+			su = append(su, outs[i].strength)
+		}
+	}
 	rep.StrengthAnswerable = round3(eval.Percentiles(sa, 25, 50, 75))
 	rep.StrengthUnanswerable = round3(eval.Percentiles(su, 25, 50, 75))
 	p := eval.Percentiles(latency, 50, 95, 99)
 	rep.Latency = eval.Latency{P50: p[0], P95: p[1], P99: p[2]}
-	for _, th := range []float64{0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5} {
-		t := threshold{Strength: th}
-		for _, v := range sa {
-			if v >= th {
-				t.AnswerableAnswered++
-			}
-		}
-		for _, v := range su {
-			if v < th {
-				t.UnanswerableRefused++
-			}
-		}
-		t.AnswerableAnswered /= float64(max(1, len(sa)))
-		t.UnanswerableRefused /= float64(max(1, len(su)))
-		rep.Thresholds = append(rep.Thresholds, t)
+	for _, th := range []float64{0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6} {
+		row := qaRow(items, outs, th, all)
+		rep.Thresholds = append(rep.Thresholds, threshold{Strength: th, AnswerableAnswered: row.Answered, UnanswerableRefused: row.Refused})
 	}
-	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
-			return exitFatal
-		}
-		return exitOK
+	for f := range *folds {
+		row := qaRow(items, outs, minEv, func(i int) bool { return eval.Fold(items[i].id, *folds) == f })
+		row.Folds = []int{f}
+		rep.Folds = append(rep.Folds, row)
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "dataset\tmode\trerank\tquestions\tanswerable\tgold recall@%d\tstrength AUC\tp50 ms\tp99 ms\n", *k)
-	fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.3f\t%.3f\t%.1f\t%.1f\n", rep.Dataset, rep.Mode, rep.Rerank, rep.Questions, rep.Answerable,
-		rep.RecallAtK, rep.AUC, rep.Latency.P50, rep.Latency.P99)
-	if err := tw.Flush(); err != nil {
+	rep.Tune = qaRow(items, outs, minEv, func(i int) bool { return slices.Contains(tune, eval.Fold(items[i].id, *folds)) })
+	rep.HeldOut = qaRow(items, outs, minEv, func(i int) bool { return !slices.Contains(tune, eval.Fold(items[i].id, *folds)) })
+	for f := range *folds {
+		if slices.Contains(tune, f) {
+			rep.Tune.Folds = append(rep.Tune.Folds, f)
+		} else {
+			rep.HeldOut.Folds = append(rep.HeldOut.Folds, f)
+		}
+	}
+	if err := rep.print(e.stdout, *asJSON); err != nil {
+		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
 		return exitFatal
 	}
-	fmt.Fprintf(e.stdout, "evidence strength quartiles: answerable %s, unanswerable %s\n",
-		fmtList(rep.StrengthAnswerable), fmtList(rep.StrengthUnanswerable))
-	fmt.Fprintf(e.stdout, "refusing below a strength of:")
-	for _, t := range rep.Thresholds {
-		fmt.Fprintf(e.stdout, "  %.2f → %.0f%% answered / %.0f%% refused", t.Strength, 100*t.AnswerableAnswered, 100*t.UnanswerableRefused)
-	}
-	fmt.Fprintln(e.stdout, "  (answerable answered / unanswerable refused)")
 	return exitOK
+}
+
+// mtragItems are the answerable and unanswerable tasks of an MTRAG set, each asked as the
+// server asks a conversation's question without a model (answer.RuleRewrite of its history),
+// and the number of other tasks (partial, underspecified), which are skipped.
+func mtragItems(data *eval.MTRAG) (items []qaItem, skipped int) {
+	for _, t := range data.Tasks {
+		if t.Answerability != eval.Answerable && t.Answerability != eval.Unanswerable {
+			skipped++
+			continue
+		}
+		history := make([]answer.Turn, len(t.History))
+		for i, h := range t.History {
+			role := answer.RoleUser
+			if h.Speaker != "user" {
+				role = answer.RoleAssistant
+			}
+			history[i] = answer.Turn{Role: role, Content: h.Text}
+		}
+		items = append(items, qaItem{id: t.ID, query: answer.RuleRewrite(t.Question, history), collection: t.Collection,
+			answerable: t.Answerability == eval.Answerable, gold: t.ReferenceIDs})
+	}
+	return items, skipped
+}
+
+// qaRow computes the figures of the questions that in selects, refusing below threshold.
+func qaRow(items []qaItem, outs []qaOutcome, threshold float64, in func(i int) bool) foldRow {
+	var row foldRow
+	var strengths, baselines, found []float64
+	var labels []bool
+	var answered, refused, unanswerable float64
+	for i, q := range items {
+		if !in(i) {
+			continue
+		}
+		o := outs[i]
+		row.Questions++
+		strengths = append(strengths, o.strength)
+		baselines = append(baselines, o.baseline)
+		labels = append(labels, q.answerable)
+		if q.answerable {
+			row.Answerable++
+			found = append(found, o.found)
+			if o.strength >= threshold {
+				answered++
+			}
+		} else {
+			unanswerable++
+			if o.strength < threshold {
+				refused++
+			}
+		}
+	}
+	row.AUC = eval.ROCAUC(strengths, labels)
+	row.BaselineAUC = eval.ROCAUC(baselines, labels)
+	row.Answered = answered / float64(max(1, row.Answerable))
+	row.Refused = refused / max(1, unanswerable)
+	row.RecallAtK = eval.Mean(found)
+	return row
+}
+
+// parseFolds parses a comma-separated list of folds, each within 0..n−1.
+func parseFolds(s string, n int) ([]int, error) {
+	if n < 2 {
+		return nil, fmt.Errorf("--folds %d: need at least 2", n)
+	}
+	var out []int
+	for _, f := range strings.Split(s, ",") {
+		v, err := strconv.Atoi(strings.TrimSpace(f))
+		if err != nil || v < 0 || v >= n {
+			return nil, fmt.Errorf("--tune-folds %q: want folds from 0 to %d, comma-separated", s, n-1)
+		}
+		out = append(out, v)
+	}
+	if len(out) >= n {
+		return nil, fmt.Errorf("--tune-folds %q leaves no fold held out", s)
+	}
+	return out, nil
+}
+
+func writeFeatures(path string, rows []qaFeatures) error {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	for _, r := range rows {
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
+}
+
+func (rep *qaReport) print(w io.Writer, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "dataset\tmode\trerank\tquestions\tanswerable\tgold recall@%d\tstrength AUC\tbaseline AUC\tp50 ms\tp99 ms\n", rep.K)
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.3f\t%.3f\t%.3f\t%.1f\t%.1f\n", rep.Dataset, rep.Mode, rep.Rerank, rep.Questions, rep.Answerable,
+		rep.RecallAtK, rep.AUC, rep.BaselineAUC, rep.Latency.P50, rep.Latency.P99)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if rep.Skipped > 0 {
+		fmt.Fprintf(w, "skipped %d tasks neither answerable nor unanswerable\n", rep.Skipped)
+	}
+	fmt.Fprintf(w, "evidence strength quartiles: answerable %s, unanswerable %s\n",
+		fmtList(rep.StrengthAnswerable), fmtList(rep.StrengthUnanswerable))
+	fmt.Fprintf(w, "refusing below a strength of:")
+	for _, t := range rep.Thresholds {
+		fmt.Fprintf(w, "  %.2f → %.0f%% answered / %.0f%% refused", t.Strength, 100*t.AnswerableAnswered, 100*t.UnanswerableRefused)
+	}
+	fmt.Fprintln(w, "  (answerable answered / unanswerable refused)")
+	fmt.Fprintf(w, "by fold, at the server's threshold %.2f:\n", rep.MinEvidence)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "folds\tquestions\tanswerable\tstrength AUC\tbaseline AUC\tanswered\trefused\tgold recall@%d\n", rep.K)
+	rows := append(slices.Clone(rep.Folds), rep.Tune, rep.HeldOut)
+	for i, r := range rows {
+		name := fmt.Sprint(r.Folds[0])
+		switch i {
+		case len(rows) - 2:
+			name = "tune " + fmtInts(r.Folds)
+		case len(rows) - 1:
+			name = "held out " + fmtInts(r.Folds)
+		}
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.3f\t%.3f\t%.2f\t%.2f\t%.3f\n", name, r.Questions, r.Answerable, r.AUC, r.BaselineAUC, r.Answered, r.Refused, r.RecallAtK)
+	}
+	return tw.Flush()
+}
+
+func fmtInts(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ",")
 }
 
 // runQASlices evaluates the questions as callers who see slices of the corpus (slices.go):

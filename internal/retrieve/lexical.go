@@ -17,8 +17,13 @@ type lexicalResult struct {
 	// saturated frequency: the scale on which a hit's score says how much of the query
 	// it matches.
 	maxScore float64
-	// topCoverage is the share of the query's IDF weight whose terms the best hit contains.
+	// topCoverage is the best hit's score divided by maxScore.
 	topCoverage float64
+	// totalWeight is the sum of the query terms' weights (IDF × occurrences in the query)
+	// over the terms the caller can find; idfSum the sum of their IDFs.
+	totalWeight, idfSum float64
+	// terms is the number of query terms the caller can find.
+	terms int
 }
 
 // mergeScored merges two rankings of the same scoring (a chunk in both has the same score),
@@ -86,6 +91,8 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 		w := idf * float64(t.QTF)
 		ws = append(ws, weighted{Term: t, w: w, ub: r.termBound(t, w, corpus.AvgLength)})
 		totalW += w
+		res.idfSum += idf
+		res.terms++
 		res.maxScore += w * (r.cfg.K1 + 1)
 	}
 	if len(ws) == 0 {
@@ -152,6 +159,7 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 		}
 	}
 	res.hits = hits
+	res.totalWeight = totalW
 	if len(hits) > 0 && totalW > 0 {
 		// The top hit's score relative to what a chunk with every term would score, on a
 		// saturation scale: 1 for a chunk containing all terms often, ~1/(k1+1) per term
