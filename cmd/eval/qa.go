@@ -219,7 +219,7 @@ underspecified ones skipped.`)
 		}
 		latency = append(latency, float64(res.Timings.Total-res.Timings.Embed)/1e6)
 		o := qaOutcome{strength: res.Strength, inputs: res.StrengthInputs()}
-		o.baseline = o.inputs.NormBM25
+		o.baseline = o.inputs.NormalizedBM25
 		if q.answerable {
 			rep.Answerable++
 			top := ds.documents(res.Ranked)

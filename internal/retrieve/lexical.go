@@ -19,11 +19,9 @@ type lexicalResult struct {
 	maxScore float64
 	// topCoverage is the best hit's score divided by maxScore.
 	topCoverage float64
-	// totalWeight is the sum of the query terms' weights (IDF × occurrences in the query)
-	// over the terms the caller can find; idfSum the sum of their IDFs.
-	totalWeight, idfSum float64
-	// terms is the number of query terms the caller can find.
-	terms int
+	// idfSum is the sum of the IDFs of the query terms the caller can find (for the
+	// normalised-BM25 baseline that evaluations compare strength with).
+	idfSum float64
 }
 
 // mergeScored merges two rankings of the same scoring (a chunk in both has the same score),
@@ -92,7 +90,6 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 		ws = append(ws, weighted{Term: t, w: w, ub: r.termBound(t, w, corpus.AvgLength)})
 		totalW += w
 		res.idfSum += idf
-		res.terms++
 		res.maxScore += w * (r.cfg.K1 + 1)
 	}
 	if len(ws) == 0 {
@@ -159,7 +156,6 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 		}
 	}
 	res.hits = hits
-	res.totalWeight = totalW
 	if len(hits) > 0 && totalW > 0 {
 		// The top hit's score relative to what a chunk with every term would score, on a
 		// saturation scale: 1 for a chunk containing all terms often, ~1/(k1+1) per term
