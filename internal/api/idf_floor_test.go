@@ -3,8 +3,10 @@ package api_test
 import (
 	"context"
 	"log/slog"
+	"strconv"
 	"testing"
 
+	"github.com/docent-rag/docent/internal/config"
 	"github.com/docent-rag/docent/internal/embed"
 	"github.com/docent-rag/docent/internal/ingest"
 	"github.com/docent-rag/docent/internal/retrieve"
@@ -32,7 +34,7 @@ func TestTheIDFFloorAnswersSmallCallers(t *testing.T) {
 	if s, err := in.Run(ctx); err != nil || s.Documents.Failed > 0 {
 		t.Fatalf("ingest the demo corpus: %v %v", err, s.Failures)
 	}
-	const threshold = 0.35 // DOCENT_MIN_EVIDENCE's default
+	threshold := defaultMinEvidence(t)
 	for _, tt := range []struct {
 		name     string
 		floor    int
@@ -55,4 +57,15 @@ func TestTheIDFFloorAnswersSmallCallers(t *testing.T) {
 			}
 		}
 	}
+}
+
+// defaultMinEvidence is DOCENT_MIN_EVIDENCE's default: the threshold the server refuses
+// below unless configured otherwise.
+func defaultMinEvidence(t testing.TB) float64 {
+	t.Helper()
+	v, err := strconv.ParseFloat(config.Lookup(func(string) string { return "" }, config.MinEvidence), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }
