@@ -61,15 +61,14 @@ type threshold struct {
 
 // foldRow are the figures of a set of folds, at the server's threshold.
 type foldRow struct {
-	Folds        []int   `json:"folds"`
-	Questions    int     `json:"questions"`
-	Answerable   int     `json:"answerable"`
-	AUC          float64 `json:"strength_auc"`
-	BaselineAUC  float64 `json:"baseline_auc"`
-	Answered     float64 `json:"answerable_answered"`
-	Refused      float64 `json:"unanswerable_refused"`
-	RecallAtK    float64 `json:"gold_recall@k"`
-	meanStrength float64
+	Folds       []int   `json:"folds"`
+	Questions   int     `json:"questions"`
+	Answerable  int     `json:"answerable"`
+	AUC         float64 `json:"strength_auc"`
+	BaselineAUC float64 `json:"baseline_auc"`
+	Answered    float64 `json:"answerable_answered"`
+	Refused     float64 `json:"unanswerable_refused"`
+	RecallAtK   float64 `json:"gold_recall@k"`
 }
 
 // qaItem is one question as `eval qa` asks it.

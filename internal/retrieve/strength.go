@@ -11,8 +11,8 @@ import "math"
 // StrengthInputs), so that one refusal threshold means the same on every corpus. The
 // weights were fitted by logistic regression on the tuning folds (0–2 of 5, eval.Fold) of
 // ClapNQ and MTRAG together, each set weighted equally (label: the question is answerable),
-// from `eval qa --features` dumps with `eval fit-strength`; docs/retrieval.md has the fit
-// and the figures on the held-out folds.
+// from `eval qa --features` dumps; docs/retrieval.md has the fit and the figures on the
+// held-out folds.
 type StrengthModel struct {
 	Intercept, Coverage, Gap, Agreement float64
 }
