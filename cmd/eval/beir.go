@@ -21,7 +21,8 @@ corpus is ingested through the real ingestion (once), every query of the split r
 the real retrieval as a caller who sees the whole corpus, and nDCG@10, Recall@10,
 Recall@100, MRR@10 (trec_eval's definitions, over documents: a document ranks where its
 best chunk does) and the retrieval latency are reported. Latency excludes the query
-embedding call.`)
+embedding call. A query whose retrieval fails is counted (failed, and the first 20 listed in
+--json) as finding nothing, and the run goes on; the exit status is then 3.`)
 	dir := fs.String("dataset", "", "BEIR dataset directory (required)")
 	split := fs.String("split", "test", "qrels split")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
@@ -29,11 +30,18 @@ embedding call.`)
 	rf.register(fs)
 	var sf sliceFlags
 	sf.register(fs)
+	var ff foldFlags
+	ff.register(fs)
 	if code := parse(fs, args, e); code >= 0 {
 		return code
 	}
 	if *dir == "" {
 		fmt.Fprintln(e.stderr, "eval beir: --dataset is required")
+		return exitUsage
+	}
+	folds, err := ff.parse()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
 		return exitUsage
 	}
 	sl, err := sf.parse()
@@ -49,6 +57,11 @@ embedding call.`)
 	data, err := eval.LoadBEIR(*dir, *split)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
+		return exitUsage
+	}
+	data.Queries = slices.DeleteFunc(data.Queries, func(q eval.Query) bool { return !folds.Selects(q.ID) })
+	if len(data.Queries) == 0 {
+		fmt.Fprintln(e.stderr, "eval beir: no query is in the selected folds")
 		return exitUsage
 	}
 	logger, err := config.NewLogger(e.getenv, e.stderr, e.terminal)
@@ -82,6 +95,7 @@ embedding call.`)
 		return exitUsage
 	}
 
+	rep := eval.Report{Dataset: datasetName(*dir), Split: *split, Mode: string(mode), Rerank: rrName, Queries: len(data.Queries)}
 	var ndcg, r10, r100, mrr, latency []float64
 	rerankFailures := 0
 	inexact := 0
@@ -92,8 +106,15 @@ embedding call.`)
 		}
 		res, err := r.Retrieve(ctx, retrieve.Request{Query: q.Text, Principals: []string{"public"}, Mode: mode})
 		if err != nil {
-			fmt.Fprintf(e.stderr, "eval beir: query %s: %v\n", q.ID, err)
-			return exitFatal
+			if ctx.Err() != nil {
+				fmt.Fprintln(e.stderr, "eval beir: interrupted")
+				return exitFatal
+			}
+			// One query must not cost the run: it found nothing, and the report says why.
+			fmt.Fprintf(e.stderr, "eval beir: query %s failed (counted as finding nothing): %v\n", q.ID, err)
+			rep.Fail(q.ID, err)
+			ndcg, r10, r100, mrr = append(ndcg, 0), append(r10, 0), append(r100, 0), append(mrr, 0)
+			continue
 		}
 		if res.RerankError != "" {
 			rerankFailures++
@@ -115,8 +136,8 @@ embedding call.`)
 	if e.terminal {
 		fmt.Fprintln(e.stderr)
 	}
-	rep := eval.Report{Dataset: datasetName(*dir), Split: *split, Mode: string(mode), Rerank: rrName, Queries: len(data.Queries),
-		NDCG10: eval.Mean(ndcg), Recall10: eval.Mean(r10), Recall100: eval.Mean(r100), MRR10: eval.Mean(mrr)}
+	rep.NDCG10, rep.Recall10, rep.Recall100, rep.MRR10 = eval.Mean(ndcg), eval.Mean(r10), eval.Mean(r100), eval.Mean(mrr)
+	rep.Folds, rep.Fold = folds.N, folds.Keep
 	if rep.Rerank == "" || mode != retrieve.Hybrid && rr == nil {
 		rep.Rerank = "none"
 	}
@@ -137,6 +158,10 @@ embedding call.`)
 	}
 	if inexact > 0 {
 		fmt.Fprintf(e.stderr, "eval beir: the lexical leg's top 10 was approximate on %d of %d queries\n", inexact, len(data.Queries))
+	}
+	if rep.Failed > 0 {
+		fmt.Fprintf(e.stderr, "eval beir: %d of %d queries failed and count as finding nothing\n", rep.Failed, rep.Queries)
+		return exitPartial
 	}
 	return exitOK
 }

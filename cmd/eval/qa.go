@@ -35,8 +35,10 @@ type qaReport struct {
 	RecallAtK  float64 `json:"gold_recall@k"` // share of answerable questions whose gold passage is in the top k
 	AUC        float64 `json:"strength_auc"`  // evidence strength: answerable vs unanswerable
 	// BaselineAUC is the AUC of the best lexical score divided by the sum of the query
-	// terms' IDF (plain normalised BM25), for comparison.
+	// terms' IDF (plain normalised BM25), for comparison; PreviousAUC that of the previous
+	// strength model (previousStrength).
 	BaselineAUC float64 `json:"baseline_auc"`
+	PreviousAUC float64 `json:"previous_auc"`
 	// Strength at the quartiles, for each class, to see where a refusal threshold falls.
 	StrengthAnswerable   []float64    `json:"strength_answerable_p25_p50_p75"`
 	StrengthUnanswerable []float64    `json:"strength_unanswerable_p25_p50_p75"`
@@ -44,13 +46,17 @@ type qaReport struct {
 	// At each refusal threshold on evidence strength: the share of answerable questions
 	// still answered and of unanswerable ones refused.
 	Thresholds []threshold `json:"thresholds"`
-	// MinEvidence is the server's refusal threshold (DOCENT_MIN_EVIDENCE); Folds are the
-	// figures of each fold (eval.Fold of the question id) and Tune and HeldOut those of the
-	// tuning folds (--tune-folds) and of the others.
+	// MinEvidence is the server's refusal threshold (DOCENT_MIN_EVIDENCE). With --folds:
+	// Folds is the split and Fold the folds evaluated; ByFold are the figures of each fold
+	// (eval.Fold of the question id, of an MTRAG task's conversation id), and Tune and
+	// HeldOut those of the tuning folds (--tune-folds) and of the others evaluated.
 	MinEvidence float64   `json:"min_evidence"`
-	Folds       []foldRow `json:"folds"`
-	Tune        foldRow   `json:"tune"`
-	HeldOut     foldRow   `json:"held_out"`
+	Folds       int       `json:"folds,omitempty"`
+	Fold        []int     `json:"fold,omitempty"`
+	ByFold      []foldRow `json:"by_fold,omitempty"`
+	Tune        *foldRow  `json:"tune,omitempty"`
+	HeldOut     *foldRow  `json:"held_out,omitempty"`
+	All         *foldRow  `json:"all,omitempty"`
 }
 
 type threshold struct {
@@ -59,36 +65,50 @@ type threshold struct {
 	UnanswerableRefused float64 `json:"unanswerable_refused"`
 }
 
-// foldRow are the figures of a set of folds, at the server's threshold.
+// foldRow are the figures of a set of folds: at the server's threshold, and for the
+// previous strength model at its own default (previousMinEvidence).
 type foldRow struct {
-	Folds       []int   `json:"folds"`
-	Questions   int     `json:"questions"`
-	Answerable  int     `json:"answerable"`
-	AUC         float64 `json:"strength_auc"`
-	BaselineAUC float64 `json:"baseline_auc"`
-	Answered    float64 `json:"answerable_answered"`
-	Refused     float64 `json:"unanswerable_refused"`
-	RecallAtK   float64 `json:"gold_recall@k"`
+	Folds        []int   `json:"folds"`
+	Questions    int     `json:"questions"`
+	Answerable   int     `json:"answerable"`
+	AUC          float64 `json:"strength_auc"`
+	BaselineAUC  float64 `json:"baseline_auc"`
+	PreviousAUC  float64 `json:"previous_auc"`
+	Answered     float64 `json:"answerable_answered"`
+	Refused      float64 `json:"unanswerable_refused"`
+	PrevAnswered float64 `json:"previous_answerable_answered"`
+	PrevRefused  float64 `json:"previous_unanswerable_refused"`
+	RecallAtK    float64 `json:"gold_recall@k"`
 }
 
-// qaItem is one question as `eval qa` asks it.
+// previousStrength is the evidence strength before issue 12 (fitted on SciFact's train split
+// to predict a relevant top document: coverage and the best dense cosine), and
+// previousMinEvidence its default threshold: the comparison `eval qa` reports beside the
+// calibrated strength.
+func previousStrength(in retrieve.StrengthInputs) float64 {
+	return 1 / (1 + math.Exp(-(-3.521 + 6.307*in.Coverage + 2.716*in.DenseTop)))
+}
+
+const previousMinEvidence = 0.35
+
+// qaItem is one question as `eval qa` asks it; foldKey is what its fold is drawn from.
 type qaItem struct {
-	id, query, collection string
-	answerable            bool
-	gold                  []string
+	id, foldKey, query, collection string
+	answerable                     bool
+	gold                           []string
 }
 
 // qaOutcome is what retrieval gave for one question.
 type qaOutcome struct {
-	strength, baseline, found float64
-	inputs                    retrieve.StrengthInputs
+	strength, baseline, previous, found float64
+	inputs                              retrieve.StrengthInputs
 }
 
-// qaFeatures is one line of --features: a question's label, fold and strength inputs, for
-// fitting the strength model offline.
+// qaFeatures is one line of --features: a question's label, fold key and strength inputs,
+// for fitting the strength model (--fit).
 type qaFeatures struct {
 	ID         string                  `json:"id"`
-	Fold       int                     `json:"fold"`
+	FoldKey    string                  `json:"fold_key"`
 	Collection string                  `json:"collection,omitempty"`
 	Answerable bool                    `json:"answerable"`
 	Found      bool                    `json:"gold_found"`
@@ -103,32 +123,52 @@ gold passage is among the top k passages retrieved; and how well the evidence st
 separates answerable from unanswerable questions (ROC AUC; a ClapNQ unanswerable question
 comes with a related passage that lacks the answer), beside plain normalised BM25 (the best
 lexical score over the sum of the query terms' IDF), and the shares answered and refused at
-the server's threshold (DOCENT_MIN_EVIDENCE), per fold (FNV-1a of the question id modulo
---folds) and over the tuning folds and the others. An MTRAG task is asked as the server
-asks a conversation's last question without a model: rewritten from its history by the
+the server's threshold (DOCENT_MIN_EVIDENCE), beside the previous strength model at its
+default 0.35. With --folds N the figures are also given per fold (eval.Fold: a hash of the
+question id, of an MTRAG task's conversation id) and, with --tune-folds, over the tuning
+folds and over the others (held out). An MTRAG task is asked as the server asks a
+conversation's last question without a model: rewritten from its history by the
 deterministic rule; its answerable and unanswerable tasks are counted, partial and
-underspecified ones skipped.`)
-	dir := fs.String("dataset", "", "QA dataset directory (required)")
+underspecified ones skipped.
+
+With --fit A.jsonl,B.jsonl (dumps of --features, one per set) nothing is retrieved: the
+strength model is fitted on the tuning folds of the dumps and its weights and threshold are
+printed (see fitStrength).`)
+	dir := fs.String("dataset", "", "QA dataset directory (required, except with --fit)")
 	format := fs.String("format", "clapnq", "clapnq or mtrag")
 	k := fs.Int("k", 5, "passages that count as retrieved")
-	folds := fs.Int("folds", 5, "folds the questions are split into by the hash of their id")
-	tuneFolds := fs.String("tune-folds", "0,1,2", "the folds settings were tuned on (comma-separated); the others are held out")
-	features := fs.String("features", "", "write each question's strength inputs to this file (JSON Lines), for fitting")
+	tuneFolds := fs.String("tune-folds", "", "with --folds: the folds settings are tuned on (comma-separated); the report adds their row and the held-out row")
+	features := fs.String("features", "", "write each question's strength inputs to this file (JSON Lines), for --fit")
+	fit := fs.String("fit", "", "fit the strength model on the tuning folds of these --features dumps (comma-separated; needs --folds and --tune-folds)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	var rf retrievalFlags
 	rf.register(fs)
 	var sf sliceFlags
 	sf.register(fs)
+	var ff foldFlags
+	ff.register(fs)
 	if code := parse(fs, args, e); code >= 0 {
 		return code
 	}
-	if *dir == "" || *k < 1 {
-		fmt.Fprintln(e.stderr, "eval qa: --dataset is required and --k must be at least 1")
-		return exitUsage
-	}
-	tune, err := parseFolds(*tuneFolds, *folds)
+	folds, err := ff.parse()
 	if err != nil {
 		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
+		return exitUsage
+	}
+	tune, err := parseTuneFolds(*tuneFolds, folds)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
+		return exitUsage
+	}
+	if *fit != "" {
+		if len(tune) == 0 {
+			fmt.Fprintln(e.stderr, "eval qa: --fit needs --folds N and --tune-folds")
+			return exitUsage
+		}
+		return runFit(strings.Split(*fit, ","), folds.N, tune, e)
+	}
+	if *dir == "" || *k < 1 {
+		fmt.Fprintln(e.stderr, "eval qa: --dataset is required and --k must be at least 1")
 		return exitUsage
 	}
 	sl, err := sf.parse()
@@ -147,9 +187,10 @@ underspecified ones skipped.`)
 			fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
 			return exitUsage
 		}
+		clapnq.Questions = slices.DeleteFunc(clapnq.Questions, func(q eval.Question) bool { return !folds.Selects(q.ID) })
 		corpus = clapnq.CorpusPath
 		for _, q := range clapnq.Questions {
-			items = append(items, qaItem{id: q.ID, query: q.Text, answerable: q.Answerable, gold: q.GoldPassageIDs})
+			items = append(items, qaItem{id: q.ID, foldKey: q.ID, query: q.Text, answerable: q.Answerable, gold: q.GoldPassageIDs})
 		}
 	case "mtrag":
 		if sl != nil {
@@ -161,10 +202,14 @@ underspecified ones skipped.`)
 			fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
 			return exitUsage
 		}
-		corpus = data.CorpusPath
-		items, skipped = mtragItems(data)
+		corpus = data.Corpus
+		items, skipped = mtragItems(data, folds)
 	default:
 		fmt.Fprintf(e.stderr, "eval qa: --format %q is not clapnq or mtrag\n", *format)
+		return exitUsage
+	}
+	if len(items) == 0 {
+		fmt.Fprintln(e.stderr, "eval qa: no question is in the selected folds")
 		return exitUsage
 	}
 	minEv, err := minEvidence(e.getenv)
@@ -202,7 +247,7 @@ underspecified ones skipped.`)
 		return exitUsage
 	}
 	rep := qaReport{Dataset: datasetName(*dir), Format: *format, Mode: rf.mode, Rerank: cmp.Or(rrName, "none"), K: *k,
-		Questions: len(items), Skipped: skipped, MinEvidence: minEv}
+		Questions: len(items), Skipped: skipped, MinEvidence: minEv, Folds: folds.N, Fold: folds.Keep}
 	var latency []float64
 	outs := make([]qaOutcome, len(items))
 	var dump []qaFeatures
@@ -218,7 +263,7 @@ underspecified ones skipped.`)
 		}
 		latency = append(latency, float64(res.Timings.Total-res.Timings.Embed)/1e6)
 		o := qaOutcome{strength: res.Strength, inputs: res.StrengthInputs()}
-		o.baseline = o.inputs.NormalizedBM25
+		o.baseline, o.previous = o.inputs.NormalizedBM25, previousStrength(o.inputs)
 		if q.answerable {
 			rep.Answerable++
 			top := ds.documents(res.Ranked)
@@ -230,7 +275,7 @@ underspecified ones skipped.`)
 		}
 		outs[i] = o
 		if *features != "" {
-			dump = append(dump, qaFeatures{ID: q.id, Fold: eval.Fold(q.id, *folds), Collection: q.collection, Answerable: q.answerable,
+			dump = append(dump, qaFeatures{ID: q.id, FoldKey: q.foldKey, Collection: q.collection, Answerable: q.answerable,
 				Found: o.found > 0, Strength: o.strength, Inputs: o.inputs})
 		}
 		if e.terminal && (i%10 == 9 || i == len(items)-1) {
@@ -248,7 +293,7 @@ underspecified ones skipped.`)
 	}
 	all := func(int) bool { return true }
 	whole := qaRow(items, outs, minEv, all)
-	rep.RecallAtK, rep.AUC, rep.BaselineAUC = whole.RecallAtK, whole.AUC, whole.BaselineAUC
+	rep.RecallAtK, rep.AUC, rep.BaselineAUC, rep.PreviousAUC = whole.RecallAtK, whole.AUC, whole.BaselineAUC, whole.PreviousAUC
 	var sa, su []float64
 	for i, q := range items {
 		if q.answerable {
@@ -265,19 +310,27 @@ underspecified ones skipped.`)
 		row := qaRow(items, outs, th, all)
 		rep.Thresholds = append(rep.Thresholds, threshold{Strength: th, AnswerableAnswered: row.Answered, UnanswerableRefused: row.Refused})
 	}
-	for f := range *folds {
-		row := qaRow(items, outs, minEv, func(i int) bool { return eval.Fold(items[i].id, *folds) == f })
+	fold := func(i int) int { return eval.Fold(items[i].foldKey, folds.N) }
+	for _, f := range folds.Folds() {
+		row := qaRow(items, outs, minEv, func(i int) bool { return fold(i) == f })
 		row.Folds = []int{f}
-		rep.Folds = append(rep.Folds, row)
+		rep.ByFold = append(rep.ByFold, row)
 	}
-	rep.Tune = qaRow(items, outs, minEv, func(i int) bool { return slices.Contains(tune, eval.Fold(items[i].id, *folds)) })
-	rep.HeldOut = qaRow(items, outs, minEv, func(i int) bool { return !slices.Contains(tune, eval.Fold(items[i].id, *folds)) })
-	for f := range *folds {
-		if slices.Contains(tune, f) {
-			rep.Tune.Folds = append(rep.Tune.Folds, f)
-		} else {
-			rep.HeldOut.Folds = append(rep.HeldOut.Folds, f)
+	if len(tune) > 0 {
+		t := qaRow(items, outs, minEv, func(i int) bool { return slices.Contains(tune, fold(i)) })
+		h := qaRow(items, outs, minEv, func(i int) bool { return !slices.Contains(tune, fold(i)) })
+		for _, f := range folds.Folds() {
+			if slices.Contains(tune, f) {
+				t.Folds = append(t.Folds, f)
+			} else {
+				h.Folds = append(h.Folds, f)
+			}
 		}
+		rep.Tune, rep.HeldOut = &t, &h
+	}
+	if folds.N > 1 {
+		whole.Folds = folds.Folds()
+		rep.All = &whole
 	}
 	if err := rep.print(e.stdout, *asJSON); err != nil {
 		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
@@ -289,22 +342,25 @@ underspecified ones skipped.`)
 // mtragItems are the answerable and unanswerable tasks of an MTRAG set, each asked as the
 // server asks a conversation's question without a model (answer.RuleRewrite of its history),
 // and the number of other tasks (partial, underspecified), which are skipped.
-func mtragItems(data *eval.MTRAG) (items []qaItem, skipped int) {
-	for _, t := range data.Tasks {
-		if t.Answerability != eval.Answerable && t.Answerability != eval.Unanswerable {
+func mtragItems(data *eval.AnswerSet, folds eval.FoldSelection) (items []qaItem, skipped int) {
+	for _, c := range data.Cases {
+		if !folds.Selects(c.FoldKey) {
+			continue
+		}
+		if c.Partial || (c.Answerability != eval.Answerable && c.Answerability != eval.Unanswerable) {
 			skipped++
 			continue
 		}
-		history := make([]answer.Turn, len(t.History))
-		for i, h := range t.History {
+		history := make([]answer.Turn, len(c.History))
+		for i, h := range c.History {
 			role := answer.RoleUser
-			if h.Speaker != "user" {
+			if h.Speaker == eval.SpeakerAssistant {
 				role = answer.RoleAssistant
 			}
 			history[i] = answer.Turn{Role: role, Content: h.Text}
 		}
-		items = append(items, qaItem{id: t.ID, query: answer.RuleRewrite(t.Question, history), collection: t.Collection,
-			answerable: t.Answerability == eval.Answerable, gold: t.ReferenceIDs})
+		items = append(items, qaItem{id: c.ID, foldKey: c.FoldKey, query: answer.RuleRewrite(c.Question, history), collection: c.Collection,
+			answerable: c.Answerability == eval.Answerable, gold: c.GoldSources})
 	}
 	return items, skipped
 }
@@ -312,9 +368,9 @@ func mtragItems(data *eval.MTRAG) (items []qaItem, skipped int) {
 // qaRow computes the figures of the questions that in selects, refusing below threshold.
 func qaRow(items []qaItem, outs []qaOutcome, threshold float64, in func(i int) bool) foldRow {
 	var row foldRow
-	var strengths, baselines, found []float64
+	var strengths, baselines, previous, found []float64
 	var labels []bool
-	var answered, refused, unanswerable float64
+	var answered, refused, prevAnswered, prevRefused, unanswerable float64
 	for i, q := range items {
 		if !in(i) {
 			continue
@@ -323,6 +379,7 @@ func qaRow(items []qaItem, outs []qaOutcome, threshold float64, in func(i int) b
 		row.Questions++
 		strengths = append(strengths, o.strength)
 		baselines = append(baselines, o.baseline)
+		previous = append(previous, o.previous)
 		labels = append(labels, q.answerable)
 		if q.answerable {
 			row.Answerable++
@@ -330,38 +387,47 @@ func qaRow(items []qaItem, outs []qaOutcome, threshold float64, in func(i int) b
 			if o.strength >= threshold {
 				answered++
 			}
+			if o.previous >= previousMinEvidence {
+				prevAnswered++
+			}
 		} else {
 			unanswerable++
 			if o.strength < threshold {
 				refused++
 			}
+			if o.previous < previousMinEvidence {
+				prevRefused++
+			}
 		}
 	}
 	row.AUC = eval.ROCAUC(strengths, labels)
 	row.BaselineAUC = eval.ROCAUC(baselines, labels)
+	row.PreviousAUC = eval.ROCAUC(previous, labels)
 	row.Answered = answered / float64(max(1, row.Answerable))
 	row.Refused = refused / max(1, unanswerable)
+	row.PrevAnswered = prevAnswered / float64(max(1, row.Answerable))
+	row.PrevRefused = prevRefused / max(1, unanswerable)
 	row.RecallAtK = eval.Mean(found)
 	return row
 }
 
-// parseFolds parses a comma-separated list of folds, each within 0..n−1.
-func parseFolds(s string, n int) ([]int, error) {
-	if n < 2 {
-		return nil, fmt.Errorf("--folds %d: need at least 2", n)
+// parseTuneFolds parses --tune-folds against the split of --folds (eval.ParseFolds' rules):
+// empty for none; otherwise at least one fold, and at least one left held out.
+func parseTuneFolds(s string, folds eval.FoldSelection) ([]int, error) {
+	if s == "" {
+		return nil, nil
 	}
-	var out []int
-	for _, f := range strings.Split(s, ",") {
-		v, err := strconv.Atoi(strings.TrimSpace(f))
-		if err != nil || v < 0 || v >= n {
-			return nil, fmt.Errorf("--tune-folds %q: want folds from 0 to %d, comma-separated", s, n-1)
-		}
-		out = append(out, v)
+	if folds.N < 2 {
+		return nil, fmt.Errorf("--tune-folds %q needs --folds N (2 or more)", s)
 	}
-	if len(out) >= n {
+	sel, err := eval.ParseFolds(folds.N, s)
+	if err != nil {
+		return nil, fmt.Errorf("--tune-folds: %w", err)
+	}
+	if len(sel.Keep) >= folds.N {
 		return nil, fmt.Errorf("--tune-folds %q leaves no fold held out", s)
 	}
-	return out, nil
+	return sel.Keep, nil
 }
 
 func writeFeatures(path string, rows []qaFeatures) error {
@@ -382,9 +448,9 @@ func (rep *qaReport) print(w io.Writer, asJSON bool) error {
 		return enc.Encode(rep)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "dataset\tmode\trerank\tquestions\tanswerable\tgold recall@%d\tstrength AUC\tbaseline AUC\tp50 ms\tp99 ms\n", rep.K)
-	fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.3f\t%.3f\t%.3f\t%.1f\t%.1f\n", rep.Dataset, rep.Mode, rep.Rerank, rep.Questions, rep.Answerable,
-		rep.RecallAtK, rep.AUC, rep.BaselineAUC, rep.Latency.P50, rep.Latency.P99)
+	fmt.Fprintf(tw, "dataset\tmode\trerank\tquestions\tanswerable\tgold recall@%d\tstrength AUC\tprevious AUC\tbaseline AUC\tp50 ms\tp99 ms\n", rep.K)
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%.1f\t%.1f\n", rep.Dataset, rep.Mode, rep.Rerank, rep.Questions, rep.Answerable,
+		rep.RecallAtK, rep.AUC, rep.PreviousAUC, rep.BaselineAUC, rep.Latency.P50, rep.Latency.P99)
 	if err := tw.Flush(); err != nil {
 		return err
 	}
@@ -398,19 +464,31 @@ func (rep *qaReport) print(w io.Writer, asJSON bool) error {
 		fmt.Fprintf(w, "  %.2f → %.0f%% answered / %.0f%% refused", t.Strength, 100*t.AnswerableAnswered, 100*t.UnanswerableRefused)
 	}
 	fmt.Fprintln(w, "  (answerable answered / unanswerable refused)")
-	fmt.Fprintf(w, "by fold, at the server's threshold %.2f:\n", rep.MinEvidence)
+	type named struct {
+		name string
+		row  foldRow
+	}
+	var rows []named
+	for _, r := range rep.ByFold {
+		rows = append(rows, named{fmt.Sprint(r.Folds[0]), r})
+	}
+	if rep.Tune != nil {
+		rows = append(rows, named{"tune " + fmtInts(rep.Tune.Folds), *rep.Tune}, named{"held out " + fmtInts(rep.HeldOut.Folds), *rep.HeldOut})
+	}
+	if rep.All != nil {
+		rows = append(rows, named{"all", *rep.All})
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "by fold: strength at the server's threshold %.2f, the previous strength at %.2f (answered = answerable answered, refused = unanswerable refused):\n",
+		rep.MinEvidence, previousMinEvidence)
 	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "folds\tquestions\tanswerable\tstrength AUC\tbaseline AUC\tanswered\trefused\tgold recall@%d\n", rep.K)
-	rows := append(slices.Clone(rep.Folds), rep.Tune, rep.HeldOut)
-	for i, r := range rows {
-		name := fmt.Sprint(r.Folds[0])
-		switch i {
-		case len(rows) - 2:
-			name = "tune " + fmtInts(r.Folds)
-		case len(rows) - 1:
-			name = "held out " + fmtInts(r.Folds)
-		}
-		fmt.Fprintf(tw, "%s\t%d\t%d\t%.3f\t%.3f\t%.2f\t%.2f\t%.3f\n", name, r.Questions, r.Answerable, r.AUC, r.BaselineAUC, r.Answered, r.Refused, r.RecallAtK)
+	fmt.Fprintf(tw, "folds\tquestions\tanswerable\tstrength AUC\tprevious AUC\tbaseline AUC\tanswered\trefused\tprev answered\tprev refused\tgold recall@%d\n", rep.K)
+	for _, n := range rows {
+		r := n.row
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.3f\t%.3f\t%.3f\t%.2f\t%.2f\t%.2f\t%.2f\t%.3f\n", n.name, r.Questions, r.Answerable, r.AUC, r.PreviousAUC, r.BaselineAUC,
+			r.Answered, r.Refused, r.PrevAnswered, r.PrevRefused, r.RecallAtK)
 	}
 	return tw.Flush()
 }

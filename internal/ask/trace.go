@@ -23,6 +23,9 @@ type Trace struct {
 	retrievalInfo map[string]any // the Retrieval record until Finish encodes it
 	rewriteMethod string
 	cacheHit      bool
+	// questionClipped: the answerer read the question's beginning and end only
+	// (Config.MaxQuestionChars).
+	questionClipped bool
 }
 
 // NewTrace starts the trace of a request on route, asked by caller, under a new trace id
@@ -117,6 +120,11 @@ func (t *Trace) retrieval(res *retrieve.Result) {
 		"lexical_exact": res.LexicalExact, "dense_plan": res.DensePlan, "reranked": res.Reranked,
 		"rerank_error": res.RerankError, "strength": res.Strength, "phrases": res.Query.Phrases,
 	}
+	if res.Shortened != nil {
+		// The query was too long to run whole: NormalizedQuery becomes what both legs ran.
+		t.retrievalInfo["shortened"] = res.Shortened
+		t.NormalizedQuery = res.Query.Text
+	}
 }
 
 // answer records what generation and validation did, and the outcome a.
@@ -132,7 +140,8 @@ func (t *Trace) answer(r *answer.Result, a *Answer) {
 	t.Usage, _ = json.Marshal(r.Usage)
 	t.Validation, _ = json.Marshal(map[string]any{
 		"grounded": r.Grounded, "dropped_citations": r.Dropped, "sentences": r.Sentences,
-		"model_error": r.ModelError, "attempts": r.Attempts,
+		"dropped_sentences": r.DroppedSentences, "model_error": r.ModelError, "attempts": r.Attempts,
+		"reason": r.Reason,
 	})
 }
 
@@ -151,6 +160,9 @@ func (t *Trace) Finish(m *metrics.Metrics) index.Trace {
 		t.Outcome = "answered"
 	}
 	meta := map[string]any{"cache_hit": t.cacheHit}
+	if t.questionClipped {
+		meta["question_clipped"] = true
+	}
 	if t.rewriteMethod != "" {
 		meta["rewrite"] = t.rewriteMethod
 	}

@@ -113,6 +113,44 @@ func QueryTerms(ctx context.Context, db DBTX, chunkingID int, text string, princ
 	return terms, c, nil
 }
 
+// WordLexemes returns the lexemes of each word under the chunking's text search
+// configuration (none for a stop word; several for a compound such as "on-call"), in the
+// order of words. It reads no chunk and no statistics: retrieval pairs it with QueryTerms
+// to choose the most informative words of a query too long to run whole.
+func WordLexemes(ctx context.Context, db DBTX, chunkingID int, words []string) ([][]string, error) {
+	out := make([][]string, len(words))
+	if len(words) == 0 {
+		return out, nil
+	}
+	rows, err := db.Query(ctx, `
+		SELECT w.i, array(SELECT l.lexeme FROM unnest(to_tsvector(c.ts_config, w.word)) AS l)
+		FROM chunkings c, unnest($2::text[]) WITH ORDINALITY AS w(word, i)
+		WHERE c.id = $1`, chunkingID, words)
+	if err != nil {
+		return nil, fmt.Errorf("word lexemes: %w", err)
+	}
+	n := 0
+	for rows.Next() {
+		var i int
+		var lexemes []string
+		if err := rows.Scan(&i, &lexemes); err != nil {
+			return nil, fmt.Errorf("word lexemes: %w", err)
+		}
+		if i < 1 || i > len(words) {
+			return nil, fmt.Errorf("word lexemes: row %d of %d words", i, len(words))
+		}
+		out[i-1] = lexemes
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("word lexemes: %w", err)
+	}
+	if n != len(words) {
+		return nil, fmt.Errorf("word lexemes: %d rows for %d words (chunking %d)", n, len(words), chunkingID)
+	}
+	return out, nil
+}
+
 // BM25Query is one scoring pass of the lexical leg.
 type BM25Query struct {
 	ChunkingID int

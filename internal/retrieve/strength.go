@@ -18,7 +18,7 @@ type StrengthModel struct {
 }
 
 // DefaultStrengthModel is the model retrieval uses.
-var DefaultStrengthModel = StrengthModel{Intercept: -2.29, Coverage: 3.55, Gap: 1.71, Agreement: 0.96}
+var DefaultStrengthModel = StrengthModel{Intercept: -2.40, Coverage: 4.28, Gap: 1.81, Agreement: 0.71}
 
 // StrengthInputs are what evidence strength is computed from, all from the caller's own
 // statistics and rankings (nothing a hidden chunk changes).
@@ -40,6 +40,10 @@ type StrengthInputs struct {
 	// NormalizedBM25 is the best lexical score divided by the sum of the query terms'
 	// IDFs: the plain baseline evaluations compare strength with. Not used by the model.
 	NormalizedBM25 float64 `json:"normalized_bm25"`
+	// DenseTop is the best dense hit's cosine similarity to the query (0 without one): an
+	// input of the previous strength model, which evaluations compare with. Not used by the
+	// model: a cosine's scale depends on the embedder and the corpus.
+	DenseTop float64 `json:"dense_top"`
 }
 
 // Strength returns the strength of the inputs in (0, 1).
@@ -61,6 +65,9 @@ func strength(lex *lexicalResult, res *Result) float64 {
 // strengthInputs computes the inputs from the lexical leg's result and the dense ranking.
 func strengthInputs(lex *lexicalResult, dense []Hit) StrengthInputs {
 	var in StrengthInputs
+	if len(dense) > 0 {
+		in.DenseTop = max(0, dense[0].Score)
+	}
 	if lex == nil || len(lex.hits) == 0 || lex.maxScore <= 0 {
 		return in
 	}
