@@ -65,7 +65,8 @@ func TestAnswersPairsEndToEnd(t *testing.T) {
 	dbtest.New(t)
 	cases := filepath.Join(t.TempDir(), "cases.jsonl")
 	rep := answersJSON(t, nil, "--pairs", "testdata/answers/pairs.jsonl", "--corpus", "testdata/answers/corpus.jsonl", "--cases", cases)
-	if rep.Kind != "pairs" || rep.Generator != "extractive" || rep.MinEvidence != 0.35 || rep.Cases != 6 || len(rep.Runs) != 1 || rep.Runs[0].History != "none" {
+	defaultMin, _ := minEvidence(func(string) string { return "" })
+	if rep.Kind != "pairs" || rep.Generator != "extractive" || rep.MinEvidence != defaultMin || rep.Cases != 6 || len(rep.Runs) != 1 || rep.Runs[0].History != "none" {
 		t.Fatalf("report %+v", rep)
 	}
 	m := rep.Runs[0].Overall

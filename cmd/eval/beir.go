@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"log/slog"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -27,7 +26,6 @@ embedding call. A query whose retrieval fails is counted (failed, and the first 
 	dir := fs.String("dataset", "", "BEIR dataset directory (required)")
 	split := fs.String("split", "test", "qrels split")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	fit := fs.Bool("fit-strength", false, "fit the evidence strength model on this split and print its coefficients")
 	var rf retrievalFlags
 	rf.register(fs)
 	var sf sliceFlags
@@ -49,10 +47,6 @@ embedding call. A query whose retrieval fails is counted (failed, and the first 
 	sl, err := sf.parse()
 	if err != nil {
 		fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
-		return exitUsage
-	}
-	if sl != nil && *fit {
-		fmt.Fprintln(e.stderr, "eval beir: --fit-strength fits on the whole corpus: it does not go with --groups")
 		return exitUsage
 	}
 	mode := retrieve.Mode(rf.mode)
@@ -103,8 +97,6 @@ embedding call. A query whose retrieval fails is counted (failed, and the first 
 
 	rep := eval.Report{Dataset: datasetName(*dir), Split: *split, Mode: string(mode), Rerank: rrName, Queries: len(data.Queries)}
 	var ndcg, r10, r100, mrr, latency []float64
-	var cov, dense []float64
-	var top1 []bool
 	rerankFailures := 0
 	inexact := 0
 	for i, q := range data.Queries {
@@ -137,11 +129,6 @@ embedding call. A query whose retrieval fails is counted (failed, and the first 
 		r100 = append(r100, eval.Recall(ranked, rel, 100))
 		mrr = append(mrr, eval.MRR(ranked, rel, 10))
 		latency = append(latency, float64(res.Timings.Total-res.Timings.Embed)/float64(time.Millisecond))
-		if *fit {
-			c, d := retrieve.StrengthFeatures(res)
-			cov, dense = append(cov, c), append(dense, d)
-			top1 = append(top1, len(ranked) > 0 && rel[ranked[0]] > 0)
-		}
 		if e.terminal && (i%10 == 9 || i == len(data.Queries)-1) {
 			fmt.Fprintf(e.stderr, "\rqueries %d/%d", i+1, len(data.Queries))
 		}
@@ -171,11 +158,6 @@ embedding call. A query whose retrieval fails is counted (failed, and the first 
 	}
 	if inexact > 0 {
 		fmt.Fprintf(e.stderr, "eval beir: the lexical leg's top 10 was approximate on %d of %d queries\n", inexact, len(data.Queries))
-	}
-	if *fit {
-		a, b, c := fitLogistic(cov, dense, top1)
-		fmt.Fprintf(e.stdout, "strength model fitted on %s/%s (%d queries, %.1f%% with a relevant top document): intercept %.3f, coverage %.3f, dense %.3f\n",
-			rep.Dataset, *split, len(top1), 100*fraction(top1), a, b, c)
 	}
 	if rep.Failed > 0 {
 		fmt.Fprintf(e.stderr, "eval beir: %d of %d queries failed and count as finding nothing\n", rep.Failed, rep.Queries)
@@ -260,71 +242,4 @@ func datasetName(dir string) string {
 		return dir[i+1:]
 	}
 	return dir
-}
-
-func fraction(b []bool) float64 {
-	n := 0
-	for _, v := range b {
-		if v {
-			n++
-		}
-	}
-	if len(b) == 0 {
-		return 0
-	}
-	return float64(n) / float64(len(b))
-}
-
-// fitLogistic fits p = σ(a + b·x + c·y) by Newton's method (iteratively reweighted least
-// squares) with a small ridge penalty for stability.
-func fitLogistic(x, y []float64, label []bool) (a, b, c float64) {
-	w := [3]float64{}
-	for range 50 {
-		var g [3]float64
-		var h [3][3]float64
-		for i := range x {
-			f := [3]float64{1, x[i], y[i]}
-			z := w[0] + w[1]*f[1] + w[2]*f[2]
-			p := 1 / (1 + math.Exp(-z))
-			t := 0.0
-			if label[i] {
-				t = 1
-			}
-			for j := range 3 {
-				g[j] += (t - p) * f[j]
-				for k := range 3 {
-					h[j][k] += p * (1 - p) * f[j] * f[k]
-				}
-			}
-		}
-		for j := range 3 {
-			g[j] -= 1e-3 * w[j]
-			h[j][j] += 1e-3
-		}
-		d := solve3(h, g)
-		for j := range 3 {
-			w[j] += d[j]
-		}
-	}
-	return w[0], w[1], w[2]
-}
-
-// solve3 solves the 3×3 system m·x = v by Cramer's rule.
-func solve3(m [3][3]float64, v [3]float64) [3]float64 {
-	det := func(a [3][3]float64) float64 {
-		return a[0][0]*(a[1][1]*a[2][2]-a[1][2]*a[2][1]) - a[0][1]*(a[1][0]*a[2][2]-a[1][2]*a[2][0]) + a[0][2]*(a[1][0]*a[2][1]-a[1][1]*a[2][0])
-	}
-	d := det(m)
-	var out [3]float64
-	if d == 0 {
-		return out
-	}
-	for j := range 3 {
-		mj := m
-		for i := range 3 {
-			mj[i][j] = v[i]
-		}
-		out[j] = det(mj) / d
-	}
-	return out
 }

@@ -57,6 +57,13 @@ type AnswerCase struct {
 	// case that is not Answerable.
 	Answers       []string
 	Answerability Answerability
+	// Partial marks an Answerable case whose gold passages answer only part of the question
+	// (MTRAG's PARTIAL): an evaluation of refusals may leave it out, as neither answering
+	// nor refusing is plainly right.
+	Partial bool
+	// Collection is the corpus collection the case was written against (MTRAG's govt,
+	// ibmcloud, clapnq, fiqa), when the set has collections.
+	Collection string
 	// GoldSources identify the documents that hold the answer: a record id of a JSON Lines
 	// corpus (the "_id" after '#' in the document's URI), or a document's URI (its path
 	// relative to the corpus folder, e.g. "doc/effective_go.html"). Empty when unknown.
@@ -136,10 +143,13 @@ type mtragTask struct {
 
 // LoadMTRAG reads the MTRAG set in dir: corpus.jsonl (only the passage ids are read) and
 // tasks.jsonl, each task one turn of a conversation. ANSWERABLE and PARTIAL tasks are
-// Answerable (with the reference answer and the reference passages as gold), UNANSWERABLE
-// ones Unanswerable and UNDERSPECIFIED ones Underspecified; their reference answers (a
-// refusal, a clarifying question) are not scored. A case's groups are its collection and
-// "first turn" or "follow-up"; its fold key is its conversation.
+// Answerable (with the reference answer and the reference passages as gold; PARTIAL ones
+// marked Partial), UNANSWERABLE ones Unanswerable and UNDERSPECIFIED ones Underspecified;
+// their reference answers (a refusal, a clarifying question) are not scored. An answerable
+// task must have a reference passage and an unanswerable one none; every reference passage
+// must be in the corpus. A case's groups are its collection and "first turn" or
+// "follow-up"; its fold key is its conversation. Malformed input is an error naming the
+// file and the line.
 func LoadMTRAG(dir string) (*AnswerSet, error) {
 	corpusPath := filepath.Join(dir, "corpus.jsonl")
 	ids, err := corpusIDs(corpusPath)
@@ -177,7 +187,7 @@ func parseMTRAGTask(line []byte, corpus map[string]struct{}) (AnswerCase, error)
 	if err := decodeJSONLine(line, &t); err != nil {
 		return AnswerCase{}, err
 	}
-	c := AnswerCase{ID: t.TaskID, FoldKey: t.ConversationID, Question: t.Question}
+	c := AnswerCase{ID: t.TaskID, FoldKey: t.ConversationID, Question: t.Question, Collection: t.Collection}
 	if c.FoldKey == "" {
 		c.FoldKey = t.TaskID
 	}
@@ -195,9 +205,12 @@ func parseMTRAGTask(line []byte, corpus map[string]struct{}) (AnswerCase, error)
 	}
 	switch t.Answerability {
 	case "ANSWERABLE", "PARTIAL":
-		c.Answerability = Answerable
+		c.Answerability, c.Partial = Answerable, t.Answerability == "PARTIAL"
 		if strings.TrimSpace(t.ReferenceAnswer) == "" {
 			return c, fmt.Errorf("task %s: answerable but no \"reference_answer\"", t.TaskID)
+		}
+		if len(t.ReferenceContexts) == 0 {
+			return c, fmt.Errorf("task %s: answerable but no reference passage", t.TaskID)
 		}
 		c.Answers = []string{t.ReferenceAnswer}
 		for _, rc := range t.ReferenceContexts {
@@ -211,6 +224,9 @@ func parseMTRAGTask(line []byte, corpus map[string]struct{}) (AnswerCase, error)
 		}
 	case "UNANSWERABLE":
 		c.Answerability = Unanswerable
+		if len(t.ReferenceContexts) > 0 {
+			return c, fmt.Errorf("task %s: unanswerable but with reference passages", t.TaskID)
+		}
 	case "UNDERSPECIFIED":
 		c.Answerability = Underspecified
 	default:

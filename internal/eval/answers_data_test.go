@@ -16,17 +16,20 @@ func TestMTRAGData(t *testing.T) {
 		t.Fatal(err)
 	}
 	counts := map[Answerability]int{}
-	followUps := 0
+	followUps, partial := 0, 0
 	for _, c := range set.Cases {
 		counts[c.Answerability]++
+		if c.Partial {
+			partial++
+		}
 		if len(c.History) > 0 {
 			followUps++
 		}
 	}
 	// As the data's README states: ANSWERABLE 141 + PARTIAL 18, UNANSWERABLE 52,
 	// UNDERSPECIFIED 43; 22 tasks are first turns.
-	if len(set.Cases) != 254 || counts[Answerable] != 159 || counts[Unanswerable] != 52 || counts[Underspecified] != 43 || followUps != 232 {
-		t.Errorf("%d tasks, %v, %d follow-ups; want 254, 159/52/43, 232", len(set.Cases), counts, followUps)
+	if len(set.Cases) != 254 || counts[Answerable] != 159 || partial != 18 || counts[Unanswerable] != 52 || counts[Underspecified] != 43 || followUps != 232 {
+		t.Errorf("%d tasks, %v (%d partial), %d follow-ups; want 254, 159/52/43 (18 partial), 232", len(set.Cases), counts, partial, followUps)
 	}
 	if !set.Conversational() || filepath.Base(set.Corpus) != "corpus.jsonl" {
 		t.Errorf("set %s: conversational %v", set.Corpus, set.Conversational())

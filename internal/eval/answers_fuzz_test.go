@@ -54,6 +54,8 @@ func FuzzParseMTRAGTask(f *testing.F) {
 	f.Add([]byte(`{"task_id":"c1<::>3","conversation_id":"c1","collection":"govt","answerability":"PARTIAL","history":[{"speaker":"user","text":"u"},{"speaker":"agent","text":"a"}],"question":"and then?","reference_contexts":[{"document_id":"d1"}],"reference_answer":"then this"}`))
 	f.Add([]byte(`{"task_id":"t","answerability":"UNDERSPECIFIED","question":"which?"}`))
 	f.Add([]byte(`{"task_id":"t","answerability":"UNANSWERABLE","question":"q","reference_answer":"Sorry"}`))
+	f.Add([]byte(`{"task_id":"t","answerability":"ANSWERABLE","question":"q","reference_answer":"a"}`))
+	f.Add([]byte(`{"task_id":"t","answerability":"UNANSWERABLE","question":"q","reference_contexts":[{"document_id":"d1"}]}`))
 	f.Fuzz(func(t *testing.T, line []byte) {
 		c, err := parseMTRAGTask(line, map[string]struct{}{"d1": {}})
 		if err != nil {
@@ -64,6 +66,14 @@ func FuzzParseMTRAGTask(f *testing.F) {
 			if g != "d1" {
 				t.Fatalf("gold source %q is not in the corpus", g)
 			}
+		}
+		switch {
+		case c.Answerability == Answerable && len(c.GoldSources) == 0:
+			t.Fatalf("answerable task %q without a reference passage", c.ID)
+		case c.Answerability == Unanswerable && len(c.GoldSources) > 0:
+			t.Fatalf("unanswerable task %q with reference passages", c.ID)
+		case c.Partial && c.Answerability != Answerable:
+			t.Fatalf("partial task %q is %s", c.ID, c.Answerability)
 		}
 	})
 }

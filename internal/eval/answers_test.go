@@ -277,7 +277,7 @@ func TestParseMTRAGTask(t *testing.T) {
 		t.Fatal(err)
 	}
 	want := AnswerCase{ID: "c1<::>3", FoldKey: "c1", Question: "and then?", Answers: []string{"then this"}, Answerability: Answerable,
-		GoldSources: []string{"d1", "d2"}, Groups: []string{"govt", "follow-up"},
+		Partial: true, Collection: "govt", GoldSources: []string{"d1", "d2"}, Groups: []string{"govt", "follow-up"},
 		History: []HistoryTurn{{SpeakerUser, "u"}, {SpeakerAssistant, "a"}}}
 	if diff := cmp.Diff(want, c); diff != "" {
 		t.Errorf("parseMTRAGTask (-want +got):\n%s", diff)
@@ -293,6 +293,8 @@ func TestParseMTRAGTask(t *testing.T) {
 		{`{"task_id":"t","question":"q","answerability":"ANSWERABLE","reference_answer":"a","reference_contexts":[{"document_id":"d9"}]}`, `"d9" is not in the corpus`},
 		{`{"task_id":"t","question":"q","answerability":"UNANSWERABLE","history":[{"speaker":"bot","text":"x"}]}`, `speaker "bot"`},
 		{`{"task_id":"t","question":"","answerability":"UNANSWERABLE"}`, "empty"},
+		{`{"task_id":"t","question":"q","answerability":"ANSWERABLE","reference_answer":"a"}`, "answerable but no reference passage"},
+		{`{"task_id":"t","question":"q","answerability":"UNANSWERABLE","reference_contexts":[{"document_id":"d1"}]}`, "unanswerable but with reference"},
 	} {
 		if _, err := parseMTRAGTask([]byte(tt.line), corpus); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("parseMTRAGTask(%.60s): error %v, want one with %q", tt.line, err, tt.want)

@@ -290,7 +290,7 @@ type Result struct {
 	Strength float64
 	Timings  Timings
 
-	strengthCoverage, strengthDense float64 // the strength model's inputs
+	strengthInputs StrengthInputs // what Strength was computed from
 }
 
 // Retrieve runs one retrieval for the caller's principals.
