@@ -101,6 +101,9 @@ type Service struct {
 	conversations Conversations
 }
 
+// Timeout is how long one Ask or Search may take (Config.Timeout).
+func (s *Service) Timeout() time.Duration { return s.cfg.Timeout }
+
 // New returns a Service. m and conv may be nil (no stored conversations).
 func New(cfg Config, r Retriever, a Answerer, conv Conversations, m *metrics.Metrics) (*Service, error) {
 	cfg.defaults()
