@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"log/slog"
 	"math"
@@ -23,8 +24,12 @@ the real retrieval as a caller who sees the whole corpus, and nDCG@10, Recall@10
 Recall@100, MRR@10 (trec_eval's definitions, over documents: a document ranks where its
 best chunk does) and the retrieval latency are reported. Latency excludes the query
 embedding call.`)
-	dir := fs.String("dataset", "", "BEIR dataset directory (required)")
-	split := fs.String("split", "test", "qrels split")
+	dir := fs.String("dataset", "", "dataset directory (required): BEIR, ClapNQ or MTRAG (see --format)")
+	format := fs.String("format", "", "beir, clapnq or mtrag (default: by the files in --dataset: queries.jsonl, questions.jsonl or tasks.jsonl)")
+	split := fs.String("split", "test", "qrels split (BEIR sets; ClapNQ and MTRAG have none: their queries are all used, select them with --folds)")
+	var ff foldFlags
+	ff.register(fs)
+	rankings := fs.String("rankings", "", "write each query's lexical and dense rankings (hybrid mode) to this JSON Lines file, for `eval fusion`")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	fit := fs.Bool("fit-strength", false, "fit the evidence strength model on this split and print its coefficients")
 	var rf retrievalFlags
@@ -52,11 +57,22 @@ embedding call.`)
 		fmt.Fprintf(e.stderr, "eval beir: --mode %q is not lexical, dense or hybrid\n", rf.mode)
 		return exitUsage
 	}
-	data, err := eval.LoadBEIR(*dir, *split)
+	if *rankings != "" && (mode != retrieve.Hybrid || sl != nil) {
+		fmt.Fprintln(e.stderr, "eval beir: --rankings needs --mode hybrid (both legs) and no --groups")
+		return exitUsage
+	}
+	splitSet := false
+	fs.Visit(func(f *flag.Flag) { splitSet = splitSet || f.Name == "split" })
+	data, splitName, err := loadRetrievalSet(*dir, *format, *split, splitSet, ff)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
 		return exitUsage
 	}
+	rankingsName := datasetName(*dir)
+	if !strings.HasPrefix(splitName, "all") {
+		rankingsName += "-" + *split // a BEIR split: e.g. scifact-test
+	}
+	*split = splitName
 	logger, err := config.NewLogger(e.getenv, e.stderr, e.terminal)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
@@ -87,6 +103,14 @@ embedding call.`)
 		fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
 		return exitUsage
 	}
+	var dump *rankingWriter
+	if *rankings != "" {
+		if dump, err = createRankings(*rankings, rankingsName); err != nil {
+			fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
+			return exitFatal
+		}
+		defer dump.close()
+	}
 
 	var ndcg, r10, r100, mrr, latency []float64
 	var cov, dense []float64
@@ -111,6 +135,12 @@ embedding call.`)
 		}
 		ranked := ds.documents(res.Ranked)
 		rel := data.Qrels[q.ID]
+		if dump != nil {
+			if err := dump.write(q, rel, res, ds); err != nil {
+				fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
+				return exitFatal
+			}
+		}
 		ndcg = append(ndcg, eval.NDCG(ranked, rel, 10))
 		r10 = append(r10, eval.Recall(ranked, rel, 10))
 		r100 = append(r100, eval.Recall(ranked, rel, 100))
@@ -135,6 +165,12 @@ embedding call.`)
 	}
 	p := eval.Percentiles(latency, 50, 95, 99)
 	rep.Latency.P50, rep.Latency.P95, rep.Latency.P99 = p[0], p[1], p[2]
+	if dump != nil {
+		if err := dump.close(); err != nil {
+			fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
+			return exitFatal
+		}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")

@@ -3,7 +3,8 @@
 //
 // Usage:
 //
-//	eval beir --dataset DIR [--split test] [--mode lexical|dense|hybrid] [--rerank none|builtin|tei|cohere] [--json]
+//	eval beir --dataset DIR [--format beir|clapnq|mtrag] [--split test] [--folds N --fold K,...] [--mode lexical|dense|hybrid] [--rerank none|builtin|tei|cohere] [--rankings FILE] [--json]
+//	eval fusion --rankings FILE,... [--folds 5 --tune 0,1] [--subsets] [--random-dense] [--json]
 //	eval qa --dataset DIR [--k 5] [--json]
 //	eval beir|qa ... --groups G,... [--min-idf-chunks N,...] [--group-salt S]
 //
@@ -69,6 +70,7 @@ var program = cmdconfig.Program[env]{
 	Name: "eval",
 	Commands: []cmdconfig.Command[env]{
 		{Name: "beir", Summary: "retrieval quality on a BEIR dataset (nDCG@10, recall, MRR, latency)", Run: runBEIR},
+		{Name: "fusion", Summary: "fusion settings compared offline on the legs' rankings that beir --rankings wrote", Run: runFusion},
 		{Name: "qa", Summary: "gold-passage recall and answerability separation on a QA dataset (ClapNQ)", Run: runQA},
 	},
 }
@@ -91,8 +93,8 @@ func newFlagSet(name, usageArgs, synopsis string) *flag.FlagSet {
 type retrievalFlags struct {
 	mode, rerankKind, fusion              string
 	k1, b, lexicalWeight, denseWeight, rf float64
-	rrfK                                  float64
-	budget                                int
+	rrfK, agreementFull                   float64
+	budget, agreementDepth                int
 	builtinWeights                        string
 }
 
@@ -105,6 +107,8 @@ func (f *retrievalFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.lexicalWeight, "lexical-weight", 0, "fusion weight of the lexical leg (default: the retriever's)")
 	fs.Float64Var(&f.denseWeight, "dense-weight", 0, "fusion weight of the dense leg (default: the retriever's)")
 	fs.Float64Var(&f.rrfK, "rrf-k", 0, "RRF constant k (default: the retriever's)")
+	fs.IntVar(&f.agreementDepth, "agreement-depth", 0, "top k of each leg whose overlap scales the dense weight; negative: fixed weights (default: the retriever's)")
+	fs.Float64Var(&f.agreementFull, "agreement-full", 0, "overlap share at which the dense leg gets its full weight (default: the retriever's)")
 	fs.Float64Var(&f.rf, "rerank-fused-weight", -1, "weight of the fused order blended into an HTTP reranker's order (default 0)")
 	fs.IntVar(&f.budget, "lexical-budget", 0, "candidate budget of the lexical leg's first pass (default: the retriever's)")
 	fs.StringVar(&f.builtinWeights, "builtin-weights", "", "weights of the built-in reranker: coverage,pairs,proximity,title,fused (the fused order blended back)")
@@ -129,6 +133,12 @@ func (f *retrievalFlags) config(base retrieve.Config) retrieve.Config {
 	}
 	if f.rrfK > 0 {
 		c.RRFK = f.rrfK
+	}
+	if f.agreementDepth != 0 {
+		c.AgreementDepth = f.agreementDepth
+	}
+	if f.agreementFull > 0 {
+		c.AgreementFull = f.agreementFull
 	}
 	if f.rf >= 0 {
 		c.RerankFusedWeight = f.rf

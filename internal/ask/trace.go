@@ -116,6 +116,7 @@ func (t *Trace) retrieval(res *retrieve.Result) {
 		"lexical": traceHits(res.Lexical, 50), "dense": traceHits(res.Dense, 50), "ranked": traceHits(res.Ranked, 50),
 		"lexical_exact": res.LexicalExact, "dense_plan": res.DensePlan, "reranked": res.Reranked,
 		"rerank_error": res.RerankError, "strength": res.Strength, "phrases": res.Query.Phrases,
+		"dense_weight": res.DenseWeight,
 	}
 }
 

@@ -27,6 +27,9 @@ type BEIR struct {
 // Query is a BEIR query.
 type Query struct {
 	ID, Text string
+	// Subset names the part of the set the query belongs to, for figures per part (MTRAG's
+	// collection); empty for a BEIR set.
+	Subset string
 }
 
 // qrelsHeader is the first line of every BEIR qrels file.
