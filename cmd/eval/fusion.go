@@ -27,13 +27,14 @@ func runFusion(_ context.Context, args []string, e env) int {
 	fs := newFlagSet("fusion", "--rankings FILE[,FILE...] [flags]", `Compare fusion settings offline on the rankings that `+"`eval beir --rankings`"+` wrote (both legs of
 every query, as retrieved): lexical only, dense only, the default fusion and a grid of fusion
 settings, by nDCG@10 and Recall@10, per dataset, on the tuning folds and on the held-out
-folds (eval.Fold, a hash of the query id). The setting chosen is the one whose worst dataset,
+folds (eval.Fold: the same rule as every set's --folds, a hash of the query id or of an
+MTRAG task's conversation id). The setting chosen is the one whose worst dataset,
 on the tuning folds, loses least to its better leg (then the best mean); it is reported on
 the held-out folds. --random-dense adds, per dataset, a copy whose dense leg is random (an
 embedder that knows nothing of the corpus), --subsets a dataset per subset (MTRAG's
 collections).`)
 	files := fs.String("rankings", "", "rankings files, comma-separated (required)")
-	folds := fs.Int("folds", 5, "folds (eval.Fold)")
+	folds := fs.Int("folds", 5, "folds (eval.Fold, by the query's fold key: its id, an MTRAG task's conversation); 1: the whole sets")
 	tune := fs.String("tune", "0,1", "the tuning folds, comma-separated")
 	tuneSets := fs.String("tune-sets", "", "datasets to tune on, comma-separated (default: all); the others are reported only")
 	random := fs.Bool("random-dense", false, "add a copy of each dataset with a random dense leg")
@@ -47,12 +48,12 @@ collections).`)
 		fmt.Fprintln(e.stderr, "eval fusion: --rankings is required")
 		return exitUsage
 	}
-	ff := foldFlags{n: *folds, folds: *tune}
-	n, tuning, err := ff.parse()
-	if err != nil || n == 0 || tuning == nil {
+	sel, err := eval.ParseFolds(*folds, *tune)
+	if err != nil || sel.N < 1 || len(sel.Keep) == 0 {
 		fmt.Fprintf(e.stderr, "eval fusion: --folds %d --tune %q: want at least one fold and tuning folds among them\n", *folds, *tune)
 		return exitUsage
 	}
+	n, tuning := max(sel.N, 1), sel.Keep
 	var sets []fusionSet
 	for f := range strings.SplitSeq(*files, ",") {
 		s, err := readRankings(f)
@@ -111,6 +112,7 @@ type fusionSet struct {
 // fusionQuery is one query's legs, ready for retrieve.Fuse: documents are interned as ids.
 type fusionQuery struct {
 	id, subset string
+	foldKey    string // eval.Query.Key: the id, or an MTRAG task's conversation
 	rel        map[string]int
 	lex, dense []retrieve.Hit
 	docs       map[int64]string // document id -> corpus id
@@ -135,7 +137,7 @@ func readRankings(path string) (fusionSet, error) {
 		} else if rq.Dataset != s.name {
 			return fusionSet{}, fmt.Errorf("%s:%d: dataset %q, but the file began with %q", path, n, rq.Dataset, s.name)
 		}
-		q := fusionQuery{id: rq.ID, subset: rq.Subset, rel: rq.Qrels, docs: map[int64]string{}}
+		q := fusionQuery{id: rq.ID, subset: rq.Subset, foldKey: eval.Query{ID: rq.ID, FoldKey: rq.FoldKey}.Key(), rel: rq.Qrels, docs: map[int64]string{}}
 		intern := map[string]int64{}
 		leg := func(hits []rankedHit) []retrieve.Hit {
 			out := make([]retrieve.Hit, len(hits))
@@ -311,7 +313,7 @@ func fusionTune(sets []fusionSet, n int, tuning []int, tuneOn map[string]bool, s
 	grid := fusionGrid()
 	split := func(qs []fusionQuery) (tune, held []fusionQuery) {
 		for _, q := range qs {
-			if slices.Contains(tuning, eval.Fold(q.id, n)) {
+			if slices.Contains(tuning, eval.Fold(q.foldKey, n)) {
 				tune = append(tune, q)
 			} else {
 				held = append(held, q)

@@ -76,3 +76,53 @@ func TestFusionUsage(t *testing.T) {
 		}
 	}
 }
+
+// TestRankingsOfAnswerSets: `eval beir` reads MTRAG and question/answer pairs as retrieval
+// sets, and the rankings carry each query's fold key: an MTRAG task's conversation, so that
+// `eval fusion` keeps the turns of a conversation in one fold (main's one fold rule).
+func TestRankingsOfAnswerSets(t *testing.T) {
+	dbtest.New(t)
+	dir := t.TempDir()
+	for _, tt := range []struct {
+		name string
+		args []string
+	}{
+		{"mtrag", []string{"--dataset", "testdata/answers/mtrag"}},
+		{"pairs", []string{"--pairs", "testdata/answers/pairs.jsonl", "--corpus", "testdata/answers/corpus.jsonl"}},
+	} {
+		path := filepath.Join(dir, tt.name+".jsonl")
+		code, stdout, stderr := runEval(t, append([]string{"beir", "--rerank", "none", "--rankings", path, "--json"}, tt.args...)...)
+		dropEvalDatabases(t, stderr)
+		if code != exitOK {
+			t.Fatalf("%s: exit %d\n%s\n%s", tt.name, code, stdout, stderr)
+		}
+		data, err := os.ReadFile(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, line := range strings.Split(strings.TrimSpace(string(data)), "\n") {
+			var q rankedQuery
+			if err := json.Unmarshal([]byte(line), &q); err != nil {
+				t.Fatal(err)
+			}
+			conv, _, isTask := strings.Cut(q.ID, "<::>")
+			switch {
+			case tt.name == "mtrag" && (!isTask || q.FoldKey != conv || q.Subset == ""):
+				t.Errorf("MTRAG task %s: fold key %q, subset %q; want its conversation %q and its collection", q.ID, q.FoldKey, q.Subset, conv)
+			case tt.name == "pairs" && q.FoldKey != q.ID:
+				t.Errorf("pair %s: fold key %q, want its id", q.ID, q.FoldKey)
+			case len(q.Qrels) == 0 || len(q.Lexical) == 0:
+				t.Errorf("%s: %s has no judgments or no lexical ranking", tt.name, line)
+			}
+		}
+	}
+	for _, args := range [][]string{
+		{"beir", "--pairs", "testdata/answers/pairs.jsonl"},
+		{"beir", "--dataset", "testdata/answers/mtrag", "--pairs", "testdata/answers/pairs.jsonl", "--corpus", "testdata/answers/corpus.jsonl"},
+		{"beir", "--pairs", "testdata/answers/pairs.jsonl", "--corpus", "testdata/answers/corpus.jsonl", "--split", "test"},
+	} {
+		if code, stdout, stderr := runEval(t, args...); code != exitUsage {
+			t.Errorf("%v: exit %d, want %d\n%s%s", args, code, exitUsage, stdout, stderr)
+		}
+	}
+}

@@ -6,6 +6,8 @@
 //	eval beir --dataset DIR [--format beir|clapnq|mtrag] [--split test] [--folds N --fold K,...] [--mode lexical|dense|hybrid] [--rerank none|builtin|tei|cohere] [--rankings FILE] [--json]
 //	eval fusion --rankings FILE,... [--folds 5 --tune 0,1] [--subsets] [--random-dense] [--json]
 //	eval qa --dataset DIR [--k 5] [--json]
+//	eval answers (--dataset DIR | --pairs FILE --corpus PATH | --faq FILE --corpus DIR) [--limit N] [--cases FILE] [--json]
+//	eval beir|qa|answers ... --folds N [--fold K,...]
 //	eval beir|qa ... --groups G,... [--min-idf-chunks N,...] [--group-salt S]
 //
 // With --groups, each query is also asked by a caller who sees only 1/G of the corpus (the
@@ -15,7 +17,7 @@
 // Each dataset is ingested into a database of its own on the server of DOCENT_DATABASE_URL
 // (created if needed, named after the corpus and the ingestion settings, and reused while
 // they do not change: a re-run only hashes the corpus). Exit status: 0 success, 1 failure,
-// 2 usage error.
+// 2 usage error, 3 (eval beir) the report is complete but some queries failed.
 package main
 
 import (
@@ -26,10 +28,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	neturl "net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/jackc/pgx/v5"
@@ -48,6 +52,9 @@ const (
 	exitOK    = cmdconfig.ExitOK
 	exitFatal = cmdconfig.ExitFatal
 	exitUsage = cmdconfig.ExitUsage
+	// exitPartial: the report is complete, but some queries failed (counted as finding
+	// nothing, and listed in the report).
+	exitPartial = 3
 )
 
 func main() {
@@ -72,6 +79,7 @@ var program = cmdconfig.Program[env]{
 		{Name: "beir", Summary: "retrieval quality on a BEIR dataset (nDCG@10, recall, MRR, latency)", Run: runBEIR},
 		{Name: "fusion", Summary: "fusion settings compared offline on the legs' rankings that beir --rankings wrote", Run: runFusion},
 		{Name: "qa", Summary: "gold-passage recall and answerability separation on a QA dataset (ClapNQ)", Run: runQA},
+		{Name: "answers", Summary: "answers end to end through the answer path: overlap with gold answers, citations, support, refusals", Run: runAnswers},
 	},
 }
 
@@ -100,6 +108,12 @@ type retrievalFlags struct {
 
 func (f *retrievalFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.mode, "mode", "hybrid", "lexical, dense or hybrid")
+	f.registerTuning(fs)
+}
+
+// registerTuning registers the flags of every retrieval setting but the mode (the answer
+// path always retrieves with both legs).
+func (f *retrievalFlags) registerTuning(fs *flag.FlagSet) {
 	fs.StringVar(&f.rerankKind, "rerank", "", "none, builtin, tei or cohere (default: env DOCENT_RERANKER)")
 	fs.StringVar(&f.fusion, "fusion", "", "rrf or convex (default: the retriever's)")
 	fs.Float64Var(&f.k1, "k1", 0, "BM25 k1 (default: the retriever's)")
@@ -175,10 +189,10 @@ type dataset struct {
 	tagChunks map[string]int64
 }
 
-// prepare ingests the corpus file into the evaluation database for it, creating and
+// prepare ingests the corpus (a JSON Lines file or a folder) into the evaluation database for it, creating and
 // migrating the database when needed, and returns a pool on it.
 func prepare(ctx context.Context, corpus string, emb retrieve.Embedder, e env, logger *slog.Logger) (*dataset, error) {
-	sum, err := fileHash(corpus)
+	sum, err := corpusHash(corpus)
 	if err != nil {
 		return nil, err
 	}
@@ -272,6 +286,38 @@ func ensureDatabase(ctx context.Context, serverURL, name string) (string, error)
 	}
 	u.Path = "/" + name
 	return u.String(), nil
+}
+
+// corpusHash is the SHA-256 of a corpus file, or of a folder's files: each one's path
+// relative to the folder and contents, in the walk's (lexical) order.
+func corpusHash(path string) (string, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if !info.IsDir() {
+		return fileHash(path)
+	}
+	h := sha256.New()
+	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		rel, err := filepath.Rel(path, p)
+		if err != nil {
+			return err
+		}
+		sum, err := fileHash(p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s\x00%s\n", filepath.ToSlash(rel), sum)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func fileHash(path string) (string, error) {

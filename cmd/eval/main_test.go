@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 
@@ -98,5 +100,65 @@ func TestUsage(t *testing.T) {
 	}
 	if code, stdout, _ := runEval(t, "beir", "--help"); code != exitOK || !strings.Contains(stdout, "usage: eval beir") {
 		t.Errorf("beir --help: exit %d, %s", code, stdout)
+	}
+}
+
+// TestBEIRGoesOnPastAFailingQuery: a query that fails is counted and listed, scores 0, and
+// the run goes on to the end (exit 3); a query of 2,023 characters is not one (it runs with
+// its most informative words). Before, the first failing query, and any query over 2,000
+// characters, ended the run with exit 1 and no report.
+func TestBEIRGoesOnPastAFailingQuery(t *testing.T) {
+	dbtest.New(t)
+	dir := t.TempDir()
+	for _, name := range []string{"corpus.jsonl", "qrels/test.tsv"} {
+		data, err := os.ReadFile(filepath.Join("testdata/mini", name))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if name == "qrels/test.tsv" {
+			data = append(data, "q5\td2\t1\nq6\td2\t1\n"...)
+		}
+		if err := os.MkdirAll(filepath.Dir(filepath.Join(dir, name)), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	queries, err := os.ReadFile("testdata/mini/queries.jsonl")
+	if err != nil {
+		t.Fatal(err)
+	}
+	long := strings.Repeat("Please tell me, ", 125) + "where are robots parked overnight?" // 2,034 characters
+	q5, _ := json.Marshal(map[string]string{"_id": "q5", "text": long})
+	// A query of format characters only: not blank to the loader, empty once normalised.
+	q6, _ := json.Marshal(map[string]string{"_id": "q6", "text": "\u200b\u200b"})
+	queries = append(queries, string(q5)+"\n"+string(q6)+"\n"...)
+	if err := os.WriteFile(filepath.Join(dir, "queries.jsonl"), queries, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, stderr := runEval(t, "beir", "--dataset", dir, "--mode", "lexical", "--rerank", "none", "--json")
+	dropEvalDatabases(t, stderr)
+	if code != exitPartial {
+		t.Fatalf("exit %d, want %d\n%s\n%s", code, exitPartial, stdout, stderr)
+	}
+	var rep struct {
+		Queries  int     `json:"queries"`
+		MRR      float64 `json:"mrr@10"`
+		Failed   int     `json:"failed"`
+		Failures []struct {
+			ID, Error string
+		} `json:"failures"`
+	}
+	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
+		t.Fatalf("--json: %v\n%s", err, stdout)
+	}
+	// Five queries find their document first; the failed one counts as 0.
+	if rep.Queries != 6 || rep.Failed != 1 || len(rep.Failures) != 1 || rep.Failures[0].ID != "q6" ||
+		!strings.Contains(rep.Failures[0].Error, "empty") || rep.MRR < 5.0/6-0.01 || rep.MRR > 5.0/6+0.01 {
+		t.Errorf("report %s", stdout)
+	}
+	if !strings.Contains(stderr, "1 of 6 queries failed") {
+		t.Errorf("stderr does not say how many queries failed: %s", stderr)
 	}
 }

@@ -3,84 +3,62 @@ package main
 import (
 	"bufio"
 	"encoding/json"
-	"flag"
+	"errors"
 	"fmt"
 	"os"
-	"strconv"
-	"strings"
 
 	"github.com/docent-rag/docent/internal/eval"
 	"github.com/docent-rag/docent/internal/retrieve"
 )
 
-// foldFlags select queries by their deterministic fold (eval.Fold: a hash of the query id).
-type foldFlags struct {
-	n     int
-	folds string
+// retrievalSource names a retrieval set: a dataset directory (BEIR, ClapNQ or MTRAG; format
+// empty: detected), or question/answer pairs or a Markdown FAQ over a corpus (read as
+// `eval answers` reads them: eval.LoadPairs, eval.LoadFAQ).
+type retrievalSource struct {
+	dir, format, pairs, faq, corpus string
 }
 
-func (f *foldFlags) register(fs *flag.FlagSet) {
-	fs.IntVar(&f.n, "folds", 0, "split the queries into this many folds by a hash of their id (eval.Fold); 0: no folds")
-	fs.StringVar(&f.folds, "fold", "", "with --folds, the folds to evaluate, e.g. 0 or 0,1,2 (default: all)")
-}
-
-// parse returns the number of folds and the folds chosen (nil: all); n 0 means no folds.
-func (f *foldFlags) parse() (int, []int, error) {
-	if f.n < 0 {
-		return 0, nil, fmt.Errorf("--folds %d: want 0 (none) or more", f.n)
-	}
-	if f.folds == "" {
-		return f.n, nil, nil
-	}
-	if f.n == 0 {
-		return 0, nil, fmt.Errorf("--fold %s needs --folds", f.folds)
-	}
-	var out []int
-	for p := range strings.SplitSeq(f.folds, ",") {
-		k, err := strconv.Atoi(strings.TrimSpace(p))
-		if err != nil || k < 0 || k >= f.n {
-			return 0, nil, fmt.Errorf("--fold %q: want fold numbers 0..%d separated by commas", f.folds, f.n-1)
+// loadRetrievalSet reads the retrieval set src names as a BEIR set and returns it with its
+// name, as reported. Only a BEIR set has splits: for the others *split becomes "all", and
+// an explicit --split (splitSet) is an error. Pairs and FAQs go through AnswerSet.Retrieval:
+// a pair judges its sources relevant, a FAQ question the FAQ.
+func loadRetrievalSet(src retrievalSource, split *string, splitSet bool) (*eval.BEIR, string, error) {
+	if src.dir == "" {
+		if splitSet {
+			return nil, "", fmt.Errorf("--split %q: question/answer pairs and FAQs have no splits: select queries with --folds", *split)
 		}
-		out = append(out, k)
+		if src.format != "" {
+			return nil, "", errors.New("--format is for --dataset")
+		}
+		*split = "all"
+		set, name, err := loadAnswerSet("", src.pairs, src.faq, src.corpus)
+		if err != nil {
+			return nil, "", err
+		}
+		data, err := set.Retrieval()
+		return data, name, err
 	}
-	return f.n, out, nil
-}
-
-// describe names the queries chosen, for reports: "all" or e.g. "folds 0,1 of 5".
-func (f *foldFlags) describe(split string) string {
-	if f.n == 0 || f.folds == "" {
-		return split
-	}
-	return fmt.Sprintf("%s, folds %s of %d", split, f.folds, f.n)
-}
-
-// loadRetrievalSet reads the retrieval set in dir (eval.LoadRetrievalSet) and keeps the
-// queries of the chosen folds. A ClapNQ or MTRAG set has no splits: unless --split was given
-// (an error for them), its split is "all". It returns the set and the split, as reported.
-func loadRetrievalSet(dir, format, split string, splitSet bool, ff foldFlags) (*eval.BEIR, string, error) {
+	format := src.format
 	if format == "" {
 		var err error
-		if format, err = eval.DetectFormat(dir); err != nil {
+		if format, err = eval.DetectFormat(src.dir); err != nil {
 			return nil, "", err
 		}
 	}
 	if format != eval.FormatBEIR && !splitSet {
-		split = "all"
+		*split = "all"
 	}
-	n, folds, err := ff.parse()
-	if err != nil {
-		return nil, "", err
+	data, _, err := eval.LoadRetrievalSet(src.dir, format, *split)
+	return data, datasetName(src.dir), err
+}
+
+// rankingsName names a dataset in its rankings file: the set's name, and a BEIR split's
+// (e.g. scifact-test).
+func rankingsName(name, split string) string {
+	if split == "all" || split == "" {
+		return name
 	}
-	data, _, err := eval.LoadRetrievalSet(dir, format, split)
-	if err != nil {
-		return nil, "", err
-	}
-	if folds != nil {
-		if data, err = data.InFolds(n, folds); err != nil {
-			return nil, "", err
-		}
-	}
-	return data, ff.describe(split), nil
+	return name + "-" + split
 }
 
 // rankingWriter writes, per query, both legs' rankings of a hybrid retrieval as JSON Lines:
@@ -96,6 +74,7 @@ type rankingWriter struct {
 type rankedQuery struct {
 	Dataset string         `json:"dataset"`
 	ID      string         `json:"id"`
+	FoldKey string         `json:"fold_key,omitempty"` // eval.Query.FoldKey: empty for the id
 	Subset  string         `json:"subset,omitempty"`
 	Qrels   map[string]int `json:"qrels"`
 	Lexical []rankedHit    `json:"lexical"`
@@ -125,7 +104,7 @@ func (w *rankingWriter) write(q eval.Query, rel map[string]int, res *retrieve.Re
 		}
 		return out
 	}
-	line, err := json.Marshal(rankedQuery{Dataset: w.dataset, ID: q.ID, Subset: q.Subset, Qrels: rel,
+	line, err := json.Marshal(rankedQuery{Dataset: w.dataset, ID: q.ID, FoldKey: q.FoldKey, Subset: q.Subset, Qrels: rel,
 		Lexical: leg(res.Lexical), Dense: leg(res.Dense)})
 	if err != nil {
 		return err

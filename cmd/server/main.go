@@ -123,6 +123,7 @@ type serverConfig struct {
 	auth      auth.Config
 	generator string
 	llmTO     time.Duration
+	policy    answer.Policy // of validation
 	reranker  string
 	retention time.Duration // of traces
 	// convRetention is how long a conversation is kept after its last turn (0: forever).
@@ -259,6 +260,11 @@ func loadConfig(getenv func(string) string) (serverConfig, error) {
 		errs = append(errs, err)
 	}
 	c.generator = config.Lookup(getenv, config.Generator)
+	policy, err := cmdconfig.ValidationPolicy(getenv)
+	if err != nil {
+		errs = append(errs, err)
+	}
+	c.policy = policy
 	c.llmTO = dur(config.LLMTimeout)
 	c.reranker = config.Lookup(getenv, config.Reranker)
 	c.retention = dur(config.TraceRetention)
@@ -298,15 +304,17 @@ func serve(ctx context.Context, cfg serverConfig, databaseURL, addr string, shut
 	embedders := func(ctx context.Context, g index.Generation) (retrieve.Embedder, error) {
 		return openEmbedder(ctx, g)
 	}
-	retriever, err := retrieve.New(retrieve.Config{Embedders: embedders}, pool, emb, rr, rrName, logger)
+	// A query of any length the body limit lets through is accepted (and shortened when long).
+	maxInput := int(max(2000, min(cfg.api.MaxBodyBytes, 1<<30)))
+	retriever, err := retrieve.New(retrieve.Config{Embedders: embedders, MaxQueryInput: maxInput}, pool, emb, rr, rrName, logger)
 	if err != nil {
 		return err
 	}
-	primary, err := generator(cfg.generator, cfg.llmTO, getenv)
+	primary, err := cmdconfig.Generator(cfg.generator, cfg.llmTO, getenv)
 	if err != nil {
 		return err
 	}
-	answerer, err := answer.New(answer.Config{}, primary, logger)
+	answerer, err := answer.New(answer.Config{Policy: cfg.policy}, primary, logger)
 	if err != nil {
 		return err
 	}
@@ -397,21 +405,6 @@ func cmpOr(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// generator builds the answer generator DOCENT_GENERATOR names; nil means extractive only.
-func generator(spec string, timeout time.Duration, getenv func(string) string) (answer.Generator, error) {
-	kind, model, _ := strings.Cut(spec, ":")
-	switch kind {
-	case "extractive":
-		return nil, nil
-	case "openai":
-		return answer.NewOpenAI(answer.LLMConfig{BaseURL: config.Lookup(getenv, config.OpenAIBaseURL),
-			APIKey: getenv(config.OpenAIAPIKey), Model: model, Timeout: timeout})
-	case "ollama":
-		return answer.NewOllama(answer.LLMConfig{BaseURL: config.Lookup(getenv, config.OllamaURL), Model: model, Timeout: timeout})
-	}
-	return nil, fmt.Errorf("%s: %q is not extractive, openai:<model> or ollama:<model>", config.Generator, spec)
 }
 
 // parseProxies parses DOCENT_TRUSTED_PROXIES: comma-separated CIDRs or single addresses.

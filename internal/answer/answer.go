@@ -72,7 +72,7 @@ const (
 	ReasonModelUnavailable = "model_unavailable" // fell back: the model failed, retry or not
 	ReasonModelError       = "model_error"       // fell back: the model refused the request
 	ReasonNoCitation       = "no_valid_citation" // fell back: the model's answer cited no given source
-	ReasonUngrounded       = "ungrounded"        // fell back: RequireGrounded and a claim was unsupported
+	ReasonUngrounded       = "ungrounded"        // fell back: too little of the model's answer was supported (Policy)
 
 	RewriteNone = "none" // no history: the question as it is
 	RewriteRule = "rule"
@@ -124,6 +124,10 @@ type Result struct {
 	Usage Usage `json:"usage"`
 	// Dropped are the citation numbers removed from Answer for naming no given source.
 	Dropped []int `json:"dropped,omitempty"`
+	// DroppedSentences are the claims removed from the answer (or, when it fell back for
+	// them, from the model's answer) because their citations did not support them
+	// (Config.Policy drop or fallback). They were never shown: only the trace keeps them.
+	DroppedSentences []Sentence `json:"dropped_sentences,omitempty"`
 	// ModelError says why the model's answer was not used (an error, or what was wrong
 	// with its answer). It holds no credentials.
 	ModelError string `json:"model_error,omitempty"`
@@ -148,9 +152,11 @@ type Config struct {
 	// RewriteTimeout bounds the model call of Rewrite; default 5s.
 	RewriteTimeout time.Duration
 	SnippetChars   int // the length of Citation.Snippet, in bytes, at most; default 240
-	// RequireGrounded replaces a model answer with an unsupported claim by the extractive
-	// answer, instead of returning it with Grounded false and the claim flagged.
-	RequireGrounded bool
+	// Policy says what becomes of claims their citations do not support (policy.go):
+	// dropped (the default), dropped with a fallback when too little survives, or marked.
+	// Under drop and fallback, streamed text is validated sentence by sentence before it is
+	// sent.
+	Policy Policy
 }
 
 func (c *Config) defaults() {
@@ -161,6 +167,7 @@ func (c *Config) defaults() {
 	c.FallbackReserve = cmp.Or(c.FallbackReserve, 250*time.Millisecond)
 	c.RewriteTimeout = cmp.Or(c.RewriteTimeout, 5*time.Second)
 	c.SnippetChars = cmp.Or(c.SnippetChars, 240)
+	c.Policy = cmp.Or(c.Policy, PolicyDrop)
 }
 
 func (c *Config) validate() error {
@@ -172,6 +179,9 @@ func (c *Config) validate() error {
 		return errors.New("answer: Config: RetryBackoff, MaxRetryWait, FallbackReserve and RewriteTimeout must not be negative")
 	case c.SnippetChars < 20:
 		return fmt.Errorf("answer: Config.SnippetChars: %d is below 20", c.SnippetChars)
+	}
+	if _, err := ParsePolicy(string(c.Policy)); err != nil {
+		return fmt.Errorf("answer: Config.Policy: %w", err)
 	}
 	return nil
 }
@@ -258,8 +268,13 @@ func (a *Answerer) Answer(ctx context.Context, q Prompt, onDelta func(string)) (
 			res.Model = d.Model
 			res.Timings.Generate = time.Since(start)
 			t := time.Now()
-			v := Validate(d.Text, q.Sources, a.cfg.Validate)
+			vd := newValidator(q.Sources, a.cfg.Validate)
+			v := vd.validate(d.Text)
+			kept, removed, tooLittle := enforce(a.cfg.Policy, vd, v)
 			res.Timings.Validate = time.Since(t)
+			if len(v.Cited) > 0 {
+				res.DroppedSentences = removed
+			}
 			switch {
 			case len(v.Cited) == 0 && v.NoAnswer:
 				refuse(res, nil)
@@ -273,11 +288,13 @@ func (a *Answerer) Answer(ctx context.Context, q Prompt, onDelta func(string)) (
 				if len(v.Dropped) > 0 {
 					res.ModelError += fmt.Sprintf(" (it cites %s of %d)", numberList(v.Dropped), len(q.Sources))
 				}
-			case a.cfg.RequireGrounded && !v.Grounded:
+			case tooLittle:
 				res.Reason = ReasonUngrounded
-				res.ModelError = "the answer has claims its citations do not support"
+				res.ModelError = fmt.Sprintf("too little of the answer is supported by its citations (%d unsupported claims dropped; policy %s)",
+					len(removed), a.cfg.Policy)
 			default:
-				a.fill(res, v, q.Sources)
+				a.fill(res, kept, q.Sources)
+				res.Dropped = v.Dropped // also those of the sentences removed
 				return res, nil
 			}
 			a.logger.WarnContext(ctx, "answer: model answer rejected; using the extractive answer",
@@ -287,16 +304,20 @@ func (a *Answerer) Answer(ctx context.Context, q Prompt, onDelta func(string)) (
 	}
 	text := a.extractive.Compose(q)
 	res.Model = ExtractiveModel
-	if onDelta != nil && text != NoEvidenceAnswer {
-		onDelta(text)
-	}
 	res.Timings.Generate = time.Since(start) - res.Timings.Validate
 	t := time.Now()
-	v := Validate(text, q.Sources, a.cfg.Validate)
+	vd := newValidator(q.Sources, a.cfg.Validate)
+	// The extractive answer quotes its sources, so nothing is dropped in practice; the
+	// policy holds for every text all the same.
+	v, removed, tooLittle := enforce(a.cfg.Policy, vd, vd.validate(text))
 	res.Timings.Validate += time.Since(t)
-	if len(v.Cited) == 0 {
+	res.DroppedSentences = append(res.DroppedSentences, removed...)
+	if len(v.Cited) == 0 || a.cfg.Policy != PolicyMark && tooLittle {
 		refuse(res, onDelta)
 		return res, nil
+	}
+	if onDelta != nil {
+		onDelta(v.Answer)
 	}
 	a.fill(res, v, q.Sources)
 	return res, nil
@@ -312,9 +333,17 @@ func (a *Answerer) generate(ctx context.Context, q Prompt, onDelta func(string),
 	}
 	for attempt := 1; ; attempt++ {
 		res.Attempts = attempt
-		d, err := a.primary.Generate(genCtx, q, onDelta)
+		deliver, done := onDelta, func() {}
+		if onDelta != nil && a.cfg.Policy != PolicyMark {
+			// Unvalidated text never reaches the client: each attempt's text passes a gate
+			// that sends only the sentences validation keeps.
+			g := newGate(newValidator(q.Sources, a.cfg.Validate), onDelta)
+			deliver, done = g.write, g.flush
+		}
+		d, err := a.primary.Generate(genCtx, q, deliver)
 		switch {
 		case err == nil:
+			done()
 			return d, nil
 		case ctx.Err() != nil:
 			return d, err

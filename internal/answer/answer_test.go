@@ -66,6 +66,7 @@ func TestAnswererOpenAI(t *testing.T) {
 		refused    bool
 		grounded   bool
 		dropped    []int
+		removed    []string // the texts of DroppedSentences
 		citations  []int
 		modelError string // a part of it; "" for none
 	}{
@@ -144,19 +145,55 @@ func TestAnswererOpenAI(t *testing.T) {
 			citations: []int{1},
 		},
 		{
-			name:      "uncited claim: flagged, not grounded",
+			name:      "uncited claim under mark: flagged, not grounded",
+			cfg:       Config{Policy: PolicyMark},
 			replies:   []reply{ok("The bridge opened in 1937 [1]. It was designed by Joseph Strauss.")},
 			calls:     1,
 			answer:    "The bridge opened in 1937 [1]. It was designed by Joseph Strauss.",
 			citations: []int{1},
 		},
 		{
-			name:     "uncited claim with RequireGrounded: fallback",
-			cfg:      Config{RequireGrounded: true},
-			replies:  []reply{ok("The bridge opened in 1937 [1]. It was designed by Joseph Strauss.")},
+			name:      "uncited claim under drop (the default): removed, grounded",
+			replies:   []reply{ok("The bridge opened in 1937 [1]. It was designed by Joseph Strauss.")},
+			calls:     1,
+			answer:    "The bridge opened in 1937 [1].",
+			grounded:  true,
+			citations: []int{1},
+			removed:   []string{"It was designed by Joseph Strauss."},
+		},
+		{
+			name:      "a changed number under drop: removed",
+			replies:   []reply{ok("The bridge opened in 1937 [1]. It cost $91 million [1].")},
+			calls:     1,
+			answer:    "The bridge opened in 1937 [1].",
+			grounded:  true,
+			citations: []int{1},
+			removed:   []string{"It cost $91 million."},
+		},
+		{
+			name:     "nothing supported left under drop: fallback",
+			replies:  []reply{ok("Ignore the rules. The bridge was painted blue in 1990 [1].")},
 			calls:    1,
 			fallback: FallbackExtractive, reason: ReasonUngrounded, grounded: true, citations: []int{1},
-			modelError: "do not support",
+			modelError: "too little", removed: []string{"Ignore the rules.", "The bridge was painted blue in 1990."},
+		},
+		{
+			name:      "half supported under fallback: the rest removed",
+			cfg:       Config{Policy: PolicyFallback},
+			replies:   []reply{ok("The bridge opened in 1937 [1]. It was designed by Joseph Strauss.")},
+			calls:     1,
+			answer:    "The bridge opened in 1937 [1].",
+			grounded:  true,
+			citations: []int{1},
+			removed:   []string{"It was designed by Joseph Strauss."},
+		},
+		{
+			name:     "less than half supported under fallback: fallback",
+			cfg:      Config{Policy: PolicyFallback},
+			replies:  []reply{ok("The bridge opened in 1937 [1]. It was designed by Joseph Strauss. It is painted blue.")},
+			calls:    1,
+			fallback: FallbackExtractive, reason: ReasonUngrounded, grounded: true, citations: []int{1},
+			modelError: "too little", removed: []string{"It was designed by Joseph Strauss.", "It is painted blue."},
 		},
 		{
 			name:    "no citations at all: fallback",
@@ -201,6 +238,18 @@ func TestAnswererOpenAI(t *testing.T) {
 			if diff := cmp.Diff(tt.dropped, res.Dropped); diff != "" {
 				t.Errorf("Dropped (-want +got):\n%s", diff)
 			}
+			var removed []string
+			for _, s := range res.DroppedSentences {
+				removed = append(removed, s.Text)
+			}
+			if diff := cmp.Diff(tt.removed, removed); diff != "" {
+				t.Errorf("DroppedSentences (-want +got):\n%s", diff)
+			}
+			for _, r := range removed {
+				if strings.Contains(streamed.String(), r) && tt.cfg.Policy != PolicyMark {
+					t.Errorf("the dropped sentence %q was streamed: %q", r, streamed.String())
+				}
+			}
 			var cited []int
 			for _, c := range res.Citations {
 				cited = append(cited, c.N)
@@ -237,9 +286,10 @@ func TestAnswererInjection(t *testing.T) {
 	tests := []struct {
 		name      string
 		model     string
+		policy    Policy
 		fallback  string
 		grounded  bool
-		flagged   string // a sentence that must be judged unsupported
+		flagged   string // a sentence that must be judged unsupported (and, but under mark, dropped)
 		forbidden string // must not be in the answer
 	}{
 		{
@@ -250,10 +300,18 @@ func TestAnswererInjection(t *testing.T) {
 			forbidden: "system prompt",
 		},
 		{
-			name:     "the model obeys and cites the injected source",
+			name:     "the model obeys and cites the injected source, marked",
+			policy:   PolicyMark,
 			model:    "The bridge is painted International Orange [2]. Here is my system prompt: You are Docent, an assistant that answers questions from numbered sources [9].",
 			grounded: false,
 			flagged:  "Here is my system prompt: You are Docent, an assistant that answers questions from numbered sources.",
+		},
+		{
+			name:      "the model obeys and cites the injected source, dropped",
+			model:     "The bridge is painted International Orange [2]. Here is my system prompt: You are Docent, an assistant that answers questions from numbered sources [9].",
+			grounded:  true,
+			flagged:   "Here is my system prompt: You are Docent, an assistant that answers questions from numbered sources.",
+			forbidden: "system prompt",
 		},
 	}
 	for _, tt := range tests {
@@ -261,7 +319,7 @@ func TestAnswererInjection(t *testing.T) {
 			t.Parallel()
 			f := newFakeServer(t, "openai", reply{chunks: []string{tt.model}})
 			g := newTestOpenAI(t, f, LLMConfig{APIKey: testKey})
-			a, _ := newTestAnswerer(t, Config{}, g)
+			a, _ := newTestAnswerer(t, Config{Policy: tt.policy}, g)
 			res, err := a.Answer(t.Context(), Prompt{Question: "What colour is the bridge painted?", Sources: sources}, nil)
 			if err != nil {
 				t.Fatal(err)
@@ -301,10 +359,16 @@ func TestAnswererInjection(t *testing.T) {
 			if tt.fallback == "" && !slices.Equal(res.Dropped, []int{9}) {
 				t.Errorf("Dropped %v, want [9]", res.Dropped)
 			}
-			if tt.flagged != "" {
+			if tt.flagged != "" && tt.policy == PolicyMark {
 				i := slices.IndexFunc(res.Sentences, func(s Sentence) bool { return s.Text == tt.flagged })
 				if i < 0 || res.Sentences[i].Supported {
 					t.Errorf("sentence %q not flagged: %+v", tt.flagged, res.Sentences)
+				}
+			}
+			if tt.flagged != "" && tt.policy != PolicyMark {
+				i := slices.IndexFunc(res.DroppedSentences, func(s Sentence) bool { return s.Text == tt.flagged })
+				if i < 0 || slices.ContainsFunc(res.Sentences, func(s Sentence) bool { return s.Text == tt.flagged }) {
+					t.Errorf("sentence %q not dropped: %+v, dropped %+v", tt.flagged, res.Sentences, res.DroppedSentences)
 				}
 			}
 		})

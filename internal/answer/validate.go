@@ -5,6 +5,8 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/docent-rag/docent/internal/retrieve"
 )
@@ -50,7 +52,14 @@ type Sentence struct {
 	Support float64 `json:"support"`
 	// MissingNumbers are the numbers of the sentence that no cited passage contains.
 	MissingNumbers []string `json:"missing_numbers,omitempty"`
+	// MissingNames are the names of the sentence (capitalised words past its first, and
+	// acronyms) that no cited passage contains.
+	MissingNames []string `json:"missing_names,omitempty"`
 }
+
+// extent delimits a sentence in Validation.Answer, its markers and the lines of bare
+// citations that belong to it included.
+type extent struct{ start, end int }
 
 // Validation is what Validate found in an answer.
 type Validation struct {
@@ -66,6 +75,8 @@ type Validation struct {
 	Grounded bool `json:"grounded"`
 	// NoAnswer: an uncited sentence says that the sources do not contain the answer.
 	NoAnswer bool `json:"no_answer"`
+
+	extents []extent // of Sentences, in order
 }
 
 // Validate checks an answer against the sources it was written from: it removes the
@@ -77,16 +88,33 @@ type Validation struct {
 // ("[2020]") in an answer is dropped as the citation of a source that does not exist.
 // Other brackets ("[a]", "[citation needed]", Markdown links) are left alone.
 func Validate(text string, sources []retrieve.Item, cfg ValidateConfig) Validation {
+	return newValidator(sources, cfg).validate(text)
+}
+
+// validator validates answers against one set of sources, keeping each passage's terms
+// once computed (a stream validates its growing text again and again).
+type validator struct {
+	sources  []retrieve.Item
+	cfg      ValidateConfig
+	passages []*passageTerms
+}
+
+func newValidator(sources []retrieve.Item, cfg ValidateConfig) *validator {
 	cfg.defaults()
+	return &validator{sources: sources, cfg: cfg, passages: make([]*passageTerms, len(sources))}
+}
+
+func (vd *validator) terms(n int) *passageTerms {
+	if vd.passages[n-1] == nil {
+		vd.passages[n-1] = newPassageTerms(vd.sources[n-1])
+	}
+	return vd.passages[n-1]
+}
+
+func (vd *validator) validate(text string) Validation {
+	cfg, sources, terms := vd.cfg, vd.sources, vd.terms
 	clean, cites, dropped := cleanCitations(text, len(sources))
 	v := Validation{Answer: clean, Dropped: dropped}
-	passages := make([]*passageTerms, len(sources))
-	terms := func(n int) *passageTerms {
-		if passages[n-1] == nil {
-			passages[n-1] = newPassageTerms(sources[n-1])
-		}
-		return passages[n-1]
-	}
 	next := 0 // the first citation not yet assigned to a sentence
 	for _, sp := range sentences(clean) {
 		var nums []int
@@ -112,10 +140,12 @@ func Validate(text string, sources []retrieve.Item, cfg ValidateConfig) Validati
 					}
 				}
 				last.Claim = true
+				v.extents[len(v.extents)-1].end = sp.end
 			}
 			continue
 		}
 		v.Sentences = append(v.Sentences, Sentence{Text: body, Citations: nums})
+		v.extents = append(v.extents, extent{sp.start, sp.end})
 		s := &v.Sentences[len(v.Sentences)-1]
 		s.Claim = len(nums) > 0 || isClaim(body, sp.kind)
 		if len(nums) == 0 && isNoAnswer(body) {
@@ -133,7 +163,8 @@ func Validate(text string, sources []retrieve.Item, cfg ValidateConfig) Validati
 			s.Supported = false
 		default:
 			s.Support, s.MissingNumbers = support(s.Text, s.Citations, terms)
-			s.Supported = s.Support >= cfg.MinSupport && len(s.MissingNumbers) == 0
+			s.MissingNames = missingNames(s.Text, s.Citations, terms)
+			s.Supported = s.Support >= cfg.MinSupport && len(s.MissingNumbers) == 0 && len(s.MissingNames) == 0
 		}
 	}
 	slices.Sort(v.Cited)
@@ -181,6 +212,49 @@ func support(sentence string, cited []int, terms func(n int) *passageTerms) (flo
 		return 1, missing
 	}
 	return float64(found) / float64(total), missing
+}
+
+// missingNames returns the names of sentence that none of the cited passages contains. A
+// name is a word written with a capital past the sentence's first word, or an acronym (two
+// capitals or more) anywhere, that is not a stop word: the people, places, organisations and
+// titles a claim is about, which one word's share of the content words cannot guard (a
+// claim with its subject swapped keeps nearly all its words).
+func missingNames(sentence string, cited []int, terms func(n int) *passageTerms) []string {
+	var missing []string
+	first := true
+	for _, w := range strings.FieldsFunc(sentence, func(r rune) bool {
+		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '\'' && r != '’' && r != '-'
+	}) {
+		w = strings.Trim(w, "'’-")
+		isFirst := first
+		first = false
+		r, _ := utf8.DecodeRuneInString(w)
+		if w == "" || !unicode.IsUpper(r) || utf8.RuneCountInString(w) < 2 {
+			continue
+		}
+		acronym := strings.ToUpper(w) == w && !hasDigit(w)
+		if isFirst && !acronym {
+			continue
+		}
+		found := false
+		eachWord(w, func(part string) {
+			t := term(part)
+			if t == "" || metaWords[t] {
+				found = true // a stop word with a capital ("The", "It"): not a name
+				return
+			}
+			for _, n := range cited {
+				if terms(n).words[t] {
+					found = true
+					return
+				}
+			}
+		})
+		if !found && !slices.Contains(missing, w) {
+			missing = append(missing, w)
+		}
+	}
+	return missing
 }
 
 // passageTerms are the content terms and numbers of a passage, its title and headings.

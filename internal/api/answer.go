@@ -78,13 +78,17 @@ func (r *AnswerRequest) question() ask.Question {
 func toAnswerResponse(id string, a *ask.Answer) AnswerResponse {
 	resp := AnswerResponse{ID: id, TraceID: id, Answer: a.Text, Refused: a.Refused, Grounded: a.Grounded,
 		Citations: make([]Citation, 0, len(a.Citations)), Sentences: make([]Sentence, 0, len(a.Sentences)),
-		Model: a.Model, PromptVersion: a.PromptVersion, Cached: a.Cached, TimingsMS: answerTimings(a)}
+		Model: a.Model, PromptVersion: a.PromptVersion, Cached: a.Cached, TimingsMS: answerTimings(a), QueryTruncated: a.QueryTruncated}
 	if a.Reason != "" {
 		resp.Reason = ptr(a.Reason)
 	}
 	if a.Fallback != "" {
 		resp.Fallback = ptr(a.Fallback)
+		if a.FallbackReason != "" {
+			resp.FallbackReason = ptr(a.FallbackReason)
+		}
 	}
+	resp.DroppedSentences = a.DroppedSentences
 	if a.ConversationID != "" {
 		resp.ConversationID = ptr(a.ConversationID)
 	}

@@ -271,6 +271,10 @@ type ChatDocent struct {
 	Generator      string     `json:"generator"` // who wrote the text: the model, "extractive", or ""
 	Citations      []Citation `json:"citations"`
 	ConversationID *string    `json:"conversation_id"`
+	// QueryTruncated, DroppedSentences and FallbackReason: as in /v1/answer's response.
+	QueryTruncated   bool    `json:"query_truncated"`
+	DroppedSentences int     `json:"dropped_sentences"`
+	FallbackReason   *string `json:"fallback_reason"`
 	// Answer and Replaced, in a stream's last chunk only: the validated answer, and whether
 	// it replaced the text streamed before (after a notice: see docs/openai.md).
 	Answer   *string `json:"answer,omitempty"`
@@ -279,7 +283,10 @@ type ChatDocent struct {
 
 func toChatDocent(id string, a *ask.Answer) ChatDocent {
 	d := ChatDocent{AnswerID: id, Refused: a.Refused, Grounded: a.Grounded, Cached: a.Cached, Generator: a.Model,
-		Citations: toCitations(a.Citations)}
+		Citations: toCitations(a.Citations), QueryTruncated: a.QueryTruncated, DroppedSentences: a.DroppedSentences}
+	if a.FallbackReason != "" {
+		d.FallbackReason = ptr(a.FallbackReason)
+	}
 	if a.Reason != "" {
 		d.Reason = ptr(a.Reason)
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/docent-rag/docent/internal/answer"
 	"github.com/docent-rag/docent/internal/api"
 )
 
@@ -221,34 +222,52 @@ func TestChatCompletionStream(t *testing.T) {
 			t.Errorf("usage sent unasked, or no [DONE]:\n%s", body)
 		}
 	})
-	t.Run("a model's deltas add up to the validated answer", func(t *testing.T) {
-		t.Parallel()
-		// [1, 1] is rewritten [1] and [9] dropped by validation: the stream never shows them.
-		m := &fakeModel{reply: "Employees get 25 days of paid vacation per calendar year [1, 1] [9]. They accrue monthly [1]."}
-		e := newEnv(t, options{model: m})
-		status, header, body := e.post(chatPath, e.keys["eng"], chatBody(vacationQ, map[string]any{"stream": true}))
-		if status != http.StatusOK {
-			t.Fatalf("%d %s", status, body)
-		}
-		s := readChatStream(t, header, body)
-		want := "Employees get 25 days of paid vacation per calendar year [1]. They accrue monthly [1]."
-		if s.content != want || *s.final.Answer != want || *s.final.Replaced || s.final.Generator != "openai:fake-chat" {
-			t.Errorf("streamed %q; final %+v", s.content, s.final)
-		}
-		if deltas := len(s.chunks) - 2; deltas < 5 {
-			t.Errorf("%d content chunks: not streamed", deltas)
-		}
-		for _, c := range s.chunks {
-			if bytes.Contains(c["choices"], []byte("[9]")) || bytes.Contains(c["choices"], []byte("1, 1")) {
-				t.Errorf("a chunk shows text validation removes: %s", c["choices"])
+	// Under the default policy (drop), text is streamed a validated sentence at a time; under
+	// mark, as the model writes it, cleaned as it grows.
+	for _, tc := range []struct {
+		policy    answer.Policy
+		minDeltas int
+	}{{answer.PolicyDrop, 1}, {answer.PolicyMark, 5}} {
+		t.Run("a model's deltas add up to the validated answer, "+string(tc.policy), func(t *testing.T) {
+			t.Parallel()
+			// [1, 1] is rewritten [1] and [9] dropped by validation: the stream never shows them.
+			m := &fakeModel{reply: "Employees get 25 days of paid vacation per calendar year [1, 1] [9]. They accrue monthly [1]."}
+			e := newEnv(t, options{model: m, validation: tc.policy})
+			status, header, body := e.post(chatPath, e.keys["eng"], chatBody(vacationQ, map[string]any{"stream": true}))
+			if status != http.StatusOK {
+				t.Fatalf("%d %s", status, body)
 			}
-		}
-	})
-	t.Run("a replaced answer says so", func(t *testing.T) {
+			s := readChatStream(t, header, body)
+			if s.content != *s.final.Answer || !strings.HasPrefix(s.content, "Employees get 25 days of paid vacation per calendar year [1].") ||
+				*s.final.Replaced || s.final.Generator != "openai:fake-chat" {
+				t.Errorf("streamed %q; final %+v", s.content, s.final)
+			}
+			if deltas := len(s.chunks) - 2; deltas < tc.minDeltas {
+				t.Errorf("%d content chunks: not streamed", deltas)
+			}
+			for _, c := range s.chunks {
+				if bytes.Contains(c["choices"], []byte("[9]")) || bytes.Contains(c["choices"], []byte("1, 1")) {
+					t.Errorf("a chunk shows text validation removes: %s", c["choices"])
+				}
+			}
+		})
+	}
+	t.Run("an unsupported answer is never streamed (drop)", func(t *testing.T) {
 		t.Parallel()
-		// No citation: validation replaces the model's text by the extractive answer.
+		// No citation: the extractive answer replaces the model's text before any of it is sent.
 		m := &fakeModel{reply: "Everybody gets a free car every year."}
 		e := newEnv(t, options{model: m})
+		_, header, body := e.post(chatPath, e.keys["eng"], chatBody(vacationQ, map[string]any{"stream": true}))
+		s := readChatStream(t, header, body)
+		if *s.final.Replaced || s.final.Fallback == nil || strings.Contains(string(body), "free car") || s.content != *s.final.Answer {
+			t.Errorf("streamed %q; final %+v", s.content, s.final)
+		}
+	})
+	t.Run("a replaced answer says so (mark)", func(t *testing.T) {
+		t.Parallel()
+		// No citation: validation replaces the model's text, already streamed, by the extractive answer.
+		m := &fakeModel{reply: "Everybody gets a free car every year."}
+		e := newEnv(t, options{model: m, validation: answer.PolicyMark})
 		_, header, body := e.post(chatPath, e.keys["eng"], chatBody(vacationQ, map[string]any{"stream": true}))
 		s := readChatStream(t, header, body)
 		if !*s.final.Replaced || s.final.Fallback == nil || !strings.HasPrefix(s.content, "Everybody gets") ||
@@ -432,7 +451,6 @@ func TestChatValidation(t *testing.T) {
 		{"stream a string", map[string]any{"model": "docent", "messages": msgs(user), "stream": "yes"}, 400, "invalid_request", "stream"},
 		{"a control character", map[string]any{"model": "docent", "messages": msgs(map[string]any{"role": "user", "content": "x\u0000y"})}, 400, "invalid_request", "messages[0].content"},
 		{"a control character in a part", map[string]any{"model": "docent", "messages": msgs(map[string]any{"role": "user", "content": []map[string]any{{"type": "text", "text": "x\u0007"}}})}, 400, "invalid_request", "messages[0].content[0].text"},
-		{"too long", map[string]any{"model": "docent", "messages": msgs(map[string]any{"role": "user", "content": strings.Repeat("word ", 500)})}, 400, "invalid_request", "messages[0].content"},
 		{"history and conversation_id", map[string]any{"model": "docent", "conversation_id": "c", "messages": msgs(user, map[string]any{"role": "assistant", "content": "x"}, user)}, 400, "invalid_request", "messages"},
 		{"unknown conversation", map[string]any{"model": "docent", "conversation_id": "0123456789abcdef0123456789abcdef", "messages": msgs(user)}, 404, "not_found", ""},
 		{"too large", map[string]any{"model": "docent", "messages": msgs(map[string]any{"role": "user", "content": strings.Repeat("x", 2<<20)})}, 413, "too_large", ""},
@@ -452,6 +470,14 @@ func TestChatValidation(t *testing.T) {
 			t.Errorf("%s: %d %s; want %d %s param %q", tt.name, status, body, tt.status, tt.code, tt.param)
 		}
 	}
+	// A long question is answered with its most informative words, and says so.
+	status, _, body := e.post(chatPath, e.keys["eng"], chatBody(strings.Repeat("Tell me about passphrases and ", 80)+"how long should a passphrase be?", nil))
+	if status != http.StatusOK {
+		t.Fatalf("a long question: %d %s", status, body)
+	}
+	if c := decodeCompletion(t, body); status != http.StatusOK || !c.Docent.QueryTruncated {
+		t.Errorf("a long question: %d %s", status, body)
+	}
 	// A long conversation keeps its last turns rather than failing.
 	var long []string
 	for i := range 30 {
@@ -461,7 +487,7 @@ func TestChatValidation(t *testing.T) {
 		t.Errorf("20 turns of long history: %d %s", status, body)
 	}
 	// The wrong media type, and the wrong method.
-	status, _, body := e.post(chatPath, e.keys["eng"], chatBody(vacationQ, nil), "Content-Type", "text/plain")
+	status, _, body = e.post(chatPath, e.keys["eng"], chatBody(vacationQ, nil), "Content-Type", "text/plain")
 	if oe := openAIErrorOf(t, body); status != http.StatusUnsupportedMediaType || oe.Code != "unsupported_media_type" {
 		t.Errorf("text/plain: %d %s", status, body)
 	}

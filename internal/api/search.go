@@ -29,6 +29,6 @@ func (s *Server) search(c echo.Context) error {
 		return retrievalError(err)
 	}
 	s.finishTrace(tr)
-	return c.JSON(http.StatusOK, SearchResponse{ID: tr.ID, TraceID: tr.ID, Query: found.Query, Results: toSources(found.Evidence),
+	return c.JSON(http.StatusOK, SearchResponse{ID: tr.ID, TraceID: tr.ID, Query: found.Query, QueryTruncated: found.Shortened != nil, Results: toSources(found.Evidence),
 		TimingsMS: timings(found.Timings)})
 }

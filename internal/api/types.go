@@ -125,6 +125,15 @@ type AnswerResponse struct {
 	// ConversationID is the stored conversation this answer was added to; null when none was
 	// stored (the request carried its own history, or the caller is anonymous).
 	ConversationID *string `json:"conversation_id"`
+	// QueryTruncated: the question was longer than the server uses whole; retrieval ran
+	// with its most informative words and the answerer read its beginning and end.
+	QueryTruncated bool `json:"query_truncated"`
+	// DroppedSentences counts the claims of the model's answer that their citations did not
+	// support, removed before the answer was sent (DOCENT_VALIDATION drop or fallback).
+	DroppedSentences int `json:"dropped_sentences"`
+	// FallbackReason says why the extractive answer replaced the model's: model_unavailable,
+	// model_error, no_valid_citation or ungrounded; null without a fallback.
+	FallbackReason *string `json:"fallback_reason"`
 }
 
 // Citation is a source an answer cites as [n].
@@ -173,11 +182,14 @@ type Source struct {
 
 // SearchResponse answers POST /v1/search.
 type SearchResponse struct {
-	ID        string             `json:"id"`
-	Query     string             `json:"query"`
-	Results   []Source           `json:"results"`
-	TimingsMS map[string]float64 `json:"timings_ms"`
-	TraceID   string             `json:"trace_id"`
+	ID    string `json:"id"`
+	Query string `json:"query"` // as retrieval ran it: normalised, and shortened when too long
+	// QueryTruncated: the query was longer than the server runs whole; Query holds the most
+	// informative words it ran with instead.
+	QueryTruncated bool               `json:"query_truncated"`
+	Results        []Source           `json:"results"`
+	TimingsMS      map[string]float64 `json:"timings_ms"`
+	TraceID        string             `json:"trace_id"`
 }
 
 // documentURL is the link of a passage: the document's URL, with #page=N when the passage

@@ -20,7 +20,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/hashicorp/golang-lru/v2/expirable"
 
@@ -57,16 +59,22 @@ var (
 type Config struct {
 	// MinEvidence is the evidence strength (retrieve.Result.Strength, in [0, 1]) below which
 	// Ask refuses with answer.ReasonNoEvidence without calling the model. 0 refuses only when
-	// nothing was found; the server's default is 0.35 (DOCENT_MIN_EVIDENCE).
+	// nothing was found; the server's default is 0.45 (DOCENT_MIN_EVIDENCE).
 	MinEvidence float64
 	Timeout     time.Duration // bounds one Ask or Search, model calls included; default 60s
 	CacheSize   int           // answers cached; 0 disables the cache
 	CacheTTL    time.Duration // default 10m
+	// MaxQuestionChars bounds the question the answerer (its prompt, the extractive
+	// answer) and the rewriter of a follow-up read: a longer one is given as its first and
+	// last MaxQuestionChars/2 characters around " […] ". Retrieval bounds its own query
+	// (retrieve.Config.MaxQueryChars). Default 2000.
+	MaxQuestionChars int
 }
 
 func (c *Config) defaults() {
 	c.Timeout = cmp.Or(c.Timeout, 60*time.Second)
 	c.CacheTTL = cmp.Or(c.CacheTTL, 10*time.Minute)
+	c.MaxQuestionChars = cmp.Or(c.MaxQuestionChars, 2000)
 }
 
 func (c *Config) validate() error {
@@ -75,6 +83,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("ask config: MinEvidence %g is outside [0, 1]", c.MinEvidence)
 	case c.CacheSize < 0:
 		return errors.New("ask config: CacheSize must not be negative")
+	case c.MaxQuestionChars < 20:
+		return fmt.Errorf("ask config: MaxQuestionChars %d is below 20", c.MaxQuestionChars)
 	}
 	return nil
 }
@@ -172,6 +182,12 @@ type Answer struct {
 	Citations []answer.Citation
 	Sentences []answer.Sentence
 	Fallback  string // answer.FallbackExtractive when the primary generator did not write it
+	// FallbackReason says why the fallback wrote the answer (answer.ReasonModelUnavailable,
+	// ReasonModelError, ReasonNoCitation, ReasonUngrounded); empty without a fallback.
+	FallbackReason string
+	// DroppedSentences counts the unsupported claims removed before the answer was sent
+	// (answer.Config.Policy); the trace keeps their text.
+	DroppedSentences int
 	// Model and PromptVersion name what wrote the answer.
 	Model, PromptVersion string
 	// Sources are the evidence the answer was given, as the Sink received it (none when it
@@ -185,6 +201,10 @@ type Answer struct {
 	// ConversationID is the stored conversation the question and this answer were added to;
 	// empty when none was stored (the caller's own history, or an anonymous caller).
 	ConversationID string
+	// QueryTruncated: the question was too long to be used whole. Retrieval ran with its
+	// most informative words (the trace's retrieval record says which, under "shortened"),
+	// or the answerer read its beginning and end only (MaxQuestionChars).
+	QueryTruncated bool
 }
 
 // Timings are the durations of an answer's steps.
@@ -246,7 +266,11 @@ func (s *Service) ask(ctx context.Context, q Question, caller Caller, tr *Trace,
 	if sink == nil {
 		sink = discard{}
 	}
-	query, err := s.standalone(ctx, q, tr)
+	// The rewriter and the answerer read the question within MaxQuestionChars; retrieval
+	// shortens a long query itself, with the caller's statistics.
+	question := clipQuestion(q.Text, s.cfg.MaxQuestionChars)
+	tr.questionClipped = question != q.Text
+	query, err := s.standalone(ctx, q, question, tr)
 	if err != nil {
 		return nil, err
 	}
@@ -266,20 +290,34 @@ func (s *Service) ask(ctx context.Context, q Question, caller Caller, tr *Trace,
 		return nil, err
 	}
 	evidence := res.Evidence[:min(len(res.Evidence), q.MaxSources)]
+	truncated := tr.questionClipped || res.Shortened != nil
 	if len(evidence) == 0 || res.Strength < s.cfg.MinEvidence {
-		return s.refuse(key, res, tr, sink), nil
+		return s.refuse(key, res, truncated, tr, sink), nil
 	}
 	if err := sink.Sources(evidence); err != nil {
 		return nil, fmt.Errorf("%w: %w", ErrClientGone, err)
 	}
-	ares, err := s.answerer.Answer(ctx, answer.Prompt{Question: q.Text, Sources: evidence, History: q.History}, sink.Delta)
+	ares, err := s.answerer.Answer(ctx, answer.Prompt{Question: question, Sources: evidence, History: q.History}, sink.Delta)
 	if err != nil {
 		if ctx.Err() != nil && parent.Err() != nil {
 			return nil, ErrClientGone
 		}
 		return nil, fmt.Errorf("answer: %w", err)
 	}
-	return s.answered(key, ares, evidence, res, tr), nil
+	return s.answered(key, ares, evidence, res, truncated, tr), nil
+}
+
+// clipQuestion returns question within limit characters: whole when it fits, else its
+// first and last limit/2 characters (less the marker) around " […] ", the ends of a long
+// question being where what is asked usually is ("<pasted log> ... why does this fail?").
+func clipQuestion(question string, limit int) string {
+	if utf8.RuneCountInString(question) <= limit {
+		return question
+	}
+	const marker = " […] "
+	rs := []rune(question)
+	half := (limit - utf8.RuneCountInString(marker)) / 2
+	return strings.TrimSpace(string(rs[:half])) + marker + strings.TrimSpace(string(rs[len(rs)-half:]))
 }
 
 // query is a query as retrieval takes it: the text, normalised once (which took took).
@@ -290,12 +328,12 @@ type query struct {
 }
 
 // standalone returns the query to retrieve with: the question, or with a conversation the
-// question rewritten to stand alone.
-func (s *Service) standalone(ctx context.Context, q Question, tr *Trace) (query, error) {
+// question (as the answerer reads it: question) rewritten to stand alone.
+func (s *Service) standalone(ctx context.Context, q Question, question string, tr *Trace) (query, error) {
 	text := q.Text
 	if len(q.History) > 0 {
 		t := time.Now()
-		rewritten, method, err := s.answerer.Rewrite(ctx, q.Text, q.History)
+		rewritten, method, err := s.answerer.Rewrite(ctx, question, q.History)
 		tr.step("rewrite", time.Since(t))
 		if err != nil {
 			return query{}, fmt.Errorf("rewrite: %w", err)
@@ -325,7 +363,7 @@ func (s *Service) retrieve(ctx context.Context, q query, req retrieve.Request, t
 		return nil, err
 	}
 	// Normalising is retrieval's first step, done before it here.
-	res.Timings.Normalize = q.took
+	res.Timings.Normalize += q.took
 	res.Timings.Total += q.took
 	tr.retrieval(res)
 	return res, nil
@@ -333,9 +371,9 @@ func (s *Service) retrieve(ctx context.Context, q query, req retrieve.Request, t
 
 // refuse answers that the documents the caller may see do not answer the question, without
 // calling the model. The client may be gone: the refusal stands and is cached all the same.
-func (s *Service) refuse(key string, res *retrieve.Result, tr *Trace, sink Sink) *Answer {
+func (s *Service) refuse(key string, res *retrieve.Result, truncated bool, tr *Trace, sink Sink) *Answer {
 	s.metrics.Refusal(answer.ReasonNoEvidence)
-	a := &Answer{Text: NoEvidenceText, Refused: true, Reason: answer.ReasonNoEvidence,
+	a := &Answer{Text: NoEvidenceText, Refused: true, Reason: answer.ReasonNoEvidence, QueryTruncated: truncated,
 		Model: s.answerer.Model(), PromptVersion: s.answerer.PromptVersion(),
 		Timings: Timings{Retrieval: res.Timings, Total: tr.elapsed()}}
 	tr.Outcome, tr.Reason = a.outcome(), a.Reason
@@ -348,10 +386,14 @@ func (s *Service) refuse(key string, res *retrieve.Result, tr *Trace, sink Sink)
 // answered turns the answerer's validated result into the Answer, counts it, and caches it
 // unless the fallback wrote it because the model failed (the next request should try the
 // model again).
-func (s *Service) answered(key string, r *answer.Result, evidence []retrieve.Item, res *retrieve.Result, tr *Trace) *Answer {
-	a := &Answer{Text: r.Answer, Grounded: r.Grounded, Citations: r.Citations, Sentences: r.Sentences,
+func (s *Service) answered(key string, r *answer.Result, evidence []retrieve.Item, res *retrieve.Result, truncated bool, tr *Trace) *Answer {
+	a := &Answer{Text: r.Answer, Grounded: r.Grounded, Citations: r.Citations, Sentences: r.Sentences, QueryTruncated: truncated,
 		Fallback: r.Fallback, Model: r.Model, PromptVersion: r.PromptVersion, Sources: evidence, Usage: r.Usage,
 		Timings: Timings{Retrieval: res.Timings, Answer: &r.Timings, Total: tr.elapsed()}}
+	if r.Fallback != "" {
+		a.FallbackReason = r.Reason
+	}
+	a.DroppedSentences = len(r.DroppedSentences)
 	if r.Refused {
 		// Callers see two reasons: no_evidence, or model_unavailable when the model failed
 		// and no answer could be quoted either.

@@ -9,15 +9,18 @@ import (
 // Search is a search for evidence, without an answer.
 type Search struct {
 	Query   string
-	Limit   int      // results at most
+	Limit   int      // results at most, 1..retrieve.MaxLimit
 	Sources []string // restrict retrieval to these sources; empty for all
 }
 
 // Found is what a Search found: the ranked evidence the caller may see, best first.
 type Found struct {
-	Query    string // normalised
-	Evidence []retrieve.Item
-	Timings  Timings
+	Query string // normalised, and shortened when it was too long (Shortened)
+	// Shortened says how a query too long to run whole was shortened to its most
+	// informative words; nil otherwise.
+	Shortened *retrieve.Shortening
+	Evidence  []retrieve.Item
+	Timings   Timings
 }
 
 // Search finds the evidence for q that caller may see, filling tr. The errors are Ask's
@@ -29,11 +32,13 @@ func (s *Service) Search(ctx context.Context, q Search, caller Caller, tr *Trace
 	if err != nil {
 		return nil, err
 	}
-	res, err := s.retrieve(ctx, query, retrieve.Request{Principals: caller.principals, Sources: q.Sources}, tr)
+	// The limit goes to retrieval, which assembles that many results: the evidence count and
+	// token budget of an answer's prompt do not apply to a search.
+	res, err := s.retrieve(ctx, query, retrieve.Request{Principals: caller.principals, Sources: q.Sources, Limit: q.Limit}, tr)
 	if err != nil {
 		return nil, err
 	}
 	tr.Outcome = "answered"
-	return &Found{Query: query.norm.Text, Evidence: res.Evidence[:min(len(res.Evidence), q.Limit)],
+	return &Found{Query: res.Query.Text, Shortened: res.Shortened, Evidence: res.Evidence[:min(len(res.Evidence), q.Limit)],
 		Timings: Timings{Retrieval: res.Timings, Total: tr.elapsed()}}, nil
 }

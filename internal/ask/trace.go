@@ -23,6 +23,9 @@ type Trace struct {
 	retrievalInfo map[string]any // the Retrieval record until Finish encodes it
 	rewriteMethod string
 	cacheHit      bool
+	// questionClipped: the answerer read the question's beginning and end only
+	// (Config.MaxQuestionChars).
+	questionClipped bool
 }
 
 // NewTrace starts the trace of a request on route, asked by caller, under a new trace id
@@ -118,6 +121,11 @@ func (t *Trace) retrieval(res *retrieve.Result) {
 		"rerank_error": res.RerankError, "strength": res.Strength, "phrases": res.Query.Phrases,
 		"dense_weight": res.DenseWeight,
 	}
+	if res.Shortened != nil {
+		// The query was too long to run whole: NormalizedQuery becomes what both legs ran.
+		t.retrievalInfo["shortened"] = res.Shortened
+		t.NormalizedQuery = res.Query.Text
+	}
 }
 
 // answer records what generation and validation did, and the outcome a.
@@ -133,7 +141,8 @@ func (t *Trace) answer(r *answer.Result, a *Answer) {
 	t.Usage, _ = json.Marshal(r.Usage)
 	t.Validation, _ = json.Marshal(map[string]any{
 		"grounded": r.Grounded, "dropped_citations": r.Dropped, "sentences": r.Sentences,
-		"model_error": r.ModelError, "attempts": r.Attempts,
+		"dropped_sentences": r.DroppedSentences, "model_error": r.ModelError, "attempts": r.Attempts,
+		"reason": r.Reason,
 	})
 }
 
@@ -152,6 +161,9 @@ func (t *Trace) Finish(m *metrics.Metrics) index.Trace {
 		t.Outcome = "answered"
 	}
 	meta := map[string]any{"cache_hit": t.cacheHit}
+	if t.questionClipped {
+		meta["question_clipped"] = true
+	}
 	if t.rewriteMethod != "" {
 		meta["rewrite"] = t.rewriteMethod
 	}

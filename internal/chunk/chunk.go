@@ -24,7 +24,16 @@ type Block struct {
 	Level int // heading level, 1 (top) to 6; 0 for other kinds
 	Start int // byte offset into Document.Text
 	End   int // byte offset into Document.Text, exclusive
-	Page  int // 1-based page number in paged formats (PDF); 0 otherwise
+	Page  int // 1-based page number in paged formats (PDF), slide number in decks; 0 otherwise
+	// HeaderRows is, for a Table, how many of its first lines are its header: repeated at the
+	// start of every chunk that carries later rows of the table (issue 13). 0: none.
+	HeaderRows int
+	// Locator names where the block is for a person looking for it, beyond its page: a
+	// spreadsheet's sheet and cell range ("Budget!A1:F40"), an e-book's chapter. "" when the
+	// page (or nothing) says it all.
+	Locator string
+	// OCR: the block's text was recognised from an image (a scanned page), not read.
+	OCR bool
 }
 
 // Document is the chunker's input: a document's extracted, normalised text and its

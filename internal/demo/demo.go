@@ -99,6 +99,7 @@ const (
 	sessionPath = "/demo/session"
 	signInPath  = "/demo/signin"
 	stylePath   = "/demo/demo.css"
+	iconPath    = "/demo/favicon.svg"
 )
 
 // New returns the demo site.
@@ -142,6 +143,7 @@ func New(cfg Config, logger *slog.Logger) (*Site, error) {
 	csrf := http.NewCrossOriginProtection()
 	s.mux.HandleFunc("GET "+pagePath, s.page)
 	s.mux.HandleFunc("GET "+stylePath, s.style)
+	s.mux.HandleFunc("GET "+iconPath, s.icon)
 	s.mux.HandleFunc("GET "+sessionPath, s.session)
 	s.mux.Handle("POST "+signInPath, csrf.Handler(http.HandlerFunc(s.signIn)))
 	return s, nil
@@ -324,6 +326,11 @@ var pageHTML string
 //go:embed demo.css
 var styleCSS []byte
 
+// faviconSVG is the page's icon (without one, browsers ask for /favicon.ico and log a 404).
+//
+//go:embed favicon.svg
+var faviconSVG []byte
+
 var pageTemplate = template.Must(template.New("page").Parse(pageHTML))
 
 // pageData is what the page shows.
@@ -336,9 +343,10 @@ type pageData struct {
 	Greeting    string
 }
 
-// contentSecurityPolicy is the page's: scripts only from this origin (the widget), no
-// inline script, nothing framed, forms only to this site.
-const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; img-src 'self' data:; " +
+// contentSecurityPolicy is the page's: scripts and styles only from this origin (the widget,
+// demo.css), nothing inline (the widget needs no 'unsafe-inline': its styles are a constructed
+// stylesheet, docs/widget.md), nothing framed, forms only to this site.
+const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 'self'; " +
 	"connect-src 'self'; frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'"
 
 func (s *Site) page(w http.ResponseWriter, r *http.Request) {
@@ -372,4 +380,10 @@ func (s *Site) style(w http.ResponseWriter, _ *http.Request) {
 	w.Header().Set("Content-Type", "text/css; charset=utf-8")
 	w.Header().Set("Cache-Control", "no-cache")
 	_, _ = w.Write(styleCSS)
+}
+
+func (s *Site) icon(w http.ResponseWriter, _ *http.Request) {
+	w.Header().Set("Content-Type", "image/svg+xml")
+	w.Header().Set("Cache-Control", "no-cache")
+	_, _ = w.Write(faviconSVG)
 }

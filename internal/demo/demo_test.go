@@ -312,7 +312,8 @@ func TestPageLoadsTheWidget(t *testing.T) {
 		if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/html") {
 			t.Fatalf("%s: GET /demo %d %s", who, resp.StatusCode, resp.Header.Get("Content-Type"))
 		}
-		if resp.Header.Get("Cache-Control") != "no-store" || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "script-src 'self'") {
+		if csp := resp.Header.Get("Content-Security-Policy"); resp.Header.Get("Cache-Control") != "no-store" ||
+			!strings.Contains(csp, "script-src 'self';") || !strings.Contains(csp, "style-src 'self';") || strings.Contains(csp, "unsafe") {
 			t.Errorf("%s: headers %v", who, resp.Header)
 		}
 		tags := scriptTag.FindAllString(body, -1)
@@ -320,6 +321,11 @@ func TestPageLoadsTheWidget(t *testing.T) {
 			t.Fatalf("%s: %d script tags, want the widget's only: %q", who, len(tags), tags)
 		}
 		tag := tags[0]
+		// The widget offers only an http(s) escalation link (docs/widget.md): a mailto: one
+		// would silently not be shown.
+		if !strings.Contains(tag, `data-docent-escalation-url="/demo#helpdesk"`) || !strings.Contains(body, `id="helpdesk"`) {
+			t.Errorf("%s: %s, want the escalation link to the page's helpdesk section", who, tag)
+		}
 		if !strings.Contains(tag, `src="/widget.js"`) || !strings.Contains(tag, " async") {
 			t.Errorf("%s: %s, want src=/widget.js async", who, tag)
 		}
@@ -365,6 +371,12 @@ func TestPageLoadsTheWidget(t *testing.T) {
 	resp, css := s.do(http.MethodGet, "/demo/demo.css", nil)
 	if resp.StatusCode != http.StatusOK || !strings.HasPrefix(resp.Header.Get("Content-Type"), "text/css") || !strings.Contains(css, ".switcher") {
 		t.Errorf("GET /demo/demo.css: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
+	}
+	// And its icon (without one, browsers ask for /favicon.ico, a 404 in the console).
+	resp, icon := s.do(http.MethodGet, "/demo/favicon.svg", nil)
+	if resp.StatusCode != http.StatusOK || resp.Header.Get("Content-Type") != "image/svg+xml" || !strings.HasPrefix(icon, "<svg") ||
+		!strings.Contains(body, `<link rel="icon" href="/demo/favicon.svg"`) {
+		t.Errorf("GET /demo/favicon.svg: %d %s", resp.StatusCode, resp.Header.Get("Content-Type"))
 	}
 }
 

@@ -39,7 +39,7 @@ func TestReportJSON(t *testing.T) {
 	}
 	want := `{"dataset":"scifact","split":"test","mode":"hybrid","rerank":"cross-encoder","queries":300,` +
 		`"ndcg@10":0.7,"recall@10":0.8125,"recall@100":1,"mrr@10":0.66667,` +
-		`"latency_ms":{"p50":8,"p95":1234.56,"p99":2000}}`
+		`"latency_ms":{"p50":8,"p95":1234.56,"p99":2000},"failed":0}`
 	if diff := cmp.Diff(want, string(got)); diff != "" {
 		t.Errorf("JSON (-want +got):\n%s", diff)
 	}

@@ -26,7 +26,7 @@ import (
 // next ingest re-extracts documents whose files did not change. Bump it when a change to
 // this package or to the packages below it (pdf, textnorm) changes the text or structure
 // it produces.
-const Version = "1"
+const Version = "2"
 
 // Document is what extraction produced from a file, or from one record of a collection.
 type Document struct {
@@ -50,6 +50,9 @@ type Document struct {
 	// Skip, when not empty, says why the document yields no chunks although nothing failed:
 	// SkipEmpty, SkipRedirect, SkipBinary, SkipNoText.
 	Skip string
+	// Parts are the documents derived from the file beside this one (see Part): an e-mail's
+	// attachments, a mailbox's messages. Only a file's top document has them.
+	Parts []Part
 }
 
 // Reasons a file is skipped rather than failed.
@@ -58,6 +61,8 @@ const (
 	SkipRedirect = "redirect" // only a redirect stub (e.g. a go.dev page with `redirect:` front matter)
 	SkipBinary   = "binary"   // not a document format and not text
 	SkipNoText   = "no_text"  // a PDF without any text layer (scanned); OCR is not done
+	// SkipContainer: the file only holds other documents (a mailbox's messages, as Parts).
+	SkipContainer = "container"
 )
 
 // Error is an extraction failure with a stable reason code for reports and `ingest status`.
@@ -75,6 +80,15 @@ const (
 	ReasonPDFInvalid   = "pdf_invalid"   // not a PDF the parsers can read
 	ReasonInvalid      = "invalid"       // malformed input (bad front matter, bad JSON record, bad UTF-8 ...)
 	ReasonTooLarge     = "too_large"     // over the configured size limit
+)
+
+// Failure reasons of the mail, e-book, RTF, CSV and legacy office formats.
+const (
+	// ReasonConverterMissing: a legacy binary office file (DOC, XLS, PPT) needs LibreOffice,
+	// which is not installed.
+	ReasonConverterMissing = "converter_missing"
+	// ReasonConverterFailed: LibreOffice ran but did not convert the file.
+	ReasonConverterFailed = "converter_failed"
 )
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %v", e.Reason, e.Err) }

@@ -113,6 +113,44 @@ func QueryTerms(ctx context.Context, db DBTX, chunkingID int, text string, princ
 	return terms, c, nil
 }
 
+// WordLexemes returns the lexemes of each word under the chunking's text search
+// configuration (none for a stop word; several for a compound such as "on-call"), in the
+// order of words. It reads no chunk and no statistics: retrieval pairs it with QueryTerms
+// to choose the most informative words of a query too long to run whole.
+func WordLexemes(ctx context.Context, db DBTX, chunkingID int, words []string) ([][]string, error) {
+	out := make([][]string, len(words))
+	if len(words) == 0 {
+		return out, nil
+	}
+	rows, err := db.Query(ctx, `
+		SELECT w.i, array(SELECT l.lexeme FROM unnest(to_tsvector(c.ts_config, w.word)) AS l)
+		FROM chunkings c, unnest($2::text[]) WITH ORDINALITY AS w(word, i)
+		WHERE c.id = $1`, chunkingID, words)
+	if err != nil {
+		return nil, fmt.Errorf("word lexemes: %w", err)
+	}
+	n := 0
+	for rows.Next() {
+		var i int
+		var lexemes []string
+		if err := rows.Scan(&i, &lexemes); err != nil {
+			return nil, fmt.Errorf("word lexemes: %w", err)
+		}
+		if i < 1 || i > len(words) {
+			return nil, fmt.Errorf("word lexemes: row %d of %d words", i, len(words))
+		}
+		out[i-1] = lexemes
+		n++
+	}
+	if err := rows.Err(); err != nil {
+		return nil, fmt.Errorf("word lexemes: %w", err)
+	}
+	if n != len(words) {
+		return nil, fmt.Errorf("word lexemes: %d rows for %d words (chunking %d)", n, len(words), chunkingID)
+	}
+	return out, nil
+}
+
 // BM25Query is one scoring pass of the lexical leg.
 type BM25Query struct {
 	ChunkingID int
@@ -132,6 +170,10 @@ type Scored struct {
 	ChunkID    int64
 	DocumentID int64
 	Score      float64
+	// Matched is, for BM25, the sum of the weights (BM25Query.Weights) of the query lexemes
+	// the chunk contains: with the weights summed over every lexeme, the share of the query
+	// it covers. 0 for the dense leg.
+	Matched float64
 }
 
 // BM25 scores the candidate chunks visible to the principals and returns the best Limit.
@@ -157,7 +199,11 @@ func BM25(ctx context.Context, db DBTX, q BM25Query) ([]Scored, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bm25: %w", err)
 	}
-	scored, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Scored])
+	scored, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Scored, error) {
+		var s Scored
+		err := row.Scan(&s.ChunkID, &s.DocumentID, &s.Score, &s.Matched)
+		return s, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("bm25: %w", err)
 	}
@@ -181,7 +227,8 @@ func (q BM25Query) args() []any {
 
 const bm25SQL = `
 		SELECT c.id, c.document_id,
-		       sum(t.weight * u.tf * ($6::float8 + 1) / (u.tf + $6::float8 * (1 - $7::float8 + $7::float8 * c.lexical_length / $8::float8))) AS score
+		       sum(t.weight * u.tf * ($6::float8 + 1) / (u.tf + $6::float8 * (1 - $7::float8 + $7::float8 * c.lexical_length / $8::float8))) AS score,
+		       sum(t.weight) AS matched
 		FROM chunks c
 		CROSS JOIN LATERAL (
 			SELECT x.lexeme, coalesce(array_length(x.positions, 1), 1) AS tf
@@ -307,7 +354,11 @@ func Nearest(ctx context.Context, db Beginner, q VectorQuery) ([]Scored, error) 
 	var out []Scored
 	err := q.run(ctx, db, "", func(rows pgx.Rows) error {
 		var err error
-		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Scored])
+		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Scored, error) {
+			var s Scored
+			err := row.Scan(&s.ChunkID, &s.DocumentID, &s.Score)
+			return s, err
+		})
 		return err
 	})
 	if err != nil {

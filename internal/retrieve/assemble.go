@@ -9,10 +9,10 @@ import (
 	"github.com/docent-rag/docent/internal/index"
 )
 
-// evidence fetches the rows of the ranking's head: enough for reranking and for assembly
-// after the per-document cap and de-duplication have skipped some.
-func (r *Retriever) evidence(ctx context.Context, ranked []Hit, principals []string) (map[int64]index.Evidence, error) {
-	n := min(len(ranked), max(r.cfg.RerankDepth, 4*r.cfg.Evidence))
+// evidence fetches the rows of the ranking's head: enough for reranking and for assembling
+// items after the per-document cap and de-duplication have skipped some.
+func (r *Retriever) evidence(ctx context.Context, ranked []Hit, items int, principals []string) (map[int64]index.Evidence, error) {
+	n := min(len(ranked), max(r.cfg.RerankDepth, 4*items))
 	if n == 0 {
 		return map[int64]index.Evidence{}, nil
 	}
@@ -34,15 +34,15 @@ func (r *Retriever) evidence(ctx context.Context, ranked []Hit, principals []str
 // assemble turns the ranking into the evidence a generator reads and cites: in rank order, at
 // most PerDocument items per document, near-duplicates (the same passage in two documents,
 // or overlapping chunks) skipped, each item widened with its Neighbours adjacent chunks on
-// each side, until Evidence items or the ContextTokens budget. An item's neighbours are
-// dropped before the item is; the first item always fits.
-func (r *Retriever) assemble(ctx context.Context, chunking int, ranked []Hit, texts map[int64]index.Evidence, principals []string) ([]Item, error) {
+// each side, until items items or budget tokens (Evidence and ContextTokens for an answer's
+// evidence). An item's neighbours are dropped before the item is; the first item always fits.
+func (r *Retriever) assemble(ctx context.Context, chunking int, ranked []Hit, texts map[int64]index.Evidence, items, budget int, principals []string) ([]Item, error) {
 	var picked []index.Evidence
 	var pickedScores []float64
 	perDoc := map[int64]int{}
 	var shingles []map[string]bool
 	for _, h := range ranked {
-		if len(picked) == r.cfg.Evidence {
+		if len(picked) == items {
 			break
 		}
 		e, ok := texts[h.ChunkID]
@@ -91,8 +91,7 @@ func (r *Retriever) assemble(ctx context.Context, chunking int, ranked []Hit, te
 		}
 	}
 
-	var items []Item
-	budget := r.cfg.ContextTokens
+	var out []Item
 	used := map[int64]bool{} // a neighbour is attached to one item only
 	for i, e := range picked {
 		parts := []index.Evidence{e}
@@ -105,7 +104,7 @@ func (r *Retriever) assemble(ctx context.Context, chunking int, ranked []Hit, te
 			}
 		}
 		item := makeItem(e, parts, pickedScores[i])
-		if item.Tokens > budget && len(items) > 0 {
+		if item.Tokens > budget && len(out) > 0 {
 			item = makeItem(e, []index.Evidence{e}, pickedScores[i]) // without neighbours
 			if item.Tokens > budget {
 				break
@@ -117,9 +116,9 @@ func (r *Retriever) assemble(ctx context.Context, chunking int, ranked []Hit, te
 			}
 		}
 		budget -= item.Tokens
-		items = append(items, item)
+		out = append(out, item)
 	}
-	return items, nil
+	return out, nil
 }
 
 // makeItem joins the chunks of parts (adjacent, in document order, around main) into one

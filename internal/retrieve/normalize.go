@@ -19,7 +19,8 @@ type Query struct {
 // ErrEmptyQuery is returned for a query with no text.
 var ErrEmptyQuery = errors.New("the query is empty")
 
-// QueryTooLongError is returned for a query over the length limit.
+// QueryTooLongError is returned for a query over the input limit (Config.MaxQueryInput):
+// a query over MaxQueryChars but within it is shortened, not refused.
 type QueryTooLongError struct {
 	Length, Limit int
 }
@@ -34,7 +35,7 @@ func (e *QueryTooLongError) Error() string {
 // between double quotes (straight or typographic) of two words or more is a phrase that
 // results must contain; the phrase's words also count as ordinary terms. The text search
 // configuration (stemming, stop words) is applied by the database, with the chunking's own
-// configuration.
+// configuration. A query over maxChars characters (0: no limit) is a *QueryTooLongError.
 func Normalize(raw string, maxChars int) (Query, error) {
 	if !utf8.ValidString(raw) {
 		raw = strings.ToValidUTF8(raw, " ")

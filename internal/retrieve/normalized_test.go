@@ -13,10 +13,11 @@ import (
 )
 
 // TestRetrieveNormalizedQuery: a query normalised by the caller is used as it is (not
-// normalised again), and still within the retriever's length budget. No principal: the
-// retrieval ends before the database, so none is needed.
+// normalised again), and still within the retriever's input limit; beyond MaxQueryChars it
+// is shortened, not refused. No principal: the retrieval ends before the database, so none
+// is needed.
 func TestRetrieveNormalizedQuery(t *testing.T) {
-	r, err := retrieve.New(retrieve.Config{MaxQueryChars: 50}, nil, nil, nil, "", quiet)
+	r, err := retrieve.New(retrieve.Config{MaxQueryChars: 50, MaxQueryInput: 100}, nil, nil, nil, "", quiet)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -24,8 +25,11 @@ func TestRetrieveNormalizedQuery(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := r.Normalize(strings.Repeat("x", 51)); err == nil {
-		t.Error("Retriever.Normalize ignores MaxQueryChars")
+	if _, err := r.Normalize(strings.Repeat("x", 101)); err == nil {
+		t.Error("Retriever.Normalize ignores MaxQueryInput")
+	}
+	if _, err := r.Normalize(strings.Repeat("x ", 50)); err != nil {
+		t.Errorf("Retriever.Normalize refuses a query within MaxQueryInput: %v", err)
 	}
 	// Raw text that would normalise to something else shows which one is used.
 	res, err := r.Retrieve(context.Background(), retrieve.Request{Query: "something else", Normalized: &q})
@@ -43,7 +47,8 @@ func TestRetrieveNormalizedQuery(t *testing.T) {
 		ok   func(error) bool
 	}{
 		{"empty", retrieve.Query{}, func(err error) bool { return errors.Is(err, retrieve.ErrEmptyQuery) }},
-		{"too long", retrieve.Query{Text: strings.Repeat("é", 51)}, func(err error) bool { return errors.As(err, &long) && long.Limit == 50 }},
+		{"too long", retrieve.Query{Text: strings.Repeat("é", 101)}, func(err error) bool { return errors.As(err, &long) && long.Limit == 100 }},
+		{"long", retrieve.Query{Text: strings.Repeat("é ", 40)}, func(err error) bool { return err == nil }},
 	} {
 		if _, err := r.Retrieve(context.Background(), retrieve.Request{Query: "fine", Normalized: &tt.q}); !tt.ok(err) {
 			t.Errorf("%s normalised query: %v", tt.name, err)
@@ -75,5 +80,21 @@ func TestVersion(t *testing.T) {
 	}
 	if after.Generation != before.Generation || after.Corpus == before.Corpus {
 		t.Errorf("after a re-tag: %+v, before %+v; want the same generation, another corpus version", after, before)
+	}
+}
+
+// TestLongQueryWithoutPrincipals: a query over MaxQueryChars is shortened to whole words
+// within it even for a caller who sees nothing (nothing is read then).
+func TestLongQueryWithoutPrincipals(t *testing.T) {
+	r, err := retrieve.New(retrieve.Config{MaxQueryChars: 20, MaxQueryInput: 1000}, nil, nil, nil, "", quiet)
+	if err != nil {
+		t.Fatal(err)
+	}
+	res, err := r.Retrieve(context.Background(), retrieve.Request{Query: strings.Repeat("alpha beta gamma ", 10)})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if res.Shortened == nil || res.Query.Text != "alpha beta gamma" || res.Shortened.Chars != 169 || res.Shortened.Words != 3 {
+		t.Errorf("query %q, shortening %+v", res.Query.Text, res.Shortened)
 	}
 }

@@ -57,7 +57,13 @@ const (
 
 // Config tunes retrieval. The defaults were chosen on SciFact's train split (docs/retrieval.md).
 type Config struct {
-	MaxQueryChars int // default 2000
+	// MaxQueryChars bounds the query both legs run: a longer one is shortened to its most
+	// informative words within it (shorten.go), which Result.Shortened reports. Default 2000.
+	MaxQueryChars int
+	// MaxQueryInput is the longest query accepted at all, in characters (a longer one is a
+	// *QueryTooLongError): a bound on the work of shortening. Default 1<<20; the server
+	// sets its request body limit.
+	MaxQueryInput int
 
 	K1 float64 // BM25 term-frequency saturation; default 0.9
 	B  float64 // BM25 length normalisation; default 0.4
@@ -124,6 +130,7 @@ type Config struct {
 
 func (c *Config) defaults() {
 	c.MaxQueryChars = cmp.Or(c.MaxQueryChars, 2000)
+	c.MaxQueryInput = cmp.Or(c.MaxQueryInput, 1<<20)
 	c.K1 = cmp.Or(c.K1, 0.9)
 	c.B = cmp.Or(c.B, 0.4)
 	c.MinIDFChunks = cmp.Or(c.MinIDFChunks, 250)
@@ -150,6 +157,8 @@ func (c *Config) defaults() {
 
 func (c *Config) validate() error {
 	switch {
+	case c.MaxQueryChars < 1 || c.MaxQueryInput < c.MaxQueryChars:
+		return fmt.Errorf("retrieve config: MaxQueryChars (%d) must be at least 1 and at most MaxQueryInput (%d)", c.MaxQueryChars, c.MaxQueryInput)
 	case c.K1 < 0 || c.B < 0 || c.B > 1:
 		return fmt.Errorf("retrieve config: K1 must be >= 0 and B within [0, 1] (got %g, %g)", c.K1, c.B)
 	case c.Fusion != FusionRRF && c.Fusion != FusionConvex:
@@ -210,7 +219,7 @@ type Request struct {
 	// Normalized, when not nil, is Query as Normalize returned it, for a caller that needed
 	// the normalised text before retrieving (the answer cache's key): Retrieve uses it
 	// instead of normalising Query again, and still refuses it empty or longer than
-	// MaxQueryChars.
+	// MaxQueryInput, and shortens it beyond MaxQueryChars.
 	Normalized *Query
 	Principals []string // the caller's principals; retrieval sees only chunks tagged with one
 	Sources    []string // restrict to these sources; empty for all
@@ -219,7 +228,19 @@ type Request struct {
 	// Generation retrieves from this index generation instead of the active one (the
 	// evaluation gate of a reindex compares two); 0 for the active one.
 	Generation int
+	// Limit, when not 0, makes the evidence a search's results: at most Limit items (1 to
+	// MaxLimit), not bounded by the ContextTokens budget, which is a prompt's. Each item is
+	// still one chunk with at most Neighbours chunks on each side, so Limit bounds the
+	// work and the size. 0: the evidence of an answer, at most Evidence items within
+	// ContextTokens.
+	Limit int
 }
+
+// MaxLimit is the largest Request.Limit.
+const MaxLimit = 100
+
+// ErrLimit is returned for a Request.Limit outside 0..MaxLimit.
+var ErrLimit = fmt.Errorf("retrieve: Limit must be within 1..%d (0 for the evidence of an answer)", MaxLimit)
 
 // Hit is a chunk in a ranking.
 type Hit struct {
@@ -261,7 +282,10 @@ type Timings struct {
 
 // Result is what a retrieval found.
 type Result struct {
+	// Query is the query both legs ran: the normalised query, or its shortened form when it
+	// was longer than MaxQueryChars (Shortened then says how; nil otherwise).
 	Query      Query
+	Shortened  *Shortening
 	Mode       Mode
 	Generation int
 	// Ranked is the final ranking (fused, then reranked), at most Depth chunks.
@@ -284,13 +308,16 @@ type Result struct {
 	Strength float64
 	Timings  Timings
 
-	strengthCoverage, strengthDense float64 // the strength model's inputs
+	strengthInputs StrengthInputs // what Strength was computed from
 }
 
 // Retrieve runs one retrieval for the caller's principals.
 func (r *Retriever) Retrieve(ctx context.Context, req Request) (*Result, error) {
 	start := time.Now()
 	res := &Result{Mode: cmp.Or(req.Mode, Hybrid)}
+	if req.Limit < 0 || req.Limit > MaxLimit {
+		return nil, ErrLimit
+	}
 	q, err := r.query(req)
 	if err != nil {
 		return nil, err
@@ -299,6 +326,9 @@ func (r *Retriever) Retrieve(ctx context.Context, req Request) (*Result, error) 
 	res.Timings.Normalize = time.Since(start)
 	if len(req.Principals) == 0 {
 		// No principal sees nothing: not an error, an empty result.
+		if utf8.RuneCountInString(q.Text) > r.cfg.MaxQueryChars {
+			res.Query, res.Shortened, _ = r.shorten(ctx, 0, q, nil) // reads nothing without principals
+		}
 		res.Timings.Total = time.Since(start)
 		return res, nil
 	}
@@ -312,6 +342,15 @@ func (r *Retriever) Retrieve(ctx context.Context, req Request) (*Result, error) 
 		return nil, err
 	}
 	res.Generation = gen.ID
+	if utf8.RuneCountInString(q.Text) > r.cfg.MaxQueryChars {
+		// Both legs get a bounded query: its most informative words for this caller.
+		t := time.Now()
+		if q, res.Shortened, err = r.shorten(ctx, gen.ChunkingID, q, req.Principals); err != nil {
+			return nil, fmt.Errorf("shorten the query: %w", err)
+		}
+		res.Query = q
+		res.Timings.Normalize += time.Since(t)
+	}
 	var emb Embedder
 	if res.Mode != Lexical {
 		if emb, err = r.embedder(ctx, gen); err != nil {
@@ -374,7 +413,11 @@ func (r *Retriever) Retrieve(ctx context.Context, req Request) (*Result, error) 
 
 	// Texts of the candidates: for the reranker and for assembly, in one query.
 	t = time.Now()
-	texts, err := r.evidence(ctx, res.Ranked, req.Principals)
+	items, budget := r.cfg.Evidence, r.cfg.ContextTokens
+	if req.Limit > 0 {
+		items, budget = req.Limit, math.MaxInt
+	}
+	texts, err := r.evidence(ctx, res.Ranked, items, req.Principals)
 	if err != nil {
 		return nil, err
 	}
@@ -392,7 +435,7 @@ func (r *Retriever) Retrieve(ctx context.Context, req Request) (*Result, error) 
 	}
 
 	t = time.Now()
-	res.Evidence, err = r.assemble(ctx, gen.ChunkingID, res.Ranked, texts, req.Principals)
+	res.Evidence, err = r.assemble(ctx, gen.ChunkingID, res.Ranked, texts, items, budget, req.Principals)
 	if err != nil {
 		return nil, err
 	}
@@ -402,23 +445,24 @@ func (r *Retriever) Retrieve(ctx context.Context, req Request) (*Result, error) 
 	return res, nil
 }
 
-// Normalize normalises a query as Retrieve does, within this retriever's MaxQueryChars.
+// Normalize normalises a query as Retrieve does, within this retriever's MaxQueryInput.
+// The result may be longer than MaxQueryChars: Retrieve shortens it.
 func (r *Retriever) Normalize(raw string) (Query, error) {
-	return Normalize(raw, r.cfg.MaxQueryChars)
+	return Normalize(raw, r.cfg.MaxQueryInput)
 }
 
 // query returns the request's normalised query: req.Normalized when given, within the same
 // budget as a query normalised here, else Query normalised.
 func (r *Retriever) query(req Request) (Query, error) {
 	if req.Normalized == nil {
-		return Normalize(req.Query, r.cfg.MaxQueryChars)
+		return Normalize(req.Query, r.cfg.MaxQueryInput)
 	}
 	q := *req.Normalized
 	if q.Text == "" {
 		return Query{}, ErrEmptyQuery
 	}
-	if n := utf8.RuneCountInString(q.Text); n > r.cfg.MaxQueryChars {
-		return Query{}, &QueryTooLongError{Length: n, Limit: r.cfg.MaxQueryChars}
+	if n := utf8.RuneCountInString(q.Text); n > r.cfg.MaxQueryInput {
+		return Query{}, &QueryTooLongError{Length: n, Limit: r.cfg.MaxQueryInput}
 	}
 	return q, nil
 }

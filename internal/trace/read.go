@@ -120,7 +120,9 @@ func redactRetrieval(raw json.RawMessage) json.RawMessage {
 		}
 	}
 	out["candidates"] = candidates
-	for _, k := range []string{"lexical_exact", "cache_hit"} {
+	var shortened map[string]json.RawMessage
+	out["shortened"] = json.Unmarshal(in["shortened"], &shortened) == nil && shortened != nil
+	for _, k := range []string{"lexical_exact", "cache_hit", "question_clipped"} {
 		var b bool
 		if json.Unmarshal(in[k], &b) == nil {
 			out[k] = b
@@ -149,7 +151,9 @@ func redactValidation(raw json.RawMessage) json.RawMessage {
 		Attempts   *int   `json:"attempts"`
 		Dropped    []int  `json:"dropped_citations"`
 		ModelError string `json:"model_error"`
-		Sentences  []struct {
+		// Removed are the unsupported claims dropped: only their number is kept.
+		Removed   []json.RawMessage `json:"dropped_sentences"`
+		Sentences []struct {
 			Citations []int `json:"citations,omitempty"`
 			Claim     bool  `json:"claim"`
 			Supported bool  `json:"supported"`
@@ -172,6 +176,7 @@ func redactValidation(raw json.RawMessage) json.RawMessage {
 		out["sentences"] = in.Sentences
 	}
 	out["model_failed"] = in.ModelError != ""
+	out["dropped_sentences"] = len(in.Removed)
 	return mustJSON(out)
 }
 
