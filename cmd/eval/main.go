@@ -3,8 +3,8 @@
 //
 // Usage:
 //
-//	eval beir --dataset DIR [--format beir|clapnq|mtrag] [--split test] [--folds N --fold K,...] [--mode lexical|dense|hybrid] [--rerank none|builtin|tei|cohere] [--rankings FILE] [--json]
-//	eval fusion --rankings FILE,... [--folds 5 --tune 0,1] [--subsets] [--random-dense] [--json]
+//	eval beir (--dataset DIR [--format beir|clapnq|mtrag] [--split test] | --pairs FILE --corpus PATH | --faq FILE --corpus DIR) [--folds N --fold K,...] [--mode lexical|dense|hybrid] [--rerank none|builtin|tei|cohere] [--rankings FILE] [--json]
+//	eval fusion --rankings FILE,... [--folds 5 --tune 0,1,2] [--tune-sets NAME,...] [--subsets] [--random-dense] [--json]
 //	eval qa --dataset DIR [--k 5] [--json]
 //	eval answers (--dataset DIR | --pairs FILE --corpus PATH | --faq FILE --corpus DIR) [--limit N] [--cases FILE] [--json]
 //	eval beir|qa|answers ... --folds N [--fold K,...]
