@@ -438,7 +438,7 @@ func writeCase(w io.Writer, run string, o caseOutcome) error {
 		}
 		l.Overlap = &ov
 	}
-	if len(o.Case.GoldSources) > 0 && o.err == nil {
+	if o.Case.Answerability == eval.Answerable && len(o.Case.GoldSources) > 0 && o.err == nil {
 		cited, given := o.GoldCited(), o.GoldGiven()
 		l.GoldCited, l.GoldGiven = &cited, &given
 	}

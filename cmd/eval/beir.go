@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"log/slog"
 	"slices"
@@ -16,15 +17,22 @@ import (
 )
 
 func runBEIR(ctx context.Context, args []string, e env) int {
-	fs := newFlagSet("beir", "--dataset DIR [flags]", `Evaluate retrieval on a BEIR dataset (corpus.jsonl, queries.jsonl, qrels/<split>.tsv): the
-corpus is ingested through the real ingestion (once), every query of the split runs through
+	fs := newFlagSet("beir", "--dataset DIR | --pairs FILE --corpus PATH | --faq FILE --corpus DIR [flags]", `Evaluate retrieval on a BEIR dataset (corpus.jsonl, queries.jsonl, qrels/<split>.tsv), on
+ClapNQ or MTRAG as retrieval sets (each question judging its gold passages relevant), or on
+question/answer pairs or a FAQ over a corpus (each question judging its source documents
+relevant): the corpus is ingested through the real ingestion (once), every query of the split runs through
 the real retrieval as a caller who sees the whole corpus, and nDCG@10, Recall@10,
 Recall@100, MRR@10 (trec_eval's definitions, over documents: a document ranks where its
 best chunk does) and the retrieval latency are reported. Latency excludes the query
 embedding call. A query whose retrieval fails is counted (failed, and the first 20 listed in
 --json) as finding nothing, and the run goes on; the exit status is then 3.`)
-	dir := fs.String("dataset", "", "BEIR dataset directory (required)")
-	split := fs.String("split", "test", "qrels split")
+	dir := fs.String("dataset", "", "dataset directory: BEIR, ClapNQ or MTRAG (see --format)")
+	format := fs.String("format", "", "beir, clapnq or mtrag (default: by the files in --dataset: queries.jsonl, questions.jsonl or tasks.jsonl)")
+	split := fs.String("split", "test", "qrels split (BEIR sets; ClapNQ, MTRAG, pairs and FAQs have none: their queries are all used, select them with --folds)")
+	pairs := fs.String("pairs", "", "instead of --dataset: question/answer pairs (JSON Lines, as eval answers reads them), each judging its sources relevant")
+	faq := fs.String("faq", "", "instead of --dataset: a Markdown FAQ inside --corpus, each question judging the FAQ relevant")
+	corpus := fs.String("corpus", "", "with --pairs or --faq: the corpus to ingest (a JSON Lines file or a folder)")
+	rankings := fs.String("rankings", "", "write each query's lexical and dense rankings (hybrid mode) to this JSON Lines file, for `eval fusion`")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	var rf retrievalFlags
 	rf.register(fs)
@@ -35,8 +43,8 @@ embedding call. A query whose retrieval fails is counted (failed, and the first 
 	if code := parse(fs, args, e); code >= 0 {
 		return code
 	}
-	if *dir == "" {
-		fmt.Fprintln(e.stderr, "eval beir: --dataset is required")
+	if (*dir != "") == (*pairs != "" || *faq != "") || (*pairs != "" && *faq != "") || (*dir != "") == (*corpus != "") {
+		fmt.Fprintln(e.stderr, "eval beir: give one of --dataset DIR, --pairs FILE --corpus PATH or --faq FILE --corpus DIR")
 		return exitUsage
 	}
 	folds, err := ff.parse()
@@ -54,12 +62,18 @@ embedding call. A query whose retrieval fails is counted (failed, and the first 
 		fmt.Fprintf(e.stderr, "eval beir: --mode %q is not lexical, dense or hybrid\n", rf.mode)
 		return exitUsage
 	}
-	data, err := eval.LoadBEIR(*dir, *split)
+	if *rankings != "" && (mode != retrieve.Hybrid || sl != nil) {
+		fmt.Fprintln(e.stderr, "eval beir: --rankings needs --mode hybrid (both legs) and no --groups")
+		return exitUsage
+	}
+	splitSet := false
+	fs.Visit(func(f *flag.Flag) { splitSet = splitSet || f.Name == "split" })
+	data, name, err := loadRetrievalSet(retrievalSource{dir: *dir, format: *format, pairs: *pairs, faq: *faq, corpus: *corpus}, split, splitSet)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
 		return exitUsage
 	}
-	data.Queries = slices.DeleteFunc(data.Queries, func(q eval.Query) bool { return !folds.Selects(q.ID) })
+	data.Queries = slices.DeleteFunc(data.Queries, func(q eval.Query) bool { return !folds.Selects(q.Key()) })
 	if len(data.Queries) == 0 {
 		fmt.Fprintln(e.stderr, "eval beir: no query is in the selected folds")
 		return exitUsage
@@ -81,7 +95,7 @@ embedding call. A query whose retrieval fails is counted (failed, and the first 
 		return exitUsage
 	}
 	if sl != nil {
-		return runBEIRSlices(ctx, data, sl, rf, emb, rr, rrName, e, logger, datasetName(*dir), *split, *asJSON)
+		return runBEIRSlices(ctx, data, sl, rf, emb, rr, rrName, e, logger, name, *split, *asJSON)
 	}
 	ds, err := prepare(ctx, data.CorpusPath, emb, e, quiet)
 	if err != nil {
@@ -94,8 +108,16 @@ embedding call. A query whose retrieval fails is counted (failed, and the first 
 		fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
 		return exitUsage
 	}
+	var dump *rankingWriter
+	if *rankings != "" {
+		if dump, err = createRankings(*rankings, rankingsName(name, *split)); err != nil {
+			fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
+			return exitFatal
+		}
+		defer dump.close()
+	}
 
-	rep := eval.Report{Dataset: datasetName(*dir), Split: *split, Mode: string(mode), Rerank: rrName, Queries: len(data.Queries)}
+	rep := eval.Report{Dataset: name, Split: *split, Mode: string(mode), Rerank: rrName, Queries: len(data.Queries)}
 	var ndcg, r10, r100, mrr, latency []float64
 	rerankFailures := 0
 	inexact := 0
@@ -124,6 +146,12 @@ embedding call. A query whose retrieval fails is counted (failed, and the first 
 		}
 		ranked := ds.documents(res.Ranked)
 		rel := data.Qrels[q.ID]
+		if dump != nil {
+			if err := dump.write(q, rel, res, ds); err != nil {
+				fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
+				return exitFatal
+			}
+		}
 		ndcg = append(ndcg, eval.NDCG(ranked, rel, 10))
 		r10 = append(r10, eval.Recall(ranked, rel, 10))
 		r100 = append(r100, eval.Recall(ranked, rel, 100))
@@ -143,6 +171,12 @@ embedding call. A query whose retrieval fails is counted (failed, and the first 
 	}
 	p := eval.Percentiles(latency, 50, 95, 99)
 	rep.Latency.P50, rep.Latency.P95, rep.Latency.P99 = p[0], p[1], p[2]
+	if dump != nil {
+		if err := dump.close(); err != nil {
+			fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
+			return exitFatal
+		}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")

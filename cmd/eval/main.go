@@ -3,7 +3,8 @@
 //
 // Usage:
 //
-//	eval beir --dataset DIR [--split test] [--mode lexical|dense|hybrid] [--rerank none|builtin|tei|cohere] [--json]
+//	eval beir (--dataset DIR [--format beir|clapnq|mtrag] [--split test] | --pairs FILE --corpus PATH | --faq FILE --corpus DIR) [--folds N --fold K,...] [--mode lexical|dense|hybrid] [--rerank none|builtin|tei|cohere] [--rankings FILE] [--json]
+//	eval fusion --rankings FILE,... [--folds 5 --tune 0,1,2] [--tune-sets NAME,...] [--subsets] [--random-dense] [--json]
 //	eval qa --dataset DIR [--k 5] [--json]
 //	eval answers (--dataset DIR | --pairs FILE --corpus PATH | --faq FILE --corpus DIR) [--limit N] [--cases FILE] [--json]
 //	eval beir|qa|answers ... --folds N [--fold K,...]
@@ -76,6 +77,7 @@ var program = cmdconfig.Program[env]{
 	Name: "eval",
 	Commands: []cmdconfig.Command[env]{
 		{Name: "beir", Summary: "retrieval quality on a BEIR dataset (nDCG@10, recall, MRR, latency)", Run: runBEIR},
+		{Name: "fusion", Summary: "fusion settings compared offline on the legs' rankings that beir --rankings wrote", Run: runFusion},
 		{Name: "qa", Summary: "gold-passage recall and answerability separation on a QA dataset (ClapNQ)", Run: runQA},
 		{Name: "answers", Summary: "answers end to end through the answer path: overlap with gold answers, citations, support, refusals", Run: runAnswers},
 	},
@@ -99,8 +101,8 @@ func newFlagSet(name, usageArgs, synopsis string) *flag.FlagSet {
 type retrievalFlags struct {
 	mode, rerankKind, fusion              string
 	k1, b, lexicalWeight, denseWeight, rf float64
-	rrfK                                  float64
-	budget                                int
+	rrfK, agreementFull                   float64
+	budget, agreementDepth                int
 	builtinWeights                        string
 }
 
@@ -119,6 +121,8 @@ func (f *retrievalFlags) registerTuning(fs *flag.FlagSet) {
 	fs.Float64Var(&f.lexicalWeight, "lexical-weight", 0, "fusion weight of the lexical leg (default: the retriever's)")
 	fs.Float64Var(&f.denseWeight, "dense-weight", 0, "fusion weight of the dense leg (default: the retriever's)")
 	fs.Float64Var(&f.rrfK, "rrf-k", 0, "RRF constant k (default: the retriever's)")
+	fs.IntVar(&f.agreementDepth, "agreement-depth", 0, "top k of each leg whose overlap scales the dense weight; negative: fixed weights (default: the retriever's)")
+	fs.Float64Var(&f.agreementFull, "agreement-full", 0, "overlap share at which the dense leg gets its full weight (default: the retriever's)")
 	fs.Float64Var(&f.rf, "rerank-fused-weight", -1, "weight of the fused order blended into an HTTP reranker's order (default 0)")
 	fs.IntVar(&f.budget, "lexical-budget", 0, "candidate budget of the lexical leg's first pass (default: the retriever's)")
 	fs.StringVar(&f.builtinWeights, "builtin-weights", "", "weights of the built-in reranker: coverage,pairs,proximity,title,fused (the fused order blended back)")
@@ -143,6 +147,12 @@ func (f *retrievalFlags) config(base retrieve.Config) retrieve.Config {
 	}
 	if f.rrfK > 0 {
 		c.RRFK = f.rrfK
+	}
+	if f.agreementDepth != 0 {
+		c.AgreementDepth = f.agreementDepth
+	}
+	if f.agreementFull > 0 {
+		c.AgreementFull = f.agreementFull
 	}
 	if f.rf >= 0 {
 		c.RerankFusedWeight = f.rf

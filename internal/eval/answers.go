@@ -147,7 +147,8 @@ type mtragTask struct {
 // marked Partial), UNANSWERABLE ones Unanswerable and UNDERSPECIFIED ones Underspecified;
 // their reference answers (a refusal, a clarifying question) are not scored. An answerable
 // task must have a reference passage and an unanswerable one none; every reference passage
-// must be in the corpus. A case's groups are its collection and "first turn" or
+// must be in the corpus and is a gold source (an underspecified task's too: the passages of
+// the readings it could mean; answer measures count gold sources of answerable cases only). A case's groups are its collection and "first turn" or
 // "follow-up"; its fold key is its conversation. Malformed input is an error naming the
 // file and the line.
 func LoadMTRAG(dir string) (*AnswerSet, error) {
@@ -213,15 +214,6 @@ func parseMTRAGTask(line []byte, corpus map[string]struct{}) (AnswerCase, error)
 			return c, fmt.Errorf("task %s: answerable but no reference passage", t.TaskID)
 		}
 		c.Answers = []string{t.ReferenceAnswer}
-		for _, rc := range t.ReferenceContexts {
-			if rc.DocumentID == "" {
-				return c, fmt.Errorf("task %s: a reference passage without \"document_id\"", t.TaskID)
-			}
-			if _, ok := corpus[rc.DocumentID]; corpus != nil && !ok {
-				return c, fmt.Errorf("task %s: reference passage %q is not in the corpus", t.TaskID, rc.DocumentID)
-			}
-			c.GoldSources = append(c.GoldSources, rc.DocumentID)
-		}
 	case "UNANSWERABLE":
 		c.Answerability = Unanswerable
 		if len(t.ReferenceContexts) > 0 {
@@ -231,6 +223,17 @@ func parseMTRAGTask(line []byte, corpus map[string]struct{}) (AnswerCase, error)
 		c.Answerability = Underspecified
 	default:
 		return c, fmt.Errorf("task %s: \"answerability\" %q is not ANSWERABLE, PARTIAL, UNANSWERABLE or UNDERSPECIFIED", t.TaskID, t.Answerability)
+	}
+	// The reference passages of an answerable task are its gold sources; an underspecified
+	// task's (the passages of the readings it could mean) are kept too, for retrieval.
+	for _, rc := range t.ReferenceContexts {
+		if rc.DocumentID == "" {
+			return c, fmt.Errorf("task %s: a reference passage without \"document_id\"", t.TaskID)
+		}
+		if _, ok := corpus[rc.DocumentID]; corpus != nil && !ok {
+			return c, fmt.Errorf("task %s: reference passage %q is not in the corpus", t.TaskID, rc.DocumentID)
+		}
+		c.GoldSources = append(c.GoldSources, rc.DocumentID)
 	}
 	for i, h := range t.History {
 		turn := HistoryTurn{Text: h.Text}
