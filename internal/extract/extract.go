@@ -48,11 +48,16 @@ type Document struct {
 	// javascript: or data: URL, say): a warning for the run's summary.
 	URLRefused string
 	// Skip, when not empty, says why the document yields no chunks although nothing failed:
-	// SkipEmpty, SkipRedirect, SkipBinary, SkipNoText, SkipOCRUnavailable, SkipOCRDeferred.
+	// SkipEmpty, SkipRedirect, SkipBinary, SkipNoText, SkipContainer, SkipOCRUnavailable,
+	// SkipOCRDeferred.
 	Skip string
 	// OCR says what OCR did (pages recognised, failed, deferred, unavailable, and its time);
 	// the zero value when it did nothing. Blocks of recognised text have Block.OCR set.
+	// Each document has its own: a PDF attached to an e-mail has it in its Part.
 	OCR OCRReport
+	// Parts are the documents derived from the file beside this one (see Part): an e-mail's
+	// attachments, a mailbox's messages. Only a file's top document has them.
+	Parts []Part
 }
 
 // Reasons a file is skipped rather than failed.
@@ -61,6 +66,8 @@ const (
 	SkipRedirect = "redirect" // only a redirect stub (e.g. a go.dev page with `redirect:` front matter)
 	SkipBinary   = "binary"   // not a document format and not text
 	SkipNoText   = "no_text"  // a PDF without any text layer (scanned) and OCR off, or OCR found no text
+	// SkipContainer: the file only holds other documents (a mailbox's messages, as Parts).
+	SkipContainer = "container"
 )
 
 // Reasons of OCR: a document skipped, or a warning for a document written with some pages
@@ -87,6 +94,15 @@ const (
 	ReasonPDFInvalid   = "pdf_invalid"   // not a PDF the parsers can read
 	ReasonInvalid      = "invalid"       // malformed input (bad front matter, bad JSON record, bad UTF-8 ...)
 	ReasonTooLarge     = "too_large"     // over the configured size limit
+)
+
+// Failure reasons of the mail, e-book, RTF, CSV and legacy office formats.
+const (
+	// ReasonConverterMissing: a legacy binary office file (DOC, XLS, PPT) needs LibreOffice,
+	// which is not installed.
+	ReasonConverterMissing = "converter_missing"
+	// ReasonConverterFailed: LibreOffice ran but did not convert the file.
+	ReasonConverterFailed = "converter_failed"
 )
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %v", e.Reason, e.Err) }

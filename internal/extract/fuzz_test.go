@@ -302,7 +302,7 @@ func FuzzPDF(f *testing.F) {
 }
 
 // childFuzzFormats are the extensions FuzzExtractChild chooses from.
-var childFuzzFormats = []string{".md", ".html", ".txt", ".pdf"}
+var childFuzzFormats = []string{".md", ".html", ".txt", ".pdf", ".eml", ".mbox", ".rtf", ".csv", ".epub"}
 
 // childFuzzConfig is the budget of the fuzzed children: small, so that a runaway input
 // costs little time.
@@ -330,7 +330,7 @@ func checkChildExtract(t *testing.T, r *Runner, ext string, data []byte) {
 			t.Fatalf("%s input of %d bytes: %v (not a reason: the runner failed)", ext, len(data), err)
 		}
 		checkDocument(t, "fuzz"+ext, doc)
-	case ReasonInvalid, ReasonPDFInvalid, ReasonPDFEncrypted:
+	case ReasonInvalid, ReasonPDFInvalid, ReasonPDFEncrypted, ReasonTooLarge:
 	case ReasonTimeout, ReasonMemory, ReasonCrash:
 		if ext != ".pdf" {
 			t.Fatalf("%s input of %d bytes went over its budget or crashed: %v", ext, len(data), err)

@@ -183,6 +183,30 @@ const (
 	pendingMode        = "mode:"
 )
 
+// check refuses a report a child could not have made: its Pending is stored in the
+// documents' extraction version (StoredVersion), which decides what a later run extracts
+// again.
+func (r OCRReport) check() error {
+	valid := r.Pending == "" || r.Pending == pendingDeferred || r.Pending == pendingUnavailable
+	if m, ok := strings.CutPrefix(r.Pending, pendingMode); ok {
+		valid = OCRMode(m) == OCRPDF || OCRMode(m) == OCRAll || OCRMode(m) == OCROff
+	}
+	if !valid {
+		return fmt.Errorf("pending %q", truncate(r.Pending, 64))
+	}
+	for _, pages := range [][]int{r.Pages, r.Failed, r.Unavailable, r.Deferred, r.Truncated} {
+		for _, n := range pages {
+			if n < 0 {
+				return fmt.Errorf("page %d", n)
+			}
+		}
+	}
+	if r.Millis < 0 {
+		return fmt.Errorf("%d ms", r.Millis)
+	}
+	return nil
+}
+
 // StoredVersion is the extraction version to store with doc: Version, with a suffix when its
 // OCR is pending, so that UpToDate tells a later run to extract it again.
 func StoredVersion(doc Document) string {
@@ -294,6 +318,14 @@ var (
 	// ErrOCRBudget: the run's or the file's page budget is spent.
 	ErrOCRBudget = errors.New("OCR page budget spent")
 )
+
+// mode is the OCR mode (OCROff for nil).
+func (o *OCR) mode() OCRMode {
+	if o == nil {
+		return OCROff
+	}
+	return o.req.Mode
+}
 
 // ImagesEnabled reports whether images (standalone or in office files) are to be recognised.
 func (o *OCR) ImagesEnabled() bool { return o != nil && o.req.Mode == OCRAll }
@@ -409,22 +441,34 @@ func (o *OCR) dir() (string, error) {
 	return o.tmp, nil
 }
 
-// close removes the temporary files and returns the report, with Pending set.
-func (o *OCR) close() OCRReport {
+// close removes the temporary files (after the file's last document).
+func (o *OCR) close() {
 	if o == nil {
-		return OCRReport{}
+		return
 	}
+	o.mu.Lock()
+	defer o.mu.Unlock()
 	if o.tmp != "" {
 		_ = os.RemoveAll(o.tmp)
+		o.tmp = ""
 	}
-	r := o.report
+}
+
+// takeReport returns what OCR did since the last call, with Pending set, and its errors,
+// and starts afresh: a file's documents (an e-mail's attachments) each have their own
+// report, while the page budget is the file's.
+func (o *OCR) takeReport() (OCRReport, []string) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	r, warnings := o.report, o.warnings
+	o.report, o.warnings = OCRReport{}, nil
 	switch {
 	case len(r.Deferred) > 0:
 		r.Pending = pendingDeferred
 	case len(r.Unavailable) > 0:
 		r.Pending = pendingUnavailable
 	}
-	return r
+	return r, warnings
 }
 
 // pdfPage renders page n of the PDF in file pdf and recognises it.
@@ -572,8 +616,11 @@ func finishOCR(doc *Document, ocr *OCR) {
 	if ocr == nil {
 		return
 	}
-	doc.OCR = ocr.close()
-	r := doc.OCR
+	r, warnings := ocr.takeReport()
+	if doc.OCR.Pending != "" && r.Pending == "" {
+		r.Pending = doc.OCR.Pending // set by the extractor (images left out in this mode)
+	}
+	doc.OCR = r
 	if doc.Metadata == nil {
 		doc.Metadata = map[string]any{}
 	}
@@ -587,8 +634,8 @@ func finishOCR(doc *Document, ocr *OCR) {
 		doc.Metadata["ocr_languages"] = ocr.req.Languages
 		doc.Metadata["ocr_ms"] = r.Millis
 	}
-	if len(ocr.warnings) > 0 {
-		doc.Metadata["ocr_errors"] = ocr.warnings
+	if len(warnings) > 0 {
+		doc.Metadata["ocr_errors"] = warnings
 	}
 	if doc.Text == "" && (doc.Skip == "" || doc.Skip == SkipNoText) {
 		switch {

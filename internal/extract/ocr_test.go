@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/zlib"
 	"context"
+	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"hash/crc32"
@@ -539,13 +540,17 @@ func hugePNG(t *testing.T) []byte {
 
 var pngEncode = png.Encode
 
-// TestWireOCRBlocks: the OCR marks survive the trip from the child, and a child's answer
-// with OCR marks on no block is refused.
+// TestWireOCRBlocks: the OCR marks (in block_info) and the OCR report survive the trip from
+// the child, a derived document's (a scanned attachment's) too, and a child's answer with
+// OCR marks on no block, or a report that could not have been made (an unknown pending
+// reason would be stored as the extraction version), is refused.
 func TestWireOCRBlocks(t *testing.T) {
 	var b builder
 	b.add(chunk.Paragraph, 0, 1, "read")
 	b.addOCR(chunk.Paragraph, 2, "recognised")
 	doc := Document{Document: b.document("t"), Metadata: map[string]any{}, OCR: OCRReport{Pages: []int{2}, Millis: 5}}
+	doc.Parts = []Part{{Fragment: "attachment/1/scan.pdf", Document: Document{Document: b.document("a"), Metadata: map[string]any{},
+		OCR: OCRReport{Pages: []int{2}, Deferred: []int{3}, Pending: pendingDeferred}}}}
 	payload, err := encodeDocument(doc)
 	if err != nil {
 		t.Fatal(err)
@@ -557,14 +562,145 @@ func TestWireOCRBlocks(t *testing.T) {
 	if got.Blocks[0].OCR || !got.Blocks[1].OCR || !slices.Equal(got.OCR.Pages, []int{2}) {
 		t.Errorf("blocks %+v, OCR %+v", got.Blocks, got.OCR)
 	}
-	for _, bad := range []string{`[2]`, `[-1]`, `[1,1]`} {
-		p := bytes.Replace(payload, []byte(`"ocr_blocks":[1]`), []byte(`"ocr_blocks":`+bad), 1)
+	if len(got.Parts) != 1 {
+		t.Fatalf("parts %+v", got.Parts)
+	}
+	if p := got.Parts[0]; p.Blocks[0].OCR || !p.Blocks[1].OCR || p.OCR.Pending != pendingDeferred || !slices.Equal(p.OCR.Deferred, []int{3}) {
+		t.Errorf("part: blocks %+v, OCR %+v", p.Blocks, p.OCR)
+	}
+	doc.Parts = nil
+	if payload, err = encodeDocument(doc); err != nil {
+		t.Fatal(err)
+	}
+	const good = `"block_info":[{"b":1,"o":true}]`
+	if !bytes.Contains(payload, []byte(good)) {
+		t.Fatalf("no %s in the payload %q", good, payload)
+	}
+	for _, bad := range []struct{ old, new string }{
+		{good, `"block_info":[{"b":2,"o":true}]`},
+		{good, `"block_info":[{"b":-1,"o":true}]`},
+		{good, `"block_info":[{"b":1,"o":true},{"b":1,"o":true}]`},
+		{`"ocr":{"pages":[2],`, `"ocr":{"pending":"evil","pages":[2],`},
+		{`"ocr":{"pages":[2],`, `"ocr":{"pending":"mode:","pages":[2],`},
+		{`"ocr":{"pages":[2],`, `"ocr":{"pages":[-2],`},
+		{`"ms":5`, `"ms":-5`},
+	} {
+		p := bytes.Replace(slices.Clone(payload), []byte(bad.old), []byte(bad.new), 1)
 		if bytes.Equal(p, payload) {
-			t.Fatal("no ocr_blocks in the payload")
+			t.Fatalf("no %s in the payload %q", bad.old, payload)
 		}
-		p = fixLength(p, len(bad)-3)
+		p = fixLength(p, len(bad.new)-len(bad.old))
 		if _, err := decodeDocument(p); err == nil {
-			t.Errorf("ocr_blocks %s accepted", bad)
+			t.Errorf("%s accepted", bad.new)
 		}
+	}
+}
+
+// mailWith builds an e-mail whose attachments (file name → content) are base64-encoded.
+func mailWith(attachments ...[2]string) []byte {
+	var b strings.Builder
+	b.WriteString("Subject: scans\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nSee the scans.\r\n")
+	for _, a := range attachments {
+		fmt.Fprintf(&b, "--B\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=%s\r\nContent-Transfer-Encoding: base64\r\n\r\n%s\r\n",
+			a[0], base64.StdEncoding.EncodeToString([]byte(a[1])))
+	}
+	b.WriteString("--B--\r\n")
+	return []byte(b.String())
+}
+
+// TestOCRAttachments: scanned PDFs attached to an e-mail (or in a mailbox) are recognised in
+// the child as a scan on its own is: their blocks are marked OCR, and each attachment has
+// its own report. The run's budget spans the file's attachments: beyond it they are
+// deferred, which makes the message's file pending (never up to date) too, so that the next
+// run extracts the file again. An image attachment left out because images are not
+// recognised in this mode makes the message pending for that mode.
+func TestOCRAttachments(t *testing.T) {
+	requireOCR(t)
+	// One page at 100 dpi, large type: quick to recognise.
+	pdf := string(scan(t, "Scanned attachment: the signed delivery note.", ScanOptionsAlias{DPI: 100, FontSize: 14}))
+	eml := mailWith([2]string{"a.pdf", pdf}, [2]string{"b.pdf", pdf})
+
+	r := ocrRunner(t, OCRConfig{})
+	doc, err := r.Extract(context.Background(), "m.eml", eml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Parts) != 2 {
+		t.Fatalf("%d parts, want 2", len(doc.Parts))
+	}
+	for _, p := range doc.Parts {
+		if p.Err != nil || !strings.Contains(p.Text, "delivery note") || !slices.Equal(p.OCR.Pages, []int{1}) || p.OCR.Pending != "" {
+			t.Errorf("%s: err %v, OCR %+v, text %q: want its page recognised", p.Fragment, p.Err, p.OCR, p.Text)
+		}
+		for _, b := range p.Blocks {
+			if !b.OCR {
+				t.Errorf("%s: block %+v not marked OCR", p.Fragment, b)
+			}
+		}
+		if !slices.Equal(anyInts(p.Metadata["ocr_pages"]), []int64{1}) {
+			t.Errorf("%s: metadata %v: want ocr_pages [1]", p.Fragment, p.Metadata)
+		}
+	}
+	if len(doc.OCR.Pages) != 0 || StoredVersion(doc) != Version || !r.UpToDate(StoredVersion(doc)) {
+		t.Errorf("message: OCR %+v, stored as %q: want nothing pending", doc.OCR, StoredVersion(doc))
+	}
+
+	// A budget of 1 page: a.pdf gets it, b.pdf is deferred.
+	r = ocrRunner(t, OCRConfig{MaxPages: 1})
+	doc, err = r.Extract(context.Background(), "m.eml", eml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, b := doc.Parts[0], doc.Parts[1]
+	if !slices.Equal(a.OCR.Pages, []int{1}) || a.OCR.Pending != "" || len(b.OCR.Pages) != 0 || !slices.Equal(b.OCR.Deferred, []int{1}) ||
+		b.OCR.Pending != pendingDeferred || b.Skip != SkipOCRDeferred {
+		t.Fatalf("a.pdf OCR %+v, b.pdf OCR %+v (skip %q): want a.pdf recognised, b.pdf deferred", a.OCR, b.OCR, b.Skip)
+	}
+	if v := StoredVersion(doc); r.UpToDate(v) {
+		t.Errorf("the message of a deferred attachment is stored as %q, up to date", v)
+	}
+	if r.ocrLeft != 0 {
+		t.Errorf("budget left %d, want 0", r.ocrLeft)
+	}
+
+	// In a mailbox, through the same path.
+	box := "From a@b Mon Jun  2 10:00:00 2025\n" + strings.ReplaceAll(string(mailWith([2]string{"scan.pdf", pdf})), "\r\n", "\n")
+	doc, err = ocrRunner(t, OCRConfig{}).Extract(context.Background(), "box.mbox", []byte(box))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Parts) != 2 || doc.Parts[1].Fragment != "message/1/attachment/1/scan.pdf" || len(doc.Parts[1].OCR.Pages) != 1 {
+		t.Fatalf("mailbox parts %+v: want the message and its recognised attachment", doc.Parts)
+	}
+
+	// An image attachment: recognised with DOCENT_OCR=all, else left out and the message
+	// pending for the mode, so that turning images on extracts it again.
+	imgs, err := pdfgen.ScanImages("Whiteboard photo: deploy on Friday.", pdfgen.ScanOptions{DPI: 200, FontSize: 16})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var png bytes.Buffer
+	if err := pngEncode(&png, imgs[0]); err != nil {
+		t.Fatal(err)
+	}
+	eml = mailWith([2]string{"photo.png", png.String()})
+	pdfMode := ocrRunner(t, OCRConfig{})
+	doc, err = pdfMode.Extract(context.Background(), "m.eml", eml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Parts) != 0 || doc.OCR.Pending != pendingMode+string(OCRPDF) {
+		t.Errorf("mode pdf: parts %+v, OCR %+v: want the image left out, the message pending for the mode", doc.Parts, doc.OCR)
+	}
+	all := ocrRunner(t, OCRConfig{Mode: OCRAll})
+	if v := StoredVersion(doc); !pdfMode.UpToDate(v) || all.UpToDate(v) {
+		t.Errorf("stored as %q: want up to date in mode pdf only", v)
+	}
+	doc, err = all.Extract(context.Background(), "m.eml", eml)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Parts) != 1 || !strings.Contains(doc.Parts[0].Text, "Friday") || !doc.Parts[0].Blocks[0].OCR || doc.OCR.Pending != "" {
+		t.Errorf("mode all: parts %+v, OCR %+v: want the image recognised", doc.Parts, doc.OCR)
 	}
 }

@@ -187,6 +187,9 @@ func (r *Runner) Extract(ctx context.Context, name string, data []byte) (Documen
 		return doc, nil
 	case FormatJSONL:
 		return Document{}, fmt.Errorf("extract %s: a JSON Lines collection is read with SplitJSONL and JSONLRecord", filepath.Base(name))
+	case FormatLegacy:
+		// DOC, XLS and PPT need LibreOffice, whose conversion is not wired in yet.
+		return Document{}, &Error{Reason: ReasonConverterMissing, Err: errors.New("a legacy binary office file (DOC, XLS, PPT) needs a converter (LibreOffice headless), which this build does not run yet")}
 	case FormatPDF:
 		req.TimeoutMS, req.MemoryLimit, req.Password = r.cfg.PDF.Timeout.Milliseconds(), r.cfg.PDF.MemoryLimit, r.cfg.PDF.Password
 	case FormatImage:
@@ -211,19 +214,71 @@ func (r *Runner) Extract(ctx context.Context, name string, data []byte) (Documen
 	if err != nil {
 		return Document{}, err
 	}
-	if (format == FormatPDF || format == FormatImage) && r.cfg.OCR.Mode != OCROff {
-		// The file's share of the run's OCR budget, and the time to use it.
-		// The file's time grows by a page's time limit for each page the child starts to
-		// recognise (it asks before each), up to the pages reserved.
+	if ocrFormat(format) && r.cfg.OCR.Mode != OCROff {
+		// The file's share of the run's OCR budget, and the time to use it: one share for
+		// the file and the documents in it (an e-mail's attachments). The file's time grows
+		// by a page's time limit for each page the child starts to recognise (it asks
+		// before each), up to the pages reserved.
 		req.OCR = r.reserveOCR()
 	}
 	doc, keep, err := r.run(ctx, c, req, data)
 	r.put(c, keep)
-	r.releaseOCR(req.OCR, len(doc.OCR.Pages)+len(doc.OCR.Failed))
-	if err == nil && format == FormatPDF && r.cfg.OCR.Mode == OCROff && len(doc.NoTextPages) > 0 {
-		doc.OCR.Pending = pendingMode + string(OCROff) // extracted again when OCR is turned on
+	used := len(doc.OCR.Pages) + len(doc.OCR.Failed)
+	for i := range doc.Parts {
+		p := &doc.Parts[i].Document
+		used += len(p.OCR.Pages) + len(p.OCR.Failed)
+		r.pendingOff(p)
+	}
+	r.releaseOCR(req.OCR, used)
+	if err == nil {
+		r.pendingOff(&doc)
+		doc.OCR.Pending = filePending(doc)
 	}
 	return doc, err
+}
+
+// filePending is the Pending of a file's document: its own, or else its derived documents'
+// (an attachment deferred, an image left out in this OCR mode), so that a run extracts the
+// file again, and with it every document in it (also those it did not yield before), when
+// any of them needs it. Deferred goes first (always extracted again), then a mode (which
+// may yield new documents), then unavailable.
+func filePending(doc Document) string {
+	rank := func(p string) int {
+		switch {
+		case p == pendingDeferred:
+			return 3
+		case strings.HasPrefix(p, pendingMode):
+			return 2
+		case p == pendingUnavailable:
+			return 1
+		}
+		return 0
+	}
+	best := doc.OCR.Pending
+	for _, p := range doc.Parts {
+		if rank(p.OCR.Pending) > rank(best) {
+			best = p.OCR.Pending
+		}
+	}
+	return best
+}
+
+// ocrFormat reports whether files of a format may need OCR: scans, images, and e-mails
+// (their attachments).
+func ocrFormat(f Format) bool {
+	switch f {
+	case FormatPDF, FormatImage, FormatEML, FormatMBOX:
+		return true
+	}
+	return false
+}
+
+// pendingOff marks a PDF with pages without text, extracted with OCR off, to be extracted
+// again when OCR is turned on.
+func (r *Runner) pendingOff(doc *Document) {
+	if r.cfg.OCR.Mode == OCROff && doc.ContentType == "application/pdf" && len(doc.NoTextPages) > 0 && doc.OCR.Pending == "" {
+		doc.OCR.Pending = pendingMode + string(OCROff)
+	}
 }
 
 // Close ends every child and waits for them to exit. Extract calls in progress return

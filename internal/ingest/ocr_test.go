@@ -7,6 +7,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/google/go-cmp/cmp"
+
 	"github.com/docent-rag/docent/internal/extract"
 	"github.com/docent-rag/docent/internal/ingest"
 	"github.com/docent-rag/docent/internal/testing/pdfgen"
@@ -61,5 +63,63 @@ func TestOCRDeferredToTheNextRun(t *testing.T) {
 	}
 	if !strings.Contains(meta, `"ocr_pages"`) {
 		t.Errorf("metadata %s: want ocr_pages", meta)
+	}
+}
+
+// TestOCRDeferredAttachment: a scanned PDF attached to an e-mail is recognised as a scan on
+// its own is, with the message's tags; when the run's OCR budget defers it, the next run
+// extracts the message's file again (although it did not change) and finishes the
+// attachment, leaving the rest unchanged; then everything is unchanged.
+func TestOCRDeferredAttachment(t *testing.T) {
+	for _, tool := range []string{"tesseract", "pdftoppm"} {
+		if _, err := exec.LookPath(tool); err != nil {
+			if os.Getenv("CI") == "true" {
+				t.Fatalf("%s is missing (CI=true): run scripts/ocr.sh", tool)
+			}
+			t.Skipf("%s is missing: run scripts/ocr.sh", tool)
+		}
+	}
+	scan := func(text string) string {
+		data, err := pdfgen.Scan(text, pdfgen.ScanOptions{DPI: 100, FontSize: 14})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(data)
+	}
+	h := newHarness(t, map[string]string{
+		".docent-acl": "group:legal\n",
+		"x.eml": message("Scans", "Two scans attached.",
+			[2]string{"a.pdf", scan("Invoice approved by the treasurer.")},
+			[2]string{"b.pdf", scan("Delivery note signed on Tuesday.")}),
+	})
+	budget := func(c *ingest.Config) { c.Extract.OCR = extract.OCRConfig{MaxPages: 1} }
+
+	s, o := h.mustRun(budget)
+	want := map[string]string{"x.eml": "added", "x.eml#attachment/1/a.pdf": "added", "x.eml#attachment/2/b.pdf": "skipped:ocr_deferred"}
+	if diff := cmp.Diff(want, o); diff != "" || s.OCR.Pages != 1 || s.OCR.DeferredDocuments != 1 {
+		t.Fatalf("run 1: OCR %+v, outcomes (-want +got):\n%s", s.OCR, diff)
+	}
+	if len(h.visible("treasurer")) == 0 || len(h.visible("Tuesday")) != 0 {
+		t.Errorf("run 1: want a.pdf's text only")
+	}
+
+	s, o = h.mustRun()
+	want = map[string]string{"x.eml": "updated", "x.eml#attachment/1/a.pdf": "unchanged", "x.eml#attachment/2/b.pdf": "updated"}
+	if diff := cmp.Diff(want, o); diff != "" || s.OCR.Pages != 1 || s.OCR.Deferred != 0 {
+		t.Fatalf("run 2: OCR %+v, outcomes (-want +got):\n%s", s.OCR, diff)
+	}
+	for uri, tags := range h.visible("Tuesday") {
+		if uri != "x.eml#attachment/2/b.pdf" || tags != "group:legal" {
+			t.Errorf("run 2: Tuesday in %s visible to %s", uri, tags)
+		}
+	}
+	if len(h.visible("Tuesday")) == 0 {
+		t.Errorf("run 2: b.pdf's text was not indexed")
+	}
+
+	_, o = h.mustRun()
+	want = map[string]string{"x.eml": "unchanged", "x.eml#attachment/1/a.pdf": "unchanged", "x.eml#attachment/2/b.pdf": "unchanged"}
+	if diff := cmp.Diff(want, o); diff != "" {
+		t.Fatalf("run 3: outcomes (-want +got):\n%s", diff)
 	}
 }
