@@ -5,11 +5,11 @@ import (
 	"strings"
 )
 
-// mergeLocators returns the locator of a chunk whose first block has locator first and last
+// MergeLocators returns the locator of a chunk (or passage) whose first block has locator first and last
 // block last: one of them when they are equal or one is empty; for two cell ranges of the
 // same sheet ("Budget!A1:F40", "Budget!A41:F80"), the range that spans both
 // ("Budget!A1:F80"); otherwise both, joined by " – ".
-func mergeLocators(first, last string) string {
+func MergeLocators(first, last string) string {
 	switch {
 	case first == last || last == "":
 		return first

@@ -616,7 +616,7 @@ func (sp *splitter) chunks() []Chunk {
 		}
 		out[i] = Chunk{
 			Header:      header,
-			Locator:     mergeLocators(firstLoc, lastLoc),
+			Locator:     MergeLocators(firstLoc, lastLoc),
 			OCR:         ocr,
 			Ordinal:     i,
 			Text:        text,

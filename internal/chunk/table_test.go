@@ -138,8 +138,8 @@ func TestMergeLocators(t *testing.T) {
 		{"S!A1:F40", "S!A+1:F2", "S!A1:F40 – S!A+1:F2"},
 		{"S!XFD1048576", "S!A1", "S!A1:XFD1048576"},
 	} {
-		if got := mergeLocators(tc.a, tc.b); got != tc.want {
-			t.Errorf("mergeLocators(%q, %q) = %q, want %q", tc.a, tc.b, got, tc.want)
+		if got := MergeLocators(tc.a, tc.b); got != tc.want {
+			t.Errorf("MergeLocators(%q, %q) = %q, want %q", tc.a, tc.b, got, tc.want)
 		}
 	}
 }

@@ -13,8 +13,10 @@ import (
 	"runtime"
 	"runtime/debug"
 	"strconv"
+	"strings"
 	"sync/atomic"
 	"time"
+	"unicode"
 	"unicode/utf8"
 
 	"github.com/docent-rag/docent/internal/chunk"
@@ -349,6 +351,14 @@ func childExtract(req childRequest, data []byte) (payload []byte, err error) {
 		doc, err = PlainText(data)
 	case FormatPDF:
 		doc, err = pdfExtract(data, req.Password)
+	case FormatDOCX:
+		doc, err = docxExtract(data)
+	case FormatPPTX:
+		doc, err = pptxExtract(data)
+	case FormatXLSX:
+		doc, err = xlsxExtract(data)
+	case FormatODT, FormatODS, FormatODP:
+		doc, err = odfExtract(data, req.Format)
 	default:
 		return nil, &Error{Reason: ReasonInvalid, Err: fmt.Errorf("format %q is not extracted by a child", req.Format)}
 	}
@@ -375,10 +385,14 @@ func childFailure(err error) (reason, message string) {
 
 // wireDocument is a Document as the child sends it: everything but the text, as JSON.
 type wireDocument struct {
-	Title       string         `json:"title"`
-	Blocks      [][5]int       `json:"blocks"` // kind, level, start, end, page
-	ContentType string         `json:"content_type"`
-	Pages       int            `json:"pages"`
+	Title       string    `json:"title"`
+	Blocks      [][5]int  `json:"blocks"` // kind, level, start, end, page
+	ContentType string    `json:"content_type"`
+	Pages       int       `json:"pages"`
+	PageUnit    string    `json:"page_unit,omitempty"`
+	Warnings    []Warning `json:"warnings,omitempty"`
+	// Extras holds the blocks' fields beyond the five numbers, for the blocks that have any.
+	Extras      []wireExtra    `json:"extras,omitempty"`
 	PageStarts  []int          `json:"page_starts"`   // null and [] both survive the trip
 	NoTextPages []int          `json:"no_text_pages"` //
 	Metadata    map[string]any `json:"metadata"`
@@ -387,6 +401,18 @@ type wireDocument struct {
 	URLRefused  string         `json:"url_refused,omitempty"`
 	Skip        string         `json:"skip,omitempty"`
 }
+
+// wireExtra is what a block has beyond its kind, level, offsets and page.
+type wireExtra struct {
+	Block      int    `json:"b"` // index into Blocks
+	HeaderRows int    `json:"h,omitempty"`
+	Locator    string `json:"l,omitempty"`
+	OCR        bool   `json:"o,omitempty"`
+}
+
+// maxLocator bounds a block's Locator, in bytes: it names a place ("Budget!A1:F40", a
+// chapter's title), and a file must not make it carry the document.
+const maxLocator = 256
 
 // encodeDocument encodes doc for the trip to the parent: the length of the JSON that
 // follows (4 bytes, big-endian), a wireDocument as JSON, then the text as it is, so that
@@ -398,8 +424,13 @@ func encodeDocument(doc Document) ([]byte, error) {
 		URL: doc.URL, URLRefused: doc.URLRefused,
 		Blocks: make([][5]int, len(doc.Blocks)),
 	}
+	w.PageUnit = doc.PageUnit
+	w.Warnings = doc.Warnings[:min(len(doc.Warnings), maxWarnings)]
 	for i, b := range doc.Blocks {
 		w.Blocks[i] = [5]int{int(b.Kind), b.Level, b.Start, b.End, b.Page}
+		if b.HeaderRows != 0 || b.Locator != "" || b.OCR {
+			w.Extras = append(w.Extras, wireExtra{Block: i, HeaderRows: b.HeaderRows, Locator: b.Locator, OCR: b.OCR})
+		}
 	}
 	buf := bytes.NewBuffer(make([]byte, 4, 4+64*len(doc.Blocks)+len(doc.Text)+1024))
 	enc := json.NewEncoder(buf)
@@ -464,6 +495,35 @@ func decodeDocument(payload []byte) (Document, error) {
 		}
 		doc.Blocks[i] = chunk.Block{Kind: chunk.Kind(kind), Level: level, Start: start, End: end, Page: page}
 		prev = end
+	}
+	prevExtra := -1
+	for _, x := range w.Extras {
+		switch {
+		case x.Block <= prevExtra || x.Block >= len(doc.Blocks):
+			return Document{}, fmt.Errorf("block extras for block %d: out of order or no such block", x.Block)
+		case x.HeaderRows < 0 || x.HeaderRows > 0 && doc.Blocks[x.Block].Kind != chunk.Table:
+			return Document{}, fmt.Errorf("block %d: %d header rows", x.Block, x.HeaderRows)
+		case len(x.Locator) > maxLocator || !utf8.ValidString(x.Locator) || strings.ContainsFunc(x.Locator, unicode.IsControl):
+			return Document{}, fmt.Errorf("block %d: a locator of %d bytes, not valid UTF-8 or with control characters", x.Block, len(x.Locator))
+		}
+		prevExtra = x.Block
+		b := &doc.Blocks[x.Block]
+		b.HeaderRows, b.Locator, b.OCR = x.HeaderRows, x.Locator, x.OCR
+	}
+	if len(w.Warnings) > maxWarnings {
+		return Document{}, fmt.Errorf("%d warnings", len(w.Warnings))
+	}
+	for _, x := range w.Warnings {
+		if x.Reason != WarnTruncated && x.Reason != WarnHiddenSheet {
+			return Document{}, fmt.Errorf("warning reason %q", truncate(x.Reason, 32))
+		}
+		doc.Warnings = append(doc.Warnings, Warning{Reason: x.Reason, Message: truncate(x.Message, maxMessage)})
+	}
+	switch w.PageUnit {
+	case "", PageUnitPage, PageUnitSlide:
+		doc.PageUnit = w.PageUnit
+	default:
+		return Document{}, fmt.Errorf("page unit %q", truncate(w.PageUnit, 32))
 	}
 	if w.Pages < 0 || len(w.PageStarts) > w.Pages {
 		return Document{}, fmt.Errorf("%d page starts for %d pages", len(w.PageStarts), w.Pages)

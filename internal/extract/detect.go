@@ -24,6 +24,16 @@ const (
 	FormatBinary   Format = "binary" // not a document format and not text: skipped
 )
 
+// Office formats (zip packages of XML).
+const (
+	FormatDOCX Format = "docx" // Word, and macro-enabled Word (.docm)
+	FormatPPTX Format = "pptx" // PowerPoint, and .pptm
+	FormatXLSX Format = "xlsx" // Excel, and .xlsm
+	FormatODT  Format = "odt"  // OpenDocument text
+	FormatODS  Format = "ods"  // OpenDocument spreadsheet
+	FormatODP  Format = "odp"  // OpenDocument presentation
+)
+
 // SniffLen is how much of a file Detect looks at; passing more does no harm.
 const SniffLen = 8 << 10
 
@@ -44,6 +54,9 @@ var extFormats = map[string]Format{
 
 	".jsonl": FormatJSONL, ".ndjson": FormatJSONL,
 
+	".docx": FormatDOCX, ".docm": FormatDOCX, ".pptx": FormatPPTX, ".pptm": FormatPPTX,
+	".xlsx": FormatXLSX, ".xlsm": FormatXLSX, ".odt": FormatODT, ".ods": FormatODS, ".odp": FormatODP,
+
 	// Images, archives, executables, office files (zip containers), media, fonts, databases.
 	".png": FormatBinary, ".jpg": FormatBinary, ".jpeg": FormatBinary, ".gif": FormatBinary,
 	".webp": FormatBinary, ".bmp": FormatBinary, ".ico": FormatBinary, ".tif": FormatBinary,
@@ -56,9 +69,9 @@ var extFormats = map[string]Format{
 	".exe": FormatBinary, ".dll": FormatBinary, ".so": FormatBinary, ".dylib": FormatBinary,
 	".bin": FormatBinary, ".o": FormatBinary, ".a": FormatBinary, ".class": FormatBinary,
 	".pyc": FormatBinary, ".wasm": FormatBinary,
-	".docx": FormatBinary, ".xlsx": FormatBinary, ".pptx": FormatBinary, ".doc": FormatBinary,
-	".xls": FormatBinary, ".ppt": FormatBinary, ".odt": FormatBinary, ".ods": FormatBinary,
-	".odp": FormatBinary, ".epub": FormatBinary, ".rtf": FormatBinary,
+	".doc": FormatBinary,
+	".xls": FormatBinary, ".ppt": FormatBinary,
+	".epub": FormatBinary, ".rtf": FormatBinary,
 	".mp3": FormatBinary, ".mp4": FormatBinary, ".m4a": FormatBinary, ".wav": FormatBinary,
 	".ogg": FormatBinary, ".flac": FormatBinary, ".avi": FormatBinary, ".mov": FormatBinary,
 	".mkv": FormatBinary, ".webm": FormatBinary,

@@ -1,0 +1,523 @@
+package extract
+
+import (
+	"bytes"
+	"cmp"
+	"encoding/xml"
+	"errors"
+	"fmt"
+	"io"
+	"strconv"
+	"strings"
+
+	"github.com/docent-rag/docent/internal/chunk"
+)
+
+// XLSX (and XLSM), read with archive/zip and encoding/xml rather than excelize: excelize
+// writes a worksheet larger than its XML limit to a temporary file and reads a sheet's
+// merged cells by decoding the whole sheet, where a child must neither touch the file
+// system nor hold more than one sheet's rows; the format's cell model is small enough to
+// read directly, streaming.
+//
+// Each visible sheet is a Heading (its name) followed by its rows as Table blocks of up to
+// sheetBlockRows rows, cells joined by " | " in their columns (empty cells kept between
+// values so that columns line up with the header). Each block's Locator is its cell range
+// ("Budget!A1:F25"). When the first row looks like a header (text in every non-empty cell,
+// and rows after it), it is the blocks' header: HeaderRows 1 in the first block, and
+// repeated as the first line of every later block, so that every chunk of rows carries
+// its column names. Formulas give their cached values (a file saved without them yields
+// the cell empty); a value merged down over several rows is repeated in each of them;
+// numbers are shown as stored (dates as their serial numbers). Hidden sheets are skipped
+// and reported (WarnHiddenSheet); a sheet is cut after officeMaxRows rows with content, and
+// the workbook after officeMaxCells cells (WarnTruncated).
+
+// sheetBlockRows is how many rows one Table block of a sheet holds.
+const sheetBlockRows = 25
+
+// Warnings of spreadsheets (Document.Warnings).
+const (
+	WarnTruncated   = "truncated"    // a sheet had more rows (or the file more cells) than are read
+	WarnHiddenSheet = "hidden_sheet" // a hidden sheet was skipped
+)
+
+func xlsxExtract(data []byte) (Document, error) {
+	p, err := openOffice(data)
+	if err != nil {
+		return Document{}, err
+	}
+	const book = "xl/workbook.xml"
+	bookData, err := p.part(book)
+	if err != nil {
+		return Document{}, err
+	}
+	if bookData == nil {
+		return Document{}, &Error{Reason: ReasonCorrupt, Err: errors.New("no xl/workbook.xml: not an Excel workbook")}
+	}
+	rels, err := relationships(p, relsOf(book), "xl")
+	if err != nil {
+		return Document{}, err
+	}
+	type sheet struct{ name, part, state string }
+	var sheets []sheet
+	w := newXMLWalker(book, bookData)
+	for {
+		tok, err := w.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return Document{}, err
+		}
+		if e, ok := tok.(xml.StartElement); ok && e.Name.Local == "sheet" {
+			sheets = append(sheets, sheet{name: xattr(e, "name"), part: rels[relID(e)], state: xattr(e, "state")})
+			if len(sheets) > maxSlides {
+				return Document{}, &Error{Reason: ReasonTooLarge, Err: fmt.Errorf("more than %d sheets: %w", maxSlides, errOfficeLimit)}
+			}
+		}
+	}
+	shared, err := sharedStrings(p)
+	if err != nil {
+		return Document{}, err
+	}
+	doc := newDocument("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet")
+	var b officeBuilder
+	sb := sheetBuilder{b: &b, cellsLeft: officeMaxCells}
+	for _, s := range sheets {
+		name := textnormLine(s.name)
+		if s.state == "hidden" || s.state == "veryHidden" {
+			doc.Warnings = append(doc.Warnings, Warning{Reason: WarnHiddenSheet, Message: fmt.Sprintf("hidden sheet %q skipped", truncate(name, 100))})
+			continue
+		}
+		data, err := p.part(s.part)
+		if err != nil {
+			return Document{}, err
+		}
+		if data == nil {
+			continue // a chart sheet, or a sheet the package lacks
+		}
+		rows, truncated, err := readWorksheet(s.part, data, shared, &sb.cellsLeft)
+		if err != nil {
+			return Document{}, err
+		}
+		sb.add(name, rows)
+		if err := xlsxComments(p, s.part, name, &b); err != nil {
+			return Document{}, err
+		}
+		if truncated {
+			doc.Warnings = append(doc.Warnings, Warning{Reason: WarnTruncated,
+				Message: fmt.Sprintf("sheet %q cut after %d rows (or the workbook after %d cells)", truncate(name, 100), len(rows), officeMaxCells)})
+		}
+	}
+	doc.Document = b.document(officeTitle(p))
+	if doc.Title == "" && len(sheets) > 0 {
+		doc.Title = firstHeading(doc.Document)
+	}
+	doc.Metadata["format"] = "xlsx"
+	doc.Metadata["sheets"] = int64(len(sheets))
+	if doc.Text == "" {
+		doc.Skip = SkipEmpty
+	}
+	return doc, nil
+}
+
+// sheetRow is a row of a sheet with content: its 1-based number and its cells by 0-based
+// column (nil for an empty cell).
+type sheetRow struct {
+	n     int64
+	cells []string
+}
+
+// sheetBuilder turns sheets' rows into blocks.
+type sheetBuilder struct {
+	b         *officeBuilder
+	cellsLeft int
+}
+
+// add appends a sheet: its name as a Heading, its rows as Table blocks.
+func (sb *sheetBuilder) add(name string, rows []sheetRow) {
+	first, last := officeMaxColumns, -1
+	for _, r := range rows {
+		for c, v := range r.cells {
+			if strings.TrimSpace(v) != "" {
+				first, last = min(first, c), max(last, c)
+			}
+		}
+	}
+	if last < 0 {
+		return
+	}
+	sb.b.add(chunk.Heading, 1, 0, cmp.Or(name, "Sheet"))
+	line := func(r sheetRow) []string {
+		out := make([]string, last-first+1)
+		for c := first; c <= last && c < len(r.cells); c++ {
+			out[c-first] = r.cells[c]
+		}
+		return out
+	}
+	header := len(rows) > 1 && looksLikeHeader(rows[0].cells)
+	locName := strings.NewReplacer("!", "", "\n", " ").Replace(name)
+	for i := 0; i < len(rows); i += sheetBlockRows {
+		block := rows[i:min(i+sheetBlockRows, len(rows))]
+		var lines [][]string
+		hdr := 0
+		if header {
+			hdr = 1
+			if i > 0 {
+				lines = append(lines, line(rows[0]))
+			}
+		}
+		for _, r := range block {
+			lines = append(lines, line(r))
+		}
+		loc := fmt.Sprintf("%s!%s:%s", locName, chunk.CellName(first+1, int(block[0].n)), chunk.CellName(last+1, int(block[len(block)-1].n)))
+		sb.b.addTable(lines, hdr, 0, truncate(loc, maxLocator))
+	}
+}
+
+// looksLikeHeader reports whether a first row names columns: at least one non-empty cell,
+// and none of them a number.
+func looksLikeHeader(cells []string) bool {
+	n := 0
+	for _, v := range cells {
+		v = strings.TrimSpace(v)
+		if v == "" {
+			continue
+		}
+		if _, err := strconv.ParseFloat(v, 64); err == nil {
+			return false
+		}
+		n++
+	}
+	return n > 0
+}
+
+// sharedStrings reads xl/sharedStrings.xml: the text of each item, phonetic runs excluded.
+func sharedStrings(p *officePackage) ([]string, error) {
+	const name = "xl/sharedStrings.xml"
+	data, err := p.part(name)
+	if err != nil || data == nil {
+		return nil, err
+	}
+	var out []string
+	var cur strings.Builder
+	w := newXMLWalker(name, data)
+	for {
+		tok, err := w.next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch e := tok.(type) {
+		case xml.StartElement:
+			switch e.Name.Local {
+			case "si":
+				cur.Reset()
+			case "rPh":
+				if err := w.skip(); err != nil {
+					return nil, err
+				}
+			case "t":
+				t, err := elementText(w)
+				if err != nil {
+					return nil, err
+				}
+				cur.WriteString(t)
+			}
+		case xml.EndElement:
+			if e.Name.Local == "si" {
+				out = append(out, cur.String())
+			}
+		}
+	}
+}
+
+// readWorksheet reads a worksheet's rows with content, at most officeMaxRows and the cells
+// left in the workbook's budget (truncated says it stopped early), with values merged down
+// over rows repeated.
+func readWorksheet(name string, data []byte, shared []string, cellsLeft *int) (rows []sheetRow, truncated bool, err error) {
+	merges, err := mergedDown(name, data)
+	if err != nil {
+		return nil, false, err
+	}
+	w := newXMLWalker(name, data)
+	var row *sheetRow
+	var nextRow int64 = 1
+	col := 0
+	var cellType string
+	var value strings.Builder
+	inCell := false
+	for {
+		tok, err := w.next()
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			return nil, false, err
+		}
+		switch e := tok.(type) {
+		case xml.StartElement:
+			switch e.Name.Local {
+			case "row":
+				n, err := strconv.ParseInt(xattr(e, "r"), 10, 64)
+				if err != nil || n < 1 {
+					n = nextRow
+				}
+				nextRow = n + 1
+				row = &sheetRow{n: n}
+				col = 0
+			case "c":
+				if row == nil {
+					continue
+				}
+				if c, _, ok := splitCell(xattr(e, "r")); ok {
+					col = c
+				}
+				cellType, inCell = xattr(e, "t"), true
+				value.Reset()
+			case "v", "t":
+				if inCell {
+					t, err := elementText(w)
+					if err != nil {
+						return nil, false, err
+					}
+					value.WriteString(t)
+				}
+			case "rPh", "f":
+				if err := w.skip(); err != nil {
+					return nil, false, err
+				}
+			}
+		case xml.EndElement:
+			switch e.Name.Local {
+			case "c":
+				if row == nil || !inCell {
+					continue
+				}
+				inCell = false
+				v := cellValue(cellType, value.String(), shared)
+				if v != "" && col < officeMaxColumns {
+					if *cellsLeft <= 0 {
+						return rows, true, nil
+					}
+					*cellsLeft--
+					for len(row.cells) <= col {
+						row.cells = append(row.cells, "")
+					}
+					row.cells[col] = v
+				}
+				col++
+			case "row":
+				if row == nil {
+					continue
+				}
+				for _, m := range merges {
+					if row.n > m.top && row.n <= m.bottom && m.col < officeMaxColumns {
+						for len(row.cells) <= m.col {
+							row.cells = append(row.cells, "")
+						}
+						if row.cells[m.col] == "" {
+							row.cells[m.col] = m.value(rows)
+						}
+					}
+				}
+				if len(row.cells) > 0 {
+					if len(rows) >= officeMaxRows {
+						return rows, true, nil
+					}
+					rows = append(rows, *row)
+				}
+				row = nil
+			}
+		}
+	}
+	return rows, false, nil
+}
+
+// cellValue is a cell's text from its type and stored value.
+func cellValue(typ, v string, shared []string) string {
+	switch typ {
+	case "s":
+		i, err := strconv.Atoi(strings.TrimSpace(v))
+		if err != nil || i < 0 || i >= len(shared) {
+			return ""
+		}
+		return shared[i]
+	case "b":
+		if strings.TrimSpace(v) == "1" {
+			return "TRUE"
+		}
+		return "FALSE"
+	case "str", "inlineStr", "e":
+		return v
+	}
+	v = strings.TrimSpace(v)
+	if f, err := strconv.ParseFloat(v, 64); err == nil {
+		return strconv.FormatFloat(f, 'g', 15, 64) // 0.30000000000000004 reads 0.3
+	}
+	return v
+}
+
+// mergeDown is a cell merged over rows top..bottom in one column (a merge over several
+// columns counts for its first).
+type mergeDown struct {
+	col         int
+	top, bottom int64
+}
+
+// value is the merged cell's value: its top cell's, among the rows read so far.
+func (m mergeDown) value(rows []sheetRow) string {
+	for i := len(rows) - 1; i >= 0; i-- {
+		if rows[i].n == m.top {
+			if m.col < len(rows[i].cells) {
+				return rows[i].cells[m.col]
+			}
+			return ""
+		}
+		if rows[i].n < m.top {
+			break
+		}
+	}
+	return ""
+}
+
+// maxMerges bounds the merged ranges read from a sheet.
+const maxMerges = 2_000
+
+// mergedDown reads the merged ranges of a worksheet (its mergeCells element, after the rows)
+// that span rows.
+func mergedDown(name string, data []byte) ([]mergeDown, error) {
+	at := bytes.Index(data, []byte("mergeCells"))
+	if at < 0 {
+		return nil, nil
+	}
+	start := bytes.LastIndexByte(data[:at], '<')
+	if start < 0 {
+		return nil, nil
+	}
+	var out []mergeDown
+	w := newXMLWalker(name, data[start:])
+	for len(out) < maxMerges {
+		tok, err := w.next()
+		if err != nil || w.depth == 0 {
+			break // the element ended, or the rest of the sheet is no concern of the merges
+		}
+		if e, ok := tok.(xml.StartElement); ok && e.Name.Local == "mergeCell" {
+			from, to, _ := strings.Cut(xattr(e, "ref"), ":")
+			c1, r1, ok1 := splitCell(from)
+			_, r2, ok2 := splitCell(to)
+			if ok1 && ok2 && r2 > r1 {
+				out = append(out, mergeDown{col: c1, top: r1, bottom: r2})
+			}
+		}
+	}
+	return out, nil
+}
+
+// splitCell parses a cell reference ("AB12", "$A$1") into a 0-based column and a row.
+func splitCell(ref string) (col int, row int64, ok bool) {
+	ref = strings.ReplaceAll(ref, "$", "")
+	i := 0
+	for i < len(ref) && i < 4 && ref[i] >= 'A' && ref[i] <= 'Z' {
+		col = col*26 + int(ref[i]-'A'+1)
+		i++
+	}
+	if i == 0 {
+		return 0, 0, false
+	}
+	row, err := strconv.ParseInt(ref[i:], 10, 64)
+	if err != nil || row < 1 {
+		return 0, 0, false
+	}
+	return col - 1, row, true
+}
+
+// xlsxComments appends the comments (notes) of a sheet, each marked with its author and
+// cell: "Comment (author): text", its Locator the cell ("Budget!B4").
+func xlsxComments(p *officePackage, sheetPart, sheetName string, b *officeBuilder) error {
+	dir := sheetPart[:max(strings.LastIndexByte(sheetPart, '/'), 0)]
+	rels, err := relationships(p, relsOf(sheetPart), dir)
+	if err != nil {
+		return err
+	}
+	for _, target := range rels {
+		base := target[strings.LastIndexByte(target, '/')+1:]
+		if !strings.HasPrefix(base, "comments") {
+			continue // threadedComments repeat the legacy comments' text
+		}
+		data, err := p.part(target)
+		if err != nil || data == nil {
+			return err
+		}
+		var authors []string
+		var ref, author string
+		var text strings.Builder
+		inAuthors, inComment := false, false
+		w := newXMLWalker(target, data)
+		for n := 0; ; {
+			tok, err := w.next()
+			if err == io.EOF {
+				break
+			}
+			if err != nil {
+				return err
+			}
+			switch e := tok.(type) {
+			case xml.StartElement:
+				switch e.Name.Local {
+				case "authors":
+					inAuthors = true
+				case "author":
+					if inAuthors {
+						t, err := elementText(w)
+						if err != nil {
+							return err
+						}
+						authors = append(authors, textnormLine(t))
+					}
+				case "comment":
+					ref, author, inComment = xattr(e, "ref"), "", true
+					if i, err := strconv.Atoi(xattr(e, "authorId")); err == nil && i >= 0 && i < len(authors) {
+						author = authors[i]
+					}
+					text.Reset()
+				case "t":
+					if inComment {
+						t, err := elementText(w)
+						if err != nil {
+							return err
+						}
+						text.WriteString(t)
+					}
+				case "rPh":
+					if err := w.skip(); err != nil {
+						return err
+					}
+				}
+			case xml.EndElement:
+				switch e.Name.Local {
+				case "authors":
+					inAuthors = false
+				case "comment":
+					inComment = false
+					t := textnormLine(text.String())
+					if t == "" || n >= officeMaxRows {
+						continue
+					}
+					n++
+					mark := "Comment: "
+					if author != "" {
+						mark = "Comment (" + author + "): "
+					}
+					k := len(b.blocks)
+					b.add(chunk.Paragraph, 0, 0, mark+t)
+					if len(b.blocks) > k && ref != "" {
+						b.blocks[k].Locator = truncate(strings.NewReplacer("!", "", "\n", " ").Replace(sheetName)+"!"+ref, maxLocator)
+					}
+				}
+			}
+		}
+	}
+	return nil
+}
