@@ -41,7 +41,7 @@ func docxExtract(data []byte) (Document, error) {
 			}
 		}
 	}
-	body, err := p.part(main)
+	body, err := p.walker(main)
 	if err != nil {
 		return Document{}, err
 	}
@@ -54,19 +54,19 @@ func docxExtract(data []byte) (Document, error) {
 	}
 	var b officeBuilder
 	wp := &wordParser{styles: styles, b: &b}
-	if err := wp.parse(main, body, ""); err != nil {
+	if err := wp.parse(body, ""); err != nil {
 		return Document{}, err
 	}
 	// Notes and comments, then headers and footers, in a stable order.
 	for _, part := range []struct{ name, label string }{
 		{"word/footnotes.xml", "Footnote"}, {"word/endnotes.xml", "Endnote"}, {"word/comments.xml", "Comment"},
 	} {
-		data, err := p.part(part.name)
+		w, err := p.walker(part.name)
 		if err != nil {
 			return Document{}, err
 		}
-		if data != nil {
-			if err := wp.parse(part.name, data, part.label); err != nil {
+		if w != nil {
+			if err := wp.parse(w, part.label); err != nil {
 				return Document{}, err
 			}
 		}
@@ -75,16 +75,16 @@ func docxExtract(data []byte) (Document, error) {
 	for _, kind := range []string{"header", "footer"} {
 		for i := 1; i <= 32; i++ {
 			name := fmt.Sprintf("word/%s%d.xml", kind, i)
-			data, err := p.part(name)
+			w, err := p.walker(name)
 			if err != nil {
 				return Document{}, err
 			}
-			if data == nil {
+			if w == nil {
 				continue
 			}
 			var hb officeBuilder
 			hp := &wordParser{styles: styles, b: &hb}
-			if err := hp.parse(name, data, ""); err != nil {
+			if err := hp.parse(w, ""); err != nil {
 				return Document{}, err
 			}
 			if t := cleanOffice(hb.text.String()); t != "" && !seen[t] {
@@ -100,6 +100,7 @@ func docxExtract(data []byte) (Document, error) {
 	doc := newDocument("application/vnd.openxmlformats-officedocument.wordprocessingml.document")
 	doc.Document = b.document(officeTitle(p))
 	doc.Metadata["format"] = "docx"
+	doc.Warnings = b.warnings(nil)
 	if doc.Title == "" {
 		doc.Title = firstHeading(doc.Document)
 	}
@@ -112,8 +113,8 @@ func docxExtract(data []byte) (Document, error) {
 // docxStyles maps paragraph style ids to what they make a paragraph: a heading level (1-6)
 // or -1 for a list; 0 for neither. Styles inherit through basedOn.
 func docxStyles(p *officePackage) (map[string]int, error) {
-	data, err := p.part("word/styles.xml")
-	if err != nil || data == nil {
+	w, err := p.walker("word/styles.xml")
+	if err != nil || w == nil {
 		return map[string]int{}, err
 	}
 	type style struct {
@@ -123,7 +124,6 @@ func docxStyles(p *officePackage) (map[string]int, error) {
 	}
 	all := map[string]*style{}
 	var cur *style
-	w := newXMLWalker("word/styles.xml", data)
 	for {
 		tok, err := w.next()
 		if err == io.EOF {
@@ -213,8 +213,7 @@ type wordFrame struct {
 }
 
 // parse reads one part. label, for notes and comments parts, marks each note's text.
-func (wp *wordParser) parse(name string, data []byte, label string) error {
-	w := newXMLWalker(name, data)
+func (wp *wordParser) parse(w *xmlWalker, label string) error {
 	var stack []*wordFrame
 	top := func(kind byte) *wordFrame {
 		for i := len(stack) - 1; i >= 0; i-- {
@@ -444,11 +443,10 @@ func textnormLine(s string) string { return strings.Join(strings.Fields(cleanOff
 
 // officeTitle returns the title of docProps/core.xml (dc:title), or "".
 func officeTitle(p *officePackage) string {
-	data, err := p.part("docProps/core.xml")
-	if err != nil || data == nil {
+	w, err := p.walker("docProps/core.xml")
+	if err != nil || w == nil {
 		return ""
 	}
-	w := newXMLWalker("docProps/core.xml", data)
 	for {
 		tok, err := w.next()
 		if err != nil {

@@ -46,7 +46,7 @@ func odfExtract(data []byte, format Format) (Document, error) {
 	if bytes.Contains(manifest, []byte("encryption-data")) {
 		return Document{}, &Error{Reason: ReasonEncrypted, Err: errors.New("the document is encrypted with a password")}
 	}
-	content, err := p.part("content.xml")
+	content, err := p.walker("content.xml")
 	if err != nil {
 		return Document{}, err
 	}
@@ -64,12 +64,12 @@ func odfExtract(data []byte, format Format) (Document, error) {
 	}
 	// Headers and footers: of the page styles (styles.xml), of the slides (declared in
 	// content.xml).
-	styles, err := p.part("styles.xml")
-	if err != nil {
-		return Document{}, err
-	}
 	var marks []string
 	if format == FormatODT { // a spreadsheet's or deck's page styles hold fields ("Page 1"), not text
+		styles, err := p.walker("styles.xml")
+		if err != nil {
+			return Document{}, err
+		}
 		if marks, err = odfHeaderFooters(styles); err != nil {
 			return Document{}, err
 		}
@@ -87,7 +87,7 @@ func odfExtract(data []byte, format Format) (Document, error) {
 	if doc.Title == "" {
 		doc.Title = firstHeading(doc.Document)
 	}
-	doc.Warnings = op.warnings
+	doc.Warnings = op.b.warnings(op.warnings)
 	doc.Metadata["format"] = string(format)
 	if format == FormatODS {
 		doc.Metadata["sheets"] = int64(op.sheetCount)
@@ -110,11 +110,10 @@ func odfExtract(data []byte, format Format) (Document, error) {
 
 // odfTitle returns meta.xml's dc:title, or "".
 func odfTitle(p *officePackage) string {
-	data, err := p.part("meta.xml")
-	if err != nil || data == nil {
+	w, err := p.walker("meta.xml")
+	if err != nil || w == nil {
 		return ""
 	}
-	w := newXMLWalker("meta.xml", data)
 	for {
 		tok, err := w.next()
 		if err != nil {
@@ -179,12 +178,11 @@ const officeMaxRepeat = 100
 
 // odfHeaderFooters returns the text of the page styles' headers and footers (styles.xml),
 // each once, marked "Header: " or "Footer: ".
-func odfHeaderFooters(data []byte) ([]string, error) {
-	if data == nil {
+func odfHeaderFooters(w *xmlWalker) ([]string, error) {
+	if w == nil {
 		return nil, nil
 	}
 	var out []string
-	w := newXMLWalker("styles.xml", data)
 	mark := ""
 	depth := 0
 	var cur strings.Builder
@@ -225,8 +223,7 @@ func odfHeaderFooters(data []byte) ([]string, error) {
 	}
 }
 
-func (op *odfParser) parse(data []byte) error {
-	w := newXMLWalker("content.xml", data)
+func (op *odfParser) parse(w *xmlWalker) error {
 	var stack []*odfFrame
 	find := func(kinds ...string) *odfFrame {
 		for i := len(stack) - 1; i >= 0; i-- {

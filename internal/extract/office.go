@@ -31,8 +31,15 @@ import (
 //     nothing, and a sheet beyond the limit is cut with a warning (Document.Warnings).
 const (
 	officeMaxEntries = 10_000
-	officeMaxPart    = 128 << 20
+	officeMaxPart    = 128 << 20 // streamed: never held whole
 	officeMaxTotal   = 384 << 20
+	officeMaxSmall   = 8 << 20   // a part read whole (a manifest)
+	officeMaxText    = 64 << 20  // text a document yields (a sheet of cells that repeat one long string)
+	officeMaxCell    = 32 << 10  // a cell's text, as in the spreadsheets' own limit
+	officeMaxRowText = 256 << 10 // a table row's text
+	// officeMaxRun bounds a run of a part without markup (a text node, a tag): encoding/xml
+	// holds a token whole, so this bounds its memory whatever the part's size.
+	officeMaxRun = 16 << 20
 	officeMaxDepth   = 256
 	officeMaxTokens  = 20_000_000
 	officeMaxRows    = 50_000
@@ -97,30 +104,89 @@ func utf16le(s string) []byte {
 // has reports whether the package has the part.
 func (p *officePackage) has(name string) bool { _, ok := p.files[name]; return ok }
 
-// part returns a part's decompressed bytes within the part and total budgets. A missing
-// part is nil, nil.
+// part returns the decompressed bytes of a small part (a manifest), at most
+// officeMaxSmall, within the total budget. A missing part is nil, nil.
 func (p *officePackage) part(name string) ([]byte, error) {
+	r, ok, err := p.open(name, officeMaxSmall)
+	if err != nil || !ok {
+		return nil, err
+	}
+	data, err := io.ReadAll(r)
+	if err != nil {
+		return nil, officeReadError(name, err)
+	}
+	return data, nil
+}
+
+// walker returns an XML walker over a part, streamed within the part and total budgets:
+// its decompressed bytes are never held whole. A missing part is nil, nil.
+func (p *officePackage) walker(name string) (*xmlWalker, error) {
+	r, ok, err := p.open(name, officeMaxPart)
+	if err != nil || !ok {
+		return nil, err
+	}
+	return newXMLWalker(name, r), nil
+}
+
+// open returns a reader of a part's decompressed bytes that fails (errOfficeLimit) past
+// limit bytes or the package's total budget.
+func (p *officePackage) open(name string, limit int64) (io.Reader, bool, error) {
 	f, ok := p.files[strings.TrimPrefix(path.Clean("/"+name), "/")]
 	if !ok {
-		return nil, nil
+		return nil, false, nil
 	}
 	rc, err := f.Open()
 	if err != nil {
-		return nil, &Error{Reason: ReasonCorrupt, Err: fmt.Errorf("part %s: %w", name, err)}
+		return nil, false, &Error{Reason: ReasonCorrupt, Err: fmt.Errorf("part %s: %w", name, err)}
 	}
-	defer rc.Close()
-	limit := min(int64(officeMaxPart), p.left)
-	buf := bytes.NewBuffer(make([]byte, 0, min(f.UncompressedSize64, uint64(limit), 16<<20)))
-	n, err := io.Copy(buf, io.LimitReader(rc, limit+1))
-	if err != nil {
-		return nil, &Error{Reason: ReasonCorrupt, Err: fmt.Errorf("part %s: %w", name, err)}
+	// The reader is read to its end or abandoned with the package: a zip.File's reader
+	// holds no resource but memory.
+	return &budgetReader{r: rc, name: name, part: limit, pkg: &p.left}, true, nil
+}
+
+// budgetReader counts what a part yields against its limit and the package's budget.
+type budgetReader struct {
+	r    io.Reader
+	name string
+	part int64  // bytes this part may still yield
+	pkg  *int64 // bytes the package may still yield
+	run  int    // bytes since the last '<'
+}
+
+func (b *budgetReader) Read(buf []byte) (int, error) {
+	if b.part <= 0 || *b.pkg <= 0 {
+		// One more byte says whether the part ends here or goes over.
+		var one [1]byte
+		if n, _ := io.ReadFull(b.r, one[:]); n == 0 {
+			return 0, io.EOF
+		}
+		return 0, fmt.Errorf("part %s decompresses to more than %d MiB per part or %d MiB per package: %w",
+			b.name, officeMaxPart>>20, officeMaxTotal>>20, errOfficeLimit)
 	}
-	if n > limit {
-		return nil, &Error{Reason: ReasonTooLarge, Err: fmt.Errorf("part %s decompresses to more than %d MiB (of %d MiB per part, %d MiB per package): %w",
-			name, limit>>20, officeMaxPart>>20, officeMaxTotal>>20, errOfficeLimit)}
+	n, err := b.r.Read(buf[:min(int64(len(buf)), b.part, *b.pkg)])
+	b.part -= int64(n)
+	*b.pkg -= int64(n)
+	if i := bytes.LastIndexByte(buf[:n], '<'); i >= 0 {
+		b.run = n - i - 1
+	} else {
+		b.run += n
 	}
-	p.left -= n
-	return buf.Bytes(), nil
+	if b.run > officeMaxRun {
+		return 0, fmt.Errorf("part %s has more than %d MiB without markup: %w", b.name, officeMaxRun>>20, errOfficeLimit)
+	}
+	return n, err
+}
+
+// officeReadError classifies an error reading a part: over a limit, or a broken package.
+func officeReadError(name string, err error) error {
+	if errors.Is(err, errOfficeLimit) {
+		return &Error{Reason: ReasonTooLarge, Err: err}
+	}
+	var e *Error
+	if errors.As(err, &e) {
+		return err
+	}
+	return &Error{Reason: ReasonCorrupt, Err: fmt.Errorf("part %s: %w", name, err)}
 }
 
 // xmlWalker reads an XML part token by token within the nesting and token bounds.
@@ -131,8 +197,8 @@ type xmlWalker struct {
 	tokens int
 }
 
-func newXMLWalker(name string, data []byte) *xmlWalker {
-	dec := xml.NewDecoder(bytes.NewReader(data))
+func newXMLWalker(name string, r io.Reader) *xmlWalker {
+	dec := xml.NewDecoder(r)
 	dec.Strict = true
 	dec.Entity = nil // the predefined entities only: nothing is expanded from a DTD
 	dec.CharsetReader = func(label string, in io.Reader) (io.Reader, error) {
@@ -150,10 +216,13 @@ func newXMLWalker(name string, data []byte) *xmlWalker {
 func (w *xmlWalker) next() (xml.Token, error) {
 	tok, err := w.dec.RawToken()
 	if err == io.EOF {
+		if w.depth > 0 {
+			return nil, &Error{Reason: ReasonCorrupt, Err: fmt.Errorf("part %s ends inside an element", w.name)}
+		}
 		return nil, io.EOF
 	}
 	if err != nil {
-		return nil, &Error{Reason: ReasonCorrupt, Err: fmt.Errorf("part %s: %w", w.name, err)}
+		return nil, officeReadError(w.name, err)
 	}
 	w.tokens++
 	if w.tokens > officeMaxTokens {
@@ -213,12 +282,11 @@ func attrNS(e xml.StartElement, prefix, local string) string {
 // relationships reads a .rels part: id -> target, resolved against the directory of the
 // part it belongs to (base).
 func relationships(p *officePackage, relsPath, base string) (map[string]string, error) {
-	data, err := p.part(relsPath)
-	if err != nil || data == nil {
+	w, err := p.walker(relsPath)
+	if err != nil || w == nil {
 		return map[string]string{}, err
 	}
 	out := map[string]string{}
-	w := newXMLWalker(relsPath, data)
 	for {
 		tok, err := w.next()
 		if err == io.EOF {
@@ -258,18 +326,41 @@ func cleanOffice(s string) string {
 	return strings.Join(out, "\n")
 }
 
-// officeBuilder is a builder with the office formats' extra block fields.
+// officeBuilder is a builder with the office formats' extra block fields and a bound on
+// the text.
 type officeBuilder struct {
 	builder
-	notes []string // footnotes, endnotes, comments: appended at the end
+	cut bool // text was dropped at officeMaxText
+}
+
+// add appends a block unless the document's text would go over officeMaxText.
+func (b *officeBuilder) add(kind chunk.Kind, level, page int, text string) {
+	if b.cut || b.text.Len()+len(text) > officeMaxText {
+		b.cut = true
+		return
+	}
+	b.builder.add(kind, level, page, text)
+}
+
+// warnings returns the warning of a document whose text was cut, if it was.
+func (b *officeBuilder) warnings(ws []Warning) []Warning {
+	if b.cut {
+		ws = append(ws, Warning{Reason: WarnTruncated, Message: fmt.Sprintf("the document's text was cut at %d MiB", officeMaxText>>20)})
+	}
+	return ws
 }
 
 // addTable appends a table block, one row per line, its cells joined by " | ".
 func (b *officeBuilder) addTable(rows [][]string, headerRows, page int, locator string) {
 	var lines []string
 	for _, r := range rows {
+		size := 0
 		for i := range r {
-			r[i] = textnorm.CollapseLine(r[i])
+			r[i] = textnorm.CollapseLine(truncate(r[i], officeMaxCell))
+			if size += len(r[i]); size > officeMaxRowText {
+				r = r[:i]
+				break
+			}
 		}
 		for len(r) > 0 && r[len(r)-1] == "" {
 			r = r[:len(r)-1]

@@ -27,11 +27,11 @@ func pptxExtract(data []byte) (Document, error) {
 		return Document{}, err
 	}
 	const pres = "ppt/presentation.xml"
-	presData, err := p.part(pres)
+	w, err := p.walker(pres)
 	if err != nil {
 		return Document{}, err
 	}
-	if presData == nil {
+	if w == nil {
 		return Document{}, &Error{Reason: ReasonCorrupt, Err: errors.New("no ppt/presentation.xml: not a PowerPoint presentation")}
 	}
 	rels, err := relationships(p, relsOf(pres), "ppt")
@@ -39,7 +39,6 @@ func pptxExtract(data []byte) (Document, error) {
 		return Document{}, err
 	}
 	var slides []string
-	w := newXMLWalker(pres, presData)
 	for {
 		tok, err := w.next()
 		if err == io.EOF {
@@ -61,11 +60,11 @@ func pptxExtract(data []byte) (Document, error) {
 	for i, slide := range slides {
 		n := i + 1
 		b.startPage()
-		data, err := p.part(slide)
+		sw, err := p.walker(slide)
 		if err != nil {
 			return Document{}, err
 		}
-		s, err := readSlide(slide, data)
+		s, err := readSlide(sw)
 		if err != nil {
 			return Document{}, err
 		}
@@ -79,14 +78,14 @@ func pptxExtract(data []byte) (Document, error) {
 			if !strings.Contains(target, "notesSlide") {
 				continue
 			}
-			data, err := p.part(target)
+			nw, err := p.walker(target)
 			if err != nil {
 				return Document{}, err
 			}
-			if data == nil {
+			if nw == nil {
 				continue
 			}
-			notes, err := readSlide(target, data)
+			notes, err := readSlide(nw)
 			if err != nil {
 				return Document{}, err
 			}
@@ -108,6 +107,7 @@ func pptxExtract(data []byte) (Document, error) {
 		doc.PageStarts = []int{}
 	}
 	doc.Metadata["format"] = "pptx"
+	doc.Warnings = b.warnings(nil)
 	doc.Metadata["slides"] = int64(len(slides))
 	if doc.Text == "" {
 		doc.Skip = SkipEmpty
@@ -164,9 +164,11 @@ func (s *slideText) allText() string {
 
 // readSlide reads a slide or notes part: shapes' paragraphs, title placeholders, tables.
 // Placeholders that repeat the slide image, number, date, header or footer are skipped.
-func readSlide(name string, data []byte) (slideText, error) {
+func readSlide(w *xmlWalker) (slideText, error) {
 	var s slideText
-	w := newXMLWalker(name, data)
+	if w == nil {
+		return s, nil
+	}
 	type shape struct{ ph string }
 	var shapes []*shape
 	var para *strings.Builder

@@ -1,12 +1,12 @@
 package extract
 
 import (
-	"bytes"
 	"cmp"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"strconv"
 	"strings"
 
@@ -46,11 +46,11 @@ func xlsxExtract(data []byte) (Document, error) {
 		return Document{}, err
 	}
 	const book = "xl/workbook.xml"
-	bookData, err := p.part(book)
+	w, err := p.walker(book)
 	if err != nil {
 		return Document{}, err
 	}
-	if bookData == nil {
+	if w == nil {
 		return Document{}, &Error{Reason: ReasonCorrupt, Err: errors.New("no xl/workbook.xml: not an Excel workbook")}
 	}
 	rels, err := relationships(p, relsOf(book), "xl")
@@ -59,7 +59,6 @@ func xlsxExtract(data []byte) (Document, error) {
 	}
 	type sheet struct{ name, part, state string }
 	var sheets []sheet
-	w := newXMLWalker(book, bookData)
 	for {
 		tok, err := w.next()
 		if err == io.EOF {
@@ -88,14 +87,14 @@ func xlsxExtract(data []byte) (Document, error) {
 			doc.Warnings = append(doc.Warnings, Warning{Reason: WarnHiddenSheet, Message: fmt.Sprintf("hidden sheet %q skipped", truncate(name, 100))})
 			continue
 		}
-		data, err := p.part(s.part)
+		sw, err := p.walker(s.part)
 		if err != nil {
 			return Document{}, err
 		}
-		if data == nil {
+		if sw == nil {
 			continue // a chart sheet, or a sheet the package lacks
 		}
-		rows, truncated, err := readWorksheet(s.part, data, shared, &sb.cellsLeft)
+		rows, truncated, err := readWorksheet(sw, shared, &sb.cellsLeft)
 		if err != nil {
 			return Document{}, err
 		}
@@ -113,6 +112,7 @@ func xlsxExtract(data []byte) (Document, error) {
 		doc.Title = firstHeading(doc.Document)
 	}
 	doc.Metadata["format"] = "xlsx"
+	doc.Warnings = b.warnings(doc.Warnings)
 	doc.Metadata["sheets"] = int64(len(sheets))
 	if doc.Text == "" {
 		doc.Skip = SkipEmpty
@@ -194,13 +194,13 @@ func looksLikeHeader(cells []string) bool {
 // sharedStrings reads xl/sharedStrings.xml: the text of each item, phonetic runs excluded.
 func sharedStrings(p *officePackage) ([]string, error) {
 	const name = "xl/sharedStrings.xml"
-	data, err := p.part(name)
-	if err != nil || data == nil {
+	w, err := p.walker(name)
+	if err != nil || w == nil {
 		return nil, err
 	}
 	var out []string
 	var cur strings.Builder
-	w := newXMLWalker(name, data)
+	size := 0
 	for {
 		tok, err := w.next()
 		if err == io.EOF {
@@ -227,7 +227,10 @@ func sharedStrings(p *officePackage) ([]string, error) {
 			}
 		case xml.EndElement:
 			if e.Name.Local == "si" {
-				out = append(out, cur.String())
+				out = append(out, truncate(cur.String(), officeMaxCell))
+				if size += len(out[len(out)-1]); size > officeMaxText {
+					return nil, &Error{Reason: ReasonTooLarge, Err: fmt.Errorf("shared strings of more than %d MiB: %w", officeMaxText>>20, errOfficeLimit)}
+				}
 			}
 		}
 	}
@@ -235,19 +238,15 @@ func sharedStrings(p *officePackage) ([]string, error) {
 
 // readWorksheet reads a worksheet's rows with content, at most officeMaxRows and the cells
 // left in the workbook's budget (truncated says it stopped early), with values merged down
-// over rows repeated.
-func readWorksheet(name string, data []byte, shared []string, cellsLeft *int) (rows []sheetRow, truncated bool, err error) {
-	merges, err := mergedDown(name, data)
-	if err != nil {
-		return nil, false, err
-	}
-	w := newXMLWalker(name, data)
+// over rows repeated in each row.
+func readWorksheet(w *xmlWalker, shared []string, cellsLeft *int) (rows []sheetRow, truncated bool, err error) {
 	var row *sheetRow
 	var nextRow int64 = 1
 	col := 0
 	var cellType string
 	var value strings.Builder
 	inCell := false
+	var merges []mergeDown
 	for {
 		tok, err := w.next()
 		if err == io.EOF {
@@ -288,6 +287,13 @@ func readWorksheet(name string, data []byte, shared []string, cellsLeft *int) (r
 				if err := w.skip(); err != nil {
 					return nil, false, err
 				}
+			case "mergeCell":
+				from, to, _ := strings.Cut(xattr(e, "ref"), ":")
+				c1, r1, ok1 := splitCell(from)
+				_, r2, ok2 := splitCell(to)
+				if ok1 && ok2 && r2 > r1 && c1 < officeMaxColumns && len(merges) < maxMerges {
+					merges = append(merges, mergeDown{col: c1, top: r1, bottom: r2})
+				}
 			}
 		case xml.EndElement:
 			switch e.Name.Local {
@@ -297,42 +303,54 @@ func readWorksheet(name string, data []byte, shared []string, cellsLeft *int) (r
 				}
 				inCell = false
 				v := cellValue(cellType, value.String(), shared)
-				if v != "" && col < officeMaxColumns {
+				if v != "" && col < officeMaxColumns && !truncated {
 					if *cellsLeft <= 0 {
-						return rows, true, nil
+						truncated = true
+						continue
 					}
 					*cellsLeft--
 					for len(row.cells) <= col {
 						row.cells = append(row.cells, "")
 					}
-					row.cells[col] = v
+					row.cells[col] = truncate(v, officeMaxCell)
 				}
 				col++
 			case "row":
-				if row == nil {
-					continue
-				}
-				for _, m := range merges {
-					if row.n > m.top && row.n <= m.bottom && m.col < officeMaxColumns {
-						for len(row.cells) <= m.col {
-							row.cells = append(row.cells, "")
-						}
-						if row.cells[m.col] == "" {
-							row.cells[m.col] = m.value(rows)
-						}
-					}
-				}
-				if len(row.cells) > 0 {
+				if row != nil && len(row.cells) > 0 && !truncated {
 					if len(rows) >= officeMaxRows {
-						return rows, true, nil
+						truncated = true
+					} else {
+						rows = append(rows, *row)
 					}
-					rows = append(rows, *row)
 				}
 				row = nil
 			}
 		}
 	}
-	return rows, false, nil
+	fillMerges(rows, merges)
+	return rows, truncated, nil
+}
+
+// fillMerges repeats the value of each cell merged down over rows in the rows below it that
+// have content, where the merged range leaves them empty. Rows are in sheet order.
+func fillMerges(rows []sheetRow, merges []mergeDown) {
+	for _, m := range merges {
+		i, _ := slices.BinarySearchFunc(rows, m.top, func(r sheetRow, n int64) int { return cmp.Compare(r.n, n) })
+		if i >= len(rows) || rows[i].n != m.top || m.col >= len(rows[i].cells) || rows[i].cells[m.col] == "" {
+			continue
+		}
+		v := rows[i].cells[m.col]
+		for j := i + 1; j < len(rows) && rows[j].n <= m.bottom; j++ {
+			r := &rows[j]
+			if m.col < len(r.cells) && r.cells[m.col] != "" {
+				continue
+			}
+			cells := make([]string, max(len(r.cells), m.col+1)) // rows may share a slice: copy
+			copy(cells, r.cells)
+			cells[m.col] = v
+			r.cells = cells
+		}
+	}
 }
 
 // cellValue is a cell's text from its type and stored value.
@@ -366,54 +384,8 @@ type mergeDown struct {
 	top, bottom int64
 }
 
-// value is the merged cell's value: its top cell's, among the rows read so far.
-func (m mergeDown) value(rows []sheetRow) string {
-	for i := len(rows) - 1; i >= 0; i-- {
-		if rows[i].n == m.top {
-			if m.col < len(rows[i].cells) {
-				return rows[i].cells[m.col]
-			}
-			return ""
-		}
-		if rows[i].n < m.top {
-			break
-		}
-	}
-	return ""
-}
-
 // maxMerges bounds the merged ranges read from a sheet.
-const maxMerges = 2_000
-
-// mergedDown reads the merged ranges of a worksheet (its mergeCells element, after the rows)
-// that span rows.
-func mergedDown(name string, data []byte) ([]mergeDown, error) {
-	at := bytes.Index(data, []byte("mergeCells"))
-	if at < 0 {
-		return nil, nil
-	}
-	start := bytes.LastIndexByte(data[:at], '<')
-	if start < 0 {
-		return nil, nil
-	}
-	var out []mergeDown
-	w := newXMLWalker(name, data[start:])
-	for len(out) < maxMerges {
-		tok, err := w.next()
-		if err != nil || w.depth == 0 {
-			break // the element ended, or the rest of the sheet is no concern of the merges
-		}
-		if e, ok := tok.(xml.StartElement); ok && e.Name.Local == "mergeCell" {
-			from, to, _ := strings.Cut(xattr(e, "ref"), ":")
-			c1, r1, ok1 := splitCell(from)
-			_, r2, ok2 := splitCell(to)
-			if ok1 && ok2 && r2 > r1 {
-				out = append(out, mergeDown{col: c1, top: r1, bottom: r2})
-			}
-		}
-	}
-	return out, nil
-}
+const maxMerges = 10_000
 
 // splitCell parses a cell reference ("AB12", "$A$1") into a 0-based column and a row.
 func splitCell(ref string) (col int, row int64, ok bool) {
@@ -446,15 +418,14 @@ func xlsxComments(p *officePackage, sheetPart, sheetName string, b *officeBuilde
 		if !strings.HasPrefix(base, "comments") {
 			continue // threadedComments repeat the legacy comments' text
 		}
-		data, err := p.part(target)
-		if err != nil || data == nil {
+		w, err := p.walker(target)
+		if err != nil || w == nil {
 			return err
 		}
 		var authors []string
 		var ref, author string
 		var text strings.Builder
 		inAuthors, inComment := false, false
-		w := newXMLWalker(target, data)
 		for n := 0; ; {
 			tok, err := w.next()
 			if err == io.EOF {
