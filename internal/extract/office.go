@@ -39,7 +39,7 @@ const (
 	officeMaxRowText = 256 << 10 // a table row's text
 	// officeMaxRun bounds a run of a part without markup (a text node, a tag): encoding/xml
 	// holds a token whole, so this bounds its memory whatever the part's size.
-	officeMaxRun = 16 << 20
+	officeMaxRun     = 16 << 20
 	officeMaxDepth   = 256
 	officeMaxTokens  = 20_000_000
 	officeMaxRows    = 50_000
