@@ -13,6 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
+	"github.com/docent-rag/docent/internal/chunk"
 	"github.com/docent-rag/docent/internal/testing/evaldata"
 )
 
@@ -172,7 +173,7 @@ func officeCheckDocument(doc Document) error {
 				return fmt.Errorf("block %d at %d is not within slide %d", i, bl.Start, p)
 			}
 		}
-		if bl.HeaderRows > 0 && (bl.Kind != 4 || strings.Count(doc.Text[bl.Start:bl.End], "\n") < bl.HeaderRows) {
+		if bl.HeaderRows > 0 && (bl.Kind != chunk.Table || strings.Count(doc.Text[bl.Start:bl.End], "\n") < bl.HeaderRows) {
 			return fmt.Errorf("block %d: %d header rows in %q", i, bl.HeaderRows, doc.Text[bl.Start:bl.End])
 		}
 		end = bl.End

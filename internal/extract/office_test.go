@@ -236,14 +236,15 @@ func testXLSX(t testing.TB, dataRows int) []byte {
 		fmt.Fprintf(&rows, `<row r="%d">%s<c r="B%d"><v>%d.5</v></c><c r="C%d"><f>B%d*2</f><v>%d</v></c></row>`, i, a, i, i, i, i, 2*i+1)
 	}
 	sheet1 := `<worksheet ` + xNS + `><sheetData>` + rows.String() + `</sheetData><mergeCells count="1"><mergeCell ref="A2:A4"/></mergeCells></worksheet>`
-	sheet3 := `<worksheet ` + xNS + `><sheetData><row r="3"><c r="C3" t="b"><v>1</v></c><c r="D3" t="e"><v>#DIV/0!</v></c><c r="E3"><v>0.30000000000000004</v></c></row></sheetData></worksheet>`
+	sheet3 := `<worksheet ` + xNS + `><sheetData><row r="3"><c r="C3" t="b"><v>1</v></c><c r="D3" t="e"><v>#DIV/0!</v></c><c r="E3"><v>0.30000000000000004</v></c><c r="F3" s="1"><v>45352</v></c><c r="G3" s="2"><v>45352.75</v></c><c r="H3" s="1"><v>17</v></c></row></sheetData></worksheet>`
 	book := `<workbook ` + xNS + `><sheets><sheet name="Budget" sheetId="1" r:id="rId1"/><sheet name="Secret" sheetId="2" state="hidden" r:id="rId2"/><sheet name="Misc" sheetId="3" r:id="rId3"/></sheets></workbook>`
 	rels := `<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships">
 <Relationship Id="rId1" Target="worksheets/sheet1.xml"/><Relationship Id="rId2" Target="worksheets/sheet2.xml"/><Relationship Id="rId3" Target="worksheets/sheet3.xml"/></Relationships>`
 	shared := `<sst ` + xNS + `><si><t>Name</t></si><si><r><t>Pri</t></r><r><t>ce</t></r><rPh><t>ぷらいす</t></rPh></si></sst>`
 	comments := `<comments ` + xNS + `><authors><author>Bo</author></authors><commentList><comment ref="B3" authorId="0"><text><r><t>Discounted</t></r></text></comment></commentList></comments>`
 	s1rels := `<Relationships xmlns="http://schemas.openxmlformats.org/package/2006/relationships"><Relationship Id="rId1" Target="../comments1.xml"/></Relationships>`
-	return zipPackage(t, "xl/workbook.xml", book, "xl/_rels/workbook.xml.rels", rels, "xl/sharedStrings.xml", shared,
+	styles := `<styleSheet ` + xNS + `><numFmts><numFmt numFmtId="164" formatCode="yyyy\-mm\-dd\ hh:mm"/></numFmts><cellXfs><xf numFmtId="0"/><xf numFmtId="14"/><xf numFmtId="164"/></cellXfs></styleSheet>`
+	return zipPackage(t, "xl/styles.xml", styles, "xl/workbook.xml", book, "xl/_rels/workbook.xml.rels", rels, "xl/sharedStrings.xml", shared,
 		"xl/worksheets/sheet1.xml", sheet1, "xl/worksheets/sheet2.xml", `<worksheet `+xNS+`><sheetData><row r="1"><c><v>42</v></c></row></sheetData></worksheet>`,
 		"xl/worksheets/sheet3.xml", sheet3, "xl/worksheets/_rels/sheet1.xml.rels", s1rels, "xl/comments1.xml", comments)
 }
@@ -273,7 +274,7 @@ func TestXLSXStructure(t *testing.T) {
 		{Kind: chunk.Table, HeaderRows: 1, Locator: "Budget!A26:C31", Text: second.String()},
 		{Kind: chunk.Paragraph, Locator: "Budget!B3", Text: "Comment (Bo): Discounted"},
 		{Kind: chunk.Heading, Level: 1, Text: "Misc"},
-		{Kind: chunk.Table, Locator: "Misc!C3:E3", Text: "TRUE | #DIV/0! | 0.3"},
+		{Kind: chunk.Table, Locator: "Misc!C3:H3", Text: "TRUE | #DIV/0! | 0.3 | 2024-03-01 | 2024-03-01 18:00:00 | 1900-01-17"},
 	})
 	if len(doc.Warnings) != 1 || doc.Warnings[0].Reason != WarnHiddenSheet || !strings.Contains(doc.Warnings[0].Message, "Secret") {
 		t.Errorf("warnings %+v, want the hidden sheet", doc.Warnings)
@@ -423,5 +424,18 @@ func TestODPStructure(t *testing.T) {
 	})
 	if doc.Pages != 2 || doc.PageUnit != PageUnitSlide {
 		t.Errorf("pages %d, unit %q", doc.Pages, doc.PageUnit)
+	}
+}
+
+func TestIsDateFormat(t *testing.T) {
+	t.Parallel()
+	for code, want := range map[string]bool{
+		"General": false, "0.00": false, "#,##0": false, "0%": false, "0.00E+00": false, `[Red]#,##0`: false,
+		`0 "days"`: false, `[$-409]#,##0.00`: false, `\d0`: false,
+		"yyyy-mm-dd": true, "d/m/yy": true, "h:mm AM/PM": true, "[h]:mm:ss": true, `[$-409]mmm\ yy`: true, "mm:ss": true,
+	} {
+		if got := isDateFormat(code); got != want {
+			t.Errorf("isDateFormat(%q) = %v, want %v", code, got, want)
+		}
 	}
 }

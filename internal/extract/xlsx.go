@@ -6,9 +6,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"math"
 	"slices"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/docent-rag/docent/internal/chunk"
 )
@@ -59,6 +61,7 @@ func xlsxExtract(data []byte) (Document, error) {
 	}
 	type sheet struct{ name, part, state string }
 	var sheets []sheet
+	date1904 := false
 	for {
 		tok, err := w.next()
 		if err == io.EOF {
@@ -66,6 +69,9 @@ func xlsxExtract(data []byte) (Document, error) {
 		}
 		if err != nil {
 			return Document{}, err
+		}
+		if e, ok := tok.(xml.StartElement); ok && e.Name.Local == "workbookPr" {
+			date1904 = xattr(e, "date1904") == "1" || xattr(e, "date1904") == "true"
 		}
 		if e, ok := tok.(xml.StartElement); ok && e.Name.Local == "sheet" {
 			sheets = append(sheets, sheet{name: xattr(e, "name"), part: rels[relID(e)], state: xattr(e, "state")})
@@ -75,6 +81,10 @@ func xlsxExtract(data []byte) (Document, error) {
 		}
 	}
 	shared, err := sharedStrings(p)
+	if err != nil {
+		return Document{}, err
+	}
+	dates, err := xlsxDateStyles(p)
 	if err != nil {
 		return Document{}, err
 	}
@@ -94,7 +104,7 @@ func xlsxExtract(data []byte) (Document, error) {
 		if sw == nil {
 			continue // a chart sheet, or a sheet the package lacks
 		}
-		rows, truncated, err := readWorksheet(sw, shared, &sb.cellsLeft)
+		rows, truncated, err := readWorksheet(sw, cellFormat{shared: shared, dates: dates, date1904: date1904}, &sb.cellsLeft)
 		if err != nil {
 			return Document{}, err
 		}
@@ -239,11 +249,12 @@ func sharedStrings(p *officePackage) ([]string, error) {
 // readWorksheet reads a worksheet's rows with content, at most officeMaxRows and the cells
 // left in the workbook's budget (truncated says it stopped early), with values merged down
 // over rows repeated in each row.
-func readWorksheet(w *xmlWalker, shared []string, cellsLeft *int) (rows []sheetRow, truncated bool, err error) {
+func readWorksheet(w *xmlWalker, cf cellFormat, cellsLeft *int) (rows []sheetRow, truncated bool, err error) {
 	var row *sheetRow
 	var nextRow int64 = 1
 	col := 0
 	var cellType string
+	style := 0
 	var value strings.Builder
 	inCell := false
 	var merges []mergeDown
@@ -274,6 +285,7 @@ func readWorksheet(w *xmlWalker, shared []string, cellsLeft *int) (rows []sheetR
 					col = c
 				}
 				cellType, inCell = xattr(e, "t"), true
+				style, _ = strconv.Atoi(xattr(e, "s"))
 				value.Reset()
 			case "v", "t":
 				if inCell {
@@ -302,7 +314,7 @@ func readWorksheet(w *xmlWalker, shared []string, cellsLeft *int) (rows []sheetR
 					continue
 				}
 				inCell = false
-				v := cellValue(cellType, value.String(), shared)
+				v := cf.value(cellType, style, value.String())
 				if v != "" && col < officeMaxColumns && !truncated {
 					if *cellsLeft <= 0 {
 						truncated = true
@@ -353,15 +365,24 @@ func fillMerges(rows []sheetRow, merges []mergeDown) {
 	}
 }
 
-// cellValue is a cell's text from its type and stored value.
-func cellValue(typ, v string, shared []string) string {
+// cellFormat is what turns a cell's stored value into its text.
+type cellFormat struct {
+	shared   []string
+	dates    map[int]bool // cell styles (indexes into cellXfs) that show a date or time
+	date1904 bool         // serial numbers count from 1904 (old Mac workbooks)
+}
+
+// value is a cell's text from its type, style and stored value: shared strings resolved,
+// booleans TRUE/FALSE, numbers in a date style as dates (2024-03-01, with the time when it
+// has one), other numbers without binary noise.
+func (cf cellFormat) value(typ string, style int, v string) string {
 	switch typ {
 	case "s":
 		i, err := strconv.Atoi(strings.TrimSpace(v))
-		if err != nil || i < 0 || i >= len(shared) {
+		if err != nil || i < 0 || i >= len(cf.shared) {
 			return ""
 		}
-		return shared[i]
+		return cf.shared[i]
 	case "b":
 		if strings.TrimSpace(v) == "1" {
 			return "TRUE"
@@ -371,10 +392,108 @@ func cellValue(typ, v string, shared []string) string {
 		return v
 	}
 	v = strings.TrimSpace(v)
-	if f, err := strconv.ParseFloat(v, 64); err == nil {
-		return strconv.FormatFloat(f, 'g', 15, 64) // 0.30000000000000004 reads 0.3
+	f, err := strconv.ParseFloat(v, 64)
+	if err != nil {
+		return v
 	}
-	return v
+	if cf.dates[style] && f >= 0 && f < 2958466 { // up to 9999-12-31
+		// Serial 1 is 1900-01-01, and Excel counts a 1900-02-29 (serial 60) that never was.
+		base := time.Date(1899, 12, 30, 0, 0, 0, 0, time.UTC)
+		switch {
+		case cf.date1904:
+			base = time.Date(1904, 1, 1, 0, 0, 0, 0, time.UTC)
+		case f < 60:
+			base = time.Date(1899, 12, 31, 0, 0, 0, 0, time.UTC)
+		}
+		t := base.Add(time.Duration(math.Round(f*86400)) * time.Second)
+		switch {
+		case f < 1 && !cf.date1904:
+			return t.Format("15:04:05")
+		case t.Hour() == 0 && t.Minute() == 0 && t.Second() == 0:
+			return t.Format("2006-01-02")
+		}
+		return t.Format("2006-01-02 15:04:05")
+	}
+	return strconv.FormatFloat(f, 'g', 15, 64) // 0.30000000000000004 reads 0.3
+}
+
+// xlsxDateStyles reads xl/styles.xml: the cell styles (cellXfs, by index) whose number
+// format shows a date or time, a built-in one (14-22, 27-36, 45-47, 50-58) or a custom
+// format with day, month, year or hour codes outside quotes and brackets.
+func xlsxDateStyles(p *officePackage) (map[int]bool, error) {
+	w, err := p.walker("xl/styles.xml")
+	if err != nil || w == nil {
+		return nil, err
+	}
+	custom := map[int]bool{}
+	out := map[int]bool{}
+	inXfs, xf := false, 0
+	for {
+		tok, err := w.next()
+		if err == io.EOF {
+			return out, nil
+		}
+		if err != nil {
+			return nil, err
+		}
+		switch e := tok.(type) {
+		case xml.StartElement:
+			switch e.Name.Local {
+			case "numFmt":
+				if id, err := strconv.Atoi(xattr(e, "numFmtId")); err == nil && len(custom) < 10_000 {
+					custom[id] = isDateFormat(xattr(e, "formatCode"))
+				}
+			case "cellXfs":
+				inXfs = true
+			case "xf":
+				if inXfs {
+					id, _ := strconv.Atoi(xattr(e, "numFmtId"))
+					if builtinDate(id) || custom[id] {
+						out[xf] = true
+					}
+					xf++
+				}
+			}
+		case xml.EndElement:
+			if e.Name.Local == "cellXfs" {
+				inXfs = false
+			}
+		}
+	}
+}
+
+func builtinDate(id int) bool {
+	return id >= 14 && id <= 22 || id >= 27 && id <= 36 || id >= 45 && id <= 47 || id >= 50 && id <= 58
+}
+
+// isDateFormat reports whether a number format code shows a date or time: a d, m, y, h or s
+// code outside quoted text, escapes and [colour] or [$-locale] brackets (but "[h]" counts).
+func isDateFormat(code string) bool {
+	code = strings.ToLower(code)
+	for i := 0; i < len(code); i++ {
+		switch c := code[i]; c {
+		case '"':
+			if j := strings.IndexByte(code[i+1:], '"'); j >= 0 {
+				i += j + 1
+			}
+		case '\\', '_', '*':
+			i++
+		case '[':
+			if j := strings.IndexByte(code[i:], ']'); j >= 0 {
+				inner := code[i+1 : i+j]
+				if strings.Trim(inner, "hms") == "" && inner != "" {
+					return true // elapsed time
+				}
+				i += j
+			}
+		case 'd', 'm', 'y', 'h', 's':
+			if c == 's' && !strings.ContainsAny(code, "hm") {
+				continue
+			}
+			return true
+		}
+	}
+	return false
 }
 
 // mergeDown is a cell merged over rows top..bottom in one column (a merge over several
