@@ -135,6 +135,13 @@ func (p *officePackage) open(name string, limit int64) (io.Reader, bool, error) 
 	if !ok {
 		return nil, false, nil
 	}
+	// archive/zip yields no more than the size an entry declares (more is ErrFormat), so a
+	// declared size over the limit is refused before anything is decompressed; the counts
+	// below hold the rest (the package's total, and sizes that lie low).
+	if f.UncompressedSize64 > uint64(limit) || f.UncompressedSize64 > uint64(max(p.left, 0)) {
+		return nil, false, &Error{Reason: ReasonTooLarge, Err: fmt.Errorf("part %s declares %d MiB decompressed, over the limit of %d MiB per part or %d MiB per package: %w",
+			name, f.UncompressedSize64>>20, limit>>20, officeMaxTotal>>20, errOfficeLimit)}
+	}
 	rc, err := f.Open()
 	if err != nil {
 		return nil, false, &Error{Reason: ReasonCorrupt, Err: fmt.Errorf("part %s: %w", name, err)}
