@@ -3,9 +3,9 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
 	"log/slog"
-	"math"
 	"slices"
 	"strings"
 	"time"
@@ -17,26 +17,39 @@ import (
 )
 
 func runBEIR(ctx context.Context, args []string, e env) int {
-	fs := newFlagSet("beir", "--dataset DIR [flags]", `Evaluate retrieval on a BEIR dataset (corpus.jsonl, queries.jsonl, qrels/<split>.tsv): the
-corpus is ingested through the real ingestion (once), every query of the split runs through
+	fs := newFlagSet("beir", "--dataset DIR | --pairs FILE --corpus PATH | --faq FILE --corpus DIR [flags]", `Evaluate retrieval on a BEIR dataset (corpus.jsonl, queries.jsonl, qrels/<split>.tsv), on
+ClapNQ or MTRAG as retrieval sets (each question judging its gold passages relevant), or on
+question/answer pairs or a FAQ over a corpus (each question judging its source documents
+relevant): the corpus is ingested through the real ingestion (once), every query of the split runs through
 the real retrieval as a caller who sees the whole corpus, and nDCG@10, Recall@10,
 Recall@100, MRR@10 (trec_eval's definitions, over documents: a document ranks where its
 best chunk does) and the retrieval latency are reported. Latency excludes the query
 embedding call. A query whose retrieval fails is counted (failed, and the first 20 listed in
 --json) as finding nothing, and the run goes on; the exit status is then 3.`)
-	dir := fs.String("dataset", "", "BEIR dataset directory (required)")
-	split := fs.String("split", "test", "qrels split")
+	dir := fs.String("dataset", "", "dataset directory: BEIR, ClapNQ or MTRAG (see --format)")
+	format := fs.String("format", "", "beir, clapnq or mtrag (default: by the files in --dataset: queries.jsonl, questions.jsonl or tasks.jsonl)")
+	split := fs.String("split", "test", "qrels split (BEIR sets; ClapNQ, MTRAG, pairs and FAQs have none: their queries are all used, select them with --folds)")
+	pairs := fs.String("pairs", "", "instead of --dataset: question/answer pairs (JSON Lines, as eval answers reads them), each judging its sources relevant")
+	faq := fs.String("faq", "", "instead of --dataset: a Markdown FAQ inside --corpus, each question judging the FAQ relevant")
+	corpus := fs.String("corpus", "", "with --pairs or --faq: the corpus to ingest (a JSON Lines file or a folder)")
+	rankings := fs.String("rankings", "", "write each query's lexical and dense rankings (hybrid mode) to this JSON Lines file, for `eval fusion`")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
-	fit := fs.Bool("fit-strength", false, "fit the evidence strength model on this split and print its coefficients")
 	var rf retrievalFlags
 	rf.register(fs)
 	var sf sliceFlags
 	sf.register(fs)
+	var ff foldFlags
+	ff.register(fs)
 	if code := parse(fs, args, e); code >= 0 {
 		return code
 	}
-	if *dir == "" {
-		fmt.Fprintln(e.stderr, "eval beir: --dataset is required")
+	if (*dir != "") == (*pairs != "" || *faq != "") || (*pairs != "" && *faq != "") || (*dir != "") == (*corpus != "") {
+		fmt.Fprintln(e.stderr, "eval beir: give one of --dataset DIR, --pairs FILE --corpus PATH or --faq FILE --corpus DIR")
+		return exitUsage
+	}
+	folds, err := ff.parse()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
 		return exitUsage
 	}
 	sl, err := sf.parse()
@@ -44,18 +57,25 @@ embedding call. A query whose retrieval fails is counted (failed, and the first 
 		fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
 		return exitUsage
 	}
-	if sl != nil && *fit {
-		fmt.Fprintln(e.stderr, "eval beir: --fit-strength fits on the whole corpus: it does not go with --groups")
-		return exitUsage
-	}
 	mode := retrieve.Mode(rf.mode)
 	if mode != retrieve.Lexical && mode != retrieve.Dense && mode != retrieve.Hybrid {
 		fmt.Fprintf(e.stderr, "eval beir: --mode %q is not lexical, dense or hybrid\n", rf.mode)
 		return exitUsage
 	}
-	data, err := eval.LoadBEIR(*dir, *split)
+	if *rankings != "" && (mode != retrieve.Hybrid || sl != nil) {
+		fmt.Fprintln(e.stderr, "eval beir: --rankings needs --mode hybrid (both legs) and no --groups")
+		return exitUsage
+	}
+	splitSet := false
+	fs.Visit(func(f *flag.Flag) { splitSet = splitSet || f.Name == "split" })
+	data, name, err := loadRetrievalSet(retrievalSource{dir: *dir, format: *format, pairs: *pairs, faq: *faq, corpus: *corpus}, split, splitSet)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
+		return exitUsage
+	}
+	data.Queries = slices.DeleteFunc(data.Queries, func(q eval.Query) bool { return !folds.Selects(q.Key()) })
+	if len(data.Queries) == 0 {
+		fmt.Fprintln(e.stderr, "eval beir: no query is in the selected folds")
 		return exitUsage
 	}
 	logger, err := config.NewLogger(e.getenv, e.stderr, e.terminal)
@@ -75,7 +95,7 @@ embedding call. A query whose retrieval fails is counted (failed, and the first 
 		return exitUsage
 	}
 	if sl != nil {
-		return runBEIRSlices(ctx, data, sl, rf, emb, rr, rrName, e, logger, datasetName(*dir), *split, *asJSON)
+		return runBEIRSlices(ctx, data, sl, rf, emb, rr, rrName, e, logger, name, *split, *asJSON)
 	}
 	ds, err := prepare(ctx, data.CorpusPath, emb, e, quiet)
 	if err != nil {
@@ -88,11 +108,17 @@ embedding call. A query whose retrieval fails is counted (failed, and the first 
 		fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
 		return exitUsage
 	}
+	var dump *rankingWriter
+	if *rankings != "" {
+		if dump, err = createRankings(*rankings, rankingsName(name, *split)); err != nil {
+			fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
+			return exitFatal
+		}
+		defer dump.close()
+	}
 
-	rep := eval.Report{Dataset: datasetName(*dir), Split: *split, Mode: string(mode), Rerank: rrName, Queries: len(data.Queries)}
+	rep := eval.Report{Dataset: name, Split: *split, Mode: string(mode), Rerank: rrName, Queries: len(data.Queries)}
 	var ndcg, r10, r100, mrr, latency []float64
-	var cov, dense []float64
-	var top1 []bool
 	rerankFailures := 0
 	inexact := 0
 	for i, q := range data.Queries {
@@ -120,16 +146,17 @@ embedding call. A query whose retrieval fails is counted (failed, and the first 
 		}
 		ranked := ds.documents(res.Ranked)
 		rel := data.Qrels[q.ID]
+		if dump != nil {
+			if err := dump.write(q, rel, res, ds); err != nil {
+				fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
+				return exitFatal
+			}
+		}
 		ndcg = append(ndcg, eval.NDCG(ranked, rel, 10))
 		r10 = append(r10, eval.Recall(ranked, rel, 10))
 		r100 = append(r100, eval.Recall(ranked, rel, 100))
 		mrr = append(mrr, eval.MRR(ranked, rel, 10))
 		latency = append(latency, float64(res.Timings.Total-res.Timings.Embed)/float64(time.Millisecond))
-		if *fit {
-			c, d := retrieve.StrengthFeatures(res)
-			cov, dense = append(cov, c), append(dense, d)
-			top1 = append(top1, len(ranked) > 0 && rel[ranked[0]] > 0)
-		}
 		if e.terminal && (i%10 == 9 || i == len(data.Queries)-1) {
 			fmt.Fprintf(e.stderr, "\rqueries %d/%d", i+1, len(data.Queries))
 		}
@@ -138,11 +165,18 @@ embedding call. A query whose retrieval fails is counted (failed, and the first 
 		fmt.Fprintln(e.stderr)
 	}
 	rep.NDCG10, rep.Recall10, rep.Recall100, rep.MRR10 = eval.Mean(ndcg), eval.Mean(r10), eval.Mean(r100), eval.Mean(mrr)
+	rep.Folds, rep.Fold = folds.N, folds.Keep
 	if rep.Rerank == "" || mode != retrieve.Hybrid && rr == nil {
 		rep.Rerank = "none"
 	}
 	p := eval.Percentiles(latency, 50, 95, 99)
 	rep.Latency.P50, rep.Latency.P95, rep.Latency.P99 = p[0], p[1], p[2]
+	if dump != nil {
+		if err := dump.close(); err != nil {
+			fmt.Fprintf(e.stderr, "eval beir: %v\n", err)
+			return exitFatal
+		}
+	}
 	if *asJSON {
 		enc := json.NewEncoder(e.stdout)
 		enc.SetIndent("", "  ")
@@ -158,11 +192,6 @@ embedding call. A query whose retrieval fails is counted (failed, and the first 
 	}
 	if inexact > 0 {
 		fmt.Fprintf(e.stderr, "eval beir: the lexical leg's top 10 was approximate on %d of %d queries\n", inexact, len(data.Queries))
-	}
-	if *fit {
-		a, b, c := fitLogistic(cov, dense, top1)
-		fmt.Fprintf(e.stdout, "strength model fitted on %s/%s (%d queries, %.1f%% with a relevant top document): intercept %.3f, coverage %.3f, dense %.3f\n",
-			rep.Dataset, *split, len(top1), 100*fraction(top1), a, b, c)
 	}
 	if rep.Failed > 0 {
 		fmt.Fprintf(e.stderr, "eval beir: %d of %d queries failed and count as finding nothing\n", rep.Failed, rep.Queries)
@@ -247,71 +276,4 @@ func datasetName(dir string) string {
 		return dir[i+1:]
 	}
 	return dir
-}
-
-func fraction(b []bool) float64 {
-	n := 0
-	for _, v := range b {
-		if v {
-			n++
-		}
-	}
-	if len(b) == 0 {
-		return 0
-	}
-	return float64(n) / float64(len(b))
-}
-
-// fitLogistic fits p = σ(a + b·x + c·y) by Newton's method (iteratively reweighted least
-// squares) with a small ridge penalty for stability.
-func fitLogistic(x, y []float64, label []bool) (a, b, c float64) {
-	w := [3]float64{}
-	for range 50 {
-		var g [3]float64
-		var h [3][3]float64
-		for i := range x {
-			f := [3]float64{1, x[i], y[i]}
-			z := w[0] + w[1]*f[1] + w[2]*f[2]
-			p := 1 / (1 + math.Exp(-z))
-			t := 0.0
-			if label[i] {
-				t = 1
-			}
-			for j := range 3 {
-				g[j] += (t - p) * f[j]
-				for k := range 3 {
-					h[j][k] += p * (1 - p) * f[j] * f[k]
-				}
-			}
-		}
-		for j := range 3 {
-			g[j] -= 1e-3 * w[j]
-			h[j][j] += 1e-3
-		}
-		d := solve3(h, g)
-		for j := range 3 {
-			w[j] += d[j]
-		}
-	}
-	return w[0], w[1], w[2]
-}
-
-// solve3 solves the 3×3 system m·x = v by Cramer's rule.
-func solve3(m [3][3]float64, v [3]float64) [3]float64 {
-	det := func(a [3][3]float64) float64 {
-		return a[0][0]*(a[1][1]*a[2][2]-a[1][2]*a[2][1]) - a[0][1]*(a[1][0]*a[2][2]-a[1][2]*a[2][0]) + a[0][2]*(a[1][0]*a[2][1]-a[1][1]*a[2][0])
-	}
-	d := det(m)
-	var out [3]float64
-	if d == 0 {
-		return out
-	}
-	for j := range 3 {
-		mj := m
-		for i := range 3 {
-			mj[i][j] = v[i]
-		}
-		out[j] = det(mj) / d
-	}
-	return out
 }

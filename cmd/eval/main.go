@@ -3,8 +3,11 @@
 //
 // Usage:
 //
-//	eval beir --dataset DIR [--split test] [--mode lexical|dense|hybrid] [--rerank none|builtin|tei|cohere] [--json]
+//	eval beir (--dataset DIR [--format beir|clapnq|mtrag] [--split test] | --pairs FILE --corpus PATH | --faq FILE --corpus DIR) [--folds N --fold K,...] [--mode lexical|dense|hybrid] [--rerank none|builtin|tei|cohere] [--rankings FILE] [--json]
+//	eval fusion --rankings FILE,... [--folds 5 --tune 0,1,2] [--tune-sets NAME,...] [--subsets] [--random-dense] [--json]
 //	eval qa --dataset DIR [--k 5] [--json]
+//	eval answers (--dataset DIR | --pairs FILE --corpus PATH | --faq FILE --corpus DIR) [--limit N] [--cases FILE] [--json]
+//	eval beir|qa|answers ... --folds N [--fold K,...]
 //	eval beir|qa ... --groups G,... [--min-idf-chunks N,...] [--group-salt S]
 //
 // With --groups, each query is also asked by a caller who sees only 1/G of the corpus (the
@@ -25,10 +28,12 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"io/fs"
 	"log/slog"
 	neturl "net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"syscall"
 
 	"github.com/jackc/pgx/v5"
@@ -72,7 +77,9 @@ var program = cmdconfig.Program[env]{
 	Name: "eval",
 	Commands: []cmdconfig.Command[env]{
 		{Name: "beir", Summary: "retrieval quality on a BEIR dataset (nDCG@10, recall, MRR, latency)", Run: runBEIR},
+		{Name: "fusion", Summary: "fusion settings compared offline on the legs' rankings that beir --rankings wrote", Run: runFusion},
 		{Name: "qa", Summary: "gold-passage recall and answerability separation on a QA dataset (ClapNQ)", Run: runQA},
+		{Name: "answers", Summary: "answers end to end through the answer path: overlap with gold answers, citations, support, refusals", Run: runAnswers},
 	},
 }
 
@@ -94,13 +101,19 @@ func newFlagSet(name, usageArgs, synopsis string) *flag.FlagSet {
 type retrievalFlags struct {
 	mode, rerankKind, fusion              string
 	k1, b, lexicalWeight, denseWeight, rf float64
-	rrfK                                  float64
-	budget                                int
+	rrfK, agreementFull                   float64
+	budget, agreementDepth                int
 	builtinWeights                        string
 }
 
 func (f *retrievalFlags) register(fs *flag.FlagSet) {
 	fs.StringVar(&f.mode, "mode", "hybrid", "lexical, dense or hybrid")
+	f.registerTuning(fs)
+}
+
+// registerTuning registers the flags of every retrieval setting but the mode (the answer
+// path always retrieves with both legs).
+func (f *retrievalFlags) registerTuning(fs *flag.FlagSet) {
 	fs.StringVar(&f.rerankKind, "rerank", "", "none, builtin, tei or cohere (default: env DOCENT_RERANKER)")
 	fs.StringVar(&f.fusion, "fusion", "", "rrf or convex (default: the retriever's)")
 	fs.Float64Var(&f.k1, "k1", 0, "BM25 k1 (default: the retriever's)")
@@ -108,6 +121,8 @@ func (f *retrievalFlags) register(fs *flag.FlagSet) {
 	fs.Float64Var(&f.lexicalWeight, "lexical-weight", 0, "fusion weight of the lexical leg (default: the retriever's)")
 	fs.Float64Var(&f.denseWeight, "dense-weight", 0, "fusion weight of the dense leg (default: the retriever's)")
 	fs.Float64Var(&f.rrfK, "rrf-k", 0, "RRF constant k (default: the retriever's)")
+	fs.IntVar(&f.agreementDepth, "agreement-depth", 0, "top k of each leg whose overlap scales the dense weight; negative: fixed weights (default: the retriever's)")
+	fs.Float64Var(&f.agreementFull, "agreement-full", 0, "overlap share at which the dense leg gets its full weight (default: the retriever's)")
 	fs.Float64Var(&f.rf, "rerank-fused-weight", -1, "weight of the fused order blended into an HTTP reranker's order (default 0)")
 	fs.IntVar(&f.budget, "lexical-budget", 0, "candidate budget of the lexical leg's first pass (default: the retriever's)")
 	fs.StringVar(&f.builtinWeights, "builtin-weights", "", "weights of the built-in reranker: coverage,pairs,proximity,title,fused (the fused order blended back)")
@@ -132,6 +147,12 @@ func (f *retrievalFlags) config(base retrieve.Config) retrieve.Config {
 	}
 	if f.rrfK > 0 {
 		c.RRFK = f.rrfK
+	}
+	if f.agreementDepth != 0 {
+		c.AgreementDepth = f.agreementDepth
+	}
+	if f.agreementFull > 0 {
+		c.AgreementFull = f.agreementFull
 	}
 	if f.rf >= 0 {
 		c.RerankFusedWeight = f.rf
@@ -168,10 +189,10 @@ type dataset struct {
 	tagChunks map[string]int64
 }
 
-// prepare ingests the corpus file into the evaluation database for it, creating and
+// prepare ingests the corpus (a JSON Lines file or a folder) into the evaluation database for it, creating and
 // migrating the database when needed, and returns a pool on it.
 func prepare(ctx context.Context, corpus string, emb retrieve.Embedder, e env, logger *slog.Logger) (*dataset, error) {
-	sum, err := fileHash(corpus)
+	sum, err := corpusHash(corpus)
 	if err != nil {
 		return nil, err
 	}
@@ -265,6 +286,38 @@ func ensureDatabase(ctx context.Context, serverURL, name string) (string, error)
 	}
 	u.Path = "/" + name
 	return u.String(), nil
+}
+
+// corpusHash is the SHA-256 of a corpus file, or of a folder's files: each one's path
+// relative to the folder and contents, in the walk's (lexical) order.
+func corpusHash(path string) (string, error) {
+	info, err := os.Stat(path)
+	if err != nil {
+		return "", err
+	}
+	if !info.IsDir() {
+		return fileHash(path)
+	}
+	h := sha256.New()
+	err = filepath.WalkDir(path, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || !d.Type().IsRegular() {
+			return err
+		}
+		rel, err := filepath.Rel(path, p)
+		if err != nil {
+			return err
+		}
+		sum, err := fileHash(p)
+		if err != nil {
+			return err
+		}
+		fmt.Fprintf(h, "%s\x00%s\n", filepath.ToSlash(rel), sum)
+		return nil
+	})
+	if err != nil {
+		return "", fmt.Errorf("hash %s: %w", path, err)
+	}
+	return hex.EncodeToString(h.Sum(nil)), nil
 }
 
 func fileHash(path string) (string, error) {

@@ -88,7 +88,7 @@ func TestUsage(t *testing.T) {
 	}{
 		{nil, exitUsage, "usage: eval"},
 		{[]string{"nope"}, exitUsage, `unknown command "nope"`},
-		{[]string{"beir"}, exitUsage, "--dataset is required"},
+		{[]string{"beir"}, exitUsage, "give one of --dataset DIR"},
 		{[]string{"beir", "--dataset", "testdata/mini", "--mode", "psychic"}, exitUsage, `--mode "psychic"`},
 		{[]string{"beir", "--dataset", "testdata/nowhere"}, exitUsage, "testdata/nowhere"},
 		{[]string{"qa", "--k", "0", "--dataset", "x"}, exitUsage, "--k must be at least 1"},

@@ -1,16 +1,22 @@
 package main
 
 import (
+	"bytes"
+	"cmp"
 	"context"
 	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"math"
+	"os"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 
 	"github.com/docent-rag/docent/cmd/internal/cmdconfig"
+	"github.com/docent-rag/docent/internal/answer"
 	"github.com/docent-rag/docent/internal/config"
 	"github.com/docent-rag/docent/internal/eval"
 	"github.com/docent-rag/docent/internal/retrieve"
@@ -19,13 +25,20 @@ import (
 // qaReport is what `eval qa` prints.
 type qaReport struct {
 	Dataset    string  `json:"dataset"`
+	Format     string  `json:"format"`
 	Mode       string  `json:"mode"`
 	Rerank     string  `json:"rerank"`
 	K          int     `json:"k"`
 	Questions  int     `json:"questions"`
 	Answerable int     `json:"answerable"`
+	Skipped    int     `json:"skipped"`       // MTRAG tasks that are neither answerable nor unanswerable
 	RecallAtK  float64 `json:"gold_recall@k"` // share of answerable questions whose gold passage is in the top k
 	AUC        float64 `json:"strength_auc"`  // evidence strength: answerable vs unanswerable
+	// BaselineAUC is the AUC of the best lexical score divided by the sum of the query
+	// terms' IDF (plain normalised BM25), for comparison; PreviousAUC that of the previous
+	// strength model (previousStrength).
+	BaselineAUC float64 `json:"baseline_auc"`
+	PreviousAUC float64 `json:"previous_auc"`
 	// Strength at the quartiles, for each class, to see where a refusal threshold falls.
 	StrengthAnswerable   []float64    `json:"strength_answerable_p25_p50_p75"`
 	StrengthUnanswerable []float64    `json:"strength_unanswerable_p25_p50_p75"`
@@ -33,6 +46,17 @@ type qaReport struct {
 	// At each refusal threshold on evidence strength: the share of answerable questions
 	// still answered and of unanswerable ones refused.
 	Thresholds []threshold `json:"thresholds"`
+	// MinEvidence is the server's refusal threshold (DOCENT_MIN_EVIDENCE). With --folds:
+	// Folds is the split and Fold the folds evaluated; ByFold are the figures of each fold
+	// (eval.Fold of the question id, of an MTRAG task's conversation id), and Tune and
+	// HeldOut those of the tuning folds (--tune-folds) and of the others evaluated.
+	MinEvidence float64   `json:"min_evidence"`
+	Folds       int       `json:"folds,omitempty"`
+	Fold        []int     `json:"fold,omitempty"`
+	ByFold      []foldRow `json:"by_fold,omitempty"`
+	Tune        *foldRow  `json:"tune,omitempty"`
+	HeldOut     *foldRow  `json:"held_out,omitempty"`
+	All         *foldRow  `json:"all,omitempty"`
 }
 
 type threshold struct {
@@ -41,20 +65,107 @@ type threshold struct {
 	UnanswerableRefused float64 `json:"unanswerable_refused"`
 }
 
+// foldRow are the figures of a set of folds: at the server's threshold, and for the
+// previous strength model at its own default (previousMinEvidence).
+type foldRow struct {
+	Folds        []int   `json:"folds"`
+	Questions    int     `json:"questions"`
+	Answerable   int     `json:"answerable"`
+	AUC          float64 `json:"strength_auc"`
+	BaselineAUC  float64 `json:"baseline_auc"`
+	PreviousAUC  float64 `json:"previous_auc"`
+	Answered     float64 `json:"answerable_answered"`
+	Refused      float64 `json:"unanswerable_refused"`
+	PrevAnswered float64 `json:"previous_answerable_answered"`
+	PrevRefused  float64 `json:"previous_unanswerable_refused"`
+	RecallAtK    float64 `json:"gold_recall@k"`
+}
+
+// previousStrength is the evidence strength before issue 12 (fitted on SciFact's train split
+// to predict a relevant top document: coverage and the best dense cosine), and
+// previousMinEvidence its default threshold: the comparison `eval qa` reports beside the
+// calibrated strength.
+func previousStrength(in retrieve.StrengthInputs) float64 {
+	return 1 / (1 + math.Exp(-(-3.521 + 6.307*in.Coverage + 2.716*in.DenseTop)))
+}
+
+const previousMinEvidence = 0.35
+
+// qaItem is one question as `eval qa` asks it; foldKey is what its fold is drawn from.
+type qaItem struct {
+	id, foldKey, query, collection string
+	answerable                     bool
+	gold                           []string
+}
+
+// qaOutcome is what retrieval gave for one question.
+type qaOutcome struct {
+	strength, baseline, previous, found float64
+	inputs                              retrieve.StrengthInputs
+}
+
+// qaFeatures is one line of --features: a question's label, fold key and strength inputs,
+// for fitting the strength model (--fit).
+type qaFeatures struct {
+	ID         string                  `json:"id"`
+	FoldKey    string                  `json:"fold_key"`
+	Collection string                  `json:"collection,omitempty"`
+	Answerable bool                    `json:"answerable"`
+	Found      bool                    `json:"gold_found"`
+	Strength   float64                 `json:"strength"`
+	Inputs     retrieve.StrengthInputs `json:"inputs"`
+}
+
 func runQA(ctx context.Context, args []string, e env) int {
-	fs := newFlagSet("qa", "--dataset DIR [flags]", `Evaluate retrieval for question answering on ClapNQ (corpus.jsonl, questions.jsonl): for
-each answerable question, whether its gold passage is among the top k passages retrieved;
-and how well the evidence strength separates answerable from unanswerable questions (ROC
-AUC; an unanswerable question comes with a related passage that lacks the answer).`)
-	dir := fs.String("dataset", "", "QA dataset directory (required)")
+	fs := newFlagSet("qa", "--dataset DIR [flags]", `Evaluate retrieval for question answering on ClapNQ (corpus.jsonl, questions.jsonl) or
+MTRAG (--format mtrag: corpus.jsonl, tasks.jsonl): for each answerable question, whether its
+gold passage is among the top k passages retrieved; and how well the evidence strength
+separates answerable from unanswerable questions (ROC AUC; a ClapNQ unanswerable question
+comes with a related passage that lacks the answer), beside plain normalised BM25 (the best
+lexical score over the sum of the query terms' IDF), and the shares answered and refused at
+the server's threshold (DOCENT_MIN_EVIDENCE), beside the previous strength model at its
+default 0.35. With --folds N the figures are also given per fold (eval.Fold: a hash of the
+question id, of an MTRAG task's conversation id) and, with --tune-folds, over the tuning
+folds and over the others (held out). An MTRAG task is asked as the server asks a
+conversation's last question without a model: rewritten from its history by the
+deterministic rule; its answerable and unanswerable tasks are counted, partial and
+underspecified ones skipped.
+
+With --fit A.jsonl,B.jsonl (dumps of --features, one per set) nothing is retrieved: the
+strength model is fitted on the tuning folds of the dumps and its weights and threshold are
+printed (see fitStrength).`)
+	dir := fs.String("dataset", "", "QA dataset directory (required, except with --fit)")
+	format := fs.String("format", "clapnq", "clapnq or mtrag")
 	k := fs.Int("k", 5, "passages that count as retrieved")
+	tuneFolds := fs.String("tune-folds", "", "with --folds: the folds settings are tuned on (comma-separated); the report adds their row and the held-out row")
+	features := fs.String("features", "", "write each question's strength inputs to this file (JSON Lines), for --fit")
+	fit := fs.String("fit", "", "fit the strength model on the tuning folds of these --features dumps (comma-separated; needs --folds and --tune-folds)")
 	asJSON := fs.Bool("json", false, "print the report as JSON")
 	var rf retrievalFlags
 	rf.register(fs)
 	var sf sliceFlags
 	sf.register(fs)
+	var ff foldFlags
+	ff.register(fs)
 	if code := parse(fs, args, e); code >= 0 {
 		return code
+	}
+	folds, err := ff.parse()
+	if err != nil {
+		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
+		return exitUsage
+	}
+	tune, err := parseTuneFolds(*tuneFolds, folds)
+	if err != nil {
+		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
+		return exitUsage
+	}
+	if *fit != "" {
+		if len(tune) == 0 {
+			fmt.Fprintln(e.stderr, "eval qa: --fit needs --folds N and --tune-folds")
+			return exitUsage
+		}
+		return runFit(strings.Split(*fit, ","), folds.N, tune, e)
 	}
 	if *dir == "" || *k < 1 {
 		fmt.Fprintln(e.stderr, "eval qa: --dataset is required and --k must be at least 1")
@@ -65,7 +176,43 @@ AUC; an unanswerable question comes with a related passage that lacks the answer
 		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
 		return exitUsage
 	}
-	data, err := eval.LoadClapNQ(*dir)
+	var corpus string
+	var items []qaItem
+	skipped := 0
+	var clapnq *eval.ClapNQ
+	switch *format {
+	case "clapnq":
+		clapnq, err = eval.LoadClapNQ(*dir)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
+			return exitUsage
+		}
+		clapnq.Questions = slices.DeleteFunc(clapnq.Questions, func(q eval.Question) bool { return !folds.Selects(q.ID) })
+		corpus = clapnq.CorpusPath
+		for _, q := range clapnq.Questions {
+			items = append(items, qaItem{id: q.ID, foldKey: q.ID, query: q.Text, answerable: q.Answerable, gold: q.GoldPassageIDs})
+		}
+	case "mtrag":
+		if sl != nil {
+			fmt.Fprintln(e.stderr, "eval qa: --groups takes ClapNQ only")
+			return exitUsage
+		}
+		data, err := eval.LoadMTRAG(*dir)
+		if err != nil {
+			fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
+			return exitUsage
+		}
+		corpus = data.Corpus
+		items, skipped = mtragItems(data, folds)
+	default:
+		fmt.Fprintf(e.stderr, "eval qa: --format %q is not clapnq or mtrag\n", *format)
+		return exitUsage
+	}
+	if len(items) == 0 {
+		fmt.Fprintln(e.stderr, "eval qa: no question is in the selected folds")
+		return exitUsage
+	}
+	minEv, err := minEvidence(e.getenv)
 	if err != nil {
 		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
 		return exitUsage
@@ -86,9 +233,9 @@ AUC; an unanswerable question comes with a related passage that lacks the answer
 		return exitUsage
 	}
 	if sl != nil {
-		return runQASlices(ctx, data, sl, rf, emb, rr, rrName, e, logger, datasetName(*dir), *k, *asJSON)
+		return runQASlices(ctx, clapnq, sl, rf, emb, rr, rrName, e, logger, datasetName(*dir), *k, *asJSON)
 	}
-	ds, err := prepare(ctx, data.CorpusPath, emb, e, slog.New(slog.DiscardHandler))
+	ds, err := prepare(ctx, corpus, emb, e, slog.New(slog.DiscardHandler))
 	if err != nil {
 		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
 		return exitFatal
@@ -99,95 +246,259 @@ AUC; an unanswerable question comes with a related passage that lacks the answer
 		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
 		return exitUsage
 	}
-	rep := qaReport{Dataset: datasetName(*dir), Mode: rf.mode, Rerank: rrName, K: *k, Questions: len(data.Questions)}
-	if rep.Rerank == "" {
-		rep.Rerank = "none"
-	}
-	var found, strengths, latency []float64
-	var answerable []bool
-	var sa, su []float64
-	for i, q := range data.Questions {
+	rep := qaReport{Dataset: datasetName(*dir), Format: *format, Mode: rf.mode, Rerank: cmp.Or(rrName, "none"), K: *k,
+		Questions: len(items), Skipped: skipped, MinEvidence: minEv, Folds: folds.N, Fold: folds.Keep}
+	var latency []float64
+	outs := make([]qaOutcome, len(items))
+	var dump []qaFeatures
+	for i, q := range items {
 		if ctx.Err() != nil {
 			fmt.Fprintln(e.stderr, "eval qa: interrupted")
 			return exitFatal
 		}
-		res, err := r.Retrieve(ctx, retrieve.Request{Query: q.Text, Principals: []string{"public"}, Mode: retrieve.Mode(rf.mode)})
+		res, err := r.Retrieve(ctx, retrieve.Request{Query: q.query, Principals: []string{"public"}, Mode: retrieve.Mode(rf.mode)})
 		if err != nil {
-			fmt.Fprintf(e.stderr, "eval qa: question %s: %v\n", q.ID, err)
+			fmt.Fprintf(e.stderr, "eval qa: question %s: %v\n", q.id, err)
 			return exitFatal
 		}
 		latency = append(latency, float64(res.Timings.Total-res.Timings.Embed)/1e6)
-		strengths = append(strengths, res.Strength)
-		answerable = append(answerable, q.Answerable)
-		if q.Answerable {
+		o := qaOutcome{strength: res.Strength, inputs: res.StrengthInputs()}
+		o.baseline, o.previous = o.inputs.NormalizedBM25, previousStrength(o.inputs)
+		if q.answerable {
 			rep.Answerable++
-			sa = append(sa, res.Strength)
 			top := ds.documents(res.Ranked)
-			hit := 0.0
 			for _, id := range top[:min(len(top), *k)] {
-				for _, g := range q.GoldPassageIDs {
-					if id == g {
-						hit = 1
-					}
+				if slices.Contains(q.gold, id) {
+					o.found = 1
 				}
 			}
-			found = append(found, hit)
-		} else {
-			su = append(su, res.Strength)
 		}
-		if e.terminal && (i%10 == 9 || i == len(data.Questions)-1) {
-			fmt.Fprintf(e.stderr, "\rquestions %d/%d", i+1, len(data.Questions))
+		outs[i] = o
+		if *features != "" {
+			dump = append(dump, qaFeatures{ID: q.id, FoldKey: q.foldKey, Collection: q.collection, Answerable: q.answerable,
+				Found: o.found > 0, Strength: o.strength, Inputs: o.inputs})
+		}
+		if e.terminal && (i%10 == 9 || i == len(items)-1) {
+			fmt.Fprintf(e.stderr, "\rquestions %d/%d", i+1, len(items))
 		}
 	}
 	if e.terminal {
 		fmt.Fprintln(e.stderr)
 	}
-	rep.RecallAtK = eval.Mean(found)
-	rep.AUC = eval.ROCAUC(strengths, answerable)
+	if *features != "" {
+		if err := writeFeatures(*features, dump); err != nil {
+			fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
+			return exitFatal
+		}
+	}
+	all := func(int) bool { return true }
+	whole := qaRow(items, outs, minEv, all)
+	rep.RecallAtK, rep.AUC, rep.BaselineAUC, rep.PreviousAUC = whole.RecallAtK, whole.AUC, whole.BaselineAUC, whole.PreviousAUC
+	var sa, su []float64
+	for i, q := range items {
+		if q.answerable {
+			sa = append(sa, outs[i].strength)
+		} else {
+			su = append(su, outs[i].strength)
+		}
+	}
 	rep.StrengthAnswerable = round3(eval.Percentiles(sa, 25, 50, 75))
 	rep.StrengthUnanswerable = round3(eval.Percentiles(su, 25, 50, 75))
 	p := eval.Percentiles(latency, 50, 95, 99)
 	rep.Latency = eval.Latency{P50: p[0], P95: p[1], P99: p[2]}
-	for _, th := range []float64{0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5} {
-		t := threshold{Strength: th}
-		for _, v := range sa {
-			if v >= th {
-				t.AnswerableAnswered++
+	for _, th := range []float64{0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6} {
+		row := qaRow(items, outs, th, all)
+		rep.Thresholds = append(rep.Thresholds, threshold{Strength: th, AnswerableAnswered: row.Answered, UnanswerableRefused: row.Refused})
+	}
+	fold := func(i int) int { return eval.Fold(items[i].foldKey, folds.N) }
+	for _, f := range folds.Folds() {
+		row := qaRow(items, outs, minEv, func(i int) bool { return fold(i) == f })
+		row.Folds = []int{f}
+		rep.ByFold = append(rep.ByFold, row)
+	}
+	if len(tune) > 0 {
+		t := qaRow(items, outs, minEv, func(i int) bool { return slices.Contains(tune, fold(i)) })
+		h := qaRow(items, outs, minEv, func(i int) bool { return !slices.Contains(tune, fold(i)) })
+		for _, f := range folds.Folds() {
+			if slices.Contains(tune, f) {
+				t.Folds = append(t.Folds, f)
+			} else {
+				h.Folds = append(h.Folds, f)
 			}
 		}
-		for _, v := range su {
-			if v < th {
-				t.UnanswerableRefused++
-			}
-		}
-		t.AnswerableAnswered /= float64(max(1, len(sa)))
-		t.UnanswerableRefused /= float64(max(1, len(su)))
-		rep.Thresholds = append(rep.Thresholds, t)
+		rep.Tune, rep.HeldOut = &t, &h
 	}
-	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
-			return exitFatal
-		}
-		return exitOK
+	if folds.N > 1 {
+		whole.Folds = folds.Folds()
+		rep.All = &whole
 	}
-	tw := tabwriter.NewWriter(e.stdout, 0, 0, 2, ' ', 0)
-	fmt.Fprintf(tw, "dataset\tmode\trerank\tquestions\tanswerable\tgold recall@%d\tstrength AUC\tp50 ms\tp99 ms\n", *k)
-	fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.3f\t%.3f\t%.1f\t%.1f\n", rep.Dataset, rep.Mode, rep.Rerank, rep.Questions, rep.Answerable,
-		rep.RecallAtK, rep.AUC, rep.Latency.P50, rep.Latency.P99)
-	if err := tw.Flush(); err != nil {
+	if err := rep.print(e.stdout, *asJSON); err != nil {
+		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
 		return exitFatal
 	}
-	fmt.Fprintf(e.stdout, "evidence strength quartiles: answerable %s, unanswerable %s\n",
-		fmtList(rep.StrengthAnswerable), fmtList(rep.StrengthUnanswerable))
-	fmt.Fprintf(e.stdout, "refusing below a strength of:")
-	for _, t := range rep.Thresholds {
-		fmt.Fprintf(e.stdout, "  %.2f → %.0f%% answered / %.0f%% refused", t.Strength, 100*t.AnswerableAnswered, 100*t.UnanswerableRefused)
-	}
-	fmt.Fprintln(e.stdout, "  (answerable answered / unanswerable refused)")
 	return exitOK
+}
+
+// mtragItems are the answerable and unanswerable tasks of an MTRAG set, each asked as the
+// server asks a conversation's question without a model (answer.RuleRewrite of its history),
+// and the number of other tasks (partial, underspecified), which are skipped.
+func mtragItems(data *eval.AnswerSet, folds eval.FoldSelection) (items []qaItem, skipped int) {
+	for _, c := range data.Cases {
+		if !folds.Selects(c.FoldKey) {
+			continue
+		}
+		if c.Partial || (c.Answerability != eval.Answerable && c.Answerability != eval.Unanswerable) {
+			skipped++
+			continue
+		}
+		history := make([]answer.Turn, len(c.History))
+		for i, h := range c.History {
+			role := answer.RoleUser
+			if h.Speaker == eval.SpeakerAssistant {
+				role = answer.RoleAssistant
+			}
+			history[i] = answer.Turn{Role: role, Content: h.Text}
+		}
+		items = append(items, qaItem{id: c.ID, foldKey: c.FoldKey, query: answer.RuleRewrite(c.Question, history), collection: c.Collection,
+			answerable: c.Answerability == eval.Answerable, gold: c.GoldSources})
+	}
+	return items, skipped
+}
+
+// qaRow computes the figures of the questions that in selects, refusing below threshold.
+func qaRow(items []qaItem, outs []qaOutcome, threshold float64, in func(i int) bool) foldRow {
+	var row foldRow
+	var strengths, baselines, previous, found []float64
+	var labels []bool
+	var answered, refused, prevAnswered, prevRefused, unanswerable float64
+	for i, q := range items {
+		if !in(i) {
+			continue
+		}
+		o := outs[i]
+		row.Questions++
+		strengths = append(strengths, o.strength)
+		baselines = append(baselines, o.baseline)
+		previous = append(previous, o.previous)
+		labels = append(labels, q.answerable)
+		if q.answerable {
+			row.Answerable++
+			found = append(found, o.found)
+			if o.strength >= threshold {
+				answered++
+			}
+			if o.previous >= previousMinEvidence {
+				prevAnswered++
+			}
+		} else {
+			unanswerable++
+			if o.strength < threshold {
+				refused++
+			}
+			if o.previous < previousMinEvidence {
+				prevRefused++
+			}
+		}
+	}
+	row.AUC = eval.ROCAUC(strengths, labels)
+	row.BaselineAUC = eval.ROCAUC(baselines, labels)
+	row.PreviousAUC = eval.ROCAUC(previous, labels)
+	row.Answered = answered / float64(max(1, row.Answerable))
+	row.Refused = refused / max(1, unanswerable)
+	row.PrevAnswered = prevAnswered / float64(max(1, row.Answerable))
+	row.PrevRefused = prevRefused / max(1, unanswerable)
+	row.RecallAtK = eval.Mean(found)
+	return row
+}
+
+// parseTuneFolds parses --tune-folds against the split of --folds (eval.ParseFolds' rules):
+// empty for none; otherwise at least one fold, and at least one left held out.
+func parseTuneFolds(s string, folds eval.FoldSelection) ([]int, error) {
+	if s == "" {
+		return nil, nil
+	}
+	if folds.N < 2 {
+		return nil, fmt.Errorf("--tune-folds %q needs --folds N (2 or more)", s)
+	}
+	sel, err := eval.ParseFolds(folds.N, s)
+	if err != nil {
+		return nil, fmt.Errorf("--tune-folds: %w", err)
+	}
+	if len(sel.Keep) >= folds.N {
+		return nil, fmt.Errorf("--tune-folds %q leaves no fold held out", s)
+	}
+	return sel.Keep, nil
+}
+
+func writeFeatures(path string, rows []qaFeatures) error {
+	var b bytes.Buffer
+	enc := json.NewEncoder(&b)
+	for _, r := range rows {
+		if err := enc.Encode(r); err != nil {
+			return err
+		}
+	}
+	return os.WriteFile(path, b.Bytes(), 0o644)
+}
+
+func (rep *qaReport) print(w io.Writer, asJSON bool) error {
+	if asJSON {
+		enc := json.NewEncoder(w)
+		enc.SetIndent("", "  ")
+		return enc.Encode(rep)
+	}
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "dataset\tmode\trerank\tquestions\tanswerable\tgold recall@%d\tstrength AUC\tprevious AUC\tbaseline AUC\tp50 ms\tp99 ms\n", rep.K)
+	fmt.Fprintf(tw, "%s\t%s\t%s\t%d\t%d\t%.3f\t%.3f\t%.3f\t%.3f\t%.1f\t%.1f\n", rep.Dataset, rep.Mode, rep.Rerank, rep.Questions, rep.Answerable,
+		rep.RecallAtK, rep.AUC, rep.PreviousAUC, rep.BaselineAUC, rep.Latency.P50, rep.Latency.P99)
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if rep.Skipped > 0 {
+		fmt.Fprintf(w, "skipped %d tasks neither answerable nor unanswerable\n", rep.Skipped)
+	}
+	fmt.Fprintf(w, "evidence strength quartiles: answerable %s, unanswerable %s\n",
+		fmtList(rep.StrengthAnswerable), fmtList(rep.StrengthUnanswerable))
+	fmt.Fprintf(w, "refusing below a strength of:")
+	for _, t := range rep.Thresholds {
+		fmt.Fprintf(w, "  %.2f → %.0f%% answered / %.0f%% refused", t.Strength, 100*t.AnswerableAnswered, 100*t.UnanswerableRefused)
+	}
+	fmt.Fprintln(w, "  (answerable answered / unanswerable refused)")
+	type named struct {
+		name string
+		row  foldRow
+	}
+	var rows []named
+	for _, r := range rep.ByFold {
+		rows = append(rows, named{fmt.Sprint(r.Folds[0]), r})
+	}
+	if rep.Tune != nil {
+		rows = append(rows, named{"tune " + fmtInts(rep.Tune.Folds), *rep.Tune}, named{"held out " + fmtInts(rep.HeldOut.Folds), *rep.HeldOut})
+	}
+	if rep.All != nil {
+		rows = append(rows, named{"all", *rep.All})
+	}
+	if len(rows) == 0 {
+		return nil
+	}
+	fmt.Fprintf(w, "by fold: strength at the server's threshold %.2f, the previous strength at %.2f (answered = answerable answered, refused = unanswerable refused):\n",
+		rep.MinEvidence, previousMinEvidence)
+	tw = tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintf(tw, "folds\tquestions\tanswerable\tstrength AUC\tprevious AUC\tbaseline AUC\tanswered\trefused\tprev answered\tprev refused\tgold recall@%d\n", rep.K)
+	for _, n := range rows {
+		r := n.row
+		fmt.Fprintf(tw, "%s\t%d\t%d\t%.3f\t%.3f\t%.3f\t%.2f\t%.2f\t%.2f\t%.2f\t%.3f\n", n.name, r.Questions, r.Answerable, r.AUC, r.PreviousAUC, r.BaselineAUC,
+			r.Answered, r.Refused, r.PrevAnswered, r.PrevRefused, r.RecallAtK)
+	}
+	return tw.Flush()
+}
+
+func fmtInts(v []int) string {
+	s := make([]string, len(v))
+	for i, x := range v {
+		s[i] = strconv.Itoa(x)
+	}
+	return strings.Join(s, ",")
 }
 
 // runQASlices evaluates the questions as callers who see slices of the corpus (slices.go):

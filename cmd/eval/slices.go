@@ -358,8 +358,8 @@ type sliceQuery struct {
 type outcome struct {
 	ranked   []string // document ids, best first
 	strength float64
-	// coverage and dense are the strength model's inputs (retrieve.StrengthFeatures).
-	coverage, dense float64
+	// coverage and agreement are two of the strength model's inputs (retrieve.StrengthInputs).
+	coverage, agreement float64
 }
 
 // views are the groupings a sliced evaluation asks as: 0 (the whole corpus) first.
@@ -389,7 +389,8 @@ func (s *slicing) retrieveSlices(ctx context.Context, ds *dataset, newRetriever 
 					return nil, fmt.Errorf("query %s: %w", q.id, err)
 				}
 				o := outcome{ranked: ds.documents(res.Ranked), strength: res.Strength}
-				o.coverage, o.dense = retrieve.StrengthFeatures(res)
+				in := res.StrengthInputs()
+				o.coverage, o.agreement = in.Coverage, in.Agreement
 				out[f][v][i] = o
 				if done++; e.terminal && (done%50 == 0 || done == total) {
 					fmt.Fprintf(e.stderr, "\rretrievals %d/%d", done, total)
@@ -417,11 +418,11 @@ type sliceRow struct {
 	// (qa), or queries whose top document is relevant from the others (beir: the label the
 	// strength model was fitted on); nil when one of the two classes is empty.
 	AUC *float64 `json:"strength_auc"`
-	// Strength is the mean evidence strength, Coverage and Dense the means of its inputs
-	// (the best lexical hit's share of the query's weight, the best dense cosine).
-	Strength float64 `json:"strength_mean"`
-	Coverage float64 `json:"coverage_mean"`
-	Dense    float64 `json:"dense_mean"`
+	// Strength is the mean evidence strength, Coverage and Agreement the means of two of its
+	// inputs (retrieve.StrengthInputs).
+	Strength  float64 `json:"strength_mean"`
+	Coverage  float64 `json:"coverage_mean"`
+	Agreement float64 `json:"agreement_mean"`
 	// Answered is the share of answerable questions (beir: every query) whose strength
 	// reaches the threshold; Refused the share of unanswerable ones below it (qa only).
 	Answered float64  `json:"answered"`
@@ -464,7 +465,7 @@ func (s *slicing) sliceRows(ds *dataset, queries []sliceQuery, out [][][]outcome
 		whole := out[f][0]
 		for v, g := range s.views() {
 			row := sliceRow{MinIDFChunks: floor, Groups: g, Queries: len(queries)}
-			var chunks, qual, strengths, coverages, denses, deltas []float64
+			var chunks, qual, strengths, coverages, agreements, deltas []float64
 			var labels []bool
 			var answered, refused, flips, nAnswerable, nUnanswerable int
 			for i, q := range queries {
@@ -474,7 +475,7 @@ func (s *slicing) sliceRows(ds *dataset, queries []sliceQuery, out [][][]outcome
 					qual = append(qual, x)
 				}
 				strengths = append(strengths, o.strength)
-				coverages, denses = append(coverages, o.coverage), append(denses, o.dense)
+				coverages, agreements = append(coverages, o.coverage), append(agreements, o.agreement)
 				labels = append(labels, positive(i, o))
 				deltas = append(deltas, math.Abs(o.strength-whole[i].strength))
 				if (o.strength >= threshold) != (whole[i].strength >= threshold) {
@@ -499,7 +500,7 @@ func (s *slicing) sliceRows(ds *dataset, queries []sliceQuery, out [][][]outcome
 				row.AUC = &auc
 			}
 			row.Strength = eval.Mean(strengths)
-			row.Coverage, row.Dense = eval.Mean(coverages), eval.Mean(denses)
+			row.Coverage, row.Agreement = eval.Mean(coverages), eval.Mean(agreements)
 			row.Answered = float64(answered) / float64(max(1, nAnswerable))
 			if nUnanswerable > 0 {
 				r := float64(refused) / float64(nUnanswerable)

@@ -260,9 +260,9 @@ func loadConfig(getenv func(string) string) (serverConfig, error) {
 		errs = append(errs, err)
 	}
 	c.generator = config.Lookup(getenv, config.Generator)
-	policy, err := answer.ParsePolicy(config.Lookup(getenv, config.Validation))
+	policy, err := cmdconfig.ValidationPolicy(getenv)
 	if err != nil {
-		errs = append(errs, fmt.Errorf("%s: %w", config.Validation, err))
+		errs = append(errs, err)
 	}
 	c.policy = policy
 	c.llmTO = dur(config.LLMTimeout)
@@ -310,7 +310,7 @@ func serve(ctx context.Context, cfg serverConfig, databaseURL, addr string, shut
 	if err != nil {
 		return err
 	}
-	primary, err := generator(cfg.generator, cfg.llmTO, getenv)
+	primary, err := cmdconfig.Generator(cfg.generator, cfg.llmTO, getenv)
 	if err != nil {
 		return err
 	}
@@ -405,21 +405,6 @@ func cmpOr(s, def string) string {
 		return def
 	}
 	return s
-}
-
-// generator builds the answer generator DOCENT_GENERATOR names; nil means extractive only.
-func generator(spec string, timeout time.Duration, getenv func(string) string) (answer.Generator, error) {
-	kind, model, _ := strings.Cut(spec, ":")
-	switch kind {
-	case "extractive":
-		return nil, nil
-	case "openai":
-		return answer.NewOpenAI(answer.LLMConfig{BaseURL: config.Lookup(getenv, config.OpenAIBaseURL),
-			APIKey: getenv(config.OpenAIAPIKey), Model: model, Timeout: timeout})
-	case "ollama":
-		return answer.NewOllama(answer.LLMConfig{BaseURL: config.Lookup(getenv, config.OllamaURL), Model: model, Timeout: timeout})
-	}
-	return nil, fmt.Errorf("%s: %q is not extractive, openai:<model> or ollama:<model>", config.Generator, spec)
 }
 
 // parseProxies parses DOCENT_TRUSTED_PROXIES: comma-separated CIDRs or single addresses.

@@ -42,6 +42,10 @@ type TraceRecorder interface {
 // Config configures the API.
 type Config struct {
 	ReadyTimeout time.Duration // bounds /readyz's database checks; default 2s
+	// AuthTimeout bounds authenticating a request (the key or issuer lookup): a database that
+	// stops answering, or a connection that died without a word, costs a request this long,
+	// then 503 timeout. Default 10s.
+	AuthTimeout time.Duration
 	// RequestTimeout, MinEvidence, CacheSize and CacheTTL configure the use case that the API
 	// serves: they are ask.Config's Timeout, MinEvidence, CacheSize and CacheTTL, with its
 	// defaults and checks.
@@ -80,6 +84,7 @@ type Config struct {
 
 func (c *Config) defaults() {
 	c.ReadyTimeout = cmp.Or(c.ReadyTimeout, 2*time.Second)
+	c.AuthTimeout = cmp.Or(c.AuthTimeout, 10*time.Second)
 	c.RateBurst = cmp.Or(c.RateBurst, 20)
 	c.MaxBodyBytes = cmp.Or(c.MaxBodyBytes, 64<<10)
 	c.AuthFailureRate = cmp.Or(c.AuthFailureRate, 1)
@@ -178,6 +183,7 @@ func (s *Server) routes(e *echo.Echo) {
 			return err
 		}}))
 	e.Use(requestID())
+	e.Use(s.deadline())
 	e.Use(s.extra...)
 	e.Use(s.accessLog())
 	e.Use(s.metrics.Middleware())
@@ -314,7 +320,7 @@ func (s *Server) handleError(err error, c echo.Context) {
 		return
 	}
 	status, body := s.classify(c, err)
-	if body.Error.Code == "unavailable" {
+	if body.Error.Code == "unavailable" || body.Error.Code == "timeout" {
 		c.Response().Header().Set("Retry-After", retryAfterUnavailable)
 	}
 	if status == http.StatusUnauthorized {

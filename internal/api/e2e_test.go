@@ -231,7 +231,7 @@ func newEnv(t *testing.T, o options) *env {
 	if rate == 0 {
 		rate, burst = 1000, 1000 // no limit to speak of
 	}
-	h, err := api.New(api.Config{MinEvidence: 0.35, CacheSize: 100, RateLimit: rate, RateBurst: burst, CORSOrigins: o.corsOrigins,
+	h, err := api.New(api.Config{AuthTimeout: 3 * time.Second, MinEvidence: defaultMinEvidence(t), CacheSize: 100, RateLimit: rate, RateBurst: burst, CORSOrigins: o.corsOrigins,
 		TrustedProxies: proxies, WidgetKeyRate: cmp.Or(o.widgetKeyRate, 1000), WidgetKeyBurst: cmp.Or(o.widgetKeyBurst, 1000),
 		WidgetAddressRate: cmp.Or(o.widgetAddrRate, 1000), WidgetAddressBurst: cmp.Or(o.widgetAddrBurst, 1000)},
 		pool, r, a, authn, traces, e.metrics, logger)

@@ -1,6 +1,7 @@
 package api
 
 import (
+	"context"
 	"crypto/rand"
 	"encoding/hex"
 	"errors"
@@ -98,7 +99,9 @@ func (s *Server) authenticate() echo.MiddlewareFunc {
 				return tooMany(c, wait, "too many failed authentications from this address")
 			}
 			start := time.Now()
-			p, err := s.auth.Authenticate(c.Request().Context(), c.Request().Header.Get(echo.HeaderAuthorization))
+			ctx, cancel := context.WithTimeout(c.Request().Context(), s.cfg.AuthTimeout)
+			p, err := s.auth.Authenticate(ctx, c.Request().Header.Get(echo.HeaderAuthorization))
+			cancel()
 			s.metrics.ObserveStep("auth", time.Since(start))
 			if err != nil {
 				c.Response().Header().Set(echo.HeaderWWWAuthenticate, `Bearer realm="docent"`)
@@ -168,5 +171,21 @@ func admin(next echo.HandlerFunc) echo.HandlerFunc {
 			return &Error{Status: http.StatusForbidden, Code: "forbidden", Message: "this endpoint is for admins"}
 		}
 		return next(c)
+	}
+}
+
+// deadline bounds every request: whatever a handler waits for (the database, a model, a
+// connection that died without a word), the request ends within the use case's timeout and a
+// margin to write its answer. Answers and searches have their own deadline inside it
+// (ask.Config.Timeout); a stream that outlives it is cut.
+func (s *Server) deadline() echo.MiddlewareFunc {
+	limit := s.asker.Timeout() + 5*time.Second
+	return func(next echo.HandlerFunc) echo.HandlerFunc {
+		return func(c echo.Context) error {
+			ctx, cancel := context.WithTimeout(c.Request().Context(), limit)
+			defer cancel()
+			c.SetRequest(c.Request().WithContext(ctx))
+			return next(c)
+		}
 	}
 }

@@ -157,7 +157,7 @@ func newTraceEnv(t *testing.T, o traceEnvOptions) (*env, *trace.Writer, *logBuff
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = traces.Close(context.Background()) })
-	h, err := api.New(api.Config{MinEvidence: 0.35, CacheSize: 100}, pool, r, a, authn, traces, e.metrics, logger)
+	h, err := api.New(api.Config{MinEvidence: defaultMinEvidence(t), CacheSize: 100}, pool, r, a, authn, traces, e.metrics, logger)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -119,6 +119,7 @@ func (t *Trace) retrieval(res *retrieve.Result) {
 		"lexical": traceHits(res.Lexical, 50), "dense": traceHits(res.Dense, 50), "ranked": traceHits(res.Ranked, 50),
 		"lexical_exact": res.LexicalExact, "dense_plan": res.DensePlan, "reranked": res.Reranked,
 		"rerank_error": res.RerankError, "strength": res.Strength, "phrases": res.Query.Phrases,
+		"dense_weight": res.DenseWeight,
 	}
 	if res.Shortened != nil {
 		// The query was too long to run whole: NormalizedQuery becomes what both legs ran.

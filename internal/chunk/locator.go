@@ -7,8 +7,9 @@ import (
 
 // MergeLocators returns the locator of a chunk (or passage) whose first block has locator first and last
 // block last: one of them when they are equal or one is empty; for two cell ranges of the
-// same sheet ("Budget!A1:F40", "Budget!A41:F80"), the range that spans both
-// ("Budget!A1:F80"); otherwise both, joined by " – ".
+// same sheet ("Budget!A1:F40", "Budget!A41:F80"), or of a file that is one table (a CSV
+// file's "A1:F26", "A27:F51"), the range that spans both ("Budget!A1:F80", "A1:F51");
+// otherwise both, joined by " – ".
 func MergeLocators(first, last string) string {
 	switch {
 	case first == last || last == "":
@@ -22,11 +23,17 @@ func MergeLocators(first, last string) string {
 	return first + " – " + last
 }
 
-// mergeRanges merges two "Sheet!A1:F40" locators of the same sheet into the range that
-// spans both.
+// mergeRanges merges two "Sheet!A1:F40" locators of the same sheet, or two "A1:F40"
+// ranges without a sheet, into the range that spans both. Without a sheet, only ranges
+// (with their colon) are merged: a chapter may be called "B2".
 func mergeRanges(a, b string) (string, bool) {
 	ia, ib := strings.LastIndexByte(a, '!'), strings.LastIndexByte(b, '!')
-	if ia <= 0 || ib <= 0 || a[:ia] != b[:ib] {
+	switch {
+	case ia == 0 || ib == 0 || ia < 0 != (ib < 0):
+		return "", false
+	case ia > 0 && a[:ia] != b[:ib]:
+		return "", false
+	case ia < 0 && (!strings.Contains(a, ":") || !strings.Contains(b, ":")):
 		return "", false
 	}
 	c1, r1, c2, r2, ok := parseRange(a[ia+1:])

@@ -135,6 +135,10 @@ func TestMergeLocators(t *testing.T) {
 		{"My!Sheet!B2:C3", "My!Sheet!A10:AA12", "My!Sheet!A2:AA12"},
 		{"S!A1:F40", "T!A1:F40", "S!A1:F40 – T!A1:F40"},
 		{"Chapter 1", "Chapter 2", "Chapter 1 – Chapter 2"},
+		{"A1:F26", "A27:F51", "A1:F51"}, // a CSV file's ranges: one table, no sheet
+		{"A2:F26", "S!A27:F51", "A2:F26 – S!A27:F51"},
+		{"B2", "C3", "B2 – C3"}, // chapters, not cells
+		{"!A1:B2", "!A3:B4", "!A1:B2 – !A3:B4"},
 		{"S!A1:F40", "S!A+1:F2", "S!A1:F40 – S!A+1:F2"},
 		{"S!XFD1048576", "S!A1", "S!A1:XFD1048576"},
 	} {

@@ -27,6 +27,20 @@ type BEIR struct {
 // Query is a BEIR query.
 type Query struct {
 	ID, Text string
+	// Subset names the part of the set the query belongs to, for figures per part (MTRAG's
+	// collection); empty for a BEIR set.
+	Subset string
+	// FoldKey is what the query's fold is drawn from (Fold): empty for its id, an MTRAG
+	// task's conversation id (the turns of a conversation stay in one fold).
+	FoldKey string
+}
+
+// Key is the key of the query's fold (Fold): FoldKey, or the id when that is empty.
+func (q Query) Key() string {
+	if q.FoldKey != "" {
+		return q.FoldKey
+	}
+	return q.ID
 }
 
 // qrelsHeader is the first line of every BEIR qrels file.

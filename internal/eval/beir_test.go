@@ -60,7 +60,7 @@ func TestLoadBEIR(t *testing.T) {
 				t.Fatal(err)
 			}
 			want := &BEIR{
-				Queries: []Query{{"q1", "first query"}, {"q3", "third query"}, {"q4", "fourth query"}},
+				Queries: []Query{{ID: "q1", Text: "first query"}, {ID: "q3", Text: "third query"}, {ID: "q4", Text: "fourth query"}},
 				Qrels: map[string]map[string]int{
 					"q1": {"d2": 1, "d3": 0},
 					"q3": {"d1": 2},

@@ -1,5 +1,8 @@
-// Package eval reads the evaluation datasets (BEIR retrieval sets such as SciFact, and
-// ClapNQ for grounded answering) and computes the metrics that the eval command reports.
+// Package eval reads the evaluation datasets (BEIR retrieval sets such as SciFact, ClapNQ
+// for grounded answering, and the answer sets of answers.go: ClapNQ, MTRAG conversations,
+// question/answer pairs, a Markdown FAQ) and computes the metrics that the eval command
+// reports: ranking metrics, word overlap with gold answers (overlap.go), answer measures
+// (answermeasures.go), and the folds every set is split into (fold.go).
 //
 // The package is pure: it reads dataset files but holds no state, opens no database and
 // calls no model. The corpora themselves are ingested by the real ingestion pipeline, so

@@ -26,6 +26,10 @@ type Report struct {
 	// every metric; not in the latencies). Failures lists the first MaxFailures of them.
 	Failed   int            `json:"failed"`
 	Failures []QueryFailure `json:"failures,omitempty"`
+	// Folds and Fold are the fold selection (Fold), when the queries were split: the
+	// queries are those of the folds Fold (every fold when empty) of Folds.
+	Folds int   `json:"folds,omitempty"`
+	Fold  []int `json:"fold,omitempty"`
 }
 
 // QueryFailure is a query whose retrieval failed, and why.

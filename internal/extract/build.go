@@ -45,3 +45,26 @@ func (b *builder) startPage() {
 func (b *builder) document(title string) chunk.Document {
 	return chunk.Document{Title: title, Text: b.text.String(), Blocks: b.blocks}
 }
+
+// addTable appends a Table block of rows (one per line, without blank lines) whose first
+// headerRows lines are its header, with its locator (see chunk.Block).
+func (b *builder) addTable(rows []string, headerRows int, locator string) {
+	n := len(b.blocks)
+	b.add(chunk.Table, 0, 0, strings.Join(rows, "\n"))
+	if len(b.blocks) > n {
+		blk := &b.blocks[n]
+		blk.Locator = locator
+		if headerRows < len(rows) {
+			blk.HeaderRows = headerRows
+		}
+	}
+}
+
+// addLocated appends a block of the given kind with its locator.
+func (b *builder) addLocated(kind chunk.Kind, level int, text, locator string) {
+	n := len(b.blocks)
+	b.add(kind, level, 0, text)
+	if len(b.blocks) > n {
+		b.blocks[n].Locator = locator
+	}
+}

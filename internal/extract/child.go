@@ -341,31 +341,45 @@ func childExtract(req childRequest, data []byte) (payload []byte, err error) {
 			payload, err = nil, &Error{Reason: ReasonCrash, Err: fmt.Errorf("panic: %v", v)}
 		}
 	}()
-	var doc Document
-	switch req.Format {
-	case FormatMarkdown:
-		doc, err = Markdown(data)
-	case FormatHTML:
-		doc, err = HTML(data)
-	case FormatText:
-		doc, err = PlainText(data)
-	case FormatPDF:
-		doc, err = pdfExtract(data, req.Password)
-	case FormatDOCX:
-		doc, err = docxExtract(data)
-	case FormatPPTX:
-		doc, err = pptxExtract(data)
-	case FormatXLSX:
-		doc, err = xlsxExtract(data)
-	case FormatODT, FormatODS, FormatODP:
-		doc, err = odfExtract(data, req.Format)
-	default:
-		return nil, &Error{Reason: ReasonInvalid, Err: fmt.Errorf("format %q is not extracted by a child", req.Format)}
-	}
+	doc, err := extractFormat(req.Format, data, req.Password)
 	if err != nil {
 		return nil, err
 	}
 	return encodeDocument(doc)
+}
+
+// extractFormat extracts data as format, in this process: the child's dispatch, also used
+// for the files found inside others (e-mail attachments).
+func extractFormat(format Format, data []byte, password string) (Document, error) {
+	switch format {
+	case FormatMarkdown:
+		return Markdown(data)
+	case FormatHTML:
+		return HTML(data)
+	case FormatText:
+		return PlainText(data)
+	case FormatPDF:
+		return pdfExtract(data, password)
+	case FormatCSV, FormatTSV:
+		return CSV(data, format == FormatTSV)
+	case FormatEML:
+		return EML(data)
+	case FormatMBOX:
+		return MBOX(data)
+	case FormatEPUB:
+		return EPUB(data)
+	case FormatRTF:
+		return RTF(data)
+	case FormatDOCX:
+		return docxExtract(data)
+	case FormatPPTX:
+		return pptxExtract(data)
+	case FormatXLSX:
+		return xlsxExtract(data)
+	case FormatODT, FormatODS, FormatODP:
+		return odfExtract(data, format)
+	}
+	return Document{}, &Error{Reason: ReasonInvalid, Err: fmt.Errorf("format %q is not extracted by a child", format)}
 }
 
 // childFailure returns the reason and message of an extraction error.
@@ -385,14 +399,12 @@ func childFailure(err error) (reason, message string) {
 
 // wireDocument is a Document as the child sends it: everything but the text, as JSON.
 type wireDocument struct {
-	Title       string    `json:"title"`
-	Blocks      [][5]int  `json:"blocks"` // kind, level, start, end, page
-	ContentType string    `json:"content_type"`
-	Pages       int       `json:"pages"`
-	PageUnit    string    `json:"page_unit,omitempty"`
-	Warnings    []Warning `json:"warnings,omitempty"`
-	// Extras holds the blocks' fields beyond the five numbers, for the blocks that have any.
-	Extras      []wireExtra    `json:"extras,omitempty"`
+	Title       string         `json:"title"`
+	Blocks      [][5]int       `json:"blocks"` // kind, level, start, end, page
+	ContentType string         `json:"content_type"`
+	Pages       int            `json:"pages"`
+	PageUnit    string         `json:"page_unit,omitempty"`
+	Warnings    []Warning      `json:"warnings,omitempty"`
 	PageStarts  []int          `json:"page_starts"`   // null and [] both survive the trip
 	NoTextPages []int          `json:"no_text_pages"` //
 	Metadata    map[string]any `json:"metadata"`
@@ -400,36 +412,84 @@ type wireDocument struct {
 	URL         string         `json:"url,omitempty"`
 	URLRefused  string         `json:"url_refused,omitempty"`
 	Skip        string         `json:"skip,omitempty"`
+	// BlockInfo carries the block fields beyond the five numbers, for the blocks that have
+	// any (see wireBlockInfo).
+	BlockInfo []wireBlockInfo `json:"block_info,omitempty"`
+	// TextLen is the length of the text that follows the JSON (absent: all the rest); the
+	// rest of the payload is Parts derived documents, each as a 4-byte big-endian length and
+	// its own encoding.
+	TextLen *int `json:"text_len,omitempty"`
+	Parts   int  `json:"parts,omitempty"`
+	// Fragment names a derived document (Part.Fragment); Reason and Message say why it
+	// failed, when it did.
+	Fragment string `json:"fragment,omitempty"`
+	Reason   string `json:"reason,omitempty"`
+	Message  string `json:"message,omitempty"`
 }
 
-// wireExtra is what a block has beyond its kind, level, offsets and page.
-type wireExtra struct {
-	Block      int    `json:"b"` // index into Blocks
+// wireBlockInfo is a block's HeaderRows, Locator and OCR, by its index in Blocks.
+type wireBlockInfo struct {
+	Block      int    `json:"b"`
 	HeaderRows int    `json:"h,omitempty"`
 	Locator    string `json:"l,omitempty"`
 	OCR        bool   `json:"o,omitempty"`
 }
 
-// maxLocator bounds a block's Locator, in bytes: it names a place ("Budget!A1:F40", a
-// chapter's title), and a file must not make it carry the document.
-const maxLocator = 256
+// Limits on what a child may send about blocks and derived documents.
+const (
+	maxLocator  = 256    // bytes of a block's Locator
+	maxParts    = 10_000 // derived documents of one file
+	maxFragment = 512    // bytes of a derived document's Fragment
+)
 
 // encodeDocument encodes doc for the trip to the parent: the length of the JSON that
 // follows (4 bytes, big-endian), a wireDocument as JSON, then the text as it is, so that
-// the bulk of the document is neither escaped nor unescaped.
+// the bulk of the document is neither escaped nor unescaped; then each of its Parts, as its
+// length (4 bytes) and its own encoding.
 func encodeDocument(doc Document) ([]byte, error) {
+	out, err := encodeOne(doc, len(doc.Parts), nil)
+	if err != nil {
+		return nil, err
+	}
+	for i := range doc.Parts {
+		p := &doc.Parts[i]
+		if len(p.Parts) > 0 {
+			return nil, &Error{Reason: ReasonInvalid, Err: fmt.Errorf("derived document %q has derived documents of its own", p.Fragment)}
+		}
+		enc, err := encodeOne(p.Document, 0, p)
+		if err != nil {
+			return nil, err
+		}
+		if len(enc) > math.MaxUint32 {
+			return nil, &Error{Reason: ReasonMemory, Err: fmt.Errorf("derived document %q is over 4 GiB", p.Fragment)}
+		}
+		out = binary.BigEndian.AppendUint32(out, uint32(len(enc)))
+		out = append(out, enc...)
+	}
+	return out, nil
+}
+
+// encodeOne encodes one document (see encodeDocument), announcing parts derived
+// documents after it; part is the Part it is, nil for a file's document.
+func encodeOne(doc Document, parts int, part *Part) ([]byte, error) {
 	w := wireDocument{
 		Title: doc.Title, ContentType: doc.ContentType, Pages: doc.Pages, PageStarts: doc.PageStarts,
 		NoTextPages: doc.NoTextPages, Metadata: doc.Metadata, ACL: doc.ACL, Skip: doc.Skip,
-		URL: doc.URL, URLRefused: doc.URLRefused,
+		URL: doc.URL, URLRefused: doc.URLRefused, TextLen: new(len(doc.Text)), Parts: parts,
 		Blocks: make([][5]int, len(doc.Blocks)),
 	}
 	w.PageUnit = doc.PageUnit
 	w.Warnings = doc.Warnings[:min(len(doc.Warnings), maxWarnings)]
+	if part != nil {
+		w.Fragment = part.Fragment
+		if part.Err != nil {
+			w.Reason, w.Message = childFailure(part.Err)
+		}
+	}
 	for i, b := range doc.Blocks {
 		w.Blocks[i] = [5]int{int(b.Kind), b.Level, b.Start, b.End, b.Page}
 		if b.HeaderRows != 0 || b.Locator != "" || b.OCR {
-			w.Extras = append(w.Extras, wireExtra{Block: i, HeaderRows: b.HeaderRows, Locator: b.Locator, OCR: b.OCR})
+			w.BlockInfo = append(w.BlockInfo, wireBlockInfo{Block: i, HeaderRows: b.HeaderRows, Locator: b.Locator, OCR: b.OCR})
 		}
 	}
 	buf := bytes.NewBuffer(make([]byte, 4, 4+64*len(doc.Blocks)+len(doc.Text)+1024))
@@ -448,26 +508,84 @@ func encodeDocument(doc Document) ([]byte, error) {
 
 // decodeDocument decodes a document sent by a child and checks what the chunker relies on:
 // blocks in order, within the text, of a known kind; page starts within the text; valid
-// UTF-8. A child is this program, but what it sends was shaped by a hostile file: nothing
-// it sends may make the parent panic.
+// UTF-8; derived documents named once each, with plain names. A child is this program, but
+// what it sends was shaped by a hostile file: nothing it sends may make the parent panic.
 func decodeDocument(payload []byte) (Document, error) {
+	doc, w, rest, err := decodeOne(payload)
+	if err != nil {
+		return Document{}, err
+	}
+	if w.Fragment != "" || w.Reason != "" {
+		return Document{}, errors.New("decode: the file's document is named as a derived one")
+	}
+	if w.Parts < 0 || w.Parts > maxParts {
+		return Document{}, fmt.Errorf("decode: %d derived documents, over %d", w.Parts, maxParts)
+	}
+	seen := make(map[string]bool, w.Parts)
+	for i := range w.Parts {
+		if len(rest) < 4 {
+			return Document{}, fmt.Errorf("decode: derived document %d missing", i+1)
+		}
+		n := int64(binary.BigEndian.Uint32(rest))
+		if n > int64(len(rest)-4) {
+			return Document{}, fmt.Errorf("decode: derived document %d of %d bytes in %d", i+1, n, len(rest)-4)
+		}
+		pdoc, pw, prest, err := decodeOne(rest[4 : 4+n])
+		if err != nil {
+			return Document{}, fmt.Errorf("derived document %d: %w", i+1, err)
+		}
+		rest = rest[4+n:]
+		switch {
+		case len(prest) > 0 || pw.Parts != 0:
+			return Document{}, fmt.Errorf("decode: derived document %d has derived documents of its own", i+1)
+		case !validFragment(pw.Fragment):
+			return Document{}, fmt.Errorf("decode: derived document %d: bad name %q", i+1, truncate(pw.Fragment, 64))
+		case seen[pw.Fragment]:
+			return Document{}, fmt.Errorf("decode: derived document %q twice", pw.Fragment)
+		}
+		seen[pw.Fragment] = true
+		p := Part{Fragment: pw.Fragment, Document: pdoc}
+		if pw.Reason != "" {
+			p.Document = Document{Metadata: map[string]any{}}
+			p.Err = &Error{Reason: truncate(pw.Reason, 64), Err: errors.New(truncate(pw.Message, maxMessage))}
+		}
+		doc.Parts = append(doc.Parts, p)
+	}
+	if len(rest) > 0 {
+		return Document{}, errors.New("decode: data after the document")
+	}
+	return doc, nil
+}
+
+// decodeOne decodes one document of a payload (see encodeOne) and returns it, its wire
+// header and the bytes after its text.
+func decodeOne(payload []byte) (Document, wireDocument, []byte, error) {
+	var w wireDocument
 	if len(payload) < 4 {
-		return Document{}, errors.New("decode: no document")
+		return Document{}, w, nil, errors.New("decode: no document")
 	}
 	n := int64(binary.BigEndian.Uint32(payload))
 	if n > int64(len(payload)-4) {
-		return Document{}, fmt.Errorf("decode: %d bytes of structure in a payload of %d", n, len(payload))
+		return Document{}, w, nil, fmt.Errorf("decode: %d bytes of structure in a payload of %d", n, len(payload))
 	}
 	dec := json.NewDecoder(bytes.NewReader(payload[4 : 4+n]))
 	dec.UseNumber()
-	var w wireDocument
+	dec.DisallowUnknownFields() // the child is this program: a field it does not send is a bug
 	if err := dec.Decode(&w); err != nil {
-		return Document{}, fmt.Errorf("decode: %w", err)
+		return Document{}, w, nil, fmt.Errorf("decode: %w", err)
 	}
 	if dec.More() {
-		return Document{}, errors.New("decode: data after the document")
+		return Document{}, w, nil, errors.New("decode: data after the document")
 	}
-	text := string(payload[4+n:])
+	body := payload[4+n:]
+	textLen := len(body)
+	if w.TextLen != nil {
+		textLen = *w.TextLen
+	}
+	if textLen < 0 || textLen > len(body) {
+		return Document{}, w, nil, fmt.Errorf("decode: a text of %d bytes in %d", textLen, len(body))
+	}
+	text, rest := string(body[:textLen]), body[textLen:]
 	doc := Document{
 		Document:    chunk.Document{Title: w.Title, Text: text, Blocks: make([]chunk.Block, len(w.Blocks))},
 		ContentType: w.ContentType, Pages: w.Pages, PageStarts: w.PageStarts, NoTextPages: w.NoTextPages,
@@ -477,45 +595,48 @@ func decodeDocument(payload []byte) (Document, error) {
 		// Checked again: the child's output was shaped by the file.
 		u, err := SourceURL(w.URL)
 		if err != nil {
-			return Document{}, fmt.Errorf("decode: url: %w", err)
+			return Document{}, w, nil, fmt.Errorf("decode: url: %w", err)
 		}
 		doc.URL = u
 	}
 	if !utf8.ValidString(text) || !utf8.ValidString(w.Title) {
-		return Document{}, errors.New("text is not valid UTF-8")
+		return Document{}, w, nil, errors.New("text is not valid UTF-8")
 	}
 	prev := 0
 	for i, b := range w.Blocks {
 		kind, level, start, end, page := b[0], b[1], b[2], b[3], b[4]
 		switch {
 		case kind < 0 || kind > int(chunk.Table) || level < 0 || level > 6 || page < 0:
-			return Document{}, fmt.Errorf("block %d: kind %d, level %d, page %d", i, kind, level, page)
+			return Document{}, w, nil, fmt.Errorf("block %d: kind %d, level %d, page %d", i, kind, level, page)
 		case start < prev || end <= start || end > len(text):
-			return Document{}, fmt.Errorf("block %d: [%d, %d) out of order or outside the text", i, start, end)
+			return Document{}, w, nil, fmt.Errorf("block %d: [%d, %d) out of order or outside the text", i, start, end)
 		}
 		doc.Blocks[i] = chunk.Block{Kind: chunk.Kind(kind), Level: level, Start: start, End: end, Page: page}
 		prev = end
 	}
-	prevExtra := -1
-	for _, x := range w.Extras {
+	prevInfo := -1
+	for _, bi := range w.BlockInfo {
 		switch {
-		case x.Block <= prevExtra || x.Block >= len(doc.Blocks):
-			return Document{}, fmt.Errorf("block extras for block %d: out of order or no such block", x.Block)
-		case x.HeaderRows < 0 || x.HeaderRows > 0 && doc.Blocks[x.Block].Kind != chunk.Table:
-			return Document{}, fmt.Errorf("block %d: %d header rows", x.Block, x.HeaderRows)
-		case len(x.Locator) > maxLocator || !utf8.ValidString(x.Locator) || strings.ContainsFunc(x.Locator, unicode.IsControl):
-			return Document{}, fmt.Errorf("block %d: a locator of %d bytes, not valid UTF-8 or with control characters", x.Block, len(x.Locator))
+		case bi.Block <= prevInfo || bi.Block >= len(doc.Blocks):
+			return Document{}, w, nil, fmt.Errorf("block info for block %d: out of order or no such block", bi.Block)
+		case bi.HeaderRows < 0 || bi.HeaderRows > 0 && doc.Blocks[bi.Block].Kind != chunk.Table:
+			return Document{}, w, nil, fmt.Errorf("block %d: %d header rows", bi.Block, bi.HeaderRows)
+		case len(bi.Locator) > maxLocator || !utf8.ValidString(bi.Locator) || strings.ContainsFunc(bi.Locator, unicode.IsControl):
+			return Document{}, w, nil, fmt.Errorf("block %d: bad locator", bi.Block)
 		}
-		prevExtra = x.Block
-		b := &doc.Blocks[x.Block]
-		b.HeaderRows, b.Locator, b.OCR = x.HeaderRows, x.Locator, x.OCR
+		blk := &doc.Blocks[bi.Block]
+		if lines := strings.Count(text[blk.Start:blk.End], "\n") + 1; bi.HeaderRows >= lines {
+			return Document{}, w, nil, fmt.Errorf("block %d: %d header rows of %d lines", bi.Block, bi.HeaderRows, lines)
+		}
+		blk.HeaderRows, blk.Locator, blk.OCR = bi.HeaderRows, bi.Locator, bi.OCR
+		prevInfo = bi.Block
 	}
 	if len(w.Warnings) > maxWarnings {
-		return Document{}, fmt.Errorf("%d warnings", len(w.Warnings))
+		return Document{}, w, nil, fmt.Errorf("%d warnings", len(w.Warnings))
 	}
 	for _, x := range w.Warnings {
 		if x.Reason != WarnTruncated && x.Reason != WarnHiddenSheet {
-			return Document{}, fmt.Errorf("warning reason %q", truncate(x.Reason, 32))
+			return Document{}, w, nil, fmt.Errorf("warning reason %q", truncate(x.Reason, 32))
 		}
 		doc.Warnings = append(doc.Warnings, Warning{Reason: x.Reason, Message: truncate(x.Message, maxMessage)})
 	}
@@ -523,22 +644,22 @@ func decodeDocument(payload []byte) (Document, error) {
 	case "", PageUnitPage, PageUnitSlide:
 		doc.PageUnit = w.PageUnit
 	default:
-		return Document{}, fmt.Errorf("page unit %q", truncate(w.PageUnit, 32))
+		return Document{}, w, nil, fmt.Errorf("page unit %q", truncate(w.PageUnit, 32))
 	}
 	if w.Pages < 0 || len(w.PageStarts) > w.Pages {
-		return Document{}, fmt.Errorf("%d page starts for %d pages", len(w.PageStarts), w.Pages)
+		return Document{}, w, nil, fmt.Errorf("%d page starts for %d pages", len(w.PageStarts), w.Pages)
 	}
 	prev = 0
 	for _, off := range w.PageStarts {
 		if off < prev || off > len(text) {
-			return Document{}, fmt.Errorf("page start %d out of order or outside the text", off)
+			return Document{}, w, nil, fmt.Errorf("page start %d out of order or outside the text", off)
 		}
 		prev = off
 	}
 	for k, v := range w.Metadata {
 		doc.Metadata[k] = fromWire(v)
 	}
-	return doc, nil
+	return doc, w, rest, nil
 }
 
 // fromWire turns the numbers of decoded JSON into the types extraction produces: int64

@@ -34,6 +34,17 @@ const (
 	FormatODP  Format = "odp"  // OpenDocument presentation
 )
 
+// Formats of the mail, e-book, RTF, table and legacy office extractors.
+const (
+	FormatCSV    Format = "csv"    // comma-separated values (delimiter sniffed)
+	FormatTSV    Format = "tsv"    // tab-separated values
+	FormatEML    Format = "eml"    // one e-mail message (RFC 5322)
+	FormatMBOX   Format = "mbox"   // a mailbox of messages
+	FormatEPUB   Format = "epub"   // an e-book
+	FormatRTF    Format = "rtf"    // Rich Text Format
+	FormatLegacy Format = "legacy" // DOC, XLS, PPT: converted by LibreOffice when installed
+)
+
 // SniffLen is how much of a file Detect looks at; passing more does no harm.
 const SniffLen = 8 << 10
 
@@ -45,10 +56,15 @@ var extFormats = map[string]Format{
 
 	".html": FormatHTML, ".htm": FormatHTML, ".xhtml": FormatHTML,
 
-	// reStructuredText, AsciiDoc and CSV are read as plain text: their words are what
-	// retrieval needs, and their markup is light enough to leave in.
+	// reStructuredText and AsciiDoc are read as plain text: their words are what retrieval
+	// needs, and their markup is light enough to leave in.
 	".txt": FormatText, ".text": FormatText, ".rst": FormatText, ".adoc": FormatText,
-	".csv": FormatText, ".tsv": FormatText, ".log": FormatText,
+	".log": FormatText,
+
+	".csv": FormatCSV, ".tsv": FormatTSV, ".tab": FormatTSV,
+	".eml": FormatEML, ".mbox": FormatMBOX, ".mbx": FormatMBOX,
+	".epub": FormatEPUB, ".rtf": FormatRTF,
+	".doc": FormatLegacy, ".xls": FormatLegacy, ".ppt": FormatLegacy,
 
 	".pdf": FormatPDF,
 
@@ -57,7 +73,7 @@ var extFormats = map[string]Format{
 	".docx": FormatDOCX, ".docm": FormatDOCX, ".pptx": FormatPPTX, ".pptm": FormatPPTX,
 	".xlsx": FormatXLSX, ".xlsm": FormatXLSX, ".odt": FormatODT, ".ods": FormatODS, ".odp": FormatODP,
 
-	// Images, archives, executables, office files (zip containers), media, fonts, databases.
+	// Images, archives, executables, media, fonts, databases.
 	".png": FormatBinary, ".jpg": FormatBinary, ".jpeg": FormatBinary, ".gif": FormatBinary,
 	".webp": FormatBinary, ".bmp": FormatBinary, ".ico": FormatBinary, ".tif": FormatBinary,
 	".tiff": FormatBinary, ".heic": FormatBinary, ".avif": FormatBinary, ".svg": FormatBinary,
@@ -69,9 +85,6 @@ var extFormats = map[string]Format{
 	".exe": FormatBinary, ".dll": FormatBinary, ".so": FormatBinary, ".dylib": FormatBinary,
 	".bin": FormatBinary, ".o": FormatBinary, ".a": FormatBinary, ".class": FormatBinary,
 	".pyc": FormatBinary, ".wasm": FormatBinary,
-	".doc": FormatBinary,
-	".xls": FormatBinary, ".ppt": FormatBinary,
-	".epub": FormatBinary, ".rtf": FormatBinary,
 	".mp3": FormatBinary, ".mp4": FormatBinary, ".m4a": FormatBinary, ".wav": FormatBinary,
 	".ogg": FormatBinary, ".flac": FormatBinary, ".avi": FormatBinary, ".mov": FormatBinary,
 	".mkv": FormatBinary, ".webm": FormatBinary,

@@ -55,6 +55,9 @@ type Document struct {
 	// Skip, when not empty, says why the document yields no chunks although nothing failed:
 	// SkipEmpty, SkipRedirect, SkipBinary, SkipNoText.
 	Skip string
+	// Parts are the documents derived from the file beside this one (see Part): an e-mail's
+	// attachments, a mailbox's messages. Only a file's top document has them.
+	Parts []Part
 }
 
 // Page units (Document.PageUnit).
@@ -78,6 +81,8 @@ const (
 	SkipRedirect = "redirect" // only a redirect stub (e.g. a go.dev page with `redirect:` front matter)
 	SkipBinary   = "binary"   // not a document format and not text
 	SkipNoText   = "no_text"  // a PDF without any text layer (scanned); OCR is not done
+	// SkipContainer: the file only holds other documents (a mailbox's messages, as Parts).
+	SkipContainer = "container"
 )
 
 // Error is an extraction failure with a stable reason code for reports and `ingest status`.
@@ -95,6 +100,15 @@ const (
 	ReasonPDFInvalid   = "pdf_invalid"   // not a PDF the parsers can read
 	ReasonInvalid      = "invalid"       // malformed input (bad front matter, bad JSON record, bad UTF-8 ...)
 	ReasonTooLarge     = "too_large"     // over the configured size limit
+)
+
+// Failure reasons of the mail, e-book, RTF, CSV and legacy office formats.
+const (
+	// ReasonConverterMissing: a legacy binary office file (DOC, XLS, PPT) needs LibreOffice,
+	// which is not installed.
+	ReasonConverterMissing = "converter_missing"
+	// ReasonConverterFailed: LibreOffice ran but did not convert the file.
+	ReasonConverterFailed = "converter_failed"
 )
 
 func (e *Error) Error() string { return fmt.Sprintf("%s: %v", e.Reason, e.Err) }

@@ -302,7 +302,7 @@ func FuzzPDF(f *testing.F) {
 }
 
 // childFuzzFormats are the extensions FuzzExtractChild chooses from.
-var childFuzzFormats = []string{".md", ".html", ".txt", ".pdf"}
+var childFuzzFormats = []string{".md", ".html", ".txt", ".pdf", ".eml", ".mbox", ".rtf", ".csv", ".epub"}
 
 // childFuzzConfig is the budget of the fuzzed children: small, so that a runaway input
 // costs little time.

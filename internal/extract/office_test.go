@@ -3,7 +3,9 @@ package extract
 import (
 	"archive/zip"
 	"bytes"
+	"encoding/base64"
 	"fmt"
+	"slices"
 	"strings"
 	"testing"
 
@@ -437,5 +439,53 @@ func TestIsDateFormat(t *testing.T) {
 		if got := isDateFormat(code); got != want {
 			t.Errorf("isDateFormat(%q) = %v, want %v", code, got, want)
 		}
+	}
+}
+
+// TestOfficeAttachmentsThroughChild: office files attached to an e-mail are extracted by
+// the office extractors, structure included (a workbook's header rows, cell ranges and
+// hidden-sheet warning; a deck's slides), and all of it crosses the child's wire; an
+// attachment named only by its media type is recognised too.
+func TestOfficeAttachmentsThroughChild(t *testing.T) {
+	t.Parallel()
+	b64 := func(data []byte) string {
+		var s strings.Builder
+		enc := base64.StdEncoding.EncodeToString(data)
+		for len(enc) > 76 {
+			s.WriteString(enc[:76] + "\r\n")
+			enc = enc[76:]
+		}
+		return s.String() + enc + "\r\n"
+	}
+	eml := "Subject: figures\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n" +
+		"--B\r\nContent-Type: application/octet-stream\r\nContent-Disposition: attachment; filename=budget.xlsx\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64(testXLSX(t, 30)) +
+		"--B\r\nContent-Type: application/vnd.openxmlformats-officedocument.presentationml.presentation\r\nContent-Disposition: attachment\r\nContent-Transfer-Encoding: base64\r\n\r\n" + b64(testPPTX(t)) +
+		"--B--\r\n"
+	r := testRunner(t, Config{Workers: 1})
+	doc, err := r.Extract(t.Context(), "m.eml", []byte(eml))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if len(doc.Parts) != 2 {
+		t.Fatalf("%d parts, want 2", len(doc.Parts))
+	}
+	xl, deck := doc.Parts[0], doc.Parts[1]
+	if xl.Err != nil || deck.Err != nil {
+		t.Fatalf("attachments failed: %v, %v", xl.Err, deck.Err)
+	}
+	var tables []string
+	for _, b := range xl.Blocks {
+		if b.Kind == chunk.Table && b.HeaderRows == 1 {
+			tables = append(tables, b.Locator)
+		}
+	}
+	if !slices.Equal(tables, []string{"Budget!A1:C25", "Budget!A26:C31"}) {
+		t.Errorf("workbook attachment %q: tables with a header %q", xl.Fragment, tables)
+	}
+	if len(xl.Warnings) != 1 || xl.Warnings[0].Reason != WarnHiddenSheet {
+		t.Errorf("workbook attachment: warnings %+v, want the hidden sheet", xl.Warnings)
+	}
+	if deck.PageUnit != PageUnitSlide || deck.Pages != 3 || !strings.Contains(deck.Text, "Roadmap") {
+		t.Errorf("deck attachment %q: %d %s(s), text %.60q", deck.Fragment, deck.Pages, deck.PageUnit, deck.Text)
 	}
 }

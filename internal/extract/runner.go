@@ -178,6 +178,9 @@ func (r *Runner) Extract(ctx context.Context, name string, data []byte) (Documen
 		return doc, nil
 	case FormatJSONL:
 		return Document{}, fmt.Errorf("extract %s: a JSON Lines collection is read with SplitJSONL and JSONLRecord", filepath.Base(name))
+	case FormatLegacy:
+		// DOC, XLS and PPT need LibreOffice, whose conversion is not wired in yet.
+		return Document{}, &Error{Reason: ReasonConverterMissing, Err: errors.New("a legacy binary office file (DOC, XLS, PPT) needs a converter (LibreOffice headless), which this build does not run yet")}
 	case FormatPDF:
 		req.TimeoutMS, req.MemoryLimit, req.Password = r.cfg.PDF.Timeout.Milliseconds(), r.cfg.PDF.MemoryLimit, r.cfg.PDF.Password
 	}

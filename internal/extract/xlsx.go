@@ -164,7 +164,7 @@ func (sb *sheetBuilder) add(name string, rows []sheetRow) {
 		}
 		return out
 	}
-	header := len(rows) > 1 && looksLikeHeader(rows[0].cells)
+	header := len(rows) > 1 && looksLikeHeaderRow(rows[0].cells)
 	locName := strings.NewReplacer("!", "", "\n", " ").Replace(name)
 	for i := 0; i < len(rows); i += sheetBlockRows {
 		block := rows[i:min(i+sheetBlockRows, len(rows))]
@@ -184,9 +184,9 @@ func (sb *sheetBuilder) add(name string, rows []sheetRow) {
 	}
 }
 
-// looksLikeHeader reports whether a first row names columns: at least one non-empty cell,
+// looksLikeHeaderRow reports whether a first row names columns: at least one non-empty cell,
 // and none of them a number.
-func looksLikeHeader(cells []string) bool {
+func looksLikeHeaderRow(cells []string) bool {
 	n := 0
 	for _, v := range cells {
 		v = strings.TrimSpace(v)

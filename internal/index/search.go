@@ -170,6 +170,10 @@ type Scored struct {
 	ChunkID    int64
 	DocumentID int64
 	Score      float64
+	// Matched is, for BM25, the sum of the weights (BM25Query.Weights) of the query lexemes
+	// the chunk contains: with the weights summed over every lexeme, the share of the query
+	// it covers. 0 for the dense leg.
+	Matched float64
 }
 
 // BM25 scores the candidate chunks visible to the principals and returns the best Limit.
@@ -195,7 +199,11 @@ func BM25(ctx context.Context, db DBTX, q BM25Query) ([]Scored, error) {
 	if err != nil {
 		return nil, fmt.Errorf("bm25: %w", err)
 	}
-	scored, err := pgx.CollectRows(rows, pgx.RowToStructByPos[Scored])
+	scored, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Scored, error) {
+		var s Scored
+		err := row.Scan(&s.ChunkID, &s.DocumentID, &s.Score, &s.Matched)
+		return s, err
+	})
 	if err != nil {
 		return nil, fmt.Errorf("bm25: %w", err)
 	}
@@ -219,7 +227,8 @@ func (q BM25Query) args() []any {
 
 const bm25SQL = `
 		SELECT c.id, c.document_id,
-		       sum(t.weight * u.tf * ($6::float8 + 1) / (u.tf + $6::float8 * (1 - $7::float8 + $7::float8 * c.lexical_length / $8::float8))) AS score
+		       sum(t.weight * u.tf * ($6::float8 + 1) / (u.tf + $6::float8 * (1 - $7::float8 + $7::float8 * c.lexical_length / $8::float8))) AS score,
+		       sum(t.weight) AS matched
 		FROM chunks c
 		CROSS JOIN LATERAL (
 			SELECT x.lexeme, coalesce(array_length(x.positions, 1), 1) AS tf
@@ -345,7 +354,11 @@ func Nearest(ctx context.Context, db Beginner, q VectorQuery) ([]Scored, error) 
 	var out []Scored
 	err := q.run(ctx, db, "", func(rows pgx.Rows) error {
 		var err error
-		out, err = pgx.CollectRows(rows, pgx.RowToStructByPos[Scored])
+		out, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (Scored, error) {
+			var s Scored
+			err := row.Scan(&s.ChunkID, &s.DocumentID, &s.Score)
+			return s, err
+		})
 		return err
 	})
 	if err != nil {

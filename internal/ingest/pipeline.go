@@ -28,6 +28,7 @@ const (
 	reasonCrash      = "crash" // a panic while processing the file
 	reasonTooLarge   = extract.ReasonTooLarge
 	reasonUnsafeURL  = "invalid_url" // a warning: the document's url was dropped
+	reasonGone       = "gone"        // a derived document (attachment, message) its file no longer yields
 )
 
 // item is one document's result from a worker: its outcome so far and, when it has to be
@@ -204,10 +205,99 @@ func (r *run) processFile(ctx context.Context, f file, out chan<- item, dirs *di
 		r.processCollection(ctx, f, data, send)
 		return
 	}
-	send(r.process(ctx, f, f.uri, hash(data), selfTagging(format), func() (extract.Document, error) {
-		// The bytes read, never the path: the file may have changed since.
-		return r.extractor.Extract(ctx, f.rel, data)
-	}))
+	r.processFileDocuments(ctx, f, data, format, send)
+}
+
+// processFileDocuments extracts a file (once, and only when something must be rewritten)
+// and sends an item for its document and for each document derived from it (an e-mail's
+// attachments, a mailbox's messages: extract.Part), stored as <file>#<fragment>.
+//
+// Derived documents always take the file's tags (and never a URL of their own): what they
+// declare themselves is ignored, so that an attachment is never visible to more people
+// than its message. They are stored with the file's content hash, so that an unchanged
+// file leaves them unchanged too; when a derived document failed, the file's document is
+// stored with another hash, so that the next run extracts the file again and reports the
+// failure again. Stored derived documents that the file no longer yields are hidden (and
+// deleted by --prune).
+func (r *run) processFileDocuments(ctx context.Context, f file, data []byte, format extract.Format, send func(item)) {
+	sum := hash(data)
+	var extracted bool
+	var doc extract.Document
+	var xerr error
+	extractOnce := func() (extract.Document, error) {
+		if !extracted {
+			extracted = true
+			// The bytes read, never the path: the file may have changed since.
+			doc, xerr = r.extractor.Extract(ctx, f.rel, data)
+		}
+		return doc, xerr
+	}
+	main := r.process(ctx, f, f.uri, sum, selfTagging(format), extractOnce)
+	stored := r.storedUnder(f.uri + "#")
+	if !extracted {
+		// The file is unchanged (or was not extracted: a dry run, bad tags): so are the
+		// documents derived from it, unless one of them must be written again.
+		send(main)
+		for _, uri := range stored {
+			r.markSeen(uri)
+			send(r.process(ctx, f, uri, sum, false, func() (extract.Document, error) {
+				d, err := extractOnce()
+				if err != nil {
+					return extract.Document{}, err
+				}
+				for _, p := range d.Parts {
+					if f.uri+"#"+p.Fragment == uri {
+						return p.Document, p.Err
+					}
+				}
+				return extract.Document{}, &extract.Error{Reason: extract.ReasonInvalid, Err: errors.New("no longer in its file")}
+			}))
+		}
+		return
+	}
+	if xerr != nil {
+		send(main)
+		// The file's failure is its derived documents' too: they are kept with the file's
+		// tags (hidden when the file's tags can no longer be known), as the file's is.
+		for _, uri := range stored {
+			r.markSeen(uri)
+			it := item{uri: uri}
+			send(r.failed(it, f, extract.ReasonOf(xerr), errorMessage(xerr), selfTagging(format) || extract.IsACLError(xerr)))
+		}
+		return
+	}
+	produced := map[string]bool{}
+	failedParts := false
+	var items []item
+	for _, p := range doc.Parts {
+		uri := f.uri + "#" + p.Fragment
+		produced[uri] = true
+		r.markSeen(uri)
+		if p.Err != nil {
+			failedParts = true
+			items = append(items, r.failed(item{uri: uri}, f, extract.ReasonOf(p.Err), errorMessage(p.Err), false))
+			continue
+		}
+		items = append(items, r.process(ctx, f, uri, sum, false, func() (extract.Document, error) { return p.Document, nil }))
+	}
+	if failedParts && main.doc != nil {
+		main.doc.ContentHash = hash(append(slices.Clip(sum), "derived documents failed"...))
+	}
+	send(main)
+	for _, it := range items {
+		send(it)
+	}
+	for _, uri := range stored {
+		if produced[uri] {
+			continue
+		}
+		// Gone from the file: hidden now, deleted by --prune (not marked seen).
+		it := item{uri: uri}
+		r.unwritten(&it, f, OutcomeSkipped, reasonGone, "no longer in its file", true)
+		if it.retag {
+			send(it)
+		}
+	}
 }
 
 // selfTagging reports whether files of a format can declare their own permission tags
@@ -382,6 +472,11 @@ func (r *run) process(ctx context.Context, f file, uri string, sum []byte, selfT
 		return r.failed(it, f, reason, errorMessage(err), selfTags || extract.IsACLError(err))
 	}
 	tags, source := f.tags, f.tagSource
+	if !selfTags {
+		// A document that cannot declare its own tags (a PDF, an e-mail, an attachment)
+		// gets its file's, whatever it says; nor does it give itself a URL.
+		doc.ACL, doc.URL, doc.URLRefused = nil, "", ""
+	}
 	if doc.ACL != nil {
 		// The document's own tags, an empty list included ("acl: []": visible to no one),
 		// beat its folder's, now and in every later run of the unchanged file.

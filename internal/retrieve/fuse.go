@@ -5,13 +5,35 @@ import (
 	"slices"
 )
 
-// fuse merges the legs' rankings into one, best first, at most Depth long, with each hit's
-// rank in each leg. Lexical and dense scores live on different scales (BM25 is unbounded, a
-// cosine similarity is not), so they are combined either by rank (weighted reciprocal rank
+// Fuse merges the legs' rankings (each best first) into one, best first, at most
+// cfg.Depth long, with each hit's rank in each leg, and returns the weight it gave the
+// dense leg. cfg's zero fields take their defaults. In Lexical or Dense mode it is that
+// leg's ranking; in Hybrid mode with one leg empty, the other leg's ranking.
+//
+// Lexical and dense scores live on different scales (BM25 is unbounded, a cosine
+// similarity is not), so they are combined either by rank (weighted reciprocal rank
 // fusion: Σ w/(k + rank)) or after normalising each leg's scores to [0, 1] over its own list
 // (convex: a weighted mean). The weights let the stronger leg dominate: with equal weights
-// a weak leg pulls the fused ranking below the strong leg alone.
-func (r *Retriever) fuse(lex, dense []Hit, mode Mode) []Hit {
+// a weak leg pulls the fused ranking below the strong leg alone. And how much the dense leg
+// can add depends on the corpus and the query: an embedder that knows nothing of a corpus's
+// vocabulary ranks by noise, and a fixed weight then reorders the lexical leg's near-ties at
+// random. So, with AgreementDepth, the dense weight is scaled by how much the two legs agree
+// on this query (see denseWeight): nothing in common, no say.
+//
+// Fuse only reorders the hits it is given: every hit it returns is in lex or dense (so a
+// caller sees nothing fusion was not given, whatever the weights).
+func Fuse(cfg Config, lex, dense []Hit, mode Mode) ([]Hit, float64) {
+	cfg.defaults()
+	if mode == Hybrid {
+		// One leg empty (no lexeme in the caller's view, no vector, no embedder): the other
+		// leg's order as it is, not its scores scaled by a weight that may be 0.
+		switch {
+		case len(dense) == 0:
+			mode = Lexical
+		case len(lex) == 0:
+			mode = Dense
+		}
+	}
 	byID := map[int64]*Hit{}
 	var order []int64
 	add := func(hits []Hit, lexical bool) {
@@ -35,17 +57,20 @@ func (r *Retriever) fuse(lex, dense []Hit, mode Mode) []Hit {
 	if mode != Lexical {
 		add(dense, false)
 	}
+	wd := 0.0
 	switch {
 	case mode == Lexical:
 		for _, h := range lex {
 			byID[h.ChunkID].Score = h.Score
 		}
 	case mode == Dense:
+		wd = 1
 		for _, h := range dense {
 			byID[h.ChunkID].Score = h.Score
 		}
-	case r.cfg.Fusion == FusionConvex:
-		wl, wd := r.cfg.LexicalWeight, r.cfg.DenseWeight
+	case cfg.Fusion == FusionConvex:
+		wl := cfg.LexicalWeight
+		wd = cfg.denseWeight(lex, dense)
 		for id, v := range normalized(lex) {
 			byID[id].Score += wl * v
 		}
@@ -58,13 +83,14 @@ func (r *Retriever) fuse(lex, dense []Hit, mode Mode) []Hit {
 			}
 		}
 	default:
-		k := r.cfg.RRFK
+		k := cfg.RRFK
+		wd = cfg.denseWeight(lex, dense)
 		for _, h := range byID {
 			if h.LexicalRank > 0 {
-				h.Score += r.cfg.LexicalWeight / (k + float64(h.LexicalRank))
+				h.Score += cfg.LexicalWeight / (k + float64(h.LexicalRank))
 			}
 			if h.DenseRank > 0 {
-				h.Score += r.cfg.DenseWeight / (k + float64(h.DenseRank))
+				h.Score += wd / (k + float64(h.DenseRank))
 			}
 		}
 	}
@@ -72,13 +98,55 @@ func (r *Retriever) fuse(lex, dense []Hit, mode Mode) []Hit {
 	for _, id := range order {
 		out = append(out, *byID[id])
 	}
-	slices.SortStableFunc(out, func(a, b Hit) int {
+	// Ties (equal fused scores: duplicated passages, or a dense weight of 0) go to a chunk
+	// the lexical leg found, then to the lower chunk id, so that the order never depends on
+	// the order in which a leg returned equal scores, and a dense weight of 0 gives the
+	// lexical ranking.
+	slices.SortFunc(out, func(a, b Hit) int {
 		if c := cmp.Compare(b.Score, a.Score); c != 0 {
 			return c
 		}
+		if (a.LexicalRank > 0) != (b.LexicalRank > 0) {
+			if a.LexicalRank > 0 {
+				return -1
+			}
+			return 1
+		}
 		return cmp.Compare(a.ChunkID, b.ChunkID)
 	})
-	return out[:min(len(out), r.cfg.Depth)]
+	return out[:min(len(out), cfg.Depth)], wd
+}
+
+// denseWeight is the dense leg's weight for one query: DenseWeight, scaled by agreement
+// when AgreementDepth > 0. The agreement is the share of the lexical leg's first
+// AgreementDepth chunks that are also among the dense leg's first AgreementDepth, in
+// [0, 1]; the weight grows linearly with it up to DenseWeight at AgreementFull. It is
+// monotone in the agreement and never above DenseWeight.
+//
+// Why agreement: on corpora where the built-in embedder is informative its top 10 shares
+// chunks with BM25's, and where it ranks by noise (another language, identifiers, a
+// vocabulary its n-grams do not separate) it shares almost none, so the same default
+// holds on both without knowing the corpus (docs/retrieval.md, "Fusion").
+func (c Config) denseWeight(lex, dense []Hit) float64 {
+	if c.AgreementDepth <= 0 {
+		return c.DenseWeight
+	}
+	k := c.AgreementDepth
+	top := make(map[int64]bool, k)
+	for _, h := range dense[:min(k, len(dense))] {
+		top[h.ChunkID] = true
+	}
+	common := 0
+	for _, h := range lex[:min(k, len(lex))] {
+		if top[h.ChunkID] {
+			common++
+		}
+	}
+	share := float64(common) / float64(k)
+	if c.AgreementFull <= 0 || share >= c.AgreementFull {
+		return c.DenseWeight
+	}
+	return c.DenseWeight * share / c.AgreementFull
 }
 
 // normalized maps each hit's score to [0, 1] over the list (min–max; all 1 when equal).

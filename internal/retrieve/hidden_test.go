@@ -240,9 +240,10 @@ func describeResult(res *retrieve.Result) string {
 	for _, it := range res.Evidence {
 		ev = append(ev, it.ChunkIDs...)
 	}
-	cov, dense := retrieve.StrengthFeatures(res)
-	return fmt.Sprintf("lexical [%s] exact %v; dense %s [%s]; ranked [%s]; evidence %v; strength %x (coverage %x, dense %x)",
-		hits(res.Lexical), res.LexicalExact, res.DensePlan, hits(res.Dense), hits(res.Ranked), ev, res.Strength, cov, dense)
+	in := res.StrengthInputs()
+	return fmt.Sprintf("lexical [%s] exact %v; dense %s [%s]; ranked [%s]; evidence %v; strength %x (inputs %x %x %x %d %x)",
+		hits(res.Lexical), res.LexicalExact, res.DensePlan, hits(res.Dense), hits(res.Ranked), ev, res.Strength,
+		in.Coverage, in.Gap, in.Agreement, in.DenseRank, in.NormalizedBM25)
 }
 
 func writeFiles(t *testing.T, dir string, files map[string]string) {

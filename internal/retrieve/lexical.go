@@ -17,8 +17,11 @@ type lexicalResult struct {
 	// saturated frequency: the scale on which a hit's score says how much of the query
 	// it matches.
 	maxScore float64
-	// topCoverage is the share of the query's IDF weight whose terms the best hit contains.
+	// topCoverage is the best hit's score divided by maxScore.
 	topCoverage float64
+	// idfSum is the sum of the IDFs of the query terms the caller can find (for the
+	// normalised-BM25 baseline that evaluations compare strength with).
+	idfSum float64
 }
 
 // mergeScored merges two rankings of the same scoring (a chunk in both has the same score),
@@ -86,6 +89,7 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 		w := idf * float64(t.QTF)
 		ws = append(ws, weighted{Term: t, w: w, ub: r.termBound(t, w, corpus.AvgLength)})
 		totalW += w
+		res.idfSum += idf
 		res.maxScore += w * (r.cfg.K1 + 1)
 	}
 	if len(ws) == 0 {

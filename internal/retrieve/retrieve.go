@@ -94,7 +94,18 @@ type Config struct {
 	Fusion        string  // convex (default) or rrf
 	RRFK          float64 // default 60
 	LexicalWeight float64 // default 1
-	DenseWeight   float64 // default 0.2
+	// DenseWeight is the dense leg's weight when the legs agree fully (see AgreementDepth);
+	// default 0.2.
+	DenseWeight float64
+	// AgreementDepth makes the dense leg's weight depend on the query: DenseWeight times
+	// the share of the lexical top AgreementDepth that the dense top AgreementDepth also
+	// holds, divided by AgreementFull (at most 1). When the legs find nothing in common
+	// the dense leg (a weak embedder's, or one that knows nothing of the corpus) only
+	// breaks exact ties of the lexical leg. Negative: fixed weights. Default 10.
+	AgreementDepth int
+	// AgreementFull is the share of common chunks at which the dense leg gets its full
+	// DenseWeight; default 0.5.
+	AgreementFull float64
 
 	RerankDepth int // fused results reranked; default 30
 	// RerankFusedWeight blends the fused order back into the reranked one: the reranked
@@ -134,6 +145,8 @@ func (c *Config) defaults() {
 	c.RRFK = cmp.Or(c.RRFK, 60)
 	c.LexicalWeight = cmp.Or(c.LexicalWeight, 1)
 	c.DenseWeight = cmp.Or(c.DenseWeight, 0.2)
+	c.AgreementDepth = cmp.Or(c.AgreementDepth, 10)
+	c.AgreementFull = cmp.Or(c.AgreementFull, 0.5)
 	c.RerankDepth = cmp.Or(c.RerankDepth, 30)
 	c.PerDocument = cmp.Or(c.PerDocument, 2)
 	c.Neighbours = cmp.Or(c.Neighbours, 1)
@@ -152,6 +165,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("retrieve config: Fusion %q is not rrf or convex", c.Fusion)
 	case c.LexicalWeight < 0 || c.DenseWeight < 0:
 		return errors.New("retrieve config: fusion weights must not be negative")
+	case c.AgreementFull < 0 || c.AgreementFull > 1:
+		return fmt.Errorf("retrieve config: AgreementFull %g is outside [0, 1]", c.AgreementFull)
 	case c.Depth < c.ExactTop || c.ExactTop < 1:
 		return fmt.Errorf("retrieve config: Depth (%d) must be at least ExactTop (%d) >= 1", c.Depth, c.ExactTop)
 	case c.Neighbours < 0 || c.PerDocument < 1 || c.Evidence < 1:
@@ -278,6 +293,9 @@ type Result struct {
 	Generation int
 	// Ranked is the final ranking (fused, then reranked), at most Depth chunks.
 	Ranked []Hit
+	// DenseWeight is the weight fusion gave the dense leg for this query (Fuse); 0 when
+	// only one leg ran.
+	DenseWeight float64
 	// Lexical and Dense are each leg's own ranking, for traces.
 	Lexical, Dense []Hit
 	// LexicalExact says whether the lexical leg's top ExactTop is exact (see Config).
@@ -293,7 +311,7 @@ type Result struct {
 	Strength float64
 	Timings  Timings
 
-	strengthCoverage, strengthDense float64 // the strength model's inputs
+	strengthInputs StrengthInputs // what Strength was computed from
 }
 
 // Retrieve runs one retrieval for the caller's principals.
@@ -393,7 +411,7 @@ func (r *Retriever) Retrieve(ctx context.Context, req Request) (*Result, error) 
 	res.DensePlan = densePlan
 
 	t := time.Now()
-	res.Ranked = r.fuse(res.Lexical, res.Dense, res.Mode)
+	res.Ranked, res.DenseWeight = Fuse(r.cfg, res.Lexical, res.Dense, res.Mode)
 	res.Timings.Fuse = time.Since(t)
 
 	// Texts of the candidates: for the reranker and for assembly, in one query.

@@ -2,44 +2,95 @@ package retrieve
 
 import "math"
 
-// Strength model: a logistic regression on two features of a result set,
+// StrengthModel is evidence strength as a function of its inputs (StrengthInputs):
 //
-//	coverage: the best lexical hit's BM25 score divided by the score of a chunk containing
-//	          every query term with saturated frequency (see lexicalResult.maxScore), in [0, 1];
-//	dense:    the cosine similarity of the best dense hit to the query,
+//	σ(Intercept + Coverage·coverage + Gap·gap + Agreement·agreement)
 //
-// giving the probability that the top evidence is relevant to the query. The coefficients
-// were fitted on SciFact's train split (label: the best-ranked document is judged relevant)
-// with `eval beir --split train --fit-strength`; docs/retrieval.md has the fit.
-var strengthModel = struct {
-	Intercept, Coverage, Dense float64
-}{Intercept: -3.521, Coverage: 6.307, Dense: 2.716}
+// Every weight is positive, so strength is bounded in (0, 1) and grows with each input; each
+// input is itself a ratio within [0, 1] that does not grow with the corpus (see
+// StrengthInputs), so that one refusal threshold means the same on every corpus. The
+// weights were fitted by logistic regression on the tuning folds (0–2 of 5, eval.Fold) of
+// ClapNQ and MTRAG together, each set weighted equally (label: the question is answerable),
+// from `eval qa --features` dumps; docs/retrieval.md has the fit and the figures on the
+// held-out folds.
+type StrengthModel struct {
+	Intercept, Coverage, Gap, Agreement float64
+}
 
-// strength returns the calibrated evidence strength of a result, in [0, 1]; 0 without
-// evidence.
+// DefaultStrengthModel is the model retrieval uses.
+var DefaultStrengthModel = StrengthModel{Intercept: -2.40, Coverage: 4.28, Gap: 1.81, Agreement: 0.71}
+
+// StrengthInputs are what evidence strength is computed from, all from the caller's own
+// statistics and rankings (nothing a hidden chunk changes).
+type StrengthInputs struct {
+	// Coverage is the best lexical hit's BM25 score divided by the score a chunk would get
+	// by containing every query term with saturated frequency (the query's own maximum,
+	// Σ w_t·(k1+1)), in [0, 1]: a ratio of the query's own IDF weights, so a corpus ten
+	// times larger, whose IDFs are all larger, leaves it about where it was.
+	Coverage float64 `json:"coverage"`
+	// Gap is how far the best lexical hit stands out: its score minus the 10th best's, on
+	// the same scale, in [0, Coverage] (the 10th counts 0 when there are fewer hits).
+	Gap float64 `json:"gap"`
+	// Agreement is whether the dense leg finds the best lexical hit too: 1/(1 + ln r) for
+	// its rank r in the dense ranking, 0 when the dense leg did not rank it (or did not
+	// run: lexical-only retrieval gets no credit for agreement).
+	Agreement float64 `json:"agreement"`
+	// DenseRank is that rank r (0: not ranked).
+	DenseRank int `json:"dense_rank_of_lexical_top"`
+	// NormalizedBM25 is the best lexical score divided by the sum of the query terms'
+	// IDFs: the plain baseline evaluations compare strength with. Not used by the model.
+	NormalizedBM25 float64 `json:"normalized_bm25"`
+	// DenseTop is the best dense hit's cosine similarity to the query (0 without one): an
+	// input of the previous strength model, which evaluations compare with. Not used by the
+	// model: a cosine's scale depends on the embedder and the corpus.
+	DenseTop float64 `json:"dense_top"`
+}
+
+// Strength returns the strength of the inputs in (0, 1).
+func (m StrengthModel) Strength(in StrengthInputs) float64 {
+	z := m.Intercept + m.Coverage*in.Coverage + m.Gap*in.Gap + m.Agreement*in.Agreement
+	return 1 / (1 + math.Exp(-z))
+}
+
+// strength returns the evidence strength of a result, in (0, 1), and records its inputs;
+// 0 without evidence.
 func strength(lex *lexicalResult, res *Result) float64 {
 	if len(res.Ranked) == 0 {
 		return 0
 	}
-	cov, dense := features(lex, res)
-	res.strengthCoverage, res.strengthDense = cov, dense
-	z := strengthModel.Intercept + strengthModel.Coverage*cov + strengthModel.Dense*dense
-	return 1 / (1 + math.Exp(-z))
+	res.strengthInputs = strengthInputs(lex, res.Dense)
+	return DefaultStrengthModel.Strength(res.strengthInputs)
 }
 
-// features returns the inputs of the strength model.
-func features(lex *lexicalResult, res *Result) (coverage, dense float64) {
-	if lex != nil {
-		coverage = lex.topCoverage
+// strengthInputs computes the inputs from the lexical leg's result and the dense ranking.
+func strengthInputs(lex *lexicalResult, dense []Hit) StrengthInputs {
+	var in StrengthInputs
+	if len(dense) > 0 {
+		in.DenseTop = max(0, dense[0].Score)
 	}
-	if len(res.Dense) > 0 {
-		dense = max(0, res.Dense[0].Score)
+	if lex == nil || len(lex.hits) == 0 || lex.maxScore <= 0 {
+		return in
 	}
-	return coverage, dense
+	top := lex.hits[0]
+	in.Coverage = lex.topCoverage
+	tenth := 0.0
+	if len(lex.hits) >= 10 {
+		tenth = lex.hits[9].Score / lex.maxScore
+	}
+	in.Gap = min(in.Coverage, max(0, in.Coverage-tenth))
+	for i, h := range dense {
+		if h.ChunkID == top.ChunkID {
+			in.DenseRank = i + 1
+			in.Agreement = 1 / (1 + math.Log(float64(i+1)))
+			break
+		}
+	}
+	if lex.idfSum > 0 {
+		in.NormalizedBM25 = top.Score / lex.idfSum
+	}
+	return in
 }
 
-// StrengthFeatures returns the inputs of the strength model for a result, for fitting it
-// (`eval beir --fit-strength`).
-func StrengthFeatures(res *Result) (coverage, dense float64) {
-	return res.strengthCoverage, res.strengthDense
-}
+// StrengthInputs returns what the result's evidence strength was computed from (zero
+// without evidence).
+func (res *Result) StrengthInputs() StrengthInputs { return res.strengthInputs }

@@ -13,6 +13,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -23,6 +24,7 @@ import (
 	"github.com/docent-rag/docent/internal/answer"
 	"github.com/docent-rag/docent/internal/api"
 	"github.com/docent-rag/docent/internal/auth"
+	"github.com/docent-rag/docent/internal/config"
 	"github.com/docent-rag/docent/internal/embed"
 	"github.com/docent-rag/docent/internal/extract"
 	"github.com/docent-rag/docent/internal/index"
@@ -146,7 +148,7 @@ func newEnv(t testing.TB, cacheSize int) *env {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = traces.Close(context.Background()) })
-	h, err := api.New(api.Config{MinEvidence: 0.35, CacheSize: cacheSize, RateLimit: 1000, RateBurst: 1000,
+	h, err := api.New(api.Config{MinEvidence: defaultMinEvidence(t), CacheSize: cacheSize, RateLimit: 1000, RateBurst: 1000,
 		WidgetKeyRate: 1000, WidgetKeyBurst: 1000, WidgetAddressRate: 1000, WidgetAddressBurst: 1000},
 		db.Pool, r, slowAnswerer{a, e.cancelled}, authn, traces, m, logger)
 	if err != nil {
@@ -397,4 +399,15 @@ func widgetText(t testing.TB, ctx context.Context) string {
 
 func decodeJSON(r *http.Request, v any) error {
 	return json.NewDecoder(io.LimitReader(r.Body, 1<<20)).Decode(v)
+}
+
+// defaultMinEvidence is DOCENT_MIN_EVIDENCE's default, the threshold the server refuses
+// below: the widget is tested as it is deployed.
+func defaultMinEvidence(t testing.TB) float64 {
+	t.Helper()
+	v, err := strconv.ParseFloat(config.Lookup(func(string) string { return "" }, config.MinEvidence), 64)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return v
 }

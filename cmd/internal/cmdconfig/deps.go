@@ -4,7 +4,10 @@ import (
 	"context"
 	"fmt"
 	"strconv"
+	"strings"
+	"time"
 
+	"github.com/docent-rag/docent/internal/answer"
 	"github.com/docent-rag/docent/internal/config"
 	"github.com/docent-rag/docent/internal/embed"
 	"github.com/docent-rag/docent/internal/index"
@@ -80,4 +83,32 @@ func Reranker(setting, kind string, getenv func(string) string) (retrieve.Rerank
 		return c, c.Name(), nil
 	}
 	return nil, "", fmt.Errorf("%s: %q is not none, builtin, tei or cohere", setting, kind)
+}
+
+// ValidationPolicy reads DOCENT_VALIDATION (answer.Policy: drop, fallback or mark), so that
+// `eval answers` validates as the server does.
+func ValidationPolicy(getenv func(string) string) (answer.Policy, error) {
+	p, err := answer.ParsePolicy(config.Lookup(getenv, config.Validation))
+	if err != nil {
+		return "", fmt.Errorf("%s: %w", config.Validation, err)
+	}
+	return p, nil
+}
+
+// Generator builds the answer generator that spec names (DOCENT_GENERATOR's values:
+// extractive, openai:<model> or ollama:<model>) with the providers' settings from the
+// environment and timeout per model call; nil means the extractive answer alone. The server
+// and `eval answers` build it here, so that what is evaluated is what is served.
+func Generator(spec string, timeout time.Duration, getenv func(string) string) (answer.Generator, error) {
+	kind, model, _ := strings.Cut(spec, ":")
+	switch kind {
+	case "extractive":
+		return nil, nil
+	case "openai":
+		return answer.NewOpenAI(answer.LLMConfig{BaseURL: config.Lookup(getenv, config.OpenAIBaseURL),
+			APIKey: getenv(config.OpenAIAPIKey), Model: model, Timeout: timeout})
+	case "ollama":
+		return answer.NewOllama(answer.LLMConfig{BaseURL: config.Lookup(getenv, config.OllamaURL), Model: model, Timeout: timeout})
+	}
+	return nil, fmt.Errorf("%s: %q is not extractive, openai:<model> or ollama:<model>", config.Generator, spec)
 }
