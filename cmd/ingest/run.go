@@ -231,8 +231,14 @@ func extractConfig(getenv func(string) string) (extract.Config, error) {
 			return extract.Config{}, fmt.Errorf("a memory limit of %d MiB is below the minimum of %d MiB", m>>20, extract.MinMemoryLimit>>20)
 		}
 	}
+	ocr, err := config.ReadOCR(getenv)
+	if err != nil {
+		return extract.Config{}, err
+	}
 	return extract.Config{Timeout: b.Timeout, MemoryLimit: b.MemoryLimit,
-		PDF: extract.PDFOptions{Timeout: b.PDFTimeout, MemoryLimit: b.PDFMemoryLimit}}, nil
+		PDF: extract.PDFOptions{Timeout: b.PDFTimeout, MemoryLimit: b.PDFMemoryLimit},
+		OCR: extract.OCRConfig{Mode: extract.OCRMode(ocr.Mode), Languages: ocr.Languages, MaxPages: ocr.MaxPages,
+			PageTimeout: ocr.PageTimeout}}, nil
 }
 
 func overrideEnv(getenv func(string) string, name, value string) func(string) string {
@@ -260,6 +266,10 @@ func printSummary(e env, source string, s ingest.Summary) {
 	}
 	fmt.Fprintf(w, "  chunks: %d written, %d deleted; %d pages, %s read; embedder %s, index generation %d\n",
 		s.Chunks.Written, s.Chunks.Deleted, s.Pages, humanBytes(s.Bytes), printable(s.Embedder), s.Generation)
+	if o := s.OCR; o.Pages+o.Failed+o.Unavailable+o.Deferred+o.Truncated > 0 {
+		fmt.Fprintf(w, "  ocr: %d pages recognised in %s, %d failed, %d unavailable, %d deferred to the next run (%d documents), %d over a file's limit\n",
+			o.Pages, (time.Duration(o.Millis) * time.Millisecond).Round(time.Millisecond), o.Failed, o.Unavailable, o.Deferred, o.DeferredDocuments, o.Truncated)
+	}
 	for _, n := range s.Notes {
 		fmt.Fprintf(w, "  note: %s\n", printable(n))
 	}

@@ -50,6 +50,10 @@ const (
 	ExtractMemory   = "DOCENT_EXTRACT_MEMORY_LIMIT"
 	PDFTimeout      = "DOCENT_PDF_TIMEOUT"
 	PDFMemoryLimit  = "DOCENT_PDF_MEMORY_LIMIT"
+	OCR             = "DOCENT_OCR"
+	OCRLanguages    = "DOCENT_OCR_LANGUAGES"
+	OCRMaxPages     = "DOCENT_OCR_MAX_PAGES"
+	OCRPageTimeout  = "DOCENT_OCR_PAGE_TIMEOUT"
 	EvalData        = "DOCENT_EVAL_DATA"
 	ReindexEval     = "DOCENT_REINDEX_EVAL"
 	ChunkTarget     = "DOCENT_CHUNK_TARGET_TOKENS"
@@ -118,6 +122,10 @@ func Vars() []Var {
 		{ExtractMemory, "1GiB", "Memory the child process extracting one file may use before the file is recorded as failed (`memory`). At least 64MiB.", "ingest"},
 		{PDFTimeout, "value of " + ExtractTimeout, "The time limit of PDF files, when it should differ from other files'.", "ingest"},
 		{PDFMemoryLimit, "value of " + ExtractMemory, "The memory limit of PDF files, when it should differ from other files'.", "ingest"},
+		{OCR, "pdf", "What is recognised with Tesseract (OCR): `pdf` the PDF pages without a usable text layer (scans); `all` also standalone PNG, JPEG and TIFF images and images in office files; `off` nothing. Needs Debian's tesseract-ocr and poppler-utils (scripts/ocr.sh); without them such pages are reported as `ocr_unavailable`.", "ingest"},
+		{OCRLanguages, "eng", "Tesseract's languages for OCR, joined by `+` (e.g. `eng+fra`); each must be installed (Debian: tesseract-ocr-<lang>).", "ingest"},
+		{OCRMaxPages, "500", "How many pages one ingest run may recognise (OCR); the documents left over are stored with the pages they have and redone by the next run.", "ingest"},
+		{OCRPageTimeout, "60s", "How long rendering and recognising one page may take before the page is left without text (`ocr_failed`).", "ingest"},
 		{ReindexEval, "", "Default evaluation gate of `ingest reindex` and `ingest activate`: a folder of your own queries and relevance judgments in the BEIR layout (`queries.jsonl`, `qrels/test.tsv`). Empty: no gate unless --eval is given.", "ingest"},
 		{EvalData, "../shared/data", "Folder of the evaluation data (SciFact, PDFs, ClapNQ, go.dev docs) that tests and benchmarks read.", "tests"},
 		{Reranker, "none",
@@ -254,6 +262,40 @@ func ReadExtractBudget(getenv func(string) string) (ExtractBudget, error) {
 		b.PDFMemoryLimit = size(PDFMemoryLimit)
 	}
 	return b, err
+}
+
+// OCRSettings are the settings of OCR (DOCENT_OCR, DOCENT_OCR_LANGUAGES,
+// DOCENT_OCR_MAX_PAGES, DOCENT_OCR_PAGE_TIMEOUT).
+type OCRSettings struct {
+	Mode        string // pdf, all or off
+	Languages   string // Tesseract codes joined by "+"
+	MaxPages    int    // per run, at least 1
+	PageTimeout time.Duration
+}
+
+// ReadOCR reads the OCR settings from the environment. The languages are checked against
+// what Tesseract has installed when a run starts (extract.NewRunner).
+func ReadOCR(getenv func(string) string) (OCRSettings, error) {
+	var s OCRSettings
+	s.Mode = strings.ToLower(strings.TrimSpace(Lookup(getenv, OCR)))
+	if s.Mode != "pdf" && s.Mode != "all" && s.Mode != "off" {
+		return s, fmt.Errorf("%s: %q is not pdf, all or off", OCR, s.Mode)
+	}
+	s.Languages = strings.TrimSpace(Lookup(getenv, OCRLanguages))
+	if !regexp.MustCompile(`^[A-Za-z0-9_]+(\+[A-Za-z0-9_]+)*$`).MatchString(s.Languages) {
+		return s, fmt.Errorf("%s: %q is not Tesseract language codes joined by + (e.g. eng+fra)", OCRLanguages, s.Languages)
+	}
+	v := strings.TrimSpace(Lookup(getenv, OCRMaxPages))
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 1 {
+		return s, fmt.Errorf("%s: %q is not a positive number of pages", OCRMaxPages, v)
+	}
+	s.MaxPages = n
+	v = strings.TrimSpace(Lookup(getenv, OCRPageTimeout))
+	if s.PageTimeout, err = time.ParseDuration(v); err != nil || s.PageTimeout <= 0 {
+		return s, fmt.Errorf("%s: %q is not a positive duration such as 60s or 2m", OCRPageTimeout, v)
+	}
+	return s, nil
 }
 
 // SizeVars are the variables that hold a size in bytes. All of them are read with Size, so

@@ -19,6 +19,16 @@ type builder struct {
 // add appends a block. Text is used as given (normalise it first); a block that is empty
 // after trimming is dropped.
 func (b *builder) add(kind chunk.Kind, level, page int, text string) {
+	b.addBlock(chunk.Block{Kind: kind, Level: level, Page: page}, text)
+}
+
+// addOCR appends a block of text recognised from an image (Block.OCR).
+func (b *builder) addOCR(kind chunk.Kind, page int, text string) {
+	b.addBlock(chunk.Block{Kind: kind, Page: page, OCR: true}, text)
+}
+
+// addBlock appends block with text, setting its offsets.
+func (b *builder) addBlock(block chunk.Block, text string) {
 	text = strings.TrimSpace(text)
 	if text == "" {
 		return
@@ -28,7 +38,8 @@ func (b *builder) add(kind chunk.Kind, level, page int, text string) {
 	}
 	start := b.text.Len()
 	b.text.WriteString(text)
-	b.blocks = append(b.blocks, chunk.Block{Kind: kind, Level: level, Start: start, End: b.text.Len(), Page: page})
+	block.Start, block.End = start, b.text.Len()
+	b.blocks = append(b.blocks, block)
 }
 
 // startPage records that page n (1-based) starts at the current end of the text. Call it for

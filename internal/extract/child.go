@@ -3,6 +3,7 @@ package extract
 import (
 	"bufio"
 	"bytes"
+	"context"
 	"encoding/binary"
 	"encoding/json"
 	"errors"
@@ -114,6 +115,8 @@ type childRequest struct {
 	// without answering), "garbage" (answer with a broken frame), "big" (announce a
 	// response larger than the parent accepts). Only a Runner's unexported test hook sets it.
 	TestMode string `json:"test_mode,omitempty"`
+	// OCR, when set, says how to recognise pages without text (nil: OCR is off).
+	OCR *ocrRequest `json:"ocr,omitempty"`
 }
 
 // childResponse is the header of a response.
@@ -123,9 +126,13 @@ type childResponse struct {
 	Message string `json:"message,omitempty"` // and this message
 	// ACL says that the failure is an *ACLError: the file tries to declare its permission
 	// tags and they cannot be read exactly (ingestion then hides the document).
-	ACL  bool  `json:"acl,omitempty"`
-	RSS  int64 `json:"rss,omitempty"` // the child's resident memory once the file is done (or at its start), in bytes
-	Size int64 `json:"size"`          // bytes of payload: the document, as JSON
+	ACL bool  `json:"acl,omitempty"`
+	RSS int64 `json:"rss,omitempty"` // the child's resident memory once the file is done (or at its start), in bytes
+	// ExtendMS, in a message before the answer, asks for that much more time for the file:
+	// the child is about to recognise a page (OCR). The parent grants it up to the pages
+	// reserved for the file.
+	ExtendMS int64 `json:"extend_ms,omitempty"`
+	Size     int64 `json:"size"` // bytes of payload: the document, as JSON
 }
 
 // writeFrame writes one frame: header, then payload.
@@ -231,7 +238,7 @@ func childMain(in io.Reader, out io.Writer, stderr io.Writer) int {
 			fmt.Fprintf(stderr, "docent extract child: read request: %v\n", err)
 			return childExitProtocol
 		}
-		stop := childLimits(req, stderr)
+		stop, extendBackstop := childLimits(req, stderr)
 		data, err := readPayload(r, req.Size, maxRequestSize)
 		if err != nil {
 			fmt.Fprintf(stderr, "docent extract child: read request: %v\n", err)
@@ -239,7 +246,13 @@ func childMain(in io.Reader, out io.Writer, stderr io.Writer) int {
 		}
 		childTestMode(req, w, stderr)
 		var resp childResponse
-		payload, err := childExtract(req, data)
+		extend := func(d time.Duration) {
+			extendBackstop(d)
+			if !send(childResponse{ExtendMS: d.Milliseconds()}, nil) {
+				os.Exit(childExitProtocol)
+			}
+		}
+		payload, err := childExtract(req, data, extend)
 		if err != nil {
 			resp.Reason, resp.Message = childFailure(err)
 			resp.ACL = IsACLError(err)
@@ -263,10 +276,11 @@ func childMain(in io.Reader, out io.Writer, stderr io.Writer) int {
 // of the address space (outside race builds), and a timer that ends the process if the
 // parent has not killed it a little after the timeout (a backstop; the parent's kill is
 // the rule).
-func childLimits(req childRequest, stderr io.Writer) (stop func()) {
+func childLimits(req childRequest, stderr io.Writer) (stop func(), extend func(time.Duration)) {
 	var timer *time.Timer
+	backstop := time.Duration(req.TimeoutMS)*time.Millisecond + 2*time.Second
 	if req.TimeoutMS > 0 {
-		timer = time.AfterFunc(time.Duration(req.TimeoutMS)*time.Millisecond+2*time.Second, func() {
+		timer = time.AfterFunc(backstop, func() {
 			fmt.Fprintln(stderr, "docent extract child: time limit exceeded")
 			os.Exit(childExitTimeout)
 		})
@@ -282,6 +296,13 @@ func childLimits(req childRequest, stderr io.Writer) (stop func()) {
 			}
 		}
 	}
+	start := time.Now()
+	extend = func(d time.Duration) {
+		if timer != nil {
+			backstop += d
+			timer.Reset(backstop - time.Since(start))
+		}
+	}
 	return func() {
 		if timer != nil {
 			timer.Stop()
@@ -292,7 +313,7 @@ func childLimits(req childRequest, stderr io.Writer) (stop func()) {
 			}
 		}
 		debug.SetMemoryLimit(math.MaxInt64)
-	}
+	}, extend
 }
 
 // childTestMode misbehaves as the request's TestMode asks (see childRequest).
@@ -335,22 +356,27 @@ func childTestMode(req childRequest, w *bufio.Writer, stderr io.Writer) {
 // childExtract extracts the request's payload and returns the document as JSON. A panic
 // becomes an Error with ReasonCrash (the parent then replaces this child, whose state the
 // panic may have left broken).
-func childExtract(req childRequest, data []byte) (payload []byte, err error) {
+func childExtract(req childRequest, data []byte, extend func(time.Duration)) (payload []byte, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			payload, err = nil, &Error{Reason: ReasonCrash, Err: fmt.Errorf("panic: %v", v)}
 		}
 	}()
-	doc, err := extractFormat(req.Format, data, req.Password)
+	ocr := newOCR(req, extend)
+	defer ocr.close() // its temporary files
+	// Each OCR page has its own time limit; the parent, the file's.
+	doc, err := extractFormat(context.Background(), req.Format, data, req.Password, ocr)
 	if err != nil {
 		return nil, err
 	}
+	finishOCR(&doc, ocr)
 	return encodeDocument(doc)
 }
 
 // extractFormat extracts data as format, in this process: the child's dispatch, also used
-// for the files found inside others (e-mail attachments).
-func extractFormat(format Format, data []byte, password string) (Document, error) {
+// for the files found inside others (e-mail attachments). Scanned PDF pages and images are
+// recognised with ocr (nil: OCR off), within the file's page budget.
+func extractFormat(ctx context.Context, format Format, data []byte, password string, ocr *OCR) (Document, error) {
 	switch format {
 	case FormatMarkdown:
 		return Markdown(data)
@@ -359,13 +385,15 @@ func extractFormat(format Format, data []byte, password string) (Document, error
 	case FormatText:
 		return PlainText(data)
 	case FormatPDF:
-		return pdfExtract(data, password)
+		return pdfExtract(ctx, data, password, ocr)
+	case FormatImage:
+		return imageExtract(ctx, data, ocr)
 	case FormatCSV, FormatTSV:
 		return CSV(data, format == FormatTSV)
 	case FormatEML:
-		return EML(data)
+		return emlMessage(ctx, data, "attachment", true, ocr)
 	case FormatMBOX:
-		return MBOX(data)
+		return mboxExtract(ctx, data, ocr)
 	case FormatEPUB:
 		return EPUB(data)
 	case FormatRTF:
@@ -425,6 +453,8 @@ type wireDocument struct {
 	Fragment string `json:"fragment,omitempty"`
 	Reason   string `json:"reason,omitempty"`
 	Message  string `json:"message,omitempty"`
+	// OCR is what OCR did for this document (its recognised blocks are marked in BlockInfo).
+	OCR OCRReport `json:"ocr"`
 }
 
 // wireBlockInfo is a block's HeaderRows, Locator and OCR, by its index in Blocks.
@@ -475,7 +505,7 @@ func encodeOne(doc Document, parts int, part *Part) ([]byte, error) {
 	w := wireDocument{
 		Title: doc.Title, ContentType: doc.ContentType, Pages: doc.Pages, PageStarts: doc.PageStarts,
 		NoTextPages: doc.NoTextPages, Metadata: doc.Metadata, ACL: doc.ACL, Skip: doc.Skip,
-		URL: doc.URL, URLRefused: doc.URLRefused, TextLen: new(len(doc.Text)), Parts: parts,
+		URL: doc.URL, URLRefused: doc.URLRefused, TextLen: new(len(doc.Text)), Parts: parts, OCR: doc.OCR,
 		Blocks: make([][5]int, len(doc.Blocks)),
 	}
 	w.PageUnit = doc.PageUnit
@@ -546,7 +576,8 @@ func decodeDocument(payload []byte) (Document, error) {
 		seen[pw.Fragment] = true
 		p := Part{Fragment: pw.Fragment, Document: pdoc}
 		if pw.Reason != "" {
-			p.Document = Document{Metadata: map[string]any{}}
+			// Its OCR report only: the pages it used count in the run's budget.
+			p.Document = Document{Metadata: map[string]any{}, OCR: pdoc.OCR}
 			p.Err = &Error{Reason: truncate(pw.Reason, 64), Err: errors.New(truncate(pw.Message, maxMessage))}
 		}
 		doc.Parts = append(doc.Parts, p)
@@ -590,6 +621,7 @@ func decodeOne(payload []byte) (Document, wireDocument, []byte, error) {
 		Document:    chunk.Document{Title: w.Title, Text: text, Blocks: make([]chunk.Block, len(w.Blocks))},
 		ContentType: w.ContentType, Pages: w.Pages, PageStarts: w.PageStarts, NoTextPages: w.NoTextPages,
 		Metadata: map[string]any{}, ACL: w.ACL, Skip: w.Skip, URLRefused: truncate(w.URLRefused, maxMessage),
+		OCR: w.OCR,
 	}
 	if w.URL != "" {
 		// Checked again: the child's output was shaped by the file.
@@ -645,6 +677,9 @@ func decodeOne(payload []byte) (Document, wireDocument, []byte, error) {
 		doc.PageUnit = w.PageUnit
 	default:
 		return Document{}, w, nil, fmt.Errorf("page unit %q", truncate(w.PageUnit, 32))
+	}
+	if err := w.OCR.check(); err != nil {
+		return Document{}, w, nil, fmt.Errorf("decode: ocr: %w", err)
 	}
 	if w.Pages < 0 || len(w.PageStarts) > w.Pages {
 		return Document{}, w, nil, fmt.Errorf("%d page starts for %d pages", len(w.PageStarts), w.Pages)

@@ -22,6 +22,9 @@ const (
 	FormatText     Format = "text"
 	FormatJSONL    Format = "jsonl"
 	FormatBinary   Format = "binary" // not a document format and not text: skipped
+	// FormatImage is a PNG, JPEG or TIFF image: recognised (OCR) when OCRConfig.Mode is
+	// OCRAll, else skipped as binary.
+	FormatImage Format = "image"
 )
 
 // Office formats (zip packages of XML).
@@ -74,9 +77,9 @@ var extFormats = map[string]Format{
 	".xlsx": FormatXLSX, ".xlsm": FormatXLSX, ".odt": FormatODT, ".ods": FormatODS, ".odp": FormatODP,
 
 	// Images, archives, executables, media, fonts, databases.
-	".png": FormatBinary, ".jpg": FormatBinary, ".jpeg": FormatBinary, ".gif": FormatBinary,
-	".webp": FormatBinary, ".bmp": FormatBinary, ".ico": FormatBinary, ".tif": FormatBinary,
-	".tiff": FormatBinary, ".heic": FormatBinary, ".avif": FormatBinary, ".svg": FormatBinary,
+	".png": FormatImage, ".jpg": FormatImage, ".jpeg": FormatImage, ".tif": FormatImage, ".tiff": FormatImage,
+	".gif": FormatBinary, ".webp": FormatBinary, ".bmp": FormatBinary, ".ico": FormatBinary,
+	".heic": FormatBinary, ".avif": FormatBinary, ".svg": FormatBinary,
 	".psd": FormatBinary,
 	".zip": FormatBinary, ".gz": FormatBinary, ".tgz": FormatBinary, ".bz2": FormatBinary,
 	".xz": FormatBinary, ".zst": FormatBinary, ".7z": FormatBinary, ".rar": FormatBinary,

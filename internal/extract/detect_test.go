@@ -33,7 +33,7 @@ func TestDetect(t *testing.T) {
 		{"x.pdf", "", FormatPDF},
 		{"corpus.jsonl", "", FormatJSONL},
 		{"corpus.ndjson", "", FormatJSONL},
-		{"x.png", "text", FormatBinary},
+		{"x.png", "text", FormatImage}, {"x.TIFF", "", FormatImage}, {"x.gif", "text", FormatBinary},
 		{"x.docx", "", FormatDOCX}, {"X.XLSM", "", FormatXLSX}, {"x.odp", "", FormatODP},
 		{"x.zip", "", FormatBinary},
 		{"x.exe", "", FormatBinary},

@@ -53,8 +53,13 @@ type Document struct {
 	// at its row limit (WarnTruncated), a hidden sheet skipped (WarnHiddenSheet).
 	Warnings []Warning
 	// Skip, when not empty, says why the document yields no chunks although nothing failed:
-	// SkipEmpty, SkipRedirect, SkipBinary, SkipNoText.
+	// SkipEmpty, SkipRedirect, SkipBinary, SkipNoText, SkipContainer, SkipOCRUnavailable,
+	// SkipOCRDeferred.
 	Skip string
+	// OCR says what OCR did (pages recognised, failed, deferred, unavailable, and its time);
+	// the zero value when it did nothing. Blocks of recognised text have Block.OCR set.
+	// Each document has its own: a PDF attached to an e-mail has it in its Part.
+	OCR OCRReport
 	// Parts are the documents derived from the file beside this one (see Part): an e-mail's
 	// attachments, a mailbox's messages. Only a file's top document has them.
 	Parts []Part
@@ -80,9 +85,18 @@ const (
 	SkipEmpty    = "empty"    // no text at all
 	SkipRedirect = "redirect" // only a redirect stub (e.g. a go.dev page with `redirect:` front matter)
 	SkipBinary   = "binary"   // not a document format and not text
-	SkipNoText   = "no_text"  // a PDF without any text layer (scanned); OCR is not done
+	SkipNoText   = "no_text"  // a PDF without any text layer (scanned) and OCR off, or OCR found no text
 	// SkipContainer: the file only holds other documents (a mailbox's messages, as Parts).
 	SkipContainer = "container"
+)
+
+// Reasons of OCR: a document skipped, or a warning for a document written with some pages
+// left without text.
+const (
+	SkipOCRUnavailable = "ocr_unavailable" // pages need OCR, and tesseract or pdftoppm is not installed
+	SkipOCRDeferred    = "ocr_deferred"    // pages need OCR, and the run's budget (DOCENT_OCR_MAX_PAGES) is spent: the next run does them
+	WarnOCRFailed      = "ocr_failed"      // pages whose OCR failed (time limit, a tool's error): left without text
+	WarnOCRTruncated   = "ocr_truncated"   // pages beyond the file's OCR page limit: left without text
 )
 
 // Error is an extraction failure with a stable reason code for reports and `ingest status`.

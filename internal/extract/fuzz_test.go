@@ -306,7 +306,11 @@ var childFuzzFormats = []string{".md", ".html", ".txt", ".pdf", ".eml", ".mbox",
 
 // childFuzzConfig is the budget of the fuzzed children: small, so that a runaway input
 // costs little time.
-var childFuzzConfig = Config{Workers: 1, Timeout: 5 * time.Second, MemoryLimit: 256 << 20}
+//
+// OCR is off: these targets check the parsers, the pool and the protocol within the
+// parsing budget; a scanned page gets a page's time more (TestOCRPageTimeout and the other
+// OCR tests check that path).
+var childFuzzConfig = Config{Workers: 1, Timeout: 5 * time.Second, MemoryLimit: 256 << 20, OCR: OCRConfig{Mode: OCROff}}
 
 // checkChildExtract extracts data as a file with extension ext through r and checks the
 // result (see FuzzExtractChild).

@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/base64"
 	"errors"
 	"fmt"
@@ -53,14 +54,18 @@ const (
 	mboxMaxMessages    = 5_000    // messages per mailbox
 )
 
-// EML extracts one e-mail message, its attachments as Parts.
+// EML extracts one e-mail message, its attachments as Parts (without OCR: the child
+// extracts with it).
 func EML(data []byte) (Document, error) {
-	return emlMessage(data, "attachment", true)
+	return emlMessage(context.Background(), data, "attachment", true, nil)
 }
 
 // emlMessage extracts a message; its attachments' fragments start with prefix. Without
-// attachments (an attached message) they are only listed.
-func emlMessage(data []byte, prefix string, attachments bool) (Document, error) {
+// attachments (an attached message) they are only listed. Scanned PDF attachments (and
+// images, when ocr recognises them) are recognised with ocr (nil: no OCR), from the file's
+// page budget; an image left out because images are not recognised in this OCR mode makes
+// the message pending (OCRReport.Pending), so that a run in another mode extracts it again.
+func emlMessage(ctx context.Context, data []byte, prefix string, attachments bool, ocr *OCR) (Document, error) {
 	msg, err := mail.ReadMessage(bufio.NewReader(bytes.NewReader(data)))
 	if err != nil {
 		return Document{}, &Error{Reason: ReasonInvalid, Err: fmt.Errorf("not an e-mail message: %w", err)}
@@ -83,8 +88,12 @@ func emlMessage(data []byte, prefix string, attachments bool) (Document, error) 
 		if !attachments || i >= mailMaxAttachments || len(a.data) == 0 {
 			continue
 		}
-		if p, ok := attachmentPart(a, partFragment(prefix, i+1, a.name)); ok {
+		p, ok, imageOff := attachmentPart(ctx, a, partFragment(prefix, i+1, a.name), ocr)
+		if ok {
 			doc.Parts = append(doc.Parts, p)
+		}
+		if imageOff {
+			doc.OCR.Pending = pendingMode + string(ocr.mode())
 		}
 	}
 	if len(names) > 0 {
@@ -390,8 +399,9 @@ func (w *mailWalker) body() Document {
 }
 
 // attachmentPart extracts an attachment whose format Docent reads, as a Part; ok is false
-// for a format it does not (the attachment is then only listed).
-func attachmentPart(a mailAttachment, fragment string) (p Part, ok bool) {
+// for a format it does not (the attachment is then only listed), and for an image when ocr
+// does not recognise images (imageOff).
+func attachmentPart(ctx context.Context, a mailAttachment, fragment string, ocr *OCR) (p Part, ok, imageOff bool) {
 	name := a.name
 	if path.Ext(name) == "" {
 		name += extensionFor(a.mediaType)
@@ -399,15 +409,24 @@ func attachmentPart(a mailAttachment, fragment string) (p Part, ok bool) {
 	format := Detect(name, a.data)
 	switch format {
 	case FormatBinary, FormatJSONL, FormatMBOX:
-		return Part{}, false
+		return Part{}, false, false
+	case FormatImage:
+		if !ocr.ImagesEnabled() {
+			return Part{}, false, true
+		}
 	}
 	p.Fragment = fragment
-	doc, err := extractEmbedded(format, a.data)
+	doc, err := extractEmbedded(ctx, format, a.data, ocr)
 	if err != nil {
 		p.Err = err
 		p.Document = newDocument("")
-		return p, true
+		if ocr != nil {
+			// The pages it used, for the parent's accounting of the run's budget.
+			p.Document.OCR, _ = ocr.takeReport()
+		}
+		return p, true, false
 	}
+	finishOCR(&doc, ocr)
 	doc.Parts, doc.ACL, doc.URL, doc.URLRefused = nil, nil, "", ""
 	if doc.Title == "" {
 		doc.Title = a.name
@@ -415,22 +434,22 @@ func attachmentPart(a mailAttachment, fragment string) (p Part, ok bool) {
 	doc.Metadata["attachment"] = a.name
 	doc.Metadata["attachment_type"] = a.mediaType
 	p.Document = doc
-	return p, true
+	return p, true, false
 }
 
 // extractEmbedded extracts a file found inside another (an attachment): as the child
 // would, but an attached message's own attachments are not extracted, and a panic fails
 // this file only.
-func extractEmbedded(format Format, data []byte) (doc Document, err error) {
+func extractEmbedded(ctx context.Context, format Format, data []byte, ocr *OCR) (doc Document, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			doc, err = Document{}, &Error{Reason: ReasonCrash, Err: fmt.Errorf("panic: %v", v)}
 		}
 	}()
 	if format == FormatEML {
-		return emlMessage(data, "", false)
+		return emlMessage(ctx, data, "", false, ocr)
 	}
-	return extractFormat(format, data, "")
+	return extractFormat(ctx, format, data, "", ocr)
 }
 
 // extensionFor is the file extension of a media type, for attachments without a name.
@@ -486,8 +505,13 @@ func extensionFor(mediaType string) string {
 }
 
 // MBOX extracts a mailbox: each message (with its attachments) is a Part; the file's own
-// document is a container.
+// document is a container. Without OCR: the child extracts with it.
 func MBOX(data []byte) (Document, error) {
+	return mboxExtract(context.Background(), data, nil)
+}
+
+// mboxExtract is MBOX, its attachments recognised with ocr as EML's are.
+func mboxExtract(ctx context.Context, data []byte, ocr *OCR) (Document, error) {
 	doc := newDocument("application/mbox")
 	doc.Skip = SkipContainer
 	msgs, truncated := SplitMBOX(data)
@@ -506,7 +530,7 @@ func MBOX(data []byte) (Document, error) {
 			addNote(&doc, fmt.Sprintf("truncated: at most %d documents per file", maxParts))
 			break
 		}
-		msg, err := emlMessage(m, prefix+"/attachment", true)
+		msg, err := emlMessage(ctx, m, prefix+"/attachment", true, ocr)
 		attached := msg.Parts
 		msg.Parts = nil
 		doc.Parts = append(doc.Parts, Part{Fragment: prefix, Document: msg, Err: err})

@@ -1,7 +1,11 @@
 package extract
 
 import (
+	"context"
 	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
 
 	"github.com/docent-rag/docent/internal/chunk"
 	"github.com/docent-rag/docent/internal/extract/pdf"
@@ -20,7 +24,12 @@ import (
 // A file the engine cannot read yields an *Error with reason ReasonPDFEncrypted,
 // ReasonPDFInvalid, ReasonMemory (an impossible allocation, refused) or ReasonCrash (a
 // parser or the layout panicked).
-func pdfExtract(data []byte, password string) (Document, error) {
+//
+// With ocr (nil: OCR off), the pages without a text layer or with a garbage one
+// (garbageText) are rendered and recognised: their blocks are marked OCR, and the
+// document's OCRReport and metadata say which pages were recognised, failed, deferred to
+// the next run (the run's budget), truncated (the file's) or need OCR that is unavailable.
+func pdfExtract(ctx context.Context, data []byte, password string, ocr *OCR) (Document, error) {
 	res, err := pdf.Extract(data, password)
 	if err != nil {
 		reason := ReasonPDFInvalid
@@ -36,15 +45,54 @@ func pdfExtract(data []byte, password string) (Document, error) {
 		}
 		return Document{}, &Error{Reason: reason, Err: err}
 	}
-	return pdfDocument(res), nil
+	if ocr == nil {
+		return pdfDocument(res, nil), nil
+	}
+	recognised := map[int]string{} // page (1-based) → recognised text
+	var file string
+	for i, paras := range res.Pages {
+		n := i + 1
+		if len(paras) > 0 && !garbageText(paras) {
+			continue
+		}
+		if ocr.req.Unavailable {
+			ocr.note(n, &ocr.report.Unavailable)
+			continue
+		}
+		if !ocr.take(n) {
+			continue
+		}
+		if file == "" {
+			dir, err := ocr.dir()
+			if err != nil {
+				return Document{}, err
+			}
+			file = filepath.Join(dir, "file.pdf")
+			if err := os.WriteFile(file, data, 0o600); err != nil {
+				return Document{}, fmt.Errorf("OCR: write the PDF: %w", err)
+			}
+		}
+		if text, err := ocr.pdfPage(ctx, file, n); err == nil {
+			recognised[n] = text
+		}
+	}
+	return pdfDocument(res, recognised), nil
 }
 
-// pdfDocument builds the Document from the engine's.
-func pdfDocument(res pdf.Document) Document {
+// pdfDocument builds the Document from the engine's, with the text recognised on some of
+// its pages (page number → text), which replaces their text layer.
+func pdfDocument(res pdf.Document, recognised map[int]string) Document {
 	var b builder
 	var noText []int
 	for i, paras := range res.Pages {
 		b.startPage()
+		if text, ok := recognised[i+1]; ok {
+			n := len(b.blocks)
+			if ocrBlocks(&b, i+1, text); len(b.blocks) == n {
+				noText = append(noText, i+1)
+			}
+			continue
+		}
 		for _, text := range paras {
 			b.add(chunk.Paragraph, 0, i+1, text)
 		}

@@ -70,6 +70,8 @@ type Config struct {
 	// PDF holds what is particular to PDFs: their budget (zero values take Timeout and
 	// MemoryLimit) and a password.
 	PDF PDFOptions
+	// OCR configures the recognition of scanned pages and images (see OCRConfig).
+	OCR OCRConfig
 	// FilesPerChild is how many files a child extracts before it is replaced; default 500.
 	FilesPerChild int
 	// RecycleMemory: a child whose resident memory has grown by more than this since it
@@ -98,6 +100,10 @@ type Runner struct {
 	cfg       Config
 	tokens    chan struct{} // one per worker: a free slot to run a child
 	recycleAt int64         // a child that has grown more than this after a file is replaced
+	// ocrUnavailable says why OCR cannot run ("" when it can, or is off).
+	ocrUnavailable string
+	ocrMu          sync.Mutex
+	ocrLeft        int // pages the run may still recognise (guarded by ocrMu)
 
 	mu       sync.Mutex // guards what follows
 	idle     []*child
@@ -118,6 +124,10 @@ func NewRunner(cfg Config) (*Runner, error) {
 	if err := cfg.validate(); err != nil {
 		return nil, err
 	}
+	ocrUnavailable, err := cfg.OCR.setup()
+	if err != nil {
+		return nil, err
+	}
 	if cfg.Executable == "" {
 		if !hookCalled.Load() {
 			return nil, errors.New("extract: this program's main (or TestMain) must call extract.RunChildIfRequested first: files are extracted by the program itself, re-executed as a child")
@@ -131,7 +141,8 @@ func NewRunner(cfg Config) (*Runner, error) {
 	// A child kept for the next file must leave that file most of its budget, whatever its
 	// format.
 	recycleAt := min(cfg.RecycleMemory, min(cfg.MemoryLimit, cfg.PDF.MemoryLimit)/2)
-	r := &Runner{cfg: cfg, tokens: make(chan struct{}, cfg.Workers), recycleAt: recycleAt, children: map[*child]bool{}}
+	r := &Runner{cfg: cfg, tokens: make(chan struct{}, cfg.Workers), recycleAt: recycleAt, children: map[*child]bool{},
+		ocrUnavailable: ocrUnavailable, ocrLeft: cfg.OCR.MaxPages}
 	for range cfg.Workers {
 		r.tokens <- struct{}{}
 	}
@@ -183,6 +194,14 @@ func (r *Runner) Extract(ctx context.Context, name string, data []byte) (Documen
 		return Document{}, &Error{Reason: ReasonConverterMissing, Err: errors.New("a legacy binary office file (DOC, XLS, PPT) needs a converter (LibreOffice headless), which this build does not run yet")}
 	case FormatPDF:
 		req.TimeoutMS, req.MemoryLimit, req.Password = r.cfg.PDF.Timeout.Milliseconds(), r.cfg.PDF.MemoryLimit, r.cfg.PDF.Password
+	case FormatImage:
+		if r.cfg.OCR.Mode != OCRAll {
+			doc := newDocument("application/octet-stream")
+			doc.Skip = SkipBinary
+			doc.OCR.Pending = pendingMode + string(r.cfg.OCR.Mode) // extracted again when images are recognised
+			return doc, nil
+		}
+		req.TimeoutMS, req.MemoryLimit = r.cfg.PDF.Timeout.Milliseconds(), r.cfg.PDF.MemoryLimit
 	}
 	if r.cfg.testMode != nil {
 		req.TestMode = r.cfg.testMode(name)
@@ -197,9 +216,71 @@ func (r *Runner) Extract(ctx context.Context, name string, data []byte) (Documen
 	if err != nil {
 		return Document{}, err
 	}
+	if ocrFormat(format) && r.cfg.OCR.Mode != OCROff {
+		// The file's share of the run's OCR budget, and the time to use it: one share for
+		// the file and the documents in it (an e-mail's attachments). The file's time grows
+		// by a page's time limit for each page the child starts to recognise (it asks
+		// before each), up to the pages reserved.
+		req.OCR = r.reserveOCR()
+	}
 	doc, keep, err := r.run(ctx, c, req, data)
 	r.put(c, keep)
+	used := len(doc.OCR.Pages) + len(doc.OCR.Failed)
+	for i := range doc.Parts {
+		p := &doc.Parts[i].Document
+		used += len(p.OCR.Pages) + len(p.OCR.Failed)
+		r.pendingOff(p)
+	}
+	r.releaseOCR(req.OCR, used)
+	if err == nil {
+		r.pendingOff(&doc)
+		doc.OCR.Pending = filePending(doc)
+	}
 	return doc, err
+}
+
+// filePending is the Pending of a file's document: its own, or else its derived documents'
+// (an attachment deferred, an image left out in this OCR mode), so that a run extracts the
+// file again, and with it every document in it (also those it did not yield before), when
+// any of them needs it. Deferred goes first (always extracted again), then a mode (which
+// may yield new documents), then unavailable.
+func filePending(doc Document) string {
+	rank := func(p string) int {
+		switch {
+		case p == pendingDeferred:
+			return 3
+		case strings.HasPrefix(p, pendingMode):
+			return 2
+		case p == pendingUnavailable:
+			return 1
+		}
+		return 0
+	}
+	best := doc.OCR.Pending
+	for _, p := range doc.Parts {
+		if rank(p.OCR.Pending) > rank(best) {
+			best = p.OCR.Pending
+		}
+	}
+	return best
+}
+
+// ocrFormat reports whether files of a format may need OCR: scans, images, and e-mails
+// (their attachments).
+func ocrFormat(f Format) bool {
+	switch f {
+	case FormatPDF, FormatImage, FormatEML, FormatMBOX:
+		return true
+	}
+	return false
+}
+
+// pendingOff marks a PDF with pages without text, extracted with OCR off, to be extracted
+// again when OCR is turned on.
+func (r *Runner) pendingOff(doc *Document) {
+	if r.cfg.OCR.Mode == OCROff && doc.ContentType == "application/pdf" && len(doc.NoTextPages) > 0 && doc.OCR.Pending == "" {
+		doc.OCR.Pending = pendingMode + string(OCROff)
+	}
 }
 
 // Close ends every child and waits for them to exit. Extract calls in progress return
@@ -411,7 +492,7 @@ func childEnviron() []string {
 	env := []string{childEnv + "=" + childProtocol}
 	for _, kv := range os.Environ() {
 		switch k, _, _ := strings.Cut(kv, "="); k {
-		case "GODEBUG", "GOGC", "GOMAXPROCS", "GOMEMLIMIT", "GOTRACEBACK", "GOCOVERDIR", "TMPDIR", "TZ", "LANG", "LC_ALL", "LC_CTYPE":
+		case "GODEBUG", "GOGC", "GOMAXPROCS", "GOMEMLIMIT", "GOTRACEBACK", "GOCOVERDIR", "TMPDIR", "TZ", "LANG", "LC_ALL", "LC_CTYPE", "TESSDATA_PREFIX":
 			env = append(env, kv)
 		}
 	}
@@ -474,8 +555,10 @@ func (r *Runner) run(ctx context.Context, c *child, req childRequest, data []byt
 	// passes the limit, or when ctx is done; the pipes then end, and so does the exchange.
 	var cause string // written by the watchdog, read after it has stopped
 	stop, stopped := make(chan struct{}), make(chan struct{})
+	extend := make(chan time.Duration, 1) // more time for an OCR page, granted below
 	go func() {
 		defer close(stopped)
+		deadline := time.Now().Add(timeout)
 		timer := time.NewTimer(timeout)
 		defer timer.Stop()
 		tick := time.NewTicker(watchInterval)
@@ -484,6 +567,10 @@ func (r *Runner) run(ctx context.Context, c *child, req childRequest, data []byt
 			select {
 			case <-stop:
 				return
+			case d := <-extend:
+				deadline = deadline.Add(d)
+				timer.Reset(time.Until(deadline))
+				continue
 			case <-ctx.Done():
 				cause = killCanceled
 			case <-timer.C:
@@ -512,6 +599,27 @@ func (r *Runner) run(ctx context.Context, c *child, req childRequest, data []byt
 		err = c.out.Flush()
 	}
 	if err == nil {
+		err = readFrameHeader(c.in, &resp)
+	}
+	// Before each page it recognises, the child asks for the page's time: granted up to
+	// the pages reserved for the file.
+	var allowance time.Duration
+	if req.OCR != nil {
+		allowance = time.Duration(req.OCR.Pages) * time.Duration(req.OCR.PageTimeoutMS) * time.Millisecond
+	}
+	for err == nil && resp.ExtendMS > 0 {
+		d := min(time.Duration(resp.ExtendMS)*time.Millisecond, allowance)
+		allowance -= d
+		if d > 0 {
+			select {
+			case extend <- d:
+			case <-stopped: // the watchdog has killed the child: the read below fails
+			}
+			deadline = deadline.Add(d)
+			_ = c.reqW.SetWriteDeadline(deadline)
+			_ = c.respR.SetReadDeadline(deadline)
+		}
+		resp = childResponse{}
 		err = readFrameHeader(c.in, &resp)
 	}
 	if err == nil && resp.Size > limit {

@@ -114,7 +114,7 @@ func TestText(t *testing.T) {
 		{"text", "notes.txt", "*hi*", "text/plain", "", "*hi*"},
 		{"sniffed html", "page", "<!DOCTYPE html><p>hi</p>", "text/html", "", "hi"},
 		{"sniffed text", "README", "# not parsed as markdown", "text/plain", "", "# not parsed as markdown"},
-		{"binary extension", "photo.png", "looks like text", "application/octet-stream", SkipBinary, ""},
+		{"binary extension", "photo.gif", "looks like text", "application/octet-stream", SkipBinary, ""},
 		{"sniffed binary", "blob", "\x00\x01\x02", "application/octet-stream", SkipBinary, ""},
 		{"binary content with a text extension", "data.txt", "a\x00b", "text/plain", SkipBinary, ""},
 	}

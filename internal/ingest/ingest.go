@@ -140,6 +140,7 @@ type Summary struct {
 	Documents  DocumentCounts  `json:"documents"`
 	Chunks     ChunkCounts     `json:"chunks"`
 	Pages      int64           `json:"pages"`
+	OCR        OCRCounts       `json:"ocr"`
 	Bytes      int64           `json:"bytes"`
 	Embedder   string          `json:"embedder"`
 	Generation int             `json:"generation"`
@@ -172,6 +173,18 @@ type DocumentCounts struct {
 	URLChanged int `json:"url_changed"` // only the URL changed (a new --url-prefix)
 	Failed     int `json:"failed"`
 	Skipped    int `json:"skipped"`
+}
+
+// OCRCounts counts the pages OCR recognised, and those it left without text, in the
+// documents written.
+type OCRCounts struct {
+	Pages             int64 `json:"pages"`              // recognised
+	Millis            int64 `json:"ms"`                 // time spent rendering and recognising them (all children together)
+	Failed            int64 `json:"failed"`             // a tool failed or ran out of time
+	Unavailable       int64 `json:"unavailable"`        // OCR is not installed
+	Deferred          int64 `json:"deferred"`           // the run's budget was spent: the next run does them
+	DeferredDocuments int   `json:"deferred_documents"` // documents the next run extracts again for them
+	Truncated         int64 `json:"truncated"`          // beyond a file's page limit
 }
 
 // ChunkCounts counts chunks written and deleted.
@@ -371,6 +384,9 @@ func (r *run) run(ctx context.Context) error {
 		if err := r.guard(func() error { return r.finishGeneration(ctx) }); err != nil {
 			return r.fail(ctx, err)
 		}
+	}
+	if _, why := r.extractor.OCRStatus(); why != "" && r.summary.OCR.Unavailable > 0 {
+		r.summary.Notes = append(r.summary.Notes, fmt.Sprintf("%d scanned pages were not recognised: OCR is unavailable: %s", r.summary.OCR.Unavailable, why))
 	}
 	r.warnUntagged()
 

@@ -52,6 +52,7 @@ type item struct {
 	// extractWarnings: what extraction left out (a sheet cut at its row limit, a hidden
 	// sheet), for Summary.Warnings.
 	extractWarnings []extract.Warning
+	ocr             extract.OCRReport
 	pages           int
 	chars           int
 }
@@ -424,7 +425,7 @@ func (r *run) process(ctx context.Context, f file, uri string, sum []byte, selfT
 	if st, ok := r.states[uri]; ok {
 		it.stored = &st
 	}
-	if st := it.stored; st != nil && bytes.Equal(st.ContentHash, sum) && st.ExtractVersion == extract.Version && st.ACLSource != tagsHidden {
+	if st := it.stored; st != nil && bytes.Equal(st.ContentHash, sum) && r.extractor.UpToDate(st.ExtractVersion) && st.ACLSource != tagsHidden {
 		// The content is unchanged. Tags the document declares itself cannot have changed;
 		// tags from outside it may have.
 		switch {
@@ -507,9 +508,10 @@ func (r *run) process(ctx context.Context, f file, uri string, sum []byte, selfT
 	}
 	it.pages = doc.Pages
 	it.chars = utf8.RuneCountInString(doc.Text)
+	it.ocr = doc.OCR
 	w := &index.DocumentWrite{
 		SourceID: r.sourceID, URI: uri, Title: doc.Title, ContentType: doc.ContentType, ContentHash: sum,
-		ExtractVersion: extract.Version, Size: f.size, Pages: doc.Pages, PageUnit: doc.PageUnit, Text: doc.Text,
+		ExtractVersion: extract.StoredVersion(doc), Size: f.size, Pages: doc.Pages, PageUnit: doc.PageUnit, Text: doc.Text,
 		PageOffsets: charOffsets(doc.Text, doc.PageStarts), Metadata: doc.Metadata,
 		ACL: tags, ACLSource: source, URL: url, URLSource: urlSource, ModifiedAt: f.modTime,
 		Chunks: make([]index.ChunkWrite, len(chunks)),
@@ -824,6 +826,7 @@ func (r *run) record(it item) {
 		r.summary.Hidden = append(r.summary.Hidden, it.uri)
 	}
 	if it.doc != nil {
+		r.recordOCR(it)
 		r.summary.Pages += int64(it.pages)
 		if len(it.doc.ACL) == 0 && len(it.doc.Chunks) > 0 {
 			r.summary.Untagged = append(r.summary.Untagged, it.uri)
@@ -838,6 +841,53 @@ func (r *run) record(it item) {
 	}
 	r.writeReport(line)
 	r.progress()
+}
+
+// recordOCR counts a written document's OCR in the summary and lists its pages left
+// without text as warnings (r.mu held). A document skipped for its OCR says so in its
+// outcome's reason instead.
+func (r *run) recordOCR(it item) {
+	o := it.ocr
+	s := &r.summary.OCR
+	s.Pages += int64(len(o.Pages))
+	s.Failed += int64(len(o.Failed))
+	s.Unavailable += int64(len(o.Unavailable))
+	s.Deferred += int64(len(o.Deferred))
+	s.Truncated += int64(len(o.Truncated))
+	s.Millis += o.Millis
+	if len(o.Deferred) > 0 {
+		s.DeferredDocuments++
+	}
+	for _, w := range []struct {
+		reason string
+		pages  []int
+		what   string
+	}{
+		{extract.SkipOCRUnavailable, o.Unavailable, "need OCR, which is unavailable (tesseract or pdftoppm is not installed)"},
+		{extract.SkipOCRDeferred, o.Deferred, "need OCR and the run's OCR budget (DOCENT_OCR_MAX_PAGES) is spent: the next run recognises them"},
+		{extract.WarnOCRFailed, o.Failed, "could not be recognised (see the document's ocr_errors metadata)"},
+		{extract.WarnOCRTruncated, o.Truncated, "are beyond the file's OCR page limit: left without text"},
+	} {
+		if len(w.pages) > 0 && it.reason != w.reason {
+			r.summary.Warnings = append(r.summary.Warnings, index.Failure{URI: it.uri, Reason: w.reason,
+				Message: fmt.Sprintf("pages %s %s", pageList(w.pages), w.what)})
+		}
+	}
+}
+
+// pageList writes page numbers for a message: "3, 4, 7", or the first ten and a count.
+func pageList(pages []int) string {
+	var b strings.Builder
+	for i, p := range pages[:min(len(pages), 10)] {
+		if i > 0 {
+			b.WriteString(", ")
+		}
+		fmt.Fprint(&b, p)
+	}
+	if len(pages) > 10 {
+		fmt.Fprintf(&b, " and %d more", len(pages)-10)
+	}
+	return b.String()
 }
 
 func (r *run) markSeen(uri string) {

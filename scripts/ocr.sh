@@ -1,0 +1,34 @@
+#!/usr/bin/env bash
+# scripts/ocr.sh: make OCR available for the tests and the demo (Tesseract with its English
+# data, and poppler's pdftoppm to render PDF pages) and print the paths of `tesseract` and
+# `pdftoppm` on stdout, one a line (nothing else goes to stdout).
+#
+# Debian's tesseract-ocr, tesseract-ocr-eng and poppler-utils are installed from Debian's
+# archive when missing (as root, non-interactively, without recommended packages). Other
+# languages: install tesseract-ocr-<lang> (e.g. tesseract-ocr-fra) and set
+# DOCENT_OCR_LANGUAGES. Progress and errors go to stderr. Exit status: 0 ready, 1 failed.
+set -euo pipefail
+
+log() { printf 'ocr: %s\n' "$*" >&2; }
+die() { printf 'ocr: error: %s\n' "$*" >&2; exit 1; }
+
+ready() {
+	command -v tesseract >/dev/null && command -v pdftoppm >/dev/null &&
+		tesseract --list-langs 2>/dev/null | grep -qx eng
+}
+
+if ! ready; then
+	[ "$(id -u)" = 0 ] || die "OCR is not installed: install Debian's packages (sudo apt-get install tesseract-ocr tesseract-ocr-eng poppler-utils)"
+	log "installing tesseract-ocr, tesseract-ocr-eng and poppler-utils from Debian's archive (about 40 MB, once) ..."
+	aptlog=$(mktemp)
+	trap 'rm -f "$aptlog"' EXIT
+	apt() { DEBIAN_FRONTEND=noninteractive apt-get "$@" >>"$aptlog" 2>&1; }
+	pkgs=(tesseract-ocr tesseract-ocr-eng poppler-utils)
+	if ! apt install -y -q --no-install-recommends "${pkgs[@]}"; then
+		apt update -q && apt install -y -q --no-install-recommends "${pkgs[@]}" ||
+			{ tail -n 20 "$aptlog" >&2; die "apt-get could not install ${pkgs[*]}"; }
+	fi
+	ready || die "tesseract-ocr, tesseract-ocr-eng and poppler-utils were installed but tesseract (with eng) or pdftoppm is not on PATH"
+fi
+command -v tesseract
+command -v pdftoppm
