@@ -89,6 +89,9 @@ type Citation struct {
 	Source    string   `json:"source"`
 	PageStart int      `json:"page_start,omitempty"`
 	PageEnd   int      `json:"page_end,omitempty"`
+	PageUnit  string   `json:"page_unit,omitempty"` // "page" or "slide"; "" in answers cached before it
+	Locator   string   `json:"locator,omitempty"`   // the sheet and range, the chapter
+	OCR       bool     `json:"ocr,omitempty"`       // some of the passage was recognised from a scan
 	Heading   []string `json:"heading,omitempty"`
 	// Snippet is the sentence of the passage closest to what the answer says with it, cut
 	// to Config.SnippetChars.
@@ -403,7 +406,8 @@ func (a *Answerer) fill(res *Result, v Validation, sources []retrieve.Item) {
 		}
 		res.Citations = append(res.Citations, Citation{
 			N: n, ChunkID: it.ChunkID, URI: it.URI, URL: it.URL, Title: it.Title, Source: it.Source,
-			PageStart: it.PageStart, PageEnd: it.PageEnd, Heading: it.HeadingPath,
+			PageStart: it.PageStart, PageEnd: it.PageEnd, PageUnit: it.PageUnit, Locator: it.Locator, OCR: it.OCR,
+			Heading: it.HeadingPath,
 			Snippet: snippet(it.Text, claims, a.cfg.SnippetChars),
 		})
 	}

@@ -108,8 +108,9 @@ func toCitations(cs []answer.Citation) []Citation {
 	out := make([]Citation, 0, len(cs))
 	for _, ct := range cs {
 		out = append(out, Citation{N: ct.N, ChunkID: ct.ChunkID,
-			Document: Document{URI: ct.URI, Title: ct.Title, Source: ct.Source, URL: documentURL(ct.URL, ct.PageStart)},
-			Pages:    pages(ct.PageStart, ct.PageEnd), Heading: strings.Join(ct.Heading, " > "), Snippet: ct.Snippet})
+			Document: Document{URI: ct.URI, Title: ct.Title, Source: ct.Source, URL: documentURL(ct.URL, ct.PageStart, ct.PageUnit)},
+			Pages:    pages(ct.PageStart, ct.PageEnd, ct.PageUnit), Locator: locator(ct.Locator), OCR: ct.OCR,
+			Heading: strings.Join(ct.Heading, " > "), Snippet: ct.Snippet})
 	}
 	return out
 }
@@ -118,8 +119,9 @@ func toSources(items []retrieve.Item) []Source {
 	out := make([]Source, len(items))
 	for i, it := range items {
 		out[i] = Source{N: i + 1, ChunkID: it.ChunkID, ChunkIDs: it.ChunkIDs,
-			Document: Document{URI: it.URI, Title: it.Title, Source: it.Source, URL: documentURL(it.URL, it.PageStart)},
-			Pages:    pages(it.PageStart, it.PageEnd), Heading: strings.Join(it.HeadingPath, " > "), Text: it.Text}
+			Document: Document{URI: it.URI, Title: it.Title, Source: it.Source, URL: documentURL(it.URL, it.PageStart, it.PageUnit)},
+			Pages:    pages(it.PageStart, it.PageEnd, it.PageUnit), Locator: locator(it.Locator), OCR: it.OCR,
+			Heading: strings.Join(it.HeadingPath, " > "), Text: it.Text}
 	}
 	return out
 }

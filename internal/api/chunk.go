@@ -29,7 +29,8 @@ type ChunkResponse struct {
 // ChunkDocument is the document of a passage: Document with its page count.
 type ChunkDocument struct {
 	Document
-	PageCount *int `json:"page_count"` // null for formats without pages
+	PageCount *int   `json:"page_count"` // null for formats without pages
+	PageUnit  string `json:"page_unit"`  // what page_count counts: "page" or "slide"
 }
 
 // PassageChunk is one chunk of a passage.
@@ -40,6 +41,8 @@ type PassageChunk struct {
 	Heading     string   `json:"heading"`
 	HeadingPath []string `json:"heading_path"`
 	Pages       *Pages   `json:"pages"`
+	Locator     *string  `json:"locator"` // as in Citation
+	OCR         bool     `json:"ocr"`
 }
 
 // errNoSuchChunk is the one answer for a chunk that does not exist, that the caller may not
@@ -69,9 +72,10 @@ func (s *Server) chunk(c echo.Context) error {
 	if err != nil {
 		return err
 	}
-	resp := ChunkResponse{Chunk: passageChunk(p.Chunk), Before: passageChunks(p.Before), After: passageChunks(p.After),
+	resp := ChunkResponse{Chunk: passageChunk(p.Chunk, p.PageUnit), Before: passageChunks(p.Before, p.PageUnit),
+		After: passageChunks(p.After, p.PageUnit),
 		Document: ChunkDocument{Document: Document{URI: p.URI, Title: p.Title, Source: p.Source,
-			URL: documentURL(p.URL, p.Chunk.PageStart)}}}
+			URL: documentURL(p.URL, p.Chunk.PageStart, p.PageUnit)}, PageUnit: pageUnit(p.PageUnit)}}
 	if p.Pages > 0 {
 		resp.Document.PageCount = &p.Pages
 	}
@@ -80,19 +84,19 @@ func (s *Server) chunk(c echo.Context) error {
 	return c.JSON(http.StatusOK, resp)
 }
 
-func passageChunk(ch index.PassageChunk) PassageChunk {
+func passageChunk(ch index.PassageChunk, unit string) PassageChunk {
 	path := ch.HeadingPath
 	if path == nil {
 		path = []string{}
 	}
 	return PassageChunk{ID: ch.ID, Ordinal: ch.Ordinal, Text: ch.Text, Heading: strings.Join(path, " > "),
-		HeadingPath: path, Pages: pages(ch.PageStart, ch.PageEnd)}
+		HeadingPath: path, Pages: pages(ch.PageStart, ch.PageEnd, unit), Locator: locator(ch.Locator), OCR: ch.OCR}
 }
 
-func passageChunks(chs []index.PassageChunk) []PassageChunk {
+func passageChunks(chs []index.PassageChunk, unit string) []PassageChunk {
 	out := make([]PassageChunk, len(chs))
 	for i, ch := range chs {
-		out[i] = passageChunk(ch)
+		out[i] = passageChunk(ch, unit)
 	}
 	return out
 }

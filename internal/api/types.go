@@ -1,6 +1,7 @@
 package api
 
 import (
+	"cmp"
 	"fmt"
 	"net/http"
 	"regexp"
@@ -142,8 +143,13 @@ type Citation struct {
 	ChunkID  int64    `json:"chunk_id"`
 	Document Document `json:"document"`
 	Pages    *Pages   `json:"pages"`
-	Heading  string   `json:"heading"`
-	Snippet  string   `json:"snippet"`
+	// Locator names where the passage is beyond its pages: a spreadsheet's sheet and cell
+	// range ("Budget!A1:F40"), an e-book's chapter; null when the pages say it all.
+	Locator *string `json:"locator"`
+	// OCR: some of the passage was recognised from a scanned image, not read from text.
+	OCR     bool   `json:"ocr"`
+	Heading string `json:"heading"`
+	Snippet string `json:"snippet"`
 }
 
 // Document names the document a passage comes from. URL, when the document has one, is an
@@ -156,10 +162,12 @@ type Document struct {
 	URL    *string `json:"url"`
 }
 
-// Pages is a page range, 1-based and inclusive.
+// Pages is a page range, 1-based and inclusive, and what a page is: "page" (a PDF's) or
+// "slide" (a presentation's).
 type Pages struct {
-	Start int `json:"start"`
-	End   int `json:"end"`
+	Start int    `json:"start"`
+	End   int    `json:"end"`
+	Unit  string `json:"unit"`
 }
 
 // Sentence is one sentence of an answer with the sources it cites and whether they support it.
@@ -176,6 +184,8 @@ type Source struct {
 	ChunkIDs []int64  `json:"chunk_ids"`
 	Document Document `json:"document"`
 	Pages    *Pages   `json:"pages"`
+	Locator  *string  `json:"locator"` // as in Citation
+	OCR      bool     `json:"ocr"`
 	Heading  string   `json:"heading"`
 	Text     string   `json:"text"`
 }
@@ -193,21 +203,32 @@ type SearchResponse struct {
 }
 
 // documentURL is the link of a passage: the document's URL, with #page=N when the passage
-// starts on page N (only paged documents, PDFs, have pages) and the URL has no fragment of
-// its own; nil without a URL.
-func documentURL(u string, page int) *string {
+// starts on page N of a paged document (a PDF: not a deck's slide, which viewers do not
+// address so) and the URL has no fragment of its own; nil without a URL.
+func documentURL(u string, page int, unit string) *string {
 	if u == "" {
 		return nil
 	}
-	if page > 0 && !strings.Contains(u, "#") {
+	if page > 0 && pageUnit(unit) == "page" && !strings.Contains(u, "#") {
 		u += "#page=" + strconv.Itoa(page)
 	}
 	return &u
 }
 
-func pages(start, end int) *Pages {
+func pages(start, end int, unit string) *Pages {
 	if start == 0 {
 		return nil
 	}
-	return &Pages{Start: start, End: max(start, end)}
+	return &Pages{Start: start, End: max(start, end), Unit: pageUnit(unit)}
+}
+
+// pageUnit is unit, or "page" for documents stored (and answers cached) before units.
+func pageUnit(unit string) string { return cmp.Or(unit, "page") }
+
+// locator is l, or nil for none.
+func locator(l string) *string {
+	if l == "" {
+		return nil
+	}
+	return &l
 }

@@ -6,6 +6,8 @@
 // embedding models use (see its comment for what it measures).
 package chunk
 
+import "unicode/utf8"
+
 // Kind is the kind of a structural block.
 type Kind uint8
 
@@ -55,13 +57,39 @@ type Config struct {
 
 // Chunk is one piece of a document, ready to store and embed.
 type Chunk struct {
-	Ordinal     int      // position in the document, from 0
-	Text        string   // exactly Document.Text[Start:End]
+	Ordinal int    // position in the document, from 0
+	Text    string // exactly Document.Text[Start:End]
+	// Header is the header rows of the table the chunk starts inside of, repeated because
+	// the chunk carries later rows of it without them; "" otherwise. It is exactly the
+	// header's text in Document.Text (before Start). Content is what is stored and embedded.
+	Header      string
 	Start, End  int      // byte offsets into Document.Text
 	CharStart   int      // Start in characters (Unicode code points), as the database stores it
 	CharEnd     int      // End in characters
 	HeadingPath []string // the headings that enclose the chunk's start, outermost first; never nil (so it stores as '{}'); chunks that start in one section share it: do not modify
 	PageStart   int      // first page the chunk touches; 0 without pages
 	PageEnd     int      // last page the chunk touches; 0 without pages
-	Tokens      int      // CountTokens(Text)
+	Tokens      int      // CountTokens(Content()): at most MaxTokens, the header included
+	// Locator is where the chunk is beyond its pages (Block.Locator): the locator of its
+	// blocks when they share one, a merged cell range for consecutive ranges of one sheet
+	// ("Budget!A1:F80"), else the first and last joined by " – ". "" when none has one.
+	Locator string
+	OCR     bool // some of the chunk's text was recognised from an image (Block.OCR)
+}
+
+// Content returns the chunk as it is stored, shown and embedded: the repeated table header
+// (if any) on its own line, then Text.
+func (c Chunk) Content() string {
+	if c.Header == "" {
+		return c.Text
+	}
+	return c.Header + "\n" + c.Text
+}
+
+// HeaderChars is the number of characters (code points) that Content has before Text.
+func (c Chunk) HeaderChars() int {
+	if c.Header == "" {
+		return 0
+	}
+	return utf8.RuneCountInString(c.Header) + 1
 }

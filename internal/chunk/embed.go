@@ -11,7 +11,7 @@ const maxPrefixPart = 120
 
 // EmbeddingText returns the text to embed for c: the document title and the chunk's
 // heading path as one short line ("Title > Section > Subsection"), a blank line, then the
-// chunk's text. The prefix places a chunk that says "Run the command below" in its document,
+// chunk's content (its repeated table header, then its text). The prefix places a chunk that says "Run the command below" in its document,
 // which improves retrieval; it is not stored (Chunk.Text stays an exact slice of the
 // document, for citations).
 //
@@ -22,7 +22,8 @@ const maxPrefixPart = 120
 // an embedding model's input limit should leave room for it beside MaxTokens.
 func EmbeddingText(title string, c Chunk) string {
 	var b strings.Builder
-	b.Grow(len(title) + len(c.Text) + 16*len(c.HeadingPath) + 8)
+	text := c.Content()
+	b.Grow(len(title) + len(text) + 16*len(c.HeadingPath) + 8)
 	prev := ""
 	for i := -1; i < len(c.HeadingPath); i++ {
 		part := title
@@ -40,10 +41,10 @@ func EmbeddingText(title string, c Chunk) string {
 		b.WriteString(part)
 	}
 	if b.Len() == 0 {
-		return c.Text
+		return text
 	}
 	b.WriteString("\n\n")
-	b.WriteString(c.Text)
+	b.WriteString(text)
 	return b.String()
 }
 

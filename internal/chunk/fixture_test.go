@@ -175,6 +175,7 @@ func checkChunks(doc Document, cfg Config, chunks []Chunk) error {
 		}
 		i += size
 	}
+	spans := blocksOf(doc, cfg.MaxTokens)
 	for i, c := range chunks {
 		if c.Ordinal != i {
 			return fmt.Errorf("chunk %d: Ordinal %d", i, c.Ordinal)
@@ -188,11 +189,27 @@ func checkChunks(doc Document, cfg Config, chunks []Chunk) error {
 		if s, e := trimSpace(text, c.Start, c.End); s != c.Start || e != c.End {
 			return fmt.Errorf("chunk %d: %q is not trimmed", i, c.Text)
 		}
-		if c.Tokens != CountTokens(c.Text) {
-			return fmt.Errorf("chunk %d: Tokens %d, CountTokens %d", i, c.Tokens, CountTokens(c.Text))
+		if c.Tokens != CountTokens(c.Content()) {
+			return fmt.Errorf("chunk %d: Tokens %d, CountTokens %d", i, c.Tokens, CountTokens(c.Content()))
 		}
 		if c.Tokens > cfg.MaxTokens {
-			return fmt.Errorf("chunk %d: %d tokens > MaxTokens %d: %q", i, c.Tokens, cfg.MaxTokens, c.Text)
+			return fmt.Errorf("chunk %d: %d tokens > MaxTokens %d: %q", i, c.Tokens, cfg.MaxTokens, c.Content())
+		}
+		// A chunk that starts among a table's rows after its header repeats the header.
+		wantHeader := ""
+		for _, b := range spans {
+			if b.start <= c.Start && c.Start < b.end {
+				if b.needsHeader(c.Start) {
+					wantHeader = text[b.start:b.hdrEnd]
+				}
+				break
+			}
+		}
+		if c.Header != wantHeader {
+			return fmt.Errorf("chunk %d at %d: Header %q, want %q", i, c.Start, c.Header, wantHeader)
+		}
+		if c.HeaderChars() != utf8.RuneCountInString(c.Content())-utf8.RuneCountInString(c.Text) {
+			return fmt.Errorf("chunk %d: HeaderChars %d", i, c.HeaderChars())
 		}
 		if runesBefore[c.Start] < 0 || runesBefore[c.End] < 0 {
 			return fmt.Errorf("chunk %d: [%d,%d) cuts a character", i, c.Start, c.End)

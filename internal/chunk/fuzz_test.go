@@ -1,6 +1,7 @@
 package chunk
 
 import (
+	"fmt"
 	"os"
 	"testing"
 	"time"
@@ -61,7 +62,12 @@ func decodeLayout(layout []byte, n int) []Block {
 	pos := 0
 	for i := 0; i+2 < len(layout); i += 3 {
 		k, l, g := layout[i], int(layout[i+1]), int(layout[i+2])
-		b := Block{Kind: Kind(k & 7 % 6), Level: int(k>>3) & 7, Page: g >> 5}
+		b := Block{Kind: Kind(k & 7 % 6), Level: int(k>>3) & 7, Page: g >> 5, OCR: g&4 != 0}
+		if b.Kind == Table {
+			// Tables use the level bits as header rows, and name a cell range.
+			b.HeaderRows, b.Level = b.Level, 0
+			b.Locator = fmt.Sprintf("S%d!A%d:C%d", g&1, i+1, i+l)
+		}
 		if k&0x80 != 0 {
 			b.Start, b.End = g*n/64-8, g*n/64+l*n/64
 		} else {

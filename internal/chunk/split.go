@@ -3,6 +3,7 @@ package chunk
 import (
 	"cmp"
 	"slices"
+	"strings"
 	"unicode/utf8"
 )
 
@@ -38,11 +39,12 @@ import (
 // CountTokens is at most MaxTokens.
 func (c *Chunker) Split(doc Document) []Chunk {
 	sp := splitter{cfg: c.cfg, text: doc.Text, pieceBudget: max(1, c.cfg.TargetTokens/8)}
-	blocks := blocksOf(doc)
+	blocks := blocksOf(doc, c.cfg.MaxTokens)
+	sp.blocks = blocks
 	sp.segs = make([]seg, 0, len(blocks)+len(blocks)/4)
 	sp.drafts = make([]draft, 0, len(doc.Text)/(4*c.cfg.TargetTokens)+1)
-	for _, b := range blocks {
-		sp.addBlock(b)
+	for i := range blocks {
+		sp.addBlock(i)
 	}
 	if len(sp.segs) == 0 {
 		return nil
@@ -68,12 +70,27 @@ type span struct {
 	level      int
 	start, end int
 	page       int
+	// For a table whose header rows are repeated: where they end (Text[start:hdrEnd] is the
+	// header) and the tokens repeating them costs (the header and its line break). 0: none.
+	hdrEnd, hdrCost int
+	locator         string
+	ocr             bool
 }
+
+// needsHeader reports whether a chunk starting at byte start of the block carries its rows
+// without its header rows.
+func (b *span) needsHeader(start int) bool { return b.hdrEnd > 0 && start >= b.hdrEnd }
+
+// maxHeaderShare: header rows that cost more than this share of MaxTokens are not repeated
+// (a "header" that large is not one; repeating it would leave little room for the rows).
+const maxHeaderShare = 2
 
 // blocksOf returns doc's blocks cleaned up. Offsets are clamped to the text and widened to
 // whole characters; a block that starts before the previous one ends starts where it ends;
 // unknown kinds are paragraphs. Without any usable block, the whole text is one paragraph.
-func blocksOf(doc Document) []span {
+// A table's header rows are kept for repetition when there are rows after them and they
+// cost at most MaxTokens/maxHeaderShare.
+func blocksOf(doc Document, maxTokens int) []span {
 	text, blocks := doc.Text, doc.Blocks
 	byStart := func(a, b Block) int { return cmp.Compare(a.Start, b.Start) }
 	if !slices.IsSortedFunc(blocks, byStart) {
@@ -93,11 +110,15 @@ func blocksOf(doc Document) []span {
 		if start >= end {
 			continue
 		}
-		s := span{kind: b.Kind, start: start, end: end, page: max(b.Page, 0)}
+		s := span{kind: b.Kind, start: start, end: end, page: max(b.Page, 0), locator: b.Locator, ocr: b.OCR}
 		switch b.Kind {
 		case Heading:
 			s.level = min(max(b.Level, 1), 6)
-		case Paragraph, ListItem, Code, Table:
+		case Table:
+			if b.HeaderRows > 0 {
+				s.hdrEnd, s.hdrCost = headerRows(text, start, end, b.HeaderRows, maxTokens)
+			}
+		case Paragraph, ListItem, Code:
 		default:
 			s.kind = Paragraph
 		}
@@ -112,6 +133,30 @@ func blocksOf(doc Document) []span {
 	return out
 }
 
+// headerRows returns where the first n lines of the table Text[start:end] end (trimmed) and
+// what repeating them costs in tokens, or 0, 0 when they are the whole table or cost more
+// than maxTokens/maxHeaderShare.
+func headerRows(text string, start, end, n, maxTokens int) (hdrEnd, cost int) {
+	at := start
+	for range n {
+		nl := strings.IndexByte(text[at:end], '\n')
+		if nl < 0 {
+			return 0, 0 // no rows after the header
+		}
+		at += nl + 1
+	}
+	_, hdrEnd = trimSpace(text, start, at)
+	if s, _ := trimSpace(text, at, end); s >= end || hdrEnd <= start {
+		return 0, 0
+	}
+	// Joined by a line break: counts add up across whitespace; one more for safety.
+	cost = CountTokens(text[start:hdrEnd]) + CountTokens("\n") + 1
+	if cost > maxTokens/maxHeaderShare {
+		return 0, 0
+	}
+	return hdrEnd, cost
+}
+
 // seg is a piece of text that is never cut: Text[start:end], trimmed, not empty.
 type seg struct {
 	start, end int
@@ -122,6 +167,7 @@ type seg struct {
 	kind       Kind
 	page       int
 	section    int // index into splitter.secs
+	block      int // index into splitter.blocks
 }
 
 func (s *seg) heading() bool { return s.kind == Heading }
@@ -155,6 +201,7 @@ type splitter struct {
 	text        string
 	pieceBudget int // size of the pieces an unbroken sentence or line is cut into
 
+	blocks []span
 	segs   []seg
 	pre    []int // pre[i]: sum of gap+tokens of segs[:i]
 	secs   []section
@@ -175,8 +222,9 @@ type overlap struct {
 	start, tokens, seg int
 }
 
-// addBlock appends the segments of b.
-func (sp *splitter) addBlock(b span) {
+// addBlock appends the segments of block bi.
+func (sp *splitter) addBlock(bi int) {
+	b := &sp.blocks[bi]
 	str := atBlock
 	if b.kind == Heading {
 		str = atSection
@@ -194,7 +242,7 @@ func (sp *splitter) addBlock(b span) {
 	}
 	t := CountTokens(sp.text[b.start:b.end])
 	if t <= sp.cfg.MaxTokens {
-		sp.addSeg(b, b.start, b.end, t, str)
+		sp.addSeg(bi, b.start, b.end, t, str)
 		return
 	}
 	prose := b.kind != Code && b.kind != Table
@@ -205,24 +253,30 @@ func (sp *splitter) addBlock(b span) {
 		units = appendLines(sp.units[:0], sp.text, b.start, b.end, str)
 	}
 	for _, u := range units {
-		sp.addUnit(b, u, prose)
+		sp.addUnit(bi, u, prose)
 	}
 	sp.units = units[:0]
 }
 
 // addUnit appends u as one segment if it fits, else cut into lines (if lines is set) or
-// pieces of about pieceBudget tokens.
-func (sp *splitter) addUnit(b span, u unit, lines bool) {
+// pieces of about pieceBudget tokens. A table's rows after its header must fit beside the
+// header a chunk starting with them repeats.
+func (sp *splitter) addUnit(bi int, u unit, lines bool) {
+	b := &sp.blocks[bi]
 	t := CountTokens(sp.text[u.start:u.end])
-	if t <= sp.cfg.MaxTokens {
-		sp.addSeg(b, u.start, u.end, t, u.strength)
+	limit := sp.cfg.MaxTokens
+	if b.needsHeader(u.start) {
+		limit -= b.hdrCost
+	}
+	if t <= limit {
+		sp.addSeg(bi, u.start, u.end, t, u.strength)
 		return
 	}
 	if lines {
 		ls := appendLines(sp.lines[:0], sp.text, u.start, u.end, u.strength)
 		if len(ls) > 1 {
 			for _, l := range ls {
-				sp.addUnit(b, l, false)
+				sp.addUnit(bi, l, false)
 			}
 			sp.lines = ls[:0]
 			return
@@ -232,7 +286,7 @@ func (sp *splitter) addUnit(b span, u unit, lines bool) {
 	for i := u.start; i < u.end; {
 		n, word := cutTokens(sp.text[i:u.end], sp.pieceBudget)
 		if s, e := trimSpace(sp.text, i, i+n); s < e {
-			sp.addSeg(b, s, e, CountTokens(sp.text[s:e]), str)
+			sp.addSeg(bi, s, e, CountTokens(sp.text[s:e]), str)
 		}
 		str = atRune
 		if word {
@@ -242,14 +296,15 @@ func (sp *splitter) addUnit(b span, u unit, lines bool) {
 	}
 }
 
-func (sp *splitter) addSeg(b span, start, end, tokens int, str strength) {
+func (sp *splitter) addSeg(bi, start, end, tokens int, str strength) {
+	b := &sp.blocks[bi]
 	gap, sticky := 0, false
 	if len(sp.segs) > 0 {
 		gap, sticky = joinCost(sp.text, sp.segs[len(sp.segs)-1].end, start)
 	}
 	sp.segs = append(sp.segs, seg{
 		start: start, end: end, tokens: tokens, gap: gap, sticky: sticky, strength: str,
-		kind: b.kind, page: b.page, section: len(sp.secs) - 1,
+		kind: b.kind, page: b.page, section: len(sp.secs) - 1, block: bi,
 	})
 }
 
@@ -366,20 +421,31 @@ func (sp *splitter) splitSection(st *state, a, b int) {
 }
 
 // open starts a chunk at segment i of the section that starts at segment a. A chunk that
-// continues the section begins with the longest overlap that leaves room for segment i.
+// continues the section begins with the longest overlap that leaves room for segment i. A
+// chunk that starts among a table's rows after its header counts the header it repeats.
 func (sp *splitter) open(st *state, i, a int) {
 	s := &sp.segs[i]
-	*st = state{start: s.start, first: i, content: i, last: i - 1, base: -s.gap, cont: i > a && !s.heading()}
+	*st = state{start: s.start, first: i, content: i, last: i - 1, base: -s.gap + sp.headerCost(i, s.start), cont: i > a && !s.heading()}
 	if i == a || s.heading() || len(sp.drafts) == 0 {
 		return
 	}
 	cands := sp.overlaps(sp.drafts[len(sp.drafts)-1], i)
 	for c := len(cands) - 1; c >= 0; c-- {
-		if cands[c].tokens+s.gap+s.tokens <= sp.cfg.MaxTokens {
-			st.start, st.first, st.base = cands[c].start, cands[c].seg, cands[c].tokens
+		base := cands[c].tokens + sp.headerCost(cands[c].seg, cands[c].start)
+		if base+s.gap+s.tokens <= sp.cfg.MaxTokens {
+			st.start, st.first, st.base = cands[c].start, cands[c].seg, base
 			return
 		}
 	}
+}
+
+// headerCost is the tokens of the table header that a chunk starting at byte start of
+// segment m repeats: 0 unless it starts among a table's rows after its header.
+func (sp *splitter) headerCost(m, start int) int {
+	if b := &sp.blocks[sp.segs[m].block]; b.needsHeader(start) {
+		return b.hdrCost
+	}
+	return 0
 }
 
 // overlaps lists where a chunk that follows prev (and starts at segment i) may begin: the
@@ -513,6 +579,8 @@ func (sp *splitter) chunks() []Chunk {
 		endChars := chars
 		pageStart, pageEnd := 0, 0
 		exact := true // the planned count is the count: all joins are at whitespace
+		ocr := false
+		firstLoc, lastLoc, prevBlock := "", "", -1
 		for m, s := range sp.segs[d.first : d.last+1] {
 			if s.page > 0 {
 				if pageStart == 0 || s.page < pageStart {
@@ -521,13 +589,35 @@ func (sp *splitter) chunks() []Chunk {
 				pageEnd = max(pageEnd, s.page)
 			}
 			exact = exact && (m == 0 || !s.sticky)
+			if s.block != prevBlock {
+				prevBlock = s.block
+				b := &sp.blocks[s.block]
+				ocr = ocr || b.ocr
+				if b.locator != "" {
+					if firstLoc == "" {
+						firstLoc = b.locator
+					}
+					lastLoc = b.locator
+				}
+			}
 		}
 		text := sp.text[d.start:d.end]
+		header := ""
+		if b := &sp.blocks[sp.segs[d.first].block]; b.needsHeader(d.start) {
+			header = sp.text[b.start:b.hdrEnd]
+			exact = false
+		}
 		tokens := d.ub
 		if !exact {
 			tokens = CountTokens(text)
+			if header != "" {
+				tokens = CountTokens(header + "\n" + text)
+			}
 		}
 		out[i] = Chunk{
+			Header:      header,
+			Locator:     MergeLocators(firstLoc, lastLoc),
+			OCR:         ocr,
 			Ordinal:     i,
 			Text:        text,
 			Start:       d.start,

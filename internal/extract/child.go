@@ -398,6 +398,14 @@ func extractFormat(ctx context.Context, format Format, data []byte, password str
 		return EPUB(data)
 	case FormatRTF:
 		return RTF(data)
+	case FormatDOCX:
+		return docxExtract(data)
+	case FormatPPTX:
+		return pptxExtract(data)
+	case FormatXLSX:
+		return xlsxExtract(data)
+	case FormatODT, FormatODS, FormatODP:
+		return odfExtract(data, format)
 	}
 	return Document{}, &Error{Reason: ReasonInvalid, Err: fmt.Errorf("format %q is not extracted by a child", format)}
 }
@@ -423,6 +431,8 @@ type wireDocument struct {
 	Blocks      [][5]int       `json:"blocks"` // kind, level, start, end, page
 	ContentType string         `json:"content_type"`
 	Pages       int            `json:"pages"`
+	PageUnit    string         `json:"page_unit,omitempty"`
+	Warnings    []Warning      `json:"warnings,omitempty"`
 	PageStarts  []int          `json:"page_starts"`   // null and [] both survive the trip
 	NoTextPages []int          `json:"no_text_pages"` //
 	Metadata    map[string]any `json:"metadata"`
@@ -498,6 +508,8 @@ func encodeOne(doc Document, parts int, part *Part) ([]byte, error) {
 		URL: doc.URL, URLRefused: doc.URLRefused, TextLen: new(len(doc.Text)), Parts: parts, OCR: doc.OCR,
 		Blocks: make([][5]int, len(doc.Blocks)),
 	}
+	w.PageUnit = doc.PageUnit
+	w.Warnings = doc.Warnings[:min(len(doc.Warnings), maxWarnings)]
 	if part != nil {
 		w.Fragment = part.Fragment
 		if part.Err != nil {
@@ -589,6 +601,7 @@ func decodeOne(payload []byte) (Document, wireDocument, []byte, error) {
 	}
 	dec := json.NewDecoder(bytes.NewReader(payload[4 : 4+n]))
 	dec.UseNumber()
+	dec.DisallowUnknownFields() // the child is this program: a field it does not send is a bug
 	if err := dec.Decode(&w); err != nil {
 		return Document{}, w, nil, fmt.Errorf("decode: %w", err)
 	}
@@ -649,6 +662,21 @@ func decodeOne(payload []byte) (Document, wireDocument, []byte, error) {
 		}
 		blk.HeaderRows, blk.Locator, blk.OCR = bi.HeaderRows, bi.Locator, bi.OCR
 		prevInfo = bi.Block
+	}
+	if len(w.Warnings) > maxWarnings {
+		return Document{}, w, nil, fmt.Errorf("%d warnings", len(w.Warnings))
+	}
+	for _, x := range w.Warnings {
+		if x.Reason != WarnTruncated && x.Reason != WarnHiddenSheet {
+			return Document{}, w, nil, fmt.Errorf("warning reason %q", truncate(x.Reason, 32))
+		}
+		doc.Warnings = append(doc.Warnings, Warning{Reason: x.Reason, Message: truncate(x.Message, maxMessage)})
+	}
+	switch w.PageUnit {
+	case "", PageUnitPage, PageUnitSlide:
+		doc.PageUnit = w.PageUnit
+	default:
+		return Document{}, w, nil, fmt.Errorf("page unit %q", truncate(w.PageUnit, 32))
 	}
 	if err := w.OCR.check(); err != nil {
 		return Document{}, w, nil, fmt.Errorf("decode: ocr: %w", err)

@@ -15,8 +15,10 @@ import (
 // by " | " (as HTML tables are), in blocks of csvBlockRows rows. When the first row looks
 // like a header (see csvHeader) every block starts with it and says so (HeaderRows 1), so
 // that a chunk of rows from the middle of a long file still says what its columns are. Each
-// block's Locator is its cell range, spreadsheet style: "A2:F41" (the header, row 1, is
-// repeated above it).
+// block's Locator is the cell range of the rows it holds from the file, spreadsheet style,
+// as an XLSX sheet's blocks: "A1:F26" for the first (the header, row 1, and the first
+// rows), "A27:F51" for the next (the header repeated above it is not counted), so that
+// the chunker treats both alike and a chunk's merged range ("A1:F51") says where it is.
 
 // Bounds of CSV extraction.
 const (
@@ -81,6 +83,8 @@ func CSV(data []byte, tab bool) (Document, error) {
 	if truncated {
 		doc.Metadata["truncated"] = true
 		addNote(&doc, fmt.Sprintf("truncated: only the first %d rows are read", csvMaxRows))
+		// As a sheet cut at its row limit: a warning in the run's summary.
+		doc.Warnings = append(doc.Warnings, Warning{Reason: WarnTruncated, Message: fmt.Sprintf("only the first %d rows are read", csvMaxRows)})
 	}
 	var b builder
 	header := 0
@@ -97,7 +101,11 @@ func CSV(data []byte, tab bool) (Document, error) {
 		for _, row := range rows[start:end] {
 			lines = append(lines, strings.Join(row, csvSeparator))
 		}
-		b.addTable(lines, header, fmt.Sprintf("A%d:%s%d", start+1, last, end))
+		first := start + 1
+		if start == header {
+			first = 1 // the block holds the file's first row, header or not
+		}
+		b.addTable(lines, header, fmt.Sprintf("A%d:%s%d", first, last, end))
 	}
 	doc.Document = b.document("")
 	return finish(doc), nil

@@ -27,6 +27,16 @@ const (
 	FormatImage Format = "image"
 )
 
+// Office formats (zip packages of XML).
+const (
+	FormatDOCX Format = "docx" // Word, and macro-enabled Word (.docm)
+	FormatPPTX Format = "pptx" // PowerPoint, and .pptm
+	FormatXLSX Format = "xlsx" // Excel, and .xlsm
+	FormatODT  Format = "odt"  // OpenDocument text
+	FormatODS  Format = "ods"  // OpenDocument spreadsheet
+	FormatODP  Format = "odp"  // OpenDocument presentation
+)
+
 // Formats of the mail, e-book, RTF, table and legacy office extractors.
 const (
 	FormatCSV    Format = "csv"    // comma-separated values (delimiter sniffed)
@@ -63,7 +73,10 @@ var extFormats = map[string]Format{
 
 	".jsonl": FormatJSONL, ".ndjson": FormatJSONL,
 
-	// Images, archives, executables, office files (zip containers), media, fonts, databases.
+	".docx": FormatDOCX, ".docm": FormatDOCX, ".pptx": FormatPPTX, ".pptm": FormatPPTX,
+	".xlsx": FormatXLSX, ".xlsm": FormatXLSX, ".odt": FormatODT, ".ods": FormatODS, ".odp": FormatODP,
+
+	// Images, archives, executables, media, fonts, databases.
 	".png": FormatImage, ".jpg": FormatImage, ".jpeg": FormatImage, ".tif": FormatImage, ".tiff": FormatImage,
 	".gif": FormatBinary, ".webp": FormatBinary, ".bmp": FormatBinary, ".ico": FormatBinary,
 	".heic": FormatBinary, ".avif": FormatBinary, ".svg": FormatBinary,
@@ -75,8 +88,6 @@ var extFormats = map[string]Format{
 	".exe": FormatBinary, ".dll": FormatBinary, ".so": FormatBinary, ".dylib": FormatBinary,
 	".bin": FormatBinary, ".o": FormatBinary, ".a": FormatBinary, ".class": FormatBinary,
 	".pyc": FormatBinary, ".wasm": FormatBinary,
-	".docx": FormatBinary, ".xlsx": FormatBinary, ".pptx": FormatBinary,
-	".odt": FormatBinary, ".ods": FormatBinary, ".odp": FormatBinary,
 	".mp3": FormatBinary, ".mp4": FormatBinary, ".m4a": FormatBinary, ".wav": FormatBinary,
 	".ogg": FormatBinary, ".flac": FormatBinary, ".avi": FormatBinary, ".mov": FormatBinary,
 	".mkv": FormatBinary, ".webm": FormatBinary,

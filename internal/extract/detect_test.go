@@ -34,7 +34,7 @@ func TestDetect(t *testing.T) {
 		{"corpus.jsonl", "", FormatJSONL},
 		{"corpus.ndjson", "", FormatJSONL},
 		{"x.png", "text", FormatImage}, {"x.TIFF", "", FormatImage}, {"x.gif", "text", FormatBinary},
-		{"x.docx", "", FormatBinary},
+		{"x.docx", "", FormatDOCX}, {"X.XLSM", "", FormatXLSX}, {"x.odp", "", FormatODP},
 		{"x.zip", "", FormatBinary},
 		{"x.exe", "", FormatBinary},
 		{"dir.md/file", "%PDF-1.7\n", FormatPDF}, // the extension is the file's, not a folder's

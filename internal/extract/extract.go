@@ -30,12 +30,14 @@ const Version = "2"
 
 // Document is what extraction produced from a file, or from one record of a collection.
 type Document struct {
-	chunk.Document                // title, normalised text and blocks
-	ContentType    string         // MIME type of the source, e.g. text/markdown
-	Pages          int            // number of pages of a paged format (PDF); 0 otherwise
-	PageStarts     []int          // byte offset in Text where each page starts (len == Pages)
-	NoTextPages    []int          // pages without a text layer (scans), 1-based
-	Metadata       map[string]any // front matter and format properties; never nil
+	chunk.Document        // title, normalised text and blocks
+	ContentType    string // MIME type of the source, e.g. text/markdown
+	Pages          int    // number of pages of a paged format (PDF), slides of a deck; 0 otherwise
+	// PageUnit names what a page is: PageUnitPage ("" means the same) or PageUnitSlide.
+	PageUnit    string
+	PageStarts  []int          // byte offset in Text where each page starts (len == Pages)
+	NoTextPages []int          // pages without a text layer (scans), 1-based
+	Metadata    map[string]any // front matter and format properties; never nil
 	// ACL holds the permission tags the document declares itself (front matter `acl:` or a
 	// JSON Lines record's "acl"), unvalidated. nil when it declares none; an empty non-nil
 	// slice when it declares an empty list.
@@ -47,6 +49,9 @@ type Document struct {
 	// URLRefused, when not empty, says why the URL the document declares was dropped (a
 	// javascript: or data: URL, say): a warning for the run's summary.
 	URLRefused string
+	// Warnings are what extraction left out of a document it did extract: a spreadsheet cut
+	// at its row limit (WarnTruncated), a hidden sheet skipped (WarnHiddenSheet).
+	Warnings []Warning
 	// Skip, when not empty, says why the document yields no chunks although nothing failed:
 	// SkipEmpty, SkipRedirect, SkipBinary, SkipNoText, SkipContainer, SkipOCRUnavailable,
 	// SkipOCRDeferred.
@@ -59,6 +64,21 @@ type Document struct {
 	// attachments, a mailbox's messages. Only a file's top document has them.
 	Parts []Part
 }
+
+// Page units (Document.PageUnit).
+const (
+	PageUnitPage  = "page"
+	PageUnitSlide = "slide"
+)
+
+// Warning is something extraction left out of a document, with a stable reason.
+type Warning struct {
+	Reason  string `json:"reason"`
+	Message string `json:"message"`
+}
+
+// maxWarnings bounds the warnings a document carries (a workbook of many hidden sheets).
+const maxWarnings = 20
 
 // Reasons a file is skipped rather than failed.
 const (

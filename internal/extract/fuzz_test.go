@@ -330,7 +330,7 @@ func checkChildExtract(t *testing.T, r *Runner, ext string, data []byte) {
 			t.Fatalf("%s input of %d bytes: %v (not a reason: the runner failed)", ext, len(data), err)
 		}
 		checkDocument(t, "fuzz"+ext, doc)
-	case ReasonInvalid, ReasonPDFInvalid, ReasonPDFEncrypted, ReasonTooLarge:
+	case ReasonInvalid, ReasonPDFInvalid, ReasonPDFEncrypted, ReasonEncrypted, ReasonCorrupt, ReasonTooLarge:
 	case ReasonTimeout, ReasonMemory, ReasonCrash:
 		if ext != ".pdf" {
 			t.Fatalf("%s input of %d bytes went over its budget or crashed: %v", ext, len(data), err)

@@ -477,6 +477,24 @@ func extensionFor(mediaType string) string {
 		return ".xls"
 	case "application/vnd.ms-powerpoint":
 		return ".ppt"
+	case "application/vnd.openxmlformats-officedocument.wordprocessingml.document":
+		return ".docx"
+	case "application/vnd.ms-word.document.macroEnabled.12":
+		return ".docm"
+	case "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet":
+		return ".xlsx"
+	case "application/vnd.ms-excel.sheet.macroEnabled.12":
+		return ".xlsm"
+	case "application/vnd.openxmlformats-officedocument.presentationml.presentation":
+		return ".pptx"
+	case "application/vnd.ms-powerpoint.presentation.macroEnabled.12":
+		return ".pptm"
+	case "application/vnd.oasis.opendocument.text":
+		return ".odt"
+	case "application/vnd.oasis.opendocument.spreadsheet":
+		return ".ods"
+	case "application/vnd.oasis.opendocument.presentation":
+		return ".odp"
 	case "text/plain":
 		return ".txt"
 	}

@@ -408,14 +408,32 @@ func TestDecodeDocumentRejects(t *testing.T) {
 		wirePayload(`{} {}`, "abc"),                                // trailing data
 		wirePayload(`{}`, "\xff"),                                  // not UTF-8
 		wirePayload(`[1,2]`, ""),
-		append(binary.BigEndian.AppendUint32(nil, 99), `{}`...), // longer than the payload
+		wirePayload(`{"blocks":[[4,0,0,2,0]],"block_info":[{"b":1,"h":1}]}`, "ab"),               // no such block
+		wirePayload(`{"blocks":[[4,0,0,1,0],[4,0,1,2,0]],"block_info":[{"b":1},{"b":0}]}`, "ab"), // out of order
+		wirePayload(`{"blocks":[[0,0,0,2,0]],"block_info":[{"b":0,"h":1}]}`, "ab"),               // header rows of a paragraph
+		wirePayload(`{"blocks":[[4,0,0,2,0]],"block_info":[{"b":0,"h":-1}]}`, "ab"),              // negative
+		wirePayload(`{"blocks":[[4,0,0,2,0]],"block_info":[{"b":0,"l":"a\nb"}]}`, "ab"),          // control character
+		wirePayload(`{"blocks":[[4,0,0,2,0]],"block_info":[{"b":0,"l":"`+strings.Repeat("x", 257)+`"}]}`, "ab"),
+		wirePayload(`{"page_unit":"chapter"}`, "ab"),                             // unknown page unit
+		wirePayload(`{"blocks":[[4,0,0,3,0]],"extras":[{"b":0,"h":1}]}`, "a\nb"), // a field this program does not send
+		wirePayload(`{"warnings":[{"reason":"secret","message":"x"}]}`, "ab"),    // unknown warning
+		wirePayload(`{"warnings":`+strings.Repeat(`[{"reason":"truncated"}`, 1)+strings.Repeat(`,{"reason":"truncated"}`, maxWarnings)+`]}`, "ab"), // too many
+		wirePayload(`{"blocks":[[4,0,0,3,0]],"block_info":[{"b":0,"h":2}]}`, "a\nb"),                                                               // the whole table is header
+		append(binary.BigEndian.AppendUint32(nil, 99), `{}`...),                                                                                    // longer than the payload
 		{0, 0},
 	} {
 		if doc, err := decodeDocument(p); err == nil {
 			t.Errorf("decodeDocument(%q) accepted: %+v", p, doc)
 		}
 	}
-	doc, err := decodeDocument(wirePayload(`{"blocks":[[0,0,0,2,0]],"metadata":{"n":12,"u":18446744073709551615,"f":1.5,"l":[1,{"x":2}],"big":1e999},"acl":[]}`, "ab"))
+	doc, err := decodeDocument(wirePayload(`{"blocks":[[4,0,0,3,2]],"pages":2,"page_unit":"slide","block_info":[{"b":0,"h":1,"l":"S!A1:B2","o":true}]}`, "a\nb"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if b := doc.Blocks[0]; b.HeaderRows != 1 || b.Locator != "S!A1:B2" || !b.OCR || doc.PageUnit != PageUnitSlide {
+		t.Errorf("block info lost on the way: %+v, page unit %q", b, doc.PageUnit)
+	}
+	doc, err = decodeDocument(wirePayload(`{"blocks":[[0,0,0,2,0]],"metadata":{"n":12,"u":18446744073709551615,"f":1.5,"l":[1,{"x":2}],"big":1e999},"acl":[]}`, "ab"))
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -89,7 +89,8 @@ type DocumentWrite struct {
 	ContentHash    []byte
 	ExtractVersion string
 	Size           int64
-	Pages          int // 0: the format has no pages
+	Pages          int    // 0: the format has no pages
+	PageUnit       string // what a page is: "page" ("" means the same) or "slide"
 	Text           string
 	PageOffsets    []int // character offset of each page's start
 	Metadata       map[string]any
@@ -111,6 +112,9 @@ type ChunkWrite struct {
 	CharStart   int
 	CharEnd     int
 	Tokens      int
+	Locator     string // "" for none
+	OCR         bool
+	HeaderChars int               // Text starts with this many characters of repeated table header
 	Vectors     map[int][]float32 // generation id -> vector
 }
 
@@ -140,19 +144,19 @@ func WriteDocuments(ctx context.Context, tx pgx.Tx, chunkingID int, gens []Gener
 		batch.Queue(`
 			INSERT INTO documents (source_id, uri, title, content_type, content_hash, extract_version,
 			                       size_bytes, page_count, text, page_offsets, metadata, acl, acl_source, modified_at,
-			                       url, url_source)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8, 0), $9, $10, $11, $12, $13, $14, $15, $16)
+			                       url, url_source, page_unit)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, nullif($8, 0), $9, $10, $11, $12, $13, $14, $15, $16, $17)
 			ON CONFLICT (source_id, uri) DO UPDATE SET
 			  title = EXCLUDED.title, content_type = EXCLUDED.content_type,
 			  content_hash = EXCLUDED.content_hash, extract_version = EXCLUDED.extract_version,
 			  size_bytes = EXCLUDED.size_bytes, page_count = EXCLUDED.page_count, text = EXCLUDED.text,
 			  page_offsets = EXCLUDED.page_offsets, metadata = EXCLUDED.metadata, acl = EXCLUDED.acl,
 			  acl_source = EXCLUDED.acl_source, modified_at = EXCLUDED.modified_at,
-			  url = EXCLUDED.url, url_source = EXCLUDED.url_source, updated_at = now()
+			  url = EXCLUDED.url, url_source = EXCLUDED.url_source, page_unit = EXCLUDED.page_unit, updated_at = now()
 			RETURNING id`,
 			d.SourceID, d.URI, d.Title, d.ContentType, d.ContentHash, d.ExtractVersion,
 			d.Size, d.Pages, d.Text, pageOffsets(d.PageOffsets), meta, nonNilSlice(d.ACL), cmp.Or(d.ACLSource, "none"), nullTime(d.ModifiedAt),
-			nullString(d.URL), urlSource(d.URL, d.URLSource))
+			nullString(d.URL), urlSource(d.URL, d.URLSource), cmp.Or(d.PageUnit, "page"))
 	}
 	ids := make([]int64, len(docs))
 	results := tx.SendBatch(ctx, batch)
@@ -214,7 +218,8 @@ func WriteDocuments(ctx context.Context, tx pgx.Tx, chunkingID int, gens []Gener
 			id := chunkIDs[n]
 			n++
 			chunkRows = append(chunkRows, []any{id, ids[i], chunkingID, c.Ordinal, c.Text, nonNilSlice(c.HeadingPath),
-				nullInt(c.PageStart), nullInt(c.PageEnd), c.CharStart, c.CharEnd, c.Tokens})
+				nullInt(c.PageStart), nullInt(c.PageEnd), c.CharStart, c.CharEnd, c.Tokens,
+				nullString(c.Locator), c.OCR, c.HeaderChars})
 			for _, g := range gens {
 				v, ok := c.Vectors[g.ID]
 				if !ok {
@@ -228,7 +233,8 @@ func WriteDocuments(ctx context.Context, tx pgx.Tx, chunkingID int, gens []Gener
 		}
 	}
 	if _, err := tx.CopyFrom(ctx, pgx.Identifier{"chunks"},
-		[]string{"id", "document_id", "chunking_id", "ordinal", "text", "heading_path", "page_start", "page_end", "char_start", "char_end", "token_count"},
+		[]string{"id", "document_id", "chunking_id", "ordinal", "text", "heading_path", "page_start", "page_end", "char_start", "char_end", "token_count",
+			"locator", "ocr", "header_chars"},
 		pgx.CopyFromRows(chunkRows)); err != nil {
 		return stats, fmt.Errorf("copy chunks: %w", err)
 	}

@@ -470,10 +470,15 @@ type Evidence struct {
 	Title       string
 	Source      string
 	URL         string // the document's source URL, "" when none
+	Locator     string // where the chunk is beyond its pages ("Budget!A1:F40"); "" when none
+	OCR         bool   // some of its text was recognised from an image
+	HeaderChars int    // Text starts with this many characters of repeated table header
+	PageUnit    string // what the document's pages are: "page" or "slide"
 }
 
 const evidenceColumns = `c.id, c.document_id, c.ordinal, c.text, c.heading_path, c.page_start, c.page_end,
-	c.char_start, c.char_end, c.token_count, d.uri, d.title, s.name, coalesce(d.url, '')`
+	c.char_start, c.char_end, c.token_count, d.uri, d.title, s.name, coalesce(d.url, ''),
+	coalesce(c.locator, ''), c.ocr, c.header_chars, d.page_unit`
 
 // ChunkEvidence returns the chunks with the given ids that the principals can see (the
 // filter is applied again: ids come from the caller), in no particular order.
@@ -522,7 +527,8 @@ type Passage struct {
 	Source        string
 	URL           string // "" when none
 	ContentType   string
-	Pages         int // the document's page count; 0 without pages
+	Pages         int    // the document's page count; 0 without pages
+	PageUnit      string // what its pages are: "page" or "slide"
 }
 
 // PassageChunk is one chunk of a Passage.
@@ -533,6 +539,8 @@ type PassageChunk struct {
 	HeadingPath []string
 	PageStart   int // 0 without pages
 	PageEnd     int
+	Locator     string // "" when none
+	OCR         bool
 }
 
 // ChunkPassage returns the chunk with this id and up to `around` chunks either side of it in
@@ -545,12 +553,12 @@ func ChunkPassage(ctx context.Context, db DBTX, id int64, around int, principals
 	var pages *int
 	var chunkingID int
 	err := db.QueryRow(ctx, `
-		SELECT c.id, c.ordinal, c.text, c.heading_path, c.page_start, c.page_end, c.chunking_id,
-		       d.id, d.uri, d.title, s.name, coalesce(d.url, ''), d.content_type, d.page_count
+		SELECT c.id, c.ordinal, c.text, c.heading_path, c.page_start, c.page_end, coalesce(c.locator, ''), c.ocr, c.chunking_id,
+		       d.id, d.uri, d.title, s.name, coalesce(d.url, ''), d.content_type, d.page_count, d.page_unit
 		FROM chunks c JOIN documents d ON d.id = c.document_id JOIN sources s ON s.id = d.source_id
 		WHERE c.id = $1 AND c.acl && $2`, id, principals).Scan(
-		&p.Chunk.ID, &p.Chunk.Ordinal, &p.Chunk.Text, &p.Chunk.HeadingPath, &pageStart, &pageEnd, &chunkingID,
-		&p.DocumentID, &p.URI, &p.Title, &p.Source, &p.URL, &p.ContentType, &pages)
+		&p.Chunk.ID, &p.Chunk.Ordinal, &p.Chunk.Text, &p.Chunk.HeadingPath, &pageStart, &pageEnd, &p.Chunk.Locator, &p.Chunk.OCR, &chunkingID,
+		&p.DocumentID, &p.URI, &p.Title, &p.Source, &p.URL, &p.ContentType, &pages, &p.PageUnit)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Passage{}, fmt.Errorf("chunk %d: %w", id, ErrNotFound)
 	}
@@ -562,7 +570,8 @@ func ChunkPassage(ctx context.Context, db DBTX, id int64, around int, principals
 		return p, nil
 	}
 	rows, err := db.Query(ctx, `
-		SELECT c.id, c.ordinal, c.text, c.heading_path, coalesce(c.page_start, 0), coalesce(c.page_end, 0)
+		SELECT c.id, c.ordinal, c.text, c.heading_path, coalesce(c.page_start, 0), coalesce(c.page_end, 0),
+		       coalesce(c.locator, ''), c.ocr
 		FROM chunks c
 		WHERE c.document_id = $1 AND c.chunking_id = $2 AND c.ordinal BETWEEN $3::int - $4::int AND $3::int + $4::int
 		  AND c.ordinal <> $3::int AND c.acl && $5

@@ -49,9 +49,12 @@ type item struct {
 	url       string // the new URL, "" for none
 	urlSource string
 	warning   string // why the document's own url was dropped, for Summary.Warnings
-	ocr       extract.OCRReport
-	pages     int
-	chars     int
+	// extractWarnings: what extraction left out (a sheet cut at its row limit, a hidden
+	// sheet), for Summary.Warnings.
+	extractWarnings []extract.Warning
+	ocr             extract.OCRReport
+	pages           int
+	chars           int
 }
 
 // batch is what one write transaction writes.
@@ -490,6 +493,7 @@ func (r *run) process(ctx context.Context, f file, uri string, sum []byte, selfT
 	if doc.URLRefused != "" {
 		it.warning = "url dropped: " + doc.URLRefused
 	}
+	it.extractWarnings = doc.Warnings
 
 	var chunks []chunk.Chunk
 	if doc.Skip == "" {
@@ -507,7 +511,7 @@ func (r *run) process(ctx context.Context, f file, uri string, sum []byte, selfT
 	it.ocr = doc.OCR
 	w := &index.DocumentWrite{
 		SourceID: r.sourceID, URI: uri, Title: doc.Title, ContentType: doc.ContentType, ContentHash: sum,
-		ExtractVersion: extract.StoredVersion(doc), Size: f.size, Pages: doc.Pages, Text: doc.Text,
+		ExtractVersion: extract.StoredVersion(doc), Size: f.size, Pages: doc.Pages, PageUnit: doc.PageUnit, Text: doc.Text,
 		PageOffsets: charOffsets(doc.Text, doc.PageStarts), Metadata: doc.Metadata,
 		ACL: tags, ACLSource: source, URL: url, URLSource: urlSource, ModifiedAt: f.modTime,
 		Chunks: make([]index.ChunkWrite, len(chunks)),
@@ -520,8 +524,9 @@ func (r *run) process(ctx context.Context, f file, uri string, sum []byte, selfT
 	}
 	it.texts = make([]string, len(chunks))
 	for i, c := range chunks {
-		w.Chunks[i] = index.ChunkWrite{Ordinal: c.Ordinal, Text: c.Text, HeadingPath: c.HeadingPath,
-			PageStart: c.PageStart, PageEnd: c.PageEnd, CharStart: c.CharStart, CharEnd: c.CharEnd, Tokens: c.Tokens}
+		w.Chunks[i] = index.ChunkWrite{Ordinal: c.Ordinal, Text: c.Content(), HeadingPath: c.HeadingPath,
+			PageStart: c.PageStart, PageEnd: c.PageEnd, CharStart: c.CharStart, CharEnd: c.CharEnd, Tokens: c.Tokens,
+			Locator: c.Locator, OCR: c.OCR, HeaderChars: c.HeaderChars()}
 		it.texts[i] = chunk.EmbeddingText(doc.Title, c)
 	}
 	it.doc = w
@@ -811,6 +816,11 @@ func (r *run) record(it item) {
 	}
 	if it.warning != "" && it.doc != nil {
 		r.summary.Warnings = append(r.summary.Warnings, index.Failure{URI: it.uri, Reason: reasonUnsafeURL, Message: it.warning})
+	}
+	if it.doc != nil {
+		for _, w := range it.extractWarnings {
+			r.summary.Warnings = append(r.summary.Warnings, index.Failure{URI: it.uri, Reason: w.Reason, Message: w.Message})
+		}
 	}
 	if it.retag && it.tagSource == tagsHidden {
 		r.summary.Hidden = append(r.summary.Hidden, it.uri)

@@ -1,6 +1,7 @@
 package retrieve
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -122,14 +123,23 @@ func (r *Retriever) assemble(ctx context.Context, chunking int, ranked []Hit, te
 }
 
 // makeItem joins the chunks of parts (adjacent, in document order, around main) into one
-// passage, dropping the text that consecutive chunks share (their overlap).
+// passage, dropping the text that consecutive chunks share (their overlap) and the table
+// header a chunk repeats when the passage already has the rows before it.
 func makeItem(main index.Evidence, parts []index.Evidence, score float64) Item {
 	it := Item{ChunkID: main.ChunkID, Title: main.Title, URI: main.URI, Source: main.Source, URL: main.URL,
-		HeadingPath: main.HeadingPath, Score: score}
+		HeadingPath: main.HeadingPath, Score: score, PageUnit: main.PageUnit}
 	var b strings.Builder
 	end := -1
+	var firstLoc, lastLoc string
 	for _, p := range parts {
-		text := p.Text
+		// A chunk's text is its repeated table header (HeaderChars characters), then the
+		// document's text at CharStart.
+		header, text := "", p.Text
+		if p.HeaderChars > 0 {
+			if r := []rune(text); p.HeaderChars <= len(r) {
+				header, text = string(r[:p.HeaderChars]), string(r[p.HeaderChars:])
+			}
+		}
 		if end > p.CharStart {
 			// Skip the characters already written (the overlap with the previous chunk).
 			skip := end - p.CharStart
@@ -138,6 +148,9 @@ func makeItem(main index.Evidence, parts []index.Evidence, score float64) Item {
 				continue
 			}
 			text = string(r[skip:])
+		}
+		if b.Len() == 0 {
+			text = header + text // later, the passage has the rows before it
 		}
 		if b.Len() > 0 {
 			b.WriteString("\n\n")
@@ -151,7 +164,13 @@ func makeItem(main index.Evidence, parts []index.Evidence, score float64) Item {
 		if p.PageEnd != nil && *p.PageEnd > it.PageEnd {
 			it.PageEnd = *p.PageEnd
 		}
+		it.OCR = it.OCR || p.OCR
+		if p.Locator != "" {
+			firstLoc = cmp.Or(firstLoc, p.Locator)
+			lastLoc = p.Locator
+		}
 	}
+	it.Locator = chunk.MergeLocators(firstLoc, lastLoc)
 	it.Text = b.String()
 	it.Tokens = chunk.CountTokens(it.Text)
 	return it

@@ -264,6 +264,9 @@ type Item struct {
 	HeadingPath []string `json:"heading_path"`
 	PageStart   int      `json:"page_start,omitempty"`
 	PageEnd     int      `json:"page_end,omitempty"`
+	PageUnit    string   `json:"page_unit,omitempty"` // "page" or "slide"
+	Locator     string   `json:"locator,omitempty"`   // the sheet and range, the chapter: see index.Evidence
+	OCR         bool     `json:"ocr,omitempty"`       // some of the text was recognised from a scan
 	Tokens      int      `json:"tokens"`
 	Score       float64  `json:"score"`
 }

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 
@@ -53,7 +54,7 @@ func stubAPI(w http.ResponseWriter, r *http.Request) {
 		sse(sources, `event: delta`+"\n"+`data: {"text":"The first half"}`)
 	case "crlf":
 		h.Set("Content-Type", "text/event-stream")
-		fmt.Fprint(w, "event: delta\r\ndata: {\"text\":\"Over CRLF\"}\r\n\r\n: a comment\r\n\r\nevent: answer\r\ndata: {\"id\":\"a1\",\"answer\":\"Over **CRLF** [1].\",\"refused\":false,\"citations\":[{\"n\":1,\"chunk_id\":3,\"document\":{\"uri\":\"b.pdf\",\"title\":\"B\",\"source\":\"s\",\"url\":\"https://docs.example/b.pdf#page=2\"},\"pages\":{\"start\":2,\"end\":3},\"heading\":\"Intro\",\"snippet\":\"Snip.\"}]}\r\n\r\n")
+		fmt.Fprint(w, "event: delta\r\ndata: {\"text\":\"Over CRLF\"}\r\n\r\n: a comment\r\n\r\nevent: answer\r\ndata: {\"id\":\"a1\",\"answer\":\"Over **CRLF** [1].\",\"refused\":false,\"citations\":[{\"n\":1,\"chunk_id\":3,\"document\":{\"uri\":\"b.pdf\",\"title\":\"B\",\"source\":\"s\",\"url\":\"https://docs.example/b.pdf#page=2\"},\"pages\":{\"start\":2,\"end\":3},\"heading\":\"Intro\",\"snippet\":\"Snip.\"},{\"n\":2,\"chunk_id\":4,\"document\":{\"uri\":\"d.pptx\",\"title\":\"Deck\",\"source\":\"s\",\"url\":null},\"pages\":{\"start\":4,\"end\":4,\"unit\":\"slide\"},\"locator\":null,\"ocr\":true,\"heading\":\"\",\"snippet\":\"S.\"},{\"n\":3,\"chunk_id\":5,\"document\":{\"uri\":\"b.xlsx\",\"title\":\"Book\",\"source\":\"s\",\"url\":null},\"pages\":null,\"locator\":\"Budget!A1:F40\",\"ocr\":false,\"heading\":\"Budget\",\"snippet\":\"B.\"}]}\r\n\r\n")
 	default:
 		w.WriteHeader(http.StatusBadRequest)
 	}
@@ -101,6 +102,10 @@ func TestWidgetShowsFailures(t *testing.T) {
 	  return {href: a.getAttribute('href'), target: a.getAttribute('target'), rel: a.getAttribute('rel'), meta: c.querySelector('.meta').textContent} })()`)
 	if card["href"] != "https://docs.example/b.pdf#page=2" || card["rel"] != "noopener noreferrer" || card["target"] != "_blank" || card["meta"] != "Intro · pp. 2–3" {
 		t.Errorf("card with a URL: %v", card)
+	}
+	metas := eval[[]string](t, ctx, `[...`+shadow+`.querySelectorAll('.msg.bot:last-child .card .meta')].map(m => m.textContent)`)
+	if want := []string{"Intro · pp. 2–3", "slide 4 · from a scan", "Budget · Budget!A1:F40"}; !slices.Equal(metas, want) {
+		t.Errorf("cards' places: %q, want %q", metas, want)
 	}
 	empty := eval[int](t, ctx, `[...`+shadow+`.querySelectorAll('.msg.bot')].filter(b => b.textContent.trim() === '').length`)
 	if empty != 0 {

@@ -58,6 +58,9 @@
     feedbackFailed: 'Your feedback could not be sent.',
     page: 'p. {page}',
     pages: 'pp. {start}–{end}',
+    slide: 'slide {page}',
+    slides: 'slides {start}–{end}',
+    scanned: 'from a scan',
     openDocument: 'Open document',
     viewPassage: 'View passage',
     passage: 'Passage',
@@ -603,7 +606,13 @@ form.ask .icon:hover{filter:brightness(1.1);background:var(--_accent)}
 
   function pagesText(p) {
     if (!p || !p.start) return '';
-    return p.end && p.end !== p.start ? t('pages', { start: p.start, end: p.end }) : t('page', { page: p.start });
+    const slide = p.unit === 'slide';
+    return p.end && p.end !== p.start ? t(slide ? 'slides' : 'pages', { start: p.start, end: p.end }) : t(slide ? 'slide' : 'page', { page: p.start });
+  }
+
+  // whereText says where a passage is: its pages or slides, its sheet and range or chapter, a scan.
+  function whereText(s) {
+    return [s.heading, pagesText(s.pages), s.locator, s.ocr ? strings.scanned : ''].filter(Boolean).join(' · ');
   }
 
   function clip(text, n) {
@@ -628,7 +637,7 @@ form.ask .icon:hover{filter:brightness(1.1);background:var(--_accent)}
       } else {
         titleEl = el('span', { class: 'card-title' }, title);
       }
-      const meta = [s.heading, pagesText(s.pages)].filter(Boolean).join(' · ');
+      const meta = whereText(s);
       const snippet = clip(s.snippet || s.text, 240);
       const card = el('li', { class: 'card', id: ids('t' + turn.id + '-s' + s.n), tabindex: '-1', 'data-n': s.n },
         el('div', { class: 'card-head' }, el('span', { class: 'num', 'aria-label': t('source', { n: s.n }) }, String(s.n)), titleEl),
@@ -889,7 +898,7 @@ form.ask .icon:hover{filter:brightness(1.1);background:var(--_accent)}
       const parts = [];
       for (const c of p.before || []) parts.push(el('p', { class: 'ctx' }, c.text));
       const here = p.chunk || {};
-      const meta = [here.heading, pagesText(here.pages)].filter(Boolean).join(' · ');
+      const meta = whereText(here);
       parts.push(el('mark', null, meta ? el('strong', null, meta + '\n') : '', here.text || ''));
       for (const c of p.after || []) parts.push(el('p', { class: 'ctx' }, c.text));
       const url = httpURL(p.document && p.document.url, api + '/');
