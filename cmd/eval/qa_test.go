@@ -51,6 +51,21 @@ func clapNQFixture(t *testing.T) string {
 	return dir
 }
 
+// runEvalJSON runs the command with --json, wants the exit status want, decodes the report
+// into v and returns the output.
+func runEvalJSON(t *testing.T, want int, v any, args ...string) (stdout, stderr string) {
+	t.Helper()
+	code, stdout, stderr := runEval(t, append(args, "--json")...)
+	dropEvalDatabases(t, stderr)
+	if code != want {
+		t.Fatalf("%v: exit %d, want %d\n%s\n%s", args, code, want, stdout, stderr)
+	}
+	if err := json.Unmarshal([]byte(stdout), v); err != nil {
+		t.Fatalf("%v --json: %v\n%s", args, err, stdout)
+	}
+	return stdout, stderr
+}
+
 // TestQAGoesOnPastAFailingQuestion: a question whose retrieval fails is counted and listed,
 // finds nothing, and the run goes on to a complete report (exit 3, as eval beir); with
 // --groups, each of its retrievals (one per view) likewise. Before, the first failing
@@ -59,15 +74,8 @@ func TestQAGoesOnPastAFailingQuestion(t *testing.T) {
 	dbtest.New(t)
 	dir := clapNQFixture(t)
 	features := filepath.Join(t.TempDir(), "features.jsonl")
-	code, stdout, stderr := runEval(t, "qa", "--dataset", dir, "--mode", "lexical", "--rerank", "none", "--k", "1", "--features", features, "--json")
-	dropEvalDatabases(t, stderr)
-	if code != exitPartial {
-		t.Fatalf("exit %d, want %d\n%s\n%s", code, exitPartial, stdout, stderr)
-	}
 	var rep qaReport
-	if err := json.Unmarshal([]byte(stdout), &rep); err != nil {
-		t.Fatalf("--json: %v\n%s", err, stdout)
-	}
+	stdout, stderr := runEvalJSON(t, exitPartial, &rep, "qa", "--dataset", dir, "--mode", "lexical", "--rerank", "none", "--k", "1", "--features", features)
 	// Four of the five answerable questions find their passage first; q6 counts as not.
 	if rep.Questions != 6 || rep.Answerable != 5 || rep.Failed != 1 || len(rep.Failures) != 1 || rep.Failures[0].ID != "q6" ||
 		!strings.Contains(rep.Failures[0].Error, "empty") || rep.RecallAtK < 0.79 || rep.RecallAtK > 0.81 {
@@ -90,20 +98,13 @@ func TestQAGoesOnPastAFailingQuestion(t *testing.T) {
 		}
 	}
 	// The table says it too.
-	code, stdout, _ = runEval(t, "qa", "--dataset", dir, "--mode", "lexical", "--rerank", "none")
+	code, stdout, _ := runEval(t, "qa", "--dataset", dir, "--mode", "lexical", "--rerank", "none")
 	if code != exitPartial || !strings.Contains(stdout, "1 questions failed") || !strings.Contains(stdout, "q6") {
 		t.Errorf("table: exit %d\n%s", code, stdout)
 	}
 
-	code, stdout, stderr = runEval(t, "qa", "--dataset", dir, "--mode", "lexical", "--rerank", "none", "--groups", "2", "--json")
-	dropEvalDatabases(t, stderr)
-	if code != exitPartial {
-		t.Fatalf("--groups: exit %d, want %d\n%s\n%s", code, exitPartial, stdout, stderr)
-	}
 	var sliced sliceReport
-	if err := json.Unmarshal([]byte(stdout), &sliced); err != nil {
-		t.Fatalf("--groups --json: %v\n%s", err, stdout)
-	}
+	stdout, stderr = runEvalJSON(t, exitPartial, &sliced, "qa", "--dataset", dir, "--mode", "lexical", "--rerank", "none", "--groups", "2")
 	// Two views (the whole corpus, 1/2 of it), one floor: q6 fails in each.
 	if len(sliced.Rows) != 2 || sliced.Failed != 2 || len(sliced.Failures) != 2 || sliced.Failures[0].ID != "q6" {
 		t.Fatalf("--groups report %s: want 2 rows and q6 failed in each", stdout)

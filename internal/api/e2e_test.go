@@ -478,8 +478,7 @@ func TestRefusesWithoutEvidence(t *testing.T) {
 	t.Parallel()
 	model := &fakeModel{reply: "It is Ulaanbaatar [1]."}
 	e := newEnv(t, options{model: model})
-	_, _, body := e.post("/v1/answer", e.keys["eng"], map[string]any{"question": "What is the capital of Mongolia and its population?"})
-	a := decodeJSON[api.AnswerResponse](t, body)
+	a, body := e.answer(e.keys["eng"], map[string]any{"question": "What is the capital of Mongolia and its population?"})
 	if !a.Refused || a.Reason == nil || *a.Reason != "no_evidence" || len(a.Citations) != 0 {
 		t.Errorf("unanswerable question: %s", body)
 	}
@@ -664,8 +663,7 @@ func TestModelThroughLangchaingo(t *testing.T) {
 		t.Parallel()
 		m := &fakeModel{reply: "x", status: []int{500, 500}}
 		e := newEnv(t, options{model: m})
-		_, _, body := e.post("/v1/answer", e.keys["eng"], q)
-		a := decodeJSON[api.AnswerResponse](t, body)
+		a, body := e.answer(e.keys["eng"], q)
 		if a.Fallback == nil || *a.Fallback != "extractive" || a.Refused || len(a.Citations) == 0 || m.calls.Load() != 2 {
 			t.Errorf("after two 500s (%d calls): %s", m.calls.Load(), body)
 		}
@@ -692,8 +690,7 @@ func TestModelThroughLangchaingo(t *testing.T) {
 		t.Parallel()
 		m := &fakeModel{reply: "Employees get 25 days of paid vacation per calendar year [1][9]."}
 		e := newEnv(t, options{model: m})
-		_, _, body := e.post("/v1/answer", e.keys["eng"], q)
-		a := decodeJSON[api.AnswerResponse](t, body)
+		a, body := e.answer(e.keys["eng"], q)
 		if strings.Contains(a.Answer, "[9]") || len(a.Citations) != 1 || a.Citations[0].N != 1 {
 			t.Errorf("citing [9]: %s", body)
 		}
@@ -702,8 +699,7 @@ func TestModelThroughLangchaingo(t *testing.T) {
 		t.Parallel()
 		m := &fakeModel{reply: "Employees get 25 days of paid vacation per calendar year [1]. Everyone also gets a free car every year."}
 		e := newEnv(t, options{model: m, validation: answer.PolicyMark})
-		_, _, body := e.post("/v1/answer", e.keys["eng"], q)
-		a := decodeJSON[api.AnswerResponse](t, body)
+		a, body := e.answer(e.keys["eng"], q)
 		var flagged bool
 		for _, s := range a.Sentences {
 			if strings.Contains(s.Text, "free car") && !s.Supported {

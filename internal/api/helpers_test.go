@@ -18,6 +18,7 @@ import (
 	"github.com/getkin/kin-openapi/routers/gorillamux"
 	sse "github.com/tmaxmax/go-sse"
 
+	"github.com/docent-rag/docent/internal/api"
 	"github.com/docent-rag/docent/internal/embed"
 	"github.com/docent-rag/docent/internal/ingest"
 	"github.com/docent-rag/docent/internal/testing/dbtest"
@@ -85,6 +86,14 @@ func (e *env) post(path, token string, body any, header ...string) (int, http.He
 	e.t.Helper()
 	x := e.request(http.MethodPost, path, token, body, header...)
 	return x.status, x.header, x.body
+}
+
+// answer posts body to /v1/answer with a bearer token and returns the answer and the
+// response body.
+func (e *env) answer(token string, body any) (api.AnswerResponse, []byte) {
+	e.t.Helper()
+	_, _, out := e.post("/v1/answer", token, body)
+	return decodeJSON[api.AnswerResponse](e.t, out), out
 }
 
 // get sends GET path with a bearer token and returns the status and body.

@@ -248,8 +248,7 @@ func TestUnsupportedClaimsNeverReachTheUser(t *testing.T) {
 		t.Parallel()
 		m := &fakeModel{reply: "Full-time employees receive 25 days of paid vacation per calendar year [1]. The CEO earns $9 million [1]."}
 		e := newEnv(t, options{model: m, validation: answer.PolicyMark})
-		_, _, body := e.post("/v1/answer", e.keys["eng"], q)
-		a := decodeJSON[api.AnswerResponse](t, body)
+		a, body := e.answer(e.keys["eng"], q)
 		if !strings.Contains(a.Answer, "The CEO earns $9 million") || a.Grounded || a.DroppedSentences != 0 ||
 			len(a.Sentences) != 2 || a.Sentences[1].Supported {
 			t.Errorf("under mark: %s", body)
