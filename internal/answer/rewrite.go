@@ -71,11 +71,28 @@ func cleanRewrite(s string) (string, bool) {
 // Context).
 type Rewritten struct {
 	Query   string
-	Context []retrieve.ContextText
+	Context []ContextPiece
 	Method  string // RewriteNone, RewriteRule or RewriteLLM
 	// Shift is set when the rule found that the question opens a new topic: the
 	// conversation then weighs ShiftFactor of its usual weight (RewriteRule only).
 	Shift bool
+}
+
+// ContextPiece is a turn of the conversation in a rewrite's context: its role (RoleUser or
+// RoleAssistant), its text (within retrieve.MaxContextChars) and its weight.
+type ContextPiece struct {
+	Role   string
+	Text   string
+	Weight float64
+}
+
+// Lexical returns the context as the lexical leg takes it (retrieve.Query's Context).
+func (r Rewritten) Lexical() []retrieve.ContextText {
+	var out []retrieve.ContextText
+	for _, c := range r.Context {
+		out = append(out, retrieve.ContextText{Text: c.Text, Weight: c.Weight})
+	}
+	return out
 }
 
 // The weights of the deterministic rewrite's context, as shares of the IDF a term of the
@@ -148,11 +165,11 @@ func RewriteByRule(question string, history []Turn) Rewritten {
 	}
 	w := UserTurnWeight * scale
 	for _, u := range users {
-		out.Context = append(out.Context, retrieve.ContextText{Text: u, Weight: w})
+		out.Context = append(out.Context, ContextPiece{Role: RoleUser, Text: u, Weight: w})
 		w *= UserTurnDecay
 	}
 	if answer != "" {
-		out.Context = append(out.Context, retrieve.ContextText{Text: answer, Weight: AnswerWeight * scale})
+		out.Context = append(out.Context, ContextPiece{Role: RoleAssistant, Text: answer, Weight: AnswerWeight * scale})
 	}
 	return out
 }
@@ -210,13 +227,14 @@ func prefixPrevious(question string, history []Turn) string {
 }
 
 // previousQuestions returns the earlier user questions whose terms the extractive answerer
-// adds to a follow-up's when it picks sentences: only for a question with no content word
-// of its own, which has nothing else to pick by. A question with words of its own is
-// answered from them: retrieval has brought the passages the conversation is about
-// already, and measured on MTRAG, adding the earlier question's terms made the answerer
-// pass over the passage that answers (and refuse more) because it lacked them.
+// adds to a follow-up's when it picks sentences: only for a question with at most one
+// content word of its own ("why?", "how much does that cost?"), which has too little to
+// pick by. A question with more is answered from its own words: retrieval has brought the
+// passages the conversation is about already, and measured on MTRAG, adding the earlier
+// question's terms made the answerer pass over the passage that answers (and refuse more)
+// because it lacked them.
 func previousQuestions(question string, history []Turn) []string {
-	if len(contentTerms(nil, question)) > 0 {
+	if len(contentTerms(nil, question)) > 1 {
 		return nil
 	}
 	return followedQuestions(question, history)

@@ -342,10 +342,15 @@ func (s *Service) standalone(ctx context.Context, q Question, question string, t
 		if err != nil {
 			return query{}, fmt.Errorf("rewrite: %w", err)
 		}
-		text, conv = rw.Query, rw.Context
-		tr.RewrittenQuery, tr.rewriteMethod = rw.Query, rw.Method
+		text, conv = rw.Query, rw.Lexical()
+		tr.RewrittenQuery, tr.rewriteMethod, tr.rewriteShift = rw.Query, rw.Method, rw.Shift
+		for _, c := range rw.Context {
+			tr.rewriteContext = append(tr.rewriteContext, contextPiece{Turn: c.Role, Chars: utf8.RuneCountInString(c.Text), Weight: c.Weight})
+		}
 	}
 	qu, err := s.normalize(text, tr)
+	// The conversation's weighted context joins the lexical query (not the text: it is
+	// neither embedded nor the query's length).
 	qu.norm.Context = conv
 	return qu, err
 }
