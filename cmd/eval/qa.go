@@ -94,6 +94,7 @@ const previousMinEvidence = 0.35
 // qaItem is one question as `eval qa` asks it; foldKey is what its fold is drawn from.
 type qaItem struct {
 	id, foldKey, query, collection string
+	context                        []retrieve.ContextText // a follow-up's conversation (answer.RewriteByRule)
 	answerable                     bool
 	gold                           []string
 }
@@ -256,7 +257,12 @@ printed (see fitStrength).`)
 			fmt.Fprintln(e.stderr, "eval qa: interrupted")
 			return exitFatal
 		}
-		res, err := r.Retrieve(ctx, retrieve.Request{Query: q.query, Principals: []string{"public"}, Mode: retrieve.Mode(rf.mode)})
+		req := retrieve.Request{Query: q.query, Principals: []string{"public"}, Mode: retrieve.Mode(rf.mode)}
+		if nq, err := r.Normalize(q.query); err == nil && len(q.context) > 0 {
+			nq.Context = q.context // as the server retrieves a follow-up
+			req.Normalized = &nq
+		}
+		res, err := r.Retrieve(ctx, req)
 		if err != nil {
 			fmt.Fprintf(e.stderr, "eval qa: question %s: %v\n", q.id, err)
 			return exitFatal
@@ -340,7 +346,7 @@ printed (see fitStrength).`)
 }
 
 // mtragItems are the answerable and unanswerable tasks of an MTRAG set, each asked as the
-// server asks a conversation's question without a model (answer.RuleRewrite of its history),
+// server asks a conversation's question without a model (answer.RewriteByRule of its history),
 // and the number of other tasks (partial, underspecified), which are skipped.
 func mtragItems(data *eval.AnswerSet, folds eval.FoldSelection) (items []qaItem, skipped int) {
 	for _, c := range data.Cases {
@@ -359,7 +365,8 @@ func mtragItems(data *eval.AnswerSet, folds eval.FoldSelection) (items []qaItem,
 			}
 			history[i] = answer.Turn{Role: role, Content: h.Text}
 		}
-		items = append(items, qaItem{id: c.ID, foldKey: c.FoldKey, query: answer.RuleRewrite(c.Question, history), collection: c.Collection,
+		rw := answer.RewriteByRule(c.Question, history)
+		items = append(items, qaItem{id: c.ID, foldKey: c.FoldKey, query: rw.Query, context: rw.Lexical(), collection: c.Collection,
 			answerable: c.Answerability == eval.Answerable, gold: c.GoldSources})
 	}
 	return items, skipped

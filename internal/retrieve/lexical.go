@@ -172,7 +172,7 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 		}
 	}
 	res.hits = hits
-	if len(hits) > 0 && totalW > 0 {
+	if len(hits) > 0 && res.maxScore > 0 {
 		// The top hit's score relative to what a chunk with every term would score, on a
 		// saturation scale: 1 for a chunk containing all terms often, ~1/(k1+1) per term
 		// found once in a chunk of average length.
