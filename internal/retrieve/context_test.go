@@ -70,6 +70,13 @@ func TestContextRanksWhatTheFollowUpIsAbout(t *testing.T) {
 			t.Errorf("weight %v counted", w)
 		}
 	}
+	// A question whose words no chunk has: the context still ranks, the strength stays a
+	// number (the question's maximum is 0).
+	q := retrieve.Query{Text: "Is it " + absentWord + "?", Context: network}
+	res, err := r.Retrieve(t.Context(), retrieve.Request{Query: q.Text, Normalized: &q, Principals: []string{"public"}})
+	if err != nil || len(res.Lexical) == 0 || math.IsNaN(res.Strength) || res.Strength < 0 || res.Strength > 1 {
+		t.Errorf("question without known words: %d lexical hits, strength %v, %v", len(res.Lexical), res.Strength, err)
+	}
 	huge := []retrieve.ContextText{{Text: "museum museum museum", Weight: math.Inf(1)}}
 	if got := lexicalTop(t, r, retrieve.Query{Text: "city bus", Context: huge}); got != "p/bus.md" {
 		t.Errorf("a context of infinite weight outweighed the question: top %s", got)
