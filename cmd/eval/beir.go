@@ -92,9 +92,9 @@ func (c command) beir(ctx context.Context, fs *flag.FlagSet, src sourceFlags, fo
 	var ndcg, r10, r100, mrr, latency []float64
 	rerankFailures := 0
 	inexact := 0
-	texts := make([]string, len(data.Queries))
+	texts := make([]evalQuery, len(data.Queries))
 	for i, q := range data.Queries {
-		texts[i] = q.Text
+		texts[i] = evalQuery{text: q.Text}
 	}
 	err = c.retrieveEach(ctx, r, mode, texts, func(i int, res *retrieve.Result, err error) error {
 		q := data.Queries[i]

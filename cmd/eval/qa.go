@@ -94,6 +94,7 @@ const previousMinEvidence = 0.35
 // qaItem is one question as `eval qa` asks it; foldKey is what its fold is drawn from.
 type qaItem struct {
 	id, foldKey, query, collection string
+	context                        []retrieve.ContextText // a follow-up's conversation (answer.RewriteByRule)
 	answerable                     bool
 	gold                           []string
 }
@@ -238,9 +239,9 @@ func (c command) qa(ctx context.Context, set qaSettings) error {
 	var latency []float64
 	outs := make([]qaOutcome, len(items))
 	var dump []qaFeatures
-	queries := make([]string, len(items))
+	queries := make([]evalQuery, len(items))
 	for i, q := range items {
-		queries[i] = q.query
+		queries[i] = evalQuery{text: q.query, context: q.context}
 		if q.answerable {
 			rep.Answerable++
 		}
@@ -333,7 +334,7 @@ func (rep *qaReport) measure(items []qaItem, outs []qaOutcome, folds eval.FoldSe
 }
 
 // mtragItems are the answerable and unanswerable tasks of an MTRAG set, each asked as the
-// server asks a conversation's question without a model (answer.RuleRewrite of its history),
+// server asks a conversation's question without a model (answer.RewriteByRule of its history),
 // and the number of other tasks (partial, underspecified), which are skipped.
 func mtragItems(data *eval.AnswerSet, folds eval.FoldSelection) (items []qaItem, skipped int) {
 	for _, c := range data.Cases {
@@ -344,7 +345,8 @@ func mtragItems(data *eval.AnswerSet, folds eval.FoldSelection) (items []qaItem,
 			skipped++
 			continue
 		}
-		items = append(items, qaItem{id: c.ID, foldKey: c.FoldKey, query: answer.RuleRewrite(c.Question, turns(c.History)), collection: c.Collection,
+		rw := answer.RewriteByRule(c.Question, turns(c.History))
+		items = append(items, qaItem{id: c.ID, foldKey: c.FoldKey, query: rw.Query, context: rw.Lexical(), collection: c.Collection,
 			answerable: c.Answerability == eval.Answerable, gold: c.GoldSources})
 	}
 	return items, skipped

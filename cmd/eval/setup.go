@@ -181,11 +181,18 @@ func (c command) open(ctx context.Context, r *retrieval, corpus string) (*datase
 	return ds, rt, nil
 }
 
+// evalQuery is one query of an evaluation: its text and, for a follow-up, the conversation
+// the server adds to the lexical query (answer.RewriteByRule).
+type evalQuery struct {
+	text    string
+	context []retrieve.ContextText
+}
+
 // retrieveEach retrieves each query as a caller who sees the whole corpus, in order, and
 // passes each result to done with the query's index. A query whose retrieval fails comes to
 // done with its error (and a nil result) and the run goes on, so that one query cannot cost
 // the run; done's own error, or an interruption, ends it.
-func (c command) retrieveEach(ctx context.Context, r *retrieve.Retriever, mode retrieve.Mode, queries []string,
+func (c command) retrieveEach(ctx context.Context, r *retrieve.Retriever, mode retrieve.Mode, queries []evalQuery,
 	done func(i int, res *retrieve.Result, err error) error) error {
 	p := c.progress("queries", len(queries))
 	defer p.end()
@@ -193,7 +200,12 @@ func (c command) retrieveEach(ctx context.Context, r *retrieve.Retriever, mode r
 		if ctx.Err() != nil {
 			return errInterrupted
 		}
-		res, err := r.Retrieve(ctx, retrieve.Request{Query: q, Principals: []string{"public"}, Mode: mode})
+		req := retrieve.Request{Query: q.text, Principals: []string{"public"}, Mode: mode}
+		if nq, err := r.Normalize(q.text); err == nil && len(q.context) > 0 {
+			nq.Context = q.context // as the server retrieves a follow-up
+			req.Normalized = &nq
+		}
+		res, err := r.Retrieve(ctx, req)
 		if err != nil && ctx.Err() != nil {
 			return errInterrupted
 		}

@@ -44,7 +44,7 @@ type Retriever interface {
 
 // Answerer writes and validates answers (internal/answer).
 type Answerer interface {
-	Rewrite(ctx context.Context, question string, history []answer.Turn) (query, method string, err error)
+	Rewrite(ctx context.Context, question string, history []answer.Turn) (answer.Rewritten, error)
 	Answer(ctx context.Context, q answer.Prompt, onDelta func(string)) (*answer.Result, error)
 	Model() string
 	PromptVersion() string
@@ -334,17 +334,25 @@ type query struct {
 // question (as the answerer reads it: question) rewritten to stand alone.
 func (s *Service) standalone(ctx context.Context, q Question, question string, tr *Trace) (query, error) {
 	text := q.Text
+	var conv []retrieve.ContextText
 	if len(q.History) > 0 {
 		t := time.Now()
-		rewritten, method, err := s.answerer.Rewrite(ctx, question, q.History)
+		rw, err := s.answerer.Rewrite(ctx, question, q.History)
 		tr.step("rewrite", time.Since(t))
 		if err != nil {
 			return query{}, fmt.Errorf("rewrite: %w", err)
 		}
-		text = rewritten
-		tr.RewrittenQuery, tr.rewriteMethod = rewritten, method
+		text, conv = rw.Query, rw.Lexical()
+		tr.RewrittenQuery, tr.rewriteMethod, tr.rewriteShift = rw.Query, rw.Method, rw.Shift
+		for _, c := range rw.Context {
+			tr.rewriteContext = append(tr.rewriteContext, contextPiece{Turn: c.Role, Chars: utf8.RuneCountInString(c.Text), Weight: c.Weight})
+		}
 	}
-	return s.normalize(text, tr)
+	qu, err := s.normalize(text, tr)
+	// The conversation's weighted context joins the lexical query (not the text: it is
+	// neither embedded nor the query's length).
+	qu.norm.Context = conv
+	return qu, err
 }
 
 // normalize normalises a query once, for the cache key, the trace and retrieval.

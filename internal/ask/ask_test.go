@@ -332,6 +332,19 @@ func TestTraceFinish(t *testing.T) {
 	if retrieval["cache_hit"] != false || retrieval["rewrite"] != answer.RewriteRule || retrieval["strength"] != 0.8 {
 		t.Errorf("retrieval record: %s", rec.Retrieval)
 	}
+	// The rule's context went to retrieval with the query, and the trace says which turns
+	// and weights, without their text.
+	if n := s.r.requests[0].Normalized; n == nil || len(n.Context) != 2 || n.Context[0].Text != history[0].Content ||
+		n.Context[1].Text != history[1].Content || !(n.Context[0].Weight > n.Context[1].Weight) {
+		t.Errorf("retrieval's context: %+v", n)
+	}
+	if pieces, _ := retrieval["rewrite_context"].([]any); len(pieces) != 2 || retrieval["topic_shift"] != false ||
+		pieces[0].(map[string]any)["turn"] != answer.RoleUser || pieces[1].(map[string]any)["turn"] != answer.RoleAssistant {
+		t.Errorf("trace's rewrite context: %s", rec.Retrieval)
+	}
+	if bytes.Contains(rec.Retrieval, []byte("vacation")) || bytes.Contains(rec.Retrieval, []byte("Sure")) {
+		t.Errorf("the trace's retrieval record holds the conversation's text: %s", rec.Retrieval)
+	}
 	if ranked, _ := retrieval["ranked"].([]any); len(ranked) != 2 {
 		t.Errorf("retrieval record's ranking: %s", rec.Retrieval)
 	}
@@ -346,6 +359,9 @@ func TestTraceFinish(t *testing.T) {
 	_, tr, err = s.ask(t, c, ask.Question{Text: question}, nil)
 	if err != nil {
 		t.Fatal(err)
+	}
+	if n := s.r.requests[len(s.r.requests)-1].Normalized; n == nil || len(n.Context) != 0 {
+		t.Errorf("a question without history retrieved with a context: %+v", n)
 	}
 	if rec := tr.Finish(nil); string(rec.Retrieval) != `{"cache_hit":false}` {
 		t.Errorf("retrieval record with a NaN strength: %s", rec.Retrieval)

@@ -32,6 +32,9 @@ func (s *Service) cacheKey(c Caller, v retrieve.Version, query retrieve.Query, q
 	for _, p := range query.Phrases { // quotes are not in the text, but restrict retrieval
 		fmt.Fprintf(h, "%s\x00", p)
 	}
+	for _, c := range query.Context { // the history is in the key already; its weights too
+		fmt.Fprintf(h, "%g\x00%s\x00", c.Weight, c.Text)
+	}
 	h.Write([]byte(query.Text))
 	return hex.EncodeToString(h.Sum(nil))
 }

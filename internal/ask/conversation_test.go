@@ -88,7 +88,7 @@ type historyRecorder struct {
 	rewrites, prompts [][]answer.Turn
 }
 
-func (h *historyRecorder) Rewrite(ctx context.Context, q string, history []answer.Turn) (string, string, error) {
+func (h *historyRecorder) Rewrite(ctx context.Context, q string, history []answer.Turn) (answer.Rewritten, error) {
 	h.rewrites = append(h.rewrites, slices.Clone(history))
 	return h.Answerer.Rewrite(ctx, q, history)
 }

@@ -22,10 +22,23 @@ type Trace struct {
 	steps         []traceStep
 	retrievalInfo map[string]any // the Retrieval record until Finish encodes it
 	rewriteMethod string
-	cacheHit      bool
+	// rewriteContext is what of the conversation the rule's rewrite added to the lexical
+	// query: each piece's role and weight, not its text (an earlier answer may quote
+	// documents that this request does not involve, and whose readers the trace's readers
+	// need not be); rewriteShift, that the rule found a new topic.
+	rewriteContext []contextPiece
+	rewriteShift   bool
+	cacheHit       bool
 	// questionClipped: the answerer read the question's beginning and end only
 	// (Config.MaxQuestionChars).
 	questionClipped bool
+}
+
+// contextPiece is a piece of a rewrite's context as the trace records it.
+type contextPiece struct {
+	Turn   string  `json:"turn"` // "user" or "assistant"
+	Chars  int     `json:"chars"`
+	Weight float64 `json:"weight"`
 }
 
 // NewTrace starts the trace of a request on route, asked by caller, under a new trace id
@@ -166,6 +179,10 @@ func (t *Trace) Finish(m *metrics.Metrics) index.Trace {
 	}
 	if t.rewriteMethod != "" {
 		meta["rewrite"] = t.rewriteMethod
+	}
+	if len(t.rewriteContext) > 0 {
+		meta["rewrite_context"] = t.rewriteContext
+		meta["topic_shift"] = t.rewriteShift
 	}
 	info := maps.Clone(t.retrievalInfo)
 	if info == nil {

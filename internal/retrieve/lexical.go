@@ -5,6 +5,8 @@ import (
 	"math"
 	"slices"
 	"sort"
+	"strings"
+	"unicode/utf8"
 
 	"github.com/docent-rag/docent/internal/index"
 )
@@ -92,6 +94,20 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 		res.idfSum += idf
 		res.maxScore += w * (r.cfg.K1 + 1)
 	}
+	ctxTerms, err := r.contextTerms(ctx, chunking, q, req, ws, chunks, corpus.AvgLength)
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range ctxTerms {
+		// Context terms rank the chunks but are not part of the question: the query's
+		// maximum, and with it the evidence strength's coverage, is the question's own (a
+		// top score raised by the context is capped at full coverage). Counted in the
+		// maximum, a conversation's many terms made every follow-up look weakly supported:
+		// on MTRAG, answerable follow-ups were refused twice as often as without the
+		// context (docs/retrieval.md, "Follow-up rewriting").
+		ws = append(ws, t)
+		totalW += t.w
+	}
 	if len(ws) == 0 {
 		return res, nil
 	}
@@ -156,13 +172,62 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 		}
 	}
 	res.hits = hits
-	if len(hits) > 0 && totalW > 0 {
+	if len(hits) > 0 && res.maxScore > 0 {
 		// The top hit's score relative to what a chunk with every term would score, on a
 		// saturation scale: 1 for a chunk containing all terms often, ~1/(k1+1) per term
 		// found once in a chunk of average length.
 		res.topCoverage = min(1, hits[0].Score/res.maxScore)
 	}
 	return res, nil
+}
+
+// contextTerms returns the lexemes of q's context that the query itself lacks, weighted
+// idf × the piece's weight (a lexeme in several pieces takes its largest weight; repeats
+// count once), with the caller's statistics like the query's own terms: at most
+// MaxContextTerms, the most weighted first, from at most MaxContextTexts pieces read within
+// MaxContextChars characters each.
+func (r *Retriever) contextTerms(ctx context.Context, chunking int, q Query, req Request, own []weighted, chunks int64, avgLength float64) ([]weighted, error) {
+	have := make(map[string]bool, len(own))
+	for _, t := range own {
+		have[t.Lexeme] = true
+	}
+	byLexeme := map[string]int{}
+	var out []weighted
+	for i, c := range q.Context {
+		if i == MaxContextTexts {
+			break
+		}
+		if !(c.Weight > 0) || strings.TrimSpace(c.Text) == "" {
+			continue // NaN, zero or negative: no weight
+		}
+		weight := min(c.Weight, 1)
+		text := c.Text
+		if utf8.RuneCountInString(text) > MaxContextChars {
+			text = string([]rune(text)[:MaxContextChars])
+		}
+		terms, _, err := r.termStats(ctx, r.db, chunking, text, req.Principals)
+		if err != nil {
+			return nil, err
+		}
+		for _, t := range terms {
+			if t.DF == 0 || have[t.Lexeme] {
+				continue
+			}
+			idf := math.Log(1 + (float64(chunks)-float64(t.DF)+0.5)/(float64(t.DF)+0.5))
+			w := idf * weight
+			if k, ok := byLexeme[t.Lexeme]; ok {
+				if w > out[k].w {
+					out[k].w, out[k].ub = w, r.termBound(out[k].Term, w, avgLength)
+				}
+				continue
+			}
+			t.QTF = 1
+			byLexeme[t.Lexeme] = len(out)
+			out = append(out, weighted{Term: t, w: w, ub: r.termBound(t, w, avgLength)})
+		}
+	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].w > out[j].w })
+	return out[:min(len(out), MaxContextTerms)], nil
 }
 
 // weighted is a query term with its BM25 weight and upper bound.

@@ -14,7 +14,27 @@ import (
 type Query struct {
 	Text    string   // NFKC, without control characters, whitespace collapsed
 	Phrases []string // quoted phrases of two words or more, which results must contain
+	// Context is text around the query that the lexical leg weighs less than Text: a
+	// follow-up's conversation (answer.RuleRewrite). Its terms add to a chunk's BM25 score
+	// with their IDF times the weight, never restrict the results, and are not embedded.
+	// Empty for a query on its own.
+	Context []ContextText
 }
+
+// ContextText is a piece of a query's context and its weight in the lexical leg.
+type ContextText struct {
+	Text   string  `json:"text"`
+	Weight float64 `json:"weight"` // in (0, 1]: a share of the IDF a query term gets
+}
+
+// Context budgets: at most MaxContextTexts pieces, each read within MaxContextChars
+// characters, and MaxContextTerms lexemes from all of them (the most weighted first), so
+// that a long conversation costs a lexical query of bounded size.
+const (
+	MaxContextTexts = 8
+	MaxContextChars = 1000
+	MaxContextTerms = 32
+)
 
 // ErrEmptyQuery is returned for a query with no text.
 var ErrEmptyQuery = errors.New("the query is empty")

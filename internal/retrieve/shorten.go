@@ -181,7 +181,7 @@ func (r *Retriever) shorten(ctx context.Context, chunking int, q Query, principa
 		b.WriteString(w.text)
 		info.Kept++
 	}
-	out := Query{Text: b.String(), Phrases: phrases}
+	out := Query{Text: b.String(), Phrases: phrases, Context: q.Context}
 	info.KeptChars, info.KeptPhrases = utf8.RuneCountInString(out.Text), len(phrases)
 	if out.Text == "" {
 		// Nothing informative: the query's first words, so that retrieval still runs.
