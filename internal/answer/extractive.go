@@ -126,6 +126,7 @@ type candidate struct {
 	unit     int     // index in the source's units
 	terms    []int32 // distinct term ids
 	words    int
+	lead     bool    // the lead-in of a numbered list ("To install Go:"), for a how-to only
 	coverage float64 // the share of the question's weight it matches
 	score    float64 // coverage, lowered by the source's rank
 }
@@ -150,6 +151,7 @@ type source struct {
 func (e *Extractive) Compose(p Prompt) string {
 	ex := extraction{vocab: make(map[string]int32, 1024)}
 	srcs := make([]source, len(p.Sources))
+	shape := questionShape(p.Question)
 	var cands []candidate
 	for i, it := range p.Sources {
 		s := &srcs[i]
@@ -158,8 +160,9 @@ func (e *Extractive) Compose(p Prompt) string {
 		for k, u := range s.units {
 			terms, words := ex.countTerms(it.Text[u.start:u.end], i)
 			s.terms[k] = terms
-			if e.quotable(it.Text, u, words) && len(terms) > 0 {
-				cands = append(cands, candidate{src: i, unit: k, terms: terms, words: words})
+			lead := shape == howTo && leadIn(it.Text, s.units, k)
+			if (lead || e.quotable(it.Text, u, words)) && len(terms) > 0 {
+				cands = append(cands, candidate{src: i, unit: k, terms: terms, words: words, lead: lead})
 			}
 		}
 		for _, h := range append([]string{it.Title}, it.HeadingPath...) {
@@ -176,7 +179,6 @@ func (e *Extractive) Compose(p Prompt) string {
 	if query.total == 0 || len(cands) == 0 {
 		return NoEvidenceAnswer
 	}
-	shape := questionShape(p.Question)
 	for k := range cands {
 		c := &cands[k]
 		s := &srcs[c.src]
@@ -255,6 +257,10 @@ func (e *Extractive) quotable(text string, u unit, words int) bool {
 // that matches the question about as well as the best one (a definition comes first) takes
 // the best one's place.
 func (e *Extractive) prose(b *answerWriter, text string, s *source, own []candidate, define bool) {
+	own = slices.DeleteFunc(slices.Clone(own), func(c candidate) bool { return c.lead })
+	if len(own) == 0 {
+		return
+	}
 	anchor := own[0]
 	if define {
 		for _, c := range own {
@@ -300,9 +306,8 @@ func (e *Extractive) steps(b *answerWriter, text string, s *source, own []candid
 	if list < 0 {
 		// The lead-in may match where the steps do not ("To install Go: 1. Download ...").
 		for _, c := range own {
-			k := c.unit + 1
-			if c.coverage >= e.cfg.MoreShare*own[0].coverage && k < len(s.units) && s.units[k].kind == unitItem && s.units[k].ordered {
-				list = s.units[k].block
+			if c.lead && c.coverage >= e.cfg.MoreShare*own[0].coverage {
+				list = s.units[c.unit+1].block
 				break
 			}
 		}
@@ -325,6 +330,14 @@ func (e *Extractive) steps(b *answerWriter, text string, s *source, own []candid
 		b.step(n, text[u.start:u.end])
 	}
 	return true
+}
+
+// leadIn reports whether units[k] introduces a numbered list: a sentence ending with a
+// colon, the last of its paragraph, right before the list's first item.
+func leadIn(text string, units []unit, k int) bool {
+	u := units[k]
+	return u.kind == unitProse && k+1 < len(units) && units[k+1].kind == unitItem && units[k+1].ordered &&
+		units[k+1].block != u.block && strings.HasSuffix(strings.TrimSpace(stripMarkers(text[u.start:u.end])), ":")
 }
 
 // maxSteps is the most steps of a list quoted.
@@ -373,7 +386,7 @@ func (b *answerWriter) row(text string, units []unit, k int) {
 	var parts []string
 	for i, c := range cells {
 		switch {
-		case c == "":
+		case c == "" || strings.HasSuffix(c, "?"): // a question in a FAQ's table is not its answer
 		case names[i] == "":
 			parts = append(parts, c)
 		default:
