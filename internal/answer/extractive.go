@@ -321,13 +321,19 @@ func (e *Extractive) steps(b *answerWriter, text string, s *source, own []candid
 			b.sentence(text[lead.start:lead.end])
 		}
 	}
-	n := 0
+	n, item := 0, -1
 	for _, u := range s.units[first:] {
-		if u.block != list || n == maxSteps {
+		if u.block != list {
 			break
 		}
-		n++
-		b.step(n, text[u.start:u.end])
+		if u.item != item {
+			if n == maxSteps {
+				break
+			}
+			n, item = n+1, u.item
+			b.step(n)
+		}
+		b.sentence(text[u.start:u.end])
 	}
 	return true
 }
@@ -358,15 +364,13 @@ func (b *answerWriter) sentence(s string) {
 	b.WriteString(b.cite)
 }
 
-// step appends a numbered list item and its citation, on a line of its own.
-func (b *answerWriter) step(n int, s string) {
+// step starts the numbered item n of a list, on a line of its own; its sentences follow.
+func (b *answerWriter) step(n int) {
 	if b.Len() > 0 {
 		b.WriteByte('\n')
 	}
 	b.WriteString(strconv.Itoa(n))
-	b.WriteString(". ")
-	b.WriteString(quote(s))
-	b.WriteString(b.cite)
+	b.WriteString(".")
 }
 
 // row appends a table row, each cell named by its column's header ("Version: 1.21;
@@ -444,6 +448,9 @@ func overlap(a, b []int32) float64 {
 func quote(s string) string {
 	s, _, _ = cleanCitations(s, 0)
 	s = strings.Join(strings.Fields(s), " ")
+	if n := listMarker(s); n > 0 && !isDigit(s[0]) {
+		s = s[n:] // an inline bullet ("... at any time. * You can ...")
+	}
 	end := strings.TrimRight(s, "\"')”’»*_")
 	if end != "" && !strings.ContainsRune(".!?:", rune(end[len(end)-1])) {
 		s += "."

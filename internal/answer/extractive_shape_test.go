@@ -29,7 +29,7 @@ func TestExtractiveShapes(t *testing.T) {
 				{ChunkID: 1, Title: "Download and install", URI: "doc/install.md", Text: "Installing Go\n\n" +
 					"To install the toolchain on Linux, follow these steps:\n\n" +
 					"1. Remove any previous installation by deleting the /usr/local/go folder.\n\n" +
-					"2. Extract the archive you downloaded into /usr/local.\n\n" +
+					"2. Extract the archive you downloaded into /usr/local. Use sudo if the folder is not yours.\n\n" +
 					"3. Add /usr/local/go/bin to the PATH environment variable.\n\n" +
 					"Other platforms have installers of their own."},
 				{ChunkID: 2, Title: "Managing installations", URI: "doc/manage.md",
@@ -37,7 +37,7 @@ func TestExtractiveShapes(t *testing.T) {
 			},
 			want: "To install the toolchain on Linux, follow these steps: [1]\n" +
 				"1. Remove any previous installation by deleting the /usr/local/go folder. [1]\n" +
-				"2. Extract the archive you downloaded into /usr/local. [1]\n" +
+				"2. Extract the archive you downloaded into /usr/local. [1] Use sudo if the folder is not yours. [1]\n" +
 				"3. Add /usr/local/go/bin to the PATH environment variable. [1]",
 		},
 		{
@@ -192,7 +192,8 @@ func TestPassageUnits(t *testing.T) {
 		{"A first sentence here.", unitProse, false},
 		{"A second one follows.", unitProse, false},
 		{"To begin:", unitProse, false},
-		{"Open the file.\n   It is in the home folder.", unitItem, true},
+		{"Open the file.", unitItem, true},
+		{"It is in the home folder.", unitItem, true},
 		{"Edit it.", unitItem, true},
 		{"Save it.", unitItem, true},
 		{"Name | Value", unitHeader, false},
@@ -204,11 +205,12 @@ func TestPassageUnits(t *testing.T) {
 	if !slices.Equal(units, want) {
 		t.Errorf("units:\n%+v\nwant:\n%+v", units, want)
 	}
-	// The three numbered items are one list; the bullet is another.
-	if us[4].block != us[6].block || us[9].block == us[6].block {
-		t.Errorf("list blocks: %d %d %d", us[4].block, us[6].block, us[9].block)
+	// The three numbered items are one list, the sentences of the first one item; the bullet
+	// is another list.
+	if us[4].block != us[7].block || us[10].block == us[7].block || us[4].item != us[5].item || us[5].item == us[6].item {
+		t.Errorf("lists: blocks %d %d %d, items %d %d %d", us[4].block, us[7].block, us[10].block, us[4].item, us[5].item, us[6].item)
 	}
-	if us[8].header != 7 || us[11].heading != 10 || us[1].heading != 0 {
-		t.Errorf("header %d, headings %d %d", us[8].header, us[11].heading, us[1].heading)
+	if us[9].header != 8 || us[12].heading != 11 || us[1].heading != 0 {
+		t.Errorf("header %d, headings %d %d", us[9].header, us[12].heading, us[1].heading)
 	}
 }

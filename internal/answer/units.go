@@ -16,7 +16,7 @@ type unitKind uint8
 
 const (
 	unitProse   unitKind = iota // a sentence of a paragraph
-	unitItem                    // a list item (all its text)
+	unitItem                    // a sentence of a list item
 	unitRow                     // a table row after the header
 	unitHeader                  // a table's header row: labels, not an answer
 	unitHeading                 // a heading or a label line: never quoted
@@ -27,6 +27,7 @@ type unit struct {
 	start, end int
 	kind       unitKind
 	block      int  // the paragraph, list or table it belongs to, numbered in the passage
+	item       int  // a list item's sentence: the item's number in the passage, from 1
 	ordered    bool // a list item of a numbered list
 	header     int  // a table row: the index of its header row in the units, -1 if none
 	heading    int  // the last heading or label line before it in the passage, -1 if none
@@ -44,7 +45,7 @@ type textLine struct{ start, end int }
 // sentences.
 func passageUnits(text string) []unit {
 	var out []unit
-	block, heading, list := 0, -1, false
+	block, heading, list, items := 0, -1, false, 0
 	var para []textLine
 	flush := func() {
 		if len(para) == 0 {
@@ -78,8 +79,11 @@ func passageUnits(text string) []unit {
 					j++
 				}
 				m := listMarker(text[para[i].start:para[i].end])
-				out = append(out, unit{start: para[i].start + m, end: para[j-1].end, kind: unitItem, block: block,
-					ordered: isDigit(text[para[i].start]), header: -1, heading: heading})
+				items++
+				for _, sp := range splitBlock(nil, text, para[i].start+m, para[j-1].end, item) {
+					out = append(out, unit{start: sp.start, end: sp.end, kind: unitItem, block: block, item: items,
+						ordered: isDigit(text[para[i].start]), header: -1, heading: heading})
+				}
 				i = j
 			}
 		case len(para) == 1 && isHeadingLine(first):
