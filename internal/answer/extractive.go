@@ -22,7 +22,7 @@ const DefaultMinCoverage = 0.3
 
 // ExtractiveConfig tunes Extractive. Zero values take the defaults.
 type ExtractiveConfig struct {
-	MaxSentences int // sentences in an answer, at most; default 3
+	MaxSentences int // sentences in a prose answer, at most; default 3
 	MinWords     int // shorter sentences are not quoted; default 4
 	MaxWords     int // longer sentences are not quoted; default 60
 	// MinCoverage is the least share of the question's weight that a sentence must match
@@ -33,14 +33,16 @@ type ExtractiveConfig struct {
 	// sentence already chosen; above it the candidate repeats that sentence. Default 0.6.
 	Redundancy float64
 	// RankDecay lowers the scores of later sources: source i (0-based) has its scores
-	// divided by 1 + RankDecay·i. Default 0.05.
+	// divided by 1 + RankDecay·i, so that retrieval's order counts in choosing the passage
+	// that answers. Default 0.5 (tuned on ClapNQ folds 0–2 and the go.dev pairs; see
+	// docs/retrieval.md, "Extractive answers").
 	RankDecay float64
 	// MaxAnswerWords bounds the words of a prose answer: a sentence after the first is
-	// quoted only if the answer stays within it. Default 60.
+	// quoted only if the answer stays within it. Default 70.
 	MaxAnswerWords int
 	// MoreShare is the least share of the best sentence's score that another sentence of
 	// the passage must match to be quoted beside it (and a list's items to be a how-to's
-	// steps). Default 0.5.
+	// steps); below it a sentence adds nothing the question asked for. Default 0.6.
 	MoreShare float64
 	// DefinitionShare: for a definition question, the first sentence of the passage that
 	// matches at least this share of the best sentence's coverage is quoted first instead
@@ -82,16 +84,17 @@ func (c *ExtractiveConfig) validate() error {
 	return nil
 }
 
-// Extractive answers by quoting the source sentences that best match the question, each
-// followed by its citation. It makes no network call, is deterministic, and is the default
-// generator and the fallback of the others. It is safe for concurrent use.
+// Extractive answers by quoting the passage that answers the question, each quoted
+// sentence, list item or table row followed by its citation. It makes no network call, is
+// deterministic, and is the default generator and the fallback of the others. It is safe
+// for concurrent use.
 //
-// A sentence's score is the share of the question's content words it contains, each
+// A sentence's coverage is the share of the question's content words it contains, each
 // weighted by its rarity across the given sources (BM25's idf over the sources), a word
-// found only in the source's title or headings counting half; scores fall slowly with the
-// source's rank. Sentences are chosen best first, skipping those that mostly repeat one
-// already chosen, until MaxSentences or until the best remaining one matches less than
-// half as well as the first.
+// found only in the source's title, heading path or the heading the sentence is under in
+// the passage counting half. The answering passage is the one whose best sentence's
+// coverage, divided by 1 + RankDecay·rank, is highest; the answer quotes that passage only,
+// in its order (Compose has the shapes).
 type Extractive struct {
 	cfg ExtractiveConfig
 }
