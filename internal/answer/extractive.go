@@ -127,6 +127,7 @@ func (e *Extractive) Generate(ctx context.Context, p Prompt, onDelta func(string
 type candidate struct {
 	src      int
 	unit     int     // index in the source's units
+	upto     int     // the last unit quoted: unit, or the value line after a lead-in
 	terms    []int32 // distinct term ids
 	words    int
 	lead     bool    // the lead-in of a numbered list ("To install Go:"), for a how-to only
@@ -160,12 +161,25 @@ func (e *Extractive) Compose(p Prompt) string {
 		s := &srcs[i]
 		s.units = passageUnits(it.Text)
 		s.terms = make([][]int32, len(s.units))
+		words := make([]int, len(s.units))
 		for k, u := range s.units {
-			terms, words := ex.countTerms(it.Text[u.start:u.end], i)
-			s.terms[k] = terms
+			s.terms[k], words[k] = ex.countTerms(it.Text[u.start:u.end], i)
+		}
+		for k, u := range s.units {
+			terms, n, upto := s.terms[k], words[k], k
 			lead := shape == howTo && leadIn(it.Text, s.units, k)
-			if (lead || e.quotable(it.Text, u, words)) && len(terms) > 0 {
-				cands = append(cands, candidate{src: i, unit: k, terms: terms, words: words, lead: lead})
+			if !lead && valueLine(it.Text, s.units, k, words) {
+				// "The default value of GOPROXY is:" and the line below it, quoted together.
+				upto, n = k+1, n+words[k+1]
+				terms = slices.Clone(terms)
+				for _, id := range s.terms[k+1] {
+					if !slices.Contains(terms, id) {
+						terms = append(terms, id)
+					}
+				}
+			}
+			if (lead || upto > k || e.quotable(it.Text, u, n)) && len(terms) > 0 {
+				cands = append(cands, candidate{src: i, unit: k, upto: upto, terms: terms, words: n, lead: lead})
 			}
 		}
 		for _, h := range append([]string{it.Title}, it.HeadingPath...) {
@@ -289,8 +303,7 @@ func (e *Extractive) prose(b *answerWriter, text string, s *source, own []candid
 	}
 	slices.SortFunc(chosen, func(a, b candidate) int { return cmp.Compare(a.unit, b.unit) })
 	for _, c := range chosen {
-		u := s.units[c.unit]
-		b.sentence(text[u.start:u.end])
+		b.sentence(text[s.units[c.unit].start:s.units[c.upto].end])
 	}
 }
 
@@ -347,6 +360,25 @@ func leadIn(text string, units []unit, k int) bool {
 	u := units[k]
 	return u.kind == unitProse && k+1 < len(units) && units[k+1].kind == unitItem && units[k+1].ordered &&
 		units[k+1].block != u.block && strings.HasSuffix(strings.TrimSpace(stripMarkers(text[u.start:u.end])), ":")
+}
+
+// valueWords is the most words of a value line quoted with its lead-in.
+const valueWords = 25
+
+// valueLine reports whether units[k] is a lead-in ending with a colon, the last of its
+// paragraph, followed by a line of its own that is not a sentence, a heading or a question:
+// a value or a command shown below the sentence that introduces it ("The default value of
+// GOPROXY is:" then "https://proxy.golang.org,direct").
+func valueLine(text string, units []unit, k int, words []int) bool {
+	if k+1 >= len(units) {
+		return false
+	}
+	u, v := units[k], units[k+1]
+	line := text[v.start:v.end]
+	return u.kind == unitProse && v.kind == unitHeading && v.block != u.block && words[k+1] <= valueWords &&
+		(k+2 >= len(units) || units[k+2].block != v.block) &&
+		!strings.HasPrefix(line, "#") && !strings.HasSuffix(strings.TrimRight(line, " \"')”’»*_"), "?") &&
+		strings.HasSuffix(strings.TrimSpace(stripMarkers(text[u.start:u.end])), ":")
 }
 
 // maxSteps is the most steps of a list quoted.

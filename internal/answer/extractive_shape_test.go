@@ -68,6 +68,17 @@ func TestExtractiveShapes(t *testing.T) {
 			want: "Emacs: the go-mode plugin gives Emacs support for Go, with gopls. [1]",
 		},
 		{
+			name:     "the value shown on the line below its lead-in",
+			question: "What is the default value of GOPROXY?",
+			sources: []retrieve.Item{
+				{ChunkID: 1, Title: "Go Modules Reference", URI: "ref/mod.md", Text: "GOPROXY\n\n" +
+					"The default value of GOPROXY is:\n\n" +
+					"https://proxy.golang.org,direct\n\n" +
+					"With that value, the go command downloads modules from the Go module mirror first."},
+			},
+			want: "The default value of GOPROXY is: https://proxy.golang.org,direct. [1]",
+		},
+		{
 			name:     "a definition's first sentence comes first",
 			question: "What is profile-guided optimization in the Go compiler?",
 			sources: []retrieve.Item{
