@@ -8,6 +8,7 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"unicode"
 )
 
 // NoEvidenceAnswer is the answer given when the sources do not answer the question. Validate
@@ -255,9 +256,12 @@ func (e *Extractive) Compose(p Prompt) string {
 
 // quotable reports whether a unit may be quoted: a sentence that ends as a statement, of
 // MinWords to MaxWords words; a list item or a table row of at most MaxWords words. A
-// question is never an answer.
+// question is never an answer, nor a bare number (but a table row, named by its header).
 func (e *Extractive) quotable(text string, u unit, words int) bool {
 	s := text[u.start:u.end]
+	if !strings.ContainsFunc(s, unicode.IsLetter) && (u.kind != unitRow || u.header < 0) {
+		return false // "0." before its citation would read as a list's marker
+	}
 	end := strings.TrimRight(stripMarkers(s), " \"')”’»*_")
 	switch u.kind {
 	case unitProse:
@@ -390,13 +394,18 @@ type answerWriter struct {
 	cite string // " [n]"
 }
 
-// sentence appends a quoted sentence and its citation.
+// sentence appends a quoted sentence and its citation. A quote that reads as several
+// sentences (a lead-in and its value line, a unit the source did not split) gets the
+// citation after each, so that every sentence of the answer carries one.
 func (b *answerWriter) sentence(s string) {
-	if b.Len() > 0 {
-		b.WriteByte(' ')
+	q := quote(s)
+	for _, sp := range splitBlock(nil, q, 0, len(q), prose) {
+		if b.Len() > 0 {
+			b.WriteByte(' ')
+		}
+		b.WriteString(q[sp.start:sp.end])
+		b.WriteString(b.cite)
 	}
-	b.WriteString(quote(s))
-	b.WriteString(b.cite)
 }
 
 // step starts the numbered item n of a list, on a line of its own; its sentences follow.

@@ -225,3 +225,48 @@ func TestPassageUnits(t *testing.T) {
 		t.Errorf("header %d, headings %d %d", us[9].header, us[12].heading, us[1].heading)
 	}
 }
+
+// FuzzExtractive checks the extractive answer on any passage and question: the units are in
+// bounds and in order, and the answer is the refusal or validates as grounded, every
+// sentence cited, with no question quoted.
+func FuzzExtractive(f *testing.F) {
+	for _, s := range []string{
+		"Title\n\nA sentence here. Another one.\n\n1. Step one.\n2. Step two.\n\nA | B\n1 | 2",
+		"What is it?\n\n- * inline * bullets. * here.\n```\nx | y\n```\n# H\n| a | b |\n|---|---|\n| c | d |",
+		"The value is:\n\nx=1\n\n   \n\t1) one\n   continued? yes.\n\n#nohash\nÜnïcödé… text. «quoted.» [1]",
+	} {
+		f.Add(s, "How do I do the step with the value?")
+	}
+	f.Fuzz(func(t *testing.T, text, question string) {
+		last := 0
+		for _, u := range passageUnits(text) {
+			if u.start < last || u.end <= u.start || u.end > len(text) {
+				t.Fatalf("unit [%d, %d) after %d in %d bytes", u.start, u.end, last, len(text))
+			}
+			last = u.end
+		}
+		if strings.TrimSpace(question) == "" {
+			return
+		}
+		sources := []retrieve.Item{{ChunkID: 1, Title: "T", URI: "a", Text: text}, {ChunkID: 2, Title: "U", URI: "b", Text: question + "\n\n" + text}}
+		got := (&Extractive{cfg: defaultExtractive()}).Compose(Prompt{Question: question, Sources: sources})
+		if got == NoEvidenceAnswer {
+			return
+		}
+		v := Validate(got, sources, ValidateConfig{})
+		if !v.Grounded || len(v.Dropped) > 0 {
+			t.Fatalf("the answer %q does not validate: %+v", got, v)
+		}
+		for _, s := range v.Sentences {
+			if len(s.Citations) == 0 {
+				t.Fatalf("sentence %q of %q has no citation", s.Text, got)
+			}
+		}
+	})
+}
+
+func defaultExtractive() ExtractiveConfig {
+	var c ExtractiveConfig
+	c.defaults()
+	return c
+}
