@@ -251,6 +251,9 @@ func (e *Extractive) Compose(p Prompt) string {
 	default:
 		e.prose(&b, text, s, own, shape == definition)
 	}
+	if b.Len() == 0 {
+		return NoEvidenceAnswer
+	}
 	return b.String()
 }
 
@@ -318,7 +321,7 @@ func (e *Extractive) steps(b *answerWriter, text string, s *source, own []candid
 	list := -1
 	for _, c := range own {
 		u := s.units[c.unit]
-		if u.kind == unitItem && u.ordered && c.coverage >= e.cfg.MoreShare*own[0].coverage {
+		if u.kind == unitItem && u.ordered && c.coverage >= stepsShare*own[0].coverage {
 			list = u.block
 			break
 		}
@@ -326,7 +329,7 @@ func (e *Extractive) steps(b *answerWriter, text string, s *source, own []candid
 	if list < 0 {
 		// The lead-in may match where the steps do not ("To install Go: 1. Download ...").
 		for _, c := range own {
-			if c.lead && c.coverage >= e.cfg.MoreShare*own[0].coverage {
+			if c.lead && c.coverage >= stepsShare*own[0].coverage {
 				list = s.units[c.unit+1].block
 				break
 			}
@@ -384,6 +387,11 @@ func valueLine(text string, units []unit, k int, words []int) bool {
 		!strings.HasPrefix(line, "#") && !strings.HasSuffix(strings.TrimRight(line, " \"')”’»*_"), "?") &&
 		strings.HasSuffix(strings.TrimSpace(stripMarkers(text[u.start:u.end])), ":")
 }
+
+// stepsShare is the least share of the best sentence's coverage that a numbered list's
+// lead-in or one of its items must match for a how-to to be answered with the list: a list
+// that only mentions the question's words in passing is not its steps.
+const stepsShare = 0.8
 
 // maxSteps is the most steps of a list quoted.
 const maxSteps = 12

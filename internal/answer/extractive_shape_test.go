@@ -41,6 +41,19 @@ func TestExtractiveShapes(t *testing.T) {
 				"3. Add /usr/local/go/bin to the PATH environment variable. [1]",
 		},
 		{
+			name:     "a numbered list that mentions the question in passing is not its steps",
+			question: "How do I fail over the production database?",
+			sources: []retrieve.Item{
+				{ChunkID: 1, Title: "Runbook", URI: "runbooks/failover.md", Text: "This runbook fails over the production database from pg-1 to its standby pg-2.\n\n" +
+					"Before you start\n\n" +
+					"1. Declare an incident and name an incident commander.\n\n" +
+					"2. Write in the incident channel which production region you fail over."},
+			},
+			// Prose: the list's item is quoted as the sentence it is, not as step 2 of 2.
+			want: "This runbook fails over the production database from pg-1 to its standby pg-2. [1] " +
+				"Write in the incident channel which production region you fail over. [1]",
+		},
+		{
 			name:     "the table row that holds the value, with its column names",
 			question: "When was Go 1.21 released?",
 			sources: []retrieve.Item{
