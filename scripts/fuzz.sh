@@ -35,7 +35,7 @@ all=(
 	auth.FuzzCheckJSON auth.FuzzOrigin auth.FuzzSessionToken acl.FuzzCanonicalName
 	api.FuzzCheckEncoding api.FuzzPrefersStream
 	chunk.FuzzSplit chunk.FuzzCountTokens
-	answer.FuzzValidate
+	answer.FuzzValidate answer.FuzzExtractive
 )
 targets=("$@")
 if [ ${#targets[@]} -eq 0 ]; then

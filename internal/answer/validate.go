@@ -222,13 +222,11 @@ func support(sentence string, cited []int, terms func(n int) *passageTerms) (flo
 func missingNames(sentence string, cited []int, terms func(n int) *passageTerms) []string {
 	var missing []string
 	first := true
-	for _, w := range strings.FieldsFunc(sentence, func(r rune) bool {
-		return !unicode.IsLetter(r) && !unicode.IsDigit(r) && r != '\'' && r != '’' && r != '-'
-	}) {
+	for _, w := range nameWords(sentence) {
 		w = strings.Trim(w, "'’-")
 		isFirst := first
 		first = false
-		r, _ := utf8.DecodeRuneInString(w)
+		r, _ := utf8.DecodeRuneInString(strings.TrimLeftFunc(w, func(r rune) bool { return unicode.Is(unicode.Mn, r) }))
 		if w == "" || !unicode.IsUpper(r) || utf8.RuneCountInString(w) < 2 {
 			continue
 		}
@@ -255,6 +253,30 @@ func missingNames(sentence string, cited []int, terms func(n int) *passageTerms)
 		}
 	}
 	return missing
+}
+
+// nameWords splits a sentence into the words that may be names: runs of letters, digits
+// and combining marks, with apostrophes and hyphens inside ("O'Brien", "Jean-Luc"), and a
+// '.' or ',' between two digits ("A1,5"), as eachWord reads them, so that a name is looked
+// up as the passage's terms hold it.
+func nameWords(s string) []string {
+	var out []string
+	start := -1
+	for i, r := range s {
+		keep := unicode.IsLetter(r) || unicode.IsDigit(r) || unicode.Is(unicode.Mn, r) || r == '\'' || r == '’' || r == '-' ||
+			(r == '.' || r == ',') && start >= 0 && isDigit(s[i-1]) && i+1 < len(s) && isDigit(s[i+1])
+		switch {
+		case keep && start < 0:
+			start = i
+		case !keep && start >= 0:
+			out = append(out, s[start:i])
+			start = -1
+		}
+	}
+	if start >= 0 {
+		out = append(out, s[start:])
+	}
+	return out
 }
 
 // passageTerms are the content terms and numbers of a passage, its title and headings.
