@@ -1,10 +1,12 @@
 package extract
 
 import (
+	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
 	"io"
+	"path"
 	"strconv"
 	"strings"
 
@@ -24,11 +26,14 @@ import (
 //   - Tracked changes: insertions are kept, deletions (w:del, w:delText, w:moveFrom) dropped:
 //     the text is the document as it reads with the changes accepted.
 //   - Hyperlinks keep their text; field codes (w:instrText) are dropped, their results kept.
+//   - Pictures of the body (a:blip, v:imagedata) are recognised with OCR when it is enabled
+//     (see officeImages): their text follows the paragraph or table that anchors them.
 //   - Footnotes, endnotes and comments are appended as marked blocks ("Footnote 1: ...",
 //     "Endnote 1: ...", "Comment (author): ..."), then headers and footers ("Header: ...").
 
-// docxExtract extracts a DOCX or DOCM package.
-func docxExtract(data []byte) (Document, error) {
+// docxExtract extracts a DOCX or DOCM package; its pictures are recognised with ocr (nil:
+// OCR off).
+func docxExtract(ctx context.Context, data []byte, ocr *OCR) (Document, error) {
 	p, err := openOffice(data)
 	if err != nil {
 		return Document{}, err
@@ -52,12 +57,19 @@ func docxExtract(data []byte) (Document, error) {
 	if err != nil {
 		return Document{}, err
 	}
+	rels, err := relationships(p, relsOf(main), path.Dir(main))
+	if err != nil {
+		return Document{}, err
+	}
 	var b officeBuilder
-	wp := &wordParser{styles: styles, b: &b}
+	images := newOfficeImages(ctx, p, ocr)
+	wp := &wordParser{styles: styles, b: &b, images: images, rels: rels}
 	if err := wp.parse(body, ""); err != nil {
 		return Document{}, err
 	}
-	// Notes and comments, then headers and footers, in a stable order.
+	// Notes and comments, then headers and footers, in a stable order (their pictures are
+	// not read).
+	wp.images, wp.rels = nil, nil
 	for _, part := range []struct{ name, label string }{
 		{"word/footnotes.xml", "Footnote"}, {"word/endnotes.xml", "Endnote"}, {"word/comments.xml", "Comment"},
 	} {
@@ -101,6 +113,7 @@ func docxExtract(data []byte) (Document, error) {
 	doc.Document = b.document(officeTitle(p))
 	doc.Metadata["format"] = "docx"
 	doc.Warnings = b.warnings(nil)
+	images.finish(&doc)
 	if doc.Title == "" {
 		doc.Title = firstHeading(doc.Document)
 	}
@@ -198,6 +211,11 @@ type wordParser struct {
 	styles map[string]int
 	b      *officeBuilder
 	counts map[string]int // notes numbered per label
+	// images recognises the part's pictures, whose relationships are rels (nil: pictures
+	// are not read); pending holds their text until the block that anchors them is added.
+	images  *officeImages
+	rels    map[string]string
+	pending []string
 }
 
 // wordFrame is an open paragraph, table or cell.
@@ -229,6 +247,7 @@ func (wp *wordParser) parse(w *xmlWalker, label string) error {
 	for {
 		tok, err := w.next()
 		if err == io.EOF {
+			wp.flushPictures()
 			return nil
 		}
 		if err != nil {
@@ -312,6 +331,17 @@ func (wp *wordParser) parse(w *xmlWalker, label string) error {
 				stack = append(stack, &wordFrame{kind: 'c'})
 			case "footnoteReference", "endnoteReference":
 				// The note's text is appended at the end, marked.
+			case "blip", "imagedata":
+				// A picture: a:blip r:embed (DrawingML), v:imagedata r:id (VML).
+				id := xattr(e, "embed")
+				if e.Name.Local == "imagedata" {
+					id = relID(e)
+				}
+				if wp.rels != nil && !inNote {
+					if t := wp.images.text(wp.rels[id]); t != "" {
+						wp.pending = append(wp.pending, t)
+					}
+				}
 			}
 		case xml.EndElement:
 			if len(stack) == 0 {
@@ -384,8 +414,19 @@ func (wp *wordParser) parse(w *xmlWalker, label string) error {
 				}
 				wp.b.addTable(f.rows, header, 0, "")
 			}
+			if len(stack) == 0 {
+				wp.flushPictures()
+			}
 		}
 	}
+}
+
+// flushPictures adds the text of the pictures read since the last block, marked OCR.
+func (wp *wordParser) flushPictures() {
+	for _, t := range wp.pending {
+		wp.b.addOCR(0, t)
+	}
+	wp.pending = nil
 }
 
 // tableHeader is a table's header rows: those marked, else the first.

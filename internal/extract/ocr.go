@@ -23,7 +23,6 @@ import (
 	_ "golang.org/x/image/tiff"
 
 	"github.com/docent-rag/docent/internal/chunk"
-	"github.com/docent-rag/docent/internal/extract/textnorm"
 )
 
 // OCR: pages of a PDF without a text layer (or with a garbage one) and, when enabled,
@@ -520,9 +519,8 @@ func (o *OCR) tesseract(ctx context.Context, img string, dpi int) (string, error
 // ocrBlocks adds the text Tesseract recognised on a page as paragraphs (its blank-line
 // separated blocks), marked OCR.
 func ocrBlocks(b *builder, page int, text string) {
-	text = textnorm.Clean(text)
-	for para := range strings.SplitSeq(strings.ReplaceAll(text, "\f", "\n\n"), "\n\n") {
-		b.addOCR(chunk.Paragraph, page, textnorm.Collapse(para))
+	for _, para := range ocrParagraphs(text) {
+		b.addOCR(chunk.Paragraph, page, para)
 	}
 }
 

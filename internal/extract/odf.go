@@ -3,6 +3,7 @@ package extract
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -32,9 +33,13 @@ import (
 //     ("Slide N" without one), other frames' paragraphs ListItems, tables, and its notes
 //     (presentation:notes) "Notes: ...".
 //
+// Pictures (draw:image) of a text or a presentation are recognised with OCR when it is
+// enabled (see officeImages): a text's after the paragraph, list or table that anchors
+// them, a presentation's on its slide in the order of its frames.
+//
 // A package whose manifest lists encryption data is ReasonEncrypted.
 
-func odfExtract(data []byte, format Format) (Document, error) {
+func odfExtract(ctx context.Context, data []byte, format Format, ocr *OCR) (Document, error) {
 	p, err := openOffice(data)
 	if err != nil {
 		return Document{}, err
@@ -54,6 +59,9 @@ func odfExtract(data []byte, format Format) (Document, error) {
 		return Document{}, &Error{Reason: ReasonCorrupt, Err: errors.New("no content.xml: not an OpenDocument file")}
 	}
 	op := &odfParser{format: format, hidden: map[string]bool{}}
+	if format != FormatODS {
+		op.images = newOfficeImages(ctx, p, ocr)
+	}
 	op.sheets.b = &op.b
 	op.sheets.cellsLeft = officeMaxCells
 	if err := op.parse(content); err != nil {
@@ -88,6 +96,7 @@ func odfExtract(data []byte, format Format) (Document, error) {
 		doc.Title = firstHeading(doc.Document)
 	}
 	doc.Warnings = op.b.warnings(op.warnings)
+	op.images.finish(&doc)
 	doc.Metadata["format"] = string(format)
 	if format == FormatODS {
 		doc.Metadata["sheets"] = int64(op.sheetCount)
@@ -159,6 +168,10 @@ type odfParser struct {
 	slideTitle string
 	slideItems []slideItem
 	slideNotes strings.Builder
+	// images recognises the pictures (nil: a spreadsheet's are not read); pending holds a
+	// text's until the block that anchors them is added.
+	images  *officeImages
+	pending []string
 
 	// the sheet being read (ODS)
 	sheet       *odfFrame // its table
@@ -250,6 +263,7 @@ func (op *odfParser) parse(w *xmlWalker) error {
 	for {
 		tok, err := w.next()
 		if err == io.EOF {
+			op.flushPictures()
 			return nil
 		}
 		if err != nil {
@@ -272,9 +286,14 @@ func (op *odfParser) parse(w *xmlWalker) error {
 				if styleName != "" && attrNS(e, "table", "display") == "false" {
 					op.hidden[styleName] = true
 				}
+			case "draw:image":
+				op.picture(attrNS(e, "xlink", "href"), stack)
+				if err := w.skip(); err != nil {
+					return err
+				}
 			case "text:tracked-changes", "text:note-citation", "office:annotation-end", "svg:title", "svg:desc",
 				"office:forms", "text:sequence-decls", "office:scripts", "dc:date", "presentation:notes-style",
-				"office:event-listeners", "draw:image", "office:binary-data":
+				"office:event-listeners", "office:binary-data":
 				if err := w.skip(); err != nil {
 					return err
 				}
@@ -396,6 +415,9 @@ func (op *odfParser) parse(w *xmlWalker) error {
 			stack = stack[:len(stack)-1]
 			if err := op.close(f, stack); err != nil {
 				return err
+			}
+			if len(stack) == 0 {
+				op.flushPictures()
 			}
 		}
 	}
@@ -567,6 +589,32 @@ func findIn(stack []*odfFrame, kind string) *odfFrame {
 		}
 	}
 	return nil
+}
+
+// picture recognises the picture at href (a part of the package), inside the frames stack:
+// on the slide being read, or kept until the text's block that anchors it is added. The
+// pictures of notes, comments and a presentation's notes page are not read.
+func (op *odfParser) picture(href string, stack []*odfFrame) {
+	if op.images == nil || strings.Contains(href, ":") || findIn(stack, "note") != nil ||
+		findIn(stack, "annotation") != nil || findIn(stack, "notes") != nil {
+		return
+	}
+	t := op.images.text(strings.TrimPrefix(href, "./"))
+	switch {
+	case t == "":
+	case op.format == FormatODP && op.slide > 0:
+		op.slideItems = append(op.slideItems, slideItem{text: t, ocr: true})
+	default:
+		op.pending = append(op.pending, t)
+	}
+}
+
+// flushPictures adds the text of the pictures read since the last block, marked OCR.
+func (op *odfParser) flushPictures() {
+	for _, t := range op.pending {
+		op.b.addOCR(0, t)
+	}
+	op.pending = nil
 }
 
 // item adds a block to the document, or to the slide being read.

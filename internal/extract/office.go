@@ -107,15 +107,7 @@ func (p *officePackage) has(name string) bool { _, ok := p.files[name]; return o
 // part returns the decompressed bytes of a small part (a manifest), at most
 // officeMaxSmall, within the total budget. A missing part is nil, nil.
 func (p *officePackage) part(name string) ([]byte, error) {
-	r, ok, err := p.open(name, officeMaxSmall)
-	if err != nil || !ok {
-		return nil, err
-	}
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, officeReadError(name, err)
-	}
-	return data, nil
+	return p.read(name, officeMaxSmall)
 }
 
 // walker returns an XML walker over a part, streamed within the part and total budgets:
