@@ -11,6 +11,7 @@ import (
 	"archive/zip"
 	"bytes"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -81,6 +82,8 @@ const (
 	relOffice = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/officeDocument"
 	relCore   = "http://schemas.openxmlformats.org/package/2006/relationships/metadata/core-properties"
 	relStyles = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/styles"
+
+	relNotesMaster = "http://schemas.openxmlformats.org/officeDocument/2006/relationships/notesMaster"
 )
 
 // rels writes a relationships part: id, type, target triples.
@@ -205,12 +208,13 @@ func DOCX(title, author string, blocks []Block) ([]byte, error) {
 	return p.bytes()
 }
 
-// Slide is a slide of a deck: a title, bullets, and an optional table (its first row the
-// header).
+// Slide is a slide of a deck: a title, bullets, an optional table (its first row the
+// header) and the speaker's notes (paragraphs).
 type Slide struct {
 	Title   string
 	Bullets []string
 	Table   [][]string
+	Notes   []string
 }
 
 const (
@@ -248,19 +252,25 @@ func PPTX(title, author string, slides []Slide) ([]byte, error) {
 		"ppt/slideMasters/slideMaster1.xml", "application/vnd.openxmlformats-officedocument.presentationml.slideMaster+xml",
 		"ppt/slideLayouts/slideLayout1.xml", "application/vnd.openxmlformats-officedocument.presentationml.slideLayout+xml",
 		"ppt/theme/theme1.xml", "application/vnd.openxmlformats-officedocument.theme+xml",
+		"ppt/notesMasters/notesMaster1.xml", "application/vnd.openxmlformats-officedocument.presentationml.notesMaster+xml",
+		"ppt/theme/theme2.xml", "application/vnd.openxmlformats-officedocument.theme+xml",
 		"docProps/core.xml", ctCore,
 	}
-	for i := range slides {
+	for i, s := range slides {
 		overrides = append(overrides, fmt.Sprintf("ppt/slides/slide%d.xml", i+1), "application/vnd.openxmlformats-officedocument.presentationml.slide+xml")
+		if len(s.Notes) > 0 {
+			overrides = append(overrides, fmt.Sprintf("ppt/notesSlides/notesSlide%d.xml", i+1), "application/vnd.openxmlformats-officedocument.presentationml.notesSlide+xml")
+		}
 	}
 	p.add("[Content_Types].xml", contentTypes(overrides...))
 	p.add("_rels/.rels", rels("rId1", relOffice, "ppt/presentation.xml", "rId2", relCore, "docProps/core.xml"))
 	p.add("docProps/core.xml", core(title, author))
 
 	var pres, presRels strings.Builder
-	pres.WriteString(xmlHeader + `<p:presentation ` + ns + ` saveSubsetFonts="1"><p:sldMasterIdLst><p:sldMasterId id="2147483648" r:id="rId1"/></p:sldMasterIdLst><p:sldIdLst>`)
+	pres.WriteString(xmlHeader + `<p:presentation ` + ns + ` saveSubsetFonts="1"><p:sldMasterIdLst><p:sldMasterId id="2147483648" r:id="rId1"/></p:sldMasterIdLst><p:notesMasterIdLst><p:notesMasterId r:id="rId3"/></p:notesMasterIdLst><p:sldIdLst>`)
 	triples := []string{"rId1", "http://schemas.openxmlformats.org/officeDocument/2006/relationships/slideMaster", "slideMasters/slideMaster1.xml",
-		"rId2", "http://schemas.openxmlformats.org/officeDocument/2006/relationships/theme", "theme/theme1.xml"}
+		"rId2", "http://schemas.openxmlformats.org/officeDocument/2006/relationships/theme", "theme/theme1.xml",
+		"rId3", relNotesMaster, "notesMasters/notesMaster1.xml"}
 	for i := range slides {
 		id := fmt.Sprintf("rId%d", i+10)
 		fmt.Fprintf(&pres, `<p:sldId id="%d" r:id="%s"/>`, 256+i, id)
@@ -283,6 +293,11 @@ func PPTX(title, author string, slides []Slide) ([]byte, error) {
 		`<p:clrMapOvr><a:masterClrMapping/></p:clrMapOvr></p:sldLayout>`)
 	p.add("ppt/slideLayouts/_rels/slideLayout1.xml.rels", rels("rId1", "http://schemas.openxmlformats.org/officeDocument/2006/relationships/slideMaster", "../slideMasters/slideMaster1.xml"))
 	p.add("ppt/theme/theme1.xml", theme)
+	clrMap := `<p:clrMap bg1="lt1" tx1="dk1" bg2="lt2" tx2="dk2" accent1="accent1" accent2="accent2" accent3="accent3" accent4="accent4" accent5="accent5" accent6="accent6" hlink="hlink" folHlink="folHlink"/>`
+	const nx, ny, nw, nh = 685800, 4400550, 5486400, 3600450
+	p.add("ppt/notesMasters/notesMaster1.xml", xmlHeader+`<p:notesMaster `+ns+`>`+tree(sp(2, "Notes Placeholder 1", `<p:ph type="body" idx="1"/>`, nx, ny, nw, nh, nil))+clrMap+`</p:notesMaster>`)
+	p.add("ppt/notesMasters/_rels/notesMaster1.xml.rels", rels("rId1", "http://schemas.openxmlformats.org/officeDocument/2006/relationships/theme", "../theme/theme2.xml"))
+	p.add("ppt/theme/theme2.xml", theme)
 
 	for i, s := range slides {
 		shapes := sp(2, "Title 1", titlePh, tx, ty, tw, th, []string{s.Title})
@@ -309,7 +324,16 @@ func PPTX(title, author string, slides []Slide) ([]byte, error) {
 			shapes += t.String()
 		}
 		p.add(fmt.Sprintf("ppt/slides/slide%d.xml", i+1), xmlHeader+`<p:sld `+ns+`>`+tree(shapes)+`<p:clrMapOvr><a:masterClrMapping/></p:clrMapOvr></p:sld>`)
-		p.add(fmt.Sprintf("ppt/slides/_rels/slide%d.xml.rels", i+1), rels("rId1", relLayout, "../slideLayouts/slideLayout1.xml"))
+		slideRels := []string{"rId1", relLayout, "../slideLayouts/slideLayout1.xml"}
+		if len(s.Notes) > 0 {
+			notes := fmt.Sprintf("notesSlide%d.xml", i+1)
+			slideRels = append(slideRels, "rId2", "http://schemas.openxmlformats.org/officeDocument/2006/relationships/notesSlide", "../notesSlides/"+notes)
+			p.add("ppt/notesSlides/"+notes, xmlHeader+`<p:notes `+ns+`>`+tree(sp(2, "Slide Image Placeholder 1", `<p:ph type="sldImg"/>`, nx, 685800, nw, 3429000, nil)+
+				sp(3, "Notes Placeholder 2", `<p:ph type="body" idx="1"/>`, nx, ny, nw, nh, s.Notes))+`<p:clrMapOvr><a:masterClrMapping/></p:clrMapOvr></p:notes>`)
+			p.add("ppt/notesSlides/_rels/"+notes+".rels", rels("rId1", relNotesMaster, "../notesMasters/notesMaster1.xml",
+				"rId2", "http://schemas.openxmlformats.org/officeDocument/2006/relationships/slide", fmt.Sprintf("../slides/slide%d.xml", i+1)))
+		}
+		p.add(fmt.Sprintf("ppt/slides/_rels/slide%d.xml.rels", i+1), rels(slideRels...))
 	}
 	return p.bytes()
 }
@@ -328,10 +352,17 @@ const theme = xmlHeader + `<a:theme xmlns:a="` + nsA + `" name="Office Theme"><a
 	`</a:themeElements></a:theme>`
 
 // Sheet is a worksheet: its name and rows of cells, each a string or a number (int or
-// float64); the first row is its header.
+// float64); the first row is its header. Comments are notes on its cells.
 type Sheet struct {
-	Name string
-	Rows [][]any
+	Name     string
+	Rows     [][]any
+	Comments []Comment
+}
+
+// Comment is a note on a cell (Row and Col 0-based, as in Sheet.Rows) by Author.
+type Comment struct {
+	Row, Col     int
+	Author, Text string
 }
 
 // XLSX writes a workbook; strings are inline, numbers stored as numbers.
@@ -343,10 +374,14 @@ func XLSX(title, author string, sheets []Sheet) ([]byte, error) {
 		"xl/styles.xml", "application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml",
 		"docProps/core.xml", ctCore,
 	}
-	for i := range sheets {
+	for i, s := range sheets {
 		overrides = append(overrides, fmt.Sprintf("xl/worksheets/sheet%d.xml", i+1), "application/vnd.openxmlformats-officedocument.spreadsheetml.worksheet+xml")
+		if len(s.Comments) > 0 {
+			overrides = append(overrides, fmt.Sprintf("xl/comments%d.xml", i+1), "application/vnd.openxmlformats-officedocument.spreadsheetml.comments+xml")
+		}
 	}
-	p.add("[Content_Types].xml", contentTypes(overrides...))
+	p.add("[Content_Types].xml", strings.Replace(contentTypes(overrides...), `<Default Extension="xml"`,
+		`<Default Extension="vml" ContentType="application/vnd.openxmlformats-officedocument.vmlDrawing"/><Default Extension="xml"`, 1))
 	p.add("_rels/.rels", rels("rId1", relOffice, "xl/workbook.xml", "rId2", relCore, "docProps/core.xml"))
 	p.add("docProps/core.xml", core(title, author))
 	var wb strings.Builder
@@ -387,8 +422,18 @@ func XLSX(title, author string, sheets []Sheet) ([]byte, error) {
 			}
 			ws.WriteString(`</row>`)
 		}
-		ws.WriteString(`</sheetData></worksheet>`)
-		p.add(fmt.Sprintf("xl/worksheets/sheet%d.xml", i+1), ws.String())
+		ws.WriteString(`</sheetData>`)
+		if len(s.Comments) > 0 {
+			ws.WriteString(`<legacyDrawing r:id="rId2"/>`)
+			n := i + 1
+			p.add(fmt.Sprintf("xl/worksheets/_rels/sheet%d.xml.rels", n), rels(
+				"rId1", "http://schemas.openxmlformats.org/officeDocument/2006/relationships/comments", fmt.Sprintf("../comments%d.xml", n),
+				"rId2", "http://schemas.openxmlformats.org/officeDocument/2006/relationships/vmlDrawing", fmt.Sprintf("../drawings/vmlDrawing%d.vml", n)))
+			p.add(fmt.Sprintf("xl/comments%d.xml", n), comments(main, s.Comments))
+			p.add(fmt.Sprintf("xl/drawings/vmlDrawing%d.vml", n), commentShapes(n, s.Comments))
+		}
+		ws.WriteString(`</worksheet>`)
+		p.add(fmt.Sprintf("xl/worksheets/sheet%d.xml", i+1), strings.Replace(ws.String(), `<worksheet xmlns="`+main+`">`, `<worksheet xmlns="`+main+`" xmlns:r="`+nsR+`">`, 1))
 	}
 	return p.bytes()
 }
@@ -400,4 +445,42 @@ func column(c int) string {
 		s = string(rune('A'+(c-1)%26)) + s
 	}
 	return s
+}
+
+// comments writes a sheet's comments part.
+func comments(ns string, cs []Comment) string {
+	var authors []string
+	var list strings.Builder
+	for _, c := range cs {
+		id := slices.Index(authors, c.Author)
+		if id < 0 {
+			id = len(authors)
+			authors = append(authors, c.Author)
+		}
+		fmt.Fprintf(&list, `<comment ref="%s%d" authorId="%d"><text><r><t xml:space="preserve">%s</t></r></text></comment>`, column(c.Col), c.Row+1, id, esc(c.Text))
+	}
+	var b strings.Builder
+	b.WriteString(xmlHeader + `<comments xmlns="` + ns + `"><authors>`)
+	for _, a := range authors {
+		b.WriteString(`<author>` + esc(a) + `</author>`)
+	}
+	b.WriteString(`</authors><commentList>` + list.String() + `</commentList></comments>`)
+	return b.String()
+}
+
+// commentShapes writes the VML drawing Excel shows a sheet's comments with (hidden until the
+// cell is pointed at).
+func commentShapes(sheet int, cs []Comment) string {
+	var b strings.Builder
+	fmt.Fprintf(&b, `<xml xmlns:v="urn:schemas-microsoft-com:vml" xmlns:o="urn:schemas-microsoft-com:office:office" xmlns:x="urn:schemas-microsoft-com:office:excel">`+
+		`<o:shapelayout v:ext="edit"><o:idmap v:ext="edit" data="%d"/></o:shapelayout>`+
+		`<v:shapetype id="_x0000_t202" coordsize="21600,21600" o:spt="202" path="m,l,21600r21600,l21600,xe"><v:stroke joinstyle="miter"/><v:path gradientshapeok="t" o:connecttype="rect"/></v:shapetype>`, sheet)
+	for i, c := range cs {
+		fmt.Fprintf(&b, `<v:shape id="_x0000_s%d" type="#_x0000_t202" style="position:absolute;margin-left:59.25pt;margin-top:1.5pt;width:144pt;height:72pt;z-index:%d;visibility:hidden" fillcolor="#ffffe1" o:insetmode="auto">`+
+			`<v:fill color2="#ffffe1"/><v:shadow on="t" color="black" obscured="t"/><v:path o:connecttype="none"/><v:textbox style="mso-direction-alt:auto"><div style="text-align:left"></div></v:textbox>`+
+			`<x:ClientData ObjectType="Note"><x:MoveWithCells/><x:SizeWithCells/><x:Anchor>%d, 15, %d, 2, %d, 15, %d, 16</x:Anchor><x:AutoFill>False</x:AutoFill><x:Row>%d</x:Row><x:Column>%d</x:Column></x:ClientData></v:shape>`,
+			sheet*1024+1+i, i+1, c.Col+1, c.Row, c.Col+3, c.Row+4, c.Row, c.Col)
+	}
+	b.WriteString(`</xml>`)
+	return b.String()
 }
