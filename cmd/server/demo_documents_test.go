@@ -5,9 +5,9 @@ import (
 	"net/http"
 	"os/exec"
 	"regexp"
-	"time"
 	"strings"
 	"testing"
+	"time"
 )
 
 // laptopsRange is a locator in the Laptops sheet of the IT equipment catalogue: its rows
