@@ -3,10 +3,8 @@ package extract
 import (
 	"context"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
-	"path"
 	"strconv"
 	"strings"
 
@@ -46,18 +44,11 @@ func docxExtract(ctx context.Context, data []byte, ocr *OCR) (Document, error) {
 			}
 		}
 	}
-	body, err := p.walker(main)
+	body, rels, err := p.main(main, "a Word document")
 	if err != nil {
 		return Document{}, err
-	}
-	if body == nil {
-		return Document{}, &Error{Reason: ReasonCorrupt, Err: errors.New("no word/document.xml: not a Word document")}
 	}
 	styles, err := docxStyles(p)
-	if err != nil {
-		return Document{}, err
-	}
-	rels, err := relationships(p, relsOf(main), path.Dir(main))
 	if err != nil {
 		return Document{}, err
 	}
@@ -137,20 +128,13 @@ func docxStyles(p *officePackage) (map[string]int, error) {
 	}
 	all := map[string]*style{}
 	var cur *style
-	for {
-		tok, err := w.next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
+	err = w.each(func(tok xml.Token) error {
 		e, ok := tok.(xml.StartElement)
 		if !ok {
 			if end, ok := tok.(xml.EndElement); ok && end.Name.Local == "style" {
 				cur = nil
 			}
-			continue
+			return nil
 		}
 		switch e.Name.Local {
 		case "style":
@@ -177,6 +161,10 @@ func docxStyles(p *officePackage) (map[string]int, error) {
 				cur.list = true
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := make(map[string]int, len(all))
 	for id, s := range all {
@@ -244,15 +232,7 @@ func (wp *wordParser) parse(w *xmlWalker, label string) error {
 	var note strings.Builder // the note or comment being read
 	author := ""
 	inNote := false
-	for {
-		tok, err := w.next()
-		if err == io.EOF {
-			wp.flushPictures()
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+	err := w.each(func(tok xml.Token) error {
 		switch e := tok.(type) {
 		case xml.StartElement:
 			switch e.Name.Local {
@@ -262,14 +242,14 @@ func (wp *wordParser) parse(w *xmlWalker, label string) error {
 				}
 			case "footnote", "endnote", "comment":
 				if label == "" || e.Name.Local == "comment" && label != "Comment" {
-					continue
+					return nil
 				}
 				typ := xattr(e, "type")
 				if typ == "separator" || typ == "continuationSeparator" || typ == "continuationNotice" {
 					if err := w.skip(); err != nil {
 						return err
 					}
-					continue
+					return nil
 				}
 				inNote, author = true, xattr(e, "author")
 				note.Reset()
@@ -362,12 +342,12 @@ func (wp *wordParser) parse(w *xmlWalker, label string) error {
 						wp.b.add(chunk.Paragraph, 0, 0, mark+strings.ReplaceAll(t, "\n", " "))
 					}
 				}
-				continue
+				return nil
 			}
 			f := stack[len(stack)-1]
 			want := map[string]byte{"p": 'p', "tbl": 't', "tr": 'r', "tc": 'c'}[e.Name.Local]
 			if want == 0 || f.kind != want {
-				continue
+				return nil
 			}
 			stack = stack[:len(stack)-1]
 			var parent *wordFrame
@@ -404,13 +384,13 @@ func (wp *wordParser) parse(w *xmlWalker, label string) error {
 					for _, r := range f.rows {
 						appendSpaced(&cell.text, strings.Join(r, " "))
 					}
-					continue
+					return nil
 				}
 				if inNote {
 					for _, r := range f.rows {
 						appendSpaced(&note, strings.Join(r, " "))
 					}
-					continue
+					return nil
 				}
 				wp.b.addTable(f.rows, header, 0, "")
 			}
@@ -418,7 +398,13 @@ func (wp *wordParser) parse(w *xmlWalker, label string) error {
 				wp.flushPictures()
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
+	wp.flushPictures()
+	return nil
 }
 
 // flushPictures adds the text of the pictures read since the last block, marked OCR.
@@ -483,8 +469,12 @@ func elementText(w *xmlWalker) (string, error) {
 func textnormLine(s string) string { return strings.Join(strings.Fields(cleanOffice(s)), " ") }
 
 // officeTitle returns the title of docProps/core.xml (dc:title), or "".
-func officeTitle(p *officePackage) string {
-	w, err := p.walker("docProps/core.xml")
+func officeTitle(p *officePackage) string { return partTitle(p, "docProps/core.xml", "") }
+
+// partTitle returns the text of a part's first title element (in the namespace prefix
+// space, any when ""), or "".
+func partTitle(p *officePackage, name, space string) string {
+	w, err := p.walker(name)
 	if err != nil || w == nil {
 		return ""
 	}
@@ -493,7 +483,7 @@ func officeTitle(p *officePackage) string {
 		if err != nil {
 			return ""
 		}
-		if e, ok := tok.(xml.StartElement); ok && e.Name.Local == "title" {
+		if e, ok := tok.(xml.StartElement); ok && e.Name.Local == "title" && (space == "" || e.Name.Space == space) {
 			t, err := elementText(w)
 			if err != nil {
 				return ""

@@ -7,7 +7,6 @@ import (
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -102,14 +101,7 @@ func odfExtract(ctx context.Context, data []byte, format Format, ocr *OCR) (Docu
 		doc.Metadata["sheets"] = int64(op.sheetCount)
 	}
 	if format == FormatODP {
-		doc.Pages, doc.PageStarts, doc.PageUnit = op.slide, op.b.pages, PageUnitSlide
-		for i, off := range doc.PageStarts {
-			doc.PageStarts[i] = min(off, len(doc.Text))
-		}
-		if doc.PageStarts == nil {
-			doc.PageStarts = []int{}
-		}
-		doc.Metadata["slides"] = int64(op.slide)
+		setSlides(&doc, op.slide, op.b.pages)
 	}
 	if doc.Text == "" {
 		doc.Skip = SkipEmpty
@@ -118,25 +110,7 @@ func odfExtract(ctx context.Context, data []byte, format Format, ocr *OCR) (Docu
 }
 
 // odfTitle returns meta.xml's dc:title, or "".
-func odfTitle(p *officePackage) string {
-	w, err := p.walker("meta.xml")
-	if err != nil || w == nil {
-		return ""
-	}
-	for {
-		tok, err := w.next()
-		if err != nil {
-			return ""
-		}
-		if e, ok := tok.(xml.StartElement); ok && e.Name.Local == "title" && e.Name.Space == "dc" {
-			t, err := elementText(w)
-			if err != nil {
-				return ""
-			}
-			return truncate(textnormLine(t), 500)
-		}
-	}
-}
+func odfTitle(p *officePackage) string { return partTitle(p, "meta.xml", "dc") }
 
 // odfFrame is an open element that collects text or rows.
 type odfFrame struct {
@@ -199,14 +173,7 @@ func odfHeaderFooters(w *xmlWalker) ([]string, error) {
 	mark := ""
 	depth := 0
 	var cur strings.Builder
-	for {
-		tok, err := w.next()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	err := w.each(func(tok xml.Token) error {
 		switch e := tok.(type) {
 		case xml.StartElement:
 			if e.Name.Space == "style" && mark == "" {
@@ -233,7 +200,12 @@ func odfHeaderFooters(w *xmlWalker) ([]string, error) {
 				mark = ""
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 func (op *odfParser) parse(w *xmlWalker) error {
@@ -260,15 +232,7 @@ func (op *odfParser) parse(w *xmlWalker) error {
 			f.text.WriteString(s)
 		}
 	}
-	for {
-		tok, err := w.next()
-		if err == io.EOF {
-			op.flushPictures()
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+	err := w.each(func(tok xml.Token) error {
 		switch e := tok.(type) {
 		case xml.CharData:
 			if len(stack) > 0 {
@@ -386,13 +350,13 @@ func (op *odfParser) parse(w *xmlWalker) error {
 				if t := find("table"); t != nil {
 					t.inHead = false
 				}
-				continue
+				return nil
 			case "draw:page":
 				op.endSlide()
-				continue
+				return nil
 			case "style:style":
 				styleName = ""
-				continue
+				return nil
 			}
 			want := map[string]string{
 				"text:p": "p", "text:h": "h", "text:list-item": "list-item", "text:list-header": "list-item",
@@ -402,15 +366,15 @@ func (op *odfParser) parse(w *xmlWalker) error {
 			}
 			kind, ok := want[name]
 			if !ok || len(stack) == 0 {
-				continue
+				return nil
 			}
 			f := stack[len(stack)-1]
 			if kind == "" { // a frame: title or shape
 				if f.kind != "title" && f.kind != "shape" {
-					continue
+					return nil
 				}
 			} else if f.kind != kind {
-				continue
+				return nil
 			}
 			stack = stack[:len(stack)-1]
 			if err := op.close(f, stack); err != nil {
@@ -420,7 +384,13 @@ func (op *odfParser) parse(w *xmlWalker) error {
 				op.flushPictures()
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
+	op.flushPictures()
+	return nil
 }
 
 // repeatAttr reads a repetition count (at least 1).

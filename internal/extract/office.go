@@ -286,14 +286,7 @@ func relationships(p *officePackage, relsPath, base string) (map[string]string, 
 		return map[string]string{}, err
 	}
 	out := map[string]string{}
-	for {
-		tok, err := w.next()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	err = w.each(func(tok xml.Token) error {
 		if e, ok := tok.(xml.StartElement); ok && e.Name.Local == "Relationship" && xattr(e, "TargetMode") != "External" {
 			target := xattr(e, "Target")
 			if strings.HasPrefix(target, "/") {
@@ -303,7 +296,29 @@ func relationships(p *officePackage, relsPath, base string) (map[string]string, 
 			}
 			out[xattr(e, "Id")] = target
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
+}
+
+// main returns a walker over the package's main part name and the part's relationships;
+// a package without it is ReasonCorrupt, not what (e.g. "a Word document").
+func (p *officePackage) main(name, what string) (*xmlWalker, map[string]string, error) {
+	w, err := p.walker(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if w == nil {
+		return nil, nil, &Error{Reason: ReasonCorrupt, Err: fmt.Errorf("no %s: not %s", name, what)}
+	}
+	rels, err := relationships(p, relsOf(name), path.Dir(name))
+	if err != nil {
+		return nil, nil, err
+	}
+	return w, rels, nil
 }
 
 // relsOf returns the path of the relationships part of a part: a/b.xml -> a/_rels/b.xml.rels.
@@ -383,5 +398,22 @@ func (b *officeBuilder) addTable(rows [][]string, headerRows, page int, locator 
 	if len(b.blocks) > n {
 		b.blocks[n].HeaderRows = headerRows
 		b.blocks[n].Locator = locator
+	}
+}
+
+// each calls fn with every token of the part, to its end, and returns the first error of
+// the part or of fn.
+func (w *xmlWalker) each(fn func(xml.Token) error) error {
+	for {
+		tok, err := w.next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(tok); err != nil {
+			return err
+		}
 	}
 }

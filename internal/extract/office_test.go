@@ -18,6 +18,13 @@ func zipPackage(t testing.TB, parts ...string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
+	writeParts(t, zw, parts...)
+	return buf.Bytes()
+}
+
+// writeParts writes parts (names and contents, in the order given) and closes the package.
+func writeParts(t testing.TB, zw *zip.Writer, parts ...string) {
+	t.Helper()
 	for i := 0; i+1 < len(parts); i += 2 {
 		w, err := zw.Create(parts[i])
 		if err != nil {
@@ -30,7 +37,6 @@ func zipPackage(t testing.TB, parts ...string) []byte {
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return buf.Bytes()
 }
 
 // blockView is a block as the tests compare it.

@@ -4,7 +4,6 @@ import (
 	"cmp"
 	"context"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"path"
@@ -29,35 +28,24 @@ func pptxExtract(ctx context.Context, data []byte, ocr *OCR) (Document, error) {
 	if err != nil {
 		return Document{}, err
 	}
-	const pres = "ppt/presentation.xml"
-	w, err := p.walker(pres)
-	if err != nil {
-		return Document{}, err
-	}
-	if w == nil {
-		return Document{}, &Error{Reason: ReasonCorrupt, Err: errors.New("no ppt/presentation.xml: not a PowerPoint presentation")}
-	}
-	rels, err := relationships(p, relsOf(pres), "ppt")
+	w, rels, err := p.main("ppt/presentation.xml", "a PowerPoint presentation")
 	if err != nil {
 		return Document{}, err
 	}
 	var slides []string
-	for {
-		tok, err := w.next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return Document{}, err
-		}
+	err = w.each(func(tok xml.Token) error {
 		if e, ok := tok.(xml.StartElement); ok && e.Name.Local == "sldId" {
 			if target, ok := rels[relID(e)]; ok && p.has(target) {
 				slides = append(slides, target)
 			}
 			if len(slides) > maxSlides {
-				return Document{}, &Error{Reason: ReasonTooLarge, Err: fmt.Errorf("more than %d slides: %w", maxSlides, errOfficeLimit)}
+				return &Error{Reason: ReasonTooLarge, Err: fmt.Errorf("more than %d slides: %w", maxSlides, errOfficeLimit)}
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return Document{}, err
 	}
 	var b officeBuilder
 	images := newOfficeImages(ctx, p, ocr)
@@ -103,21 +91,27 @@ func pptxExtract(ctx context.Context, data []byte, ocr *OCR) (Document, error) {
 	if doc.Title == "" {
 		doc.Title = firstHeading(doc.Document)
 	}
-	doc.Pages, doc.PageStarts, doc.PageUnit = len(slides), b.pages, PageUnitSlide
+	setSlides(&doc, len(slides), b.pages)
+	doc.Metadata["format"] = "pptx"
+	doc.Warnings = b.warnings(nil)
+	images.finish(&doc)
+	if doc.Text == "" {
+		doc.Skip = SkipEmpty
+	}
+	return doc, nil
+}
+
+// setSlides makes doc a deck of n slides starting at the offsets pages: its pages are
+// slides, and metadata "slides" their number.
+func setSlides(doc *Document, n int, pages []int) {
+	doc.Pages, doc.PageStarts, doc.PageUnit = n, pages, PageUnitSlide
 	for i, off := range doc.PageStarts {
 		doc.PageStarts[i] = min(off, len(doc.Text))
 	}
 	if doc.PageStarts == nil {
 		doc.PageStarts = []int{}
 	}
-	doc.Metadata["format"] = "pptx"
-	doc.Warnings = b.warnings(nil)
-	images.finish(&doc)
-	doc.Metadata["slides"] = int64(len(slides))
-	if doc.Text == "" {
-		doc.Skip = SkipEmpty
-	}
-	return doc, nil
+	doc.Metadata["slides"] = int64(n)
 }
 
 // relID returns the relationship id attribute (r:id) of an element.
