@@ -284,7 +284,7 @@ func (r *Runner) releaseOCR(req *ocrRequest, used int) {
 }
 
 // OCR recognises images for one file, in a child, within the file's share of the run's
-// budget. Extractors of formats that embed images (DOCX, PPTX) call Image for each; the
+// budget. Extractors of formats that embed images (DOCX, PPTX, ODT, ODP) call Image for each; the
 // pages it recognised, failed, deferred go to the document's OCRReport.
 type OCR struct {
 	req      ocrRequest
