@@ -26,7 +26,8 @@ import (
 // visitor's widget key sees the handbook only; Erin, signed in on the demo site, gets a
 // session (minted by the site's backend through POST /v1/widget/sessions) whose principals
 // are hers and which answers the failover question; Harper's is refused it. The second run
-// replaces every key: the first run's keys and sessions stop working.
+// replaces every key: the first run's keys and sessions stop working. The demo's office
+// files and scan are answered from, with their locators (checkDemoDocuments).
 func TestRunScriptDemo(t *testing.T) {
 	if testing.Short() {
 		t.Skip("builds the binaries and ingests the demo corpus")
@@ -75,6 +76,8 @@ func TestRunScriptDemo(t *testing.T) {
 	if a := first.ask(erinSession.Token, origin, salary); leaked(a, bands) {
 		t.Errorf("Erin, salary band: %+v, leaks the salary bands", a)
 	}
+	// The demo's Word document, deck, spreadsheet and scan, cited where they say it.
+	checkDemoDocuments(t, first, pub, erinSession.Token, harperToken)
 	first.stop()
 
 	// Run again: every demo key is replaced.

@@ -126,7 +126,7 @@ func Vars() []Var {
 		{ExtractMemory, "1GiB", "Memory the child process extracting one file may use before the file is recorded as failed (`memory`). At least 64MiB.", "ingest"},
 		{PDFTimeout, "value of " + ExtractTimeout, "The time limit of PDF files, when it should differ from other files'.", "ingest"},
 		{PDFMemoryLimit, "value of " + ExtractMemory, "The memory limit of PDF files, when it should differ from other files'.", "ingest"},
-		{OCR, "pdf", "What is recognised with Tesseract (OCR): `pdf` the PDF pages without a usable text layer (scans); `all` also standalone PNG, JPEG and TIFF images and image attachments of e-mails (not yet images inside office files); `off` nothing. Needs Debian's tesseract-ocr and poppler-utils (scripts/ocr.sh); without them such pages are reported as `ocr_unavailable`.", "ingest"},
+		{OCR, "pdf", "What is recognised with Tesseract (OCR): `pdf` the PDF pages without a usable text layer (scans); `all` also standalone PNG, JPEG and TIFF images and image attachments of e-mails and the pictures in Word, PowerPoint, Writer and Impress files; `off` nothing. Needs Debian's tesseract-ocr and poppler-utils (scripts/ocr.sh); without them such pages are reported as `ocr_unavailable`.", "ingest"},
 		{OCRLanguages, "eng", "Tesseract's languages for OCR, joined by `+` (e.g. `eng+fra`); each must be installed (Debian: tesseract-ocr-<lang>).", "ingest"},
 		{OCRMaxPages, "500", "How many pages one ingest run may recognise (OCR); the documents left over are stored with the pages they have and redone by the next run.", "ingest"},
 		{OCRPageTimeout, "60s", "How long rendering and recognising one page may take before the page is left without text (`ocr_failed`).", "ingest"},

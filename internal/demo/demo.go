@@ -48,15 +48,29 @@ type User struct {
 	Groups []string // the groups the host site vouches for, without "group:"
 	// Try is a question that shows what this user may (or may not) read.
 	Try string
+	// Suggestions are the widget's suggested questions for this user (at most 4): each
+	// answered from a document this user reads (testdata/DEMO.md).
+	Suggestions []string
 }
+
+// publicSuggestions are the public visitor's suggested questions: the handbook's page, its
+// spreadsheet, and two questions it is refused.
+var publicSuggestions = []string{"How many vacation days do I get?", "Which laptop does a field technician get?",
+	"How do I fail over the production database?", "What is the salary band for a Senior Robotics Engineer?"}
 
 // Users are the default demo users (docs/widget.md, testdata/DEMO.md). Their groups must be
 // among the issuer key's --group values, their ids under its --user-domain.
 var Users = []User{
 	{ID: "erin@northwind.example", Name: "Erin", Title: "Site reliability engineer", Groups: []string{"engineering"},
-		Try: "How do I fail over the production database?"},
+		Try: "How do I fail over the production database?",
+		// A runbook, a slide of a deck, a scanned certificate (OCR), a spreadsheet.
+		Suggestions: []string{"How do I fail over the production database?", "When does the Flock 4.3 beta start?",
+			"When is the next safety inspection of the Austin Proving Ground due?", "Which laptop does a field technician get?"}},
 	{ID: "harper@northwind.example", Name: "Harper", Title: "People partner, people team", Groups: []string{"hr"},
-		Try: "What is the salary band for a Senior Robotics Engineer?"},
+		Try: "What is the salary band for a Senior Robotics Engineer?",
+		// A page, a Word document, the handbook, a spreadsheet.
+		Suggestions: []string{"What is the salary band for a Senior Robotics Engineer?", "What is the relocation allowance for a move between two US offices?",
+			"How many vacation days do I get?", "Which laptop does a field technician get?"}},
 }
 
 // Config configures the demo site.
@@ -351,7 +365,7 @@ const contentSecurityPolicy = "default-src 'self'; script-src 'self'; style-src 
 
 func (s *Site) page(w http.ResponseWriter, r *http.Request) {
 	d := pageData{Users: s.cfg.Users, SessionURL: sessionPath, WidgetKey: s.cfg.WidgetKey,
-		Suggestions: "How do I fail over the production database?|What is the salary band for a Senior Robotics Engineer?|How many vacation days do I get?",
+		Suggestions: strings.Join(publicSuggestions, "|"),
 		Greeting:    "Hi! Ask me about Northwind's handbook. I answer from the public documents only."}
 	u, ok, forged := s.user(r)
 	if forged {
@@ -359,6 +373,9 @@ func (s *Site) page(w http.ResponseWriter, r *http.Request) {
 	}
 	if ok {
 		d.Current = &u
+		if len(u.Suggestions) > 0 {
+			d.Suggestions = strings.Join(u.Suggestions, "|")
+		}
 		d.Greeting = "Hi " + u.Name + "! Ask me anything about Northwind's documents you can read."
 	}
 	var buf bytes.Buffer

@@ -353,6 +353,9 @@ func TestPageLoadsTheWidget(t *testing.T) {
 
 	resp, body := s.do(http.MethodGet, "/demo", nil)
 	check("public", body, resp, map[string]string{"data-docent-key": widgetKey}, []string{"data-docent-session-url"})
+	if !strings.Contains(body, `data-docent-suggestions="How many vacation days do I get?|Which laptop does a field technician get?|`) {
+		t.Errorf("the public visitor's suggestions lack the handbook's questions")
+	}
 	if !strings.Contains(body, `aria-pressed="true">Public visitor`) {
 		t.Errorf("the switcher does not show the public visitor as chosen")
 	}
@@ -363,6 +366,10 @@ func TestPageLoadsTheWidget(t *testing.T) {
 		check(u.Name, body, resp, map[string]string{"data-docent-session-url": "/demo/session"}, []string{"data-docent-key", "dpk_"})
 		if !strings.Contains(body, `value="`+u.ID+`" aria-pressed="true"`) {
 			t.Errorf("%s: the switcher does not show them as signed in", u.Name)
+		}
+		// Their own suggested questions (the widget shows 4 at most).
+		if want := `data-docent-suggestions="` + strings.Join(u.Suggestions, "|") + `"`; len(u.Suggestions) == 0 || len(u.Suggestions) > 4 || !strings.Contains(body, want) {
+			t.Errorf("%s: the page lacks %s", u.Name, want)
 		}
 	}
 

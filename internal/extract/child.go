@@ -396,13 +396,13 @@ func extractFormat(ctx context.Context, format Format, data []byte, password str
 	case FormatRTF:
 		return RTF(data)
 	case FormatDOCX:
-		return docxExtract(data)
+		return docxExtract(ctx, data, ocr)
 	case FormatPPTX:
-		return pptxExtract(data)
+		return pptxExtract(ctx, data, ocr)
 	case FormatXLSX:
 		return xlsxExtract(data)
 	case FormatODT, FormatODS, FormatODP:
-		return odfExtract(data, format)
+		return odfExtract(ctx, data, format, ocr)
 	}
 	return Document{}, &Error{Reason: ReasonInvalid, Err: fmt.Errorf("format %q is not extracted by a child", format)}
 }
@@ -664,7 +664,7 @@ func decodeOne(payload []byte) (Document, wireDocument, []byte, error) {
 		return Document{}, w, nil, fmt.Errorf("%d warnings", len(w.Warnings))
 	}
 	for _, x := range w.Warnings {
-		if x.Reason != WarnTruncated && x.Reason != WarnHiddenSheet {
+		if x.Reason != WarnTruncated && x.Reason != WarnHiddenSheet && x.Reason != WarnOCRFailed {
 			return Document{}, w, nil, fmt.Errorf("warning reason %q", truncate(x.Reason, 32))
 		}
 		doc.Warnings = append(doc.Warnings, Warning{Reason: x.Reason, Message: truncate(x.Message, maxMessage)})

@@ -1,8 +1,8 @@
 package extract
 
 import (
+	"context"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"strconv"
@@ -24,11 +24,14 @@ import (
 //   - Tracked changes: insertions are kept, deletions (w:del, w:delText, w:moveFrom) dropped:
 //     the text is the document as it reads with the changes accepted.
 //   - Hyperlinks keep their text; field codes (w:instrText) are dropped, their results kept.
+//   - Pictures of the body (a:blip, v:imagedata) are recognised with OCR when it is enabled
+//     (see officeImages): their text follows the paragraph or table that anchors them.
 //   - Footnotes, endnotes and comments are appended as marked blocks ("Footnote 1: ...",
 //     "Endnote 1: ...", "Comment (author): ..."), then headers and footers ("Header: ...").
 
-// docxExtract extracts a DOCX or DOCM package.
-func docxExtract(data []byte) (Document, error) {
+// docxExtract extracts a DOCX or DOCM package; its pictures are recognised with ocr (nil:
+// OCR off).
+func docxExtract(ctx context.Context, data []byte, ocr *OCR) (Document, error) {
 	p, err := openOffice(data)
 	if err != nil {
 		return Document{}, err
@@ -41,23 +44,23 @@ func docxExtract(data []byte) (Document, error) {
 			}
 		}
 	}
-	body, err := p.walker(main)
+	body, rels, err := p.main(main, "a Word document")
 	if err != nil {
 		return Document{}, err
-	}
-	if body == nil {
-		return Document{}, &Error{Reason: ReasonCorrupt, Err: errors.New("no word/document.xml: not a Word document")}
 	}
 	styles, err := docxStyles(p)
 	if err != nil {
 		return Document{}, err
 	}
 	var b officeBuilder
-	wp := &wordParser{styles: styles, b: &b}
+	images := newOfficeImages(ctx, p, ocr)
+	wp := &wordParser{styles: styles, b: &b, images: images, rels: rels}
 	if err := wp.parse(body, ""); err != nil {
 		return Document{}, err
 	}
-	// Notes and comments, then headers and footers, in a stable order.
+	// Notes and comments, then headers and footers, in a stable order (their pictures are
+	// not read).
+	wp.images, wp.rels = nil, nil
 	for _, part := range []struct{ name, label string }{
 		{"word/footnotes.xml", "Footnote"}, {"word/endnotes.xml", "Endnote"}, {"word/comments.xml", "Comment"},
 	} {
@@ -101,6 +104,7 @@ func docxExtract(data []byte) (Document, error) {
 	doc.Document = b.document(officeTitle(p))
 	doc.Metadata["format"] = "docx"
 	doc.Warnings = b.warnings(nil)
+	images.finish(&doc)
 	if doc.Title == "" {
 		doc.Title = firstHeading(doc.Document)
 	}
@@ -124,20 +128,13 @@ func docxStyles(p *officePackage) (map[string]int, error) {
 	}
 	all := map[string]*style{}
 	var cur *style
-	for {
-		tok, err := w.next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, err
-		}
+	err = w.each(func(tok xml.Token) error {
 		e, ok := tok.(xml.StartElement)
 		if !ok {
 			if end, ok := tok.(xml.EndElement); ok && end.Name.Local == "style" {
 				cur = nil
 			}
-			continue
+			return nil
 		}
 		switch e.Name.Local {
 		case "style":
@@ -164,6 +161,10 @@ func docxStyles(p *officePackage) (map[string]int, error) {
 				cur.list = true
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
 	out := make(map[string]int, len(all))
 	for id, s := range all {
@@ -198,6 +199,11 @@ type wordParser struct {
 	styles map[string]int
 	b      *officeBuilder
 	counts map[string]int // notes numbered per label
+	// images recognises the part's pictures, whose relationships are rels (nil: pictures
+	// are not read); pending holds their text until the block that anchors them is added.
+	images  *officeImages
+	rels    map[string]string
+	pending []string
 }
 
 // wordFrame is an open paragraph, table or cell.
@@ -226,14 +232,7 @@ func (wp *wordParser) parse(w *xmlWalker, label string) error {
 	var note strings.Builder // the note or comment being read
 	author := ""
 	inNote := false
-	for {
-		tok, err := w.next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+	err := w.each(func(tok xml.Token) error {
 		switch e := tok.(type) {
 		case xml.StartElement:
 			switch e.Name.Local {
@@ -243,14 +242,14 @@ func (wp *wordParser) parse(w *xmlWalker, label string) error {
 				}
 			case "footnote", "endnote", "comment":
 				if label == "" || e.Name.Local == "comment" && label != "Comment" {
-					continue
+					return nil
 				}
 				typ := xattr(e, "type")
 				if typ == "separator" || typ == "continuationSeparator" || typ == "continuationNotice" {
 					if err := w.skip(); err != nil {
 						return err
 					}
-					continue
+					return nil
 				}
 				inNote, author = true, xattr(e, "author")
 				note.Reset()
@@ -312,6 +311,17 @@ func (wp *wordParser) parse(w *xmlWalker, label string) error {
 				stack = append(stack, &wordFrame{kind: 'c'})
 			case "footnoteReference", "endnoteReference":
 				// The note's text is appended at the end, marked.
+			case "blip", "imagedata":
+				// A picture: a:blip r:embed (DrawingML), v:imagedata r:id (VML).
+				id := xattr(e, "embed")
+				if e.Name.Local == "imagedata" {
+					id = relID(e)
+				}
+				if wp.rels != nil && !inNote {
+					if t := wp.images.text(wp.rels[id]); t != "" {
+						wp.pending = append(wp.pending, t)
+					}
+				}
 			}
 		case xml.EndElement:
 			if len(stack) == 0 {
@@ -332,12 +342,12 @@ func (wp *wordParser) parse(w *xmlWalker, label string) error {
 						wp.b.add(chunk.Paragraph, 0, 0, mark+strings.ReplaceAll(t, "\n", " "))
 					}
 				}
-				continue
+				return nil
 			}
 			f := stack[len(stack)-1]
 			want := map[string]byte{"p": 'p', "tbl": 't', "tr": 'r', "tc": 'c'}[e.Name.Local]
 			if want == 0 || f.kind != want {
-				continue
+				return nil
 			}
 			stack = stack[:len(stack)-1]
 			var parent *wordFrame
@@ -374,18 +384,35 @@ func (wp *wordParser) parse(w *xmlWalker, label string) error {
 					for _, r := range f.rows {
 						appendSpaced(&cell.text, strings.Join(r, " "))
 					}
-					continue
+					return nil
 				}
 				if inNote {
 					for _, r := range f.rows {
 						appendSpaced(&note, strings.Join(r, " "))
 					}
-					continue
+					return nil
 				}
 				wp.b.addTable(f.rows, header, 0, "")
 			}
+			if len(stack) == 0 {
+				wp.flushPictures()
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
+	wp.flushPictures()
+	return nil
+}
+
+// flushPictures adds the text of the pictures read since the last block, marked OCR.
+func (wp *wordParser) flushPictures() {
+	for _, t := range wp.pending {
+		wp.b.addOCR(0, t)
+	}
+	wp.pending = nil
 }
 
 // tableHeader is a table's header rows: those marked, else the first.
@@ -442,8 +469,12 @@ func elementText(w *xmlWalker) (string, error) {
 func textnormLine(s string) string { return strings.Join(strings.Fields(cleanOffice(s)), " ") }
 
 // officeTitle returns the title of docProps/core.xml (dc:title), or "".
-func officeTitle(p *officePackage) string {
-	w, err := p.walker("docProps/core.xml")
+func officeTitle(p *officePackage) string { return partTitle(p, "docProps/core.xml", "") }
+
+// partTitle returns the text of a part's first title element (in the namespace prefix
+// space, any when ""), or "".
+func partTitle(p *officePackage, name, space string) string {
+	w, err := p.walker(name)
 	if err != nil || w == nil {
 		return ""
 	}
@@ -452,7 +483,7 @@ func officeTitle(p *officePackage) string {
 		if err != nil {
 			return ""
 		}
-		if e, ok := tok.(xml.StartElement); ok && e.Name.Local == "title" {
+		if e, ok := tok.(xml.StartElement); ok && e.Name.Local == "title" && (space == "" || e.Name.Space == space) {
 			t, err := elementText(w)
 			if err != nil {
 				return ""

@@ -50,7 +50,8 @@ type Document struct {
 	// javascript: or data: URL, say): a warning for the run's summary.
 	URLRefused string
 	// Warnings are what extraction left out of a document it did extract: a spreadsheet cut
-	// at its row limit (WarnTruncated), a hidden sheet skipped (WarnHiddenSheet).
+	// at its row limit (WarnTruncated), a hidden sheet skipped (WarnHiddenSheet), a picture
+	// of an office file that could not be recognised (WarnOCRFailed).
 	Warnings []Warning
 	// Skip, when not empty, says why the document yields no chunks although nothing failed:
 	// SkipEmpty, SkipRedirect, SkipBinary, SkipNoText, SkipContainer, SkipOCRUnavailable,

@@ -23,7 +23,6 @@ import (
 	_ "golang.org/x/image/tiff"
 
 	"github.com/docent-rag/docent/internal/chunk"
-	"github.com/docent-rag/docent/internal/extract/textnorm"
 )
 
 // OCR: pages of a PDF without a text layer (or with a garbage one) and, when enabled,
@@ -285,7 +284,7 @@ func (r *Runner) releaseOCR(req *ocrRequest, used int) {
 }
 
 // OCR recognises images for one file, in a child, within the file's share of the run's
-// budget. Extractors of formats that embed images (DOCX, PPTX) call Image for each; the
+// budget. Extractors of formats that embed images (DOCX, PPTX, ODT, ODP) call Image for each; the
 // pages it recognised, failed, deferred go to the document's OCRReport.
 type OCR struct {
 	req      ocrRequest
@@ -520,9 +519,8 @@ func (o *OCR) tesseract(ctx context.Context, img string, dpi int) (string, error
 // ocrBlocks adds the text Tesseract recognised on a page as paragraphs (its blank-line
 // separated blocks), marked OCR.
 func ocrBlocks(b *builder, page int, text string) {
-	text = textnorm.Clean(text)
-	for para := range strings.SplitSeq(strings.ReplaceAll(text, "\f", "\n\n"), "\n\n") {
-		b.addOCR(chunk.Paragraph, page, textnorm.Collapse(para))
+	for _, para := range ocrParagraphs(text) {
+		b.addOCR(chunk.Paragraph, page, para)
 	}
 }
 

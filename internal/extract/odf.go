@@ -3,10 +3,10 @@ package extract
 import (
 	"bytes"
 	"cmp"
+	"context"
 	"encoding/xml"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 	"strconv"
 	"strings"
@@ -32,9 +32,13 @@ import (
 //     ("Slide N" without one), other frames' paragraphs ListItems, tables, and its notes
 //     (presentation:notes) "Notes: ...".
 //
+// Pictures (draw:image) of a text or a presentation are recognised with OCR when it is
+// enabled (see officeImages): a text's after the paragraph, list or table that anchors
+// them, a presentation's on its slide in the order of its frames.
+//
 // A package whose manifest lists encryption data is ReasonEncrypted.
 
-func odfExtract(data []byte, format Format) (Document, error) {
+func odfExtract(ctx context.Context, data []byte, format Format, ocr *OCR) (Document, error) {
 	p, err := openOffice(data)
 	if err != nil {
 		return Document{}, err
@@ -54,6 +58,9 @@ func odfExtract(data []byte, format Format) (Document, error) {
 		return Document{}, &Error{Reason: ReasonCorrupt, Err: errors.New("no content.xml: not an OpenDocument file")}
 	}
 	op := &odfParser{format: format, hidden: map[string]bool{}}
+	if format != FormatODS {
+		op.images = newOfficeImages(ctx, p, ocr)
+	}
 	op.sheets.b = &op.b
 	op.sheets.cellsLeft = officeMaxCells
 	if err := op.parse(content); err != nil {
@@ -88,19 +95,13 @@ func odfExtract(data []byte, format Format) (Document, error) {
 		doc.Title = firstHeading(doc.Document)
 	}
 	doc.Warnings = op.b.warnings(op.warnings)
+	op.images.finish(&doc)
 	doc.Metadata["format"] = string(format)
 	if format == FormatODS {
 		doc.Metadata["sheets"] = int64(op.sheetCount)
 	}
 	if format == FormatODP {
-		doc.Pages, doc.PageStarts, doc.PageUnit = op.slide, op.b.pages, PageUnitSlide
-		for i, off := range doc.PageStarts {
-			doc.PageStarts[i] = min(off, len(doc.Text))
-		}
-		if doc.PageStarts == nil {
-			doc.PageStarts = []int{}
-		}
-		doc.Metadata["slides"] = int64(op.slide)
+		setSlides(&doc, op.slide, op.b.pages)
 	}
 	if doc.Text == "" {
 		doc.Skip = SkipEmpty
@@ -109,25 +110,7 @@ func odfExtract(data []byte, format Format) (Document, error) {
 }
 
 // odfTitle returns meta.xml's dc:title, or "".
-func odfTitle(p *officePackage) string {
-	w, err := p.walker("meta.xml")
-	if err != nil || w == nil {
-		return ""
-	}
-	for {
-		tok, err := w.next()
-		if err != nil {
-			return ""
-		}
-		if e, ok := tok.(xml.StartElement); ok && e.Name.Local == "title" && e.Name.Space == "dc" {
-			t, err := elementText(w)
-			if err != nil {
-				return ""
-			}
-			return truncate(textnormLine(t), 500)
-		}
-	}
-}
+func odfTitle(p *officePackage) string { return partTitle(p, "meta.xml", "dc") }
 
 // odfFrame is an open element that collects text or rows.
 type odfFrame struct {
@@ -159,6 +142,10 @@ type odfParser struct {
 	slideTitle string
 	slideItems []slideItem
 	slideNotes strings.Builder
+	// images recognises the pictures (nil: a spreadsheet's are not read); pending holds a
+	// text's until the block that anchors them is added.
+	images  *officeImages
+	pending []string
 
 	// the sheet being read (ODS)
 	sheet       *odfFrame // its table
@@ -186,14 +173,7 @@ func odfHeaderFooters(w *xmlWalker) ([]string, error) {
 	mark := ""
 	depth := 0
 	var cur strings.Builder
-	for {
-		tok, err := w.next()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	err := w.each(func(tok xml.Token) error {
 		switch e := tok.(type) {
 		case xml.StartElement:
 			if e.Name.Space == "style" && mark == "" {
@@ -220,7 +200,12 @@ func odfHeaderFooters(w *xmlWalker) ([]string, error) {
 				mark = ""
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 func (op *odfParser) parse(w *xmlWalker) error {
@@ -247,14 +232,7 @@ func (op *odfParser) parse(w *xmlWalker) error {
 			f.text.WriteString(s)
 		}
 	}
-	for {
-		tok, err := w.next()
-		if err == io.EOF {
-			return nil
-		}
-		if err != nil {
-			return err
-		}
+	err := w.each(func(tok xml.Token) error {
 		switch e := tok.(type) {
 		case xml.CharData:
 			if len(stack) > 0 {
@@ -272,9 +250,14 @@ func (op *odfParser) parse(w *xmlWalker) error {
 				if styleName != "" && attrNS(e, "table", "display") == "false" {
 					op.hidden[styleName] = true
 				}
+			case "draw:image":
+				op.picture(attrNS(e, "xlink", "href"), stack)
+				if err := w.skip(); err != nil {
+					return err
+				}
 			case "text:tracked-changes", "text:note-citation", "office:annotation-end", "svg:title", "svg:desc",
 				"office:forms", "text:sequence-decls", "office:scripts", "dc:date", "presentation:notes-style",
-				"office:event-listeners", "draw:image", "office:binary-data":
+				"office:event-listeners", "office:binary-data":
 				if err := w.skip(); err != nil {
 					return err
 				}
@@ -367,13 +350,13 @@ func (op *odfParser) parse(w *xmlWalker) error {
 				if t := find("table"); t != nil {
 					t.inHead = false
 				}
-				continue
+				return nil
 			case "draw:page":
 				op.endSlide()
-				continue
+				return nil
 			case "style:style":
 				styleName = ""
-				continue
+				return nil
 			}
 			want := map[string]string{
 				"text:p": "p", "text:h": "h", "text:list-item": "list-item", "text:list-header": "list-item",
@@ -383,22 +366,31 @@ func (op *odfParser) parse(w *xmlWalker) error {
 			}
 			kind, ok := want[name]
 			if !ok || len(stack) == 0 {
-				continue
+				return nil
 			}
 			f := stack[len(stack)-1]
 			if kind == "" { // a frame: title or shape
 				if f.kind != "title" && f.kind != "shape" {
-					continue
+					return nil
 				}
 			} else if f.kind != kind {
-				continue
+				return nil
 			}
 			stack = stack[:len(stack)-1]
 			if err := op.close(f, stack); err != nil {
 				return err
 			}
+			if len(stack) == 0 {
+				op.flushPictures()
+			}
 		}
+		return nil
+	})
+	if err != nil {
+		return err
 	}
+	op.flushPictures()
+	return nil
 }
 
 // repeatAttr reads a repetition count (at least 1).
@@ -567,6 +559,32 @@ func findIn(stack []*odfFrame, kind string) *odfFrame {
 		}
 	}
 	return nil
+}
+
+// picture recognises the picture at href (a part of the package), inside the frames stack:
+// on the slide being read, or kept until the text's block that anchors it is added. The
+// pictures of notes, comments and a presentation's notes page are not read.
+func (op *odfParser) picture(href string, stack []*odfFrame) {
+	if op.images == nil || strings.Contains(href, ":") || findIn(stack, "note") != nil ||
+		findIn(stack, "annotation") != nil || findIn(stack, "notes") != nil {
+		return
+	}
+	t := op.images.text(strings.TrimPrefix(href, "./"))
+	switch {
+	case t == "":
+	case op.format == FormatODP && op.slide > 0:
+		op.slideItems = append(op.slideItems, slideItem{text: t, ocr: true})
+	default:
+		op.pending = append(op.pending, t)
+	}
+}
+
+// flushPictures adds the text of the pictures read since the last block, marked OCR.
+func (op *odfParser) flushPictures() {
+	for _, t := range op.pending {
+		op.b.addOCR(0, t)
+	}
+	op.pending = nil
 }
 
 // item adds a block to the document, or to the slide being read.

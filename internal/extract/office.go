@@ -107,15 +107,7 @@ func (p *officePackage) has(name string) bool { _, ok := p.files[name]; return o
 // part returns the decompressed bytes of a small part (a manifest), at most
 // officeMaxSmall, within the total budget. A missing part is nil, nil.
 func (p *officePackage) part(name string) ([]byte, error) {
-	r, ok, err := p.open(name, officeMaxSmall)
-	if err != nil || !ok {
-		return nil, err
-	}
-	data, err := io.ReadAll(r)
-	if err != nil {
-		return nil, officeReadError(name, err)
-	}
-	return data, nil
+	return p.read(name, officeMaxSmall)
 }
 
 // walker returns an XML walker over a part, streamed within the part and total budgets:
@@ -294,14 +286,7 @@ func relationships(p *officePackage, relsPath, base string) (map[string]string, 
 		return map[string]string{}, err
 	}
 	out := map[string]string{}
-	for {
-		tok, err := w.next()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	err = w.each(func(tok xml.Token) error {
 		if e, ok := tok.(xml.StartElement); ok && e.Name.Local == "Relationship" && xattr(e, "TargetMode") != "External" {
 			target := xattr(e, "Target")
 			if strings.HasPrefix(target, "/") {
@@ -311,7 +296,29 @@ func relationships(p *officePackage, relsPath, base string) (map[string]string, 
 			}
 			out[xattr(e, "Id")] = target
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
+}
+
+// main returns a walker over the package's main part name and the part's relationships;
+// a package without it is ReasonCorrupt, not what (e.g. "a Word document").
+func (p *officePackage) main(name, what string) (*xmlWalker, map[string]string, error) {
+	w, err := p.walker(name)
+	if err != nil {
+		return nil, nil, err
+	}
+	if w == nil {
+		return nil, nil, &Error{Reason: ReasonCorrupt, Err: fmt.Errorf("no %s: not %s", name, what)}
+	}
+	rels, err := relationships(p, relsOf(name), path.Dir(name))
+	if err != nil {
+		return nil, nil, err
+	}
+	return w, rels, nil
 }
 
 // relsOf returns the path of the relationships part of a part: a/b.xml -> a/_rels/b.xml.rels.
@@ -391,5 +398,22 @@ func (b *officeBuilder) addTable(rows [][]string, headerRows, page int, locator 
 	if len(b.blocks) > n {
 		b.blocks[n].HeaderRows = headerRows
 		b.blocks[n].Locator = locator
+	}
+}
+
+// each calls fn with every token of the part, to its end, and returns the first error of
+// the part or of fn.
+func (w *xmlWalker) each(fn func(xml.Token) error) error {
+	for {
+		tok, err := w.next()
+		if err == io.EOF {
+			return nil
+		}
+		if err != nil {
+			return err
+		}
+		if err := fn(tok); err != nil {
+			return err
+		}
 	}
 }

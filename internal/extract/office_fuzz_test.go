@@ -1,6 +1,7 @@
 package extract
 
 import (
+	"context"
 	"errors"
 	"strings"
 	"testing"
@@ -34,13 +35,13 @@ var officeFuzzFormats = []struct {
 func extractOffice(format Format, data []byte) (Document, error) {
 	switch format {
 	case FormatDOCX:
-		return docxExtract(data)
+		return docxExtract(context.Background(), data, nil)
 	case FormatPPTX:
-		return pptxExtract(data)
+		return pptxExtract(context.Background(), data, nil)
 	case FormatXLSX:
 		return xlsxExtract(data)
 	}
-	return odfExtract(data, format)
+	return odfExtract(context.Background(), data, format, nil)
 }
 
 // FuzzOfficeXML extracts arbitrary XML as the main part of each office format (the first

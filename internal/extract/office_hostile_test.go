@@ -48,18 +48,7 @@ func zipFill(t testing.TB, name string, size int64, fill []byte, parts ...string
 			t.Fatal(err)
 		}
 	}
-	for i := 0; i+1 < len(parts); i += 2 {
-		w, err := zw.Create(parts[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write([]byte(parts[i+1])); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := zw.Close(); err != nil {
-		t.Fatal(err)
-	}
+	writeParts(t, zw, parts...)
 	return buf.Bytes()
 }
 

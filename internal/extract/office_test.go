@@ -3,6 +3,7 @@ package extract
 import (
 	"archive/zip"
 	"bytes"
+	"context"
 	"encoding/base64"
 	"fmt"
 	"slices"
@@ -17,6 +18,13 @@ func zipPackage(t testing.TB, parts ...string) []byte {
 	t.Helper()
 	var buf bytes.Buffer
 	zw := zip.NewWriter(&buf)
+	writeParts(t, zw, parts...)
+	return buf.Bytes()
+}
+
+// writeParts writes parts (names and contents, in the order given) and closes the package.
+func writeParts(t testing.TB, zw *zip.Writer, parts ...string) {
+	t.Helper()
 	for i := 0; i+1 < len(parts); i += 2 {
 		w, err := zw.Create(parts[i])
 		if err != nil {
@@ -29,7 +37,6 @@ func zipPackage(t testing.TB, parts ...string) []byte {
 	if err := zw.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return buf.Bytes()
 }
 
 // blockView is a block as the tests compare it.
@@ -105,7 +112,7 @@ func testDOCX(t testing.TB) []byte {
 
 func TestDOCXStructure(t *testing.T) {
 	t.Parallel()
-	doc, err := docxExtract(testDOCX(t))
+	doc, err := docxExtract(context.Background(), testDOCX(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -142,7 +149,7 @@ func TestDOCXTableHeaderInEveryChunk(t *testing.T) {
 		fmt.Fprintf(&rows, `<w:tr><w:tc><w:p><w:r><w:t>P-%04d</w:t></w:r></w:p></w:tc><w:tc><w:p><w:r><w:t>%d</w:t></w:r></w:p></w:tc></w:tr>`, i, 10+i%50)
 	}
 	data := zipPackage(t, "word/document.xml", `<w:document `+wNS+`><w:body><w:tbl>`+rows.String()+`</w:tbl></w:body></w:document>`)
-	doc, err := docxExtract(data)
+	doc, err := docxExtract(context.Background(), data, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -201,7 +208,7 @@ func testPPTX(t testing.TB) []byte {
 
 func TestPPTXStructure(t *testing.T) {
 	t.Parallel()
-	doc, err := pptxExtract(testPPTX(t))
+	doc, err := pptxExtract(context.Background(), testPPTX(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -331,7 +338,7 @@ func TestODTStructure(t *testing.T) {
 <text:p>Last<text:line-break/>line</text:p>
 </office:text></office:body>`
 	styles := `<office:document-styles ` + odfNS + `><office:master-styles><style:master-page style:name="Standard"><style:header><text:p>Draft</text:p></style:header><style:footer><text:p>Page <text:page-number>1</text:page-number></text:p></style:footer></style:master-page></office:master-styles></office:document-styles>`
-	doc, err := odfExtract(odfPackage(t, "application/vnd.oasis.opendocument.text", body, "styles.xml", styles), FormatODT)
+	doc, err := odfExtract(context.Background(), odfPackage(t, "application/vnd.oasis.opendocument.text", body, "styles.xml", styles), FormatODT, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -367,7 +374,7 @@ func TestODSStructure(t *testing.T) {
 <table:table table:name="Hidden" table:style-name="ta2"><table:table-row><table:table-cell><text:p>secret</text:p></table:table-cell></table:table-row></table:table>
 <table:table table:name="Bomb"><table:table-row table:number-rows-repeated="999999999"><table:table-cell table:number-columns-repeated="999999999" office:value-type="string"><text:p>X</text:p></table:table-cell></table:table-row></table:table>
 </office:spreadsheet></office:body>`
-	doc, err := odfExtract(odfPackage(t, "application/vnd.oasis.opendocument.spreadsheet", body), FormatODS)
+	doc, err := odfExtract(context.Background(), odfPackage(t, "application/vnd.oasis.opendocument.spreadsheet", body), FormatODS, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -411,7 +418,7 @@ func TestODPStructure(t *testing.T) {
 <presentation:notes><draw:page-thumbnail/><draw:frame presentation:class="notes"><draw:text-box><text:p>Smile.</text:p></draw:text-box></draw:frame></presentation:notes></draw:page>
 <draw:page draw:name="p2"><draw:frame><table:table><table:table-row><table:table-cell><text:p>A</text:p></table:table-cell><table:table-cell><text:p>B</text:p></table:table-cell></table:table-row><table:table-row><table:table-cell><text:p>1</text:p></table:table-cell><table:table-cell><text:p>2</text:p></table:table-cell></table:table-row></table:table></draw:frame></draw:page>
 </office:presentation></office:body>`
-	doc, err := odfExtract(odfPackage(t, "application/vnd.oasis.opendocument.presentation", body), FormatODP)
+	doc, err := odfExtract(context.Background(), odfPackage(t, "application/vnd.oasis.opendocument.presentation", body), FormatODP, nil)
 	if err != nil {
 		t.Fatal(err)
 	}

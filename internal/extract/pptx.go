@@ -2,10 +2,11 @@ package extract
 
 import (
 	"cmp"
+	"context"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
+	"path"
 	"strings"
 
 	"github.com/docent-rag/docent/internal/chunk"
@@ -16,64 +17,55 @@ import (
 // Heading, "Slide N" when it has none, so that a slide's text is never filed under the
 // title of the slide before; the text of its other shapes is ListItems, one per
 // paragraph (bullets are paragraphs); its tables are Table blocks (header: the first row);
-// its speaker notes a marked block ("Notes: ...").
+// its speaker notes a marked block ("Notes: ..."). Its pictures, when OCR recognises them
+// (see officeImages), are paragraphs marked OCR on the slide, in the order of its shapes.
 
 // maxSlides bounds the slides read: more is not a presentation but an attack.
 const maxSlides = 5_000
 
-func pptxExtract(data []byte) (Document, error) {
+func pptxExtract(ctx context.Context, data []byte, ocr *OCR) (Document, error) {
 	p, err := openOffice(data)
 	if err != nil {
 		return Document{}, err
 	}
-	const pres = "ppt/presentation.xml"
-	w, err := p.walker(pres)
-	if err != nil {
-		return Document{}, err
-	}
-	if w == nil {
-		return Document{}, &Error{Reason: ReasonCorrupt, Err: errors.New("no ppt/presentation.xml: not a PowerPoint presentation")}
-	}
-	rels, err := relationships(p, relsOf(pres), "ppt")
+	w, rels, err := p.main("ppt/presentation.xml", "a PowerPoint presentation")
 	if err != nil {
 		return Document{}, err
 	}
 	var slides []string
-	for {
-		tok, err := w.next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return Document{}, err
-		}
+	err = w.each(func(tok xml.Token) error {
 		if e, ok := tok.(xml.StartElement); ok && e.Name.Local == "sldId" {
 			if target, ok := rels[relID(e)]; ok && p.has(target) {
 				slides = append(slides, target)
 			}
 			if len(slides) > maxSlides {
-				return Document{}, &Error{Reason: ReasonTooLarge, Err: fmt.Errorf("more than %d slides: %w", maxSlides, errOfficeLimit)}
+				return &Error{Reason: ReasonTooLarge, Err: fmt.Errorf("more than %d slides: %w", maxSlides, errOfficeLimit)}
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return Document{}, err
 	}
 	var b officeBuilder
+	images := newOfficeImages(ctx, p, ocr)
 	for i, slide := range slides {
 		n := i + 1
 		b.startPage()
+		srels, err := relationships(p, relsOf(slide), path.Dir(slide))
+		if err != nil {
+			return Document{}, err
+		}
 		sw, err := p.walker(slide)
 		if err != nil {
 			return Document{}, err
 		}
-		s, err := readSlide(sw)
+		s, err := readSlide(sw, func(id string) string { return images.text(srels[id]) })
 		if err != nil {
 			return Document{}, err
 		}
 		b.add(chunk.Heading, 1, n, cmp.Or(s.title, fmt.Sprintf("Slide %d", n)))
 		s.emit(&b, n)
-		srels, err := relationships(p, relsOf(slide), "ppt/slides")
-		if err != nil {
-			return Document{}, err
-		}
 		for _, target := range srels {
 			if !strings.Contains(target, "notesSlide") {
 				continue
@@ -85,7 +77,7 @@ func pptxExtract(data []byte) (Document, error) {
 			if nw == nil {
 				continue
 			}
-			notes, err := readSlide(nw)
+			notes, err := readSlide(nw, nil)
 			if err != nil {
 				return Document{}, err
 			}
@@ -99,20 +91,27 @@ func pptxExtract(data []byte) (Document, error) {
 	if doc.Title == "" {
 		doc.Title = firstHeading(doc.Document)
 	}
-	doc.Pages, doc.PageStarts, doc.PageUnit = len(slides), b.pages, PageUnitSlide
+	setSlides(&doc, len(slides), b.pages)
+	doc.Metadata["format"] = "pptx"
+	doc.Warnings = b.warnings(nil)
+	images.finish(&doc)
+	if doc.Text == "" {
+		doc.Skip = SkipEmpty
+	}
+	return doc, nil
+}
+
+// setSlides makes doc a deck of n slides starting at the offsets pages: its pages are
+// slides, and metadata "slides" their number.
+func setSlides(doc *Document, n int, pages []int) {
+	doc.Pages, doc.PageStarts, doc.PageUnit = n, pages, PageUnitSlide
 	for i, off := range doc.PageStarts {
 		doc.PageStarts[i] = min(off, len(doc.Text))
 	}
 	if doc.PageStarts == nil {
 		doc.PageStarts = []int{}
 	}
-	doc.Metadata["format"] = "pptx"
-	doc.Warnings = b.warnings(nil)
-	doc.Metadata["slides"] = int64(len(slides))
-	if doc.Text == "" {
-		doc.Skip = SkipEmpty
-	}
-	return doc, nil
+	doc.Metadata["slides"] = int64(n)
 }
 
 // relID returns the relationship id attribute (r:id) of an element.
@@ -125,10 +124,12 @@ func relID(e xml.StartElement) string {
 	return ""
 }
 
-// slideItem is a block of a slide: a paragraph of text or a table.
+// slideItem is a block of a slide: a paragraph of text, a table, or the text of a picture
+// (ocr).
 type slideItem struct {
 	text string
 	rows [][]string
+	ocr  bool
 }
 
 // slideText is what a slide (or a notes page) says.
@@ -139,9 +140,12 @@ type slideText struct {
 
 func (s *slideText) emit(b *officeBuilder, page int) {
 	for _, it := range s.items {
-		if it.rows != nil {
+		switch {
+		case it.rows != nil:
 			b.addTable(it.rows, 1, page, "")
-		} else {
+		case it.ocr:
+			b.addOCR(page, it.text)
+		default:
 			b.add(chunk.ListItem, 0, page, it.text)
 		}
 	}
@@ -164,7 +168,9 @@ func (s *slideText) allText() string {
 
 // readSlide reads a slide or notes part: shapes' paragraphs, title placeholders, tables.
 // Placeholders that repeat the slide image, number, date, header or footer are skipped.
-func readSlide(w *xmlWalker) (slideText, error) {
+// picture, when not nil, returns the recognised text of the picture of a relationship id
+// (a:blip r:embed).
+func readSlide(w *xmlWalker, picture func(id string) string) (slideText, error) {
 	var s slideText
 	if w == nil {
 		return s, nil
@@ -210,6 +216,12 @@ func readSlide(w *xmlWalker) (slideText, error) {
 			case "br":
 				if para != nil {
 					para.WriteByte('\n')
+				}
+			case "blip":
+				if picture != nil && inTable == 0 {
+					if t := picture(xattr(e, "embed")); t != "" {
+						s.items = append(s.items, slideItem{text: t, ocr: true})
+					}
 				}
 			case "tbl":
 				inTable++

@@ -216,12 +216,18 @@ func (r *Runner) Extract(ctx context.Context, name string, data []byte) (Documen
 	if err != nil {
 		return Document{}, err
 	}
-	if ocrFormat(format) && r.cfg.OCR.Mode != OCROff {
+	switch {
+	case r.cfg.OCR.Mode == OCROff:
+	case ocrFormat(format) || pictureFormat(format) && r.cfg.OCR.Mode == OCRAll:
 		// The file's share of the run's OCR budget, and the time to use it: one share for
 		// the file and the documents in it (an e-mail's attachments). The file's time grows
 		// by a page's time limit for each page the child starts to recognise (it asks
 		// before each), up to the pages reserved.
 		req.OCR = r.reserveOCR()
+	case pictureFormat(format):
+		// Pictures are not recognised in this mode: the child only needs the mode, to store
+		// a document with pictures pending for it.
+		req.OCR = &ocrRequest{Mode: r.cfg.OCR.Mode}
 	}
 	doc, keep, err := r.run(ctx, c, req, data)
 	r.put(c, keep)
@@ -270,6 +276,16 @@ func filePending(doc Document) string {
 func ocrFormat(f Format) bool {
 	switch f {
 	case FormatPDF, FormatImage, FormatEML, FormatMBOX:
+		return true
+	}
+	return false
+}
+
+// pictureFormat reports whether files of a format show pictures that OCR recognises in
+// mode OCRAll (office documents other than spreadsheets).
+func pictureFormat(f Format) bool {
+	switch f {
+	case FormatDOCX, FormatPPTX, FormatODT, FormatODP:
 		return true
 	}
 	return false

@@ -3,7 +3,6 @@ package extract
 import (
 	"cmp"
 	"encoding/xml"
-	"errors"
 	"fmt"
 	"io"
 	"math"
@@ -47,38 +46,27 @@ func xlsxExtract(data []byte) (Document, error) {
 	if err != nil {
 		return Document{}, err
 	}
-	const book = "xl/workbook.xml"
-	w, err := p.walker(book)
-	if err != nil {
-		return Document{}, err
-	}
-	if w == nil {
-		return Document{}, &Error{Reason: ReasonCorrupt, Err: errors.New("no xl/workbook.xml: not an Excel workbook")}
-	}
-	rels, err := relationships(p, relsOf(book), "xl")
+	w, rels, err := p.main("xl/workbook.xml", "an Excel workbook")
 	if err != nil {
 		return Document{}, err
 	}
 	type sheet struct{ name, part, state string }
 	var sheets []sheet
 	date1904 := false
-	for {
-		tok, err := w.next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return Document{}, err
-		}
+	err = w.each(func(tok xml.Token) error {
 		if e, ok := tok.(xml.StartElement); ok && e.Name.Local == "workbookPr" {
 			date1904 = xattr(e, "date1904") == "1" || xattr(e, "date1904") == "true"
 		}
 		if e, ok := tok.(xml.StartElement); ok && e.Name.Local == "sheet" {
 			sheets = append(sheets, sheet{name: xattr(e, "name"), part: rels[relID(e)], state: xattr(e, "state")})
 			if len(sheets) > maxSlides {
-				return Document{}, &Error{Reason: ReasonTooLarge, Err: fmt.Errorf("more than %d sheets: %w", maxSlides, errOfficeLimit)}
+				return &Error{Reason: ReasonTooLarge, Err: fmt.Errorf("more than %d sheets: %w", maxSlides, errOfficeLimit)}
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return Document{}, err
 	}
 	shared, err := sharedStrings(p)
 	if err != nil {
@@ -211,14 +199,7 @@ func sharedStrings(p *officePackage) ([]string, error) {
 	var out []string
 	var cur strings.Builder
 	size := 0
-	for {
-		tok, err := w.next()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	err = w.each(func(tok xml.Token) error {
 		switch e := tok.(type) {
 		case xml.StartElement:
 			switch e.Name.Local {
@@ -226,12 +207,12 @@ func sharedStrings(p *officePackage) ([]string, error) {
 				cur.Reset()
 			case "rPh":
 				if err := w.skip(); err != nil {
-					return nil, err
+					return err
 				}
 			case "t":
 				t, err := elementText(w)
 				if err != nil {
-					return nil, err
+					return err
 				}
 				cur.WriteString(t)
 			}
@@ -239,11 +220,16 @@ func sharedStrings(p *officePackage) ([]string, error) {
 			if e.Name.Local == "si" {
 				out = append(out, truncate(cur.String(), officeMaxCell))
 				if size += len(out[len(out)-1]); size > officeMaxText {
-					return nil, &Error{Reason: ReasonTooLarge, Err: fmt.Errorf("shared strings of more than %d MiB: %w", officeMaxText>>20, errOfficeLimit)}
+					return &Error{Reason: ReasonTooLarge, Err: fmt.Errorf("shared strings of more than %d MiB: %w", officeMaxText>>20, errOfficeLimit)}
 				}
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 // readWorksheet reads a worksheet's rows with content, at most officeMaxRows and the cells
@@ -428,14 +414,7 @@ func xlsxDateStyles(p *officePackage) (map[int]bool, error) {
 	custom := map[int]bool{}
 	out := map[int]bool{}
 	inXfs, xf := false, 0
-	for {
-		tok, err := w.next()
-		if err == io.EOF {
-			return out, nil
-		}
-		if err != nil {
-			return nil, err
-		}
+	err = w.each(func(tok xml.Token) error {
 		switch e := tok.(type) {
 		case xml.StartElement:
 			switch e.Name.Local {
@@ -459,7 +438,12 @@ func xlsxDateStyles(p *officePackage) (map[int]bool, error) {
 				inXfs = false
 			}
 		}
+		return nil
+	})
+	if err != nil {
+		return nil, err
 	}
+	return out, nil
 }
 
 func builtinDate(id int) bool {

@@ -8,6 +8,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 
@@ -23,6 +24,10 @@ import (
 //	Author: Northwind Robotics             (optional: the PDF's /Author)
 //	Header: Northwind Robotics             (optional: running header on every page)
 //	Footer: Page {page} of {pages}         (optional: running footer on every page)
+//	Scan: 200                              (optional: a scanned document: its text rendered
+//	                                        as an image at this many dpi, slightly askew,
+//	                                        with no text layer; Title, Author, Header and
+//	                                        Footer are then not used)
 //
 // In the body, a line holding only "---page---" (or only a form feed) starts a new page.
 // Each line is a paragraph or a list item; pdfgen wraps long lines to the page width.
@@ -51,6 +56,21 @@ func updating() bool {
 type demoSource struct {
 	doc    pdfgen.Document
 	folder string
+	scan   int // dpi of a scanned document; 0 for a PDF with a text layer
+}
+
+// render renders the source's PDF.
+func (src demoSource) render(w *bytes.Buffer) error {
+	if src.scan == 0 {
+		return pdfgen.Write(w, src.doc)
+	}
+	var text []string
+	for _, p := range src.doc.Pages {
+		text = append(text, strings.Join(p.Lines, "\n"))
+	}
+	data, err := pdfgen.Scan(strings.Join(text, "\n"), pdfgen.ScanOptions{DPI: src.scan, FontSize: 12, Rotate: 0.4, Seed: 2026})
+	w.Write(data)
+	return err
 }
 
 // parseDemoSource parses a PDF source file; name is used in errors.
@@ -80,13 +100,19 @@ func parseDemoSource(name string, data []byte) (demoSource, error) {
 			src.doc.Header = value
 		case "Footer":
 			src.doc.Footer = value
+		case "Scan":
+			dpi, err := strconv.Atoi(value)
+			if err != nil || dpi < 100 || dpi > 300 {
+				return src, fmt.Errorf("%s:%d: Scan %q: want a resolution in dpi, 100 to 300", name, lineNo, value)
+			}
+			src.scan = dpi
 		case "Folder":
 			if !filepath.IsLocal(value) {
 				return src, fmt.Errorf("%s:%d: Folder %q must be a path inside testdata/demo", name, lineNo, value)
 			}
 			src.folder = filepath.FromSlash(value)
 		default:
-			return src, fmt.Errorf("%s:%d: unknown header %q (want Title, Folder, Author, Header or Footer)", name, lineNo, key)
+			return src, fmt.Errorf("%s:%d: unknown header %q (want Title, Folder, Author, Header, Footer or Scan)", name, lineNo, key)
 		}
 	}
 	if src.doc.Title == "" || src.folder == "" {
@@ -157,12 +183,12 @@ func TestDemoPDFs(t *testing.T) {
 		generated[filepath.Clean(out)] = true
 		t.Run(strings.TrimSuffix(name, ".txt"), func(t *testing.T) {
 			var got bytes.Buffer
-			if err := pdfgen.Write(&got, src.doc); err != nil {
+			if err := src.render(&got); err != nil {
 				t.Fatalf("render %s: %v", name, err)
 			}
 			// Rendering twice must give the same bytes, or the committed PDFs would churn.
 			var again bytes.Buffer
-			if err := pdfgen.Write(&again, src.doc); err != nil {
+			if err := src.render(&again); err != nil {
 				t.Fatalf("render %s again: %v", name, err)
 			}
 			if !bytes.Equal(got.Bytes(), again.Bytes()) {
@@ -225,6 +251,7 @@ func TestParseDemoSource(t *testing.T) {
 		"Title: T\n\nbody\n",                   // no folder
 		"Title: T\nFolder: ../etc\n\nbody\n",   // folder outside the corpus
 		"Title: T\nFolder: hr\nColour: red\n",  // unknown header
+		"Title: T\nFolder: hr\nScan: 1200\n",   // resolution out of range
 		"Title: T\nFolder: hr\n\n---page---\n", // empty page
 	} {
 		if _, err := parseDemoSource("bad.txt", []byte(bad)); err == nil {
