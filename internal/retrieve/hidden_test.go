@@ -241,11 +241,11 @@ func describeResult(res *retrieve.Result) string {
 		ev = append(ev, it.ChunkIDs...)
 	}
 	in := res.StrengthInputs()
-	var terms strings.Builder
+	var terms strings.Builder // the IDFs only: TestHiddenTermsCostWhatAbsentTermsCost swaps a word
 	for _, qt := range res.QueryTerms() {
-		fmt.Fprintf(&terms, "%s:%x ", qt.Lexeme, qt.IDF)
+		fmt.Fprintf(&terms, "%x ", qt.IDF)
 	}
-	return fmt.Sprintf("lexical [%s] exact %v; dense %s [%s]; ranked [%s]; evidence %v; strength %x (inputs %x %x %x %d %x); terms [%s]",
+	return fmt.Sprintf("lexical [%s] exact %v; dense %s [%s]; ranked [%s]; evidence %v; strength %x (inputs %x %x %x %d %x); term IDFs [%s]",
 		hits(res.Lexical), res.LexicalExact, res.DensePlan, hits(res.Dense), hits(res.Ranked), ev, res.Strength,
 		in.Coverage, in.Gap, in.Agreement, in.DenseRank, in.NormalizedBM25, terms.String())
 }
