@@ -19,7 +19,7 @@ help: ## Show this help
 db: ## Start PostgreSQL + pgvector (installing what is missing) and print DOCENT_DATABASE_URL
 	@scripts/db.sh up
 
-db-down: ## Stop the local PostgreSQL
+db-down: ## Stop the local PostgreSQL (and its hot standby and PgBouncer, when running)
 	@scripts/db.sh down
 
 db-reset: ## Stop the local PostgreSQL and delete its data
@@ -28,9 +28,11 @@ db-reset: ## Stop the local PostgreSQL and delete its data
 build: ## Build bin/ingest and bin/server
 	$(GO) build -trimpath -o bin/ ./cmd/...
 
-test: ## Run every test with the race detector against a real PostgreSQL, a headless Chromium, Node.js and Tesseract OCR (installed first when missing)
+test: ## Run every test with the race detector against a real PostgreSQL (and PgBouncer), a headless Chromium, Node.js and Tesseract OCR (installed first when missing)
 	@url=$(DB_URL); chromium=$$(scripts/chromium.sh); scripts/node.sh >/dev/null; scripts/ocr.sh >/dev/null; \
-	DOCENT_DATABASE_URL="$$url" DOCENT_CHROMIUM="$$chromium" $(GO) test -race ./...
+	bouncer=$${DOCENT_TEST_PGBOUNCER_URL:-}; \
+	if [ -z "$$bouncer" ] && [ -z "$${DOCENT_DATABASE_URL:-}" ]; then bouncer=$$(scripts/db.sh pgbouncer | sed -n 's/^DOCENT_PGBOUNCER_URL=//p'); fi; \
+	DOCENT_DATABASE_URL="$$url" DOCENT_CHROMIUM="$$chromium" DOCENT_TEST_PGBOUNCER_URL="$$bouncer" $(GO) test -race ./...
 
 lint: $(STATICCHECK) ## Check formatting (gofmt), go vet and staticcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.*')); \

@@ -9,8 +9,17 @@
 #                 socket on port DOCENT_DB_PORT (default 54329). Missing packages are installed
 #                 from Debian's archive; pgvector is built from Debian's source package when
 #                 apt has no binary package for it (the build is cached in ~/.cache/docent).
-#   down          Stop the private cluster.
+#   down          Stop the private cluster (and its replica and PgBouncer, when running).
 #   reset         Stop the private cluster and delete its data.
+#   replica       Start the private cluster (as up) and a hot standby of it: a pg_basebackup
+#                 of the cluster streaming from it through a replication slot, on port
+#                 DOCENT_DB_REPLICA_PORT (default: the cluster's port + 1). Prints
+#                 DOCENT_DATABASE_READ_URLS=postgres://... on stdout.
+#   replica-down  Stop the hot standby (its data and slot are kept: it catches up when started).
+#   pgbouncer     Start the private cluster (as up) and Debian's PgBouncer in front of it, in
+#                 transaction pooling mode, on port DOCENT_PGBOUNCER_PORT (default: the
+#                 cluster's port + 2). Prints DOCENT_PGBOUNCER_URL=postgres://... on stdout.
+#   pgbouncer-down  Stop PgBouncer.
 #
 # Progress and errors go to stderr. Exit status: 0 ready, 1 failed, 2 usage error.
 set -euo pipefail
@@ -22,6 +31,9 @@ readonly PGVECTOR_VERSION=0.8.0
 readonly PGVECTOR_SHA256=867a2c328d4928a5a9d6f052cd3bc78c7d60228a9b914ad32aa3db88e9de27b0
 readonly PGBIN=/usr/lib/postgresql/$PG_MAJOR/bin
 readonly PORT=${DOCENT_DB_PORT:-54329}
+readonly REPLICA_PORT=${DOCENT_DB_REPLICA_PORT:-$((PORT + 1))}
+readonly PGBOUNCER_PORT=${DOCENT_PGBOUNCER_PORT:-$((PORT + 2))}
+readonly REPLICA_SLOT=docent_replica
 readonly DB_NAME=docent DB_USER=docent DB_PASSWORD=docent
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -195,6 +207,9 @@ setup_paths() {
 	fi
 	DATA=$STATE/postgres
 	LOGFILE=$STATE/postgres.log
+	REPLICA_DATA=$STATE/replica
+	REPLICA_LOG=$STATE/replica.log
+	BOUNCER_DIR=$STATE/pgbouncer
 	SOCKDIR=$STATE/run
 	# A Unix socket path must fit in 107 bytes.
 	if [ $((${#SOCKDIR} + 20)) -gt 107 ]; then
@@ -210,7 +225,7 @@ as_pg() {
 	fi
 }
 
-dsn() { echo "postgres://$DB_USER:$DB_PASSWORD@127.0.0.1:$PORT/$DB_NAME?sslmode=disable"; }
+dsn() { echo "postgres://$DB_USER:$DB_PASSWORD@127.0.0.1:${1:-$PORT}/$DB_NAME?sslmode=disable"; }
 
 running() { [ -f "$DATA/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$DATA" status >/dev/null 2>&1; }
 
@@ -305,6 +320,8 @@ up_local() {
 
 down_local() {
 	setup_paths
+	replica_down
+	pgbouncer_down
 	if running; then
 		as_pg "$PGBIN/pg_ctl" -D "$DATA" -w -t 60 -m fast stop >/dev/null
 		log "stopped"
@@ -313,8 +330,136 @@ down_local() {
 
 reset_local() {
 	down_local
-	rm -rf "$DATA" "$LOGFILE" "$STATE/initdb.log" "$ROOT/.data/postgres"
+	rm -rf "$DATA" "$LOGFILE" "$STATE/initdb.log" "$ROOT/.data/postgres" \
+		"$REPLICA_DATA" "$REPLICA_LOG" "$BOUNCER_DIR"
 	log "wiped the cluster's data"
+}
+
+# --- a hot standby of the private cluster ---------------------------------------------------
+
+replica_running() {
+	[ -f "$REPLICA_DATA/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$REPLICA_DATA" status >/dev/null 2>&1
+}
+
+# The standby's settings: the cluster's tuning, its own port; hot standby answers reads.
+replica_conf() {
+	cat "$CONF_SRC"
+	printf '\n# Written by scripts/db.sh for this checkout'"'"'s hot standby.\n'
+	printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\n" "$REPLICA_PORT" "$SOCKDIR"
+	printf "hot_standby = on\nhot_standby_feedback = on\n"
+}
+
+replica_up() {
+	[ -z "${DOCENT_DATABASE_URL:-}" ] || die "replica needs the private cluster; unset DOCENT_DATABASE_URL"
+	up_local >/dev/null
+	if [ ! -s "$REPLICA_DATA/PG_VERSION" ]; then
+		log "copying the cluster into a hot standby in $REPLICA_DATA (pg_basebackup) ..."
+		rm -rf "$REPLICA_DATA"
+		install -d -m 0700 -o "$RUNAS" "$REPLICA_DATA"
+		# A slot keeps the WAL the standby has not received yet, so a stopped standby catches
+		# up when it starts again; reset drops the slot with the cluster.
+		psql_admin -d postgres -c "SELECT pg_drop_replication_slot('$REPLICA_SLOT') FROM pg_replication_slots WHERE slot_name = '$REPLICA_SLOT' AND NOT active" >/dev/null
+		as_pg "$PGBIN/pg_basebackup" -h "$SOCKDIR" -p "$PORT" -U postgres -D "$REPLICA_DATA" \
+			-X stream -c fast -R -C -S "$REPLICA_SLOT" >"$STATE/basebackup.log" 2>&1 ||
+			{ tail -20 "$STATE/basebackup.log" >&2; rm -rf "$REPLICA_DATA"; die "pg_basebackup failed"; }
+		as_pg rm -f "$REPLICA_DATA/postmaster.pid" "$REPLICA_DATA/docent.bootstrapped"
+	fi
+	replica_conf | as_pg tee "$REPLICA_DATA/docent.conf" >/dev/null
+	if ! replica_running; then
+		if (exec 3<>"/dev/tcp/127.0.0.1/$REPLICA_PORT") 2>/dev/null; then
+			die "port $REPLICA_PORT on 127.0.0.1 is taken by another program; set DOCENT_DB_REPLICA_PORT to a free port"
+		fi
+		touch "$REPLICA_LOG" && chown "$RUNAS" "$REPLICA_LOG"
+		log "starting the hot standby on 127.0.0.1:$REPLICA_PORT (log: $REPLICA_LOG) ..."
+		as_pg "$PGBIN/pg_ctl" -D "$REPLICA_DATA" -l "$REPLICA_LOG" -w -t 120 start >/dev/null ||
+			{ tail -20 "$REPLICA_LOG" >&2; die "the hot standby did not start"; }
+	fi
+	local recovering
+	recovering=$(as_pg "$PGBIN/psql" -XAtq -h "$SOCKDIR" -p "$REPLICA_PORT" -U postgres -d postgres -c 'SELECT pg_is_in_recovery()')
+	[ "$recovering" = t ] || die "the server on port $REPLICA_PORT is not a standby"
+	log "hot standby ready"
+	echo "DOCENT_DATABASE_READ_URLS=$(dsn "$REPLICA_PORT")"
+}
+
+replica_down() {
+	if replica_running; then
+		as_pg "$PGBIN/pg_ctl" -D "$REPLICA_DATA" -w -t 60 -m fast stop >/dev/null
+		log "hot standby stopped"
+	fi
+}
+
+# --- PgBouncer in front of the private cluster -----------------------------------------------
+
+bouncer_running() {
+	[ -f "$BOUNCER_DIR/pgbouncer.pid" ] && kill -0 "$(cat "$BOUNCER_DIR/pgbouncer.pid")" 2>/dev/null
+}
+
+pgbouncer_up() {
+	[ -z "${DOCENT_DATABASE_URL:-}" ] || die "pgbouncer needs the private cluster; unset DOCENT_DATABASE_URL"
+	up_local >/dev/null
+	command -v pgbouncer >/dev/null || [ -x /usr/sbin/pgbouncer ] || apt_install pgbouncer
+	local bin
+	bin=$(command -v pgbouncer || echo /usr/sbin/pgbouncer)
+	install -d -m 0700 -o "$RUNAS" "$BOUNCER_DIR"
+	# The application role's SCRAM verifier, so that clients authenticate to PgBouncer as they
+	# would to PostgreSQL and PgBouncer logs in to the server with the same secret.
+	local secret
+	secret=$(psql_admin -d postgres -c "SELECT rolpassword FROM pg_authid WHERE rolname = '$DB_USER'")
+	[ -n "$secret" ] || die "no password for role $DB_USER"
+	printf '"%s" "%s"\n' "$DB_USER" "$secret" | as_pg tee "$BOUNCER_DIR/userlist.txt" >/dev/null
+	as_pg chmod 0600 "$BOUNCER_DIR/userlist.txt"
+	as_pg tee "$BOUNCER_DIR/pgbouncer.ini" >/dev/null <<-INI
+		; Written by scripts/db.sh for this checkout.
+		[databases]
+		; Every database of the cluster by its own name (the tests clone one per test).
+		* = host=127.0.0.1 port=$PORT
+
+		[pgbouncer]
+		listen_addr = 127.0.0.1
+		listen_port = $PGBOUNCER_PORT
+		unix_socket_dir =
+		auth_type = scram-sha-256
+		auth_file = $BOUNCER_DIR/userlist.txt
+		pool_mode = transaction
+		max_client_conn = 1000
+		default_pool_size = 20
+		max_db_connections = 150
+		; pgx prepares statements by protocol message; PgBouncer 1.21+ can track them, this
+		; one (Debian 12: 1.18) cannot, so Docent describes statements without preparing
+		; them when it is told it runs behind a transaction pooler.
+		ignore_startup_parameters = extra_float_digits,search_path
+		server_reset_query =
+		logfile = $BOUNCER_DIR/pgbouncer.log
+		pidfile = $BOUNCER_DIR/pgbouncer.pid
+	INI
+	if bouncer_running; then
+		kill -HUP "$(cat "$BOUNCER_DIR/pgbouncer.pid")"
+	else
+		if (exec 3<>"/dev/tcp/127.0.0.1/$PGBOUNCER_PORT") 2>/dev/null; then
+			die "port $PGBOUNCER_PORT on 127.0.0.1 is taken by another program; set DOCENT_PGBOUNCER_PORT to a free port"
+		fi
+		log "starting PgBouncer (transaction pooling) on 127.0.0.1:$PGBOUNCER_PORT ..."
+		as_pg "$bin" -d -q "$BOUNCER_DIR/pgbouncer.ini" ||
+			{ tail -20 "$BOUNCER_DIR/pgbouncer.log" >&2; die "PgBouncer did not start"; }
+		local i
+		for i in $(seq 50); do
+			(exec 3<>"/dev/tcp/127.0.0.1/$PGBOUNCER_PORT") 2>/dev/null && break
+			sleep 0.1
+		done
+	fi
+	log "PgBouncer ready"
+	echo "DOCENT_PGBOUNCER_URL=$(dsn "$PGBOUNCER_PORT")"
+}
+
+pgbouncer_down() {
+	if bouncer_running; then
+		local pid
+		pid=$(cat "$BOUNCER_DIR/pgbouncer.pid")
+		kill -INT "$pid"
+		local i
+		for i in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+		log "PgBouncer stopped"
+	fi
 }
 
 main() {
@@ -324,9 +469,13 @@ main() {
 		;;
 	down) down_local ;;
 	reset) reset_local ;;
-	-h | --help | help) sed -n '2,17p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+	replica) setup_paths && replica_up ;;
+	replica-down) setup_paths && replica_down ;;
+	pgbouncer) setup_paths && pgbouncer_up ;;
+	pgbouncer-down) setup_paths && pgbouncer_down ;;
+	-h | --help | help) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
 	*)
-		echo "usage: scripts/db.sh [up|down|reset]" >&2
+		echo "usage: scripts/db.sh [up|down|reset|replica|replica-down|pgbouncer|pgbouncer-down]" >&2
 		exit 2
 		;;
 	esac

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"os"
 	"path/filepath"
 	"slices"
@@ -20,7 +19,6 @@ import (
 	"github.com/docent-rag/docent/internal/auth"
 	"github.com/docent-rag/docent/internal/config"
 	"github.com/docent-rag/docent/internal/eval"
-	"github.com/docent-rag/docent/internal/retrieve"
 )
 
 // answersReport is what `eval answers` prints.
@@ -82,10 +80,8 @@ the share of answers citing a gold source, the share of answer sentences the val
 found supported, the share of answerable questions answered and of unanswerable ones
 refused; for conversations, all of it with the history and without. JSON with --json (a
 summary goes to standard error), else a table.`)
-	dir := fs.String("dataset", "", "ClapNQ or MTRAG dataset directory")
-	pairs := fs.String("pairs", "", "question/answer pairs file (JSON Lines)")
-	faq := fs.String("faq", "", "Markdown FAQ file inside --corpus")
-	corpus := fs.String("corpus", "", "with --pairs or --faq: the corpus to ingest (a JSON Lines file or a folder)")
+	var src sourceFlags
+	src.register(fs, "ClapNQ or MTRAG dataset directory")
 	limit := fs.Int("limit", 0, "evaluate only the first N selected cases, in file order (0: all)")
 	casesOut := fs.String("cases", "", "also write each case's outcome to this file (JSON Lines)")
 	asJSON := fs.Bool("json", false, "print the report as JSON (and a summary on standard error)")
@@ -96,132 +92,107 @@ summary goes to standard error), else a table.`)
 	if code := parse(fs, args, e); code >= 0 {
 		return code
 	}
-	sources := 0
-	for _, s := range []string{*dir, *pairs, *faq} {
-		if s != "" {
-			sources++
-		}
+	c := command{name: "answers", e: e}
+	return c.exit(c.answers(ctx, src, *limit, *casesOut, *asJSON, rf, ff))
+}
+
+// answers runs `eval answers` on parsed flags.
+func (c command) answers(ctx context.Context, src sourceFlags, limit int, casesOut string, asJSON bool, rf retrievalFlags, ff foldFlags) error {
+	if err := src.check(); err != nil {
+		return err
 	}
-	if sources != 1 || *limit < 0 || (*dir != "") == (*corpus != "") {
-		fmt.Fprintln(e.stderr, "eval answers: give one of --dataset DIR, --pairs FILE --corpus PATH or --faq FILE --corpus DIR; --limit must not be negative")
-		return exitUsage
+	if limit < 0 {
+		return usagef("--limit %d: must not be negative", limit)
 	}
 	sel, err := ff.parse()
 	if err != nil {
-		fmt.Fprintf(e.stderr, "eval answers: %v\n", err)
-		return exitUsage
+		return usage(err)
 	}
-	set, name, err := loadAnswerSet(*dir, *pairs, *faq, *corpus)
+	set, name, err := loadAnswerSet(src.dir, src.pairs, src.faq, src.corpus)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "eval answers: %v\n", err)
-		return exitUsage
+		return usage(err)
 	}
-	cases := selectCases(set.Cases, sel, *limit)
+	cases := selectCases(set.Cases, sel, limit)
 	if len(cases) == 0 {
-		fmt.Fprintln(e.stderr, "eval answers: no case is selected")
-		return exitUsage
+		return usagef("no case is selected")
 	}
-	threshold, err := minEvidence(e.getenv)
+	threshold, err := minEvidence(c.e.getenv)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "eval answers: %v\n", err)
-		return exitUsage
+		return usage(err)
 	}
-	timeout, err := time.ParseDuration(config.Lookup(e.getenv, config.LLMTimeout))
+	timeout, err := time.ParseDuration(config.Lookup(c.e.getenv, config.LLMTimeout))
 	if err != nil {
-		fmt.Fprintf(e.stderr, "eval answers: %s: %q is not a duration such as 30s\n", config.LLMTimeout, config.Lookup(e.getenv, config.LLMTimeout))
-		return exitUsage
+		return usagef("%s: %q is not a duration such as 30s", config.LLMTimeout, config.Lookup(c.e.getenv, config.LLMTimeout))
 	}
-	policy, err := cmdconfig.ValidationPolicy(e.getenv)
+	policy, err := cmdconfig.ValidationPolicy(c.e.getenv)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "eval answers: %v\n", err)
-		return exitUsage
+		return usage(err)
 	}
-	gen, err := cmdconfig.Generator(config.Lookup(e.getenv, config.Generator), timeout, e.getenv)
+	gen, err := cmdconfig.Generator(config.Lookup(c.e.getenv, config.Generator), timeout, c.e.getenv)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "eval answers: %v\n", err)
-		return exitUsage
-	}
-	logger, err := config.NewLogger(e.getenv, e.stderr, e.terminal)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "eval answers: %v\n", err)
-		return exitUsage
-	}
-	rr, rrName, err := reranker(rf, e.getenv)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "eval answers: %v\n", err)
-		return exitUsage
+		return usage(err)
 	}
 	var out *os.File
-	if *casesOut != "" {
-		if out, err = os.Create(*casesOut); err != nil {
-			fmt.Fprintf(e.stderr, "eval answers: %v\n", err)
-			return exitUsage
+	if casesOut != "" {
+		if out, err = os.Create(casesOut); err != nil {
+			return usage(err)
 		}
 		defer out.Close()
 	}
-	emb, err := cmdconfig.Embedder(ctx, e.getenv)
+	rt, err := c.newRetrieval(ctx, rf)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "eval answers: %v\n", err)
-		return exitFatal
+		return err
 	}
-	ds, err := prepare(ctx, set.Corpus, emb, e, slog.New(slog.DiscardHandler))
+	ds, r, err := c.open(ctx, rt, set.Corpus)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "eval answers: %v\n", err)
-		return exitFatal
+		return err
 	}
 	defer ds.pool.Close()
-	r, err := retrieve.New(rf.config(retrieve.Config{}), ds.pool, emb, rr, rrName, logger)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "eval answers: %v\n", err)
-		return exitUsage
-	}
 	// The server's answerer and use case: no answer cache (every case is asked afresh), no
 	// stored conversations (a conversation's history comes with its question).
-	answerer, err := answer.New(answer.Config{Policy: policy}, gen, logger)
+	answerer, err := answer.New(answer.Config{Policy: policy}, gen, rt.logger)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "eval answers: %v\n", err)
-		return exitFatal
+		return err
 	}
 	svc, err := ask.New(ask.Config{MinEvidence: threshold}, r, answerer, nil, nil)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "eval answers: %v\n", err)
-		return exitFatal
+		return err
 	}
-	rep := answersReport{Dataset: name, Kind: set.Kind, Generator: answerer.Model(), Rerank: cmp.Or(rrName, "none"),
-		MinEvidence: threshold, MaxSources: maxSources, Folds: sel.N, Fold: sel.Folds(), Limit: *limit, Cases: len(cases)}
-	asker := &caseAsker{svc: svc, e: e, total: len(cases)}
+	rep := answersReport{Dataset: name, Kind: set.Kind, Generator: answerer.Model(), Rerank: cmp.Or(rt.rrName, "none"),
+		MinEvidence: threshold, MaxSources: maxSources, Folds: sel.N, Fold: sel.Folds(), Limit: limit, Cases: len(cases)}
 	variants := []string{"none"}
+	total := len(cases)
 	if set.Conversational() {
 		variants = []string{"with", "without"}
-		asker.total = len(cases) + countFollowUps(cases)
+		total += countFollowUps(cases)
 	}
+	asker := &caseAsker{svc: svc, progress: c.progress("questions", total)}
 	var withHistory []caseOutcome
 	for _, v := range variants {
 		outcomes := make([]caseOutcome, 0, len(cases))
 		for i := range cases {
-			c := &cases[i]
-			if v == "without" && len(c.History) == 0 {
+			cs := &cases[i]
+			if v == "without" && len(cs.History) == 0 {
 				// The same question as with its (empty) history: asked once.
 				outcomes = append(outcomes, withHistory[i])
 				continue
 			}
-			o, err := asker.ask(ctx, c, v != "without")
+			o, err := asker.ask(ctx, cs, v != "without")
 			if ctx.Err() != nil {
-				fmt.Fprintln(e.stderr, "\neval answers: interrupted")
-				return exitFatal
+				asker.progress.end()
+				return errInterrupted
 			}
 			if err != nil && asker.firstError == nil {
-				asker.firstError = fmt.Errorf("case %s: %w", c.ID, err)
+				asker.firstError = fmt.Errorf("case %s: %w", cs.ID, err)
 			}
 			co := caseOutcome{AnswerOutcome: o, fold: -1, err: err}
 			if sel.N > 1 {
-				co.fold = eval.Fold(c.FoldKey, sel.N)
+				co.fold = eval.Fold(cs.FoldKey, sel.N)
 			}
 			outcomes = append(outcomes, co)
 			if out != nil {
 				if err := writeCase(out, v, co); err != nil {
-					fmt.Fprintf(e.stderr, "eval answers: %v\n", err)
-					return exitFatal
+					return err
 				}
 			}
 		}
@@ -230,31 +201,24 @@ summary goes to standard error), else a table.`)
 		}
 		rep.Runs = append(rep.Runs, measureRun(v, outcomes, sel))
 	}
-	if e.terminal {
-		fmt.Fprintln(e.stderr)
-	}
+	asker.progress.end()
 	if asker.firstError != nil {
-		fmt.Fprintf(e.stderr, "eval answers: %d questions failed (left out of the measures); the first: %v\n", asker.failed, asker.firstError)
+		c.say("%d questions failed (left out of the measures); the first: %v", asker.failed, asker.firstError)
 	}
-	if *asJSON {
-		enc := json.NewEncoder(e.stdout)
-		enc.SetIndent("", "  ")
-		if err := enc.Encode(rep); err != nil {
-			fmt.Fprintf(e.stderr, "eval answers: %v\n", err)
-			return exitFatal
+	if asJSON {
+		if err := printJSON(c.e.stdout, rep); err != nil {
+			return err
 		}
-		rep.summary(e.stderr)
-	} else if err := rep.table(e.stdout); err != nil {
-		fmt.Fprintf(e.stderr, "eval answers: %v\n", err)
-		return exitFatal
+		rep.summary(c.e.stderr)
+	} else if err := rep.table(c.e.stdout); err != nil {
+		return err
 	}
 	if out != nil {
 		if err := out.Close(); err != nil {
-			fmt.Fprintf(e.stderr, "eval answers: %v\n", err)
-			return exitFatal
+			return err
 		}
 	}
-	return exitOK
+	return nil
 }
 
 // loadAnswerSet reads the set the flags name, and its name for the report.
@@ -313,9 +277,7 @@ type caseOutcome struct {
 // caseAsker asks the cases as one anonymous caller who sees the whole corpus (public).
 type caseAsker struct {
 	svc        *ask.Service
-	e          env
-	done       int
-	total      int
+	progress   *progress
 	failed     int
 	firstError error
 }
@@ -324,16 +286,10 @@ var evalCaller = ask.NewCaller(auth.Principal{Kind: auth.KindAnonymous, Principa
 
 // ask asks c through the use case, with its history or without, and returns the outcome.
 func (a *caseAsker) ask(ctx context.Context, c *eval.AnswerCase, withHistory bool) (eval.AnswerOutcome, error) {
-	defer a.progress()
+	defer a.progress.step()
 	q := ask.Question{Text: c.Question, MaxSources: maxSources}
 	if withHistory {
-		for _, h := range c.History {
-			role := answer.RoleUser
-			if h.Speaker == eval.SpeakerAssistant {
-				role = answer.RoleAssistant
-			}
-			q.History = append(q.History, answer.Turn{Role: role, Content: h.Text})
-		}
+		q.History = turns(c.History)
 	}
 	o := eval.AnswerOutcome{Case: c}
 	tr := ask.NewTrace("eval", evalCaller, c.Question)
@@ -361,18 +317,6 @@ func (a *caseAsker) ask(ctx context.Context, c *eval.AnswerCase, withHistory boo
 		}
 	}
 	return o, nil
-}
-
-// progress shows how far the run is: on a terminal in place, else a line every 100
-// questions.
-func (a *caseAsker) progress() {
-	a.done++
-	switch {
-	case a.e.terminal && (a.done%10 == 0 || a.done == a.total):
-		fmt.Fprintf(a.e.stderr, "\rquestions %d/%d", a.done, a.total)
-	case !a.e.terminal && a.done%100 == 0:
-		fmt.Fprintf(a.e.stderr, "eval answers: %d/%d questions asked\n", a.done, a.total)
-	}
 }
 
 // measureRun computes a run's measures: overall, per fold and per group, without the

@@ -17,7 +17,7 @@
 // Each dataset is ingested into a database of its own on the server of DOCENT_DATABASE_URL
 // (created if needed, named after the corpus and the ingestion settings, and reused while
 // they do not change: a re-run only hashes the corpus). Exit status: 0 success, 1 failure,
-// 2 usage error, 3 (eval beir) the report is complete but some queries failed.
+// 2 usage error, 3 (eval beir, eval qa) the report is complete but some queries failed.
 package main
 
 import (

@@ -7,7 +7,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
-	"log/slog"
 	"math"
 	"os"
 	"slices"
@@ -15,9 +14,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
-	"github.com/docent-rag/docent/cmd/internal/cmdconfig"
 	"github.com/docent-rag/docent/internal/answer"
-	"github.com/docent-rag/docent/internal/config"
 	"github.com/docent-rag/docent/internal/eval"
 	"github.com/docent-rag/docent/internal/retrieve"
 )
@@ -57,6 +54,9 @@ type qaReport struct {
 	Tune        *foldRow  `json:"tune,omitempty"`
 	HeldOut     *foldRow  `json:"held_out,omitempty"`
 	All         *foldRow  `json:"all,omitempty"`
+	// The questions whose retrieval failed: each counts as finding nothing, with strength 0
+	// (qaOutcome's zero value).
+	eval.QueryFailures
 }
 
 type threshold struct {
@@ -129,7 +129,9 @@ question id, of an MTRAG task's conversation id) and, with --tune-folds, over th
 folds and over the others (held out). An MTRAG task is asked as the server asks a
 conversation's last question without a model: rewritten from its history by the
 deterministic rule; its answerable and unanswerable tasks are counted, partial and
-underspecified ones skipped.
+underspecified ones skipped. A question whose retrieval fails is counted (failed, and the
+first 20 listed in --json) as finding nothing, with strength 0, and left out of --features;
+the run goes on, and the exit status is then 3 (likewise with --groups).
 
 With --fit A.jsonl,B.jsonl (dumps of --features, one per set) nothing is retrieved: the
 strength model is fitted on the tuning folds of the dumps and its weights and threshold are
@@ -140,52 +142,59 @@ printed (see fitStrength).`)
 	tuneFolds := fs.String("tune-folds", "", "with --folds: the folds settings are tuned on (comma-separated); the report adds their row and the held-out row")
 	features := fs.String("features", "", "write each question's strength inputs to this file (JSON Lines), for --fit")
 	fit := fs.String("fit", "", "fit the strength model on the tuning folds of these --features dumps (comma-separated; needs --folds and --tune-folds)")
-	asJSON := fs.Bool("json", false, "print the report as JSON")
-	var rf retrievalFlags
-	rf.register(fs)
-	var sf sliceFlags
-	sf.register(fs)
-	var ff foldFlags
-	ff.register(fs)
+	var flags retrievalFlagSet
+	flags.register(fs)
 	if code := parse(fs, args, e); code >= 0 {
 		return code
 	}
-	folds, err := ff.parse()
+	c := command{name: "qa", e: e}
+	folds, err := flags.folds.parse()
 	if err != nil {
-		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
-		return exitUsage
+		return c.exit(usage(err))
 	}
 	tune, err := parseTuneFolds(*tuneFolds, folds)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
-		return exitUsage
+		return c.exit(usage(err))
 	}
 	if *fit != "" {
 		if len(tune) == 0 {
-			fmt.Fprintln(e.stderr, "eval qa: --fit needs --folds N and --tune-folds")
-			return exitUsage
+			return c.exit(usagef("--fit needs --folds N and --tune-folds"))
 		}
 		return runFit(strings.Split(*fit, ","), folds.N, tune, e)
 	}
-	if *dir == "" || *k < 1 {
-		fmt.Fprintln(e.stderr, "eval qa: --dataset is required and --k must be at least 1")
-		return exitUsage
+	return c.exit(c.qa(ctx, qaSettings{dir: *dir, format: *format, k: *k, features: *features, flags: flags, folds: folds, tune: tune}))
+}
+
+// qaSettings are the parsed flags of `eval qa` (without --fit).
+type qaSettings struct {
+	dir, format, features string
+	k                     int
+	flags                 retrievalFlagSet
+	folds                 eval.FoldSelection // flags.folds parsed
+	tune                  []int
+}
+
+// qa runs `eval qa`. A question whose retrieval fails is counted (the report's failed, and
+// the first 20 listed in --json) as finding nothing, with strength 0, and left out of
+// --features; the run goes on, and its status is then 3, as `eval beir`'s.
+func (c command) qa(ctx context.Context, set qaSettings) error {
+	if set.dir == "" || set.k < 1 {
+		return usagef("--dataset is required and --k must be at least 1")
 	}
-	sl, err := sf.parse()
+	sl, err := set.flags.slices.parse()
 	if err != nil {
-		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
-		return exitUsage
+		return usage(err)
 	}
+	folds := set.folds
 	var corpus string
 	var items []qaItem
 	skipped := 0
 	var clapnq *eval.ClapNQ
-	switch *format {
+	switch set.format {
 	case "clapnq":
-		clapnq, err = eval.LoadClapNQ(*dir)
+		clapnq, err = eval.LoadClapNQ(set.dir)
 		if err != nil {
-			fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
-			return exitUsage
+			return usage(err)
 		}
 		clapnq.Questions = slices.DeleteFunc(clapnq.Questions, func(q eval.Question) bool { return !folds.Selects(q.ID) })
 		corpus = clapnq.CorpusPath
@@ -194,105 +203,96 @@ printed (see fitStrength).`)
 		}
 	case "mtrag":
 		if sl != nil {
-			fmt.Fprintln(e.stderr, "eval qa: --groups takes ClapNQ only")
-			return exitUsage
+			return usagef("--groups takes ClapNQ only")
 		}
-		data, err := eval.LoadMTRAG(*dir)
+		data, err := eval.LoadMTRAG(set.dir)
 		if err != nil {
-			fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
-			return exitUsage
+			return usage(err)
 		}
 		corpus = data.Corpus
 		items, skipped = mtragItems(data, folds)
 	default:
-		fmt.Fprintf(e.stderr, "eval qa: --format %q is not clapnq or mtrag\n", *format)
-		return exitUsage
+		return usagef("--format %q is not clapnq or mtrag", set.format)
 	}
 	if len(items) == 0 {
-		fmt.Fprintln(e.stderr, "eval qa: no question is in the selected folds")
-		return exitUsage
+		return usagef("no question is in the selected folds")
 	}
-	minEv, err := minEvidence(e.getenv)
+	minEv, err := minEvidence(c.e.getenv)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
-		return exitUsage
+		return usage(err)
 	}
-	logger, err := config.NewLogger(e.getenv, e.stderr, e.terminal)
+	rt, err := c.newRetrieval(ctx, set.flags.retrieval)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
-		return exitUsage
-	}
-	emb, err := cmdconfig.Embedder(ctx, e.getenv)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
-		return exitFatal
-	}
-	rr, rrName, err := reranker(rf, e.getenv)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
-		return exitUsage
+		return err
 	}
 	if sl != nil {
-		return runQASlices(ctx, clapnq, sl, rf, emb, rr, rrName, e, logger, datasetName(*dir), *k, *asJSON)
+		return c.qaSlices(ctx, clapnq, sl, rt, datasetName(set.dir), set.k, set.flags.asJSON)
 	}
-	ds, err := prepare(ctx, corpus, emb, e, slog.New(slog.DiscardHandler))
+	ds, r, err := c.open(ctx, rt, corpus)
 	if err != nil {
-		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
-		return exitFatal
+		return err
 	}
 	defer ds.pool.Close()
-	r, err := retrieve.New(rf.config(retrieve.Config{}), ds.pool, emb, rr, rrName, logger)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
-		return exitUsage
-	}
-	rep := qaReport{Dataset: datasetName(*dir), Format: *format, Mode: rf.mode, Rerank: cmp.Or(rrName, "none"), K: *k,
+	rep := qaReport{Dataset: datasetName(set.dir), Format: set.format, Mode: set.flags.retrieval.mode, Rerank: cmp.Or(rt.rrName, "none"), K: set.k,
 		Questions: len(items), Skipped: skipped, MinEvidence: minEv, Folds: folds.N, Fold: folds.Keep}
 	var latency []float64
 	outs := make([]qaOutcome, len(items))
 	var dump []qaFeatures
+	queries := make([]string, len(items))
 	for i, q := range items {
-		if ctx.Err() != nil {
-			fmt.Fprintln(e.stderr, "eval qa: interrupted")
-			return exitFatal
+		queries[i] = q.query
+		if q.answerable {
+			rep.Answerable++
 		}
-		res, err := r.Retrieve(ctx, retrieve.Request{Query: q.query, Principals: []string{"public"}, Mode: retrieve.Mode(rf.mode)})
+	}
+	err = c.retrieveEach(ctx, r, retrieve.Mode(set.flags.retrieval.mode), queries, func(i int, res *retrieve.Result, err error) error {
+		q := items[i]
 		if err != nil {
-			fmt.Fprintf(e.stderr, "eval qa: question %s: %v\n", q.id, err)
-			return exitFatal
+			// One question must not cost the run: it found nothing, and the report says why.
+			c.say("question %s failed (counted as finding nothing): %v", q.id, err)
+			rep.Fail(q.id, err)
+			return nil
 		}
 		latency = append(latency, float64(res.Timings.Total-res.Timings.Embed)/1e6)
 		o := qaOutcome{strength: res.Strength, inputs: res.StrengthInputs()}
 		o.baseline, o.previous = o.inputs.NormalizedBM25, previousStrength(o.inputs)
 		if q.answerable {
-			rep.Answerable++
 			top := ds.documents(res.Ranked)
-			for _, id := range top[:min(len(top), *k)] {
+			for _, id := range top[:min(len(top), set.k)] {
 				if slices.Contains(q.gold, id) {
 					o.found = 1
 				}
 			}
 		}
 		outs[i] = o
-		if *features != "" {
+		if set.features != "" {
 			dump = append(dump, qaFeatures{ID: q.id, FoldKey: q.foldKey, Collection: q.collection, Answerable: q.answerable,
 				Found: o.found > 0, Strength: o.strength, Inputs: o.inputs})
 		}
-		if e.terminal && (i%10 == 9 || i == len(items)-1) {
-			fmt.Fprintf(e.stderr, "\rquestions %d/%d", i+1, len(items))
+		return nil
+	})
+	if err != nil {
+		return err
+	}
+	if set.features != "" {
+		if err := writeFeatures(set.features, dump); err != nil {
+			return err
 		}
 	}
-	if e.terminal {
-		fmt.Fprintln(e.stderr)
+	rep.measure(items, outs, folds, set.tune)
+	p := eval.Percentiles(latency, 50, 95, 99)
+	rep.Latency = eval.Latency{P50: p[0], P95: p[1], P99: p[2]}
+	if err := rep.print(c.e.stdout, set.flags.asJSON); err != nil {
+		return err
 	}
-	if *features != "" {
-		if err := writeFeatures(*features, dump); err != nil {
-			fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
-			return exitFatal
-		}
-	}
+	return partial(rep.QueryFailures, rep.Questions)
+}
+
+// measure fills the report's figures: over every question, at each threshold, per fold and,
+// with tuning folds, over those and over the others (held out).
+func (rep *qaReport) measure(items []qaItem, outs []qaOutcome, folds eval.FoldSelection, tune []int) {
 	all := func(int) bool { return true }
-	whole := qaRow(items, outs, minEv, all)
+	whole := qaRow(items, outs, rep.MinEvidence, all)
 	rep.RecallAtK, rep.AUC, rep.BaselineAUC, rep.PreviousAUC = whole.RecallAtK, whole.AUC, whole.BaselineAUC, whole.PreviousAUC
 	var sa, su []float64
 	for i, q := range items {
@@ -304,21 +304,19 @@ printed (see fitStrength).`)
 	}
 	rep.StrengthAnswerable = round3(eval.Percentiles(sa, 25, 50, 75))
 	rep.StrengthUnanswerable = round3(eval.Percentiles(su, 25, 50, 75))
-	p := eval.Percentiles(latency, 50, 95, 99)
-	rep.Latency = eval.Latency{P50: p[0], P95: p[1], P99: p[2]}
 	for _, th := range []float64{0.2, 0.25, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6} {
 		row := qaRow(items, outs, th, all)
 		rep.Thresholds = append(rep.Thresholds, threshold{Strength: th, AnswerableAnswered: row.Answered, UnanswerableRefused: row.Refused})
 	}
 	fold := func(i int) int { return eval.Fold(items[i].foldKey, folds.N) }
 	for _, f := range folds.Folds() {
-		row := qaRow(items, outs, minEv, func(i int) bool { return fold(i) == f })
+		row := qaRow(items, outs, rep.MinEvidence, func(i int) bool { return fold(i) == f })
 		row.Folds = []int{f}
 		rep.ByFold = append(rep.ByFold, row)
 	}
 	if len(tune) > 0 {
-		t := qaRow(items, outs, minEv, func(i int) bool { return slices.Contains(tune, fold(i)) })
-		h := qaRow(items, outs, minEv, func(i int) bool { return !slices.Contains(tune, fold(i)) })
+		t := qaRow(items, outs, rep.MinEvidence, func(i int) bool { return slices.Contains(tune, fold(i)) })
+		h := qaRow(items, outs, rep.MinEvidence, func(i int) bool { return !slices.Contains(tune, fold(i)) })
 		for _, f := range folds.Folds() {
 			if slices.Contains(tune, f) {
 				t.Folds = append(t.Folds, f)
@@ -332,11 +330,6 @@ printed (see fitStrength).`)
 		whole.Folds = folds.Folds()
 		rep.All = &whole
 	}
-	if err := rep.print(e.stdout, *asJSON); err != nil {
-		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
-		return exitFatal
-	}
-	return exitOK
 }
 
 // mtragItems are the answerable and unanswerable tasks of an MTRAG set, each asked as the
@@ -351,15 +344,7 @@ func mtragItems(data *eval.AnswerSet, folds eval.FoldSelection) (items []qaItem,
 			skipped++
 			continue
 		}
-		history := make([]answer.Turn, len(c.History))
-		for i, h := range c.History {
-			role := answer.RoleUser
-			if h.Speaker == eval.SpeakerAssistant {
-				role = answer.RoleAssistant
-			}
-			history[i] = answer.Turn{Role: role, Content: h.Text}
-		}
-		items = append(items, qaItem{id: c.ID, foldKey: c.FoldKey, query: answer.RuleRewrite(c.Question, history), collection: c.Collection,
+		items = append(items, qaItem{id: c.ID, foldKey: c.FoldKey, query: answer.RuleRewrite(c.Question, turns(c.History)), collection: c.Collection,
 			answerable: c.Answerability == eval.Answerable, gold: c.GoldSources})
 	}
 	return items, skipped
@@ -443,9 +428,7 @@ func writeFeatures(path string, rows []qaFeatures) error {
 
 func (rep *qaReport) print(w io.Writer, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return printJSON(w, rep)
 	}
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "dataset\tmode\trerank\tquestions\tanswerable\tgold recall@%d\tstrength AUC\tprevious AUC\tbaseline AUC\tp50 ms\tp99 ms\n", rep.K)
@@ -456,6 +439,10 @@ func (rep *qaReport) print(w io.Writer, asJSON bool) error {
 	}
 	if rep.Skipped > 0 {
 		fmt.Fprintf(w, "skipped %d tasks neither answerable nor unanswerable\n", rep.Skipped)
+	}
+	if rep.Failed > 0 {
+		fmt.Fprintf(w, "%d questions failed and count as finding nothing, with strength 0; the first, %s: %s\n",
+			rep.Failed, rep.Failures[0].ID, rep.Failures[0].Error)
 	}
 	fmt.Fprintf(w, "evidence strength quartiles: answerable %s, unanswerable %s\n",
 		fmtList(rep.StrengthAnswerable), fmtList(rep.StrengthUnanswerable))
@@ -501,57 +488,33 @@ func fmtInts(v []int) string {
 	return strings.Join(s, ",")
 }
 
-// runQASlices evaluates the questions as callers who see slices of the corpus (slices.go):
+// qaSlices evaluates the questions as callers who see slices of the corpus (slices.go):
 // each question, answerable or not, is asked by the caller who holds the group of the
 // passage it was written against, so that an unanswerable question's caller sees the
 // related passage that lacks the answer, as the answerable question's caller sees the gold.
-func runQASlices(ctx context.Context, data *eval.ClapNQ, sl *slicing, rf retrievalFlags, emb retrieve.Embedder,
-	rr retrieve.Reranker, rrName string, e env, logger *slog.Logger, name string, k int, asJSON bool) int {
-	threshold, err := minEvidence(e.getenv)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
-		return exitUsage
-	}
-	ds, err := prepareSliced(ctx, data.CorpusPath, sl, emb, e, slog.New(slog.DiscardHandler))
-	if err != nil {
-		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
-		return exitFatal
-	}
-	defer ds.pool.Close()
+func (c command) qaSlices(ctx context.Context, data *eval.ClapNQ, sl *slicing, rt *retrieval, name string, k int, asJSON bool) error {
 	queries := make([]sliceQuery, len(data.Questions))
 	for i, q := range data.Questions {
 		queries[i] = sliceQuery{id: q.ID, text: q.Text, anchor: q.PassageID}
 	}
-	newRetriever := func(floor int) (*retrieve.Retriever, error) {
-		cfg := rf.config(retrieve.Config{})
-		cfg.MinIDFChunks = floor
-		return retrieve.New(cfg, ds.pool, emb, rr, rrName, logger)
-	}
-	out, err := sl.retrieveSlices(ctx, ds, newRetriever, retrieve.Mode(rf.mode), queries, e)
-	if err != nil {
-		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
-		return exitFatal
-	}
-	recall := func(i, _ int, o outcome) (float64, bool) {
-		q := data.Questions[i]
-		if !q.Answerable {
-			return 0, false
-		}
-		for _, id := range o.ranked[:min(len(o.ranked), k)] {
-			if slices.Contains(q.GoldPassageIDs, id) {
-				return 1, true
-			}
-		}
-		return 0, true
-	}
 	answerable := func(i int) bool { return data.Questions[i].Answerable }
-	rep := sliceReport{Dataset: name, Mode: rf.mode, Salt: sl.salt, Quality: fmt.Sprintf("gold recall@%d", k), Threshold: threshold,
-		Rows: sl.sliceRows(ds, queries, out, threshold, recall, func(i int, _ outcome) bool { return answerable(i) }, answerable)}
-	if err := rep.print(e.stdout, asJSON); err != nil {
-		fmt.Fprintf(e.stderr, "eval qa: %v\n", err)
-		return exitFatal
-	}
-	return exitOK
+	rep := sliceReport{Dataset: name, Mode: rt.flags.mode, Quality: fmt.Sprintf("gold recall@%d", k)}
+	return c.evaluateSlices(ctx, rt, sl, data.CorpusPath, queries, &rep, asJSON, sliceJudge{
+		quality: func(i, _ int, o outcome) (float64, bool) {
+			q := data.Questions[i]
+			if !q.Answerable {
+				return 0, false
+			}
+			for _, id := range o.ranked[:min(len(o.ranked), k)] {
+				if slices.Contains(q.GoldPassageIDs, id) {
+					return 1, true
+				}
+			}
+			return 0, true
+		},
+		positive:   func(i int, _ outcome) bool { return answerable(i) },
+		answerable: answerable,
+	})
 }
 
 func round3(v []float64) []float64 {

@@ -11,23 +11,18 @@ import (
 	"github.com/docent-rag/docent/internal/retrieve"
 )
 
-// retrievalSource names a retrieval set: a dataset directory (BEIR, ClapNQ or MTRAG; format
-// empty: detected), or question/answer pairs or a Markdown FAQ over a corpus (read as
-// `eval answers` reads them: eval.LoadPairs, eval.LoadFAQ).
-type retrievalSource struct {
-	dir, format, pairs, faq, corpus string
-}
-
-// loadRetrievalSet reads the retrieval set src names as a BEIR set and returns it with its
+// loadRetrievalSet reads the retrieval set src names (a dataset directory: BEIR, ClapNQ or
+// MTRAG in this format, detected when empty; or question/answer pairs or a Markdown FAQ over
+// a corpus, read as `eval answers` reads them) as a BEIR set and returns it with its
 // name, as reported. Only a BEIR set has splits: for the others *split becomes "all", and
 // an explicit --split (splitSet) is an error. Pairs and FAQs go through AnswerSet.Retrieval:
 // a pair judges its sources relevant, a FAQ question the FAQ.
-func loadRetrievalSet(src retrievalSource, split *string, splitSet bool) (*eval.BEIR, string, error) {
+func loadRetrievalSet(src sourceFlags, format string, split *string, splitSet bool) (*eval.BEIR, string, error) {
 	if src.dir == "" {
 		if splitSet {
 			return nil, "", fmt.Errorf("--split %q: question/answer pairs and FAQs have no splits: select queries with --folds", *split)
 		}
-		if src.format != "" {
+		if format != "" {
 			return nil, "", errors.New("--format is for --dataset")
 		}
 		*split = "all"
@@ -38,7 +33,6 @@ func loadRetrievalSet(src retrievalSource, split *string, splitSet bool) (*eval.
 		data, err := set.Retrieval()
 		return data, name, err
 	}
-	format := src.format
 	if format == "" {
 		var err error
 		if format, err = eval.DetectFormat(src.dir); err != nil {

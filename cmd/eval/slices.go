@@ -356,6 +356,7 @@ type sliceQuery struct {
 
 // outcome is one retrieval of a sliced evaluation.
 type outcome struct {
+	failed   bool     // the retrieval failed: nothing found
 	ranked   []string // document ids, best first
 	strength float64
 	// coverage and agreement are two of the strength model's inputs (retrieve.StrengthInputs).
@@ -366,14 +367,17 @@ type outcome struct {
 func (s *slicing) views() []int { return append([]int{0}, s.groups...) }
 
 // retrieveSlices asks every query as the caller of each view, with each floor:
-// out[f][v][i] is query i with s.floors[f] as the caller of s.views()[v].
-func (s *slicing) retrieveSlices(ctx context.Context, ds *dataset, newRetriever func(floor int) (*retrieve.Retriever, error),
-	mode retrieve.Mode, queries []sliceQuery, e env) ([][][]outcome, error) {
+// out[f][v][i] is query i with s.floors[f] as the caller of s.views()[v]. A retrieval that
+// fails is counted in failed and found nothing (an outcome with no document and strength 0):
+// the run goes on.
+func (s *slicing) retrieveSlices(ctx context.Context, c command, ds *dataset, rt *retrieval, queries []sliceQuery,
+	failed *eval.QueryFailures) ([][][]outcome, error) {
 	views := s.views()
 	out := make([][][]outcome, len(s.floors))
-	done, total := 0, len(s.floors)*len(views)*len(queries)
+	p := c.progress("retrievals", len(s.floors)*len(views)*len(queries))
+	defer p.end()
 	for f, floor := range s.floors {
-		r, err := newRetriever(floor)
+		r, err := rt.retriever(ds, floor)
 		if err != nil {
 			return nil, err
 		}
@@ -381,27 +385,71 @@ func (s *slicing) retrieveSlices(ctx context.Context, ds *dataset, newRetriever 
 		for v, g := range views {
 			out[f][v] = make([]outcome, len(queries))
 			for i, q := range queries {
-				if err := ctx.Err(); err != nil {
-					return nil, err
+				if ctx.Err() != nil {
+					return nil, errInterrupted
 				}
-				res, err := r.Retrieve(ctx, retrieve.Request{Query: q.text, Principals: []string{s.principal(g, q.anchor)}, Mode: mode})
-				if err != nil {
-					return nil, fmt.Errorf("query %s: %w", q.id, err)
+				res, err := r.Retrieve(ctx, retrieve.Request{Query: q.text, Principals: []string{s.principal(g, q.anchor)}, Mode: retrieve.Mode(rt.flags.mode)})
+				switch {
+				case err != nil && ctx.Err() != nil:
+					return nil, errInterrupted
+				case err != nil:
+					c.say("query %s failed as the caller of %s (counted as finding nothing): %v", q.id, viewName(g), err)
+					failed.Fail(q.id, fmt.Errorf("as the caller of %s: %w", viewName(g), err))
+					out[f][v][i] = outcome{failed: true}
+				default:
+					o := outcome{ranked: ds.documents(res.Ranked), strength: res.Strength}
+					in := res.StrengthInputs()
+					o.coverage, o.agreement = in.Coverage, in.Agreement
+					out[f][v][i] = o
 				}
-				o := outcome{ranked: ds.documents(res.Ranked), strength: res.Strength}
-				in := res.StrengthInputs()
-				o.coverage, o.agreement = in.Coverage, in.Agreement
-				out[f][v][i] = o
-				if done++; e.terminal && (done%50 == 0 || done == total) {
-					fmt.Fprintf(e.stderr, "\rretrievals %d/%d", done, total)
-				}
+				p.step()
 			}
 		}
 	}
-	if e.terminal {
-		fmt.Fprintln(e.stderr)
-	}
 	return out, nil
+}
+
+// viewName names the caller of a view in messages.
+func viewName(groups int) string {
+	if groups == 0 {
+		return "the whole corpus"
+	}
+	return fmt.Sprintf("1/%d of the corpus", groups)
+}
+
+// sliceJudge says how a sliced evaluation judges its queries: quality(i, groups, o) is
+// query i's quality as the caller of that view (false: it has none); positive(i, o) its
+// label for the AUC; answerable(i) whether it should be answered (unanswerable questions
+// count towards Refused).
+type sliceJudge struct {
+	quality    func(i, groups int, o outcome) (float64, bool)
+	positive   func(i int, o outcome) bool
+	answerable func(i int) bool
+}
+
+// evaluateSlices ingests a tagged copy of the corpus (prepareSliced), asks the queries as the
+// callers of each view with each floor, and prints rep (named by the caller) with its rows.
+func (c command) evaluateSlices(ctx context.Context, rt *retrieval, sl *slicing, corpus string, queries []sliceQuery,
+	rep *sliceReport, asJSON bool, judge sliceJudge) error {
+	threshold, err := minEvidence(c.e.getenv)
+	if err != nil {
+		return usage(err)
+	}
+	ds, err := prepareSliced(ctx, corpus, sl, rt.emb, c.e, slog.New(slog.DiscardHandler))
+	if err != nil {
+		return err
+	}
+	defer ds.pool.Close()
+	out, err := sl.retrieveSlices(ctx, c, ds, rt, queries, &rep.QueryFailures)
+	if err != nil {
+		return err
+	}
+	rep.Salt, rep.Threshold = sl.salt, threshold
+	rep.Rows = sl.sliceRows(ds, queries, out, threshold, judge)
+	if err := rep.print(c.e.stdout, asJSON); err != nil {
+		return err
+	}
+	return partial(rep.QueryFailures, len(sl.floors)*len(sl.views())*len(queries))
 }
 
 // sliceRow is what one floor does for the callers of one view.
@@ -432,6 +480,8 @@ type sliceRow struct {
 	// Delta the mean absolute difference of their strengths.
 	Flips float64 `json:"flips"`
 	Delta float64 `json:"strength_abs_delta"`
+	// Failed counts the retrievals of this row that failed (found nothing, strength 0).
+	Failed int `json:"failed"`
 }
 
 // sliceReport is what a sliced evaluation prints.
@@ -443,6 +493,9 @@ type sliceReport struct {
 	Quality   string     `json:"quality_metric"`
 	Threshold float64    `json:"threshold"`
 	Rows      []sliceRow `json:"rows"`
+	// The retrievals that failed (each query as the caller of each view, with each floor):
+	// each counts as finding nothing with strength 0.
+	eval.QueryFailures
 }
 
 // minEvidence is the refusal threshold the server would apply (DOCENT_MIN_EVIDENCE).
@@ -455,11 +508,8 @@ func minEvidence(getenv func(string) string) (float64, error) {
 	return f, nil
 }
 
-// sliceRows computes the rows of a sliced evaluation. quality(i, v, o) is query i's quality
-// as the caller of view v; positive(i, o) its label for the AUC; answerable(i) whether it
-// should be answered (unanswerable questions count towards Refused).
-func (s *slicing) sliceRows(ds *dataset, queries []sliceQuery, out [][][]outcome, threshold float64,
-	quality func(i, groups int, o outcome) (float64, bool), positive func(i int, o outcome) bool, answerable func(i int) bool) []sliceRow {
+// sliceRows computes the rows of a sliced evaluation, judging the queries by judge.
+func (s *slicing) sliceRows(ds *dataset, queries []sliceQuery, out [][][]outcome, threshold float64, judge sliceJudge) []sliceRow {
 	var rows []sliceRow
 	for f, floor := range s.floors {
 		whole := out[f][0]
@@ -470,19 +520,22 @@ func (s *slicing) sliceRows(ds *dataset, queries []sliceQuery, out [][][]outcome
 			var answered, refused, flips, nAnswerable, nUnanswerable int
 			for i, q := range queries {
 				o := out[f][v][i]
+				if o.failed {
+					row.Failed++
+				}
 				chunks = append(chunks, float64(ds.tagChunks[s.principal(g, q.anchor)]))
-				if x, ok := quality(i, g, o); ok {
+				if x, ok := judge.quality(i, g, o); ok {
 					qual = append(qual, x)
 				}
 				strengths = append(strengths, o.strength)
 				coverages, agreements = append(coverages, o.coverage), append(agreements, o.agreement)
-				labels = append(labels, positive(i, o))
+				labels = append(labels, judge.positive(i, o))
 				deltas = append(deltas, math.Abs(o.strength-whole[i].strength))
 				if (o.strength >= threshold) != (whole[i].strength >= threshold) {
 					flips++
 				}
 				switch {
-				case answerable(i):
+				case judge.answerable(i):
 					nAnswerable++
 					if o.strength >= threshold {
 						answered++
@@ -517,9 +570,7 @@ func (s *slicing) sliceRows(ds *dataset, queries []sliceQuery, out [][][]outcome
 // print writes the report as JSON or as a table.
 func (rep *sliceReport) print(w io.Writer, asJSON bool) error {
 	if asJSON {
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(rep)
+		return printJSON(w, rep)
 	}
 	fmt.Fprintf(w, "%s %s, %s, group salt %q; decisions at strength %.2f; flips and Δ against the caller who sees the whole corpus with the same floor\n",
 		rep.Dataset, rep.Split, rep.Mode, rep.Salt, rep.Threshold)
@@ -543,5 +594,12 @@ func (rep *sliceReport) print(w io.Writer, asJSON bool) error {
 		fmt.Fprintf(tw, "%s\t%s\t%.0f\t%d\t%.4f\t%s\t%.3f\t%.3f\t%s\t%.3f\t%.3f\t\n", floor, groups, r.Chunks, r.Queries,
 			r.Quality, auc, r.Strength, r.Answered, refused, r.Flips, r.Delta)
 	}
-	return tw.Flush()
+	if err := tw.Flush(); err != nil {
+		return err
+	}
+	if rep.Failed > 0 {
+		fmt.Fprintf(w, "%d retrievals failed and count as finding nothing, with strength 0; the first, %s: %s\n",
+			rep.Failed, rep.Failures[0].ID, rep.Failures[0].Error)
+	}
+	return nil
 }

@@ -46,6 +46,36 @@ func extractiveBridge(t *testing.T) string {
 	return text
 }
 
+// answerWant is what an Answer should come to.
+type answerWant struct {
+	answer     string // "" for the extractive answer
+	fallback   string
+	reason     string
+	refused    bool
+	grounded   bool
+	dropped    []int
+	removed    []string // the texts of DroppedSentences
+	citations  []int
+	modelError string // a part of it; "" for none
+}
+
+// kept is the model's answer standing, grounded on source 1 of bridgeQuestion.
+func kept(answer string) answerWant {
+	return answerWant{answer: answer, grounded: true, citations: []int{1}}
+}
+
+// fellBack is the extractive answer standing in for the model's, for reason, with the
+// model's error containing modelError.
+func fellBack(reason, modelError string) answerWant {
+	return answerWant{fallback: FallbackExtractive, reason: reason, grounded: true, citations: []int{1}, modelError: modelError}
+}
+
+// dropping adds the citation numbers dropped from the answer.
+func (w answerWant) dropping(n ...int) answerWant { w.dropped = n; return w }
+
+// removing adds the sentences removed from the answer.
+func (w answerWant) removing(s ...string) answerWant { w.removed = s; return w }
+
 // TestAnswererOpenAI runs the Answerer over the real OpenAI client against a fake server:
 // retries, fallbacks and the validation of what the model says.
 func TestAnswererOpenAI(t *testing.T) {
@@ -58,153 +88,121 @@ func TestAnswererOpenAI(t *testing.T) {
 		replies []reply
 		timeout time.Duration // the generator's per-call timeout
 
-		calls      int
-		waits      []time.Duration
-		answer     string // "" for the extractive answer
-		fallback   string
-		reason     string
-		refused    bool
-		grounded   bool
-		dropped    []int
-		removed    []string // the texts of DroppedSentences
-		citations  []int
-		modelError string // a part of it; "" for none
+		calls int
+		waits []time.Duration
+		want  answerWant
 	}{
 		{
-			name:      "good answer",
-			replies:   []reply{ok("The bridge opened in 1937 [1]", ".")},
-			calls:     1,
-			answer:    "The bridge opened in 1937 [1].",
-			grounded:  true,
-			citations: []int{1},
+			name:    "good answer",
+			replies: []reply{ok("The bridge opened in 1937 [1]", ".")},
+			calls:   1,
+			want:    kept("The bridge opened in 1937 [1]."),
 		},
 		{
-			name:     "500 twice: retry, then fallback",
-			replies:  []reply{unavailable},
-			calls:    2,
-			waits:    []time.Duration{300 * time.Millisecond},
-			fallback: FallbackExtractive, reason: ReasonModelUnavailable, grounded: true, citations: []int{1},
-			modelError: "HTTP 500",
+			name:    "500 twice: retry, then fallback",
+			replies: []reply{unavailable},
+			calls:   2,
+			waits:   []time.Duration{300 * time.Millisecond},
+			want:    fellBack(ReasonModelUnavailable, "HTTP 500"),
 		},
 		{
-			name:      "500 then an answer",
-			replies:   []reply{unavailable, ok("It opened in 1937 [1].")},
-			calls:     2,
-			waits:     []time.Duration{300 * time.Millisecond},
-			answer:    "It opened in 1937 [1].",
-			grounded:  true,
-			citations: []int{1},
+			name:    "500 then an answer",
+			replies: []reply{unavailable, ok("It opened in 1937 [1].")},
+			calls:   2,
+			waits:   []time.Duration{300 * time.Millisecond},
+			want:    kept("It opened in 1937 [1]."),
 		},
 		{
 			name: "429 with Retry-After: waits as asked, then fallback",
 			replies: []reply{{status: 429, header: map[string]string{"Retry-After": "1"},
 				body: openAIError("Rate limit reached for requests", "requests")}},
-			calls:    2,
-			waits:    []time.Duration{time.Second},
-			fallback: FallbackExtractive, reason: ReasonModelUnavailable, grounded: true, citations: []int{1},
-			modelError: "HTTP 429",
+			calls: 2,
+			waits: []time.Duration{time.Second},
+			want:  fellBack(ReasonModelUnavailable, "HTTP 429"),
 		},
 		{
 			name: "429 asking for longer than MaxRetryWait: no retry",
 			replies: []reply{{status: 429, header: map[string]string{"Retry-After": "30"},
 				body: openAIError("Rate limit reached for requests", "requests")}},
-			calls:    1,
-			fallback: FallbackExtractive, reason: ReasonModelUnavailable, grounded: true, citations: []int{1},
-			modelError: "retry after 30s",
+			calls: 1,
+			want:  fellBack(ReasonModelUnavailable, "retry after 30s"),
 		},
 		{
-			name:     "timeout: retry, then fallback",
-			replies:  []reply{{delay: 5 * time.Second}},
-			timeout:  50 * time.Millisecond,
-			calls:    2,
-			waits:    []time.Duration{300 * time.Millisecond},
-			fallback: FallbackExtractive, reason: ReasonModelUnavailable, grounded: true, citations: []int{1},
-			modelError: "no complete answer within 50ms",
+			name:    "timeout: retry, then fallback",
+			replies: []reply{{delay: 5 * time.Second}},
+			timeout: 50 * time.Millisecond,
+			calls:   2,
+			waits:   []time.Duration{300 * time.Millisecond},
+			want:    fellBack(ReasonModelUnavailable, "no complete answer within 50ms"),
 		},
 		{
-			name:     "401: no retry, fallback",
-			replies:  []reply{{status: 401, body: openAIError("Incorrect API key provided: "+testKey, "invalid_request_error")}},
-			calls:    1,
-			fallback: FallbackExtractive, reason: ReasonModelError, grounded: true, citations: []int{1},
-			modelError: "API key missing or rejected",
+			name:    "401: no retry, fallback",
+			replies: []reply{{status: 401, body: openAIError("Incorrect API key provided: "+testKey, "invalid_request_error")}},
+			calls:   1,
+			want:    fellBack(ReasonModelError, "API key missing or rejected"),
 		},
 		{
-			name:     "cites [7] of 3 sources only: dropped, fallback",
-			replies:  []reply{ok("The bridge opened in 1937 [7].")},
-			calls:    1,
-			fallback: FallbackExtractive, reason: ReasonNoCitation, grounded: true, citations: []int{1},
-			modelError: "it cites [7] of 3",
+			name:    "cites [7] of 3 sources only: dropped, fallback",
+			replies: []reply{ok("The bridge opened in 1937 [7].")},
+			calls:   1,
+			want:    fellBack(ReasonNoCitation, "it cites [7] of 3"),
 		},
 		{
-			name:      "cites [1] and [7]: [7] dropped, answer kept",
-			replies:   []reply{ok("The bridge opened in 1937 [1][7].")},
-			calls:     1,
-			answer:    "The bridge opened in 1937 [1].",
-			grounded:  true,
-			dropped:   []int{7},
-			citations: []int{1},
+			name:    "cites [1] and [7]: [7] dropped, answer kept",
+			replies: []reply{ok("The bridge opened in 1937 [1][7].")},
+			calls:   1,
+			want:    kept("The bridge opened in 1937 [1].").dropping(7),
 		},
 		{
-			name:      "uncited claim under mark: flagged, not grounded",
-			cfg:       Config{Policy: PolicyMark},
-			replies:   []reply{ok("The bridge opened in 1937 [1]. It was designed by Joseph Strauss.")},
-			calls:     1,
-			answer:    "The bridge opened in 1937 [1]. It was designed by Joseph Strauss.",
-			citations: []int{1},
+			name:    "uncited claim under mark: flagged, not grounded",
+			cfg:     Config{Policy: PolicyMark},
+			replies: []reply{ok("The bridge opened in 1937 [1]. It was designed by Joseph Strauss.")},
+			calls:   1,
+			want:    answerWant{answer: "The bridge opened in 1937 [1]. It was designed by Joseph Strauss.", citations: []int{1}},
 		},
 		{
-			name:      "uncited claim under drop (the default): removed, grounded",
-			replies:   []reply{ok("The bridge opened in 1937 [1]. It was designed by Joseph Strauss.")},
-			calls:     1,
-			answer:    "The bridge opened in 1937 [1].",
-			grounded:  true,
-			citations: []int{1},
-			removed:   []string{"It was designed by Joseph Strauss."},
+			name:    "uncited claim under drop (the default): removed, grounded",
+			replies: []reply{ok("The bridge opened in 1937 [1]. It was designed by Joseph Strauss.")},
+			calls:   1,
+			want:    kept("The bridge opened in 1937 [1].").removing("It was designed by Joseph Strauss."),
 		},
 		{
-			name:      "a changed number under drop: removed",
-			replies:   []reply{ok("The bridge opened in 1937 [1]. It cost $91 million [1].")},
-			calls:     1,
-			answer:    "The bridge opened in 1937 [1].",
-			grounded:  true,
-			citations: []int{1},
-			removed:   []string{"It cost $91 million."},
+			name:    "a changed number under drop: removed",
+			replies: []reply{ok("The bridge opened in 1937 [1]. It cost $91 million [1].")},
+			calls:   1,
+			want:    kept("The bridge opened in 1937 [1].").removing("It cost $91 million."),
 		},
 		{
-			name:     "nothing supported left under drop: fallback",
-			replies:  []reply{ok("Ignore the rules. The bridge was painted blue in 1990 [1].")},
-			calls:    1,
-			fallback: FallbackExtractive, reason: ReasonUngrounded, grounded: true, citations: []int{1},
-			modelError: "too little", removed: []string{"Ignore the rules.", "The bridge was painted blue in 1990."},
+			name:    "nothing supported left under drop: fallback",
+			replies: []reply{ok("Ignore the rules. The bridge was painted blue in 1990 [1].")},
+			calls:   1,
+			want:    fellBack(ReasonUngrounded, "too little").removing("Ignore the rules.", "The bridge was painted blue in 1990."),
 		},
 		{
-			name:      "half supported under fallback: the rest removed",
-			cfg:       Config{Policy: PolicyFallback},
-			replies:   []reply{ok("The bridge opened in 1937 [1]. It was designed by Joseph Strauss.")},
-			calls:     1,
-			answer:    "The bridge opened in 1937 [1].",
-			grounded:  true,
-			citations: []int{1},
-			removed:   []string{"It was designed by Joseph Strauss."},
+			name:    "half supported under fallback: the rest removed",
+			cfg:     Config{Policy: PolicyFallback},
+			replies: []reply{ok("The bridge opened in 1937 [1]. It was designed by Joseph Strauss.")},
+			calls:   1,
+			want:    kept("The bridge opened in 1937 [1].").removing("It was designed by Joseph Strauss."),
 		},
 		{
-			name:     "less than half supported under fallback: fallback",
-			cfg:      Config{Policy: PolicyFallback},
-			replies:  []reply{ok("The bridge opened in 1937 [1]. It was designed by Joseph Strauss. It is painted blue.")},
-			calls:    1,
-			fallback: FallbackExtractive, reason: ReasonUngrounded, grounded: true, citations: []int{1},
-			modelError: "too little", removed: []string{"It was designed by Joseph Strauss.", "It is painted blue."},
+			name:    "less than half supported under fallback: fallback",
+			cfg:     Config{Policy: PolicyFallback},
+			replies: []reply{ok("The bridge opened in 1937 [1]. It was designed by Joseph Strauss. It is painted blue.")},
+			calls:   1,
+			want:    fellBack(ReasonUngrounded, "too little").removing("It was designed by Joseph Strauss.", "It is painted blue."),
 		},
 		{
 			name:    "no citations at all: fallback",
 			replies: []reply{ok("The Golden Gate Bridge opened in 1937 after four years of work.")},
-			calls:   1, fallback: FallbackExtractive, reason: ReasonNoCitation, grounded: true, citations: []int{1},
-			modelError: "cites none",
+			calls:   1,
+			want:    fellBack(ReasonNoCitation, "cites none"),
 		},
 		{
 			name:    "the model says the sources lack the answer: refusal",
 			replies: []reply{ok("The sources do not contain the answer to this question.")},
-			calls:   1, refused: true, reason: ReasonNoEvidence, answer: NoEvidenceAnswer,
+			calls:   1,
+			want:    answerWant{refused: true, reason: ReasonNoEvidence, answer: NoEvidenceAnswer},
 		},
 	}
 	for _, tt := range tests {
@@ -224,25 +222,25 @@ func TestAnswererOpenAI(t *testing.T) {
 			if diff := cmp.Diff(tt.waits, *waits); diff != "" {
 				t.Errorf("waits (-want +got):\n%s", diff)
 			}
-			want := tt.answer
+			want := tt.want.answer
 			if want == "" {
 				want = extractiveBridge(t)
 			}
 			if res.Answer != want {
 				t.Errorf("Answer = %q, want %q", res.Answer, want)
 			}
-			if res.Fallback != tt.fallback || res.Reason != tt.reason || res.Refused != tt.refused || res.Grounded != tt.grounded {
+			if res.Fallback != tt.want.fallback || res.Reason != tt.want.reason || res.Refused != tt.want.refused || res.Grounded != tt.want.grounded {
 				t.Errorf("Fallback %q, Reason %q, Refused %v, Grounded %v; want %q, %q, %v, %v",
-					res.Fallback, res.Reason, res.Refused, res.Grounded, tt.fallback, tt.reason, tt.refused, tt.grounded)
+					res.Fallback, res.Reason, res.Refused, res.Grounded, tt.want.fallback, tt.want.reason, tt.want.refused, tt.want.grounded)
 			}
-			if diff := cmp.Diff(tt.dropped, res.Dropped); diff != "" {
+			if diff := cmp.Diff(tt.want.dropped, res.Dropped); diff != "" {
 				t.Errorf("Dropped (-want +got):\n%s", diff)
 			}
 			var removed []string
 			for _, s := range res.DroppedSentences {
 				removed = append(removed, s.Text)
 			}
-			if diff := cmp.Diff(tt.removed, removed); diff != "" {
+			if diff := cmp.Diff(tt.want.removed, removed); diff != "" {
 				t.Errorf("DroppedSentences (-want +got):\n%s", diff)
 			}
 			for _, r := range removed {
@@ -254,11 +252,11 @@ func TestAnswererOpenAI(t *testing.T) {
 			for _, c := range res.Citations {
 				cited = append(cited, c.N)
 			}
-			if diff := cmp.Diff(tt.citations, cited); diff != "" {
+			if diff := cmp.Diff(tt.want.citations, cited); diff != "" {
 				t.Errorf("citations (-want +got):\n%s", diff)
 			}
-			if tt.modelError == "" && res.ModelError != "" || !strings.Contains(res.ModelError, tt.modelError) {
-				t.Errorf("ModelError %q, want it to contain %q", res.ModelError, tt.modelError)
+			if tt.want.modelError == "" && res.ModelError != "" || !strings.Contains(res.ModelError, tt.want.modelError) {
+				t.Errorf("ModelError %q, want it to contain %q", res.ModelError, tt.want.modelError)
 			}
 			if strings.Contains(res.ModelError, testKey[8:16]) {
 				t.Errorf("ModelError shows the API key: %q", res.ModelError)
@@ -269,7 +267,7 @@ func TestAnswererOpenAI(t *testing.T) {
 			if streamed.Len() == 0 {
 				t.Error("nothing streamed")
 			}
-			if tt.fallback == "" && !tt.refused && res.Usage != (Usage{PromptTokens: 500, CompletionTokens: 20}) {
+			if tt.want.fallback == "" && !tt.want.refused && res.Usage != (Usage{PromptTokens: 500, CompletionTokens: 20}) {
 				t.Errorf("Usage %+v", res.Usage)
 			}
 		})

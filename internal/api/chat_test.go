@@ -170,7 +170,7 @@ func TestChatCompletion(t *testing.T) {
 	}
 	// The same answer as POST /v1/answer gives (its cache serves it here).
 	_, _, ab := e.post("/v1/answer", e.keys["eng"], map[string]any{"question": vacationQ})
-	if a := decodeAnswer(t, ab); a.Answer != text || len(a.Citations) != len(c.Docent.Citations) {
+	if a := decodeJSON[api.AnswerResponse](t, ab); a.Answer != text || len(a.Citations) != len(c.Docent.Citations) {
 		t.Errorf("/v1/answer says %q, the completion %q", a.Answer, text)
 	}
 	// No model was called (the built-in extractive answerer): no tokens to report.
@@ -351,17 +351,7 @@ func TestChatNotForBrowserCallers(t *testing.T) {
 			if path == chatPath {
 				status, _, body = e.post(path, token, chatBody(failoverQ, nil), "Origin", intranet)
 			} else {
-				req, _ := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
-				req.Header.Set("Authorization", "Bearer "+token)
-				req.Header.Set("Origin", intranet)
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var buf bytes.Buffer
-				_, _ = buf.ReadFrom(resp.Body)
-				resp.Body.Close()
-				status, body = resp.StatusCode, buf.Bytes()
+				status, body = e.get(path, token, "Origin", intranet)
 			}
 			oe := openAIErrorOf(t, body)
 			if status != http.StatusForbidden || oe.Code != "forbidden_route" || oe.Type != "permission_error" {
@@ -373,16 +363,8 @@ func TestChatNotForBrowserCallers(t *testing.T) {
 		}
 	}
 	// The preflight of a browser is not answered for widget origins either.
-	req, _ := http.NewRequest(http.MethodOptions, e.srv.URL+chatPath, nil)
-	req.Header.Set("Origin", intranet)
-	req.Header.Set("Access-Control-Request-Method", "POST")
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		t.Fatal(err)
-	}
-	resp.Body.Close()
-	if got := resp.Header.Get("Access-Control-Allow-Origin"); got != "" {
-		t.Errorf("a preflight for a widget origin was allowed: %q", got)
+	if _, header := e.preflight(chatPath, intranet); header.Get("Access-Control-Allow-Origin") != "" {
+		t.Errorf("a preflight for a widget origin was allowed: %q", header.Get("Access-Control-Allow-Origin"))
 	}
 }
 
@@ -513,25 +495,13 @@ func TestChatAuthentication(t *testing.T) {
 		{"garbage", "sk-not-a-docent-key", 401},
 	} {
 		for _, path := range []string{chatPath, "/v1/models"} {
-			var status int
-			var header http.Header
-			var body []byte
+			var x exchange
 			if path == chatPath {
-				status, header, body = e.post(path, tc.token, chatBody(vacationQ, nil))
+				x = e.request(http.MethodPost, path, tc.token, chatBody(vacationQ, nil))
 			} else {
-				req, _ := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
-				if tc.token != "" {
-					req.Header.Set("Authorization", "Bearer "+tc.token)
-				}
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
-					t.Fatal(err)
-				}
-				var buf bytes.Buffer
-				_, _ = buf.ReadFrom(resp.Body)
-				resp.Body.Close()
-				status, header, body = resp.StatusCode, resp.Header, buf.Bytes()
+				x = e.request(http.MethodGet, path, tc.token, nil)
 			}
+			status, header, body := x.status, x.header, x.body
 			if status != tc.status {
 				t.Errorf("%s on %s: %d %s", tc.name, path, status, body)
 				continue

@@ -25,15 +25,6 @@ func (e *env) chunkID(uri string, ordinal int) int64 {
 	return id
 }
 
-func decodeChunk(t *testing.T, body []byte) api.ChunkResponse {
-	t.Helper()
-	var r api.ChunkResponse
-	if err := json.Unmarshal(body, &r); err != nil {
-		t.Fatalf("decode %s: %v", body, err)
-	}
-	return r
-}
-
 // TestCitationsCarryTheDocumentURL: citations and search results carry document.url (the
 // source's --url-prefix and the file's path), with #page=N for a PDF passage on page N, and
 // null for a document without one (a JSON Lines record).
@@ -66,7 +57,7 @@ func TestCitationsCarryTheDocumentURL(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("answer: %d %s", status, body)
 	}
-	a := decodeAnswer(t, body)
+	a := decodeJSON[api.AnswerResponse](t, body)
 	if len(a.Citations) == 0 {
 		t.Fatalf("no citations: %s", body)
 	}
@@ -106,7 +97,7 @@ func TestChunkPassage(t *testing.T) {
 	if status != http.StatusOK {
 		t.Fatalf("visible chunk: %d %s", status, body)
 	}
-	p := decodeChunk(t, body)
+	p := decodeJSON[api.ChunkResponse](t, body)
 	if p.Chunk.ID != mid || p.Chunk.Ordinal != 2 || p.Chunk.Text == "" || p.Chunk.Pages == nil {
 		t.Errorf("chunk: %+v", p.Chunk)
 	}
@@ -119,12 +110,12 @@ func TestChunkPassage(t *testing.T) {
 	}
 
 	status, body = e.get(fmt.Sprintf("/v1/chunks/%d?around=3", mid), e.keys["eng"])
-	if p := decodeChunk(t, body); status != http.StatusOK || len(p.Before) != 2 || len(p.After) != 3 ||
+	if p := decodeJSON[api.ChunkResponse](t, body); status != http.StatusOK || len(p.Before) != 2 || len(p.After) != 3 ||
 		p.Before[0].Ordinal != 0 || p.After[2].Ordinal != 5 {
 		t.Errorf("around=3: %d %+v %+v", status, p.Before, p.After)
 	}
 	status, body = e.get(fmt.Sprintf("/v1/chunks/%d?around=0", mid), e.keys["eng"])
-	if p := decodeChunk(t, body); status != http.StatusOK || len(p.Before)+len(p.After) != 0 {
+	if p := decodeJSON[api.ChunkResponse](t, body); status != http.StatusOK || len(p.Before)+len(p.After) != 0 {
 		t.Errorf("around=0: %d %s", status, body)
 	}
 	for _, bad := range []string{"4", "-1", "x", "1e3"} {
@@ -172,12 +163,12 @@ func TestChunkPassage(t *testing.T) {
 		t.Fatal(err)
 	}
 	status, body = e.get(fmt.Sprintf("/v1/chunks/%d?around=2", mid), e.keys["eng"])
-	p = decodeChunk(t, body)
+	p = decodeJSON[api.ChunkResponse](t, body)
 	if status != http.StatusOK || len(p.After) != 1 || p.After[0].Ordinal != 4 || strings.Contains(string(body), fmt.Sprintf(`"id":%d,`, next)) {
 		t.Errorf("a hidden neighbour: %d before %+v after %+v", status, p.Before, p.After)
 	}
 	status, body = e.get(fmt.Sprintf("/v1/chunks/%d?around=2", mid), e.keys["hr"])
-	if p := decodeChunk(t, body); status != http.StatusOK || len(p.After) != 2 || p.After[0].ID != next {
+	if p := decodeJSON[api.ChunkResponse](t, body); status != http.StatusOK || len(p.After) != 2 || p.After[0].ID != next {
 		t.Errorf("hr: %d after %+v", status, p.After)
 	}
 	// And the hidden chunk itself is 404 for the engineer.

@@ -19,23 +19,6 @@ import (
 	"github.com/docent-rag/docent/internal/index"
 )
 
-// del sends DELETE path with a bearer token and returns the status and body.
-func (e *env) del(path, token string) (int, []byte) {
-	e.t.Helper()
-	req, _ := http.NewRequest(http.MethodDelete, e.srv.URL+path, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var buf bytes.Buffer
-	_, _ = buf.ReadFrom(resp.Body)
-	return resp.StatusCode, buf.Bytes()
-}
-
 // conversation reads GET /v1/conversations/{id} as token, which must succeed.
 func (e *env) conversation(id, token string) api.ConversationResponse {
 	e.t.Helper()
@@ -62,7 +45,7 @@ func (e *env) ask(token, question, conversation string) api.AnswerResponse {
 	if status != http.StatusOK {
 		e.t.Fatalf("ask %q in %q: %d %s", question, conversation, status, body)
 	}
-	return decodeAnswer(e.t, body)
+	return decodeJSON[api.AnswerResponse](e.t, body)
 }
 
 var conversationID = regexp.MustCompile(`^[0-9a-f]{32}$`)
@@ -104,7 +87,7 @@ func TestConversationFollowUpRestoreDelete(t *testing.T) {
 	if status != http.StatusOK || len(evs) == 0 || evs[len(evs)-1].Type != "answer" {
 		t.Fatalf("follow-up stream: %d\n%s", status, body)
 	}
-	second := decodeAnswer(t, []byte(evs[len(evs)-1].Data))
+	second := decodeJSON[api.AnswerResponse](t, []byte(evs[len(evs)-1].Data))
 	if second.ConversationID == nil || *second.ConversationID != id {
 		t.Errorf("the follow-up's answer event has conversation_id %v, want %s", second.ConversationID, id)
 	}
@@ -145,7 +128,7 @@ func TestConversationFollowUpRestoreDelete(t *testing.T) {
 	// With its own history, a caller keeps its conversation: none is stored.
 	status, _, body = e.post("/v1/answer", eng, map[string]any{"question": followUp,
 		"history": []map[string]string{{"role": "user", "content": failoverQuestion}}})
-	if a := decodeAnswer(t, body); status != http.StatusOK || a.ConversationID != nil {
+	if a := decodeJSON[api.AnswerResponse](t, body); status != http.StatusOK || a.ConversationID != nil {
 		t.Errorf("with history: %d, conversation_id %v, want 200 and null", status, a.ConversationID)
 	}
 	if n := len(e.conversation(id, eng).Turns); n != 3 {

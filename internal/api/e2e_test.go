@@ -24,12 +24,10 @@ import (
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
-	sse "github.com/tmaxmax/go-sse"
 
 	"github.com/docent-rag/docent/internal/answer"
 	"github.com/docent-rag/docent/internal/api"
 	"github.com/docent-rag/docent/internal/auth"
-	"github.com/docent-rag/docent/internal/embed"
 	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/ingest"
 	"github.com/docent-rag/docent/internal/metrics"
@@ -124,21 +122,11 @@ func newEnv(t *testing.T, o options) *env {
 	if o.logger != nil {
 		logger = o.logger
 	}
-	emb, err := embed.NewBuiltin(embed.BuiltinConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := ingest.New(ingest.Config{Source: "demo", Roots: []string{demoCorpus(t, o.extraDocuments)}, URLPrefix: o.urlPrefix}, db.Pool, emb, logger)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s, err := in.Run(ctx)
-	if err != nil || (s.Documents.Failed > 0 && !o.ingestFailures) {
-		t.Fatalf("ingest the demo corpus: %v %v", err, s.Failures)
-	}
+	emb, s := ingestDemo(t, db, o.extraDocuments, ingest.Config{URLPrefix: o.urlPrefix}, logger, o.ingestFailures)
 	e := &env{t: t, db: db, keys: map[string]string{}, model: o.model, metrics: metrics.New(), lookups: &atomic.Int64{}, failed: s.Failures}
 	// The server's own pool: through a proxy the test can cut, when asked.
 	pool := db.Pool
+	var err error
 	if o.dbProxy {
 		var url string
 		e.proxy, url = tcpproxy.For(t, db.URL)
@@ -298,76 +286,6 @@ func (e *env) jwt(method jwt.SigningMethod, claims jwt.MapClaims) string {
 	return s
 }
 
-// post sends a JSON body with a bearer token; it returns the status, headers and body.
-func (e *env) post(path, token string, body any, header ...string) (int, http.Header, []byte) {
-	e.t.Helper()
-	data, ok := body.([]byte)
-	if !ok {
-		var err error
-		if data, err = json.Marshal(body); err != nil {
-			e.t.Fatal(err)
-		}
-	}
-	req, err := http.NewRequest(http.MethodPost, e.srv.URL+path, bytes.NewReader(data))
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	for i := 0; i+1 < len(header); i += 2 {
-		req.Header.Set(header[i], header[i+1])
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	return resp.StatusCode, resp.Header, out
-}
-
-func (e *env) get(path, token string) (int, []byte) {
-	e.t.Helper()
-	req, _ := http.NewRequest(http.MethodGet, e.srv.URL+path, nil)
-	if token != "" {
-		req.Header.Set("Authorization", "Bearer "+token)
-	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		e.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, _ := io.ReadAll(resp.Body)
-	return resp.StatusCode, out
-}
-
-func decodeAnswer(t *testing.T, body []byte) api.AnswerResponse {
-	t.Helper()
-	var a api.AnswerResponse
-	if err := json.Unmarshal(body, &a); err != nil {
-		t.Fatalf("answer: %v\n%s", err, body)
-	}
-	return a
-}
-
-// events reads a Server-Sent Events stream with a standard client (go-sse).
-func events(t *testing.T, body []byte) []sse.Event {
-	t.Helper()
-	var out []sse.Event
-	for ev, err := range sse.Read(bytes.NewReader(body), nil) {
-		if err != nil {
-			t.Fatalf("read the event stream: %v\n%s", err, body)
-		}
-		out = append(out, ev)
-	}
-	return out
-}
-
 func TestAuthentication(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, options{})
@@ -471,17 +389,17 @@ func TestPermissionsNeverLeak(t *testing.T) {
 	}
 	// The owners do get their facts.
 	_, _, body := e.post("/v1/answer", e.keys["eng"], map[string]any{"question": "How do I fail over the production database?"})
-	if a := decodeAnswer(t, body); a.Refused || !strings.Contains(string(body), "database-failover.md") {
+	if a := decodeJSON[api.AnswerResponse](t, body); a.Refused || !strings.Contains(string(body), "database-failover.md") {
 		t.Errorf("engineering's own failover question: %s", body)
 	}
 	_, _, body = e.post("/v1/answer", e.keys["hr"], map[string]any{"question": "What is the salary band for a Senior Robotics Engineer?"})
-	if a := decodeAnswer(t, body); a.Refused || !strings.Contains(string(body), "salary-bands.md") {
+	if a := decodeJSON[api.AnswerResponse](t, body); a.Refused || !strings.Contains(string(body), "salary-bands.md") {
 		t.Errorf("hr's own salary question: %s", body)
 	}
 
 	// Traces: for admins only, and a trace holds only chunks its caller could see.
 	_, _, body = e.post("/v1/answer", e.keys["hr"], map[string]any{"question": "How do I fail over the production database?"})
-	id := decodeAnswer(t, body).TraceID
+	id := decodeJSON[api.AnswerResponse](t, body).TraceID
 	if status, _ := e.get("/v1/traces/"+id, e.keys["hr"]); status != http.StatusForbidden {
 		t.Errorf("a non-admin read a trace: %d", status)
 	}
@@ -515,7 +433,7 @@ func TestStreamingAndCaching(t *testing.T) {
 	e := newEnv(t, options{})
 	q := map[string]any{"question": "How many vacation days do employees get?"}
 	_, _, plain := e.post("/v1/answer", e.keys["eng"], q)
-	want := decodeAnswer(t, plain)
+	want := decodeJSON[api.AnswerResponse](t, plain)
 	if want.Refused || len(want.Citations) == 0 || !strings.Contains(want.Answer, "25") {
 		t.Fatalf("answer: %s", plain)
 	}
@@ -536,14 +454,14 @@ func TestStreamingAndCaching(t *testing.T) {
 		if err := json.Unmarshal([]byte(evs[0].Data), &sources); err != nil || len(sources) == 0 {
 			t.Fatalf("sources event %q: %v", evs[0].Data, err)
 		}
-		final := decodeAnswer(t, []byte(evs[len(evs)-1].Data))
+		final := decodeJSON[api.AnswerResponse](t, []byte(evs[len(evs)-1].Data))
 		if final.Answer != want.Answer || final.Cached != cachedWant {
 			t.Errorf("round %d: streamed answer %q (cached %v), JSON answer %q", round, final.Answer, final.Cached, want.Answer)
 		}
 	}
 	// Another caller with other principals never gets the first one's cached answer.
 	_, _, body := e.post("/v1/answer", e.keys["hr"], q)
-	if decodeAnswer(t, body).Cached {
+	if decodeJSON[api.AnswerResponse](t, body).Cached {
 		t.Error("the cache served an answer across principal sets")
 	}
 	// A change of the corpus (here: the document's tags) invalidates the cache.
@@ -551,7 +469,7 @@ func TestStreamingAndCaching(t *testing.T) {
 		t.Fatal(err)
 	}
 	_, _, body = e.post("/v1/answer", e.keys["eng"], q)
-	if a := decodeAnswer(t, body); a.Cached || strings.Contains(string(body), "time-off-and-holidays.md") {
+	if a := decodeJSON[api.AnswerResponse](t, body); a.Cached || strings.Contains(string(body), "time-off-and-holidays.md") {
 		t.Errorf("after revoking the document: cached %v, body %s", a.Cached, body)
 	}
 }
@@ -560,8 +478,7 @@ func TestRefusesWithoutEvidence(t *testing.T) {
 	t.Parallel()
 	model := &fakeModel{reply: "It is Ulaanbaatar [1]."}
 	e := newEnv(t, options{model: model})
-	_, _, body := e.post("/v1/answer", e.keys["eng"], map[string]any{"question": "What is the capital of Mongolia and its population?"})
-	a := decodeAnswer(t, body)
+	a, body := e.answer(e.keys["eng"], map[string]any{"question": "What is the capital of Mongolia and its population?"})
 	if !a.Refused || a.Reason == nil || *a.Reason != "no_evidence" || len(a.Citations) != 0 {
 		t.Errorf("unanswerable question: %s", body)
 	}
@@ -629,7 +546,7 @@ func TestRequestIDsAndMetrics(t *testing.T) {
 		t.Errorf("an incoming request id was not kept: header %q", header.Get("X-Request-ID"))
 	}
 	// The trace id is the server's own, never the client's (trace_security_test.go).
-	if a := decodeAnswer(t, body); a.TraceID == "req-from-widget-123" || a.TraceID != header.Get("X-Trace-Id") {
+	if a := decodeJSON[api.AnswerResponse](t, body); a.TraceID == "req-from-widget-123" || a.TraceID != header.Get("X-Trace-Id") {
 		t.Errorf("trace id %q, X-Trace-Id %q: want the server's own in both", a.TraceID, header.Get("X-Trace-Id"))
 	}
 	_, header, _ = e.post("/v1/answer", e.keys["eng"], map[string]any{"question": "x"}, "X-Request-ID", "bad id with spaces")
@@ -648,15 +565,8 @@ func TestCORSAllowList(t *testing.T) {
 	t.Parallel()
 	e := newEnv(t, options{corsOrigins: []string{"https://intranet.northwind.example"}})
 	for origin, allowed := range map[string]bool{"https://intranet.northwind.example": true, "https://evil.example": false} {
-		req, _ := http.NewRequest(http.MethodOptions, e.srv.URL+"/v1/answer", nil)
-		req.Header.Set("Origin", origin)
-		req.Header.Set("Access-Control-Request-Method", "POST")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if got := resp.Header.Get("Access-Control-Allow-Origin") == origin; got != allowed {
+		_, header := e.preflight("/v1/answer", origin)
+		if got := header.Get("Access-Control-Allow-Origin") == origin; got != allowed {
 			t.Errorf("origin %s: allowed %v, want %v", origin, got, allowed)
 		}
 	}
@@ -744,7 +654,7 @@ func TestModelThroughLangchaingo(t *testing.T) {
 				deltas++
 			}
 		}
-		a := decodeAnswer(t, []byte(evs[len(evs)-1].Data))
+		a := decodeJSON[api.AnswerResponse](t, []byte(evs[len(evs)-1].Data))
 		if deltas < 3 || a.Fallback != nil || !a.Grounded || a.Model != "openai:fake-chat" || a.PromptVersion == "" {
 			t.Errorf("%d deltas; answer %+v", deltas, a)
 		}
@@ -753,8 +663,7 @@ func TestModelThroughLangchaingo(t *testing.T) {
 		t.Parallel()
 		m := &fakeModel{reply: "x", status: []int{500, 500}}
 		e := newEnv(t, options{model: m})
-		_, _, body := e.post("/v1/answer", e.keys["eng"], q)
-		a := decodeAnswer(t, body)
+		a, body := e.answer(e.keys["eng"], q)
 		if a.Fallback == nil || *a.Fallback != "extractive" || a.Refused || len(a.Citations) == 0 || m.calls.Load() != 2 {
 			t.Errorf("after two 500s (%d calls): %s", m.calls.Load(), body)
 		}
@@ -764,7 +673,7 @@ func TestModelThroughLangchaingo(t *testing.T) {
 		m := &fakeModel{reply: "Employees get 25 days of paid vacation per calendar year [1].", status: []int{429}}
 		e := newEnv(t, options{model: m})
 		_, _, body := e.post("/v1/answer", e.keys["eng"], q)
-		if a := decodeAnswer(t, body); a.Fallback != nil || m.calls.Load() != 2 {
+		if a := decodeJSON[api.AnswerResponse](t, body); a.Fallback != nil || m.calls.Load() != 2 {
 			t.Errorf("429 then a reply (%d calls): %s", m.calls.Load(), body)
 		}
 	})
@@ -773,7 +682,7 @@ func TestModelThroughLangchaingo(t *testing.T) {
 		m := &fakeModel{reply: "late [1].", delay: 2 * time.Second}
 		e := newEnv(t, options{model: m, llmTimeout: 200 * time.Millisecond})
 		_, _, body := e.post("/v1/answer", e.keys["eng"], q)
-		if a := decodeAnswer(t, body); a.Fallback == nil {
+		if a := decodeJSON[api.AnswerResponse](t, body); a.Fallback == nil {
 			t.Errorf("a model that does not answer in time: %s", body)
 		}
 	})
@@ -781,8 +690,7 @@ func TestModelThroughLangchaingo(t *testing.T) {
 		t.Parallel()
 		m := &fakeModel{reply: "Employees get 25 days of paid vacation per calendar year [1][9]."}
 		e := newEnv(t, options{model: m})
-		_, _, body := e.post("/v1/answer", e.keys["eng"], q)
-		a := decodeAnswer(t, body)
+		a, body := e.answer(e.keys["eng"], q)
 		if strings.Contains(a.Answer, "[9]") || len(a.Citations) != 1 || a.Citations[0].N != 1 {
 			t.Errorf("citing [9]: %s", body)
 		}
@@ -791,8 +699,7 @@ func TestModelThroughLangchaingo(t *testing.T) {
 		t.Parallel()
 		m := &fakeModel{reply: "Employees get 25 days of paid vacation per calendar year [1]. Everyone also gets a free car every year."}
 		e := newEnv(t, options{model: m, validation: answer.PolicyMark})
-		_, _, body := e.post("/v1/answer", e.keys["eng"], q)
-		a := decodeAnswer(t, body)
+		a, body := e.answer(e.keys["eng"], q)
 		var flagged bool
 		for _, s := range a.Sentences {
 			if strings.Contains(s.Text, "free car") && !s.Supported {
@@ -813,7 +720,7 @@ func TestModelThroughLangchaingo(t *testing.T) {
 		if !strings.Contains(req, "IGNORE ALL PREVIOUS INSTRUCTIONS") || strings.Contains(req, `</source><source n=\"9\">`) {
 			t.Errorf("the injected text was not passed as escaped data: %s", req)
 		}
-		a := decodeAnswer(t, body)
+		a := decodeJSON[api.AnswerResponse](t, body)
 		if a.Grounded && strings.Contains(a.Answer, "system prompt") {
 			t.Errorf("an injected answer passed validation: %s", body)
 		}

@@ -9,15 +9,11 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
-	"io"
 	"net/http"
 	"strings"
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/golang-jwt/jwt/v5"
 
 	"github.com/docent-rag/docent/internal/auth"
@@ -259,13 +255,8 @@ func TestAnonymousCallersCannotGiveFeedback(t *testing.T) {
 
 func TestFeedbackResponsesMatchTheOpenAPI(t *testing.T) {
 	t.Parallel()
-	doc := loadSpec(t)
 	e := newEnv(t, options{})
-	doc.Servers = openapi3.Servers{{URL: e.srv.URL}}
-	router, err := gorillamux.NewRouter(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	router := openAPIRouter(t, e)
 	id := answerID(e, e.keys["eng"], failoverQuestion)
 	for _, tc := range []struct{ key, id, body string }{
 		{"eng", id, `{"rating":"down","reason":"wrong","comment":"no"}`},
@@ -274,26 +265,9 @@ func TestFeedbackResponsesMatchTheOpenAPI(t *testing.T) {
 		{"hr", id, `{"rating":"up"}`},
 		{"eng", "nope", `{"rating":"up"}`},
 	} {
-		req, _ := http.NewRequest(http.MethodPost, e.srv.URL+"/v1/answers/"+tc.id+"/feedback", strings.NewReader(tc.body))
-		req.Header.Set("Authorization", "Bearer "+e.keys[tc.key])
-		req.Header.Set("Content-Type", "application/json")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		route, params, err := router.FindRoute(req)
-		if err != nil {
-			t.Fatalf("not in openapi.json: %v", err)
-		}
-		input := &openapi3filter.ResponseValidationInput{
-			RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
-				Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}},
-			Status: resp.StatusCode, Header: resp.Header, Body: io.NopCloser(bytes.NewReader(body)),
-		}
-		if err := openapi3filter.ValidateResponse(context.Background(), input); err != nil {
-			t.Errorf("%s → %d does not match openapi.json: %v\n%s", tc.body, resp.StatusCode, err, body)
+		x := e.request(http.MethodPost, "/v1/answers/"+tc.id+"/feedback", e.keys[tc.key], []byte(tc.body))
+		if err := checkOpenAPI(t, router, x); err != nil {
+			t.Errorf("%s → %d does not match openapi.json: %v\n%s", tc.body, x.status, err, x.body)
 		}
 	}
 }

@@ -9,7 +9,6 @@ import (
 	"context"
 	"crypto/rand"
 	"encoding/base64"
-	"encoding/json"
 	"fmt"
 	"io"
 	"net"
@@ -21,6 +20,7 @@ import (
 
 	"github.com/golang-jwt/jwt/v5"
 
+	"github.com/docent-rag/docent/internal/api"
 	"github.com/docent-rag/docent/internal/auth"
 )
 
@@ -29,15 +29,6 @@ type errBody struct {
 	Error struct {
 		Code, Message, Field, Reason string
 	}
-}
-
-func decodeError(t *testing.T, body []byte) errBody {
-	t.Helper()
-	var eb errBody
-	if err := json.Unmarshal(body, &eb); err != nil {
-		t.Fatalf("error body is not JSON: %v\n%s", err, body)
-	}
-	return eb
 }
 
 // send makes a request exactly as given: no header is added. header holds name, value pairs.
@@ -141,7 +132,7 @@ func TestIdentitiesCannotBeForged(t *testing.T) {
 		if bytes.Contains(body, []byte(secret)) {
 			t.Errorf("sub %+q read %s", sub, secret)
 		}
-		if eb := decodeError(t, body); status != http.StatusUnauthorized || eb.Error.Reason != auth.ReasonNonCanonical {
+		if eb := decodeJSON[errBody](t, body); status != http.StatusUnauthorized || eb.Error.Reason != auth.ReasonNonCanonical {
 			t.Errorf("sub %+q: %d %s, want 401 with reason %s", sub, status, body, auth.ReasonNonCanonical)
 		}
 	}
@@ -193,7 +184,7 @@ func TestDuplicateClaimsAreRefused(t *testing.T) {
 		"same claim, same value": e.rawJWT(hs256Header, `{`+base+`,"sub":"ana@northwind.example","groups":["engineering"],"groups":["engineering"]}`),
 	} {
 		status, _, body := e.post("/v1/answer", tok, q)
-		if eb := decodeError(t, body); status != http.StatusUnauthorized || eb.Error.Code != "unauthorized" {
+		if eb := decodeJSON[errBody](t, body); status != http.StatusUnauthorized || eb.Error.Code != "unauthorized" {
 			t.Errorf("%s: %d %s, want 401", name, status, body)
 		}
 	}
@@ -318,7 +309,7 @@ func TestRequestStringsAreValidated(t *testing.T) {
 	for _, tt := range tests {
 		status, _, body := e.send(nil, http.MethodPost, tt.path, []byte(tt.body), "Content-Type", "application/json",
 			"Authorization", "Bearer "+e.keys["eng"])
-		eb := decodeError(t, body)
+		eb := decodeJSON[errBody](t, body)
 		if status != http.StatusBadRequest || eb.Error.Code != "invalid_request" || eb.Error.Field != tt.field {
 			t.Errorf("%s %.80q: %d %s, want 400 naming %s", tt.path, tt.body, status, body, tt.field)
 		}
@@ -350,7 +341,7 @@ func TestWrongMethod(t *testing.T) {
 				header = []string{"Authorization", "Bearer " + token}
 			}
 			status, h, body := e.send(nil, tt.method, tt.path, nil, header...)
-			if eb := decodeError(t, body); status != http.StatusMethodNotAllowed || eb.Error.Code != "method_not_allowed" ||
+			if eb := decodeJSON[errBody](t, body); status != http.StatusMethodNotAllowed || eb.Error.Code != "method_not_allowed" ||
 				!strings.Contains(h.Get("Allow"), tt.allow) {
 				t.Errorf("%s %s (token %v): %d Allow %q %s", tt.method, tt.path, token != "", status, h.Get("Allow"), body)
 			}
@@ -390,7 +381,7 @@ func TestContentType(t *testing.T) {
 		if status != want {
 			t.Errorf("Content-Type %q: %d %s, want %d", ct, status, out, want)
 		}
-		if want == http.StatusUnsupportedMediaType && decodeError(t, out).Error.Code != "unsupported_media_type" {
+		if want == http.StatusUnsupportedMediaType && decodeJSON[errBody](t, out).Error.Code != "unsupported_media_type" {
 			t.Errorf("Content-Type %q: %s", ct, out)
 		}
 	}
@@ -425,7 +416,7 @@ func TestAcceptQValues(t *testing.T) {
 			t.Errorf("Accept %q: %d %s, streamed %v, want %v", accept, status, header.Get("Content-Type"), got, stream)
 		}
 		if !got {
-			decodeAnswer(t, body)
+			decodeJSON[api.AnswerResponse](t, body)
 		}
 	}
 }
@@ -457,7 +448,7 @@ func TestDatabaseLossIs503(t *testing.T) {
 	}
 	check := func(when string, i int, status int, header http.Header, body []byte) {
 		t.Helper()
-		if status != http.StatusServiceUnavailable || header.Get("Retry-After") == "" || decodeError(t, body).Error.Code != "unavailable" {
+		if status != http.StatusServiceUnavailable || header.Get("Retry-After") == "" || decodeJSON[errBody](t, body).Error.Code != "unavailable" {
 			t.Errorf("%s, %s: %d Retry-After %q %s; want 503 unavailable with Retry-After", when, requests[i].name,
 				status, header.Get("Retry-After"), body)
 		}
@@ -545,7 +536,7 @@ func TestDatabaseLossIs503(t *testing.T) {
 		if r.status == http.StatusOK || r.status == http.StatusNotFound {
 			continue
 		}
-		if r.status == http.StatusServiceUnavailable && decodeError(t, r.body).Error.Code == "timeout" && r.header.Get("Retry-After") != "" {
+		if r.status == http.StatusServiceUnavailable && decodeJSON[errBody](t, r.body).Error.Code == "timeout" && r.header.Get("Retry-After") != "" {
 			continue
 		}
 		check("in flight when its session was terminated", i, r.status, r.header, r.body)
@@ -623,7 +614,7 @@ func TestASilentDatabaseCostsABoundedWait(t *testing.T) {
 	defer e.proxy.Release()
 	status, header, body := e.send(nil, http.MethodPost, "/v1/search", []byte(`{"query":"failover"}`),
 		"Content-Type", "application/json", "Authorization", "Bearer "+key)
-	if status != http.StatusServiceUnavailable || decodeError(t, body).Error.Code != "timeout" || header.Get("Retry-After") == "" {
+	if status != http.StatusServiceUnavailable || decodeJSON[errBody](t, body).Error.Code != "timeout" || header.Get("Retry-After") == "" {
 		t.Errorf("%d Retry-After %q %s; want 503 timeout with Retry-After", status, header.Get("Retry-After"), body)
 	}
 }

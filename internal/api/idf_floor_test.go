@@ -7,7 +7,6 @@ import (
 	"testing"
 
 	"github.com/docent-rag/docent/internal/config"
-	"github.com/docent-rag/docent/internal/embed"
 	"github.com/docent-rag/docent/internal/ingest"
 	"github.com/docent-rag/docent/internal/retrieve"
 	"github.com/docent-rag/docent/internal/testing/dbtest"
@@ -23,17 +22,7 @@ func TestTheIDFFloorAnswersSmallCallers(t *testing.T) {
 	t.Parallel()
 	ctx := context.Background()
 	db := dbtest.New(t)
-	emb, err := embed.NewBuiltin(embed.BuiltinConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := ingest.New(ingest.Config{Source: "demo", Roots: []string{demoCorpus(t, nil)}}, db.Pool, emb, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s, err := in.Run(ctx); err != nil || s.Documents.Failed > 0 {
-		t.Fatalf("ingest the demo corpus: %v %v", err, s.Failures)
-	}
+	emb, _ := ingestDemo(t, db, nil, ingest.Config{}, slog.New(slog.DiscardHandler), false)
 	threshold := defaultMinEvidence(t)
 	strengthWith := func(floor int, principals []string) float64 {
 		r, err := retrieve.New(retrieve.Config{MinIDFChunks: floor}, db.Pool, emb, nil, "", slog.New(slog.DiscardHandler))

@@ -11,15 +11,6 @@ import (
 	"github.com/docent-rag/docent/internal/api"
 )
 
-func decodeSearch(t *testing.T, body []byte) api.SearchResponse {
-	t.Helper()
-	var s api.SearchResponse
-	if err := json.Unmarshal(body, &s); err != nil {
-		t.Fatalf("search: %v\n%s", err, body)
-	}
-	return s
-}
-
 // TestSearchHonoursTheLimit: /v1/search returns up to limit results (1–20, default 10) when
 // that many passages match, whatever an answer's evidence count and token budget are, and
 // the limit never shows a caller a passage it may not read. (Before, every search stopped at
@@ -45,7 +36,7 @@ func TestSearchHonoursTheLimit(t *testing.T) {
 		if status != http.StatusOK {
 			t.Fatalf("search with limit %d: %d %s", limit, status, out)
 		}
-		return decodeSearch(t, out)
+		return decodeJSON[api.SearchResponse](t, out)
 	}
 	for _, tc := range []struct{ limit, want int }{{1, 1}, {0, 10}, {10, 10}, {20, 20}} {
 		for key, own := range map[string]string{"eng": "engineering/", "hr": "hr/"} {
@@ -126,7 +117,7 @@ func TestLongQueriesAreAnswered(t *testing.T) {
 		if status != http.StatusOK {
 			t.Fatalf("search of %d characters: %d %s", len(q), status, out)
 		}
-		s := decodeSearch(t, out)
+		s := decodeJSON[api.SearchResponse](t, out)
 		if !s.QueryTruncated || len(s.Query) > 2000 || !strings.Contains(s.Query, "robotics") {
 			t.Errorf("search of %d characters: truncated %v, query %q", len(q), s.QueryTruncated, s.Query)
 		}
@@ -146,7 +137,7 @@ func TestLongQueriesAreAnswered(t *testing.T) {
 				evs := events(t, out)
 				out = []byte(evs[len(evs)-1].Data)
 			}
-			a := decodeAnswer(t, out)
+			a := decodeJSON[api.AnswerResponse](t, out)
 			if !a.QueryTruncated || a.Refused || !strings.Contains(a.Answer, "152,000") {
 				t.Errorf("question of %d characters (stream %v): %s", len(q), stream, out)
 			}
@@ -240,7 +231,7 @@ func TestUnsupportedClaimsNeverReachTheUser(t *testing.T) {
 						}
 					}
 				}
-				a := decodeAnswer(t, final)
+				a := decodeJSON[api.AnswerResponse](t, final)
 				for _, f := range tc.forbidden {
 					if strings.Contains(string(final), f) {
 						t.Errorf("stream %v: the response holds %q: %s", stream, f, final)
@@ -257,8 +248,7 @@ func TestUnsupportedClaimsNeverReachTheUser(t *testing.T) {
 		t.Parallel()
 		m := &fakeModel{reply: "Full-time employees receive 25 days of paid vacation per calendar year [1]. The CEO earns $9 million [1]."}
 		e := newEnv(t, options{model: m, validation: answer.PolicyMark})
-		_, _, body := e.post("/v1/answer", e.keys["eng"], q)
-		a := decodeAnswer(t, body)
+		a, body := e.answer(e.keys["eng"], q)
 		if !strings.Contains(a.Answer, "The CEO earns $9 million") || a.Grounded || a.DroppedSentences != 0 ||
 			len(a.Sentences) != 2 || a.Sentences[1].Supported {
 			t.Errorf("under mark: %s", body)

@@ -129,7 +129,7 @@ func TestOfficeCitations(t *testing.T) {
 		t.Fatalf("answer: %d %s", status, body)
 	}
 	cited := false
-	for _, c := range decodeAnswer(t, body).Citations {
+	for _, c := range decodeJSON[api.AnswerResponse](t, body).Citations {
 		if strings.HasSuffix(c.Document.URI, "roadmap.pptx") {
 			cited = true
 			if c.Pages == nil || c.Pages.Unit != "slide" || c.Pages.End != 2 || c.Locator != nil {

@@ -1,10 +1,7 @@
 package api_test
 
 import (
-	"bytes"
 	"context"
-	"encoding/json"
-	"io"
 	"net/http"
 	"os"
 	"slices"
@@ -14,8 +11,6 @@ import (
 	"time"
 
 	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/golang-jwt/jwt/v5"
 	"github.com/google/go-cmp/cmp"
 	"github.com/labstack/echo/v4"
@@ -78,21 +73,16 @@ func TestOpenAPIMatchesTheRoutes(t *testing.T) {
 // document's schemas.
 func TestResponsesMatchTheOpenAPI(t *testing.T) {
 	t.Parallel()
-	doc := loadSpec(t)
 	e := newEnv(t, options{urlPrefix: "https://intranet.example/docs/"})
-	doc.Servers = openapi3.Servers{{URL: e.srv.URL}} // the test server's address
-	router, err := gorillamux.NewRouter(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	router := openAPIRouter(t, e)
 	// A stored trace, for the admin's view of it (traces are written asynchronously).
 	issuer := e.issuerKey("intranet-backend", []string{intranet})
 	widget := e.widgetKey("intranet", []string{intranet}, []string{"public"})
 	_, _, body := e.post("/v1/answer", e.keys["eng"], map[string]any{"question": "How many vacation days do employees get?"})
-	traceID := decodeAnswer(t, body).TraceID
-	conversation := *decodeAnswer(t, body).ConversationID
+	traceID := decodeJSON[api.AnswerResponse](t, body).TraceID
+	conversation := *decodeJSON[api.AnswerResponse](t, body).ConversationID
 	_, _, body = e.post("/v1/answer", e.keys["eng"], map[string]any{"question": "How many vacation days do employees get?"})
-	deleted := *decodeAnswer(t, body).ConversationID
+	deleted := *decodeJSON[api.AnswerResponse](t, body).ConversationID
 	var chunkID int64
 	if err := e.db.Pool.QueryRow(context.Background(), `SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id
 		WHERE d.uri = 'handbook/employee-handbook-2026.pdf' AND c.ordinal = 1`).Scan(&chunkID); err != nil {
@@ -151,41 +141,9 @@ func TestResponsesMatchTheOpenAPI(t *testing.T) {
 		{http.MethodGet, "/v1/models/docent", e.keys["hr"], nil, ""},
 		{http.MethodGet, "/v1/models/gpt-4o", e.keys["hr"], nil, ""},
 	} {
-		var reqBody []byte
-		if tc.body != nil {
-			reqBody, _ = json.Marshal(tc.body)
-		}
-		req, _ := http.NewRequest(tc.method, e.srv.URL+tc.path, bytes.NewReader(reqBody))
-		if tc.body != nil {
-			req.Header.Set("Content-Type", cmpOr(tc.contentType, "application/json"))
-		}
-		if tc.token != "" {
-			req.Header.Set("Authorization", "Bearer "+tc.token)
-		}
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		respBody, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		route, params, err := router.FindRoute(req)
-		if err != nil {
-			t.Fatalf("%s %s: not in openapi.json: %v", tc.method, tc.path, err)
-		}
-		input := &openapi3filter.ResponseValidationInput{
-			RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
-				Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}},
-			Status: resp.StatusCode, Header: resp.Header, Body: io.NopCloser(bytes.NewReader(respBody)),
-		}
-		if err := openapi3filter.ValidateResponse(context.Background(), input); err != nil {
-			t.Errorf("%s %s → %d does not match openapi.json: %v\n%s", tc.method, tc.path, resp.StatusCode, err, respBody)
+		x := e.request(tc.method, tc.path, tc.token, tc.body, "Content-Type", tc.contentType)
+		if err := checkOpenAPI(t, router, x); err != nil {
+			t.Errorf("%s %s → %d does not match openapi.json: %v\n%s", tc.method, tc.path, x.status, err, x.body)
 		}
 	}
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

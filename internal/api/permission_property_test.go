@@ -5,7 +5,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
@@ -721,32 +720,16 @@ func (w *propWorld) noteTrace(body []byte) {
 
 func (w *propWorld) request(c *propCaller, route string, body any, stream bool) []byte {
 	w.t.Helper()
-	data, err := json.Marshal(body)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	req, err := http.NewRequest(http.MethodPost, w.srv.URL+route, bytes.NewReader(data))
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	req.Header.Set("Content-Type", "application/json")
-	req.Header.Set("Authorization", "Bearer "+c.token)
+	accept := ""
 	if stream {
-		req.Header.Set("Accept", "text/event-stream")
+		accept = "text/event-stream"
 	}
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		w.t.Fatal(err)
+	x := request(w.t, http.MethodPost, w.srv.URL+route, c.token, body, "Accept", accept)
+	if x.status != http.StatusOK {
+		data, _ := json.Marshal(body)
+		w.t.Fatalf("%s %s as %s: status %d: %s", route, data, c.name, x.status, x.body)
 	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		w.t.Fatalf("%s %s as %s: status %d: %s", route, data, c.name, resp.StatusCode, out)
-	}
-	return out
+	return x.body
 }
 
 // noteConversation keeps the conversation an answer to c was stored in.
@@ -766,19 +749,6 @@ func (w *propWorld) getTrace(c *propCaller, id string) (int, []byte) {
 
 func (w *propWorld) getPath(c *propCaller, path string) (int, []byte) {
 	w.t.Helper()
-	req, err := http.NewRequest(http.MethodGet, w.srv.URL+path, nil)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	req.Header.Set("Authorization", "Bearer "+c.token)
-	resp, err := http.DefaultClient.Do(req)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	out, err := io.ReadAll(resp.Body)
-	if err != nil {
-		w.t.Fatal(err)
-	}
-	return resp.StatusCode, out
+	x := request(w.t, http.MethodGet, w.srv.URL+path, c.token, nil)
+	return x.status, x.body
 }

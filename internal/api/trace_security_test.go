@@ -10,7 +10,6 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
-	"io"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -22,15 +21,11 @@ import (
 	"testing"
 	"time"
 
-	"github.com/getkin/kin-openapi/openapi3"
-	"github.com/getkin/kin-openapi/openapi3filter"
-	"github.com/getkin/kin-openapi/routers/gorillamux"
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/docent-rag/docent/internal/answer"
 	"github.com/docent-rag/docent/internal/api"
 	"github.com/docent-rag/docent/internal/auth"
-	"github.com/docent-rag/docent/internal/embed"
 	"github.com/docent-rag/docent/internal/index"
 	"github.com/docent-rag/docent/internal/ingest"
 	"github.com/docent-rag/docent/internal/metrics"
@@ -101,17 +96,7 @@ func newTraceEnv(t *testing.T, o traceEnvOptions) (*env, *trace.Writer, *logBuff
 	db := dbtest.New(t)
 	logs := &logBuffer{}
 	logger := slog.New(slog.NewJSONHandler(logs, &slog.HandlerOptions{Level: slog.LevelDebug}))
-	emb, err := embed.NewBuiltin(embed.BuiltinConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	in, err := ingest.New(ingest.Config{Source: "demo", Roots: []string{demoCorpus(t, nil)}}, db.Pool, emb, slog.New(slog.DiscardHandler))
-	if err != nil {
-		t.Fatal(err)
-	}
-	if s, err := in.Run(ctx); err != nil || s.Documents.Failed > 0 {
-		t.Fatalf("ingest the demo corpus: %v %v", err, s.Failures)
-	}
+	emb, _ := ingestDemo(t, db, nil, ingest.Config{}, slog.New(slog.DiscardHandler), false)
 	e := &env{t: t, db: db, keys: map[string]string{}, metrics: metrics.New()}
 	for name, spec := range traceKeys {
 		key, prefix, hash, err := auth.GenerateKey()
@@ -346,7 +331,7 @@ func TestAdminCoveringTheCitationsButNotEveryRetrievedChunk(t *testing.T) {
 	t.Parallel()
 	e, _, _ := newTraceEnv(t, traceEnvOptions{})
 	status, _, body := e.post("/v1/answer", e.keys["hr"], map[string]any{"question": vacationQ})
-	a := decodeAnswer(t, body)
+	a := decodeJSON[api.AnswerResponse](t, body)
 	if status != http.StatusOK || a.Refused || len(a.Citations) == 0 {
 		t.Fatalf("HR's vacation answer: %d %s", status, body)
 	}
@@ -504,22 +489,28 @@ func TestClientsCannotChooseTraceIDs(t *testing.T) {
 	}
 }
 
-// TestTracesSurviveADatabaseOutage: the trace writer's connection to PostgreSQL is cut (a
-// proxy resets every connection and refuses new ones) while the server keeps answering;
-// once it is restored, every answered request's trace is written.
-func TestTracesSurviveADatabaseOutage(t *testing.T) {
-	t.Parallel()
-	var proxy *tcpproxy.Proxy
-	e, _, logs := newTraceEnv(t, traceEnvOptions{tracePool: func(t *testing.T, db *dbtest.DB) *pgxpool.Pool {
+// proxied returns a traceEnvOptions pool: one on the test database through a proxy the test
+// can cut, which it stores in *proxy.
+func proxied(proxy **tcpproxy.Proxy) func(t *testing.T, db *dbtest.DB) *pgxpool.Pool {
+	return func(t *testing.T, db *dbtest.DB) *pgxpool.Pool {
 		p, u := tcpproxy.For(t, db.URL)
-		proxy = p
+		*proxy = p
 		pool, err := pgxpool.New(context.Background(), u)
 		if err != nil {
 			t.Fatal(err)
 		}
 		t.Cleanup(pool.Close)
 		return pool
-	}})
+	}
+}
+
+// TestTracesSurviveADatabaseOutage: the trace writer's connection to PostgreSQL is cut (a
+// proxy resets every connection and refuses new ones) while the server keeps answering;
+// once it is restored, every answered request's trace is written.
+func TestTracesSurviveADatabaseOutage(t *testing.T) {
+	t.Parallel()
+	var proxy *tcpproxy.Proxy
+	e, _, logs := newTraceEnv(t, traceEnvOptions{tracePool: proxied(&proxy)})
 	stored := func(ids []string) int {
 		var n int
 		if err := e.db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM answer_traces WHERE id = ANY($1)`, ids).Scan(&n); err != nil {
@@ -562,16 +553,7 @@ func TestTracesSurviveADatabaseRestartAtShutdown(t *testing.T) {
 	t.Parallel()
 	var proxy *tcpproxy.Proxy
 	e, writer, _ := newTraceEnv(t, traceEnvOptions{
-		serverPool: func(t *testing.T, db *dbtest.DB) *pgxpool.Pool {
-			p, u := tcpproxy.For(t, db.URL)
-			proxy = p
-			pool, err := pgxpool.New(context.Background(), u)
-			if err != nil {
-				t.Fatal(err)
-			}
-			t.Cleanup(pool.Close)
-			return pool
-		},
+		serverPool: proxied(&proxy),
 		// Nothing is written before the shutdown.
 		traceCfg: trace.Config{FlushEvery: time.Hour, BatchSize: 1000},
 	})
@@ -627,13 +609,8 @@ func TestTraceContentLeavesNoOtherWay(t *testing.T) {
 // request id against openapi.json.
 func TestTraceResponsesMatchTheOpenAPI(t *testing.T) {
 	t.Parallel()
-	doc := loadSpec(t)
 	e, _, _ := newTraceEnv(t, traceEnvOptions{})
-	doc.Servers = openapi3.Servers{{URL: e.srv.URL}}
-	router, err := gorillamux.NewRouter(doc)
-	if err != nil {
-		t.Fatal(err)
-	}
+	router := openAPIRouter(t, e)
 	id, _ := ask(e, "hr", salaryQ, "X-Request-ID", "openapi-check-1")
 	readTrace(e, "admin-hr", id)
 	for _, tc := range []struct{ path, key string }{
@@ -645,25 +622,9 @@ func TestTraceResponsesMatchTheOpenAPI(t *testing.T) {
 		{"/v1/traces?request_id=openapi-check-1&limit=0", "admin-hr"},
 		{"/v1/traces?request_id=openapi-check-1", "hr"},
 	} {
-		req, _ := http.NewRequest(http.MethodGet, e.srv.URL+tc.path, nil)
-		req.Header.Set("Authorization", "Bearer "+e.keys[tc.key])
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		route, params, err := router.FindRoute(req)
-		if err != nil {
-			t.Fatalf("%s: not in openapi.json: %v", tc.path, err)
-		}
-		input := &openapi3filter.ResponseValidationInput{
-			RequestValidationInput: &openapi3filter.RequestValidationInput{Request: req, PathParams: params, Route: route,
-				Options: &openapi3filter.Options{AuthenticationFunc: openapi3filter.NoopAuthenticationFunc}},
-			Status: resp.StatusCode, Header: resp.Header, Body: io.NopCloser(bytes.NewReader(body)),
-		}
-		if err := openapi3filter.ValidateResponse(context.Background(), input); err != nil {
-			t.Errorf("%s as %s → %d does not match openapi.json: %v\n%s", tc.path, tc.key, resp.StatusCode, err, body)
+		x := e.request(http.MethodGet, tc.path, e.keys[tc.key], nil)
+		if err := checkOpenAPI(t, router, x); err != nil {
+			t.Errorf("%s as %s → %d does not match openapi.json: %v\n%s", tc.path, tc.key, x.status, err, x.body)
 		}
 	}
 }

@@ -142,23 +142,8 @@ func TestWidgetKeyOnlyOnWidgetRoutes(t *testing.T) {
 		{http.MethodGet, "/v1/traces/0123456789abcdef0123456789abcdef", nil},
 		{http.MethodPost, "/v1/widget/sessions", map[string]any{"user": "ana@northwind.example"}},
 	} {
-		var status int
-		var body []byte
-		if tc.method == http.MethodGet {
-			req, _ := http.NewRequest(tc.method, e.srv.URL+tc.path, nil)
-			req.Header.Set("Authorization", "Bearer "+key)
-			req.Header.Set("Origin", intranet)
-			resp, err := http.DefaultClient.Do(req)
-			if err != nil {
-				t.Fatal(err)
-			}
-			var buf bytes.Buffer
-			_, _ = buf.ReadFrom(resp.Body)
-			resp.Body.Close()
-			status, body = resp.StatusCode, buf.Bytes()
-		} else {
-			status, _, body = e.post(tc.path, key, tc.body, "Origin", intranet)
-		}
+		x := e.request(tc.method, tc.path, key, tc.body, "Origin", intranet)
+		status, body := x.status, x.body
 		if code, _ := errorOf(t, body); status != http.StatusForbidden || code != "forbidden_route" {
 			t.Errorf("%s %s: %d %s, want 403 forbidden_route", tc.method, tc.path, status, body)
 		}
@@ -193,18 +178,7 @@ func TestWidgetPreflight(t *testing.T) {
 		t.Fatal(err)
 	}
 	preflight := func(path, origin string) (int, http.Header) {
-		req, _ := http.NewRequest(http.MethodOptions, e.srv.URL+path, nil)
-		if origin != "" {
-			req.Header.Set("Origin", origin)
-		}
-		req.Header.Set("Access-Control-Request-Method", "POST")
-		req.Header.Set("Access-Control-Request-Headers", "authorization, content-type")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		return resp.StatusCode, resp.Header
+		return e.preflight(path, origin, "Access-Control-Request-Headers", "authorization, content-type")
 	}
 	status, h := preflight("/v1/answer", intranet)
 	if status != http.StatusNoContent || h.Get("Access-Control-Allow-Origin") != intranet {
@@ -238,16 +212,8 @@ func TestWidgetCORSBesideTheConfiguredOrigins(t *testing.T) {
 	e := newEnv(t, options{corsOrigins: []string{static}})
 	key := e.widgetKey("intranet", []string{intranet}, []string{"public"})
 	for _, origin := range []string{static, intranet} {
-		req, _ := http.NewRequest(http.MethodOptions, e.srv.URL+"/v1/answer", nil)
-		req.Header.Set("Origin", origin)
-		req.Header.Set("Access-Control-Request-Method", "POST")
-		resp, err := http.DefaultClient.Do(req)
-		if err != nil {
-			t.Fatal(err)
-		}
-		resp.Body.Close()
-		if got := resp.Header.Get("Access-Control-Allow-Origin"); got != origin {
-			t.Errorf("preflight from %s: Access-Control-Allow-Origin %q", origin, got)
+		if _, header := e.preflight("/v1/answer", origin); header.Get("Access-Control-Allow-Origin") != origin {
+			t.Errorf("preflight from %s: Access-Control-Allow-Origin %q", origin, header.Get("Access-Control-Allow-Origin"))
 		}
 	}
 	status, header, body := e.post("/v1/answer", key, map[string]any{"question": vacationQ}, "Origin", intranet)

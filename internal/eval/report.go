@@ -22,14 +22,20 @@ type Report struct {
 	Recall100 float64 `json:"recall@100"`
 	MRR10     float64 `json:"mrr@10"`
 	Latency   Latency `json:"latency_ms"`
-	// Failed counts the queries whose retrieval failed: each counts as finding nothing (0 in
-	// every metric; not in the latencies). Failures lists the first MaxFailures of them.
-	Failed   int            `json:"failed"`
-	Failures []QueryFailure `json:"failures,omitempty"`
+	// The queries whose retrieval failed: each counts as finding nothing (0 in every metric;
+	// not in the latencies).
+	QueryFailures
 	// Folds and Fold are the fold selection (Fold), when the queries were split: the
 	// queries are those of the folds Fold (every fold when empty) of Folds.
 	Folds int   `json:"folds,omitempty"`
 	Fold  []int `json:"fold,omitempty"`
+}
+
+// QueryFailures counts the queries of a run whose retrieval failed and lists the first
+// MaxFailures of them.
+type QueryFailures struct {
+	Failed   int            `json:"failed"`
+	Failures []QueryFailure `json:"failures,omitempty"`
 }
 
 // QueryFailure is a query whose retrieval failed, and why.
@@ -38,14 +44,14 @@ type QueryFailure struct {
 	Error string `json:"error"`
 }
 
-// MaxFailures is the most failures a Report lists.
+// MaxFailures is the most failures a QueryFailures lists.
 const MaxFailures = 20
 
-// Fail counts a failed query in r, listing it while fewer than MaxFailures are.
-func (r *Report) Fail(id string, err error) {
-	r.Failed++
-	if len(r.Failures) < MaxFailures {
-		r.Failures = append(r.Failures, QueryFailure{ID: id, Error: err.Error()})
+// Fail counts a failed query, listing it while fewer than MaxFailures are.
+func (f *QueryFailures) Fail(id string, err error) {
+	f.Failed++
+	if len(f.Failures) < MaxFailures {
+		f.Failures = append(f.Failures, QueryFailure{ID: id, Error: err.Error()})
 	}
 }
 

@@ -377,13 +377,10 @@ func childExtract(req childRequest, data []byte, extend func(time.Duration)) (pa
 // for the files found inside others (e-mail attachments). Scanned PDF pages and images are
 // recognised with ocr (nil: OCR off), within the file's page budget.
 func extractFormat(ctx context.Context, format Format, data []byte, password string, ocr *OCR) (Document, error) {
+	if text := textExtractor(format); text != nil {
+		return text(data)
+	}
 	switch format {
-	case FormatMarkdown:
-		return Markdown(data)
-	case FormatHTML:
-		return HTML(data)
-	case FormatText:
-		return PlainText(data)
 	case FormatPDF:
 		return pdfExtract(ctx, data, password, ocr)
 	case FormatImage:

@@ -39,13 +39,9 @@ func CSV(data []byte, tab bool) (Document, error) {
 	if tab {
 		doc.ContentType = "text/tab-separated-values"
 	}
-	if isBinary(data) {
-		doc.Skip = SkipBinary
+	s, ok := decodeInto(&doc, data, decodeText)
+	if !ok {
 		return doc, nil
-	}
-	s, enc := decodeText(data)
-	if enc != "" {
-		doc.Metadata["charset"] = enc
 	}
 	delim := '\t'
 	if !tab {

@@ -31,13 +31,9 @@ import (
 // matter in a comment and template actions, are handled as in Markdown.
 func HTML(data []byte) (Document, error) {
 	doc := newDocument("text/html")
-	if isBinary(data) {
-		doc.Skip = SkipBinary
+	s, ok := decodeInto(&doc, data, decodeHTML)
+	if !ok {
 		return doc, nil
-	}
-	s, enc := decodeHTML(data)
-	if enc != "" {
-		doc.Metadata["charset"] = enc
 	}
 	fields, body, err := splitJSONComment(s)
 	if err != nil {

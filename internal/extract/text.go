@@ -18,20 +18,30 @@ const maxTitleRunes = 100
 // A binary file is not an error: it is returned with Skip = SkipBinary. PDF and JSON Lines
 // files have their own entry points and are an error here.
 func Text(name string, data []byte) (Document, error) {
-	switch f := Detect(name, data); f {
-	case FormatMarkdown:
-		return Markdown(data)
-	case FormatHTML:
-		return HTML(data)
-	case FormatText:
-		return PlainText(data)
-	case FormatBinary:
+	f := Detect(name, data)
+	if text := textExtractor(f); text != nil {
+		return text(data)
+	}
+	if f == FormatBinary {
 		doc := newDocument("application/octet-stream")
 		doc.Skip = SkipBinary
 		return doc, nil
-	default:
-		return Document{}, fmt.Errorf("extract %s: a %s file needs its own extractor, not Text", name, f)
 	}
+	return Document{}, fmt.Errorf("extract %s: a %s file needs its own extractor, not Text", name, f)
+}
+
+// textExtractor returns the extractor of a text format (Markdown, HTML, plain text), which
+// needs neither a context nor a password, or nil for another format.
+func textExtractor(f Format) func(data []byte) (Document, error) {
+	switch f {
+	case FormatMarkdown:
+		return Markdown
+	case FormatHTML:
+		return HTML
+	case FormatText:
+		return PlainText
+	}
+	return nil
 }
 
 // PlainText extracts a plain-text file: paragraphs separated by blank lines become
@@ -40,13 +50,9 @@ func Text(name string, data []byte) (Document, error) {
 // Windows-1252 (see decodeText); binary content is skipped.
 func PlainText(data []byte) (Document, error) {
 	doc := newDocument("text/plain")
-	if isBinary(data) {
-		doc.Skip = SkipBinary
+	s, ok := decodeInto(&doc, data, decodeText)
+	if !ok {
 		return doc, nil
-	}
-	s, enc := decodeText(data)
-	if enc != "" {
-		doc.Metadata["charset"] = enc
 	}
 	var e emitter
 	for _, para := range strings.Split(textnorm.Collapse(blankLines(s)), "\n\n") {
@@ -54,6 +60,21 @@ func PlainText(data []byte) (Document, error) {
 	}
 	doc.Document = e.document(plainTitle(s))
 	return finish(doc), nil
+}
+
+// decodeInto returns data as text, read by decode (decodeText, decodeHTML), and notes in doc
+// the charset it was read in when not UTF-8. Binary data is not read: doc is marked skipped
+// (SkipBinary) and ok is false.
+func decodeInto(doc *Document, data []byte, decode func([]byte) (text, charset string)) (s string, ok bool) {
+	if isBinary(data) {
+		doc.Skip = SkipBinary
+		return "", false
+	}
+	s, enc := decode(data)
+	if enc != "" {
+		doc.Metadata["charset"] = enc
+	}
+	return s, true
 }
 
 // plainTitle returns the first non-blank line of s if it is shorter than maxTitleRunes and

@@ -36,6 +36,9 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 	}
 	cfg.AfterConnect = func(ctx context.Context, conn *pgx.Conn) error {
 		if err := pgxvec.RegisterTypes(ctx, conn); err != nil {
+			if hinted := poolerHint(err); hinted != err {
+				return hinted
+			}
 			return fmt.Errorf("register pgvector types (is the schema migrated? run `ingest migrate`): %w", err)
 		}
 		return nil
@@ -49,6 +52,18 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 		return nil, fmt.Errorf("connect to %s: %w", describeDB(cfg.ConnConfig), err)
 	}
 	return pool, nil
+}
+
+// poolerHint explains the errors of named prepared statements behind a connection pooler in
+// transaction mode (PgBouncer before 1.21): another client's statement of the same name on
+// the shared server connection ("already exists"), or ours gone with the server connection
+// it was prepared on ("does not exist").
+func poolerHint(err error) error {
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && (pgErr.Code == "42P05" || pgErr.Code == "26000") {
+		return fmt.Errorf("%w\n(behind a connection pooler in transaction mode, such as PgBouncer, add default_query_exec_mode=cache_describe to the database URL: see docs/operations.md)", err)
+	}
+	return err
 }
 
 // describeDB names a database for error messages without its password.

@@ -335,7 +335,7 @@ type ReindexLock struct{ l *SourceLock }
 
 // LockReindex takes the reindex lock without waiting; ErrLocked when another process holds it.
 func LockReindex(ctx context.Context, pool *pgxpool.Pool) (*ReindexLock, error) {
-	l, ok, err := trySessionLock(ctx, pool, "docent.reindex")
+	l, ok, err := tryLock(ctx, pool, "docent.reindex")
 	if err != nil {
 		return nil, fmt.Errorf("lock reindex: %w", err)
 	}

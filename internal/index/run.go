@@ -211,17 +211,22 @@ func (e *LockedError) Error() string {
 
 func (e *LockedError) Unwrap() error { return ErrLocked }
 
-// SourceLock is a held per-source lock: a session advisory lock on a connection of its own,
-// so that it lasts exactly as long as the run, and ends with the process if it dies.
+// SourceLock is a held per-source lock: a transaction advisory lock in a transaction kept
+// open on a connection of its own, so that it lasts exactly as long as the run and ends with
+// the process if it dies. A transaction, not a session, holds it because a transaction is
+// what a connection pooler in transaction mode (PgBouncer) keeps on one server connection:
+// a session lock taken through such a pooler stays on whichever server connection ran it,
+// held by no one and released by no one. The open transaction only takes the lock: it never
+// writes and holds no snapshot between statements, so it holds back no vacuum.
 type SourceLock struct {
 	conn *pgxpool.Conn
-	key  string
+	tx   pgx.Tx
 }
 
 // LockSource takes the lock of the named source without waiting. When another run holds it,
 // the error is a *LockedError naming that run.
 func LockSource(ctx context.Context, pool *pgxpool.Pool, source string) (*SourceLock, error) {
-	l, ok, err := trySessionLock(ctx, pool, "docent.source:"+source)
+	l, ok, err := tryLock(ctx, pool, "docent.source:"+source)
 	if err != nil {
 		return nil, fmt.Errorf("lock source %q: %w", source, err)
 	}
@@ -238,22 +243,24 @@ func LockSource(ctx context.Context, pool *pgxpool.Pool, source string) (*Source
 	return nil, le
 }
 
-// trySessionLock takes the session advisory lock key on a connection of its own without
-// waiting; ok is false when another session holds it.
-func trySessionLock(ctx context.Context, pool *pgxpool.Pool, key string) (l *SourceLock, ok bool, err error) {
+// tryLock takes the advisory lock key in a transaction of its own on a connection of its
+// own without waiting; ok is false when another transaction holds it.
+func tryLock(ctx context.Context, pool *pgxpool.Pool, key string) (l *SourceLock, ok bool, err error) {
 	conn, err := pool.Acquire(ctx)
 	if err != nil {
 		return nil, false, err
 	}
-	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, key).Scan(&ok); err != nil {
+	tx, err := conn.Begin(ctx)
+	if err != nil {
 		conn.Release()
 		return nil, false, err
 	}
-	if !ok {
+	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))`, key).Scan(&ok); err != nil || !ok {
+		_ = tx.Rollback(context.WithoutCancel(ctx))
 		conn.Release()
-		return nil, false, nil
+		return nil, false, err
 	}
-	return &SourceLock{conn: conn, key: key}, true, nil
+	return &SourceLock{conn: conn, tx: tx}, true, nil
 }
 
 // unlockTimeout bounds the release of a source lock: on a lost connection it fails at
@@ -270,9 +277,9 @@ func (l *SourceLock) Unlock(ctx context.Context) error {
 	ctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), unlockTimeout)
 	defer cancel()
 	defer l.conn.Release()
-	if _, err := l.conn.Exec(ctx, `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, l.key); err != nil {
-		// Release the connection from the pool's reuse: its session still holds the lock.
-		// Closing ends the session, which releases the lock; keep the unlock error.
+	if err := l.tx.Rollback(ctx); err != nil && !errors.Is(err, pgx.ErrTxClosed) {
+		// Keep the connection out of the pool's reuse: its transaction may still hold the
+		// lock. Closing ends the transaction, which releases the lock; keep the error.
 		_ = l.conn.Conn().Close(ctx)
 		return fmt.Errorf("unlock: %w", err)
 	}

@@ -122,6 +122,35 @@ func create(t testing.TB, migrated bool) *DB {
 	return &DB{Pool: pool, URL: u.String(), Name: name}
 }
 
+// PgBouncerURL returns the URL of d's database through the PgBouncer (transaction pooling)
+// named by DOCENT_TEST_PGBOUNCER_URL, which `make test` starts in front of the private
+// cluster, with pgx describing statements instead of preparing them by name (what a
+// transaction pooler needs). Without one the test skips, except under CI=true, where it fails.
+func (d *DB) PgBouncerURL(t testing.TB) string {
+	t.Helper()
+	raw := os.Getenv(config.TestPgBouncerURL)
+	if raw == "" {
+		msg := fmt.Sprintf("dbtest: no PgBouncer: run the tests through `make test`, or start one with `scripts/db.sh pgbouncer` and set %s", config.TestPgBouncerURL)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	b, err := url.Parse(raw)
+	if err != nil {
+		t.Fatalf("dbtest: parse %s: invalid URL", config.TestPgBouncerURL)
+	}
+	u, err := url.Parse(d.URL)
+	if err != nil {
+		t.Fatalf("dbtest: parse the test database's URL: %v", err)
+	}
+	u.Host = b.Host
+	q := u.Query()
+	q.Set("default_query_exec_mode", "cache_describe")
+	u.RawQuery = q.Encode()
+	return u.String()
+}
+
 func drop(t testing.TB, name string) {
 	// FORCE ends connections the test leaked (a subprocess still connected, say). It cannot
 	// end an autovacuum worker that happens to be in the database (PostgreSQL 15 refuses with
