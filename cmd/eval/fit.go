@@ -17,7 +17,8 @@ import (
 )
 
 // Fitting the evidence strength model (`eval qa --fit`): a logistic regression of "the
-// question is answerable" on the model's inputs (coverage, gap, agreement), on the tuning
+// question is answerable" on the model's inputs (coverage, gap, agreement; or those
+// --fit-inputs names, among them the candidates of candidates.go), on the tuning
 // folds of several sets at once, each set weighted equally (a question of a set of n weighs
 // 1/n), every input's weight constrained to be ≥ 0 so that strength grows with each input.
 // The threshold is then the one that refuses the most unanswerable questions in the worse
@@ -35,16 +36,85 @@ const (
 	maxFeatureLines = 1_000_000
 )
 
-// fitInputs are the model's inputs, in the order of the fitted weights.
-var fitInputs = []string{"coverage", "gap", "agreement"}
+// modelInputs are the inputs of retrieve.StrengthModel, in the order of its weights: what
+// --fit fits unless --fit-inputs names others.
+var modelInputs = []string{"coverage", "gap", "agreement"}
 
-func inputVector(in retrieve.StrengthInputs) []float64 {
-	return []float64{in.Coverage, in.Gap, in.Agreement}
+// maxFitInputs bounds --fit-inputs: the fit tries every subset of the inputs.
+const maxFitInputs = 12
+
+// inputValue is the named input of a question: one of the model's inputs, or a candidate
+// of the dump (candidateInputs).
+func inputValue(r qaFeatures, name string) (float64, bool) {
+	switch name {
+	case "coverage":
+		return r.Inputs.Coverage, true
+	case "gap":
+		return r.Inputs.Gap, true
+	case "agreement":
+		return r.Inputs.Agreement, true
+	}
+	v, ok := r.Candidates[name]
+	return v, ok
 }
 
-func modelOf(w []float64) retrieve.StrengthModel {
-	return retrieve.StrengthModel{Intercept: w[0], Coverage: w[1], Gap: w[2], Agreement: w[3]}
+// inputVector is the question's values of the named inputs (0 for one it lacks).
+func inputVector(r qaFeatures, names []string) []float64 {
+	x := make([]float64, len(names))
+	for i, n := range names {
+		x[i], _ = inputValue(r, n)
+	}
+	return x
 }
+
+// parseFitInputs checks a --fit-inputs list: known names (the model's inputs or the
+// candidates), each once, at most maxFitInputs.
+func parseFitInputs(s string) ([]string, error) {
+	if s == "" {
+		return modelInputs, nil
+	}
+	var names []string
+	for n := range strings.SplitSeq(s, ",") {
+		n = strings.TrimSpace(n)
+		if !slices.Contains(modelInputs, n) && !slices.Contains(candidateNames, n) {
+			return nil, fmt.Errorf("--fit-inputs: unknown input %q (inputs: %s)", n, strings.Join(append(slices.Clone(modelInputs), candidateNames...), ", "))
+		}
+		if slices.Contains(names, n) {
+			return nil, fmt.Errorf("--fit-inputs: %q twice", n)
+		}
+		names = append(names, n)
+	}
+	if len(names) > maxFitInputs {
+		return nil, fmt.Errorf("--fit-inputs: %d inputs, at most %d", len(names), maxFitInputs)
+	}
+	return names, nil
+}
+
+// fitModel is a fitted strength model: σ(w[0] + Σ w[i+1]·input i).
+type fitModel struct {
+	names []string
+	w     []float64
+}
+
+func (m fitModel) strength(r qaFeatures) float64 {
+	return sigmoid(dot(m.w, append([]float64{1}, inputVector(r, m.names)...)))
+}
+
+func (m fitModel) String() string {
+	var b strings.Builder
+	fmt.Fprintf(&b, "σ(%.2f", m.w[0])
+	for i, n := range m.names {
+		fmt.Fprintf(&b, " + %.2f·%s", m.w[i+1], n)
+	}
+	b.WriteString(")")
+	return b.String()
+}
+
+// scorer is a strength model as a function of a dumped question.
+type scorer func(qaFeatures) float64
+
+// inUse is the model retrieval uses.
+func inUse(r qaFeatures) float64 { return retrieve.DefaultStrengthModel.Strength(r.Inputs) }
 
 // fitSet is one set's questions for the fit.
 type fitSet struct {
@@ -55,7 +125,7 @@ type fitSet struct {
 // runFit fits the model on the tuning folds of the dumps and prints the weights, the
 // threshold and, for each set, the figures of the tuning and held-out folds beside those of
 // the model in use (retrieve.DefaultStrengthModel at DOCENT_MIN_EVIDENCE's default).
-func runFit(paths []string, n int, tune []int, e env) int {
+func runFit(paths []string, names []string, n int, tune []int, e env) int {
 	var sets []fitSet
 	for _, p := range paths {
 		rows, err := readFeatures(p)
@@ -75,16 +145,16 @@ func runFit(paths []string, n int, tune []int, e env) int {
 		}
 		tuning = append(tuning, t)
 	}
-	w := fitStrength(tuning)
+	w := fitStrength(tuning, names)
 	// The weights go into the code with two decimals: the threshold and the figures are
 	// those of the rounded weights.
 	for i := range w {
 		w[i] = math.Round(w[i]*100) / 100
 	}
-	m := modelOf(w)
-	th, ok := chooseThreshold(m, tuning, minAnswered)
-	fmt.Fprintf(e.stdout, "strength = σ(%.2f + %.2f·coverage + %.2f·gap + %.2f·agreement), fitted on folds %s of %d (%s; each set weighted equally, weights ≥ 0)\n",
-		w[0], w[1], w[2], w[3], fmtInts(tune), n, strings.Join(setNames(sets), ", "))
+	m := fitModel{names: names, w: w}
+	th, ok := chooseThreshold(m.strength, tuning, minAnswered)
+	fmt.Fprintf(e.stdout, "strength = %s, fitted on folds %s of %d (%s; each set weighted equally, weights ≥ 0)\n",
+		m, fmtInts(tune), n, strings.Join(setNames(sets), ", "))
 	if ok {
 		fmt.Fprintf(e.stdout, "threshold %.2f: refuses the most unanswerable questions in the worse tuning set while answering ≥ %.2f of answerable ones in each\n", th, minAnswered)
 	} else {
@@ -105,10 +175,10 @@ func runFit(paths []string, n int, tune []int, e env) int {
 			in   bool
 		}{{"tune", true}, {"held out", false}} {
 			rows := slices.DeleteFunc(slices.Clone(s.rows), func(r qaFeatures) bool { return isTune(r) != part.in })
-			a1, r1 := answeredRefused(m, rows, th)
-			a2, r2 := answeredRefused(retrieve.DefaultStrengthModel, rows, current)
+			a1, r1 := answeredRefused(m.strength, rows, th)
+			a2, r2 := answeredRefused(inUse, rows, current)
 			fmt.Fprintf(e.stdout, "%s\t%s\t%d\t%.3f\t%.2f/%.2f\t%.3f\t%.2f/%.2f\n", s.name, part.name, len(rows),
-				aucOf(m, rows), a1, r1, aucOf(retrieve.DefaultStrengthModel, rows), a2, r2)
+				aucOf(m.strength, rows), a1, r1, aucOf(inUse, rows), a2, r2)
 		}
 	}
 	return exitOK
@@ -132,7 +202,7 @@ func hasBothClasses(rows []qaFeatures) bool {
 }
 
 // readFeatures reads a --features dump; every line must be a question with a fold key and
-// inputs within [0, 1].
+// inputs and candidates within [0, 1].
 func readFeatures(path string) ([]qaFeatures, error) {
 	f, err := os.Open(path)
 	if err != nil {
@@ -162,9 +232,17 @@ func parseFeatures(r io.Reader, name string) ([]qaFeatures, error) {
 		if q.FoldKey == "" {
 			return nil, fmt.Errorf("%s:%d: no \"fold_key\" (a dump of an older eval qa?)", name, line)
 		}
-		for i, v := range inputVector(q.Inputs) {
+		for i, v := range inputVector(q, modelInputs) {
 			if !(v >= 0 && v <= 1) {
-				return nil, fmt.Errorf("%s:%d: input %s = %v is not within [0, 1]", name, line, fitInputs[i], v)
+				return nil, fmt.Errorf("%s:%d: input %s = %v is not within [0, 1]", name, line, modelInputs[i], v)
+			}
+		}
+		for k, v := range q.Candidates {
+			if !slices.Contains(candidateNames, k) {
+				return nil, fmt.Errorf("%s:%d: unknown candidate input %q", name, line, k)
+			}
+			if !(v >= 0 && v <= 1) {
+				return nil, fmt.Errorf("%s:%d: candidate %s = %v is not within [0, 1]", name, line, k, v)
 			}
 		}
 		rows = append(rows, q)
@@ -178,26 +256,26 @@ func parseFeatures(r io.Reader, name string) ([]qaFeatures, error) {
 	return rows, nil
 }
 
-// fitStrength returns the weights (intercept first, then fitInputs) of the logistic
+// fitStrength returns the weights (intercept first, then the named inputs) of the logistic
 // regression on the sets, each set weighing 1 in all, every input weight ≥ 0. The problem is
 // convex, so its constrained optimum is the unconstrained optimum over some subset of the
 // inputs (the others at 0) whose weights are all ≥ 0: every subset is fitted by Newton's
 // method and the best feasible one kept.
-func fitStrength(sets [][]qaFeatures) []float64 {
+func fitStrength(sets [][]qaFeatures, names []string) []float64 {
 	var x [][]float64
 	var y, wt []float64
 	for _, s := range sets {
 		for _, r := range s {
-			x = append(x, append([]float64{1}, inputVector(r.Inputs)...))
+			x = append(x, append([]float64{1}, inputVector(r, names)...))
 			y = append(y, b2f(r.Answerable))
 			wt = append(wt, 1/float64(len(s)))
 		}
 	}
-	d := len(fitInputs) + 1
+	d := len(names) + 1
 	best, bestLL := make([]float64, d), math.Inf(-1)
-	for mask := range 1 << len(fitInputs) {
+	for mask := range 1 << len(names) {
 		free := []int{0}
-		for j := range fitInputs {
+		for j := range names {
 			if mask&(1<<j) != 0 {
 				free = append(free, j+1)
 			}
@@ -337,7 +415,7 @@ func solve(m [][]float64, g []float64) []float64 {
 // at least minAns of the answerable questions in every set (the lowest such threshold on a
 // tie); ok is false when none does, and then the threshold is the one whose worst set
 // answers the most.
-func chooseThreshold(m retrieve.StrengthModel, sets [][]qaFeatures, minAns float64) (th float64, ok bool) {
+func chooseThreshold(m scorer, sets [][]qaFeatures, minAns float64) (th float64, ok bool) {
 	bestRefused, bestAnswered := -1.0, -1.0
 	fallback := 0.0
 	for t := 1; t < 100; t++ {
@@ -362,10 +440,10 @@ func chooseThreshold(m retrieve.StrengthModel, sets [][]qaFeatures, minAns float
 
 // answeredRefused returns the shares of answerable questions at or above th and of
 // unanswerable ones below it.
-func answeredRefused(m retrieve.StrengthModel, rows []qaFeatures, th float64) (answered, refused float64) {
+func answeredRefused(m scorer, rows []qaFeatures, th float64) (answered, refused float64) {
 	var na, nu float64
 	for _, r := range rows {
-		s := m.Strength(r.Inputs)
+		s := m(r)
 		if r.Answerable {
 			na++
 			if s >= th {
@@ -381,11 +459,11 @@ func answeredRefused(m retrieve.StrengthModel, rows []qaFeatures, th float64) (a
 	return answered / max(1, na), refused / max(1, nu)
 }
 
-func aucOf(m retrieve.StrengthModel, rows []qaFeatures) float64 {
+func aucOf(m scorer, rows []qaFeatures) float64 {
 	s := make([]float64, len(rows))
 	l := make([]bool, len(rows))
 	for i, r := range rows {
-		s[i], l[i] = m.Strength(r.Inputs), r.Answerable
+		s[i], l[i] = m(r), r.Answerable
 	}
 	return eval.ROCAUC(s, l)
 }

@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -20,9 +21,10 @@ func synthetic(rng *rand.Rand, n int, w []float64) []qaFeatures {
 	rows := make([]qaFeatures, n)
 	for i := range rows {
 		cov := rng.Float64()
-		in := retrieve.StrengthInputs{Coverage: cov, Gap: cov * rng.Float64(), Agreement: rng.Float64()}
-		p := sigmoid(dot(w, append([]float64{1}, inputVector(in)...)))
-		rows[i] = qaFeatures{ID: fmt.Sprint(i), FoldKey: fmt.Sprint(i), Answerable: rng.Float64() < p, Inputs: in}
+		r := qaFeatures{ID: fmt.Sprint(i), FoldKey: fmt.Sprint(i),
+			Inputs: retrieve.StrengthInputs{Coverage: cov, Gap: cov * rng.Float64(), Agreement: rng.Float64()}}
+		r.Answerable = rng.Float64() < sigmoid(dot(w, append([]float64{1}, inputVector(r, modelInputs)...)))
+		rows[i] = r
 	}
 	return rows
 }
@@ -32,7 +34,7 @@ func gradient(sets [][]qaFeatures, w []float64) []float64 {
 	g := make([]float64, len(w))
 	for _, s := range sets {
 		for _, r := range s {
-			x := append([]float64{1}, inputVector(r.Inputs)...)
+			x := append([]float64{1}, inputVector(r, modelInputs)...)
 			d := (b2f(r.Answerable) - sigmoid(dot(w, x))) / float64(len(s))
 			for j := range g {
 				g[j] += d * x[j]
@@ -52,7 +54,7 @@ func TestFitStrengthRecoversWeights(t *testing.T) {
 	want := []float64{-2.5, 4, 1.5, 1}
 	rng := rand.New(rand.NewPCG(1, 2))
 	sets := [][]qaFeatures{synthetic(rng, 20000, want)}
-	got := fitStrength(sets)
+	got := fitStrength(sets, modelInputs)
 	for j := range want {
 		if math.Abs(got[j]-want[j]) > 0.4 {
 			t.Errorf("weights %.3f, want about %v", got, want)
@@ -74,7 +76,7 @@ func TestFitStrengthWeightsNonNegative(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(3, 4))
 	sets := [][]qaFeatures{synthetic(rng, 5000, []float64{-1, 3, 0, -2})}
-	got := fitStrength(sets)
+	got := fitStrength(sets, modelInputs)
 	if got[3] != 0 {
 		t.Fatalf("agreement weight %.3f, want 0 (it lowers the chance of an answer)", got[3])
 	}
@@ -99,8 +101,8 @@ func TestFitStrengthWeighsSetsEqually(t *testing.T) {
 	t.Parallel()
 	rng := rand.New(rand.NewPCG(5, 6))
 	a, b := synthetic(rng, 400, []float64{-3, 6, 0, 0}), synthetic(rng, 400, []float64{-1, 0, 0, 3})
-	w1 := fitStrength([][]qaFeatures{a, b})
-	w2 := fitStrength([][]qaFeatures{a, append(append(append([]qaFeatures{}, b...), b...), b...)})
+	w1 := fitStrength([][]qaFeatures{a, b}, modelInputs)
+	w2 := fitStrength([][]qaFeatures{a, append(append(append([]qaFeatures{}, b...), b...), b...)}, modelInputs)
 	for j := range w1 {
 		if math.Abs(w1[j]-w2[j]) > 1e-6 {
 			t.Fatalf("weights %.4f with the second set once, %.4f with it three times", w1, w2)
@@ -113,7 +115,7 @@ func TestFitStrengthWeighsSetsEqually(t *testing.T) {
 func TestChooseThreshold(t *testing.T) {
 	t.Parallel()
 	// A model whose strength is coverage itself (σ(logit)), so that the inputs are strengths.
-	m := retrieve.StrengthModel{Coverage: 1}
+	m := func(r qaFeatures) float64 { return retrieve.StrengthModel{Coverage: 1}.Strength(r.Inputs) }
 	row := func(s float64, ans bool) qaFeatures {
 		return qaFeatures{Answerable: ans, Inputs: retrieve.StrengthInputs{Coverage: math.Log(s / (1 - s))}}
 	}
@@ -150,6 +152,8 @@ func TestParseFeatures(t *testing.T) {
 		{`{"id":"q1","fold_key":"k","inputs":{"coverage":1.5}}`, "coverage = 1.5"},
 		{`{"id":"q1","fold_key":"k","inputs":{"gap":-0.1}}`, "gap = -0.1"},
 		{`{"id":`, "f:1"},
+		{`{"id":"q1","fold_key":"k","candidates":{"sentence":1.5}}`, "sentence = 1.5"},
+		{`{"id":"q1","fold_key":"k","candidates":{"mystery":0.5}}`, "unknown candidate"},
 	} {
 		if _, err := parseFeatures(strings.NewReader(tt.in), "f"); err == nil || !strings.Contains(err.Error(), tt.want) {
 			t.Errorf("%q: error %v, want %q", tt.in, err, tt.want)
@@ -161,15 +165,21 @@ func TestParseFeatures(t *testing.T) {
 func FuzzParseFeatures(f *testing.F) {
 	f.Add([]byte(`{"id":"q1","fold_key":"c1","answerable":true,"inputs":{"coverage":0.5,"gap":0.1,"agreement":1}}`))
 	f.Add([]byte(`{"id":"q1","fold_key":"c1","inputs":{"coverage":NaN}}`))
+	f.Add([]byte(`{"id":"q1","fold_key":"c1","inputs":{},"candidates":{"sentence":0.5,"pairs":2}}`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		rows, err := parseFeatures(bytes.NewReader(data), "f")
 		if err != nil {
 			return
 		}
 		for _, r := range rows {
-			for _, v := range inputVector(r.Inputs) {
+			for _, v := range inputVector(r, modelInputs) {
 				if !(v >= 0 && v <= 1) || r.FoldKey == "" {
 					t.Fatalf("accepted %+v", r)
+				}
+			}
+			for k, v := range r.Candidates {
+				if !(v >= 0 && v <= 1) || !slices.Contains(candidateNames, k) {
+					t.Fatalf("accepted candidate %s = %v", k, v)
 				}
 			}
 		}
@@ -218,9 +228,16 @@ func TestQAFit(t *testing.T) {
 		}
 		tune = append(tune, kept)
 	}
-	w := fitStrength(tune)
+	w := fitStrength(tune, modelInputs)
 	if want := fmt.Sprintf("σ(%.2f + %.2f·coverage", w[0], w[1]); !strings.Contains(stdout, want) {
 		t.Errorf("output %s: want the tuning folds' fit %s", stdout, want)
+	}
+	code, stdout, stderr = runEval(t, "qa", "--fit", a+","+b, "--folds", "5", "--tune-folds", "0,1,2", "--fit-inputs", "coverage,sentence")
+	if first, _, _ := strings.Cut(stdout, "\n"); code != exitOK || !strings.Contains(first, "·coverage + ") || !strings.Contains(first, "·sentence)") || strings.Contains(first, "gap") {
+		t.Errorf("--fit-inputs coverage,sentence: exit %d\n%s\n%s", code, stdout, stderr)
+	}
+	if code, _, stderr := runEval(t, "qa", "--fit", a, "--folds", "5", "--tune-folds", "0,1,2", "--fit-inputs", "coverage,mystery"); code != exitUsage || !strings.Contains(stderr, "mystery") {
+		t.Errorf("--fit-inputs with an unknown input: exit %d, %s", code, stderr)
 	}
 	if code, _, stderr := runEval(t, "qa", "--fit", a, "--folds", "5"); code != exitUsage || !strings.Contains(stderr, "--tune-folds") {
 		t.Errorf("--fit without --tune-folds: exit %d, %s", code, stderr)
@@ -237,5 +254,40 @@ func TestQAFit(t *testing.T) {
 	}
 	if code, _, stderr := runEval(t, "qa", "--fit", old, "--folds", "5", "--tune-folds", "0"); code != exitUsage || !strings.Contains(stderr, "old.jsonl:1") {
 		t.Errorf("an old dump: exit %d, %s", code, stderr)
+	}
+}
+
+// TestFitCandidateInputs: --fit-inputs fits the named inputs, a candidate read from the
+// dump's candidates like a model input; a candidate that lowers the chance of an answer gets
+// 0; unknown or repeated names, or too many, are refused.
+func TestFitCandidateInputs(t *testing.T) {
+	t.Parallel()
+	rng := rand.New(rand.NewPCG(9, 10))
+	rows := make([]qaFeatures, 8000)
+	for i := range rows {
+		s, p := rng.Float64(), rng.Float64()
+		rows[i] = qaFeatures{ID: fmt.Sprint(i), FoldKey: fmt.Sprint(i), Candidates: map[string]float64{"sentence": s, "pairs": p},
+			Inputs: retrieve.StrengthInputs{Coverage: rng.Float64()}}
+		rows[i].Answerable = rng.Float64() < sigmoid(-2+4*s-1*p)
+	}
+	names, err := parseFitInputs("coverage,sentence,pairs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	w := fitStrength([][]qaFeatures{rows}, names)
+	if math.Abs(w[0]+2) > 0.4 || math.Abs(w[1]) > 0.3 || math.Abs(w[2]-4) > 0.5 || w[3] != 0 {
+		t.Errorf("weights %.3f for %v, want about -2, 0, 4 and exactly 0 for pairs (it lowers the chance)", w, names)
+	}
+	m := fitModel{names: names, w: w}
+	if got := m.String(); !strings.Contains(got, "·sentence") || !strings.Contains(got, "·pairs") {
+		t.Errorf("model %s: want every input named", got)
+	}
+	if got, _ := parseFitInputs(""); !slices.Equal(got, modelInputs) {
+		t.Errorf("no --fit-inputs: %v, want the model's inputs", got)
+	}
+	for _, bad := range []string{"coverage,mystery", "sentence,sentence", strings.Join(append(slices.Clone(modelInputs), candidateNames...), ","), "dense_top"} {
+		if _, err := parseFitInputs(bad); err == nil {
+			t.Errorf("--fit-inputs %q accepted", bad)
+		}
 	}
 }

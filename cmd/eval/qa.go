@@ -115,6 +115,8 @@ type qaFeatures struct {
 	Found      bool                    `json:"gold_found"`
 	Strength   float64                 `json:"strength"`
 	Inputs     retrieve.StrengthInputs `json:"inputs"`
+	// Candidates are the candidate inputs (candidates.go), which --fit-inputs can name.
+	Candidates map[string]float64 `json:"candidates,omitempty"`
 }
 
 func runQA(ctx context.Context, args []string, e env) int {
@@ -136,13 +138,16 @@ the run goes on, and the exit status is then 3 (likewise with --groups).
 
 With --fit A.jsonl,B.jsonl (dumps of --features, one per set) nothing is retrieved: the
 strength model is fitted on the tuning folds of the dumps and its weights and threshold are
-printed (see fitStrength).`)
+printed (see fitStrength); --fit-inputs fits other inputs instead of coverage, gap and
+agreement, among them the candidates every dump carries (candidates.go: signals from the
+passages themselves, measured and not used by the server).`)
 	dir := fs.String("dataset", "", "QA dataset directory (required, except with --fit)")
 	format := fs.String("format", "clapnq", "clapnq or mtrag")
 	k := fs.Int("k", 5, "passages that count as retrieved")
 	tuneFolds := fs.String("tune-folds", "", "with --folds: the folds settings are tuned on (comma-separated); the report adds their row and the held-out row")
 	features := fs.String("features", "", "write each question's strength inputs to this file (JSON Lines), for --fit")
 	fit := fs.String("fit", "", "fit the strength model on the tuning folds of these --features dumps (comma-separated; needs --folds and --tune-folds)")
+	fitInputs := fs.String("fit-inputs", "", "with --fit: the inputs to fit, comma-separated: coverage, gap, agreement and the dumps' candidates (default: the model's, coverage,gap,agreement)")
 	var flags retrievalFlagSet
 	flags.register(fs)
 	if code := parse(fs, args, e); code >= 0 {
@@ -161,7 +166,11 @@ printed (see fitStrength).`)
 		if len(tune) == 0 {
 			return c.exit(usagef("--fit needs --folds N and --tune-folds"))
 		}
-		return runFit(strings.Split(*fit, ","), folds.N, tune, e)
+		names, err := parseFitInputs(*fitInputs)
+		if err != nil {
+			return c.exit(usage(err))
+		}
+		return runFit(strings.Split(*fit, ","), names, folds.N, tune, e)
 	}
 	return c.exit(c.qa(ctx, qaSettings{dir: *dir, format: *format, k: *k, features: *features, flags: flags, folds: folds, tune: tune}))
 }
@@ -268,7 +277,7 @@ func (c command) qa(ctx context.Context, set qaSettings) error {
 		outs[i] = o
 		if set.features != "" {
 			dump = append(dump, qaFeatures{ID: q.id, FoldKey: q.foldKey, Collection: q.collection, Answerable: q.answerable,
-				Found: o.found > 0, Strength: o.strength, Inputs: o.inputs})
+				Found: o.found > 0, Strength: o.strength, Inputs: o.inputs, Candidates: candidateInputs(q.query, res)})
 		}
 		return nil
 	})

@@ -2,6 +2,7 @@ package retrieve
 
 import (
 	"cmp"
+	"math"
 	"slices"
 )
 
@@ -13,7 +14,7 @@ import (
 // Lexical and dense scores live on different scales (BM25 is unbounded, a cosine
 // similarity is not), so they are combined either by rank (weighted reciprocal rank
 // fusion: Σ w/(k + rank)) or after normalising each leg's scores to [0, 1] over its own list
-// (convex: a weighted mean). The weights let the stronger leg dominate: with equal weights
+// (convex: a weighted mean; a lexical list shorter than Depth over [0, top], see below). The weights let the stronger leg dominate: with equal weights
 // a weak leg pulls the fused ranking below the strong leg alone. And how much the dense leg
 // can add depends on the corpus and the query: an embedder that knows nothing of a corpus's
 // vocabulary ranks by noise, and a fixed weight then reorders the lexical leg's near-ties at
@@ -71,7 +72,18 @@ func Fuse(cfg Config, lex, dense []Hit, mode Mode) ([]Hit, float64) {
 	case cfg.Fusion == FusionConvex:
 		wl := cfg.LexicalWeight
 		wd = cfg.denseWeight(lex, dense)
-		for id, v := range normalized(lex) {
+		// BM25 scores start at 0 (a chunk without any query term). A lexical list cut at
+		// Depth leaves out chunks that score at most its last, so its range is [last, top];
+		// a shorter one ended because few chunks hold the query's terms (or can reach its
+		// top ExactTop: see lexical), so the chunks it left out may score anything down to
+		// 0, and min–max would put its last hit level with them: a chunk with the query's
+		// rare term scored like one without any query term, which any dense score then
+		// outranks. Its range is [0, top].
+		floor := math.Inf(1)
+		if len(lex) < cfg.Depth {
+			floor = 0
+		}
+		for id, v := range normalizedAbove(lex, floor) {
 			byID[id].Score += wl * v
 		}
 		for id, v := range normalized(dense) {
@@ -150,12 +162,16 @@ func (c Config) denseWeight(lex, dense []Hit) float64 {
 }
 
 // normalized maps each hit's score to [0, 1] over the list (min–max; all 1 when equal).
-func normalized(hits []Hit) map[int64]float64 {
+func normalized(hits []Hit) map[int64]float64 { return normalizedAbove(hits, math.Inf(1)) }
+
+// normalizedAbove maps each hit's score to [0, 1] over the range from the lower of floor
+// and the list's least score up to its greatest (all 1 when the range is empty).
+func normalizedAbove(hits []Hit, floor float64) map[int64]float64 {
 	out := make(map[int64]float64, len(hits))
 	if len(hits) == 0 {
 		return out
 	}
-	lo, hi := hits[0].Score, hits[0].Score
+	lo, hi := floor, hits[0].Score
 	for _, h := range hits {
 		lo, hi = min(lo, h.Score), max(hi, h.Score)
 	}

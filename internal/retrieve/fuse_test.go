@@ -10,7 +10,7 @@ import (
 )
 
 func TestFuse(t *testing.T) {
-	lex := []Hit{{ChunkID: 1, Score: 10}, {ChunkID: 2, Score: 6}, {ChunkID: 3, Score: 2}}
+	lex := []Hit{{ChunkID: 1, Score: 10}, {ChunkID: 2, Score: 6}, {ChunkID: 3, Score: 1}}
 	dense := []Hit{{ChunkID: 3, Score: 0.9}, {ChunkID: 4, Score: 0.8}, {ChunkID: 1, Score: 0.1}}
 	tests := []struct {
 		name   string
@@ -19,17 +19,19 @@ func TestFuse(t *testing.T) {
 		want   []int64
 		weight float64
 	}{
-		// Convex, lexical 1, dense 0.2: normalised lexical 1, 0.5, 0; dense 1, 0.875, 0.
-		// 1: (1 + 0)/1.2; 2: 0.5/1.2; 3: (0 + 0.2)/1.2; 4: 0.175/1.2.
+		// The lexical list is shorter than Depth, so normalised from 0: 1, 0.6, 0.1; the
+		// dense leg min–max: 1, 0.875, 0 (TestShortLexicalListCountsFromZero).
+		// Convex, lexical 1, dense 0.2: 1: 1/1.2; 2: 0.6/1.2; 3: (0.1 + 0.2)/1.2; 4: 0.175/1.2.
 		{"convex favours the strong leg", Config{Fusion: FusionConvex, LexicalWeight: 1, DenseWeight: 0.2, AgreementDepth: -1}, Hybrid, []int64{1, 2, 3, 4}, 0.2},
-		// Equal convex weights: 3 (0 + 1), 1 (1 + 0), 4 (0.875), 2 (0.5).
-		{"convex, equal weights", Config{Fusion: FusionConvex, LexicalWeight: 1, DenseWeight: 1, AgreementDepth: -1}, Hybrid, []int64{1, 3, 4, 2}, 1},
+		// Equal convex weights: 3 (0.1 + 1), 1 (1 + 0), 4 (0.875), 2 (0.6).
+		{"convex, equal weights", Config{Fusion: FusionConvex, LexicalWeight: 1, DenseWeight: 1, AgreementDepth: -1}, Hybrid, []int64{3, 1, 4, 2}, 1},
 		// Agreement over the top 2: {1, 2} and {3, 4} share nothing, so the dense leg has no
 		// say: the lexical order, then the dense-only chunk.
 		{"no agreement, no dense weight", Config{Fusion: FusionConvex, LexicalWeight: 1, DenseWeight: 1, AgreementDepth: 2}, Hybrid, []int64{1, 2, 3, 4}, 0},
 		// Over the top 3 they share 1 and 3 (2/3 ≥ full 0.5): the full weight, as above.
-		{"agreement, full dense weight", Config{Fusion: FusionConvex, LexicalWeight: 1, DenseWeight: 1, AgreementDepth: 3, AgreementFull: 0.5}, Hybrid, []int64{1, 3, 4, 2}, 1},
-		// Over the top 10 (the default) 2 of 10 are common: 0.2/0.5 of the weight 1.
+		{"agreement, full dense weight", Config{Fusion: FusionConvex, LexicalWeight: 1, DenseWeight: 1, AgreementDepth: 3, AgreementFull: 0.5}, Hybrid, []int64{3, 1, 4, 2}, 1},
+		// Over the top 10 (the default) 2 of 10 are common: 0.2/0.5 of the weight 1:
+		// 1 (1), 2 (0.6), 3 (0.1 + 0.4), 4 (0.35).
 		{"agreement, part of the weight", Config{Fusion: FusionConvex, LexicalWeight: 1, DenseWeight: 1}, Hybrid, []int64{1, 2, 3, 4}, 0.4},
 		// RRF k=60: 1: 1/61 + 1/63; 3: 1/63 + 1/61 (tie: lexical order); 2: 1/62; 4: 1/62.
 		{"rrf", Config{Fusion: FusionRRF, RRFK: 60, LexicalWeight: 1, DenseWeight: 1, AgreementDepth: -1}, Hybrid, []int64{1, 3, 2, 4}, 1},
@@ -51,6 +53,40 @@ func TestFuse(t *testing.T) {
 				}
 			}
 		})
+	}
+}
+
+// TestShortLexicalListCountsFromZero: a lexical list shorter than Depth ended because few
+// chunks hold the query's terms, so its scores are normalised from 0, not from its last
+// hit: a chunk holding the query's terms at lexical rank 3 of 3 stays above a chunk only
+// the dense leg found (MTRAG ibmcloud, issue 12 item 6). A full list (Depth hits) keeps
+// min–max, as does the dense leg.
+func TestShortLexicalListCountsFromZero(t *testing.T) {
+	lex := []Hit{{ChunkID: 1, Score: 16.9}, {ChunkID: 2, Score: 9.5}, {ChunkID: 3, Score: 9.3}}
+	dense := []Hit{{ChunkID: 5, Score: 0.9}, {ChunkID: 1, Score: 0.8}, {ChunkID: 3, Score: 0.5}}
+	cfg := Config{Fusion: FusionConvex, LexicalWeight: 1, DenseWeight: 0.2, AgreementDepth: -1}
+	// From 0: lexical 1, 0.562, 0.550; dense 1, 0.75, 0 (min–max): 1 1.15, 2 0.562, 3 0.550, 5 0.2.
+	got, _ := Fuse(cfg, lex, dense, Hybrid)
+	if diff := cmp.Diff([]int64{1, 2, 3, 5}, ids(got)); diff != "" {
+		t.Errorf("short lexical list (-want +got):\n%s", diff)
+	}
+	// Depth 3: the list is full, min–max: lexical 1, 0.027, 0: 1 1.15, 5 0.2, 2 0.027 (and
+	// 3, 0, past Depth).
+	cfg.Depth = 3
+	got, _ = Fuse(cfg, lex, dense, Hybrid)
+	if diff := cmp.Diff([]int64{1, 5, 2}, ids(got)); diff != "" {
+		t.Errorf("full lexical list (-want +got):\n%s", diff)
+	}
+	// Normalisation stays within [0, 1] whatever the floor, and an empty range is all 1.
+	for _, floor := range []float64{0, math.Inf(1), -5} {
+		for id, v := range normalizedAbove(lex, floor) {
+			if !(v >= 0 && v <= 1) {
+				t.Errorf("floor %v: chunk %d normalised to %v", floor, id, v)
+			}
+		}
+	}
+	if got := normalizedAbove([]Hit{{ChunkID: 1, Score: 0}}, 0); got[1] != 1 {
+		t.Errorf("one hit at 0: %v, want 1", got)
 	}
 }
 

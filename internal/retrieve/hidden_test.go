@@ -241,9 +241,13 @@ func describeResult(res *retrieve.Result) string {
 		ev = append(ev, it.ChunkIDs...)
 	}
 	in := res.StrengthInputs()
-	return fmt.Sprintf("lexical [%s] exact %v; dense %s [%s]; ranked [%s]; evidence %v; strength %x (inputs %x %x %x %d %x)",
+	var terms strings.Builder // the IDFs only: TestHiddenTermsCostWhatAbsentTermsCost swaps a word
+	for _, qt := range res.QueryTerms() {
+		fmt.Fprintf(&terms, "%x ", qt.IDF)
+	}
+	return fmt.Sprintf("lexical [%s] exact %v; dense %s [%s]; ranked [%s]; evidence %v; strength %x (inputs %x %x %x %d %x); term IDFs [%s]",
 		hits(res.Lexical), res.LexicalExact, res.DensePlan, hits(res.Dense), hits(res.Ranked), ev, res.Strength,
-		in.Coverage, in.Gap, in.Agreement, in.DenseRank, in.NormalizedBM25)
+		in.Coverage, in.Gap, in.Agreement, in.DenseRank, in.NormalizedBM25, terms.String())
 }
 
 func writeFiles(t *testing.T, dir string, files map[string]string) {

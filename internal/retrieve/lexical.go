@@ -24,6 +24,8 @@ type lexicalResult struct {
 	// idfSum is the sum of the IDFs of the query terms the caller can find (for the
 	// normalised-BM25 baseline that evaluations compare strength with).
 	idfSum float64
+	// terms are the query lexemes the caller can find, with their IDFs (Result.QueryTerms).
+	terms []QueryTerm
 }
 
 // mergeScored merges two rankings of the same scoring (a chunk in both has the same score),
@@ -92,6 +94,7 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 		ws = append(ws, weighted{Term: t, w: w, ub: r.termBound(t, w, corpus.AvgLength)})
 		totalW += w
 		res.idfSum += idf
+		res.terms = append(res.terms, QueryTerm{Lexeme: t.Lexeme, IDF: idf})
 		res.maxScore += w * (r.cfg.K1 + 1)
 	}
 	ctxTerms, err := r.contextTerms(ctx, chunking, q, req, ws, chunks, corpus.AvgLength)

@@ -312,6 +312,7 @@ type Result struct {
 	Timings  Timings
 
 	strengthInputs StrengthInputs // what Strength was computed from
+	queryTerms     []QueryTerm    // the lexical leg's terms and IDFs
 }
 
 // Retrieve runs one retrieval for the caller's principals.
@@ -398,6 +399,7 @@ func (r *Retriever) Retrieve(ctx context.Context, req Request) (*Result, error) 
 	if lex != nil {
 		res.Lexical = ranks(lex.hits)
 		res.LexicalExact = lex.exact
+		res.queryTerms = lex.terms
 	}
 	res.Dense = ranks(dense)
 	for i := range res.Dense {

@@ -94,3 +94,15 @@ func strengthInputs(lex *lexicalResult, dense []Hit) StrengthInputs {
 // StrengthInputs returns what the result's evidence strength was computed from (zero
 // without evidence).
 func (res *Result) StrengthInputs() StrengthInputs { return res.strengthInputs }
+
+// QueryTerm is a query lexeme that some chunk the caller can see contains, with its IDF
+// from the caller's own statistics (see lexical).
+type QueryTerm struct {
+	Lexeme string  `json:"lexeme"`
+	IDF    float64 `json:"idf"`
+}
+
+// QueryTerms returns the lexical leg's query terms that the caller can find, in the
+// query's order, with their IDFs (nil without a lexical leg): what evaluations compute
+// candidate strength inputs from.
+func (res *Result) QueryTerms() []QueryTerm { return res.queryTerms }
