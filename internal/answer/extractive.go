@@ -566,7 +566,8 @@ func (q weightedQuery) matchesAny(terms []int32) bool {
 }
 
 // query weighs the question's terms by their rarity across the n sources; for a follow-up
-// question, the terms of the earlier question count at half weight.
+// question, the terms of the earlier question count at half weight (in the total only when
+// the question has at most one word of its own).
 func (x *extraction) query(question string, history []Turn, n int) weightedQuery {
 	var q weightedQuery
 	add := func(terms []string, w float64) {
@@ -594,12 +595,21 @@ func (x *extraction) query(question string, history []Turn, n int) weightedQuery
 	}
 	add(contentTerms(nil, question), 1)
 	q.own = len(q.ids)
-	if prev := previousQuestions(question, history); len(prev) > 0 {
+	if prev := followedQuestions(question, history); len(prev) > 0 {
 		var terms []string
 		for _, p := range prev {
 			terms = contentTerms(terms, p)
 		}
+		own := q.total
 		add(terms, 0.5)
+		if len(previousQuestions(question, history)) == 0 {
+			// The question has words of its own: coverage stays the share of them a
+			// sentence holds, and the earlier question's terms only add to it, so that of
+			// two sentences that answer the words asked, the one about the conversation's
+			// subject wins. (Counted in the total, they made a follow-up's own answer
+			// fall short of MinCoverage: MTRAG follow-ups cited a reference passage less.)
+			q.total = own
+		}
 	}
 	return q
 }

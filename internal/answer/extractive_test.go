@@ -61,6 +61,20 @@ func TestExtractive(t *testing.T) {
 			not:      []string{"[1]"},
 		},
 		{
+			// The question has words of its own, which two passages answer alike; the one
+			// about the conversation's subject is the answer, though retrieval ranked the
+			// other first.
+			name:     "follow-up with words of its own keeps to the conversation's subject",
+			question: "How long is it valid?",
+			history:  []Turn{{RoleUser, "What does a driving licence cost?"}, {RoleAssistant, "It costs 40 euros [1]."}},
+			sources: []retrieve.Item{
+				{ChunkID: 11, Title: "Passports", Text: "A passport is valid for ten years."},
+				{ChunkID: 12, Title: "Licences", Text: "A driving licence is valid for fifteen years."},
+			},
+			want: []string{"A driving licence is valid for fifteen years. [2]"},
+			not:  []string{"[1]"},
+		},
+		{
 			name:     "unrelated question",
 			question: "What is the capital of France?",
 			want:     []string{NoEvidenceAnswer},
