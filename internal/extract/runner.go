@@ -72,6 +72,9 @@ type Config struct {
 	PDF PDFOptions
 	// OCR configures the recognition of scanned pages and images (see OCRConfig).
 	OCR OCRConfig
+	// Legacy configures the conversion of DOC, XLS and PPT files by LibreOffice (see
+	// LegacyConfig).
+	Legacy LegacyConfig
 	// FilesPerChild is how many files a child extracts before it is replaced; default 500.
 	FilesPerChild int
 	// RecycleMemory: a child whose resident memory has grown by more than this since it
@@ -104,6 +107,11 @@ type Runner struct {
 	ocrUnavailable string
 	ocrMu          sync.Mutex
 	ocrLeft        int // pages the run may still recognise (guarded by ocrMu)
+	// legacy is what children need to convert legacy office files; nil when LibreOffice is
+	// unavailable, for the reason in legacyUnavailable. legacyNote is a caveat for the
+	// operator (no network isolation).
+	legacy                        *legacyRequest
+	legacyUnavailable, legacyNote string
 
 	mu       sync.Mutex // guards what follows
 	idle     []*child
@@ -128,6 +136,7 @@ func NewRunner(cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	legacy, legacyUnavailable, legacyNote := cfg.Legacy.setup()
 	if cfg.Executable == "" {
 		if !hookCalled.Load() {
 			return nil, errors.New("extract: this program's main (or TestMain) must call extract.RunChildIfRequested first: files are extracted by the program itself, re-executed as a child")
@@ -142,7 +151,8 @@ func NewRunner(cfg Config) (*Runner, error) {
 	// format.
 	recycleAt := min(cfg.RecycleMemory, min(cfg.MemoryLimit, cfg.PDF.MemoryLimit)/2)
 	r := &Runner{cfg: cfg, tokens: make(chan struct{}, cfg.Workers), recycleAt: recycleAt, children: map[*child]bool{},
-		ocrUnavailable: ocrUnavailable, ocrLeft: cfg.OCR.MaxPages}
+		ocrUnavailable: ocrUnavailable, ocrLeft: cfg.OCR.MaxPages,
+		legacy: legacy, legacyUnavailable: legacyUnavailable, legacyNote: legacyNote}
 	for range cfg.Workers {
 		r.tokens <- struct{}{}
 	}
@@ -189,9 +199,11 @@ func (r *Runner) Extract(ctx context.Context, name string, data []byte) (Documen
 		return doc, nil
 	case FormatJSONL:
 		return Document{}, fmt.Errorf("extract %s: a JSON Lines collection is read with SplitJSONL and JSONLRecord", filepath.Base(name))
-	case FormatLegacy:
-		// DOC, XLS and PPT need LibreOffice, whose conversion is not wired in yet.
-		return Document{}, &Error{Reason: ReasonConverterMissing, Err: errors.New("a legacy binary office file (DOC, XLS, PPT) needs a converter (LibreOffice headless), which this build does not run yet")}
+	case FormatLegacy, FormatEML, FormatMBOX:
+		// DOC, XLS and PPT files, also as e-mail attachments, are converted by LibreOffice
+		// in the child (without it, they fail there with ReasonConverterMissing, after the
+		// checks for encrypted and corrupt files).
+		req.Legacy = r.legacy
 	case FormatPDF:
 		req.TimeoutMS, req.MemoryLimit, req.Password = r.cfg.PDF.Timeout.Milliseconds(), r.cfg.PDF.MemoryLimit, r.cfg.PDF.Password
 	case FormatImage:
