@@ -2,6 +2,7 @@ package extract
 
 import (
 	"cmp"
+	"encoding/base64"
 	"encoding/binary"
 	"fmt"
 	"os"
@@ -452,5 +453,77 @@ func TestLegacyLibreOffice(t *testing.T) {
 	}
 	if tables != 1 {
 		t.Errorf("%d tables in %q", tables, doc.Text)
+	}
+}
+
+// A Word 97 file attached to an e-mail is converted like the file on its own, in the
+// message's child; without LibreOffice the attachment fails with converter_missing and the
+// message is still extracted.
+func TestLegacyAttachment(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("the fake converter is a shell script")
+	}
+	t.Parallel()
+	valid := filepath.Join(t.TempDir(), "valid.docx")
+	if err := os.WriteFile(valid, testDOCX(t), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	program, _ := fakeSoffice(t, `cp `+valid+` "$out"`)
+	eml := "Subject: report\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n--B\r\nContent-Type: text/plain\r\n\r\nSee attached.\r\n" +
+		"--B\r\nContent-Type: application/msword\r\nContent-Disposition: attachment; filename=report.doc\r\nContent-Transfer-Encoding: base64\r\n\r\n" +
+		base64.StdEncoding.EncodeToString(oleFile(t, oleStream{"WordDocument", wordFIB(false)})) + "\r\n--B--\r\n"
+	for _, tc := range []struct {
+		soffice, reason string
+	}{{program, ""}, {"/nonexistent/soffice", ReasonConverterMissing}} {
+		r := testRunner(t, Config{Workers: 1, Legacy: LegacyConfig{Soffice: tc.soffice}})
+		doc, err := r.Extract(t.Context(), "m.eml", []byte(eml))
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(doc.Parts) != 1 || !strings.Contains(doc.Text, "See attached.") {
+			t.Fatalf("%d parts, text %q", len(doc.Parts), doc.Text)
+		}
+		p := doc.Parts[0]
+		if got := ReasonOf(p.Err); p.Err != nil && got != tc.reason || p.Err == nil && tc.reason != "" {
+			t.Errorf("soffice %s: attachment error %v, want %q", tc.soffice, p.Err, tc.reason)
+		}
+		if p.Err == nil && (p.ContentType != "application/msword" || !strings.Contains(p.Text, "Quarterly report")) {
+			t.Errorf("attachment %s: %.60q", p.ContentType, p.Text)
+		}
+	}
+}
+
+// The converter runs under the file's limits: its address space and the size of any file
+// it writes are capped.
+func TestLegacyLimits(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("prlimit is Linux's")
+	}
+	t.Parallel()
+	program, _ := fakeSoffice(t, `cat /proc/self/limits > "$out"`)
+	c := LegacyConfig{Soffice: program}
+	req, why, _ := c.setup()
+	if req == nil {
+		t.Fatal(why)
+	}
+	conv := &legacyConverter{req: *req, memory: 300 << 20}
+	out, err := conv.convert(t.Context(), []byte("x"), legacyExcel)
+	if err != nil {
+		t.Fatal(err)
+	}
+	limit := func(name string) string {
+		for line := range strings.Lines(string(out)) {
+			if strings.HasPrefix(line, name) {
+				return strings.Fields(strings.TrimPrefix(line, name))[0]
+			}
+		}
+		return ""
+	}
+	as, err := strconv.ParseInt(limit("Max address space"), 10, 64)
+	if err != nil || as > 300<<20 || as < MinMemoryLimit {
+		t.Errorf("address space limit %q, want at most the file's 300 MiB", limit("Max address space"))
+	}
+	if fs := limit("Max file size"); fs != strconv.Itoa(legacyMaxOutput) {
+		t.Errorf("file size limit %q, want %d", fs, legacyMaxOutput)
 	}
 }
