@@ -36,9 +36,11 @@ import (
 // Which converter to run, and the encryption check, come from the file's content, not its
 // name: an OLE compound file is a Word document (a WordDocument stream), a workbook
 // (Workbook, or Book for Excel 5) or a presentation (PowerPoint Document). Word's FIB
-// fEncrypted flag, Excel's FILEPASS record, PowerPoint's encrypted CurrentUserAtom and an
-// encrypted OOXML package inside the OLE file make the file ReasonEncrypted without running
-// LibreOffice (which would fail on them: it cannot ask for a password). A file that is not
+// fEncrypted flag, PowerPoint's encrypted CurrentUserAtom and an encrypted OOXML package
+// inside the OLE file make the file ReasonEncrypted without running LibreOffice (which would
+// fail on them: it cannot ask for a password); an Excel workbook with a FILEPASS record is
+// given to LibreOffice, which opens those protected with Excel's default password only, and
+// is ReasonEncrypted when it cannot load it. A file that is not
 // an OLE compound file but RTF (Word saves RTF under .doc) is read as RTF, and an OOXML
 // package misnamed .doc, .xls or .ppt as what it is.
 
@@ -71,7 +73,7 @@ type legacyRequest struct {
 	Isolate bool `json:"isolate,omitempty"`
 }
 
-// legacySetup finds LibreOffice and checks that it runs. It returns the request children
+// setup finds LibreOffice and checks that it runs. It returns the request children
 // get, or the reason the converter is unavailable, and a note for the operator ("" when
 // all is well) when LibreOffice runs without network isolation.
 func (c *LegacyConfig) setup() (req *legacyRequest, unavailable, note string) {
@@ -137,12 +139,16 @@ type legacyKind struct {
 	out         string // extension of the converted file
 	contentType string
 	extract     func([]byte) (Document, error)
+	// encrypted: the file is encrypted but may open without a password anyway (an Excel
+	// workbook protected with Excel's default password, which LibreOffice knows); if
+	// LibreOffice cannot load it, it is ReasonEncrypted rather than ReasonCorrupt.
+	encrypted bool
 }
 
 var (
-	legacyWord       = legacyKind{"Word", ".doc", "docx:MS Word 2007 XML", ".docx", "application/msword", docxExtract}
-	legacyExcel      = legacyKind{"Excel", ".xls", "xlsx:Calc Office Open XML", ".xlsx", "application/vnd.ms-excel", xlsxExtract}
-	legacyPowerPoint = legacyKind{"PowerPoint", ".ppt", "pptx:Impress MS PowerPoint 2007 XML", ".pptx", "application/vnd.ms-powerpoint", pptxExtract}
+	legacyWord       = legacyKind{"Word", ".doc", "docx:MS Word 2007 XML", ".docx", "application/msword", docxExtract, false}
+	legacyExcel      = legacyKind{"Excel", ".xls", "xlsx:Calc Office Open XML", ".xlsx", "application/vnd.ms-excel", xlsxExtract, false}
+	legacyPowerPoint = legacyKind{"PowerPoint", ".ppt", "pptx:Impress MS PowerPoint 2007 XML", ".pptx", "application/vnd.ms-powerpoint", pptxExtract, false}
 )
 
 // legacyExtract extracts a legacy binary office file (see the top of this file), converting
@@ -161,6 +167,9 @@ func legacyExtract(ctx context.Context, data []byte, conv *legacyConverter) (Doc
 		return Document{}, err
 	}
 	if conv == nil {
+		if kind.encrypted {
+			return Document{}, &Error{Reason: ReasonEncrypted, Err: fmt.Errorf("the %s file is encrypted (perhaps only with Excel's default password, which LibreOffice would try, but it is not installed)", kind.name)}
+		}
 		return Document{}, &Error{Reason: ReasonConverterMissing, Err: fmt.Errorf("a %s 97-2003 file needs LibreOffice to be converted, and it is not installed", kind.name)}
 	}
 	converted, err := conv.convert(ctx, data, kind)
@@ -248,10 +257,11 @@ func legacyInspect(data []byte) (legacyKind, error) {
 		if err != nil {
 			return legacyKind{}, &Error{Reason: ReasonCorrupt, Err: fmt.Errorf("an Excel file whose workbook stream cannot be read: %w", err)}
 		}
-		if xlsFilePassed(b) {
-			return legacyKind{}, encrypted("Excel")
-		}
-		return legacyExcel, nil
+		kind := legacyExcel
+		// Excel encrypts workbooks whose structure is protected with a default password
+		// (VelvetSweatshop), which LibreOffice tries: let it.
+		kind.encrypted = xlsFilePassed(b)
+		return kind, nil
 	case streams["PowerPoint Document"] != nil:
 		if streams["EncryptedSummary"] != nil {
 			return legacyKind{}, encrypted("PowerPoint")
@@ -368,6 +378,8 @@ func (c *legacyConverter) convert(ctx context.Context, data []byte, kind legacyK
 	}
 	fi, err := os.Lstat(out)
 	switch {
+	case errors.Is(err, os.ErrNotExist) && kind.encrypted:
+		return nil, &Error{Reason: ReasonEncrypted, Err: fmt.Errorf("the %s file is encrypted with a password", kind.name)}
 	case errors.Is(err, os.ErrNotExist):
 		return nil, &Error{Reason: ReasonCorrupt, Err: fmt.Errorf("%w (a damaged %s file)", errSofficeNoOutput, kind.name)}
 	case err != nil:

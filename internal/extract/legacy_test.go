@@ -157,6 +157,7 @@ func TestLegacyInspect(t *testing.T) {
 		{"word without a FIB", "a.doc", oleFile(t, oleStream{"WordDocument", []byte("garbage")}), ReasonCorrupt},
 		{"excel", "a.xls", oleFile(t, oleStream{"Workbook", biffRecords(xlsBOF, 0x00E1, xlsEOF, xlsFilePass)}), ReasonConverterMissing},
 		{"excel encrypted", "a.xls", oleFile(t, oleStream{"Workbook", biffRecords(xlsBOF, xlsFilePass, xlsEOF)}), ReasonEncrypted},
+		{"excel encrypted after other records", "a.xls", oleFile(t, oleStream{"Workbook", biffRecords(xlsBOF, 0x00E1, xlsFilePass, xlsEOF)}), ReasonEncrypted},
 		{"excel 5", "a.xls", oleFile(t, oleStream{"Book", biffRecords(xlsBOF, xlsEOF)}), ReasonConverterMissing},
 		{"powerpoint", "a.ppt", oleFile(t, oleStream{"PowerPoint Document", nil}, oleStream{"Current User", pptCurrentUser(pptPlain)}), ReasonConverterMissing},
 		{"powerpoint encrypted", "a.ppt", oleFile(t, oleStream{"PowerPoint Document", nil}, oleStream{"Current User", pptCurrentUser(pptTokenEncrypted)}), ReasonEncrypted},
@@ -270,6 +271,12 @@ func TestLegacyFakeSoffice(t *testing.T) {
 	if err := os.WriteFile(valid, testDOCX(t), 0o600); err != nil {
 		t.Fatal(err)
 	}
+	validXLSX := filepath.Join(t.TempDir(), "valid.xlsx")
+	if err := os.WriteFile(validXLSX, testXLSX(t, 3), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// An Excel workbook with FILEPASS: encrypted, perhaps with the default password.
+	workbook := oleFile(t, oleStream{"Workbook", biffRecords(xlsBOF, xlsFilePass, xlsEOF)})
 	for _, tc := range []struct {
 		name, script string
 		reason       string // "" for success
@@ -283,6 +290,8 @@ func TestLegacyFakeSoffice(t *testing.T) {
 		{"huge output", `exec head -c 300M /dev/zero > "$out"`, ReasonTooLarge, 0},
 		{"fails", `echo "it broke" >&2; exit 3`, ReasonConverterFailed, 0},
 		{"cannot load", `echo "Error: source file could not be loaded"`, ReasonCorrupt, 0},
+		{"cannot load an encrypted workbook", `echo "Error: source file could not be loaded"`, ReasonEncrypted, 0},
+		{"opens a workbook with the default password", `cp ` + validXLSX + ` "$out"`, "", 0},
 		{"writes a directory", `mkdir "$out"`, ReasonConverterFailed, 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -290,7 +299,11 @@ func TestLegacyFakeSoffice(t *testing.T) {
 			program, pids := fakeSoffice(t, tc.script)
 			r := testRunner(t, Config{Workers: 1, Timeout: 4 * time.Second, Legacy: LegacyConfig{Soffice: program}})
 			start := time.Now()
-			doc, err := r.Extract(t.Context(), "report.doc", word)
+			name, file := "report.doc", word
+			if strings.Contains(tc.name, "workbook") {
+				name, file = "budget.xls", workbook
+			}
+			doc, err := r.Extract(t.Context(), name, file)
 			elapsed := time.Since(start)
 			if got := ReasonOf(err); err != nil && got != tc.reason || err == nil && tc.reason != "" {
 				t.Fatalf("%v, want %q", err, cmp.Or(tc.reason, "success"))
@@ -298,7 +311,11 @@ func TestLegacyFakeSoffice(t *testing.T) {
 			if tc.maxTime > 0 && elapsed > tc.maxTime {
 				t.Errorf("took %v, want at most %v", elapsed, tc.maxTime)
 			}
-			if err == nil {
+			if err == nil && name == "budget.xls" {
+				if doc.ContentType != "application/vnd.ms-excel" || !strings.Contains(doc.Text, "Budget") {
+					t.Errorf("content type %q, text %.60q", doc.ContentType, doc.Text)
+				}
+			} else if err == nil {
 				if doc.ContentType != "application/msword" || doc.Title != "Quarterly report" || doc.Metadata["converted_by"] != "LibreOffice" {
 					t.Errorf("content type %q, title %q, metadata %v", doc.ContentType, doc.Title, doc.Metadata)
 				}
