@@ -60,6 +60,10 @@ const (
 	// legacyExitRestart is soffice.bin's exit status when it has just made a new profile
 	// and wants to be started again (what the soffice script does).
 	legacyExitRestart = 81
+	// legacyMinAddressSpace is the least address space LibreOffice gets: it needs about
+	// 450 MB to start and convert a small file (of which about 220 MB resident), and aborts
+	// below that; thread stacks and address randomisation make the figure vary.
+	legacyMinAddressSpace = 768 << 20
 	// legacyMargin is the part of the file's time kept for extracting the converted package
 	// after the conversion (at most a quarter of the file's time).
 	legacyMargin = 5 * time.Second
@@ -358,7 +362,7 @@ func (c *legacyConverter) convert(ctx context.Context, data []byte, kind legacyK
 		env: []string{"HOME=" + dir, "TMPDIR=" + dir, "SAL_USE_VCLPLUGIN=svp"}}
 	// A new profile makes soffice.bin exit with legacyExitRestart once: start it again.
 	for attempt := 0; ; attempt++ {
-		limits.memory = toolMemory(c.memory)
+		limits.memory = max(toolMemory(c.memory), legacyMinAddressSpace)
 		_, err = runTool(ctx, limits, c.req.Soffice, args...)
 		if attempt == 0 && exitCode(err) == legacyExitRestart {
 			continue

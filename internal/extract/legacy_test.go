@@ -523,24 +523,29 @@ func TestLegacyLimits(t *testing.T) {
 	if req == nil {
 		t.Fatal(why)
 	}
-	conv := &legacyConverter{req: *req, memory: 300 << 20}
-	out, err := conv.convert(t.Context(), []byte("x"), legacyExcel)
-	if err != nil {
-		t.Fatal(err)
-	}
-	limit := func(name string) string {
-		for line := range strings.Lines(string(out)) {
-			if strings.HasPrefix(line, name) {
-				return strings.Fields(strings.TrimPrefix(line, name))[0]
-			}
+	for _, tc := range []struct{ memory, min, max int64 }{
+		{2 << 30, legacyMinAddressSpace, 2 << 30},                 // the file's limit, less the child's memory
+		{300 << 20, legacyMinAddressSpace, legacyMinAddressSpace}, // never below what LibreOffice needs
+	} {
+		conv := &legacyConverter{req: *req, memory: tc.memory}
+		out, err := conv.convert(t.Context(), []byte("x"), legacyExcel)
+		if err != nil {
+			t.Fatal(err)
 		}
-		return ""
-	}
-	as, err := strconv.ParseInt(limit("Max address space"), 10, 64)
-	if err != nil || as > 300<<20 || as < MinMemoryLimit {
-		t.Errorf("address space limit %q, want at most the file's 300 MiB", limit("Max address space"))
-	}
-	if fs := limit("Max file size"); fs != strconv.Itoa(legacyMaxOutput) {
-		t.Errorf("file size limit %q, want %d", fs, legacyMaxOutput)
+		limit := func(name string) string {
+			for line := range strings.Lines(string(out)) {
+				if strings.HasPrefix(line, name) {
+					return strings.Fields(strings.TrimPrefix(line, name))[0]
+				}
+			}
+			return ""
+		}
+		as, err := strconv.ParseInt(limit("Max address space"), 10, 64)
+		if err != nil || as > tc.max || as < tc.min {
+			t.Errorf("memory limit %d MiB: address space limit %q, want %d to %d MiB", tc.memory>>20, limit("Max address space"), tc.min>>20, tc.max>>20)
+		}
+		if fs := limit("Max file size"); fs != strconv.Itoa(legacyMaxOutput) {
+			t.Errorf("file size limit %q, want %d", fs, legacyMaxOutput)
+		}
 	}
 }
