@@ -178,14 +178,16 @@ func (c *Config) validate() error {
 
 // Extract extracts one file, given its name (only its extension is used, to choose the
 // format with Detect) and its content. Markdown, HTML, plain text, PDF and the office
-// formats (DOCX, PPTX, XLSX, ODT, ODS, ODP) are extracted in a child under the format's
+// formats (DOCX, PPTX, XLSX, ODT, ODS, ODP; DOC, XLS, PPT converted by LibreOffice) are
+// extracted in a child under the format's
 // budget; a binary file is returned at once with Skip =
 // SkipBinary; JSON Lines collections are not extracted here (see SplitJSONL and
 // JSONLRecord).
 //
 // A file that cannot be extracted yields an *Error with its reason: ReasonTimeout,
 // ReasonMemory, ReasonCrash, ReasonInvalid, ReasonPDFEncrypted, ReasonPDFInvalid,
-// ReasonEncrypted, ReasonCorrupt, ReasonTooLarge. Other
+// ReasonEncrypted, ReasonCorrupt, ReasonTooLarge, ReasonConverterMissing,
+// ReasonConverterFailed (legacy DOC, XLS, PPT: see LegacyConfig). Other
 // errors are not the file's fault: ctx is done (its error is returned), the Runner is
 // closed (ErrClosed), or a child cannot be started.
 func (r *Runner) Extract(ctx context.Context, name string, data []byte) (Document, error) {
