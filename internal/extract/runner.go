@@ -179,9 +179,8 @@ func (c *Config) validate() error {
 // Extract extracts one file, given its name (only its extension is used, to choose the
 // format with Detect) and its content. Markdown, HTML, plain text, PDF and the office
 // formats (DOCX, PPTX, XLSX, ODT, ODS, ODP; DOC, XLS, PPT converted by LibreOffice) are
-// extracted in a child under the format's
-// budget; a binary file is returned at once with Skip =
-// SkipBinary; JSON Lines collections are not extracted here (see SplitJSONL and
+// extracted in a child under the format's budget; a binary file is returned at once with
+// Skip = SkipBinary; JSON Lines collections are not extracted here (see SplitJSONL and
 // JSONLRecord).
 //
 // A file that cannot be extracted yields an *Error with its reason: ReasonTimeout,
