@@ -30,7 +30,7 @@ all=(
 	extract.FuzzMarkdown extract.FuzzMarkdownNesting extract.FuzzHTML extract.FuzzPlainText
 	extract.FuzzFrontMatterYAML extract.FuzzFrontMatterTOML extract.FuzzFrontMatterJSON
 	extract.FuzzJSONL extract.FuzzJSONLRecords extract.FuzzSourceURL extract.FuzzPDF extract.FuzzExtractChild
-	extract.FuzzChildFrames extract/textnorm.FuzzCollapse
+	extract.FuzzChildFrames extract.FuzzLegacyInspect extract/textnorm.FuzzCollapse
 	acl.FuzzParseFile
 	auth.FuzzCheckJSON auth.FuzzOrigin auth.FuzzSessionToken acl.FuzzCanonicalName
 	api.FuzzCheckEncoding api.FuzzPrefersStream

@@ -117,6 +117,8 @@ type childRequest struct {
 	TestMode string `json:"test_mode,omitempty"`
 	// OCR, when set, says how to recognise pages without text (nil: OCR is off).
 	OCR *ocrRequest `json:"ocr,omitempty"`
+	// Legacy, when set, says how to convert legacy office files (nil: LibreOffice is missing).
+	Legacy *legacyRequest `json:"legacy,omitempty"`
 }
 
 // childResponse is the header of a response.
@@ -365,7 +367,8 @@ func childExtract(req childRequest, data []byte, extend func(time.Duration)) (pa
 	ocr := newOCR(req, extend)
 	defer ocr.close() // its temporary files
 	// Each OCR page has its own time limit; the parent, the file's.
-	doc, err := extractFormat(context.Background(), req.Format, data, req.Password, ocr)
+	ctx := withLegacyConverter(context.Background(), newLegacyConverter(req, time.Now()))
+	doc, err := extractFormat(ctx, req.Format, data, req.Password, ocr)
 	if err != nil {
 		return nil, err
 	}
@@ -403,6 +406,8 @@ func extractFormat(ctx context.Context, format Format, data []byte, password str
 		return xlsxExtract(data)
 	case FormatODT, FormatODS, FormatODP:
 		return odfExtract(ctx, data, format, ocr)
+	case FormatLegacy:
+		return legacyExtract(ctx, data, legacyConverterFrom(ctx), ocr)
 	}
 	return Document{}, &Error{Reason: ReasonInvalid, Err: fmt.Errorf("format %q is not extracted by a child", format)}
 }

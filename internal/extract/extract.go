@@ -26,7 +26,7 @@ import (
 // next ingest re-extracts documents whose files did not change. Bump it when a change to
 // this package or to the packages below it (pdf, textnorm) changes the text or structure
 // it produces.
-const Version = "2"
+const Version = "3" // 3: pictures in office files, legacy files through LibreOffice
 
 // Document is what extraction produced from a file, or from one record of a collection.
 type Document struct {

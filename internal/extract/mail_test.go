@@ -270,17 +270,6 @@ func TestRTFBounds(t *testing.T) {
 	}
 }
 
-// TestLegacyWithoutConverter: DOC, XLS and PPT are reported converter_missing.
-func TestLegacyWithoutConverter(t *testing.T) {
-	t.Parallel()
-	r := testRunner(t, Config{Workers: 1})
-	for _, name := range []string{"a.doc", "b.xls", "c.ppt"} {
-		if _, err := r.Extract(t.Context(), name, []byte("\xd0\xcf\x11\xe0")); ReasonOf(err) != ReasonConverterMissing {
-			t.Errorf("%s: %v, want converter_missing", name, err)
-		}
-	}
-}
-
 // TestDecodeDerivedDocumentsRejects: what a child says about derived documents and block
 // fields is checked.
 func TestDecodeDerivedDocumentsRejects(t *testing.T) {

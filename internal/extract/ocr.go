@@ -418,13 +418,7 @@ func (o *OCR) done(page int, start time.Time, err error) {
 
 // toolMemory is the address space a tool may use: what the file's memory limit leaves
 // beside this process's resident memory, and at least MinMemoryLimit.
-func (o *OCR) toolMemory() int64 {
-	rss, err := processRSS(os.Getpid())
-	if err != nil {
-		rss = 0
-	}
-	return max(o.memory-rss, MinMemoryLimit)
-}
+func (o *OCR) toolMemory() int64 { return toolMemory(o.memory) }
 
 // dir returns the file's temporary directory, made on first use.
 func (o *OCR) dir() (string, error) {

@@ -9,12 +9,20 @@ import (
 	"time"
 )
 
-// toolLimits bound one run of an external program (pdftoppm, tesseract).
+// toolLimits bound one run of an external program (pdftoppm, tesseract, soffice.bin).
 type toolLimits struct {
 	memory   int64 // address space, bytes (RLIMIT_AS); 0 for none
 	output   int   // bytes of standard output kept; more fails the run
 	fileSize int64 // bytes of any file it writes (RLIMIT_FSIZE); 0 for none
+	// env is added to the tool's minimal environment (toolEnviron).
+	env []string
+	// noNetwork runs the tool in a network namespace of its own, without interfaces but
+	// loopback (Linux); a system that refuses one fails the start with errIsolation.
+	noNetwork bool
 }
+
+// errIsolation: the tool could not be started in a network namespace of its own.
+var errIsolation = errors.New("no network namespace")
 
 // errToolOutput: a tool wrote more than its output limit.
 var errToolOutput = errors.New("output over its limit")
@@ -25,13 +33,19 @@ var errToolOutput = errors.New("output over its limit")
 // process, and its group is killed when ctx is done or its output passes the limit.
 func runTool(ctx context.Context, limits toolLimits, program string, args ...string) ([]byte, error) {
 	cmd := exec.Command(program, args...)
-	cmd.Env = toolEnviron()
+	cmd.Env = append(toolEnviron(), limits.env...)
 	stdout := &cappedBuffer{max: limits.output + 1}
 	stderr := &cappedBuffer{max: 4 << 10}
 	cmd.Stdout, cmd.Stderr = stdout, stderr
 	cmd.SysProcAttr = childSysProcAttr()
+	if limits.noNetwork {
+		isolateNetwork(cmd.SysProcAttr)
+	}
 	cmd.WaitDelay = time.Second
 	if err := cmd.Start(); err != nil {
+		if limits.noNetwork {
+			return nil, fmt.Errorf("%s: %w: %v", program, errIsolation, err)
+		}
 		return nil, fmt.Errorf("%s: %w", program, err)
 	}
 	// The limits apply from here: the program has just been loaded and has read nothing
@@ -57,7 +71,7 @@ func runTool(ctx context.Context, limits toolLimits, program string, args ...str
 		if i := strings.IndexByte(msg, '\n'); i >= 0 {
 			msg = msg[:i]
 		}
-		return nil, fmt.Errorf("%s: %v: %s", name, err, truncate(msg, 512))
+		return nil, fmt.Errorf("%s: %w: %s", name, err, truncate(msg, 512))
 	}
 	out := []byte(stdout.String())
 	if len(out) > limits.output {

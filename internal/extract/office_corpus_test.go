@@ -11,7 +11,7 @@ import (
 	"sync"
 	"testing"
 	"time"
-	"unicode/utf8"
+	"unicode"
 
 	"github.com/docent-rag/docent/internal/chunk"
 	"github.com/docent-rag/docent/internal/testing/evaldata"
@@ -32,12 +32,27 @@ type officeManifest struct {
 	} `json:"files"`
 }
 
-// officeFormats are the formats of the corpus this package extracts as office packages.
-var officeFormats = []string{"docx", "pptx", "xlsx", "odt", "ods", "odp"}
+// legacyFormats are the corpus's formats converted by LibreOffice.
+var legacyFormats = []string{"doc", "xls", "ppt"}
 
-// TestOfficeReferenceCorpus extracts every DOCX, PPTX, XLSX, ODT, ODS and ODP file of the
-// office corpus in the child, and compares the amount of text with the reference's
-// (LibreOffice). Nothing may crash or hang; every file is extracted or fails with a reason
+// knownShort are the files that yield less than half their reference, and why: in both,
+// the reference counts text that is not the document's (see docs/ingestion.md, "Office
+// files of the evaluation data").
+var knownShort = map[string]string{
+	// The file is a pandoc RTF fragment without the {\rtf1 header: LibreOffice imported it as
+	// plain text, and the reference is the RTF source, control words and all.
+	"pandoc__tables.rtf": "the reference is the RTF source (LibreOffice read the headerless fragment as plain text)",
+	// The message's multipart/alternative holds the same text twice: the reference reads
+	// both the text/plain part (4,594 characters, exactly what is extracted) and the HTML
+	// one through pandoc, whose layout tables become 7,121 characters of +---+ borders.
+	"tika__testRFC822-mixed-with-pdf-inline.eml": "the reference reads both alternatives of the message, and pandoc's table borders",
+}
+
+// TestOfficeReferenceCorpus extracts every file of the office corpus (55: DOCX, PPTX, XLSX,
+// ODT, ODS, ODP, EPUB, RTF, EML, and DOC, XLS, PPT through LibreOffice when it is
+// installed) in the child, and compares the amount of text (characters other than white
+// space, as the reference counts them, a file's derived documents included) with the
+// reference's. Nothing may crash or hang; every file is extracted or fails with a reason
 // code; of the files that need no password and whose reference has more than 100
 // characters, at least 90% must yield at least half as many characters. The table it logs
 // is the one in docs/ingestion.md:
@@ -62,12 +77,16 @@ func TestOfficeReferenceCorpus(t *testing.T) {
 	var rows []row
 	var mu sync.Mutex
 	runner := testRunner(t, Config{Timeout: 60 * time.Second, Workers: 2, MemoryLimit: 512 << 20})
+	converterMissing, _ := runner.LegacyStatus()
+	if converterMissing != "" {
+		if os.Getenv("CI") == "true" {
+			t.Fatalf("LibreOffice is unavailable (%s); CI installs it with scripts/libreoffice.sh", converterMissing)
+		}
+		t.Logf("DOC, XLS and PPT files are not converted: %s", converterMissing)
+	}
 	var wg sync.WaitGroup
 	sem := make(chan struct{}, 2)
 	for _, f := range m.Files {
-		if !slices.Contains(officeFormats, f.Format) {
-			continue
-		}
 		wg.Go(func() {
 			sem <- struct{}{}
 			defer func() { <-sem }()
@@ -78,8 +97,10 @@ func TestOfficeReferenceCorpus(t *testing.T) {
 			switch {
 			case err != nil:
 				r.outcome = ReasonOf(err)
-				switch r.outcome {
-				case ReasonEncrypted, ReasonCorrupt, ReasonTooLarge, ReasonTimeout, ReasonMemory:
+				switch {
+				case r.outcome == ReasonEncrypted || r.outcome == ReasonCorrupt || r.outcome == ReasonTooLarge ||
+					r.outcome == ReasonTimeout || r.outcome == ReasonMemory:
+				case r.outcome == ReasonConverterMissing && converterMissing != "" && slices.Contains(legacyFormats, f.Format):
 				default:
 					t.Errorf("%s: %v", r.file, err)
 				}
@@ -89,18 +110,29 @@ func TestOfficeReferenceCorpus(t *testing.T) {
 				r.outcome = "ok"
 			}
 			if err == nil {
-				r.chars = utf8.RuneCountInString(doc.Text)
+				r.chars = nonSpace(doc.Text)
+				for _, p := range doc.Parts {
+					r.chars += nonSpace(p.Text)
+				}
 				switch {
 				case doc.PageUnit == PageUnitSlide:
 					r.units = fmt.Sprintf("%d slides", doc.Pages)
 				case doc.Metadata["sheets"] != nil:
 					r.units = fmt.Sprintf("%v sheets", doc.Metadata["sheets"])
+				case doc.Pages > 0:
+					r.units = fmt.Sprintf("%d pages", doc.Pages)
+				case len(doc.Parts) > 0:
+					r.units = fmt.Sprintf("%d documents", 1+len(doc.Parts))
 				}
 				for _, w := range doc.Warnings {
 					r.outcome += " (" + w.Reason + ")"
 				}
-				if err := officeCheckDocument(doc); err != nil {
-					t.Errorf("%s: %v", r.file, err)
+				if slices.Contains(officeFormats, f.Format) || slices.Contains(legacyFormats, f.Format) {
+					if err := officeCheckDocument(doc); err != nil {
+						t.Errorf("%s: %v", r.file, err)
+					}
+				} else {
+					checkDocument(t, r.file, doc)
 				}
 			}
 			switch {
@@ -115,6 +147,9 @@ func TestOfficeReferenceCorpus(t *testing.T) {
 			}
 			r.eligible = f.Password == nil && r.refChars > 100
 			r.pass = r.chars*2 >= r.refChars
+			if why := knownShort[r.file]; why != "" && r.eligible && !r.pass {
+				r.outcome += " (short: " + why + ")"
+			}
 			mu.Lock()
 			rows = append(rows, r)
 			mu.Unlock()
@@ -144,7 +179,8 @@ func TestOfficeReferenceCorpus(t *testing.T) {
 			t.Errorf("%s: took %v, more than the timeout", r.file, r.elapsed)
 		}
 	}
-	fmt.Fprintf(&b, "\n%d of %d eligible files (no password, reference > 100 characters) reach half the reference's characters.\n", passed, eligible)
+	fmt.Fprintf(&b, "\n%d files; %d of %d eligible files (no password, reference > 100 characters) reach half the reference's characters (%.1f%%).\n",
+		len(rows), passed, eligible, 100*float64(passed)/float64(max(eligible, 1)))
 	t.Log("\n" + b.String())
 	if eligible == 0 {
 		t.Fatal("no eligible files in the manifest")
@@ -182,4 +218,19 @@ func officeCheckDocument(doc Document) error {
 		return fmt.Errorf("text of %d bytes with Skip %q", len(doc.Text), doc.Skip)
 	}
 	return nil
+}
+
+// officeFormats are the formats of the corpus this package extracts as office packages.
+var officeFormats = []string{"docx", "pptx", "xlsx", "odt", "ods", "odp"}
+
+// nonSpace counts the characters of s other than white space: how the corpus's reference
+// counts (text_chars).
+func nonSpace(s string) int {
+	n := 0
+	for _, r := range s {
+		if !unicode.IsSpace(r) {
+			n++
+		}
+	}
+	return n
 }

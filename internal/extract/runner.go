@@ -72,6 +72,9 @@ type Config struct {
 	PDF PDFOptions
 	// OCR configures the recognition of scanned pages and images (see OCRConfig).
 	OCR OCRConfig
+	// Legacy configures the conversion of DOC, XLS and PPT files by LibreOffice (see
+	// LegacyConfig).
+	Legacy LegacyConfig
 	// FilesPerChild is how many files a child extracts before it is replaced; default 500.
 	FilesPerChild int
 	// RecycleMemory: a child whose resident memory has grown by more than this since it
@@ -104,6 +107,11 @@ type Runner struct {
 	ocrUnavailable string
 	ocrMu          sync.Mutex
 	ocrLeft        int // pages the run may still recognise (guarded by ocrMu)
+	// legacy is what children need to convert legacy office files; nil when LibreOffice is
+	// unavailable, for the reason in legacyUnavailable. legacyNote is a caveat for the
+	// operator (no network isolation).
+	legacy                        *legacyRequest
+	legacyUnavailable, legacyNote string
 
 	mu       sync.Mutex // guards what follows
 	idle     []*child
@@ -128,6 +136,7 @@ func NewRunner(cfg Config) (*Runner, error) {
 	if err != nil {
 		return nil, err
 	}
+	legacy, legacyUnavailable, legacyNote := cfg.Legacy.setup()
 	if cfg.Executable == "" {
 		if !hookCalled.Load() {
 			return nil, errors.New("extract: this program's main (or TestMain) must call extract.RunChildIfRequested first: files are extracted by the program itself, re-executed as a child")
@@ -142,7 +151,8 @@ func NewRunner(cfg Config) (*Runner, error) {
 	// format.
 	recycleAt := min(cfg.RecycleMemory, min(cfg.MemoryLimit, cfg.PDF.MemoryLimit)/2)
 	r := &Runner{cfg: cfg, tokens: make(chan struct{}, cfg.Workers), recycleAt: recycleAt, children: map[*child]bool{},
-		ocrUnavailable: ocrUnavailable, ocrLeft: cfg.OCR.MaxPages}
+		ocrUnavailable: ocrUnavailable, ocrLeft: cfg.OCR.MaxPages,
+		legacy: legacy, legacyUnavailable: legacyUnavailable, legacyNote: legacyNote}
 	for range cfg.Workers {
 		r.tokens <- struct{}{}
 	}
@@ -168,14 +178,15 @@ func (c *Config) validate() error {
 
 // Extract extracts one file, given its name (only its extension is used, to choose the
 // format with Detect) and its content. Markdown, HTML, plain text, PDF and the office
-// formats (DOCX, PPTX, XLSX, ODT, ODS, ODP) are extracted in a child under the format's
-// budget; a binary file is returned at once with Skip =
-// SkipBinary; JSON Lines collections are not extracted here (see SplitJSONL and
+// formats (DOCX, PPTX, XLSX, ODT, ODS, ODP; DOC, XLS, PPT converted by LibreOffice) are
+// extracted in a child under the format's budget; a binary file is returned at once with
+// Skip = SkipBinary; JSON Lines collections are not extracted here (see SplitJSONL and
 // JSONLRecord).
 //
 // A file that cannot be extracted yields an *Error with its reason: ReasonTimeout,
 // ReasonMemory, ReasonCrash, ReasonInvalid, ReasonPDFEncrypted, ReasonPDFInvalid,
-// ReasonEncrypted, ReasonCorrupt, ReasonTooLarge. Other
+// ReasonEncrypted, ReasonCorrupt, ReasonTooLarge, ReasonConverterMissing,
+// ReasonConverterFailed (legacy DOC, XLS, PPT: see LegacyConfig). Other
 // errors are not the file's fault: ctx is done (its error is returned), the Runner is
 // closed (ErrClosed), or a child cannot be started.
 func (r *Runner) Extract(ctx context.Context, name string, data []byte) (Document, error) {
@@ -189,9 +200,11 @@ func (r *Runner) Extract(ctx context.Context, name string, data []byte) (Documen
 		return doc, nil
 	case FormatJSONL:
 		return Document{}, fmt.Errorf("extract %s: a JSON Lines collection is read with SplitJSONL and JSONLRecord", filepath.Base(name))
-	case FormatLegacy:
-		// DOC, XLS and PPT need LibreOffice, whose conversion is not wired in yet.
-		return Document{}, &Error{Reason: ReasonConverterMissing, Err: errors.New("a legacy binary office file (DOC, XLS, PPT) needs a converter (LibreOffice headless), which this build does not run yet")}
+	case FormatLegacy, FormatEML, FormatMBOX:
+		// DOC, XLS and PPT files, also as e-mail attachments, are converted by LibreOffice
+		// in the child (without it, they fail there with ReasonConverterMissing, after the
+		// checks for encrypted and corrupt files).
+		req.Legacy = r.legacy
 	case FormatPDF:
 		req.TimeoutMS, req.MemoryLimit, req.Password = r.cfg.PDF.Timeout.Milliseconds(), r.cfg.PDF.MemoryLimit, r.cfg.PDF.Password
 	case FormatImage:

@@ -388,6 +388,7 @@ func (r *run) run(ctx context.Context) error {
 	if _, why := r.extractor.OCRStatus(); why != "" && r.summary.OCR.Unavailable > 0 {
 		r.summary.Notes = append(r.summary.Notes, fmt.Sprintf("%d scanned pages were not recognised: OCR is unavailable: %s", r.summary.OCR.Unavailable, why))
 	}
+	r.noteLegacy()
 	r.warnUntagged()
 
 	switch {
@@ -656,4 +657,23 @@ func (r *run) writeReport(l reportLine) {
 func hash(b []byte) []byte {
 	s := sha256.Sum256(b)
 	return s[:]
+}
+
+// noteLegacy tells the operator why legacy office files (DOC, XLS, PPT) failed with
+// converter_missing, and that LibreOffice runs with network access where the system refuses
+// it a network namespace.
+func (r *run) noteLegacy() {
+	why, caveat := r.extractor.LegacyStatus()
+	missing := 0
+	for _, f := range r.summary.Failures {
+		if f.Reason == extract.ReasonConverterMissing {
+			missing++
+		}
+	}
+	if why != "" && missing > 0 {
+		r.summary.Notes = append(r.summary.Notes, fmt.Sprintf("%d legacy office files (DOC, XLS, PPT) were not converted: %s", missing, why))
+	}
+	if caveat != "" {
+		r.summary.Notes = append(r.summary.Notes, caveat)
+	}
 }
