@@ -55,7 +55,7 @@ func TestStrengthInputs(t *testing.T) {
 		}
 		return out
 	}
-	lex := &lexicalResult{hits: hits(6, 5, 4, 4, 3, 3, 3, 2, 2, 1.5, 1), maxScore: 10, topCoverage: 0.6, idfSum: 4}
+	lex := &lexicalResult{hits: hits(6, 5, 4, 4, 3, 3, 3, 2, 2, 1.5, 1), maxScore: 10, idfSum: 4}
 	in := strengthInputs(lex, dense(1, 2))
 	want := StrengthInputs{Coverage: 0.6, Gap: 0.45, Agreement: 1, DenseRank: 1, NormalizedBM25: 1.5}
 	if math.Abs(in.Gap-want.Gap) > 1e-12 {
@@ -81,7 +81,7 @@ func TestStrengthInputs(t *testing.T) {
 	if a := strengthInputs(lex, dense(7, 8, 9)).Agreement; a != 0 {
 		t.Errorf("agreement when the dense leg did not rank the best lexical hit = %v, want 0", a)
 	}
-	few := &lexicalResult{hits: hits(3, 1), maxScore: 10, topCoverage: 0.3}
+	few := &lexicalResult{hits: hits(3, 1), maxScore: 10}
 	if in := strengthInputs(few, nil); in.Gap != in.Coverage || in.Agreement != 0 {
 		t.Errorf("fewer than 10 hits, no dense leg: %+v; want the gap equal to the coverage and no agreement", in)
 	}
