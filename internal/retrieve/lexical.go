@@ -185,17 +185,18 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 //
 // With context (a follow-up's conversation, Query.Context), the hit's score is split into
 // the question's own part and the context's (index.Scored.Own), both on the scale of the
-// question's own maximum (maxScore), and the context's part covers at a discount, and only
-// what the question's own terms leave uncovered:
+// question's own maximum (maxScore), and the context's part adds a bounded, discounted
+// credit:
 //
-//	own + (1 − own) · min(ContextCoverageCap, ContextCoverageCredit · context)
+//	min(1, own + min(ContextCoverageCap, ContextCoverageCredit · context))
 //
 // So coverage stays in [0, 1], grows with either part, is the question's own coverage
 // without context, and a hit that matches the conversation but none of the question's terms
 // gets at most ContextCoverageCap, never full coverage. (Counting the context's part at full
 // weight capped most follow-ups, answerable or not, at full coverage; counting the context
-// in the maximum made every follow-up look weak; the question's part alone left the
-// conversation's passages weakly supported: docs/retrieval.md, "Evidence strength".)
+// in the maximum made every follow-up look weak; the question's part alone refused
+// answerable follow-ups that the conversation's passages answer: docs/retrieval.md,
+// "Evidence strength".)
 func (res *lexicalResult) coverage(h index.Scored) float64 {
 	if res.maxScore <= 0 {
 		return 0
@@ -204,22 +205,17 @@ func (res *lexicalResult) coverage(h index.Scored) float64 {
 		return clamp01(h.Score / res.maxScore)
 	}
 	own := clamp01(h.Own / res.maxScore)
-	ctx := max(0, (h.Score-h.Own)/res.maxScore) // NaN-safe: max(0, NaN) is NaN, caught below
-	credit := min(ContextCoverageCap, ContextCoverageCredit*ctx)
-	if !(credit > 0) {
-		credit = 0
-	}
-	return own + (1-own)*credit
+	credit := min(ContextCoverageCap, clamp01(ContextCoverageCredit*(h.Score-h.Own)/res.maxScore))
+	return min(1, own+credit)
 }
 
 // ContextCoverageCredit and ContextCoverageCap weigh a follow-up's context in its coverage
 // (lexicalResult.coverage): the context's part of a hit's score counts ContextCoverageCredit
-// of the question's own, and covers at most ContextCoverageCap of what the question's own
-// terms leave uncovered. Chosen on MTRAG's tuning folds (docs/retrieval.md, "Evidence
-// strength").
+// of the question's own, and adds at most ContextCoverageCap. Chosen on MTRAG's tuning
+// folds (docs/retrieval.md, "Evidence strength").
 const (
-	ContextCoverageCredit = 0.5
-	ContextCoverageCap    = 0.8
+	ContextCoverageCredit = 0.7
+	ContextCoverageCap    = 0.5
 )
 
 // clamp01 returns x within [0, 1] (0 for NaN).
