@@ -103,9 +103,10 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 	}
 	for _, t := range ctxTerms {
 		// Context terms rank the chunks but are not part of the question: each hit's score
-		// is split into the question's own part and the context's (index.Scored.Own), each
-		// measured against its own maximum, and the evidence strength's coverage credits
-		// the context's part at a discount (coverage).
+		// is split into the question's own part and the context's (index.Scored.Own), and
+		// the evidence strength's coverage measures the own part against the question's
+		// maximum (maxScore stays the question's) and credits the context's part at a
+		// discount, within a bound (coverage).
 		t.context = true
 		ws = append(ws, t)
 		totalW += t.w
