@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io/fs"
+	"math"
 	"math/rand/v2"
 	"slices"
 	"strings"
@@ -939,5 +940,80 @@ func TestChunksCanBeAnalyzedWithoutTheSchemaInThePath(t *testing.T) {
 	}
 	if _, err := conn.Exec(ctx, `REINDEX TABLE `+table); err != nil {
 		t.Fatalf("REINDEX %s with search_path pg_catalog: %v", table, err)
+	}
+}
+
+// TestBM25SplitsTheContextsPart: BM25's Own is the part of the score the question's own
+// lexemes contribute (the lexemes BM25Query.Context does not mark): the whole score without
+// context marks, the score of the own lexemes alone with them, whatever the context adds;
+// a Context longer than the lexemes is refused (no rows), never misread.
+func TestBM25SplitsTheContextsPart(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	f.addDocument(t, "a.md", "Network", []string{"public"}, "The private network carries backups and replication traffic free of charge.")
+	f.addDocument(t, "b.md", "Bus", []string{"public"}, "The city bus is free on Sundays.")
+	terms, corpus, err := index.QueryTerms(ctx, f.pool, f.chunkingID, "free network backups", []string{"public"})
+	if err != nil || len(terms) != 3 {
+		t.Fatalf("terms %+v, %v", terms, err)
+	}
+	q := index.BM25Query{ChunkingID: f.chunkingID, Principals: []string{"public"}, K1: 1.2, B: 0.75,
+		AvgLength: corpus.AvgLength, Limit: 10}
+	var matches []index.TSQuery
+	for _, term := range terms {
+		q.Lexemes = append(q.Lexemes, term.Lexeme)
+		q.Weights = append(q.Weights, 1)
+		matches = append(matches, term.Match())
+	}
+	q.Candidates = index.AnyOf(matches...)
+	score := func(q index.BM25Query) map[int64]index.Scored {
+		t.Helper()
+		hits, err := index.BM25(ctx, f.pool, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		out := map[int64]index.Scored{}
+		for _, h := range hits {
+			out[h.DocumentID] = h
+		}
+		return out
+	}
+	all := score(q)
+	if len(all) != 2 {
+		t.Fatalf("hits %+v, want both documents", all)
+	}
+	for _, h := range all {
+		if h.Own != h.Score {
+			t.Errorf("no context marks: own %v, score %v", h.Own, h.Score)
+		}
+	}
+	// "free" is the question's; "network" and "backups" are context.
+	marked := q
+	marked.Context = make([]bool, len(q.Lexemes))
+	ownOnly := q
+	ownOnly.Lexemes, ownOnly.Weights = nil, nil
+	for i, l := range q.Lexemes {
+		if l == "free" {
+			ownOnly.Lexemes, ownOnly.Weights = append(ownOnly.Lexemes, l), append(ownOnly.Weights, 1)
+		} else {
+			marked.Context[i] = true
+		}
+	}
+	split, own := score(marked), score(ownOnly)
+	for doc, h := range split {
+		if h.Score != all[doc].Score {
+			t.Errorf("document %d: marking context changed the score from %v to %v", doc, all[doc].Score, h.Score)
+		}
+		if math.Abs(h.Own-own[doc].Score) > 1e-9 {
+			t.Errorf("document %d: own part %v, want the own lexemes' score %v", doc, h.Own, own[doc].Score)
+		}
+		if !(h.Own >= 0 && h.Own <= h.Score) {
+			t.Errorf("document %d: own part %v outside [0, %v]", doc, h.Own, h.Score)
+		}
+	}
+	bad := q
+	bad.Context = make([]bool, len(q.Lexemes)+1)
+	if hits, err := index.BM25(ctx, f.pool, bad); err != nil || hits != nil {
+		t.Errorf("a Context longer than the lexemes: %+v, %v; want nothing", hits, err)
 	}
 }

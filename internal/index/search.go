@@ -159,10 +159,14 @@ type BM25Query struct {
 	Candidates TSQuery   // what a chunk's tag-qualified lexemes must match to be a candidate (Term.Match)
 	Lexemes    []string  // lexemes scored (a superset of Candidates)
 	Weights    []float64 // per lexeme: IDF times its occurrences in the query
-	Phrases    []string  // quoted phrases a candidate must contain, as written
-	K1, B      float64
-	AvgLength  float64
-	Limit      int
+	// Context, per lexeme, marks the lexemes that are context (a conversation's terms the
+	// question lacks) rather than the question's own: they count in Score but not in
+	// Scored.Own. Nil, or shorter than Lexemes, for lexemes that are all the question's own.
+	Context   []bool
+	Phrases   []string // quoted phrases a candidate must contain, as written
+	K1, B     float64
+	AvgLength float64
+	Limit     int
 }
 
 // Scored is a chunk with a score.
@@ -174,6 +178,9 @@ type Scored struct {
 	// the chunk contains: with the weights summed over every lexeme, the share of the query
 	// it covers. 0 for the dense leg.
 	Matched float64
+	// Own is, for BM25, the part of Score that the question's own lexemes contribute (Score
+	// without the context lexemes, BM25Query.Context). 0 for the dense leg.
+	Own float64
 }
 
 // BM25 scores the candidate chunks visible to the principals and returns the best Limit.
@@ -192,7 +199,7 @@ type Scored struct {
 // candidate's term frequencies come from its tsvector, cut down to the query's lexemes by
 // setweight/ts_filter (binary searches, not a scan of all its lexemes).
 func BM25(ctx context.Context, db DBTX, q BM25Query) ([]Scored, error) {
-	if q.Candidates == "" || len(q.Lexemes) != len(q.Weights) {
+	if q.Candidates == "" || len(q.Lexemes) != len(q.Weights) || len(q.Context) > len(q.Lexemes) {
 		return nil, nil
 	}
 	rows, err := db.Query(ctx, bm25SQL, q.args()...)
@@ -201,7 +208,7 @@ func BM25(ctx context.Context, db DBTX, q BM25Query) ([]Scored, error) {
 	}
 	scored, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Scored, error) {
 		var s Scored
-		err := row.Scan(&s.ChunkID, &s.DocumentID, &s.Score, &s.Matched)
+		err := row.Scan(&s.ChunkID, &s.DocumentID, &s.Score, &s.Matched, &s.Own)
 		return s, err
 	})
 	if err != nil {
@@ -221,20 +228,27 @@ func ExplainBM25(ctx context.Context, db DBTX, q BM25Query) (string, error) {
 }
 
 func (q BM25Query) args() []any {
+	own := make([]float64, len(q.Lexemes))
+	for i := range own {
+		if i >= len(q.Context) || !q.Context[i] {
+			own[i] = 1
+		}
+	}
 	return []any{q.ChunkingID, string(q.Candidates), q.Principals, q.Lexemes, q.Weights, q.K1, q.B, q.AvgLength,
-		nonNilSlice(q.Phrases), q.Limit, nonNilSlice(q.Sources)}
+		nonNilSlice(q.Phrases), q.Limit, nonNilSlice(q.Sources), own}
 }
 
 const bm25SQL = `
 		SELECT c.id, c.document_id,
 		       sum(t.weight * u.tf * ($6::float8 + 1) / (u.tf + $6::float8 * (1 - $7::float8 + $7::float8 * c.lexical_length / $8::float8))) AS score,
-		       sum(t.weight) AS matched
+		       sum(t.weight) AS matched,
+		       sum(t.own * t.weight * u.tf * ($6::float8 + 1) / (u.tf + $6::float8 * (1 - $7::float8 + $7::float8 * c.lexical_length / $8::float8))) AS own
 		FROM chunks c
 		CROSS JOIN LATERAL (
 			SELECT x.lexeme, coalesce(array_length(x.positions, 1), 1) AS tf
 			FROM unnest(ts_filter(setweight(c.tsv, 'A', $4), '{a}')) AS x
 		) u
-		JOIN unnest($4::text[], $5::float8[]) AS t(lexeme, weight) ON t.lexeme = u.lexeme
+		JOIN unnest($4::text[], $5::float8[], $12::float8[]) AS t(lexeme, weight, own) ON t.lexeme = u.lexeme
 		WHERE docent_tag_lexemes(c.acl, c.tsv) @@ $2::tsquery
 		  -- The permission filter and the chunking, written so that the planner cannot
 		  -- match them to an index: candidates come from chunks_tag_lexemes_idx alone.

@@ -143,3 +143,55 @@ func TestContextIsBounded(t *testing.T) {
 		}
 	}
 }
+
+// TestContextDoesNotCoverTheQuestion: a follow-up whose context matches a page at length
+// but whose own words that page lacks must not look fully covered: the context adds a
+// bounded credit (at most ContextCoverageCap) to the question's own coverage, never the
+// question's whole maximum. (Before, the context's part of the score counted against the
+// question's own maximum, capped at 1: this page had full coverage.) The page that holds
+// the question's own word, with the same context, is covered more.
+func TestContextDoesNotCoverTheQuestion(t *testing.T) {
+	t.Parallel()
+	db, emb := corpus(t, followUpCorpus())
+	r := newRetriever(t, db, emb, retrieve.Config{}, nil)
+	conv := []retrieve.ContextText{{Text: "How does the IBM Cloud private network connect the servers " +
+		"of a data centre over back-end switches, and does it carry backups and replication?", Weight: 0.5}}
+	ask := func(q retrieve.Query) *retrieve.Result {
+		t.Helper()
+		res, err := r.Retrieve(t.Context(), retrieve.Request{Query: q.Text, Normalized: &q, Principals: []string{"public"}, Mode: retrieve.Lexical})
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res.Evidence) == 0 {
+			t.Fatalf("%+v: no evidence", q)
+		}
+		return res
+	}
+	// "children": only the museum's page has it; the context pulls the network's page first.
+	follow := ask(retrieve.Query{Text: "And children?", Context: conv})
+	if follow.Evidence[0].URI != "p/network.md" {
+		t.Fatalf("top %s: the context does not rank the network's page first, the test shows nothing", follow.Evidence[0].URI)
+	}
+	in := follow.StrengthInputs()
+	if !(in.Coverage > 0 && in.Coverage <= retrieve.ContextCoverageCap) {
+		t.Errorf("a page matching only the context: coverage %v, want within (0, %v]", in.Coverage, retrieve.ContextCoverageCap)
+	}
+	if in.Gap > in.Coverage {
+		t.Errorf("gap %v above coverage %v", in.Gap, in.Coverage)
+	}
+	// The museum's page, found by the question's own words with the same conversation as a
+	// lighter context: covered more than the context alone covers the network's page.
+	light := []retrieve.ContextText{{Text: conv[0].Text, Weight: 0.1}}
+	own := ask(retrieve.Query{Text: "Is the museum open for children?", Context: light})
+	if own.Evidence[0].URI != "p/museum.md" {
+		t.Fatalf("top %s, want p/museum.md", own.Evidence[0].URI)
+	}
+	if c := own.StrengthInputs().Coverage; !(c > in.Coverage && c <= 1) {
+		t.Errorf("the question's own page: coverage %v, want above %v (the context alone) and at most 1", c, in.Coverage)
+	}
+	// Without context, coverage is what it was: the question's own (ClapNQ's figures do not move).
+	alone := ask(retrieve.Query{Text: "Is the museum open for children?"})
+	if c := alone.StrengthInputs().Coverage; !(c > 0 && c <= 1) {
+		t.Errorf("no context: coverage %v", c)
+	}
+}

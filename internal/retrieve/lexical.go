@@ -17,10 +17,10 @@ type lexicalResult struct {
 	exact bool
 	// maxScore is the BM25 score a chunk would get by containing every query term with
 	// saturated frequency: the scale on which a hit's score says how much of the query
-	// it matches.
+	// it matches. The question's own terms only, also with context (coverage).
 	maxScore float64
-	// topCoverage is the best hit's score divided by maxScore.
-	topCoverage float64
+	// hasContext is whether context terms (Query.Context) joined the query.
+	hasContext bool
 	// idfSum is the sum of the IDFs of the query terms the caller can find (for the
 	// normalised-BM25 baseline that evaluations compare strength with).
 	idfSum float64
@@ -102,14 +102,15 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 		return nil, err
 	}
 	for _, t := range ctxTerms {
-		// Context terms rank the chunks but are not part of the question: the query's
-		// maximum, and with it the evidence strength's coverage, is the question's own (a
-		// top score raised by the context is capped at full coverage). Counted in the
-		// maximum, a conversation's many terms made every follow-up look weakly supported:
-		// on MTRAG, answerable follow-ups were refused twice as often as without the
-		// context (docs/retrieval.md, "Follow-up rewriting").
+		// Context terms rank the chunks but are not part of the question: each hit's score
+		// is split into the question's own part and the context's (index.Scored.Own), and
+		// the evidence strength's coverage measures the own part against the question's
+		// maximum (maxScore stays the question's) and credits the context's part at a
+		// discount, within a bound (coverage).
+		t.context = true
 		ws = append(ws, t)
 		totalW += t.w
+		res.hasContext = true
 	}
 	if len(ws) == 0 {
 		return res, nil
@@ -118,8 +119,9 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 	lexemes := make([]string, len(ws))
 	weights := make([]float64, len(ws))
 	matches := make([]index.TSQuery, len(ws))
+	isContext := make([]bool, len(ws))
 	for i, t := range ws {
-		lexemes[i], weights[i], matches[i] = t.Lexeme, t.w, t.Match()
+		lexemes[i], weights[i], matches[i], isContext[i] = t.Lexeme, t.w, t.Match(), t.context
 	}
 
 	// Pass 1: the chunks containing one of the rarest terms, within the budget; at least one
@@ -131,7 +133,7 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 		n++
 	}
 	bq := index.BM25Query{ChunkingID: chunking, Principals: req.Principals, Sources: req.Sources,
-		Lexemes: lexemes, Weights: weights, Phrases: q.Phrases, K1: r.cfg.K1, B: r.cfg.B,
+		Lexemes: lexemes, Weights: weights, Context: isContext, Phrases: q.Phrases, K1: r.cfg.K1, B: r.cfg.B,
 		AvgLength: corpus.AvgLength, Limit: r.cfg.Depth, Candidates: index.AnyOf(matches[:n]...)}
 	hits, err := index.BM25(ctx, r.db, bq)
 	if err != nil {
@@ -175,13 +177,54 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 		}
 	}
 	res.hits = hits
-	if len(hits) > 0 && res.maxScore > 0 {
-		// The top hit's score relative to what a chunk with every term would score, on a
-		// saturation scale: 1 for a chunk containing all terms often, ~1/(k1+1) per term
-		// found once in a chunk of average length.
-		res.topCoverage = min(1, hits[0].Score/res.maxScore)
-	}
 	return res, nil
+}
+
+// coverage is how much of the query hit h matches, in [0, 1]: its score relative to what a
+// chunk with every query term would score, on a saturation scale (1 for a chunk containing
+// all terms often, ~1/(k1+1) per term found once in a chunk of average length).
+//
+// With context (a follow-up's conversation, Query.Context), the hit's score is split into
+// the question's own part and the context's (index.Scored.Own), both on the scale of the
+// question's own maximum (maxScore), and the context's part adds a bounded, discounted
+// credit:
+//
+//	min(1, own + min(ContextCoverageCap, ContextCoverageCredit · context))
+//
+// So coverage stays in [0, 1], grows with either part, is the question's own coverage
+// without context, and a hit that matches the conversation but none of the question's terms
+// gets at most ContextCoverageCap, never full coverage. (Counting the context's part at full
+// weight capped most follow-ups, answerable or not, at full coverage; counting the context
+// in the maximum made every follow-up look weak; the question's part alone refused
+// answerable follow-ups that the conversation's passages answer: docs/retrieval.md,
+// "Evidence strength".)
+func (res *lexicalResult) coverage(h index.Scored) float64 {
+	if res.maxScore <= 0 {
+		return 0
+	}
+	if !res.hasContext {
+		return clamp01(h.Score / res.maxScore)
+	}
+	own := clamp01(h.Own / res.maxScore)
+	credit := min(ContextCoverageCap, clamp01(ContextCoverageCredit*(h.Score-h.Own)/res.maxScore))
+	return min(1, own+credit)
+}
+
+// ContextCoverageCredit and ContextCoverageCap weigh a follow-up's context in its coverage
+// (lexicalResult.coverage): the context's part of a hit's score counts ContextCoverageCredit
+// of the question's own, and adds at most ContextCoverageCap. Chosen on MTRAG's tuning
+// folds (docs/retrieval.md, "Evidence strength").
+const (
+	ContextCoverageCredit = 0.7
+	ContextCoverageCap    = 0.5
+)
+
+// clamp01 returns x within [0, 1] (0 for NaN).
+func clamp01(x float64) float64 {
+	if !(x > 0) {
+		return 0
+	}
+	return min(x, 1)
 }
 
 // contextTerms returns the lexemes of q's context that the query itself lacks, weighted
@@ -236,8 +279,9 @@ func (r *Retriever) contextTerms(ctx context.Context, chunking int, q Query, req
 // weighted is a query term with its BM25 weight and upper bound.
 type weighted struct {
 	index.Term
-	w  float64 // idf × occurrences in the query
-	ub float64 // the most the term can add to any chunk's score
+	w       float64 // idf × occurrences in the query
+	ub      float64 // the most the term can add to any chunk's score
+	context bool    // a context term (Query.Context), not the question's own
 }
 
 // termBound is the most term t with weight w can add to the BM25 score of any chunk:

@@ -72,10 +72,10 @@ func strengthInputs(lex *lexicalResult, dense []Hit) StrengthInputs {
 		return in
 	}
 	top := lex.hits[0]
-	in.Coverage = lex.topCoverage
+	in.Coverage = lex.coverage(top)
 	tenth := 0.0
 	if len(lex.hits) >= 10 {
-		tenth = lex.hits[9].Score / lex.maxScore
+		tenth = lex.coverage(lex.hits[9])
 	}
 	in.Gap = min(in.Coverage, max(0, in.Coverage-tenth))
 	for i, h := range dense {

@@ -55,7 +55,7 @@ func TestStrengthInputs(t *testing.T) {
 		}
 		return out
 	}
-	lex := &lexicalResult{hits: hits(6, 5, 4, 4, 3, 3, 3, 2, 2, 1.5, 1), maxScore: 10, topCoverage: 0.6, idfSum: 4}
+	lex := &lexicalResult{hits: hits(6, 5, 4, 4, 3, 3, 3, 2, 2, 1.5, 1), maxScore: 10, idfSum: 4}
 	in := strengthInputs(lex, dense(1, 2))
 	want := StrengthInputs{Coverage: 0.6, Gap: 0.45, Agreement: 1, DenseRank: 1, NormalizedBM25: 1.5}
 	if math.Abs(in.Gap-want.Gap) > 1e-12 {
@@ -81,7 +81,7 @@ func TestStrengthInputs(t *testing.T) {
 	if a := strengthInputs(lex, dense(7, 8, 9)).Agreement; a != 0 {
 		t.Errorf("agreement when the dense leg did not rank the best lexical hit = %v, want 0", a)
 	}
-	few := &lexicalResult{hits: hits(3, 1), maxScore: 10, topCoverage: 0.3}
+	few := &lexicalResult{hits: hits(3, 1), maxScore: 10}
 	if in := strengthInputs(few, nil); in.Gap != in.Coverage || in.Agreement != 0 {
 		t.Errorf("fewer than 10 hits, no dense leg: %+v; want the gap equal to the coverage and no agreement", in)
 	}
@@ -90,5 +90,62 @@ func TestStrengthInputs(t *testing.T) {
 	}
 	if in := strengthInputs(nil, dense(1)); in != (StrengthInputs{}) {
 		t.Errorf("no lexical leg: %+v, want zero inputs", in)
+	}
+}
+
+// TestContextCoverageIsBoundedAndMonotone: a hit's coverage with context is in [0, 1],
+// grows with the question's own part and with the context's, never falls below the own
+// part, reaches 1 only through the question's own terms (a hit matching the context alone
+// gets at most ContextCoverageCap), and without context is the score over the maximum.
+func TestContextCoverageIsBoundedAndMonotone(t *testing.T) {
+	const maxScore = 8.0
+	with := &lexicalResult{maxScore: maxScore, hasContext: true}
+	without := &lexicalResult{maxScore: maxScore}
+	parts := []float64{0, 0.01, 0.5, 1, 2, 4, 7.9, 8, 9, 16, 100, 1e9}
+	for _, own := range parts {
+		prev := -1.0
+		for _, ctx := range parts {
+			c := with.coverage(index.Scored{Score: own + ctx, Own: own})
+			if !(c >= 0 && c <= 1) {
+				t.Fatalf("own %v, context %v: coverage %v outside [0, 1]", own, ctx, c)
+			}
+			if c < prev {
+				t.Errorf("own %v: coverage falls from %v to %v as the context's part grows to %v", own, prev, c, ctx)
+			}
+			prev = c
+			if ownCov := min(1, own/maxScore); c < ownCov-1e-12 {
+				t.Errorf("own %v, context %v: coverage %v below the question's own %v", own, ctx, c, ownCov)
+			}
+			if own == 0 && c > ContextCoverageCap {
+				t.Errorf("context %v alone: coverage %v above the cap %v", ctx, c, ContextCoverageCap)
+			}
+		}
+	}
+	for _, ctx := range parts {
+		prev := -1.0
+		for _, own := range parts {
+			c := with.coverage(index.Scored{Score: own + ctx, Own: own})
+			if c < prev {
+				t.Errorf("context %v: coverage falls from %v to %v as the own part grows to %v", ctx, prev, c, own)
+			}
+			prev = c
+		}
+	}
+	if c := with.coverage(index.Scored{Score: maxScore, Own: maxScore}); c != 1 {
+		t.Errorf("every own term saturated: coverage %v, want 1", c)
+	}
+	for _, s := range parts {
+		if c, want := without.coverage(index.Scored{Score: s}), min(1, s/maxScore); c != want {
+			t.Errorf("no context, score %v: coverage %v, want %v", s, c, want)
+		}
+	}
+	// Broken numbers (a NaN from the database, a negative part) stay within bounds.
+	for _, h := range []index.Scored{{Score: math.NaN(), Own: 1}, {Score: 1, Own: math.NaN()}, {Score: 1, Own: 3}, {Score: -1, Own: -2}} {
+		if c := with.coverage(h); !(c >= 0 && c <= 1) {
+			t.Errorf("%+v: coverage %v", h, c)
+		}
+	}
+	if c := (&lexicalResult{hasContext: true}).coverage(index.Scored{Score: 3, Own: 1}); c != 0 {
+		t.Errorf("no maximum: coverage %v, want 0", c)
 	}
 }
