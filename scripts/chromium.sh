@@ -10,6 +10,7 @@ set -euo pipefail
 
 log() { printf 'chromium: %s\n' "$*" >&2; }
 die() { printf 'chromium: error: %s\n' "$*" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 if [ -n "${DOCENT_CHROMIUM:-}" ]; then
 	[ -x "$DOCENT_CHROMIUM" ] || die "DOCENT_CHROMIUM=$DOCENT_CHROMIUM is not an executable"
@@ -22,12 +23,6 @@ if path=$(command -v chromium); then
 fi
 [ "$(id -u)" = 0 ] || die "chromium is not installed: install Debian's package (sudo apt-get install chromium) or set DOCENT_CHROMIUM"
 log "installing chromium from Debian's archive (about 100 MB, once) ..."
-aptlog=$(mktemp)
-trap 'rm -f "$aptlog"' EXIT
-apt() { DEBIAN_FRONTEND=noninteractive apt-get "$@" >>"$aptlog" 2>&1; }
-if ! apt install -y -q --no-install-recommends chromium; then
-	apt update -q && apt install -y -q --no-install-recommends chromium ||
-		{ tail -n 20 "$aptlog" >&2; die "apt-get could not install chromium"; }
-fi
+apt_install chromium
 path=$(command -v chromium) || die "chromium was installed but is not on PATH"
 printf '%s\n' "$path"

@@ -11,6 +11,7 @@ set -euo pipefail
 
 log() { printf 'libreoffice: %s\n' "$*" >&2; }
 die() { printf 'libreoffice: error: %s\n' "$*" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 pkgs=(libreoffice-core-nogui libreoffice-writer-nogui libreoffice-calc-nogui libreoffice-impress-nogui)
 
@@ -22,13 +23,7 @@ ready() {
 if ! ready; then
 	[ "$(id -u)" = 0 ] || die "LibreOffice is not installed: install Debian's packages (sudo apt-get install --no-install-recommends ${pkgs[*]})"
 	log "installing ${pkgs[*]} from Debian's archive (about 45 MB, once) ..."
-	aptlog=$(mktemp)
-	trap 'rm -f "$aptlog"' EXIT
-	apt() { DEBIAN_FRONTEND=noninteractive apt-get "$@" >>"$aptlog" 2>&1; }
-	if ! apt install -y -q --no-install-recommends "${pkgs[@]}"; then
-		apt update -q && apt install -y -q --no-install-recommends "${pkgs[@]}" ||
-			{ tail -n 20 "$aptlog" >&2; die "apt-get could not install ${pkgs[*]}"; }
-	fi
+	apt_install "${pkgs[@]}"
 	ready || die "${pkgs[*]} were installed but soffice is not on PATH"
 fi
 command -v soffice

@@ -10,6 +10,7 @@ set -euo pipefail
 
 log() { printf 'node: %s\n' "$*" >&2; }
 die() { printf 'node: error: %s\n' "$*" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 if path=$(command -v node) && command -v npm >/dev/null; then
 	printf '%s\n' "$path"
@@ -17,13 +18,7 @@ if path=$(command -v node) && command -v npm >/dev/null; then
 fi
 [ "$(id -u)" = 0 ] || die "node or npm is not installed: install Node.js 20 or later with npm (sudo apt-get install nodejs npm)"
 log "installing nodejs and npm from Debian's archive (once) ..."
-aptlog=$(mktemp)
-trap 'rm -f "$aptlog"' EXIT
-apt() { DEBIAN_FRONTEND=noninteractive apt-get "$@" >>"$aptlog" 2>&1; }
-if ! apt install -y -q --no-install-recommends nodejs npm; then
-	apt update -q && apt install -y -q --no-install-recommends nodejs npm ||
-		{ tail -n 20 "$aptlog" >&2; die "apt-get could not install nodejs and npm"; }
-fi
+apt_install nodejs npm
 path=$(command -v node) || die "nodejs was installed but node is not on PATH"
 command -v npm >/dev/null || die "npm was installed but is not on PATH"
 printf '%s\n' "$path"

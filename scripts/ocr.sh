@@ -11,6 +11,7 @@ set -euo pipefail
 
 log() { printf 'ocr: %s\n' "$*" >&2; }
 die() { printf 'ocr: error: %s\n' "$*" >&2; exit 1; }
+. "$(dirname "${BASH_SOURCE[0]}")/apt.sh"
 
 ready() {
 	command -v tesseract >/dev/null && command -v pdftoppm >/dev/null &&
@@ -20,14 +21,7 @@ ready() {
 if ! ready; then
 	[ "$(id -u)" = 0 ] || die "OCR is not installed: install Debian's packages (sudo apt-get install tesseract-ocr tesseract-ocr-eng poppler-utils)"
 	log "installing tesseract-ocr, tesseract-ocr-eng and poppler-utils from Debian's archive (about 40 MB, once) ..."
-	aptlog=$(mktemp)
-	trap 'rm -f "$aptlog"' EXIT
-	apt() { DEBIAN_FRONTEND=noninteractive apt-get "$@" >>"$aptlog" 2>&1; }
-	pkgs=(tesseract-ocr tesseract-ocr-eng poppler-utils)
-	if ! apt install -y -q --no-install-recommends "${pkgs[@]}"; then
-		apt update -q && apt install -y -q --no-install-recommends "${pkgs[@]}" ||
-			{ tail -n 20 "$aptlog" >&2; die "apt-get could not install ${pkgs[*]}"; }
-	fi
+	apt_install tesseract-ocr tesseract-ocr-eng poppler-utils
 	ready || die "tesseract-ocr, tesseract-ocr-eng and poppler-utils were installed but tesseract (with eng) or pdftoppm is not on PATH"
 fi
 command -v tesseract

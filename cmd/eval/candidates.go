@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"slices"
 	"strings"
@@ -39,7 +40,7 @@ func candidateInputs(question string, res *retrieve.Result) map[string]float64 {
 	}
 	items := res.Evidence[:min(candidatePassages, len(res.Evidence))]
 	passageCandidates(c, question, res.QueryTerms(), items)
-	c["overlap3"], c["overlap5"] = overlapAt(res.Lexical, res.Dense, 3), overlapAt(res.Lexical, res.Dense, 5)
+	c["overlap3"], c["overlap5"] = retrieve.Agreement(res.Lexical, res.Dense, 3), retrieve.Agreement(res.Lexical, res.Dense, 5)
 	if len(res.Lexical) > 0 && res.Lexical[0].Score > 0 {
 		top := res.Lexical[0]
 		c["doc_gap"] = 1 // no other document matched
@@ -79,15 +80,7 @@ func passageCandidates(c map[string]float64, question string, terms []retrieve.Q
 		return
 	}
 	byIDF := slices.Clone(terms)
-	slices.SortStableFunc(byIDF, func(a, b retrieve.QueryTerm) int {
-		switch {
-		case a.IDF > b.IDF:
-			return -1
-		case a.IDF < b.IDF:
-			return 1
-		}
-		return 0
-	})
+	slices.SortStableFunc(byIDF, func(a, b retrieve.QueryTerm) int { return cmp.Compare(b.IDF, a.IDF) })
 	rare := byIDF[:min(2, len(byIDF))]
 	rareTotal := 0.0
 	for _, t := range rare {
@@ -292,23 +285,4 @@ func isYear(w string) bool {
 		}
 	}
 	return w >= "1000" && w <= "2099"
-}
-
-// overlapAt is the share of the first k of a that are among the first k of b (0 when
-// either is empty).
-func overlapAt(a, b []retrieve.Hit, k int) float64 {
-	if len(a) == 0 || len(b) == 0 {
-		return 0
-	}
-	in := map[int64]bool{}
-	for _, h := range b[:min(k, len(b))] {
-		in[h.ChunkID] = true
-	}
-	n := 0
-	for _, h := range a[:min(k, len(a))] {
-		if in[h.ChunkID] {
-			n++
-		}
-	}
-	return float64(n) / float64(k)
 }

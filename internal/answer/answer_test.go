@@ -35,10 +35,7 @@ var bridgeQuestion = Prompt{Question: "When did the Golden Gate Bridge open?", S
 // extractiveBridge is the extractive answer to bridgeQuestion.
 func extractiveBridge(t *testing.T) string {
 	t.Helper()
-	ext, err := NewExtractive(ExtractiveConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ext := newExtractive(t, ExtractiveConfig{})
 	text := ext.Compose(bridgeQuestion)
 	if !strings.Contains(text, "It opened in 1937 and was the longest suspension bridge in the world at the time. [1]") {
 		t.Fatalf("unexpected extractive answer %q", text)

@@ -35,10 +35,7 @@ func realisticSources() []retrieve.Item {
 // BenchmarkExtractiveValidate measures what the server does per answer without a model:
 // the extractive answer and its validation over 8 sources of ~400 tokens.
 func BenchmarkExtractiveValidate(b *testing.B) {
-	ext, err := NewExtractive(ExtractiveConfig{})
-	if err != nil {
-		b.Fatal(err)
-	}
+	ext := newExtractive(b, ExtractiveConfig{})
 	p := Prompt{Question: "How long does the garbage collector pause on typical heaps?", Sources: realisticSources()}
 	if v := Validate(ext.Compose(p), p.Sources, ValidateConfig{}); !v.Grounded {
 		b.Fatalf("the benchmark's answer is not grounded: %+v", v)

@@ -288,10 +288,7 @@ func TestExtractiveClapNQ(t *testing.T) {
 		elapsed                                                                                  time.Duration
 	}
 	run := func(minCoverage float64) outcome {
-		ext, err := NewExtractive(ExtractiveConfig{MinCoverage: minCoverage})
-		if err != nil {
-			t.Fatal(err)
-		}
+		ext := newExtractive(t, ExtractiveConfig{MinCoverage: minCoverage})
 		var o outcome
 		for i, q := range c.questions {
 			start := time.Now()

@@ -126,10 +126,7 @@ func TestExtractiveShapes(t *testing.T) {
 			want: "An adult passport is valid for ten years. [1]",
 		},
 	}
-	ext, err := NewExtractive(ExtractiveConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ext := newExtractive(t, ExtractiveConfig{})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -173,10 +170,7 @@ func TestExtractiveNeverEchoes(t *testing.T) {
 		"- What is the history of the project?\n- The project history is on the blog.",
 		"Question | Answer\nWhat is the history of the project? | The history of the project is told on the blog.",
 	}
-	ext, err := NewExtractive(ExtractiveConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ext := newExtractive(t, ExtractiveConfig{})
 	for _, text := range texts {
 		sources := []retrieve.Item{{ChunkID: 1, Title: "FAQ", URI: "faq.md", Text: text}}
 		got := ext.Compose(Prompt{Question: question, Sources: sources})

@@ -86,10 +86,7 @@ func TestExtractive(t *testing.T) {
 			want:     []string{NoEvidenceAnswer},
 		},
 	}
-	ext, err := NewExtractive(ExtractiveConfig{})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ext := newExtractive(t, ExtractiveConfig{})
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			t.Parallel()
@@ -135,10 +132,7 @@ func TestExtractive(t *testing.T) {
 
 func TestExtractiveDeterministic(t *testing.T) {
 	t.Parallel()
-	ext, err := NewExtractive(ExtractiveConfig{MaxSentences: 2})
-	if err != nil {
-		t.Fatal(err)
-	}
+	ext := newExtractive(t, ExtractiveConfig{MaxSentences: 2})
 	p := Prompt{Question: "How long does passport renewal take online or by post?", Sources: passportSources()}
 	first := ext.Compose(p)
 	for range 20 {
@@ -167,4 +161,14 @@ func TestExtractiveConfig(t *testing.T) {
 			t.Errorf("NewExtractive(%+v) accepted", cfg)
 		}
 	}
+}
+
+// newExtractive returns the extractive composer with cfg, failing tb if cfg is refused.
+func newExtractive(tb testing.TB, cfg ExtractiveConfig) *Extractive {
+	tb.Helper()
+	ext, err := NewExtractive(cfg)
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return ext
 }

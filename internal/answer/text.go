@@ -1,6 +1,7 @@
 package answer
 
 import (
+	"iter"
 	"strings"
 	"unicode"
 	"unicode/utf8"
@@ -271,13 +272,7 @@ func sentences(s string) []span {
 		blockStart = -1
 	}
 	inFence := false
-	for lineStart := 0; lineStart < len(s); {
-		lineEnd := strings.IndexByte(s[lineStart:], '\n')
-		if lineEnd < 0 {
-			lineEnd = len(s)
-		} else {
-			lineEnd += lineStart
-		}
+	for lineStart, lineEnd := range lines(s) {
 		line := s[lineStart:lineEnd]
 		trimmed := strings.TrimSpace(line)
 		indent := lineStart + strings.Index(line, trimmed) // offset of trimmed in s
@@ -308,10 +303,27 @@ func sentences(s string) []span {
 				blockStart, blockKind = indent, prose
 			}
 		}
-		lineStart = lineEnd + 1
 	}
 	flush(len(s))
 	return out
+}
+
+// lines yields the start and end of each line of s (end at its "\n" or the end of s).
+func lines(s string) iter.Seq2[int, int] {
+	return func(yield func(int, int) bool) {
+		for start := 0; start < len(s); {
+			end := strings.IndexByte(s[start:], '\n')
+			if end < 0 {
+				end = len(s)
+			} else {
+				end += start
+			}
+			if !yield(start, end) {
+				return
+			}
+			start = end + 1
+		}
+	}
 }
 
 // listMarker returns the length of a list marker and the space after it at the start of

@@ -102,13 +102,7 @@ func passageUnits(text string) []unit {
 		para = para[:0]
 	}
 	inFence := false
-	for lineStart := 0; lineStart < len(text); {
-		lineEnd := strings.IndexByte(text[lineStart:], '\n')
-		if lineEnd < 0 {
-			lineEnd = len(text)
-		} else {
-			lineEnd += lineStart
-		}
+	for lineStart, lineEnd := range lines(text) {
 		a, b := lineStart, lineEnd
 		for a < b && isSpace(text[a]) {
 			a++
@@ -136,7 +130,6 @@ func passageUnits(text string) []unit {
 			}
 			para = append(para, textLine{a, b})
 		}
-		lineStart = lineEnd + 1
 	}
 	flush()
 	return out

@@ -143,22 +143,30 @@ func (c Config) denseWeight(lex, dense []Hit) float64 {
 	if c.AgreementDepth <= 0 {
 		return c.DenseWeight
 	}
-	k := c.AgreementDepth
-	top := make(map[int64]bool, k)
-	for _, h := range dense[:min(k, len(dense))] {
-		top[h.ChunkID] = true
-	}
-	common := 0
-	for _, h := range lex[:min(k, len(lex))] {
-		if top[h.ChunkID] {
-			common++
-		}
-	}
-	share := float64(common) / float64(k)
+	share := Agreement(lex, dense, c.AgreementDepth)
 	if c.AgreementFull <= 0 || share >= c.AgreementFull {
 		return c.DenseWeight
 	}
 	return c.DenseWeight * share / c.AgreementFull
+}
+
+// Agreement is the share of the first k hits of a that are among the first k of b: k
+// counts, so a list shorter than k agrees less. It is 0 when k <= 0.
+func Agreement(a, b []Hit, k int) float64 {
+	if k <= 0 {
+		return 0
+	}
+	top := make(map[int64]bool, k)
+	for _, h := range b[:min(k, len(b))] {
+		top[h.ChunkID] = true
+	}
+	common := 0
+	for _, h := range a[:min(k, len(a))] {
+		if top[h.ChunkID] {
+			common++
+		}
+	}
+	return float64(common) / float64(k)
 }
 
 // normalized maps each hit's score to [0, 1] over the list (min–max; all 1 when equal).

@@ -140,6 +140,38 @@ func TestDenseWeightFollowsAgreement(t *testing.T) {
 	}
 }
 
+// TestAgreement: the share of a's first k among b's first k, of k (not of a shorter list),
+// and 0 for an empty list or k <= 0.
+func TestAgreement(t *testing.T) {
+	t.Parallel()
+	hits := func(ids ...int64) []Hit {
+		out := make([]Hit, len(ids))
+		for i, id := range ids {
+			out[i] = Hit{ChunkID: id}
+		}
+		return out
+	}
+	tests := []struct {
+		name string
+		a, b []Hit
+		k    int
+		want float64
+	}{
+		{"same top in another order", hits(1, 2, 3), hits(3, 1, 2), 3, 1},
+		{"two of three", hits(1, 2, 3, 4), hits(2, 9, 1, 3), 3, 2.0 / 3},
+		{"beyond k does not count", hits(1, 2, 3), hits(4, 5, 1), 2, 0},
+		{"a short list shares of k", hits(1), hits(1), 5, 0.2},
+		{"an empty list", nil, hits(1, 2), 3, 0},
+		{"k of zero", hits(1), hits(1), 0, 0},
+		{"negative k", hits(1), hits(1), -1, 0},
+	}
+	for _, tt := range tests {
+		if got := Agreement(tt.a, tt.b, tt.k); math.Abs(got-tt.want) > 1e-12 {
+			t.Errorf("%s: Agreement = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
 // TestFuseWithAnEmptyLeg: when one leg found nothing (no term in the caller's view, no
 // vector), hybrid is the other leg's ranking, not a ranking by a weight that may be 0.
 func TestFuseWithAnEmptyLeg(t *testing.T) {

@@ -1,6 +1,7 @@
 package retrieve
 
 import (
+	"cmp"
 	"context"
 	"errors"
 	"fmt"
@@ -55,15 +56,8 @@ func (r *Retriever) rerankHits(ctx context.Context, query string, res *Result, t
 	for i := range head {
 		head[i].Score = (1-w)*rer[head[i].ChunkID] + w*fused[head[i].ChunkID]
 	}
-	slices.SortStableFunc(head, func(a, b Hit) int {
-		switch {
-		case a.Score > b.Score:
-			return -1
-		case a.Score < b.Score:
-			return 1
-		}
-		return 0
-	})
+	// Every score is finite here (checked above), so cmp.Compare orders them as > does.
+	slices.SortStableFunc(head, func(a, b Hit) int { return cmp.Compare(b.Score, a.Score) })
 	res.Ranked = append(head, res.Ranked[n:]...)
 	return nil
 }

@@ -117,6 +117,17 @@ func core(title, author string) string {
 		`<dcterms:created xsi:type="dcterms:W3CDTF">2026-01-01T00:00:00Z</dcterms:created></cp:coreProperties>`
 }
 
+// newOffice starts an Office Open XML package whose main part is main: its content types
+// (types, from contentTypes), the package relationships to main and to the core
+// properties, and the core properties with title and author.
+func newOffice(types, main, title, author string) *pkg {
+	p := newPkg()
+	p.add("[Content_Types].xml", types)
+	p.add("_rels/.rels", rels("rId1", relOffice, main, "rId2", relCore, "docProps/core.xml"))
+	p.add("docProps/core.xml", core(title, author))
+	return p
+}
+
 const ctCore = "application/vnd.openxmlformats-package.core-properties+xml"
 
 // Block is a block of a Word document: a paragraph (Text, with a Style: "Title",
@@ -192,14 +203,11 @@ func DOCX(title, author string, blocks []Block) ([]byte, error) {
 		`</w:styles>`
 	numbering := xmlHeader + `<w:numbering xmlns:w="` + w + `"><w:abstractNum w:abstractNumId="0"><w:lvl w:ilvl="0"><w:start w:val="1"/><w:numFmt w:val="bullet"/><w:lvlText w:val="•"/><w:lvlJc w:val="left"/><w:pPr><w:ind w:left="720" w:hanging="360"/></w:pPr></w:lvl></w:abstractNum><w:num w:numId="1"><w:abstractNumId w:val="0"/></w:num></w:numbering>`
 
-	p := newPkg()
-	p.add("[Content_Types].xml", contentTypes(
+	p := newOffice(contentTypes(
 		"word/document.xml", "application/vnd.openxmlformats-officedocument.wordprocessingml.document.main+xml",
 		"word/styles.xml", "application/vnd.openxmlformats-officedocument.wordprocessingml.styles+xml",
 		"word/numbering.xml", "application/vnd.openxmlformats-officedocument.wordprocessingml.numbering+xml",
-		"docProps/core.xml", ctCore))
-	p.add("_rels/.rels", rels("rId1", relOffice, "word/document.xml", "rId2", relCore, "docProps/core.xml"))
-	p.add("docProps/core.xml", core(title, author))
+		"docProps/core.xml", ctCore), "word/document.xml", title, author)
 	p.add("word/document.xml", body.String())
 	p.add("word/_rels/document.xml.rels", rels("rId1", relStyles, "styles.xml",
 		"rId2", "http://schemas.openxmlformats.org/officeDocument/2006/relationships/numbering", "numbering.xml"))
@@ -246,7 +254,6 @@ func PPTX(title, author string, slides []Slide) ([]byte, error) {
 	const tx, ty, tw, th = 838200, 365125, 10515600, 1325563
 	const bx, by, bw, bh = 838200, 1825625, 10515600, 4351338
 
-	p := newPkg()
 	overrides := []string{
 		"ppt/presentation.xml", "application/vnd.openxmlformats-officedocument.presentationml.presentation.main+xml",
 		"ppt/slideMasters/slideMaster1.xml", "application/vnd.openxmlformats-officedocument.presentationml.slideMaster+xml",
@@ -262,9 +269,7 @@ func PPTX(title, author string, slides []Slide) ([]byte, error) {
 			overrides = append(overrides, fmt.Sprintf("ppt/notesSlides/notesSlide%d.xml", i+1), "application/vnd.openxmlformats-officedocument.presentationml.notesSlide+xml")
 		}
 	}
-	p.add("[Content_Types].xml", contentTypes(overrides...))
-	p.add("_rels/.rels", rels("rId1", relOffice, "ppt/presentation.xml", "rId2", relCore, "docProps/core.xml"))
-	p.add("docProps/core.xml", core(title, author))
+	p := newOffice(contentTypes(overrides...), "ppt/presentation.xml", title, author)
 
 	var pres, presRels strings.Builder
 	pres.WriteString(xmlHeader + `<p:presentation ` + ns + ` saveSubsetFonts="1"><p:sldMasterIdLst><p:sldMasterId id="2147483648" r:id="rId1"/></p:sldMasterIdLst><p:notesMasterIdLst><p:notesMasterId r:id="rId3"/></p:notesMasterIdLst><p:sldIdLst>`)
@@ -368,7 +373,6 @@ type Comment struct {
 // XLSX writes a workbook; strings are inline, numbers stored as numbers.
 func XLSX(title, author string, sheets []Sheet) ([]byte, error) {
 	const main = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
-	p := newPkg()
 	overrides := []string{
 		"xl/workbook.xml", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet.main+xml",
 		"xl/styles.xml", "application/vnd.openxmlformats-officedocument.spreadsheetml.styles+xml",
@@ -380,10 +384,9 @@ func XLSX(title, author string, sheets []Sheet) ([]byte, error) {
 			overrides = append(overrides, fmt.Sprintf("xl/comments%d.xml", i+1), "application/vnd.openxmlformats-officedocument.spreadsheetml.comments+xml")
 		}
 	}
-	p.add("[Content_Types].xml", strings.Replace(contentTypes(overrides...), `<Default Extension="xml"`,
-		`<Default Extension="vml" ContentType="application/vnd.openxmlformats-officedocument.vmlDrawing"/><Default Extension="xml"`, 1))
-	p.add("_rels/.rels", rels("rId1", relOffice, "xl/workbook.xml", "rId2", relCore, "docProps/core.xml"))
-	p.add("docProps/core.xml", core(title, author))
+	p := newOffice(strings.Replace(contentTypes(overrides...), `<Default Extension="xml"`,
+		`<Default Extension="vml" ContentType="application/vnd.openxmlformats-officedocument.vmlDrawing"/><Default Extension="xml"`, 1),
+		"xl/workbook.xml", title, author)
 	var wb strings.Builder
 	wb.WriteString(xmlHeader + `<workbook xmlns="` + main + `" xmlns:r="` + nsR + `"><sheets>`)
 	triples := []string{"rId1", relStyles, "styles.xml"}
