@@ -174,10 +174,6 @@ type Scored struct {
 	ChunkID    int64
 	DocumentID int64
 	Score      float64
-	// Matched is, for BM25, the sum of the weights (BM25Query.Weights) of the query lexemes
-	// the chunk contains: with the weights summed over every lexeme, the share of the query
-	// it covers. 0 for the dense leg.
-	Matched float64
 	// Own is, for BM25, the part of Score that the question's own lexemes contribute (Score
 	// without the context lexemes, BM25Query.Context). 0 for the dense leg.
 	Own float64
@@ -208,7 +204,7 @@ func BM25(ctx context.Context, db DBTX, q BM25Query) ([]Scored, error) {
 	}
 	scored, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Scored, error) {
 		var s Scored
-		err := row.Scan(&s.ChunkID, &s.DocumentID, &s.Score, &s.Matched, &s.Own)
+		err := row.Scan(&s.ChunkID, &s.DocumentID, &s.Score, &s.Own)
 		return s, err
 	})
 	if err != nil {
@@ -241,7 +237,6 @@ func (q BM25Query) args() []any {
 const bm25SQL = `
 		SELECT c.id, c.document_id,
 		       sum(t.weight * u.tf * ($6::float8 + 1) / (u.tf + $6::float8 * (1 - $7::float8 + $7::float8 * c.lexical_length / $8::float8))) AS score,
-		       sum(t.weight) AS matched,
 		       sum(t.own * t.weight * u.tf * ($6::float8 + 1) / (u.tf + $6::float8 * (1 - $7::float8 + $7::float8 * c.lexical_length / $8::float8))) AS own
 		FROM chunks c
 		CROSS JOIN LATERAL (
