@@ -255,12 +255,14 @@ func tryLock(ctx context.Context, pool *pgxpool.Pool, key string) (l *SourceLock
 		conn.Release()
 		return nil, false, err
 	}
+	l = &SourceLock{conn: conn, tx: tx}
 	if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))`, key).Scan(&ok); err != nil || !ok {
-		_ = tx.Rollback(context.WithoutCancel(ctx))
-		conn.Release()
+		// Ended like a held lock: within unlockTimeout, the connection closed if the
+		// rollback fails, so that a connection that stopped answering cannot hang here.
+		_ = l.Unlock(ctx)
 		return nil, false, err
 	}
-	return &SourceLock{conn: conn, tx: tx}, true, nil
+	return l, true, nil
 }
 
 // unlockTimeout bounds the release of a source lock: on a lost connection it fails at
