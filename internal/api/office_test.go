@@ -1,8 +1,6 @@
 package api_test
 
 import (
-	"archive/zip"
-	"bytes"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -10,26 +8,17 @@ import (
 	"testing"
 
 	"github.com/docent-rag/docent/internal/api"
+	"github.com/docent-rag/docent/internal/testing/officegen"
 )
 
 // officeZip builds an office package from part names and contents.
 func officeZip(t *testing.T, parts ...string) string {
 	t.Helper()
-	var buf bytes.Buffer
-	zw := zip.NewWriter(&buf)
-	for i := 0; i+1 < len(parts); i += 2 {
-		w, err := zw.Create(parts[i])
-		if err != nil {
-			t.Fatal(err)
-		}
-		if _, err := w.Write([]byte(parts[i+1])); err != nil {
-			t.Fatal(err)
-		}
-	}
-	if err := zw.Close(); err != nil {
+	b, err := officegen.Package(parts...)
+	if err != nil {
 		t.Fatal(err)
 	}
-	return buf.String()
+	return string(b)
 }
 
 // officeCorpus is a workbook, a deck and a Word document for the engineering group.

@@ -54,6 +54,19 @@ func (p *pkg) bytes() ([]byte, error) {
 	return p.buf.Bytes(), nil
 }
 
+// Package writes a package of raw parts, names and contents in the order given (stored,
+// with the fixed timestamp), for tests that need parts the builders below do not write.
+func Package(parts ...string) ([]byte, error) {
+	if len(parts)%2 != 0 {
+		return nil, fmt.Errorf("officegen: %d strings are not name and content pairs", len(parts))
+	}
+	p := newPkg()
+	for i := 0; i < len(parts); i += 2 {
+		p.add(parts[i], parts[i+1])
+	}
+	return p.bytes()
+}
+
 // esc escapes text for XML character data and attribute values.
 func esc(s string) string {
 	var b strings.Builder
