@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -166,14 +167,13 @@ func SplitReadURLs(s string) ([]string, error) {
 			continue
 		}
 		if !strings.HasPrefix(f, "postgres://") && !strings.HasPrefix(f, "postgresql://") {
-			return nil, fmt.Errorf("entry %d is not a postgres:// URL (list one URL per replica, separated by commas)", i+1)
+			return nil, fmt.Errorf("entry %d is not a postgres:// URL (list one URL of one host per replica, separated by commas)", i+1)
 		}
-		pc, err := pgxpool.ParseConfig(f)
-		if err != nil {
-			return nil, fmt.Errorf("entry %d: %w", i+1, redactURLError(err))
-		}
-		if len(pc.ConnConfig.Fallbacks) > 0 {
+		if u, err := url.Parse(f); err == nil && strings.Contains(u.Host, ",") {
 			return nil, fmt.Errorf("entry %d: a URL with several hosts is not supported: list each replica", i+1)
+		}
+		if _, err := pgxpool.ParseConfig(f); err != nil {
+			return nil, fmt.Errorf("entry %d: %w", i+1, redactURLError(err))
 		}
 		out = append(out, f)
 	}
@@ -194,7 +194,7 @@ func NewReplicas(primary *pgxpool.Pool, urls []string, cfg ReplicaConfig) (*Repl
 			rs.Close()
 			return nil, fmt.Errorf("read replica %d: %w", i+1, err)
 		}
-		if len(pc.ConnConfig.Fallbacks) > 0 {
+		if u, err := url.Parse(u); err == nil && strings.Contains(u.Host, ",") {
 			rs.Close()
 			return nil, fmt.Errorf("read replica %d: a URL with several hosts is not supported: list each replica", i+1)
 		}
