@@ -269,7 +269,7 @@ func (rs *Replicas) Run(ctx context.Context) {
 
 // Check samples the primary and checks every replica once, each within Timeout.
 func (rs *Replicas) Check(ctx context.Context) {
-	rs.samplePrimary(ctx)
+	rs.Sample(ctx)
 	var wg sync.WaitGroup
 	for _, r := range rs.list {
 		wg.Go(func() { rs.checkReplica(ctx, r) })
@@ -287,7 +287,9 @@ const identitySQL = `SELECT pg_is_in_recovery(), (SELECT system_identifier FROM 
 
 const activeGenerationSQL = `SELECT coalesce((SELECT id FROM index_generations WHERE status = 'active'), 0)`
 
-func (rs *Replicas) samplePrimary(ctx context.Context) {
+// Sample samples the primary's WAL position (as each Check does first), which replicas'
+// staleness is measured against.
+func (rs *Replicas) Sample(ctx context.Context) {
 	ctx, cancel := context.WithTimeout(ctx, rs.cfg.Timeout)
 	defer cancel()
 	at := rs.cfg.Now()
