@@ -404,11 +404,13 @@ func (r *Replica) set(st ReplicaStatus, logger *slog.Logger) {
 	if old.InUse == st.InUse && old.Reason == st.Reason {
 		return
 	}
+	// The name is in the message: a server deduplicates warnings by message, and each
+	// replica's changes are its own.
 	if st.InUse {
-		logger.Info("read replica in use", "replica", r.name, "address", r.addr, "staleness", st.Staleness.Round(time.Millisecond))
+		logger.Info("read replica "+r.name+" in use", "replica", r.name, "address", r.addr, "staleness", st.Staleness.Round(time.Millisecond))
 		return
 	}
-	logger.Warn("read replica skipped: reads go to the primary", "replica", r.name, "address", r.addr, "reason", st.Reason, "detail", st.Detail)
+	logger.Warn("read replica "+r.name+" skipped: reads go to the primary", "replica", r.name, "address", r.addr, "reason", st.Reason, "detail", st.Detail)
 }
 
 // Failed marks r unused until its next good check: a request failed on it with err.
