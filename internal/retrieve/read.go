@@ -109,14 +109,19 @@ func (rd *Read) leave(reason string) {
 }
 
 // Retrieve runs one retrieval on the Read's database (see Retriever.Retrieve); the result
-// names the database and the version. A retrieval that fails on a replica for the replica's
+// names the database, and the version when it was read (always on a replica; on the primary
+// when Version was called). A retrieval that fails on a replica for the replica's
 // sake is run again on the primary.
 func (rd *Read) Retrieve(ctx context.Context, req Request) (*Result, error) {
-	before, err := rd.Version(ctx)
-	if err != nil {
-		return nil, err
+	if rd.replica != nil {
+		// The replica is admitted by reading its version; on the primary a search, which
+		// needs none, reads none.
+		if _, err := rd.Version(ctx); err != nil {
+			return nil, err
+		}
 	}
 	if rd.replica != nil {
+		before := *rd.version
 		rs := rd.r.cfg.Replicas
 		on := *rd.r
 		on.db, on.pinned = rd.replica.DB(), &rd.view.Generation
@@ -151,9 +156,12 @@ func (rd *Read) Retrieve(ctx context.Context, req Request) (*Result, error) {
 	return rd.result(res), nil
 }
 
-// result names the Read's database and version in res.
+// result names the Read's database and version (when it was read) in res.
 func (rd *Read) result(res *Result) *Result {
-	res.Database, res.ReplicaSkipped, res.Version = rd.Database(), rd.skipped, *rd.version
+	res.Database, res.ReplicaSkipped = rd.Database(), rd.skipped
+	if rd.version != nil {
+		res.Version = *rd.version
+	}
 	return res
 }
 
