@@ -28,11 +28,13 @@ db-reset: ## Stop the local PostgreSQL and delete its data
 build: ## Build bin/ingest and bin/server
 	$(GO) build -trimpath -o bin/ ./cmd/...
 
-test: ## Run every test with the race detector against a real PostgreSQL (and PgBouncer), a headless Chromium, Node.js, Tesseract OCR and LibreOffice (installed first when missing)
+test: ## Run every test with the race detector against a real PostgreSQL (and PgBouncer, a disposable hot standby), a headless Chromium, Node.js, Tesseract OCR and LibreOffice (installed first when missing)
 	@url=$(DB_URL); chromium=$$(scripts/chromium.sh); scripts/node.sh >/dev/null; scripts/ocr.sh >/dev/null; scripts/libreoffice.sh >/dev/null; \
 	bouncer=$${DOCENT_TEST_PGBOUNCER_URL:-}; \
 	if [ -z "$$bouncer" ] && [ -z "$${DOCENT_DATABASE_URL:-}" ]; then bouncer=$$(scripts/db.sh pgbouncer | sed -n 's/^DOCENT_PGBOUNCER_URL=//p'); fi; \
-	DOCENT_DATABASE_URL="$$url" DOCENT_CHROMIUM="$$chromium" DOCENT_TEST_PGBOUNCER_URL="$$bouncer" $(GO) test -race ./...
+	standby=$${DOCENT_TEST_REPLICA_URL:-}; \
+	if [ -z "$$standby" ] && [ -z "$${DOCENT_DATABASE_URL:-}" ]; then standby=$$(scripts/db.sh test-replica | sed -n 's/^DOCENT_TEST_REPLICA_URL=//p'); fi; \
+	DOCENT_DATABASE_URL="$$url" DOCENT_CHROMIUM="$$chromium" DOCENT_TEST_PGBOUNCER_URL="$$bouncer" DOCENT_TEST_REPLICA_URL="$$standby" $(GO) test -race ./...
 
 lint: $(STATICCHECK) ## Check formatting (gofmt), go vet and staticcheck
 	@unformatted=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go' -not -path './.*')); \

@@ -20,6 +20,14 @@
 #                 transaction pooling mode, on port DOCENT_PGBOUNCER_PORT (default: the
 #                 cluster's port + 2). Prints DOCENT_PGBOUNCER_URL=postgres://... on stdout.
 #   pgbouncer-down  Stop PgBouncer.
+#   test-replica  Start the private cluster's disposable hot standby for tests that stop, pause or
+#                 otherwise disturb a standby (never the one above, which others may be reading):
+#                 its own data directory (.data/test-replica), replication slot and port
+#                 DOCENT_DB_TEST_REPLICA_PORT (default: the cluster's port + 3). Needs the
+#                 cluster running. Prints DOCENT_TEST_REPLICA_URL=postgres://... on stdout.
+#   test-replica-down    Stop it (it catches up through its slot when started again).
+#   test-replica-pause   Pause its WAL replay (it keeps receiving, stops applying: it lags).
+#   test-replica-resume  Resume its WAL replay.
 #
 # Progress and errors go to stderr. Exit status: 0 ready, 1 failed, 2 usage error.
 set -euo pipefail
@@ -34,6 +42,8 @@ readonly PORT=${DOCENT_DB_PORT:-54329}
 readonly REPLICA_PORT=${DOCENT_DB_REPLICA_PORT:-$((PORT + 1))}
 readonly PGBOUNCER_PORT=${DOCENT_PGBOUNCER_PORT:-$((PORT + 2))}
 readonly REPLICA_SLOT=docent_replica
+readonly TEST_REPLICA_PORT=${DOCENT_DB_TEST_REPLICA_PORT:-$((PORT + 3))}
+readonly TEST_REPLICA_SLOT=docent_test_replica
 readonly DB_NAME=docent DB_USER=docent DB_PASSWORD=docent
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -209,6 +219,8 @@ setup_paths() {
 	LOGFILE=$STATE/postgres.log
 	REPLICA_DATA=$STATE/replica
 	REPLICA_LOG=$STATE/replica.log
+	TEST_REPLICA_DATA=$STATE/test-replica
+	TEST_REPLICA_LOG=$STATE/test-replica.log
 	BOUNCER_DIR=$STATE/pgbouncer
 	SOCKDIR=$STATE/run
 	# A Unix socket path must fit in 107 bytes.
@@ -320,6 +332,7 @@ up_local() {
 
 down_local() {
 	setup_paths
+	test_replica_down
 	replica_down
 	pgbouncer_down
 	if running; then
@@ -331,7 +344,7 @@ down_local() {
 reset_local() {
 	down_local
 	rm -rf "$DATA" "$LOGFILE" "$STATE/initdb.log" "$ROOT/.data/postgres" \
-		"$REPLICA_DATA" "$REPLICA_LOG" "$BOUNCER_DIR"
+		"$REPLICA_DATA" "$REPLICA_LOG" "$BOUNCER_DIR" "$TEST_REPLICA_DATA" "$TEST_REPLICA_LOG"
 	log "wiped the cluster's data"
 }
 
@@ -386,6 +399,65 @@ replica_down() {
 		as_pg "$PGBIN/pg_ctl" -D "$REPLICA_DATA" -w -t 60 -m fast stop >/dev/null
 		log "hot standby stopped"
 	fi
+}
+
+# --- a disposable hot standby for tests ------------------------------------------------------
+
+test_replica_running() {
+	[ -f "$TEST_REPLICA_DATA/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$TEST_REPLICA_DATA" status >/dev/null 2>&1
+}
+
+# Tests pause, stop and start this standby; it holds no one else's reads. Small buffers: it
+# serves the tests' few small databases.
+test_replica_conf() {
+	cat "$CONF_SRC"
+	printf '\n# Written by scripts/db.sh for this checkout'"'"'s disposable test standby.\n'
+	printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\n" "$TEST_REPLICA_PORT" "$SOCKDIR"
+	printf "hot_standby = on\nhot_standby_feedback = on\nshared_buffers = 128MB\n"
+}
+
+psql_test_replica() {
+	as_pg "$PGBIN/psql" -XAtq -v ON_ERROR_STOP=1 -h "$SOCKDIR" -p "$TEST_REPLICA_PORT" -U postgres -d postgres "$@"
+}
+
+test_replica_up() {
+	[ -z "${DOCENT_DATABASE_URL:-}" ] || die "test-replica needs the private cluster; unset DOCENT_DATABASE_URL"
+	running || die "the private cluster is not running: start it first (make db)"
+	if [ ! -s "$TEST_REPLICA_DATA/PG_VERSION" ]; then
+		log "copying the cluster into a disposable test standby in $TEST_REPLICA_DATA (pg_basebackup) ..."
+		rm -rf "$TEST_REPLICA_DATA"
+		install -d -m 0700 -o "$RUNAS" "$TEST_REPLICA_DATA"
+		psql_admin -d postgres -c "SELECT pg_drop_replication_slot('$TEST_REPLICA_SLOT') FROM pg_replication_slots WHERE slot_name = '$TEST_REPLICA_SLOT' AND NOT active" >/dev/null
+		as_pg "$PGBIN/pg_basebackup" -h "$SOCKDIR" -p "$PORT" -U postgres -D "$TEST_REPLICA_DATA" \
+			-X stream -c fast -R -C -S "$TEST_REPLICA_SLOT" >"$STATE/test-basebackup.log" 2>&1 ||
+			{ tail -20 "$STATE/test-basebackup.log" >&2; rm -rf "$TEST_REPLICA_DATA"; die "pg_basebackup failed"; }
+		as_pg rm -f "$TEST_REPLICA_DATA/postmaster.pid" "$TEST_REPLICA_DATA/docent.bootstrapped"
+	fi
+	test_replica_conf | as_pg tee "$TEST_REPLICA_DATA/docent.conf" >/dev/null
+	if ! test_replica_running; then
+		if (exec 3<>"/dev/tcp/127.0.0.1/$TEST_REPLICA_PORT") 2>/dev/null; then
+			die "port $TEST_REPLICA_PORT on 127.0.0.1 is taken by another program; set DOCENT_DB_TEST_REPLICA_PORT to a free port"
+		fi
+		touch "$TEST_REPLICA_LOG" && chown "$RUNAS" "$TEST_REPLICA_LOG"
+		log "starting the test standby on 127.0.0.1:$TEST_REPLICA_PORT (log: $TEST_REPLICA_LOG) ..."
+		as_pg "$PGBIN/pg_ctl" -D "$TEST_REPLICA_DATA" -l "$TEST_REPLICA_LOG" -w -t 120 start >/dev/null ||
+			{ tail -20 "$TEST_REPLICA_LOG" >&2; die "the test standby did not start"; }
+	fi
+	[ "$(psql_test_replica -c 'SELECT pg_is_in_recovery()')" = t ] || die "the server on port $TEST_REPLICA_PORT is not a standby"
+	echo "DOCENT_TEST_REPLICA_URL=$(dsn "$TEST_REPLICA_PORT")"
+}
+
+test_replica_down() {
+	if test_replica_running; then
+		as_pg "$PGBIN/pg_ctl" -D "$TEST_REPLICA_DATA" -w -t 60 -m fast stop >/dev/null
+		log "test standby stopped"
+	fi
+}
+
+# test_replica_replay pause|resume
+test_replica_replay() {
+	test_replica_running || die "the test standby is not running (scripts/db.sh test-replica)"
+	psql_test_replica -c "SELECT pg_wal_replay_$1()" >/dev/null
 }
 
 # --- PgBouncer in front of the private cluster -----------------------------------------------
@@ -473,9 +545,13 @@ main() {
 	replica-down) setup_paths && replica_down ;;
 	pgbouncer) setup_paths && pgbouncer_up ;;
 	pgbouncer-down) setup_paths && pgbouncer_down ;;
-	-h | --help | help) sed -n '2,27p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+	test-replica) setup_paths && test_replica_up ;;
+	test-replica-down) setup_paths && test_replica_down ;;
+	test-replica-pause) setup_paths && test_replica_replay pause ;;
+	test-replica-resume) setup_paths && test_replica_replay resume ;;
+	-h | --help | help) sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
 	*)
-		echo "usage: scripts/db.sh [up|down|reset|replica|replica-down|pgbouncer|pgbouncer-down]" >&2
+		echo "usage: scripts/db.sh [up|down|reset|replica|replica-down|pgbouncer|pgbouncer-down|test-replica|test-replica-down|test-replica-pause|test-replica-resume]" >&2
 		exit 2
 		;;
 	esac

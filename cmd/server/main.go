@@ -30,6 +30,8 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgxpool"
+
 	"github.com/docent-rag/docent/cmd/internal/cmdconfig"
 	"github.com/docent-rag/docent/internal/acl"
 	"github.com/docent-rag/docent/internal/answer"
@@ -129,6 +131,9 @@ type serverConfig struct {
 	// convRetention is how long a conversation is kept after its last turn (0: forever).
 	convRetention time.Duration
 	demo          demoConfig
+	// readURLs are the read replicas (DOCENT_DATABASE_READ_URLS), and replicas their settings.
+	readURLs []string
+	replicas index.ReplicaConfig
 }
 
 // demoConfig is DOCENT_DEMO and the demo site's keys.
@@ -267,6 +272,15 @@ func loadConfig(getenv func(string) string) (serverConfig, error) {
 	c.policy = policy
 	c.llmTO = dur(config.LLMTimeout)
 	c.reranker = config.Lookup(getenv, config.Reranker)
+	if c.readURLs, err = index.SplitReadURLs(getenv(config.ReadURLs)); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", config.ReadURLs, err))
+	}
+	c.replicas.MaxLag = dur(config.ReadMaxLag)
+	if c.replicas.MaxLag <= 0 {
+		errs = append(errs, fmt.Errorf("%s must be positive", config.ReadMaxLag))
+	} else if err := c.replicas.Validate(); err != nil {
+		errs = append(errs, fmt.Errorf("%s: %w", config.ReadMaxLag, err))
+	}
 	c.retention = dur(config.TraceRetention)
 	c.convRetention = dur(config.ConvRetention)
 	if c.retention < 0 || c.convRetention < 0 {
@@ -304,9 +318,17 @@ func serve(ctx context.Context, cfg serverConfig, databaseURL, addr string, shut
 	embedders := func(ctx context.Context, g index.Generation) (retrieve.Embedder, error) {
 		return openEmbedder(ctx, g)
 	}
+	m := metrics.New()
+	replicas, stopReplicas, err := startReplicas(ctx, cfg, pool, m, logger)
+	if err != nil {
+		return err
+	}
+	defer stopReplicas()
+	cfg.api.Replicas = replicas
 	// A query of any length the body limit lets through is accepted (and shortened when long).
 	maxInput := int(max(2000, min(cfg.api.MaxBodyBytes, 1<<30)))
-	retriever, err := retrieve.New(retrieve.Config{Embedders: embedders, MaxQueryInput: maxInput}, pool, emb, rr, rrName, logger)
+	retriever, err := retrieve.New(retrieve.Config{Embedders: embedders, MaxQueryInput: maxInput, Replicas: replicas},
+		pool, emb, rr, rrName, logger)
 	if err != nil {
 		return err
 	}
@@ -329,7 +351,6 @@ func serve(ctx context.Context, cfg serverConfig, databaseURL, addr string, shut
 		return err
 	}
 	defer func() { _ = authn.Close(context.WithoutCancel(ctx)) }()
-	m := metrics.New()
 	traces, err := trace.New(trace.Config{Retention: cfg.retention}, pool, m, logger)
 	if err != nil {
 		return err
@@ -398,6 +419,35 @@ func serve(ctx context.Context, cfg serverConfig, databaseURL, addr string, shut
 		return fmt.Errorf("shutdown: %w", err)
 	}
 	return nil
+}
+
+// startReplicas opens the read replicas of DOCENT_DATABASE_READ_URLS, checks them once (so
+// that each is in use, or logged as skipped with its reason, when serving starts) and keeps
+// checking them in the background until stop. None configured: nil, and every read goes to
+// the primary.
+func startReplicas(ctx context.Context, cfg serverConfig, pool *pgxpool.Pool, m *metrics.Metrics, logger *slog.Logger) (*index.Replicas, func(), error) {
+	if len(cfg.readURLs) == 0 {
+		return nil, func() {}, nil
+	}
+	rc := cfg.replicas
+	rc.Logger = logger
+	rc.Observe = func(st index.ReplicaStatus) { m.ReplicaStatus(st.Name, st.InUse, st.Reason, st.Staleness) }
+	replicas, err := index.NewReplicas(pool, cfg.readURLs, rc)
+	if err != nil {
+		return nil, nil, fmt.Errorf("%s: %w", config.ReadURLs, err)
+	}
+	replicas.Check(ctx)
+	runCtx, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		replicas.Run(runCtx)
+	}()
+	return replicas, func() {
+		cancel()
+		<-done
+		replicas.Close()
+	}, nil
 }
 
 func cmpOr(s, def string) string {

@@ -42,6 +42,8 @@ type TraceRecorder interface {
 // Config configures the API.
 type Config struct {
 	ReadyTimeout time.Duration // bounds /readyz's database checks; default 2s
+	// Replicas are the read replicas whose state /readyz reports; nil: none.
+	Replicas *index.Replicas
 	// AuthTimeout bounds authenticating a request (the key or issuer lookup): a database that
 	// stops answering, or a connection that died without a word, costs a request this long,
 	// then 503 timeout. Default 10s.
@@ -436,5 +438,36 @@ func (s *Server) ready(c echo.Context) error {
 		s.logger.WarnContext(ctx, "readiness: database check failed", "err", err)
 		return &Error{Status: http.StatusServiceUnavailable, Code: "not_ready", Message: "database unavailable"}
 	}
-	return c.JSON(http.StatusOK, map[string]any{"status": "ready", "generation": g.ID})
+	body := map[string]any{"status": "ready", "generation": g.ID}
+	if s.cfg.Replicas != nil {
+		// The primary serves whatever the replicas cannot: their state does not make the
+		// server unready, it says where reads go.
+		body["replicas"] = replicaStates(s.cfg.Replicas.Status())
+	}
+	return c.JSON(http.StatusOK, body)
+}
+
+// replicaState is a read replica's state as /readyz reports it.
+type replicaState struct {
+	Name       string  `json:"name"`
+	Address    string  `json:"address"`
+	InUse      bool    `json:"in_use"`
+	Reason     string  `json:"reason,omitempty"`
+	Detail     string  `json:"detail,omitempty"`
+	Staleness  float64 `json:"staleness_seconds"`
+	Generation int     `json:"generation,omitempty"`
+	CheckedAt  *string `json:"checked_at"`
+}
+
+func replicaStates(sts []index.ReplicaStatus) []replicaState {
+	out := make([]replicaState, len(sts))
+	for i, st := range sts {
+		out[i] = replicaState{Name: st.Name, Address: st.Address, InUse: st.InUse, Reason: st.Reason, Detail: st.Detail,
+			Staleness: st.Staleness.Seconds(), Generation: st.Generation}
+		if !st.CheckedAt.IsZero() {
+			at := st.CheckedAt.UTC().Format(time.RFC3339Nano)
+			out[i].CheckedAt = &at
+		}
+	}
+	return out
 }

@@ -34,12 +34,12 @@ import (
 )
 
 // Retriever finds the evidence a caller may see (internal/retrieve). Normalize is the
-// normalisation Retrieve applies, with the same length limit; Version changes whenever what
-// Retrieve can find changes.
+// normalisation retrieval applies, with the same length limit. Read pins the one database
+// (the primary, or a read replica) that a request's version and retrievals come from: the
+// version changes whenever what retrieval can find there changes.
 type Retriever interface {
 	Normalize(raw string) (retrieve.Query, error)
-	Version(ctx context.Context) (retrieve.Version, error)
-	Retrieve(ctx context.Context, req retrieve.Request) (*retrieve.Result, error)
+	Read() retrieve.Reader
 }
 
 // Answerer writes and validates answers (internal/answer).
@@ -277,20 +277,29 @@ func (s *Service) ask(ctx context.Context, q Question, caller Caller, tr *Trace,
 	if err != nil {
 		return nil, err
 	}
-	v, err := s.retriever.Version(ctx)
+	// The version and the retrieval come from one database (see retrieve.Read): the answer
+	// is cached under the version of the data it was built from.
+	read := s.retriever.Read()
+	v, err := read.Version(ctx)
 	if err != nil {
 		return nil, err
 	}
 	tr.GenerationID = v.Generation
 	key := s.cacheKey(caller, v, query.norm, q)
 	if a, ok := s.fromCache(key, tr, sink); ok {
+		tr.database(v.Database, "")
 		return a, nil
 	}
 	// On the generation that the cache key and the trace name, even if another is activated now.
-	res, err := s.retrieve(ctx, query, retrieve.Request{Principals: caller.principals, Sources: q.Sources,
+	res, err := s.retrieve(ctx, read, query, retrieve.Request{Principals: caller.principals, Sources: q.Sources,
 		Generation: v.Generation}, tr)
 	if err != nil {
 		return nil, err
+	}
+	if res.Version.Generation != v.Generation || res.Version.Corpus != v.Corpus {
+		// The replica failed the retrieval, which ran on the primary: the answer is the
+		// primary's, under the primary's version.
+		key = s.cacheKey(caller, res.Version, query.norm, q)
 	}
 	evidence := res.Evidence[:min(len(res.Evidence), q.MaxSources)]
 	truncated := tr.questionClipped || res.Shortened != nil
@@ -366,13 +375,15 @@ func (s *Service) normalize(text string, tr *Trace) (query, error) {
 	return query{text: text, norm: norm, took: time.Since(t)}, nil
 }
 
-// retrieve runs req for q, normalised already, and records what it found in tr.
-func (s *Service) retrieve(ctx context.Context, q query, req retrieve.Request, tr *Trace) (*retrieve.Result, error) {
+// retrieve runs req for q, normalised already, on read's database, and records what it
+// found in tr and the database in the metrics.
+func (s *Service) retrieve(ctx context.Context, read retrieve.Reader, q query, req retrieve.Request, tr *Trace) (*retrieve.Result, error) {
 	req.Query, req.Normalized = q.text, &q.norm
-	res, err := s.retriever.Retrieve(ctx, req)
+	res, err := read.Retrieve(ctx, req)
 	if err != nil {
 		return nil, err
 	}
+	s.metrics.Read(res.Database, res.ReplicaSkipped)
 	// Normalising is retrieval's first step, done before it here.
 	res.Timings.Normalize += q.took
 	res.Timings.Total += q.took

@@ -40,6 +40,8 @@ func (f *fakeRetriever) Normalize(raw string) (retrieve.Query, error) {
 	return retrieve.Normalize(raw, 10000) // the retriever's input limit; it shortens beyond 2,000
 }
 
+func (f *fakeRetriever) Read() retrieve.Reader { return f }
+
 func (f *fakeRetriever) Version(context.Context) (retrieve.Version, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
@@ -56,7 +58,7 @@ func (f *fakeRetriever) Retrieve(_ context.Context, req retrieve.Request) (*retr
 	if req.Normalized == nil {
 		return nil, errors.New("the query was not normalised before retrieval")
 	}
-	res := &retrieve.Result{Query: *req.Normalized, Generation: f.version.Generation, Strength: f.strength,
+	res := &retrieve.Result{Query: *req.Normalized, Generation: f.version.Generation, Version: f.version, Strength: f.strength,
 		Timings: retrieve.Timings{Lexical: 3e6, Total: 5e6}}
 	if slices.Contains(req.Principals, f.visibleTo) {
 		res.Evidence = f.evidence

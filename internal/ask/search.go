@@ -34,7 +34,7 @@ func (s *Service) Search(ctx context.Context, q Search, caller Caller, tr *Trace
 	}
 	// The limit goes to retrieval, which assembles that many results: the evidence count and
 	// token budget of an answer's prompt do not apply to a search.
-	res, err := s.retrieve(ctx, query, retrieve.Request{Principals: caller.principals, Sources: q.Sources, Limit: q.Limit}, tr)
+	res, err := s.retrieve(ctx, s.retriever.Read(), query, retrieve.Request{Principals: caller.principals, Sources: q.Sources, Limit: q.Limit}, tr)
 	if err != nil {
 		return nil, err
 	}

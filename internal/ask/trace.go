@@ -134,10 +134,23 @@ func (t *Trace) retrieval(res *retrieve.Result) {
 		"rerank_error": res.RerankError, "strength": res.Strength, "phrases": res.Query.Phrases,
 		"dense_weight": res.DenseWeight,
 	}
+	t.database(res.Database, res.ReplicaSkipped)
 	if res.Shortened != nil {
 		// The query was too long to run whole: NormalizedQuery becomes what both legs ran.
 		t.retrievalInfo["shortened"] = res.Shortened
 		t.NormalizedQuery = res.Query.Text
+	}
+}
+
+// database records which database the request read (retrieve.Primary or a replica's name)
+// and, when a replica was left for the primary, why.
+func (t *Trace) database(name, skipped string) {
+	if t.retrievalInfo == nil {
+		t.retrievalInfo = map[string]any{}
+	}
+	t.retrievalInfo["database"] = name
+	if skipped != "" {
+		t.retrievalInfo["replica_skipped"] = skipped
 	}
 }
 

@@ -37,6 +37,9 @@ const (
 	DatabaseURL      = "DOCENT_DATABASE_URL"
 	TestDatabaseURL  = "DOCENT_TEST_DATABASE_URL"
 	TestPgBouncerURL = "DOCENT_TEST_PGBOUNCER_URL"
+	TestReplicaURL   = "DOCENT_TEST_REPLICA_URL"
+	ReadURLs         = "DOCENT_DATABASE_READ_URLS"
+	ReadMaxLag       = "DOCENT_READ_MAX_LAG"
 	DBPort           = "DOCENT_DB_PORT"
 	Addr             = "DOCENT_ADDR"
 	LogLevel         = "DOCENT_LOG_LEVEL"
@@ -98,11 +101,20 @@ func Vars() []Var {
 		{DatabaseURL, DefaultDatabaseURL,
 			"PostgreSQL (with pgvector >= 0.8.0) to use. When unset, `make db` runs a private cluster and the binaries use it (on DOCENT_DB_PORT).",
 			"ingest, server, tests, scripts"},
+		{ReadURLs, "",
+			"Streaming replicas (hot standbys) of DOCENT_DATABASE_URL that the server reads the index from: `postgres://` URLs separated by commas. Retrieval (answers, searches) goes to a replica while it is a standby of the primary's database, has the primary's active index generation and is at most DOCENT_READ_MAX_LAG behind; otherwise, and on any error, to the primary. Authentication, conversations, feedback, traces and every write stay on the primary. See docs/operations.md.",
+			"server"},
+		{ReadMaxLag, "2s",
+			"How far behind the primary a read replica may be and still serve (measured from the primary's WAL position, checked by each request): the longest a change, a removed permission tag included, can stay unseen by a request served from a replica.",
+			"server"},
 		{TestDatabaseURL, "value of " + DatabaseURL,
 			"Server on which the tests create (and drop) their own databases, cloned from a migrated template.",
 			"tests"},
 		{TestPgBouncerURL, "set by `make test`",
 			"PgBouncer in transaction pooling mode in front of the tests' server (`scripts/db.sh pgbouncer`): the tests of running behind a pooler connect to their own database through it. Unset: they skip (fail under CI=true).",
+			"tests"},
+		{TestReplicaURL, "set by `make test`",
+			"A hot standby of the tests' server that tests may pause, stop and start (`scripts/db.sh test-replica`: its own data directory, port and replication slot); the read replica tests connect to their own database on it. Unset: they skip (fail under CI=true).",
 			"tests"},
 		{DBPort, "54329",
 			"Port of the private cluster that `make db` runs on 127.0.0.1 (change it to run two checkouts side by side); the binaries and tests connect to it when DOCENT_DATABASE_URL is unset.",

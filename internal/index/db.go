@@ -30,6 +30,24 @@ var ErrNotFound = errors.New("not found")
 // Open connects a pool to the database at url and checks that it answers. Connections know
 // pgvector's types, so the database must have the vector extension (run migrations first).
 func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
+	cfg, err := poolConfig(url)
+	if err != nil {
+		return nil, err
+	}
+	pool, err := pgxpool.NewWithConfig(ctx, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to %s: %w", describeDB(cfg.ConnConfig), err)
+	}
+	if err := pool.Ping(ctx); err != nil {
+		pool.Close()
+		return nil, fmt.Errorf("connect to %s: %w", describeDB(cfg.ConnConfig), err)
+	}
+	return pool, nil
+}
+
+// poolConfig parses url into the configuration of a pool whose connections know pgvector's
+// types.
+func poolConfig(url string) (*pgxpool.Config, error) {
 	cfg, err := pgxpool.ParseConfig(url)
 	if err != nil {
 		return nil, fmt.Errorf("parse database URL: %w", redactURLError(err))
@@ -43,15 +61,7 @@ func Open(ctx context.Context, url string) (*pgxpool.Pool, error) {
 		}
 		return nil
 	}
-	pool, err := pgxpool.NewWithConfig(ctx, cfg)
-	if err != nil {
-		return nil, fmt.Errorf("connect to %s: %w", describeDB(cfg.ConnConfig), err)
-	}
-	if err := pool.Ping(ctx); err != nil {
-		pool.Close()
-		return nil, fmt.Errorf("connect to %s: %w", describeDB(cfg.ConnConfig), err)
-	}
-	return pool, nil
+	return cfg, nil
 }
 
 // poolerHint explains the errors of named prepared statements behind a connection pooler in

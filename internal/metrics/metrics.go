@@ -65,6 +65,11 @@ type Metrics struct {
 	traceWriteErrors prometheus.Counter
 	rateLimited      prometheus.Counter
 	feedback         *prometheus.CounterVec
+	reads            *prometheus.CounterVec
+	replicaSkips     *prometheus.CounterVec
+	replicaUp        *prometheus.GaugeVec
+	replicaState     *prometheus.GaugeVec
+	replicaStale     *prometheus.GaugeVec
 }
 
 // New returns the metrics, registered in a new registry together with the Go runtime and
@@ -115,6 +120,26 @@ func New() *Metrics {
 			Name: "docent_feedback_total",
 			Help: "Ratings of answers stored (a replaced rating counts again), by rating.",
 		}, []string{"rating"}),
+		reads: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "docent_reads_total",
+			Help: "Retrievals (answers and searches), by the database that served them: primary, or a read replica's name (replica1 ...).",
+		}, []string{"database"}),
+		replicaSkips: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "docent_replica_skips_total",
+			Help: "Requests given a read replica that were served by the primary instead, by reason (generation, lagging, failed ...).",
+		}, []string{"reason"}),
+		replicaUp: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "docent_replica_in_use",
+			Help: "1 while a read replica serves reads, 0 while it is skipped.",
+		}, []string{"replica"}),
+		replicaState: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "docent_replica_state",
+			Help: "1 for a read replica's current state: in_use, or why it is skipped (unreachable, not_a_standby, other_database, primary_unknown, generation, lagging, failed, unchecked).",
+		}, []string{"replica", "state"}),
+		replicaStale: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "docent_replica_staleness_seconds",
+			Help: "How far behind the primary a read replica was at its last check (an upper bound); 0 when unknown.",
+		}, []string{"replica"}),
 	}
 	stepDuration := prometheus.NewHistogramVec(prometheus.HistogramOpts{
 		Name:    "docent_step_duration_seconds",
@@ -136,6 +161,7 @@ func New() *Metrics {
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		m.requests, m.requestDuration, stepDuration, m.modelErrors, m.fallbacks, m.refusals,
 		cache, m.tracesDropped, m.traceWriteErrors, m.rateLimited, m.feedback,
+		m.reads, m.replicaSkips, m.replicaUp, m.replicaState, m.replicaStale,
 	)
 	return m
 }
@@ -221,6 +247,39 @@ func (m *Metrics) Feedback(rating string) {
 	if m != nil {
 		m.feedback.WithLabelValues(label(rating)).Inc()
 	}
+}
+
+// Read counts a retrieval served by database (primary, replica1 ...); skipped, when not
+// empty, is why the replica the request was given was left for the primary.
+func (m *Metrics) Read(database, skipped string) {
+	if m == nil {
+		return
+	}
+	m.reads.WithLabelValues(label(database)).Inc()
+	if skipped != "" {
+		m.replicaSkips.WithLabelValues(label(skipped)).Inc()
+	}
+}
+
+// ReplicaStatus records a read replica's state after a check: in use, or the reason it is
+// skipped, and its staleness.
+func (m *Metrics) ReplicaStatus(replica string, inUse bool, reason string, staleness time.Duration) {
+	if m == nil {
+		return
+	}
+	replica = label(replica)
+	state := "in_use"
+	if !inUse {
+		state = label(reason)
+	}
+	up := 0.0
+	if inUse {
+		up = 1
+	}
+	m.replicaUp.WithLabelValues(replica).Set(up)
+	m.replicaState.DeletePartialMatch(prometheus.Labels{"replica": replica})
+	m.replicaState.WithLabelValues(replica, state).Set(1)
+	m.replicaStale.WithLabelValues(replica).Set(staleness.Seconds())
 }
 
 // Middleware records every request's count and duration by route template (c.Path(), so

@@ -126,6 +126,10 @@ type Config struct {
 
 	// GenerationTTL is how long the active generation is cached between checks.
 	GenerationTTL time.Duration // default 2s
+
+	// Replicas, when not nil, are the streaming replicas a Read may be served from (see
+	// Read); nil: every read goes to the primary.
+	Replicas *index.Replicas
 }
 
 func (c *Config) defaults() {
@@ -179,19 +183,29 @@ func (c *Config) validate() error {
 
 // Retriever retrieves evidence. It is safe for concurrent use.
 type Retriever struct {
-	cfg    Config
-	db     *pgxpool.Pool
-	emb    Embedder
-	rerank Reranker // nil: no reranking
-	name   string   // the reranker's name for results: builtin, http ...
-	logger *slog.Logger
+	cfg Config
+	// db is the database the queries of a retrieval read: the primary, or in a Read's copy
+	// of the retriever the replica the Read is pinned to (then pinned is the generation the
+	// Read's version named, as that replica has it).
+	db      *pgxpool.Pool
+	primary *pgxpool.Pool
+	pinned  *index.Generation
+	emb     Embedder
+	rerank  Reranker // nil: no reranking
+	name    string   // the reranker's name for results: builtin, http ...
+	logger  *slog.Logger
 	// termStats looks up a query's lexemes with the caller's BM25 statistics: always
 	// index.QueryTerms, except in the timing benchmark, which puts the corpus-wide lookup of
 	// earlier versions beside it to measure the difference (export_test.go).
 	termStats func(ctx context.Context, db index.DBTX, chunkingID int, text string, principals []string) ([]index.Term, index.Corpus, error)
 
+	cache *cache // shared by the retriever and the copies its Reads make
+}
+
+// cache is what a retriever keeps between requests.
+type cache struct {
 	mu     sync.Mutex
-	gen    index.Generation
+	gen    index.Generation // the primary's active generation
 	genAt  time.Time
 	genErr error
 	embs   map[int]Embedder // by generation, from cfg.Embedders
@@ -207,7 +221,8 @@ func New(cfg Config, db *pgxpool.Pool, emb Embedder, rerank Reranker, rerankName
 	if rerank != nil && rerankName == "" {
 		rerankName = "custom"
 	}
-	return &Retriever{cfg: cfg, db: db, emb: emb, rerank: rerank, name: rerankName, logger: logger, termStats: index.QueryTerms}, nil
+	return &Retriever{cfg: cfg, db: db, primary: db, emb: emb, rerank: rerank, name: rerankName, logger: logger,
+		termStats: index.QueryTerms, cache: &cache{}}, nil
 }
 
 // Config returns the effective configuration.
@@ -311,6 +326,15 @@ type Result struct {
 	Strength float64
 	Timings  Timings
 
+	// Database names the database the evidence was read from: Primary, or a replica's name
+	// (replica1 ...). ReplicaSkipped says why a replica given to the request was left for the
+	// primary (one of index.ReplicaReasons); empty when none was.
+	Database       string
+	ReplicaSkipped string
+	// Version is the version of what the retrieval could find, on that database (set by
+	// Read.Retrieve only).
+	Version Version
+
 	strengthInputs StrengthInputs // what Strength was computed from
 	queryTerms     []QueryTerm    // the lexical leg's terms and IDFs
 }
@@ -318,7 +342,7 @@ type Result struct {
 // Retrieve runs one retrieval for the caller's principals.
 func (r *Retriever) Retrieve(ctx context.Context, req Request) (*Result, error) {
 	start := time.Now()
-	res := &Result{Mode: cmp.Or(req.Mode, Hybrid)}
+	res := &Result{Mode: cmp.Or(req.Mode, Hybrid), Database: Primary}
 	if req.Limit < 0 || req.Limit > MaxLimit {
 		return nil, ErrLimit
 	}
@@ -338,9 +362,14 @@ func (r *Retriever) Retrieve(ctx context.Context, req Request) (*Result, error) 
 	}
 	// The request stays on the generation it starts with, even if another is activated
 	// meanwhile (a retired generation's tables stay until `ingest gc`).
-	gen, err := r.generation(ctx)
-	if req.Generation != 0 && (err != nil || gen.ID != req.Generation) {
-		gen, err = index.GetGeneration(ctx, r.db, req.Generation)
+	var gen index.Generation
+	if r.pinned != nil && (req.Generation == 0 || req.Generation == r.pinned.ID) {
+		gen = *r.pinned // the replica's own record of the generation its version named
+	} else {
+		gen, err = r.generation(ctx)
+		if req.Generation != 0 && (err != nil || gen.ID != req.Generation) {
+			gen, err = index.GetGeneration(ctx, r.db, req.Generation)
+		}
 	}
 	if err != nil {
 		return nil, err
@@ -380,11 +409,11 @@ func (r *Retriever) Retrieve(ctx context.Context, req Request) (*Result, error) 
 			vecs, err := emb.Embed(ctx, []string{q.Text})
 			res.Timings.Embed = time.Since(t)
 			if err != nil {
-				denseErr = fmt.Errorf("embed the query: %w", err)
+				denseErr = embedError{fmt.Errorf("embed the query: %w", err)}
 				return
 			}
 			if len(vecs) != 1 || len(vecs[0]) != gen.Dimension {
-				denseErr = errors.New("embed the query: the embedder returned no vector of the index's dimension")
+				denseErr = embedError{errors.New("embed the query: the embedder returned no vector of the index's dimension")}
 				return
 			}
 			t = time.Now()
@@ -485,9 +514,9 @@ func (r *Retriever) embedder(ctx context.Context, g index.Generation) (Embedder,
 		return nil, fmt.Errorf("retrieve: the embedder %s:%s (%d dimensions) does not match generation %d (%s:%s, %d dimensions)",
 			r.emb.Kind(), r.emb.Model(), r.emb.Dimension(), g.ID, g.Embedder, g.Model, g.Dimension)
 	}
-	r.mu.Lock()
-	e, ok := r.embs[g.ID]
-	r.mu.Unlock()
+	r.cache.mu.Lock()
+	e, ok := r.cache.embs[g.ID]
+	r.cache.mu.Unlock()
 	if ok {
 		return e, nil
 	}
@@ -499,30 +528,31 @@ func (r *Retriever) embedder(ctx context.Context, g index.Generation) (Embedder,
 		return nil, fmt.Errorf("retrieve: the embedder built for generation %d is %s:%s with %d dimensions, not %s:%s with %d",
 			g.ID, e.Kind(), e.Model(), e.Dimension(), g.Embedder, g.Model, g.Dimension)
 	}
-	r.mu.Lock()
-	if r.embs == nil {
-		r.embs = map[int]Embedder{}
+	r.cache.mu.Lock()
+	if r.cache.embs == nil {
+		r.cache.embs = map[int]Embedder{}
 	}
-	r.embs[g.ID] = e
-	r.mu.Unlock()
+	r.cache.embs[g.ID] = e
+	r.cache.mu.Unlock()
 	return e, nil
 }
 
-// generation returns the active index generation, cached for GenerationTTL.
+// generation returns the primary's active index generation, cached for GenerationTTL.
 func (r *Retriever) generation(ctx context.Context) (index.Generation, error) {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	if time.Since(r.genAt) < r.cfg.GenerationTTL && (r.gen.ID != 0 || r.genErr != nil) {
-		return r.gen, r.genErr
+	c := r.cache
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if time.Since(c.genAt) < r.cfg.GenerationTTL && (c.gen.ID != 0 || c.genErr != nil) {
+		return c.gen, c.genErr
 	}
-	g, err := index.ActiveGeneration(ctx, r.db)
+	g, err := index.ActiveGeneration(ctx, r.primary)
 	if errors.Is(err, index.ErrNotFound) {
 		err = ErrNoIndex
 	}
 	if err != nil && !errors.Is(err, ErrNoIndex) {
 		return index.Generation{}, err // a failed lookup is not cached
 	}
-	r.gen, r.genErr, r.genAt = g, err, time.Now()
+	c.gen, c.genErr, c.genAt = g, err, time.Now()
 	return g, err
 }
 
@@ -594,6 +624,9 @@ func (c *Config) efSearch(visible, total int64) int {
 type Version struct {
 	Generation int
 	Corpus     int64
+	// Database is where the version was read: Primary, or a read replica's name. It is not
+	// part of what an answer cache keys by: equal versions of two databases are equal data.
+	Database string
 }
 
 // Version returns the current Version: the active generation (cached for GenerationTTL)
@@ -603,11 +636,11 @@ func (r *Retriever) Version(ctx context.Context) (Version, error) {
 	if err != nil {
 		return Version{}, err
 	}
-	v, err := index.CorpusVersion(ctx, r.db)
+	v, err := index.CorpusVersion(ctx, r.primary)
 	if err != nil {
 		return Version{}, err
 	}
-	return Version{Generation: gen, Corpus: v}, nil
+	return Version{Generation: gen, Corpus: v, Database: Primary}, nil
 }
 
 // ActiveGeneration returns the id of the index generation queries use now (cached like the

@@ -19,6 +19,8 @@ import (
 	"fmt"
 	"net/url"
 	"os"
+	"os/exec"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -302,4 +304,141 @@ func randomHex(n int) string {
 
 func quoteLiteral(s string) string {
 	return "'" + strings.ReplaceAll(s, "'", "''") + "'"
+}
+
+// Standby is the disposable hot standby of the tests' server (DOCENT_TEST_REPLICA_URL, which
+// `make test` starts with `scripts/db.sh test-replica`), held by one test at a time: a test
+// may pause its replay, stop it and start it again. Each test database, cloned on the
+// server, reaches it by streaming.
+type Standby struct {
+	url  *url.URL
+	root string // the repository, whose scripts/db.sh manages the standby
+}
+
+// standbyLock is the advisory lock that test processes take turns on to hold the standby.
+const standbyLock = 0x646f63656e74 // "docent"
+
+// TestStandby returns the disposable standby, held by t alone until it ends (across test
+// processes, through a session advisory lock on the tests' server); when t ends, its replay
+// is resumed and it is started if stopped. Without one the test skips, except under
+// CI=true, where it fails.
+func TestStandby(t testing.TB) *Standby {
+	t.Helper()
+	raw := os.Getenv(config.TestReplicaURL)
+	if raw == "" {
+		msg := fmt.Sprintf("dbtest: no test standby: run the tests through `make test`, or start one with `scripts/db.sh test-replica` and set %s", config.TestReplicaURL)
+		if os.Getenv("CI") == "true" {
+			t.Fatal(msg)
+		}
+		t.Skip(msg)
+	}
+	u, err := url.Parse(raw)
+	if err != nil {
+		t.Fatalf("dbtest: parse %s: invalid URL", config.TestReplicaURL)
+	}
+	setupOnce.Do(func() { shared = setup() })
+	if shared.err != nil {
+		unavailable(t, shared.err)
+	}
+	root, err := repoRoot()
+	if err != nil {
+		t.Fatalf("dbtest: %v", err)
+	}
+	ctx := context.Background()
+	conn, err := pgx.Connect(ctx, shared.server.String())
+	if err != nil {
+		t.Fatalf("dbtest: %v", err)
+	}
+	if _, err := conn.Exec(ctx, "SELECT pg_advisory_lock($1)", standbyLock); err != nil {
+		t.Fatalf("dbtest: wait for the test standby: %v", err)
+	}
+	s := &Standby{url: u, root: root}
+	t.Cleanup(func() {
+		s.Start(t)
+		s.Resume(t)
+		_ = conn.Close(context.Background()) // ends the session, and the lock with it
+	})
+	return s
+}
+
+// URL is d's database on the standby.
+func (s *Standby) URL(d *DB) string {
+	u := *s.url
+	u.Path = "/" + d.Name
+	return u.String()
+}
+
+// Pause pauses the standby's WAL replay: it lags from now on.
+func (s *Standby) Pause(t testing.TB) { t.Helper(); s.script(t, "test-replica-pause") }
+
+// Resume resumes its replay.
+func (s *Standby) Resume(t testing.TB) { t.Helper(); s.script(t, "test-replica-resume") }
+
+// Stop stops the standby (a fast shutdown: connections are ended).
+func (s *Standby) Stop(t testing.TB) { t.Helper(); s.script(t, "test-replica-down") }
+
+// Start starts it when it is stopped.
+func (s *Standby) Start(t testing.TB) { t.Helper(); s.script(t, "test-replica") }
+
+func (s *Standby) script(t testing.TB, command string) {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(s.root, "scripts", "db.sh"), command)
+	// The script manages the private cluster's standby, which DOCENT_DATABASE_URL would name
+	// another server for.
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, config.DatabaseURL+"=") {
+			cmd.Env = append(cmd.Env, kv)
+		}
+	}
+	if out, err := cmd.CombinedOutput(); err != nil {
+		t.Fatalf("dbtest: scripts/db.sh %s: %v\n%s", command, err, out)
+	}
+}
+
+// CatchUp waits (up to a minute) until the standby has replayed everything the server had
+// written when it was called: d's database, and what was written in it so far.
+func (s *Standby) CatchUp(t testing.TB, d *DB) {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), time.Minute)
+	defer cancel()
+	var lsn string
+	if err := shared.admin.QueryRow(ctx, "SELECT pg_current_wal_lsn()::text").Scan(&lsn); err != nil {
+		t.Fatalf("dbtest: the server's WAL position: %v", err)
+	}
+	u := *s.url
+	u.Path = "/postgres"
+	for {
+		var done bool
+		conn, err := pgx.Connect(ctx, u.String())
+		if err == nil {
+			err = conn.QueryRow(ctx, "SELECT pg_last_wal_replay_lsn() >= $1::text::pg_lsn", lsn).Scan(&done)
+			_ = conn.Close(ctx)
+		}
+		if err == nil && done {
+			return
+		}
+		select {
+		case <-ctx.Done():
+			t.Fatalf("dbtest: the test standby did not replay up to %s within a minute (last error: %v)", lsn, err)
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+}
+
+// repoRoot is the directory of go.mod above the working directory.
+func repoRoot() (string, error) {
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			return dir, nil
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the working directory")
+		}
+		dir = parent
+	}
 }
