@@ -189,6 +189,13 @@ func loadConfig(getenv func(string) string) (serverConfig, error) {
 	c.api.CacheTTL = dur(config.CacheTTL)
 	c.api.RateLimit = num(config.RateLimit)
 	c.api.RateBurst = int(num(config.RateBurst))
+	switch scope := config.Lookup(getenv, config.RateLimitScope); scope {
+	case "database":
+	case "instance":
+		c.api.InstanceLimits = true
+	default:
+		errs = append(errs, fmt.Errorf("%s: %q is not database or instance", config.RateLimitScope, scope))
+	}
 	c.api.WidgetKeyRate = num(config.WidgetKeyRate)
 	c.api.WidgetKeyBurst = max(1, int(20*c.api.WidgetKeyRate))
 	c.api.WidgetAddressRate = num(config.WidgetAddrRate)
