@@ -139,7 +139,7 @@ type Server struct {
 	failures *limiter // failed authentications per client address
 	// widgetKeys and widgetAddrs limit browser-bound callers per key, and per key and address
 	widgetKeys, widgetAddrs taker
-	preflights              *limiter // widget preflights per client address, at WidgetAddressRate
+	preflights              *limiter      // widget preflights per client address, at WidgetAddressRate
 	sessions                SessionIssuer // nil: end-user sessions are not minted
 	started                 time.Time     // the created time of the model GET /v1/models lists
 }
