@@ -479,3 +479,97 @@ func TestCacheFollowsATagChangeOnEveryInstance(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkRateLimitScope measures what shared rate limits cost a server: 4 clients search a
+// server whose limits are in the database (the default) and one whose limits are its own,
+// in turns (twice each, 4 s a turn, so that the machine's other load falls on both alike),
+// and prints searches per second and latency of each with the load average.
+//
+//	go test -run '^$' -bench RateLimitScope -benchtime 1x ./cmd/server
+func BenchmarkRateLimitScope(b *testing.B) {
+	db := dbtest.New(b)
+	dir := b.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, ".docent-acl"), []byte("public\n"), 0o644); err != nil {
+		b.Fatal(err)
+	}
+	for i := range 200 {
+		text := fmt.Sprintf("# Note %d\n\nThe depot's line %d is inspected every %d days; parking is free on weekdays.\n", i, i, 1+i%30)
+		if err := os.WriteFile(filepath.Join(dir, fmt.Sprintf("n%03d.md", i)), []byte(text), 0o644); err != nil {
+			b.Fatal(err)
+		}
+	}
+	emb, err := embed.NewBuiltin(embed.BuiltinConfig{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	in, err := ingest.New(ingest.Config{Source: "notes", Roots: []string{dir}}, db.Pool, emb, slog.New(slog.DiscardHandler))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if _, err := in.Run(context.Background()); err != nil {
+		b.Fatal(err)
+	}
+	key := createKey(b, db, "public", "user")
+	urls := map[string]string{}
+	for _, scope := range []string{"database", "instance"} {
+		addr, code, log := serveWith(b, db.URL, map[string]string{"DOCENT_RATE_LIMIT": "1e9", "DOCENT_RATE_BURST": "1000000000",
+			"DOCENT_RATE_LIMIT_SCOPE": scope, "DOCENT_LOG_LEVEL": "info"})
+		if addr == "" {
+			b.Fatalf("server (%s) stopped: %d\n%s", scope, code, log.String())
+		}
+		urls[scope] = "http://" + addr
+	}
+	client := &http.Client{Transport: &http.Transport{MaxIdleConnsPerHost: 16}}
+	search := func(url string) func(string) (bool, error) {
+		return func(q string) (bool, error) {
+			req, _ := http.NewRequest(http.MethodPost, url+"/v1/search", strings.NewReader(`{"query":"`+q+`"}`))
+			req.Header.Set("Authorization", "Bearer "+key)
+			req.Header.Set("Content-Type", "application/json")
+			resp, err := client.Do(req)
+			if err != nil {
+				return false, err
+			}
+			raw, _ := io.ReadAll(resp.Body)
+			resp.Body.Close()
+			if resp.StatusCode != http.StatusOK {
+				return false, fmt.Errorf("%d %s", resp.StatusCode, raw)
+			}
+			return false, nil
+		}
+	}
+	questions := []string{"depot line inspected", "parking weekdays", "how often is line 7 inspected", "free parking"}
+	for _, url := range urls { // warm up
+		load(4, time.Second, questions, search(url))
+	}
+	b.ResetTimer()
+	runs := map[string][]loadRun{}
+	for range 2 {
+		for _, scope := range []string{"database", "instance"} {
+			runs[scope] = append(runs[scope], load(4, 4*time.Second, questions, search(urls[scope])))
+		}
+	}
+	b.StopTimer()
+	loadavg, _ := os.ReadFile("/proc/loadavg")
+	fmt.Printf("\nRate limits in the database against in the instance: POST /v1/search, 4 clients, 2 × 4 s each in turns; load average %s", loadavg)
+	fmt.Println("| limits | searches/s | p50 ms | p99 ms | errors |")
+	fmt.Println("|---|---:|---:|---:|---:|")
+	rate := map[string]float64{}
+	for _, scope := range []string{"database", "instance"} {
+		var n, errs int
+		var secs, p50, p99 float64
+		for _, r := range runs[scope] {
+			n += r.answers + r.refused
+			errs += r.errors
+			secs += r.elapsed.Seconds()
+			p50 += r.p50 / 2
+			p99 += r.p99 / 2
+		}
+		rate[scope] = float64(n) / secs
+		fmt.Printf("| %s | %.0f | %.1f | %.1f | %d |\n", scope, rate[scope], p50, p99, errs)
+		if errs > 0 {
+			b.Errorf("%s: %d errors", scope, errs)
+		}
+	}
+	fmt.Printf("throughput database / instance = %.2f\n", rate["database"]/rate["instance"])
+	b.ReportMetric(rate["database"]/rate["instance"], "throughput-ratio")
+}
