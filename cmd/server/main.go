@@ -327,9 +327,14 @@ func serve(ctx context.Context, cfg serverConfig, databaseURL, addr string, shut
 	}
 	if cfg.auth.SessionSecret == nil {
 		// Shared by every server of the database; DOCENT_WIDGET_SESSION_SECRET overrides it.
-		if cfg.auth.SessionSecret, err = index.WidgetSessionSecret(ctx, pool, auth.GenerateSessionSecret); err != nil {
+		// Read again every 30 s, so that a rotation reaches every running server.
+		readSecret := func(ctx context.Context) ([]byte, error) {
+			return index.WidgetSessionSecret(ctx, pool, auth.GenerateSessionSecret)
+		}
+		if cfg.auth.SessionSecret, err = readSecret(ctx); err != nil {
 			return err
 		}
+		cfg.auth.SessionSecretSource = readSecret
 	}
 	authn, err := auth.New(ctx, cfg.auth, auth.DBKeys{DB: pool}, logger)
 	if err != nil {
