@@ -221,8 +221,23 @@ var generationBound = func() time.Duration {
 // each instance serves the new generation within generationBound of the cutover.
 func TestInstancesServeThroughAReindex(t *testing.T) {
 	t.Parallel()
+	instancesThroughAReindex(t, reindexLoad{Documents: 120})
+}
+
+// reindexLoad is a run of instancesThroughAReindex.
+type reindexLoad struct {
+	Documents int // of the corpus, one chunk each
+	// During, when set, runs while the load goes on, at the same time as the reindex (it
+	// may stop and start a replica the instances read from); the load stops after both.
+	During func(t *testing.T)
+}
+
+// instancesThroughAReindex runs 4 clients on two instances while a reindex cuts over (and
+// run.During does its part), and checks that no request failed and that both instances
+// switched to the new generation within generationBound.
+func instancesThroughAReindex(t *testing.T, run reindexLoad) {
 	db := dbtest.New(t)
-	dir, questions := topicCorpus(t, 120, "group:staff")
+	dir, questions := topicCorpus(t, run.Documents, "group:staff")
 	ingestDir(t, db, "handbook", dir)
 	old, err := index.ActiveGeneration(context.Background(), db.Pool)
 	if err != nil {
@@ -249,10 +264,14 @@ func TestInstancesServeThroughAReindex(t *testing.T) {
 		return a(q)
 	}
 	ctx, stop := context.WithCancel(context.Background())
-	var during loadRun
+	var result loadRun
 	var wg sync.WaitGroup
-	wg.Go(func() { during = loadUntil(ctx, 4, questions, ask) })
+	wg.Go(func() { result = loadUntil(ctx, 4, questions, ask) })
 
+	var during sync.WaitGroup
+	if run.During != nil {
+		during.Go(func() { run.During(t) })
+	}
 	newEmb, err := embed.NewBuiltin(embed.BuiltinConfig{Dimension: 256})
 	if err != nil {
 		t.Fatal(err)
@@ -263,6 +282,7 @@ func TestInstancesServeThroughAReindex(t *testing.T) {
 		}}, slog.New(slog.DiscardHandler))
 	cutover := time.Now()
 	if rerr != nil {
+		during.Wait()
 		stop()
 		wg.Wait()
 		t.Fatalf("reindex: %v", rerr)
@@ -284,13 +304,14 @@ func TestInstancesServeThroughAReindex(t *testing.T) {
 	}
 	watch.Wait()
 	time.Sleep(time.Second) // the load goes on, on the new generation
+	during.Wait()
 	stop()
 	wg.Wait()
 
-	if during.errors > 0 {
-		t.Errorf("%d of %d requests failed during the reindex, the first: %s", during.errors, during.answers+during.refused+during.errors, during.firstError)
+	if result.errors > 0 {
+		t.Errorf("%d of %d requests failed during the reindex, the first: %s", result.errors, result.answers+result.refused+result.errors, result.firstError)
 	}
-	if during.answers == 0 {
+	if result.answers == 0 {
 		t.Error("no question was answered during the reindex")
 	}
 	for i, s := range servers {
@@ -304,7 +325,7 @@ func TestInstancesServeThroughAReindex(t *testing.T) {
 		}
 	}
 	t.Logf("%d answers, %d refusals, %d errors from 4 clients on 2 instances; p50 %.0f ms, p99 %.0f ms",
-		during.answers, during.refused, during.errors, during.p50, during.p99)
+		result.answers, result.refused, result.errors, result.p50, result.p99)
 }
 
 // TestRevocationReachesEveryInstance: a key, and a session issuer's end-user sessions, work
