@@ -173,8 +173,8 @@ type Authenticator struct {
 	// refreshSessionSecret when Config.SessionSecretSource is set.
 	sessionSecret atomic.Pointer[[]byte]
 	secretDone    chan struct{} // closed when the session secret's refresher has stopped
-	jwks          *jwks    // RS256, ES256; nil when not configured
-	algs          []string // the JWT algorithms accepted
+	jwks          *jwks         // RS256, ES256; nil when not configured
+	algs          []string      // the JWT algorithms accepted
 	parser        *jwt.Parser
 	usage         *usage
 
