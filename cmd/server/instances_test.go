@@ -213,7 +213,7 @@ var generationBound = func() time.Duration {
 	if err != nil {
 		panic(err)
 	}
-	return r.Config().GenerationTTL + 3*time.Second
+	return r.Config().GenerationTTL + 5*time.Second
 }()
 
 // TestInstancesServeThroughAReindex: 4 clients spread over two instances ask questions while a
