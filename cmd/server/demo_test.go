@@ -21,7 +21,7 @@ const (
 // serveWith starts the server with env added to testEnv's, and returns its address once it
 // serves (and a function that stops it and returns its exit code), or "" and the exit code if
 // it stopped first.
-func serveWith(t *testing.T, url string, env map[string]string) (addr string, code int, log *lockedWriter) {
+func serveWith(t testing.TB, url string, env map[string]string) (addr string, code int, log *lockedWriter) {
 	t.Helper()
 	base := map[string]string{"DOCENT_DATABASE_URL": url, "DOCENT_ADDR": "127.0.0.1:0", "DOCENT_LOG_FORMAT": "json"}
 	maps.Copy(base, env)

@@ -194,6 +194,13 @@ func loadConfig(getenv func(string) string) (serverConfig, error) {
 	c.api.CacheTTL = dur(config.CacheTTL)
 	c.api.RateLimit = num(config.RateLimit)
 	c.api.RateBurst = int(num(config.RateBurst))
+	switch scope := config.Lookup(getenv, config.RateLimitScope); scope {
+	case "database":
+	case "instance":
+		c.api.InstanceLimits = true
+	default:
+		errs = append(errs, fmt.Errorf("%s: %q is not database or instance", config.RateLimitScope, scope))
+	}
 	c.api.WidgetKeyRate = num(config.WidgetKeyRate)
 	c.api.WidgetKeyBurst = max(1, int(20*c.api.WidgetKeyRate))
 	c.api.WidgetAddressRate = num(config.WidgetAddrRate)
@@ -342,9 +349,14 @@ func serve(ctx context.Context, cfg serverConfig, databaseURL, addr string, shut
 	}
 	if cfg.auth.SessionSecret == nil {
 		// Shared by every server of the database; DOCENT_WIDGET_SESSION_SECRET overrides it.
-		if cfg.auth.SessionSecret, err = index.WidgetSessionSecret(ctx, pool, auth.GenerateSessionSecret); err != nil {
+		// Read again every 30 s, so that a rotation reaches every running server.
+		readSecret := func(ctx context.Context) ([]byte, error) {
+			return index.WidgetSessionSecret(ctx, pool, auth.GenerateSessionSecret)
+		}
+		if cfg.auth.SessionSecret, err = readSecret(ctx); err != nil {
 			return err
 		}
+		cfg.auth.SessionSecretSource = readSecret
 	}
 	authn, err := auth.New(ctx, cfg.auth, auth.DBKeys{DB: pool}, logger)
 	if err != nil {

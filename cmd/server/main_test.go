@@ -115,9 +115,10 @@ func TestBadConfiguration(t *testing.T) {
 		env  map[string]string
 		want string
 	}{
-		"log level":  {nil, map[string]string{"DOCENT_LOG_LEVEL": "loud"}, `"loud" is not one of debug, info, warn, error`},
-		"log format": {nil, map[string]string{"DOCENT_LOG_FORMAT": "xml"}, `"xml" is not one of json, text, auto`},
-		"argument":   {[]string{"serve"}, nil, `unexpected argument "serve"`},
+		"log level":        {nil, map[string]string{"DOCENT_LOG_LEVEL": "loud"}, `"loud" is not one of debug, info, warn, error`},
+		"log format":       {nil, map[string]string{"DOCENT_LOG_FORMAT": "xml"}, `"xml" is not one of json, text, auto`},
+		"argument":         {[]string{"serve"}, nil, `unexpected argument "serve"`},
+		"rate limit scope": {nil, map[string]string{"DOCENT_RATE_LIMIT_SCOPE": "cluster"}, `DOCENT_RATE_LIMIT_SCOPE: "cluster" is not database or instance`},
 	} {
 		t.Run(name, func(t *testing.T) {
 			var stderr bytes.Buffer

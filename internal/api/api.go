@@ -77,6 +77,14 @@ type Config struct {
 	WidgetKeyBurst     int
 	WidgetAddressRate  float64
 	WidgetAddressBurst int
+	// InstanceLimits keeps the rate limits above (RateLimit, the widget limits) in this
+	// process only: with several server instances on one database, each then allows a caller
+	// the whole limit. By default (false) they are kept in the database, shared by every
+	// instance, at the cost of one statement per limit per request (docs/operations.md,
+	// "Several server instances"); without a database they are always the process's own. The
+	// failed-authentication limit and the preflight limit are always per instance: they bound
+	// an instance's own work before it touches the database.
+	InstanceLimits bool
 	// Demo, when set, serves /demo and the paths below it: the demo host site that
 	// `make run` turns on (internal/demo). Never set in production.
 	Demo http.Handler
@@ -129,10 +137,11 @@ type Server struct {
 	metrics  *metrics.Metrics
 	logger   *slog.Logger
 	extra    []echo.MiddlewareFunc
-	callers  *limiter // requests per caller (RateLimit)
+	callers  taker    // requests per caller (RateLimit); nil: no limit
 	failures *limiter // failed authentications per client address
 	// widgetKeys and widgetAddrs limit browser-bound callers per key, and per key and address
-	widgetKeys, widgetAddrs *limiter
+	widgetKeys, widgetAddrs taker
+	preflights              *limiter      // widget preflights per client address, at WidgetAddressRate
 	sessions                SessionIssuer // nil: end-user sessions are not minted
 	started                 time.Time     // the created time of the model GET /v1/models lists
 }
@@ -158,12 +167,20 @@ func New(cfg Config, db ask.DB, r ask.Retriever, a ask.Answerer, authn Authentic
 		logger = slog.New(slog.DiscardHandler)
 	}
 	s := &Server{cfg: cfg, db: db, asker: asker, auth: authn, traces: traces, metrics: m, logger: logger, extra: extra,
-		failures:    newLimiter(cfg.AuthFailureRate, cfg.AuthFailureBurst, cfg.Now),
-		widgetKeys:  newLimiter(cfg.WidgetKeyRate, cfg.WidgetKeyBurst, cfg.Now),
-		widgetAddrs: newLimiter(cfg.WidgetAddressRate, cfg.WidgetAddressBurst, cfg.Now), started: cfg.Now()}
+		failures:   newLimiter(cfg.AuthFailureRate, cfg.AuthFailureBurst, cfg.Now),
+		preflights: newLimiter(cfg.WidgetAddressRate, cfg.WidgetAddressBurst, cfg.Now), started: cfg.Now()}
 	s.sessions, _ = authn.(SessionIssuer)
+	// Each limit in the database, shared by every instance, or in this process.
+	newTaker := func(name string, rate float64, burst int) taker {
+		if db == nil || cfg.InstanceLimits {
+			return newLimiter(rate, burst, cfg.Now)
+		}
+		return newSharedLimiter(db, name, rate, burst, cfg.Now, logger)
+	}
+	s.widgetKeys = newTaker("widget-key", cfg.WidgetKeyRate, cfg.WidgetKeyBurst)
+	s.widgetAddrs = newTaker("widget-address", cfg.WidgetAddressRate, cfg.WidgetAddressBurst)
 	if cfg.RateLimit > 0 {
-		s.callers = newLimiter(cfg.RateLimit, cfg.RateBurst, cfg.Now)
+		s.callers = newTaker("caller", cfg.RateLimit, cfg.RateBurst)
 	}
 	e := echo.New()
 	e.HideBanner = true

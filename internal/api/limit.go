@@ -1,6 +1,8 @@
 package api
 
 import (
+	"context"
+	"log/slog"
 	"math"
 	"net"
 	"net/http"
@@ -10,6 +12,8 @@ import (
 	"time"
 
 	"github.com/labstack/echo/v4"
+
+	"github.com/docent-rag/docent/internal/index"
 )
 
 // limiter is a set of token buckets, one per key (a caller, a client address): each holds up
@@ -77,8 +81,9 @@ func (l *limiter) wait(b *bucket) time.Duration {
 	return time.Duration((1 - b.tokens) / l.rate * float64(time.Second))
 }
 
-// take takes a token from key's bucket if it has one; otherwise it reports how long to wait.
-func (l *limiter) take(key string) (bool, time.Duration) {
+// takeLocal takes a token from key's bucket if it has one; otherwise it reports how long to
+// wait.
+func (l *limiter) takeLocal(key string) (bool, time.Duration) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	b := l.refill(key)
@@ -154,4 +159,92 @@ func tooMany(c echo.Context, wait time.Duration, what string) error {
 func prefixNet(p netip.Prefix) *net.IPNet {
 	p = p.Masked()
 	return &net.IPNet{IP: net.IP(p.Addr().AsSlice()), Mask: net.CIDRMask(p.Bits(), p.Addr().BitLen())}
+}
+
+// taker takes tokens from the buckets of one limit: an in-process limiter, or a
+// sharedLimiter whose buckets every server on the database draws from.
+type taker interface {
+	take(ctx context.Context, key string) (bool, time.Duration)
+}
+
+func (l *limiter) take(_ context.Context, key string) (bool, time.Duration) { return l.takeLocal(key) }
+
+// sharedLimiter is a limit whose token buckets live in the database (index.TakeToken): every
+// server instance on the database takes from the same bucket, so that a caller's limit is the
+// configured one however many instances serve it and however the load balancer spreads its
+// requests. Each take is one statement on the primary, on an unlogged table.
+//
+// When the database cannot be reached (or does not answer within sharedTakeTimeout), the limit
+// falls back to this instance's own buckets, at the same rate, for sharedRetry: a limit is a
+// protection of availability, not of permissions, so an outage of the primary makes it per
+// instance (as it was before it was shared) rather than fail requests that could be served.
+type sharedLimiter struct {
+	db     index.DBTX
+	name   string // the limit, which prefixes its bucket keys
+	rate   float64
+	burst  float64
+	now    func() time.Time
+	local  *limiter // the fallback
+	logger *slog.Logger
+
+	mu        sync.Mutex
+	downUntil time.Time // until then, the local buckets are used
+	prunedAt  time.Time
+}
+
+const (
+	// sharedTakeTimeout bounds a take from a shared bucket.
+	sharedTakeTimeout = time.Second
+	// sharedRetry is how long a limit stays local after the database failed a take.
+	sharedRetry = 5 * time.Second
+	// pruneEvery is how often an instance deletes the full buckets from the database.
+	pruneEvery = time.Minute
+)
+
+func newSharedLimiter(db index.DBTX, name string, rate float64, burst int, now func() time.Time, logger *slog.Logger) *sharedLimiter {
+	return &sharedLimiter{db: db, name: name, rate: rate, burst: float64(burst), now: now,
+		local: newLimiter(rate, burst, now), logger: logger}
+}
+
+func (l *sharedLimiter) take(ctx context.Context, key string) (bool, time.Duration) {
+	now := l.now()
+	l.mu.Lock()
+	down := now.Before(l.downUntil)
+	prune := !down && now.Sub(l.prunedAt) >= pruneEvery
+	if prune {
+		l.prunedAt = now
+	}
+	l.mu.Unlock()
+	if down {
+		return l.local.takeLocal(key)
+	}
+	if prune {
+		go l.prune(context.WithoutCancel(ctx), now)
+	}
+	tctx, cancel := context.WithTimeout(ctx, sharedTakeTimeout)
+	ok, tokens, err := index.TakeToken(tctx, l.db, index.Bucket{Key: l.name + "|" + key, Rate: l.rate, Burst: l.burst, Now: now})
+	cancel()
+	if err != nil {
+		if ctx.Err() != nil { // the request ended, not the database
+			return l.local.takeLocal(key)
+		}
+		l.mu.Lock()
+		l.downUntil = now.Add(sharedRetry)
+		l.mu.Unlock()
+		l.logger.WarnContext(ctx, "rate limit: the shared buckets in the database failed; this instance limits on its own for a while",
+			"limit", l.name, "retry_in", sharedRetry, "err", err)
+		return l.local.takeLocal(key)
+	}
+	if ok {
+		return true, 0
+	}
+	return false, time.Duration((1 - tokens) / l.rate * float64(time.Second))
+}
+
+func (l *sharedLimiter) prune(ctx context.Context, now time.Time) {
+	ctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+	defer cancel()
+	if _, err := index.PruneRateBuckets(ctx, l.db, now); err != nil {
+		l.logger.DebugContext(ctx, "rate limit: prune the full buckets", "err", err)
+	}
 }

@@ -134,7 +134,7 @@ func (s *Server) rateLimit() echo.MiddlewareFunc {
 	}
 	return func(next echo.HandlerFunc) echo.HandlerFunc {
 		return func(c echo.Context) error {
-			if ok, wait := s.callers.take(callerKey(c)); !ok {
+			if ok, wait := s.callers.take(c.Request().Context(), callerKey(c)); !ok {
 				s.metrics.RateLimited()
 				return tooMany(c, wait, "too many requests")
 			}

@@ -77,11 +77,11 @@ func (s *Server) callerPolicy() echo.MiddlewareFunc {
 				h.Set(echo.HeaderAccessControlAllowOrigin, origin)
 				h.Set(echo.HeaderAccessControlExposeHeaders, strings.Join([]string{echo.HeaderXRequestID, headerTraceID, "Retry-After"}, ", "))
 				key := strconv.FormatInt(p.KeyID, 10)
-				if ok, wait := s.widgetKeys.take(key); !ok {
+				if ok, wait := s.widgetKeys.take(c.Request().Context(), key); !ok {
 					s.metrics.RateLimited()
 					return tooMany(c, wait, "too many requests for this widget key")
 				}
-				if ok, wait := s.widgetAddrs.take(key + "|" + addressKey(c.RealIP())); !ok {
+				if ok, wait := s.widgetAddrs.take(c.Request().Context(), key+"|"+addressKey(c.RealIP())); !ok {
 					s.metrics.RateLimited()
 					return tooMany(c, wait, "too many requests from this address")
 				}
@@ -158,7 +158,7 @@ func (s *Server) skipStaticCORS(c echo.Context) bool {
 func (s *Server) widgetPreflight(c echo.Context) error {
 	h := c.Response().Header()
 	h.Add(echo.HeaderVary, echo.HeaderOrigin)
-	if ok, wait := s.widgetAddrs.take("preflight|" + addressKey(c.RealIP())); !ok {
+	if ok, wait := s.preflights.takeLocal(addressKey(c.RealIP())); !ok {
 		s.metrics.RateLimited()
 		return tooMany(c, wait, "too many preflight requests from this address")
 	}

@@ -20,6 +20,14 @@ type cached struct {
 // cacheKey identifies an answer: everything it depends on. The caller's principal set is part
 // of it, so an answer is never shared between callers who may see different documents; the
 // corpus version changes with every change to the chunks, tag changes included.
+//
+// The cache is each server instance's own, and correct with any number of instances because
+// the version is read from the database on every request (Retriever.Version), before
+// retrieval, from the database retrieval then reads: an answer is only ever stored under a
+// version no newer than the data it was built from, so once a change commits, no instance
+// serves an answer cached before it (docs/operations.md, "Several server instances"). A
+// retriever that reads from replicas must keep that order: the version from the replica the
+// retrieval reads, never from a fresher server than the data.
 func (s *Service) cacheKey(c Caller, v retrieve.Version, query retrieve.Query, q Question) string {
 	h := sha256.New()
 	sources := slices.Clone(q.Sources)

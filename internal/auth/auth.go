@@ -33,6 +33,7 @@ import (
 	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/golang-jwt/jwt/v5"
@@ -72,6 +73,14 @@ type Config struct {
 	// SessionSecret signs end-user sessions (IssueSession); at least 32 bytes. Empty: sessions
 	// are neither issued nor accepted.
 	SessionSecret []byte
+	// SessionSecretSource, when set, reads the session secret again every
+	// SessionSecretRefresh (default 30s): the database's, shared by every server, so that a
+	// rotation (`server keys rotate-session-secret`) reaches every running server within that
+	// time rather than at its restart. SessionSecret is the secret until the first read. A
+	// read that fails keeps the secret in use (and is logged): sessions also need the database
+	// to look up their issuer, so a secret that cannot be read is one that cannot be used.
+	SessionSecretSource  func(ctx context.Context) ([]byte, error)
+	SessionSecretRefresh time.Duration
 	// WidgetAudience marks widget JWTs: a JWT whose aud contains it is bound like an end-user
 	// session (see Principal.WidgetJWT): it is accepted only when it expires within
 	// MaxSessionTTL, is never admin, and may only be used from WidgetOrigins. It need not
@@ -95,6 +104,7 @@ func (c *Config) defaults() {
 	c.GroupsClaim = cmp.Or(c.GroupsClaim, "groups")
 	c.ClockSkew = cmp.Or(c.ClockSkew, defaultClockSkew)
 	c.JWKSRefresh = cmp.Or(c.JWKSRefresh, 10*time.Minute)
+	c.SessionSecretRefresh = cmp.Or(c.SessionSecretRefresh, 30*time.Second)
 	if c.Now == nil {
 		c.Now = time.Now
 	}
@@ -128,6 +138,10 @@ func (c *Config) validate() error {
 		return fmt.Errorf("auth config: ClockSkew %s is not between 0 and %s", c.ClockSkew, maxClockSkew)
 	case c.JWKSRefresh < time.Second:
 		return fmt.Errorf("auth config: JWKSRefresh %s is shorter than 1s", c.JWKSRefresh)
+	case c.SessionSecretRefresh < 0:
+		return fmt.Errorf("auth config: SessionSecretRefresh %s is negative", c.SessionSecretRefresh)
+	case c.SessionSecretSource != nil && len(c.SessionSecret) == 0:
+		return errors.New("auth config: SessionSecretSource needs the first SessionSecret")
 	case slices.Contains([]string{"iss", "sub", "aud", "exp", "nbf", "iat", "jti"}, c.GroupsClaim):
 		return fmt.Errorf("auth config: GroupsClaim %q is a registered claim, not a list of groups", c.GroupsClaim)
 	case strings.HasPrefix(c.AdminGroup, "group:"):
@@ -155,10 +169,12 @@ type Authenticator struct {
 	keys   KeyStore
 	logger *slog.Logger
 	secret []byte // HS256; nil when not configured
-	// sessionSecret signs end-user sessions; nil when not configured
-	sessionSecret []byte
-	jwks          *jwks    // RS256, ES256; nil when not configured
-	algs          []string // the JWT algorithms accepted
+	// sessionSecret signs end-user sessions; nil when not configured. Replaced by
+	// refreshSessionSecret when Config.SessionSecretSource is set.
+	sessionSecret atomic.Pointer[[]byte]
+	secretDone    chan struct{} // closed when the session secret's refresher has stopped
+	jwks          *jwks         // RS256, ES256; nil when not configured
+	algs          []string      // the JWT algorithms accepted
 	parser        *jwt.Parser
 	usage         *usage
 
@@ -184,7 +200,12 @@ func New(ctx context.Context, cfg Config, keys KeyStore, logger *slog.Logger) (*
 	life, stop := context.WithCancel(context.WithoutCancel(ctx))
 	a := &Authenticator{cfg: cfg, keys: keys, logger: logger, algs: []string{}, stop: stop}
 	if len(cfg.SessionSecret) > 0 {
-		a.sessionSecret = slices.Clone(cfg.SessionSecret)
+		secret := slices.Clone(cfg.SessionSecret)
+		a.sessionSecret.Store(&secret)
+	}
+	if cfg.SessionSecretSource != nil {
+		a.secretDone = make(chan struct{})
+		go a.refreshSessionSecret(life)
 	}
 	if len(cfg.JWTSecret) > 0 {
 		a.secret = slices.Clone(cfg.JWTSecret)
@@ -497,6 +518,13 @@ func (a *Authenticator) Close(ctx context.Context) error {
 	a.closeOnce.Do(func() {
 		a.closeErr = a.usage.close(ctx)
 		a.stop()
+		if a.secretDone != nil {
+			select {
+			case <-a.secretDone:
+			case <-ctx.Done():
+				a.closeErr = errors.Join(a.closeErr, fmt.Errorf("wait for the session secret's refresher: %w", ctx.Err()))
+			}
+		}
 		if a.jwks != nil {
 			select {
 			case <-a.jwks.done:

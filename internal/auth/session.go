@@ -111,7 +111,8 @@ func (a *Authenticator) IssueSession(ctx context.Context, issuer Principal, req 
 	if issuer.Kind != KindSessionIssuer || issuer.KeyID == 0 || len(issuer.Origins) == 0 {
 		return Session{}, &GrantError{Forbidden: true, Message: "only a session issuer key may mint sessions"}
 	}
-	if a.sessionSecret == nil {
+	secret := a.currentSessionSecret()
+	if secret == nil {
 		return Session{}, &GrantError{Forbidden: true, Message: messages[ReasonSessionsDisabled]}
 	}
 	ttl := req.TTL
@@ -140,7 +141,7 @@ func (a *Authenticator) IssueSession(ctx context.Context, issuer Principal, req 
 		return Session{}, fmt.Errorf("mint session: %w", err)
 	}
 	claims := keyEncoding.EncodeToString(payload)
-	token := SessionPrefix + claims + "." + keyEncoding.EncodeToString(a.sessionMAC(claims))
+	token := SessionPrefix + claims + "." + keyEncoding.EncodeToString(sessionMAC(secret, claims))
 	a.logger.InfoContext(ctx, "auth: session issued", "issuer", issuer.Subject, "user", req.User, "groups", len(c.Groups), "expires", time.Unix(c.Expires, 0).UTC())
 	return Session{Token: token, ExpiresAt: time.Unix(c.Expires, 0).UTC(), Principals: principalSet(ctx, a.logger, slog.LevelWarn, "session", tags), Origins: c.Origins}, nil
 }
@@ -174,8 +175,8 @@ func grant(grants []string, domain, user string, groups []string) ([]string, err
 	return tags, nil
 }
 
-func (a *Authenticator) sessionMAC(claims string) []byte {
-	m := hmac.New(sha256.New, a.sessionSecret)
+func sessionMAC(secret []byte, claims string) []byte {
+	m := hmac.New(sha256.New, secret)
 	m.Write([]byte(sessionContext))
 	m.Write([]byte(claims))
 	return m.Sum(nil)
@@ -185,7 +186,8 @@ func (a *Authenticator) sessionMAC(claims string) []byte {
 // the claims are read; then expiry; then the issuer key, looked up on every use so that
 // revoking it ends its sessions at once, and the grant rule again against the key as it is.
 func (a *Authenticator) authenticateSession(ctx context.Context, token string) (Principal, error) {
-	if a.sessionSecret == nil {
+	secret := a.currentSessionSecret()
+	if secret == nil {
 		return Principal{}, a.refused(ctx, ReasonSessionsDisabled, nil)
 	}
 	// Only the base64url alphabet and one dot: Go's base64 decoder skips \r and \n even in
@@ -203,7 +205,7 @@ func (a *Authenticator) authenticateSession(ctx context.Context, token string) (
 	if err != nil {
 		return Principal{}, a.refused(ctx, ReasonMalformed, err)
 	}
-	if !hmac.Equal(gotMAC, a.sessionMAC(claims)) {
+	if !hmac.Equal(gotMAC, sessionMAC(secret, claims)) {
 		return Principal{}, a.refused(ctx, ReasonBadSignature, nil)
 	}
 	payload, err := keyEncoding.DecodeString(claims)
@@ -257,4 +259,43 @@ func (a *Authenticator) authenticateSession(ctx context.Context, token string) (
 		KeyID:      k.ID,
 		Origins:    origins,
 	}, nil
+}
+
+// currentSessionSecret returns the secret sessions are signed and checked with now; nil when
+// sessions are not configured.
+func (a *Authenticator) currentSessionSecret() []byte {
+	if p := a.sessionSecret.Load(); p != nil {
+		return *p
+	}
+	return nil
+}
+
+// refreshSessionSecret reads the session secret from Config.SessionSecretSource every
+// SessionSecretRefresh until ctx ends: a rotation reaches this server within that time.
+func (a *Authenticator) refreshSessionSecret(ctx context.Context) {
+	defer close(a.secretDone)
+	tick := time.NewTicker(a.cfg.SessionSecretRefresh)
+	defer tick.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+		rctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		secret, err := a.cfg.SessionSecretSource(rctx)
+		cancel()
+		switch {
+		case ctx.Err() != nil:
+			return
+		case err != nil:
+			a.logger.WarnContext(ctx, "auth: read the session secret again; keeping the one in use", "err", err)
+		case len(secret) < sessionSecretLen:
+			a.logger.ErrorContext(ctx, "auth: the stored session secret is too short; keeping the one in use", "bytes", len(secret))
+		case !bytes.Equal(secret, a.currentSessionSecret()):
+			secret = slices.Clone(secret)
+			a.sessionSecret.Store(&secret)
+			a.logger.InfoContext(ctx, "auth: the session secret was rotated: sessions signed with the previous one are refused from now on")
+		}
+	}
 }

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -240,4 +241,80 @@ func FuzzSessionToken(f *testing.F) {
 			t.Fatalf("a changed token was accepted: %q -> %+v", changed, p)
 		}
 	})
+}
+
+// TestSessionSecretRotationReachesARunningServer: with a SessionSecretSource (the database's
+// secret, which every server shares), a rotation is picked up within SessionSecretRefresh,
+// without a restart: sessions signed with the old secret are refused from then on, and
+// sessions minted by a server that has the new secret are accepted. A source that fails or
+// returns a secret too short keeps the secret in use. (Before, each server read the secret
+// once, at start: after a rotation, servers not yet restarted refused the sessions of
+// restarted ones and kept accepting the old secret's sessions.)
+func TestSessionSecretRotationReachesARunningServer(t *testing.T) {
+	t.Parallel()
+	ctx := context.Background()
+	_, _, _, issuerKey, store := widgetSetup(t, nil)
+	var mu sync.Mutex
+	stored, failing := sessionSecret, false
+	source := func(context.Context) ([]byte, error) {
+		mu.Lock()
+		defer mu.Unlock()
+		if failing {
+			return nil, errors.New("database unreachable")
+		}
+		return stored, nil
+	}
+	newServer := func() *auth.Authenticator {
+		first, _ := source(ctx)
+		return newAuthenticator(t, auth.Config{SessionSecret: first, SessionSecretSource: source,
+			SessionSecretRefresh: 20 * time.Millisecond}, store, nil)
+	}
+	a := newServer()
+	issuer, err := a.Authenticate(ctx, "Bearer "+issuerKey)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mint := func(a *auth.Authenticator) string {
+		s, err := a.IssueSession(ctx, issuer, auth.SessionRequest{User: "erin@example.com"})
+		if err != nil {
+			t.Fatal(err)
+		}
+		return s.Token
+	}
+	old := mint(a)
+	if _, err := a.Authenticate(ctx, "Bearer "+old); err != nil {
+		t.Fatalf("a fresh session: %v", err)
+	}
+
+	// A failing source, or a short secret, changes nothing.
+	mu.Lock()
+	failing = true
+	mu.Unlock()
+	time.Sleep(100 * time.Millisecond)
+	mu.Lock()
+	failing, stored = false, []byte("short")
+	mu.Unlock()
+	time.Sleep(100 * time.Millisecond)
+	if _, err := a.Authenticate(ctx, "Bearer "+old); err != nil {
+		t.Fatalf("after a failed read and a short secret, the session is refused: %v", err)
+	}
+
+	mu.Lock()
+	stored = []byte("the rotated session secret, also 32 bytes or more")
+	mu.Unlock()
+	b := newServer() // a server started after the rotation
+	fresh := mint(b)
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		_, errOld := a.Authenticate(ctx, "Bearer "+old)
+		_, errFresh := a.Authenticate(ctx, "Bearer "+fresh)
+		var ae *auth.Error
+		if errors.As(errOld, &ae) && ae.Reason == auth.ReasonBadSignature && errFresh == nil {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("5 s after the rotation, the running server: old session %v, new session %v", errOld, errFresh)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
 }

@@ -79,6 +79,7 @@ const (
 	AllowAnonymous   = "DOCENT_ALLOW_ANONYMOUS"
 	RateLimit        = "DOCENT_RATE_LIMIT"
 	RateBurst        = "DOCENT_RATE_BURST"
+	RateLimitScope   = "DOCENT_RATE_LIMIT_SCOPE"
 	TrustedProxies   = "DOCENT_TRUSTED_PROXIES"
 	CORSOrigins      = "DOCENT_CORS_ORIGINS"
 	WidgetKeyRate    = "DOCENT_WIDGET_KEY_RATE"
@@ -168,6 +169,7 @@ func Vars() []Var {
 		{AllowAnonymous, "false", "Serve callers without a token, who see only `public` documents.", "server"},
 		{RateLimit, "10", "Requests per second per caller (API key, JWT subject or address); bursts up to DOCENT_RATE_BURST; 429 with Retry-After beyond.", "server"},
 		{RateBurst, "20", "Burst of requests a caller may make at once.", "server"},
+		{RateLimitScope, "database", "Where the rate limits (DOCENT_RATE_LIMIT and the widget limits) are kept: `database`, shared by every server instance on the database, so that a limit means the same with one instance or several (one statement per limited request on an unlogged table of the primary; per instance while the primary is unreachable); `instance`, in each server process, so that N instances allow N times the limit. See docs/operations.md, \"Several server instances\".", "server"},
 		{TrustedProxies, "", "Comma-separated addresses or CIDRs of the reverse proxies in front of the server. The client address (for rate limits and logs) is then the rightmost address of X-Forwarded-For that is not one of them; empty: the TCP peer, and forwarding headers are ignored. X-Real-IP is never read.", "server"},
 		{CORSOrigins, "", "Comma-separated origins allowed to call the API from a browser with secret keys or JWTs; empty allows none. Widget keys carry their own origins (`server keys create --widget`).", "server"},
 		{WidgetKeyRate, "5", "Requests per second per widget key (or per session issuer, for its end-user sessions), from all browsers together; bursts up to 20 times this. 429 with Retry-After beyond.", "server"},

@@ -126,6 +126,9 @@ type composeFile struct {
 	Services map[string]struct {
 		Image       string            `yaml:"image"`
 		Build       any               `yaml:"build"`
+		User        string            `yaml:"user"`
+		Profiles    []string          `yaml:"profiles"`
+		DependsOn   map[string]any    `yaml:"depends_on"`
 		Command     []string          `yaml:"command"`
 		Entrypoint  []string          `yaml:"entrypoint"`
 		Environment map[string]string `yaml:"environment"`
@@ -144,11 +147,17 @@ func TestComposeAgreesWithTheCode(t *testing.T) {
 		t.Fatalf("docker-compose.yml: %v", err)
 	}
 	var services []string
-	for name := range c.Services {
+	for name, s := range c.Services {
 		services = append(services, name)
+		// The default services come up with `docker compose up`; the rest only with their
+		// profile.
+		scale := name == "db-replica" || name == "pgbouncer" || name == "server-2"
+		if scale != slices.Contains(s.Profiles, "scale") {
+			t.Errorf("%s: profiles %v", name, s.Profiles)
+		}
 	}
 	slices.Sort(services)
-	if diff := cmp.Diff([]string{"db", "ingest", "migrate", "server"}, services); diff != "" {
+	if diff := cmp.Diff([]string{"db", "db-replica", "ingest", "migrate", "pgbouncer", "server", "server-2"}, services); diff != "" {
 		t.Fatalf("services (-want +got):\n%s", diff)
 	}
 
@@ -167,7 +176,7 @@ func TestComposeAgreesWithTheCode(t *testing.T) {
 	if c.Services["migrate"].Build == nil {
 		t.Error("migrate does not build the image")
 	}
-	for _, name := range []string{"migrate", "server", "ingest"} {
+	for _, name := range []string{"migrate", "server", "ingest", "server-2"} {
 		s := c.Services[name]
 		if s.Image != c.Services["migrate"].Image {
 			t.Errorf("%s runs image %s, migrate builds %s", name, s.Image, c.Services["migrate"].Image)
@@ -176,6 +185,9 @@ func TestComposeAgreesWithTheCode(t *testing.T) {
 			if _, ok := vars[key]; !ok {
 				t.Errorf("%s sets %s, which the code does not read", name, key)
 			}
+		}
+		if name == "server-2" {
+			continue // through the pooler, below
 		}
 		u, err := url.Parse(s.Environment[config.DatabaseURL])
 		if err != nil {
@@ -217,9 +229,125 @@ func TestComposeAgreesWithTheCode(t *testing.T) {
 		t.Errorf("the health check's %s answers %d, want 200", m[2], rec.Code)
 	}
 
+	checkScaleProfile(t, c, script)
+
 	if ingest := c.Services["ingest"]; !slices.ContainsFunc(ingest.Volumes, func(v string) bool { return strings.Contains(v, ":/documents") }) {
 		t.Errorf("ingest mounts no documents folder: %v", ingest.Volumes)
 	}
+}
+
+// checkScaleProfile checks the `scale` profile of docker-compose.yml against scripts/db.sh,
+// whose standby and PgBouncer the tests run with: the standby is a pg_basebackup of db
+// through the same slot, with the same options, and serves reads; PgBouncer is Debian's
+// package with db.sh's pooling settings, in front of db; server-2 writes through PgBouncer
+// with cache_describe and reads from the standby, with db's credentials.
+func checkScaleProfile(t *testing.T, c composeFile, script map[string]string) {
+	t.Helper()
+	db := c.Services["db"]
+	sh := string(repoFile(t, "scripts/db.sh"))
+
+	// db accepts the standby's replication connection.
+	hba := string(repoFile(t, "docker/postgres/pg_hba.conf"))
+	if !regexp.MustCompile(`(?m)^host\s+replication\s+all\s+all\s+scram-sha-256$`).MatchString(hba) ||
+		!slices.Contains(db.Command, "hba_file=/etc/docent/pg_hba.conf") ||
+		!slices.Contains(db.Volumes, "./docker/postgres/pg_hba.conf:/etc/docent/pg_hba.conf:ro") {
+		t.Error("db does not allow the standby's replication connections (docker/postgres/pg_hba.conf, mounted and named by hba_file)")
+	}
+
+	replica := c.Services["db-replica"]
+	if replica.Image != db.Image || replica.User != "postgres" {
+		t.Errorf("db-replica runs %s as %q, want db's image %s as postgres", replica.Image, replica.User, db.Image)
+	}
+	cmd := strings.Join(replica.Command, "\n")
+	slot := regexp.MustCompile(`readonly REPLICA_SLOT=(\w+)`).FindStringSubmatch(sh)
+	flags := regexp.MustCompile(`pg_basebackup.* -D "\$REPLICA_DATA" \\\n\s*(.*) "\$REPLICA_SLOT"`).FindStringSubmatch(sh)
+	if slot == nil || flags == nil {
+		t.Fatal("scripts/db.sh: no REPLICA_SLOT or pg_basebackup line")
+	}
+	if want := flags[1] + " " + slot[1]; !strings.Contains(cmd, `-D "$$PGDATA" `+want) {
+		t.Errorf("db-replica's pg_basebackup does not use scripts/db.sh's options %q:\n%s", want, cmd)
+	}
+	if !strings.Contains(cmd, "host=db port=5432 user="+db.Environment["POSTGRES_USER"]) ||
+		replica.Environment["PGPASSWORD"] != db.Environment["POSTGRES_PASSWORD"] {
+		t.Errorf("db-replica does not copy db with its credentials:\n%s", cmd)
+	}
+	if !strings.Contains(cmd, "hot_standby=on") || !strings.Contains(cmd, "hot_standby_feedback=on") || !strings.Contains(sh, "hot_standby_feedback = on") {
+		t.Errorf("db-replica does not serve reads as scripts/db.sh's standby does:\n%s", cmd)
+	}
+	if !slices.ContainsFunc(replica.Volumes, func(v string) bool { return strings.HasSuffix(v, ":/var/lib/postgresql/data") }) {
+		t.Errorf("db-replica keeps no data volume: %v", replica.Volumes)
+	}
+
+	// PgBouncer: the settings of scripts/db.sh pgbouncer, which the pooler tests pass with.
+	ini := iniSettings(string(repoFile(t, "docker/pgbouncer/pgbouncer.ini")))
+	heredoc := sh[strings.Index(sh, "[pgbouncer]"):]
+	heredoc = heredoc[:strings.Index(heredoc, "INI")]
+	want := iniSettings(heredoc)
+	for _, key := range []string{"auth_type", "pool_mode", "max_client_conn", "default_pool_size", "max_db_connections", "ignore_startup_parameters", "server_reset_query"} {
+		if w, ok := want[key]; !ok || ini[key] != w {
+			t.Errorf("docker/pgbouncer/pgbouncer.ini: %s = %q, scripts/db.sh runs %q", key, ini[key], w)
+		}
+	}
+	if ini["*"] != "host=db port=5432" {
+		t.Errorf("PgBouncer does not serve db's databases: * = %q", ini["*"])
+	}
+	if df := string(repoFile(t, "docker/pgbouncer/Dockerfile")); !strings.Contains(df, "FROM debian:bookworm") || !strings.Contains(df, "install -y --no-install-recommends pgbouncer") {
+		t.Error("docker/pgbouncer/Dockerfile does not install Debian 12's pgbouncer, the one the tests run")
+	}
+	bouncer := c.Services["pgbouncer"]
+	if bouncer.Build == nil || bouncer.Environment["DB_USER"] != db.Environment["POSTGRES_USER"] || bouncer.Environment["DB_PASSWORD"] != db.Environment["POSTGRES_PASSWORD"] {
+		t.Errorf("pgbouncer: build %v, credentials %v", bouncer.Build, bouncer.Environment)
+	}
+
+	// server-2: writes through PgBouncer in its transaction mode, reads from the standby.
+	s2 := c.Services["server-2"]
+	for _, dep := range []string{"migrate", "pgbouncer", "db-replica"} {
+		if _, ok := s2.DependsOn[dep]; !ok {
+			t.Errorf("server-2 does not wait for %s", dep)
+		}
+	}
+	check := func(what, raw, host, port string, params map[string]string) {
+		u, err := url.Parse(raw)
+		if err != nil {
+			t.Fatalf("server-2 %s: %v", what, err)
+		}
+		password, _ := u.User.Password()
+		got := []string{u.Hostname(), u.Port(), u.User.Username(), password, strings.TrimPrefix(u.Path, "/")}
+		want := []string{host, port, db.Environment["POSTGRES_USER"], db.Environment["POSTGRES_PASSWORD"], db.Environment["POSTGRES_DB"]}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("server-2's %s (-want +got):\n%s", what, diff)
+		}
+		for k, v := range params {
+			if u.Query().Get(k) != v {
+				t.Errorf("server-2's %s: %s=%q, want %q", what, k, u.Query().Get(k), v)
+			}
+		}
+	}
+	check(config.DatabaseURL, s2.Environment[config.DatabaseURL], "pgbouncer", ini["listen_port"],
+		map[string]string{"default_query_exec_mode": "cache_describe"})
+	check("DOCENT_DATABASE_READ_URLS", s2.Environment["DOCENT_DATABASE_READ_URLS"], "db-replica", "5432", nil)
+	server := c.Services["server"]
+	if s2.Environment[config.Addr] != server.Environment[config.Addr] || len(s2.Ports) != 1 || s2.Ports[0] == server.Ports[0] ||
+		!strings.HasSuffix(s2.Ports[0], strings.TrimPrefix(server.Ports[0], "127.0.0.1:8080")) {
+		t.Errorf("server-2 listens on %s published as %v; server on %s as %v", s2.Environment[config.Addr], s2.Ports, server.Environment[config.Addr], server.Ports)
+	}
+	if !slices.Equal(s2.Healthcheck.Test, server.Healthcheck.Test) {
+		t.Errorf("server-2's health check %v is not server's %v", s2.Healthcheck.Test, server.Healthcheck.Test)
+	}
+}
+
+// iniSettings returns the key = value lines of an ini file (or of db.sh's heredoc of one).
+func iniSettings(s string) map[string]string {
+	out := map[string]string{}
+	for _, line := range strings.Split(s, "\n") {
+		line = strings.TrimSpace(line)
+		k, v, ok := strings.Cut(line, "=")
+		if !ok || strings.HasPrefix(line, ";") || strings.HasPrefix(line, "#") {
+			continue
+		}
+		out[strings.TrimSpace(k)] = strings.TrimSpace(v)
+	}
+	return out
 }
 
 func TestLookup(t *testing.T) {
