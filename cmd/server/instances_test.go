@@ -9,9 +9,9 @@ import (
 	"log/slog"
 	"maps"
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"testing"
@@ -28,11 +28,6 @@ import (
 // Several server instances on one database (docs/operations.md, "Several server instances"):
 // each test starts two servers in this process, each with all of its own state (answer cache,
 // active generation cache, embedders, in-process limits, authenticator), on one test database.
-
-// replicaEnv names a hot standby of the test cluster (scripts/db.sh replica prints it) that the
-// multi-instance tests make the instances read from, with the test database's name put in:
-// the same tests then run through a replica. Unset: the instances read from the primary.
-const replicaEnv = "DOCENT_TEST_REPLICA_URL"
 
 // instanceConfig is how a server instance is started: its database settings are environment
 // variables, as in production, so that a test can put a pooler or a replica between an
@@ -65,19 +60,11 @@ func startInstance(t *testing.T, name string, cfg instanceConfig) *instance {
 	return &instance{name: name, url: "http://" + addr, log: log}
 }
 
-// startInstances starts n instances on db with env, reading from the replica of
-// DOCENT_TEST_REPLICA_URL when it is set.
-func startInstances(t *testing.T, db *dbtest.DB, n int, env map[string]string) []*instance {
+// startInstances starts n instances on db with env, reading from the read replicas
+// readURLs (none: from the primary).
+func startInstances(t *testing.T, db *dbtest.DB, n int, env map[string]string, readURLs ...string) []*instance {
 	t.Helper()
-	cfg := instanceConfig{DatabaseURL: db.URL, Env: env}
-	if r := os.Getenv(replicaEnv); r != "" {
-		u, err := url.Parse(r)
-		if err != nil {
-			t.Fatalf("%s: %v", replicaEnv, err)
-		}
-		u.Path = "/" + db.Name
-		cfg.ReadURLs = []string{u.String()}
-	}
+	cfg := instanceConfig{DatabaseURL: db.URL, Env: env, ReadURLs: readURLs}
 	out := make([]*instance, n)
 	for i := range n {
 		out[i] = startInstance(t, string(rune('A'+i)), cfg)
@@ -224,12 +211,86 @@ func TestInstancesServeThroughAReindex(t *testing.T) {
 	instancesThroughAReindex(t, reindexLoad{Documents: 120})
 }
 
+// TestInstancesThroughAReplica is the "done when": 4 clients on two instances that
+// read from a hot standby; the standby serves, is stopped, a reindex cuts over while it is
+// down, and it is started again and serves again (after replaying the new generation). Not
+// one request fails, both instances switch to the new generation within generationBound, and
+// docent_reads_total shows the standby serving each instance before the stop and after the
+// restart.
+func TestInstancesThroughAReplica(t *testing.T) {
+	standby := dbtest.TestStandby(t)
+	instancesThroughAReindex(t, reindexLoad{Documents: 120, Standby: standby,
+		Before: func(t *testing.T, servers []*instance) {
+			if err := replicaServes(servers, 5); err != nil {
+				t.Errorf("before the stop: %v", err)
+			}
+			standby.Stop(t)
+		},
+		During: func(t *testing.T, servers []*instance) {
+			time.Sleep(time.Second) // under load, on the primary alone, while the reindex runs
+			standby.Start(t)
+			if err := replicaServes(servers, 5); err != nil {
+				t.Errorf("after the restart: %v", err)
+			}
+		}})
+}
+
+// replicaServes waits, at most 60 s, until each instance has read at least n more times from
+// its replica than when called.
+func replicaServes(servers []*instance, n int) error {
+	count := func(s *instance) (int, error) {
+		resp, err := http.Get(s.url + "/metrics")
+		if err != nil {
+			return 0, err
+		}
+		defer resp.Body.Close()
+		raw, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return 0, err
+		}
+		for _, m := range readsLine.FindAllStringSubmatch(string(raw), -1) {
+			if m[1] == "replica1" {
+				return strconv.Atoi(m[2])
+			}
+		}
+		return 0, nil
+	}
+	for _, s := range servers {
+		start, err := count(s)
+		if err != nil {
+			return err
+		}
+		for deadline := time.Now().Add(60 * time.Second); ; time.Sleep(100 * time.Millisecond) {
+			now, err := count(s)
+			if err != nil {
+				return err
+			}
+			if now >= start+n {
+				break
+			}
+			if time.Now().After(deadline) {
+				state := ""
+				if resp, err := http.Get(s.url + "/readyz"); err == nil {
+					raw, _ := io.ReadAll(resp.Body)
+					resp.Body.Close()
+					state = string(raw)
+				}
+				return fmt.Errorf("instance %s read %d times from the replica in 60 s, want %d; /readyz: %s", s.name, now-start, n, state)
+			}
+		}
+	}
+	return nil
+}
+
 // reindexLoad is a run of instancesThroughAReindex.
 type reindexLoad struct {
 	Documents int // of the corpus, one chunk each
-	// During, when set, runs while the load goes on, at the same time as the reindex (it
-	// may stop and start a replica the instances read from); the load stops after both.
-	During func(t *testing.T)
+	// Standby, when set, is a hot standby of the test database that the instances read
+	// from (DOCENT_DATABASE_READ_URLS), and that During may stop and start.
+	Standby *dbtest.Standby
+	// Before, when set, runs while the load goes on, before the reindex starts; During at
+	// the same time as the reindex. The load stops after both. They are given the instances.
+	Before, During func(t *testing.T, servers []*instance)
 }
 
 // instancesThroughAReindex runs 4 clients on two instances while a reindex cuts over (and
@@ -245,7 +306,14 @@ func instancesThroughAReindex(t *testing.T, run reindexLoad) {
 	}
 	key := newKey(t, db, "--name", "load", "--principal", "group:staff")
 	admin := newKey(t, db, "--name", "watch", "--principal", "group:staff", "--admin")
-	servers := startInstances(t, db, 2, map[string]string{"DOCENT_RATE_LIMIT": "100000", "DOCENT_RATE_BURST": "100000"})
+	env := map[string]string{"DOCENT_RATE_LIMIT": "100000", "DOCENT_RATE_BURST": "100000"}
+	var readURLs []string
+	if run.Standby != nil {
+		run.Standby.CatchUp(t, db)
+		readURLs = append(readURLs, run.Standby.URL(db))
+		env["DOCENT_CACHE_SIZE"] = "0" // every request reads: from the replica, or the primary
+	}
+	servers := startInstances(t, db, 2, env, readURLs...)
 	for _, s := range servers {
 		if g := s.servedGeneration(t, admin); g != old.ID {
 			t.Fatalf("%s serves generation %d before the reindex, want %d", s.name, g, old.ID)
@@ -268,9 +336,12 @@ func instancesThroughAReindex(t *testing.T, run reindexLoad) {
 	var wg sync.WaitGroup
 	wg.Go(func() { result = loadUntil(ctx, 4, questions, ask) })
 
+	if run.Before != nil {
+		run.Before(t, servers)
+	}
 	var during sync.WaitGroup
 	if run.During != nil {
-		during.Go(func() { run.During(t) })
+		during.Go(func() { run.During(t, servers) })
 	}
 	newEmb, err := embed.NewBuiltin(embed.BuiltinConfig{Dimension: 256})
 	if err != nil {
