@@ -116,7 +116,7 @@ func TestAtLeastMatchesTheSetsOfAtLeastM(t *testing.T) {
 		for i := range ts {
 			ts[i] = weighted{Term: plainTerm(lexemes[i], int64(10*(i+1))), ub: 1}
 		}
-		q, est := atLeast(ts, tc.m, 64)
+		q, est, _ := atLeast(ts, tc.m, 64)
 		var df float64
 		for _, term := range ts {
 			df += float64(term.DF)
