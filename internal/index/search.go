@@ -395,7 +395,8 @@ func ExplainNearest(ctx context.Context, db Beginner, q VectorQuery) (string, er
 
 // run executes the search (prefixed, e.g. by EXPLAIN) in its own transaction so that the
 // plan settings (SET LOCAL) apply to it only; they go to the server in one round trip with
-// the query.
+// the query. A search without settings (the exact scan) is one statement, outside a
+// transaction when db can run it.
 func (q VectorQuery) run(ctx context.Context, db Beginner, prefix string, read func(pgx.Rows) error) error {
 	table, err := q.Generation.TableIdent()
 	if err != nil {
@@ -439,12 +440,24 @@ func (q VectorQuery) run(ctx context.Context, db Beginner, prefix string, read f
 		)
 		SELECT nn.chunk_id, c.document_id, nn.distance FROM nn JOIN chunks c ON c.id = nn.chunk_id
 		ORDER BY nn.distance, nn.chunk_id LIMIT $5`
+	args := []any{vectorValue(q.Generation, q.Vector), q.Principals, scan, nonNilSlice(q.Sources), q.Limit}
+	if direct, ok := db.(interface {
+		Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	}); ok && len(settings) == 0 {
+		// No plan settings (the exact scan): one statement, one round trip, instead of a
+		// transaction's three (BEGIN, the query, COMMIT).
+		rows, err := direct.Query(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		return read(rows)
+	}
 	return InTx(ctx, db, func(tx pgx.Tx) error {
 		batch := &pgx.Batch{}
 		for _, s := range settings {
 			batch.Queue(s)
 		}
-		batch.Queue(query, vectorValue(q.Generation, q.Vector), q.Principals, scan, nonNilSlice(q.Sources), q.Limit)
+		batch.Queue(query, args...)
 		res := tx.SendBatch(ctx, batch)
 		for range settings {
 			if _, err := res.Exec(); err != nil {

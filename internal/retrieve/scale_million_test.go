@@ -382,7 +382,7 @@ func setupMix(b *testing.B) (*scaleEnv, *MixReport) {
 			return watchIndexBuild(ctx, url, set)
 		},
 		ingested: func(took time.Duration, s ingest.Summary) {
-			set("ingestion run (extract, chunk, embed, write, statistics, HNSW build, activation)", took.Round(time.Second).String())
+			set("ingestion run (extract, chunk, embed, write, statistics, HNSW build, activation)", took.Round(100*time.Millisecond).String())
 			set("ingestion run, chunks per second", strconv.FormatFloat(float64(s.Chunks.Written)/took.Seconds(), 'f', 0, 64))
 			set("ingestion run, notes", strings.Join(s.Notes, "; "))
 			set("load average after the ingestion run", loadAvg())
@@ -393,7 +393,7 @@ func setupMix(b *testing.B) (*scaleEnv, *MixReport) {
 			if err != nil {
 				return err
 			}
-			set("plain loader (decode, embed, COPY of text, tags and vectors; no statistics, no index)", took.Round(time.Second).String())
+			set("plain loader (decode, embed, COPY of text, tags and vectors; no statistics, no index)", took.Round(100*time.Millisecond).String())
 			set("plain loader, rows per second", strconv.FormatFloat(float64(rows)/took.Seconds(), 'f', 0, 64))
 			set("load average after the plain loader", loadAvg())
 			return saveBuild(ctx, url, build)
