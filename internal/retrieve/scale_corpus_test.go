@@ -261,7 +261,7 @@ func buildScale(ctx context.Context, b *testing.B, url string, corpus scaleCorpu
 type scaleCorpus struct {
 	sum   [32]byte
 	write func(dir string) ([]string, error) // writes the corpus into dir, returns the paths to ingest
-	acl   []string                          // the run's default tags (documents without their own)
+	acl   []string                           // the run's default tags (documents without their own)
 	// ingesting is called before the ingestion run and returns the function to call after it;
 	// ingested and analyzed report the run's and VACUUM ANALYZE's durations; built is called
 	// once the database is complete, before it is marked so, with the files ingested.
