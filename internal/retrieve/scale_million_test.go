@@ -99,6 +99,7 @@ type MixCaller struct {
 	NaiveRecall   float64        `json:"naive_recall10"`
 	NaiveRowsMin  int            `json:"naive_rows_min"`
 	Load          [2]string      `json:"load"`
+	slowest       string         // the query of the slowest retrieval, for -explain
 }
 
 // BenchmarkScaleMix measures retrieval at mixDocs chunks for callers who see 100%, 10%, 1% and
@@ -128,6 +129,14 @@ func BenchmarkScaleMix(b *testing.B) {
 	report.EfSearch = cfg.EfSearch
 	report.HNSW = [2]int{env.gen.HNSWM, env.gen.HNSWEfConstruction}
 	fmt.Print(report.String())
+	if *mixAlternatives {
+		fmt.Print(measureAlternatives(ctx, b, env, tr, queries))
+	}
+	if *scaleExplain { // where the slowest retrieval of each caller spent its time
+		for _, c := range report.Callers {
+			explainQueries(ctx, b, env, c.Tag, []string{"slowest"}, []string{c.slowest})
+		}
+	}
 	if *mixJSON != "" {
 		data, err := json.MarshalIndent(report, "", "  ")
 		if err != nil {
@@ -210,6 +219,7 @@ func measureMix(ctx context.Context, env *scaleEnv, r, exhaustive *retrieve.Retr
 		row.Plans[res.DensePlan]++
 	}
 	row.P50, row.P99 = percentileMS(total, 0.5), percentileMS(total, 0.99)
+	row.slowest = queries[slices.Index(total, slices.Max(total))]
 	row.Lexical, row.LexicalP99 = percentileMS(lex, 0.5), percentileMS(lex, 0.99)
 	row.Dense, row.DenseP99 = percentileMS(dense, 0.5), percentileMS(dense, 0.99)
 
@@ -651,4 +661,125 @@ func loadBuild(ctx context.Context, env *scaleEnv) (map[string]string, error) {
 	}
 	out := map[string]string{}
 	return out, json.Unmarshal([]byte(data), &out)
+}
+
+// mixAlternatives makes BenchmarkScaleMix also measure what would help at larger sizes: an
+// HNSW index over halfvec (half the memory; with and without re-ranking by the full vectors)
+// for the unrestricted caller, and a partial HNSW index for the 10% group, each built in
+// the benchmark database (then dropped), against the exact scan of the same caller.
+var mixAlternatives = flag.Bool("mix-alternatives", false, "BenchmarkScaleMix: also build and measure a halfvec HNSW index and a partial HNSW index per group")
+
+func measureAlternatives(ctx context.Context, b *testing.B, env *scaleEnv, tr denseTruth, queries []string) string {
+	table, err := env.gen.TableIdent()
+	if err != nil {
+		b.Fatal(err)
+	}
+	vecs, err := env.emb.Embed(ctx, queries)
+	if err != nil {
+		b.Fatal(err)
+	}
+	dim := env.gen.Dimension
+	m, efc := env.gen.HNSWM, env.gen.HNSWEfConstruction
+	var out strings.Builder
+	fmt.Fprintf(&out, "\nAlternatives (%d chunks, %d queries; built here, then dropped)\n\n| index | build s | size MB | caller | query | recall@10 mean | p50 ms | p99 ms | load before / after |\n|---|---:|---:|---|---|---:|---:|---:|---|\n",
+		env.chunks, len(queries))
+	var size int64
+	if err := env.pool.QueryRow(ctx, `SELECT coalesce(sum(pg_relation_size(indexrelid)), 0)::bigint FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid
+		JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = $1::regclass AND a.amname = 'hnsw'`, env.gen.Table).Scan(&size); err != nil {
+		b.Fatal(err)
+	}
+	type alt struct {
+		name, create, drop, tag, query string
+		settings                       []string
+	}
+	alts := []alt{
+		{name: fmt.Sprintf("vector HNSW %d / %d (the generation's)", m, efc), tag: "group:all",
+			query:    `SELECT e.chunk_id, 1 - (e.embedding <=> $1::vector) FROM ` + table + ` e WHERE e.acl && $2 ORDER BY e.embedding <=> $1::vector LIMIT 100`,
+			settings: []string{"SET LOCAL hnsw.ef_search = 100"}},
+		{name: fmt.Sprintf("halfvec HNSW %d / %d", m, efc), tag: "group:all",
+			create:   fmt.Sprintf(`CREATE INDEX bench_halfvec_idx ON %s USING hnsw ((embedding::halfvec(%d)) halfvec_cosine_ops) WITH (m = %d, ef_construction = %d)`, table, dim, m, efc),
+			drop:     `DROP INDEX IF EXISTS bench_halfvec_idx`,
+			query:    fmt.Sprintf(`SELECT e.chunk_id, 1 - (e.embedding::halfvec(%d) <=> $1::halfvec(%d)) FROM %s e WHERE e.acl && $2 ORDER BY e.embedding::halfvec(%d) <=> $1::halfvec(%d) LIMIT 100`, dim, dim, table, dim, dim),
+			settings: []string{"SET LOCAL hnsw.ef_search = 100"}},
+		{name: "halfvec HNSW, 200 re-ranked by the full vectors", tag: "group:all",
+			query: fmt.Sprintf(`SELECT h.chunk_id, 1 - (h.embedding <=> $1::vector) FROM (SELECT e.chunk_id, e.embedding FROM %s e WHERE e.acl && $2
+				ORDER BY e.embedding::halfvec(%d) <=> $1::halfvec(%d) LIMIT 200) h ORDER BY h.embedding <=> $1::vector LIMIT 100`, table, dim, dim),
+			settings: []string{"SET LOCAL hnsw.ef_search = 200"}},
+		{name: "partial HNSW for group:s10", tag: "group:s10",
+			create:   fmt.Sprintf(`CREATE INDEX bench_partial_idx ON %s USING hnsw (embedding vector_cosine_ops) WITH (m = %d, ef_construction = %d) WHERE acl && '{group:s10}'`, table, m, efc),
+			drop:     `DROP INDEX IF EXISTS bench_partial_idx`,
+			query:    `SELECT e.chunk_id, 1 - (e.embedding <=> $1::vector) FROM ` + table + ` e WHERE e.acl && '{group:s10}' AND e.acl && $2 ORDER BY e.embedding <=> $1::vector LIMIT 100`,
+			settings: []string{"SET LOCAL hnsw.ef_search = 100", "SET LOCAL enable_seqscan = off", "SET LOCAL enable_bitmapscan = off"}},
+	}
+	var drops []string
+	defer func() {
+		for _, d := range drops {
+			_, _ = env.pool.Exec(context.WithoutCancel(ctx), d)
+		}
+	}()
+	built := map[string][2]float64{}
+	for _, a := range alts {
+		load0 := loadAvg()
+		buildS, sizeMB := 0.0, float64(size)/(1<<20)
+		if a.create != "" {
+			drops = append(drops, a.drop)
+			start := time.Now()
+			if _, err := env.pool.Exec(ctx, "SET maintenance_work_mem = '2GB'; "+a.create); err != nil {
+				b.Fatalf("%s: %v", a.name, err)
+			}
+			buildS = time.Since(start).Seconds()
+			name := strings.Fields(a.create)[2]
+			var n int64
+			if err := env.pool.QueryRow(ctx, `SELECT pg_relation_size($1::regclass)`, name).Scan(&n); err != nil {
+				b.Fatal(err)
+			}
+			sizeMB = float64(n) / (1 << 20)
+			built[a.tag] = [2]float64{buildS, sizeMB}
+		} else if v, ok := built[a.tag]; ok && strings.HasPrefix(a.name, "halfvec") {
+			buildS, sizeMB = v[0], v[1]
+		}
+		var lat []time.Duration
+		var recall float64
+		for i := range queries {
+			exact, err := tr.exact(ctx, env, a.tag, i, queries[i])
+			if err != nil {
+				b.Fatal(err)
+			}
+			for round := range 2 { // the first warms
+				var hits []retrieve.Hit
+				start := time.Now()
+				err := pgx.BeginFunc(ctx, env.pool, func(tx pgx.Tx) error {
+					for _, s := range a.settings {
+						if _, err := tx.Exec(ctx, s); err != nil {
+							return err
+						}
+					}
+					rows, err := tx.Query(ctx, a.query, pgvector.NewVector(vecs[i]), []string{a.tag})
+					if err != nil {
+						return err
+					}
+					hits, err = pgx.CollectRows(rows, func(row pgx.CollectableRow) (retrieve.Hit, error) {
+						var h retrieve.Hit
+						err := row.Scan(&h.ChunkID, &h.Score)
+						return h, err
+					})
+					return err
+				})
+				if err != nil {
+					b.Fatalf("%s: %v", a.name, err)
+				}
+				if round == 1 {
+					lat = append(lat, time.Since(start))
+					recall += recallAt10(hits, exact)
+				}
+			}
+		}
+		build := "–"
+		if buildS > 0 {
+			build = fmt.Sprintf("%.1f", buildS)
+		}
+		fmt.Fprintf(&out, "| %s | %s | %.0f | %s | ef_search %s | %.3f | %.1f | %.1f | %s / %s |\n", a.name, build, sizeMB, a.tag,
+			strings.TrimPrefix(a.settings[0], "SET LOCAL hnsw.ef_search = "), recall/float64(len(queries)), percentileMS(lat, 0.5), percentileMS(lat, 0.99), load0, loadAvg())
+	}
+	return out.String()
 }
