@@ -41,6 +41,7 @@ var (
 	mixDocs    = flag.Int("mix-docs", 1_000_000, "BenchmarkScaleMix: documents (= chunks) of the corpus")
 	mixQueries = flag.Int("mix-queries", 100, "BenchmarkScaleMix: SciFact test queries per caller")
 	mixNaive   = flag.Int("mix-naive", 30, "BenchmarkScaleMix: queries per caller for the naive one-statement baseline (seconds each at 1M)")
+	mixOnly    = flag.String("mix-callers", "", "BenchmarkScaleMix: measure only these callers (shares, comma-separated, e.g. 100%,1%; \"none\" for none); default all")
 	mixJSON    = flag.String("mix-json", "", "BenchmarkScaleMix: also write the figures as JSON to this file (for the plots: go run ./internal/retrieve/plots)")
 )
 
@@ -115,6 +116,9 @@ func BenchmarkScaleMix(b *testing.B) {
 	for b.Loop() {
 		report.Callers = report.Callers[:0]
 		for _, c := range mixCallers {
+			if *mixOnly != "" && !slices.Contains(strings.Split(*mixOnly, ","), c.Share) {
+				continue
+			}
 			fmt.Printf("measuring caller %s (%s), load %s\n", c.Share, c.Tag, loadAvg())
 			row, err := measureMix(ctx, env, r, exhaustive, tr, c.Share, c.Tag, queries)
 			if err != nil {
