@@ -48,7 +48,7 @@ var (
 const (
 	mixSeed      = 20261208
 	mixVersion   = "scale-mix-v1"
-	mixPerFile   = 20_000 // documents per JSON Lines file (the 1M corpus is about 1.5 GB)
+	mixPerFile   = 20_000 // documents per JSON Lines file (the 1M corpus is about 1.2 GB)
 	mixPermille  = 500    // long documents in 1,000
 	mixMinTokens = 280
 	mixMaxTokens = 350

@@ -205,7 +205,7 @@ type ScaleFiles struct {
 
 // WriteScaleCorpus writes a scale corpus of docs documents as JSON Lines files of perFile
 // documents each (scale-00000.jsonl, ...) into dir, with the tags of ScaleTags, streaming (a
-// million documents of 350 tokens are about 1.5 GB). Each document is drawn from a generator
+// million documents, half of them of 350 tokens, are about 1.2 GB). Each document is drawn from a generator
 // seeded with (seed, its number), so the first n documents of a larger corpus are the corpus
 // of n documents with the same seed and options. Short documents are two or three sentences
 // as in ScaleDocuments (but not the same draws); long ones are described by long. No two
