@@ -189,11 +189,70 @@ func ActiveGeneration(ctx context.Context, db DBTX) (Generation, error) {
 
 // BuildVectorIndex builds the generation's HNSW index (a no-op when it exists). It is slow on
 // a large table: build it once after a bulk load rather than maintaining it row by row.
+//
+// When db can begin a transaction (a pool, a connection or a transaction), the build runs in
+// one whose maintenance_work_mem is raised (SET LOCAL) to what the graph of the table's
+// vectors needs (VectorIndexMemory), never lowered below the server's setting: pgvector builds
+// about ten times slower once the graph stops fitting ("hnsw graph no longer fits into
+// maintenance_work_mem"), which the 2 GB of scripts/postgresql.conf did past about 800,000
+// vectors of 384 dimensions. SET LOCAL lasts for that transaction only, so the setting works
+// through a transaction-mode pooler too and never leaks into a pooled connection.
 func BuildVectorIndex(ctx context.Context, db DBTX, id int) error {
+	b, ok := db.(Beginner)
+	if !ok {
+		return buildVectorIndex(ctx, db, id)
+	}
+	return InTx(ctx, b, func(tx pgx.Tx) error {
+		var dim, m int
+		var vectors int64
+		// reltuples is the planner's row count (-1 before the first analyze); the count of
+		// the generation's chunking, kept by the triggers, is exact and cheap.
+		if err := tx.QueryRow(ctx, `
+			SELECT g.dimension, g.hnsw_m, coalesce((SELECT chunk_count FROM corpus_stats s WHERE s.chunking_id = g.chunking_id), 0)
+			FROM index_generations g WHERE g.id = $1`, id).Scan(&dim, &m, &vectors); err != nil {
+			return fmt.Errorf("build vector index of generation %d: %w", id, err)
+		}
+		var current int64 // kB
+		if err := tx.QueryRow(ctx, `SELECT setting::bigint FROM pg_settings WHERE name = 'maintenance_work_mem'`).Scan(&current); err != nil {
+			return fmt.Errorf("build vector index of generation %d: read maintenance_work_mem: %w", id, err)
+		}
+		if need := VectorIndexMemory(vectors, dim, m) >> 10; need > current {
+			// SET cannot take a bind parameter; need is an integer computed here.
+			if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL maintenance_work_mem = '%dkB'", need)); err != nil {
+				return fmt.Errorf("build vector index of generation %d: set maintenance_work_mem: %w", id, err)
+			}
+		}
+		return buildVectorIndex(ctx, tx, id)
+	})
+}
+
+func buildVectorIndex(ctx context.Context, db DBTX, id int) error {
 	if _, err := db.Exec(ctx, `SELECT docent_create_vector_index($1)`, id); err != nil {
 		return fmt.Errorf("build vector index of generation %d: %w", id, err)
 	}
 	return nil
+}
+
+// MaxVectorIndexMemory bounds the maintenance_work_mem BuildVectorIndex asks for: 8 GiB, the
+// graph of about 2.5 million 384-dimension vectors. A larger corpus's build spills (slower, not
+// failing); an operator who has the memory raises maintenance_work_mem on the server, which
+// BuildVectorIndex never lowers.
+const MaxVectorIndexMemory = 8 << 30
+
+// VectorIndexMemory is the memory, in bytes, that pgvector's build of the HNSW graph of
+// vectors vectors of dim dimensions with m neighbours needs to keep the graph in memory: per
+// node its vector (4 bytes a value; halfvec above 2,000 dimensions, 2), a layer-0 neighbour
+// list of 2·m candidates of 16 bytes, its upper layers (about 1/m of that again) and
+// pgvector's element header, plus a quarter for the allocator's overhead; at least 64 MiB and
+// at most MaxVectorIndexMemory. Measured: 1,000,000 384-dimension vectors, m 24: see
+// docs/benchmarks.md ("Retrieval at 1M chunks").
+func VectorIndexMemory(vectors int64, dim, m int) int64 {
+	perValue := int64(4)
+	if dim > 2000 {
+		perValue = 2
+	}
+	node := int64(dim)*perValue + 8 + int64(2*m)*16*(int64(m)+1)/int64(max(m, 1)) + 128
+	return min(max(vectors*node*5/4, 64<<20), MaxVectorIndexMemory)
 }
 
 // Activate makes generation id the active one and retires the previously active one, in one

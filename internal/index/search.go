@@ -198,15 +198,57 @@ func BM25(ctx context.Context, db DBTX, q BM25Query) ([]Scored, error) {
 	if q.Candidates == "" || len(q.Lexemes) != len(q.Weights) || len(q.Context) > len(q.Lexemes) {
 		return nil, nil
 	}
-	rows, err := db.Query(ctx, bm25SQL, q.args()...)
-	if err != nil {
-		return nil, fmt.Errorf("bm25: %w", err)
+	scan := func(rows pgx.Rows) ([]Scored, error) {
+		return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Scored, error) {
+			var s Scored
+			err := row.Scan(&s.ChunkID, &s.DocumentID, &s.Score, &s.Own)
+			return s, err
+		})
 	}
-	scored, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (Scored, error) {
-		var s Scored
-		err := row.Scan(&s.ChunkID, &s.DocumentID, &s.Score, &s.Own)
-		return s, err
+	batcher, ok := db.(interface {
+		SendBatch(ctx context.Context, b *pgx.Batch) pgx.BatchResults
 	})
+	if _, inTx := db.(pgx.Tx); !ok || inTx {
+		rows, err := db.Query(ctx, bm25SQL, q.args()...)
+		if err != nil {
+			return nil, fmt.Errorf("bm25: %w", err)
+		}
+		scored, err := scan(rows)
+		if err != nil {
+			return nil, fmt.Errorf("bm25: %w", err)
+		}
+		return scored, nil
+	}
+	// Without parallel workers, in one round trip: a transaction of its own, pipelined. The
+	// planner prices the tag-lexeme index's candidates high (docent_tag_lexemes' declared
+	// cost, meant to keep it from computing the expression row by row) and so often plans a
+	// parallel scan for a statement that scores a few dozen chunks: starting the worker then
+	// costs more than the work (1–3 ms on an idle machine; 40 ms measured under load 18 for
+	// a caller whose statement took 0.4 ms in the leader). A failed statement leaves the
+	// connection in an aborted transaction, which the pool then closes rather than reuses.
+	b := &pgx.Batch{}
+	b.Queue("BEGIN")
+	b.Queue("SET LOCAL max_parallel_workers_per_gather = 0")
+	b.Queue(bm25SQL, q.args()...)
+	b.Queue("COMMIT")
+	res := batcher.SendBatch(ctx, b)
+	var scored []Scored
+	_, err := res.Exec()
+	if err == nil {
+		_, err = res.Exec()
+	}
+	if err == nil {
+		var rows pgx.Rows
+		if rows, err = res.Query(); err == nil {
+			scored, err = scan(rows)
+		}
+	}
+	if err == nil {
+		_, err = res.Exec()
+	}
+	if cerr := res.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		return nil, fmt.Errorf("bm25: %w", err)
 	}
@@ -395,7 +437,8 @@ func ExplainNearest(ctx context.Context, db Beginner, q VectorQuery) (string, er
 
 // run executes the search (prefixed, e.g. by EXPLAIN) in its own transaction so that the
 // plan settings (SET LOCAL) apply to it only; they go to the server in one round trip with
-// the query.
+// the query. A search without settings (the exact scan) is one statement, outside a
+// transaction when db can run it.
 func (q VectorQuery) run(ctx context.Context, db Beginner, prefix string, read func(pgx.Rows) error) error {
 	table, err := q.Generation.TableIdent()
 	if err != nil {
@@ -439,12 +482,24 @@ func (q VectorQuery) run(ctx context.Context, db Beginner, prefix string, read f
 		)
 		SELECT nn.chunk_id, c.document_id, nn.distance FROM nn JOIN chunks c ON c.id = nn.chunk_id
 		ORDER BY nn.distance, nn.chunk_id LIMIT $5`
+	args := []any{vectorValue(q.Generation, q.Vector), q.Principals, scan, nonNilSlice(q.Sources), q.Limit}
+	if direct, ok := db.(interface {
+		Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	}); ok && len(settings) == 0 {
+		// No plan settings (the exact scan): one statement, one round trip, instead of a
+		// transaction's three (BEGIN, the query, COMMIT).
+		rows, err := direct.Query(ctx, query, args...)
+		if err != nil {
+			return err
+		}
+		return read(rows)
+	}
 	return InTx(ctx, db, func(tx pgx.Tx) error {
 		batch := &pgx.Batch{}
 		for _, s := range settings {
 			batch.Queue(s)
 		}
-		batch.Queue(query, vectorValue(q.Generation, q.Vector), q.Principals, scan, nonNilSlice(q.Sources), q.Limit)
+		batch.Queue(query, args...)
 		res := tx.SendBatch(ctx, batch)
 		for range settings {
 			if _, err := res.Exec(); err != nil {

@@ -148,7 +148,7 @@ func hiddenCorpusJSONL(b *testing.B) ([]byte, string) {
 func setupHidden(b *testing.B) *scaleEnv {
 	b.Helper()
 	corpus, describe := hiddenCorpusJSONL(b)
-	env := scaleDatabase(b, hiddenPrefix, hiddenGenerator, corpus, int64(*hiddenDocs), describe)
+	env := scaleDatabase(b, hiddenPrefix, hiddenGenerator, bytesCorpus(corpus), int64(*hiddenDocs), describe)
 	ctx := context.Background()
 	for _, p := range hiddenPairs {
 		for word, want := range map[string]map[string]int{

@@ -314,56 +314,85 @@ const (
 // candidateQuery returns what a chunk must match to score more than need (>= 0) from the
 // terms ts alone (sorted by bound, largest first): contain a set of them whose bounds add up
 // to more than need, as a decision tree over ts[i]: with it (need lowered by its bound) or
-// without it. Past maxQueryNodes, a subtree becomes "at least m of the remaining terms", m
-// being the fewest of them whose bounds can add up to more than the need there (or fewer,
-// to keep each within maxFallbackLeaves), which matches more chunks, never fewer. est
-// bounds the chunks matching it from above (a conjunction matches at most its rarest part, a
-// disjunction at most the sum of its parts, "at least m" at most the sum of the parts / m).
-// The query is empty when no chunk can score more than need. A chunk "contains" a term when
-// its tag-qualified lexemes match the term's keys for the caller (index.Term.Match).
+// without it. The tree has at most maxQueryNodes decision nodes, shared out between the two
+// branches of each node (half each, and what one branch does not use goes to the other), so
+// that no branch, and in particular none of the broad "without" branches near the root, is
+// starved by a deep branch built before it. A subtree past its share becomes a looser
+// condition (fallback), which matches more chunks, never fewer. est bounds the chunks
+// matching it from above (a conjunction matches at most its rarest part, a disjunction at
+// most the sum of its parts, "at least m" at most the sum of the parts / m). The query is
+// empty when no chunk can score more than need. A chunk "contains" a term when its
+// tag-qualified lexemes match the term's keys for the caller (index.Term.Match).
 func candidateQuery(ts []weighted, need float64) (q index.TSQuery, est float64) {
 	suffix := make([]float64, len(ts)+1)
 	for i := len(ts) - 1; i >= 0; i-- {
 		suffix[i] = suffix[i+1] + ts[i].ub
 	}
-	nodes := 0
-	var build func(i int, need float64) (index.TSQuery, float64)
-	build = func(i int, need float64) (index.TSQuery, float64) {
+	// build returns the subtree for ts[i:] and need, its estimate and the decision nodes it
+	// used (at most budget).
+	var build func(i int, need float64, budget int) (index.TSQuery, float64, int)
+	build = func(i int, need float64, budget int) (index.TSQuery, float64, int) {
 		if suffix[i] <= need {
-			return "", 0 // even all of them cannot exceed need
+			return "", 0, 0 // even all of them cannot exceed need
 		}
-		if nodes++; nodes > maxQueryNodes {
-			// The largest bounds come first: a set of m terms adds up to at most the
-			// first m bounds.
-			m, sum := 0, 0.0
-			for _, t := range ts[i:] {
-				if m++; sum+t.ub > need {
-					break
-				}
-				sum += t.ub
-			}
-			return atLeast(ts[i:], m, maxFallbackLeaves)
+		if budget < 1 {
+			q, est := fallback(ts[i:], suffix[i:], need)
+			return q, est, 0
 		}
 		t := ts[i]
-		with, estWith := t.Match(), float64(t.DF)
+		rest := budget - 1
+		with, estWith, used := t.Match(), float64(t.DF), 0
 		if t.ub <= need {
-			sub, e := build(i+1, need-t.ub)
-			with, estWith = index.AllOf(with, sub), min(estWith, e)
+			sub, e, n := build(i+1, need-t.ub, (rest+1)/2)
+			with, estWith, used = index.AllOf(with, sub), min(estWith, e), n
 			if sub == "" {
 				estWith = 0
 			}
 		}
-		without, estWithout := build(i+1, need)
-		return index.AnyOf(with, without), estWith + estWithout
+		without, estWithout, n := build(i+1, need, rest-used)
+		return index.AnyOf(with, without), estWith + estWithout, 1 + used + n
 	}
-	return build(0, max(need, 0))
+	q, est, _ = build(0, max(need, 0), maxQueryNodes)
+	return q, est
+}
+
+// fallback is the looser condition that replaces a decision subtree over ts (sorted by bound,
+// largest first; suffix[k] the sum of the bounds of ts[k:]) past the node budget: "at least
+// m of the terms", m being the fewest of them whose bounds can add up to more than need
+// (the largest bounds come first: a set of m terms adds up to at most the first m bounds),
+// lowered while the subtree would have more than maxFallbackLeaves lexemes. When m falls to
+// 1, it is "any of the terms that can be the largest of a winning set": a set's largest
+// bound ts[p] and everything after it add up to at most suffix[p], so only the terms with
+// suffix[p] > need can head one, and a chunk with none of them cannot win.
+func fallback(ts []weighted, suffix []float64, need float64) (index.TSQuery, float64) {
+	m, sum := 0, 0.0
+	for _, t := range ts {
+		if m++; sum+t.ub > need {
+			break
+		}
+		sum += t.ub
+	}
+	q, est, used := atLeast(ts, m, maxFallbackLeaves)
+	if used > 1 {
+		return q, est
+	}
+	var any []index.TSQuery
+	est = 0
+	for p, t := range ts {
+		if suffix[p] <= need {
+			break
+		}
+		any = append(any, t.Match())
+		est += float64(t.DF)
+	}
+	return index.AnyOf(any...), est
 }
 
 // atLeast returns a query matching the chunks that contain at least m of the terms (m >= 1
 // and at most len(ts); m is lowered while the query would have more than limit lexemes, down
-// to 1) and an upper bound of the chunks it matches (each contains at least m of the terms,
-// so there are at most Σ df / m of them).
-func atLeast(ts []weighted, m, limit int) (index.TSQuery, float64) {
+// to 1), an upper bound of the chunks it matches (each contains at least m of the terms,
+// so there are at most Σ df / m of them) and the m it used.
+func atLeast(ts []weighted, m, limit int) (index.TSQuery, float64, int) {
 	// size[k][j] is the number of lexemes of the query below for j of the last k terms.
 	size := make([][]int, len(ts)+1)
 	for k := range size {
@@ -398,5 +427,5 @@ func atLeast(ts []weighted, m, limit int) (index.TSQuery, float64) {
 		// With ts[i] and m−1 of the rest, or m of the rest.
 		return index.AnyOf(index.AllOf(ts[i].Match(), build(i+1, m-1)), build(i+1, m))
 	}
-	return build(0, m), df / float64(m)
+	return build(0, m), df / float64(m), m
 }

@@ -315,7 +315,8 @@ type Result struct {
 	Lexical, Dense []Hit
 	// LexicalExact says whether the lexical leg's top ExactTop is exact (see Config).
 	LexicalExact bool
-	// DensePlan is "exact" or "hnsw" (and "hnsw+exact" when HNSW found too few rows).
+	// DensePlan is "exact" or "hnsw" (and "hnsw+exact" when HNSW found too few rows), or
+	// "none" when the caller can see no vector.
 	DensePlan string
 	// Reranked names the reranker that ordered Ranked, or is empty; RerankError says why a
 	// configured reranker was skipped (Ranked is then the fused order).
@@ -570,6 +571,20 @@ func ranks(scored []index.Scored) []Hit {
 
 // dense runs the dense leg with the plan the caller's visible share calls for.
 func (r *Retriever) dense(ctx context.Context, gen index.Generation, vec []float32, req Request) ([]index.Scored, string, error) {
+	q := index.VectorQuery{Generation: gen, Vector: vec, Principals: req.Principals, Sources: req.Sources,
+		Limit: r.cfg.Depth, MaxScanTuples: r.cfg.MaxScanTuples}
+	if gen.IndexBuiltAt == nil {
+		// No HNSW index (a corpus below index.SmallCorpusChunks): every caller scans exactly,
+		// so the visible-chunk estimate, a round trip that only chooses the plan, is not
+		// needed. The scan reads the caller's visible vectors through the tag index, and
+		// finds nothing when nothing is visible.
+		q.Plan = index.ExactScan
+		out, err := index.Nearest(ctx, r.db, q)
+		if err == nil && len(out) == 0 {
+			return nil, "none", nil
+		}
+		return out, "exact", err
+	}
 	visible, total, err := index.VisibleChunks(ctx, r.db, gen.ChunkingID, req.Principals)
 	if err != nil {
 		return nil, "", err
@@ -577,9 +592,7 @@ func (r *Retriever) dense(ctx context.Context, gen index.Generation, vec []float
 	if visible == 0 {
 		return nil, "none", nil
 	}
-	q := index.VectorQuery{Generation: gen, Vector: vec, Principals: req.Principals, Sources: req.Sources,
-		Limit: r.cfg.Depth, MaxScanTuples: r.cfg.MaxScanTuples}
-	if visible <= int64(r.cfg.ExactScanBelow) || gen.IndexBuiltAt == nil {
+	if visible <= int64(r.cfg.ExactScanBelow) {
 		q.Plan = index.ExactScan
 		out, err := index.Nearest(ctx, r.db, q)
 		return out, "exact", err

@@ -81,7 +81,7 @@ func setupScale(b *testing.B) *scaleEnv {
 	if err != nil {
 		b.Fatal(err)
 	}
-	env := scaleDatabase(b, scalePrefix, scaleVersion, corpus, scaleMinChunks,
+	env := scaleDatabase(b, scalePrefix, scaleVersion, bytesCorpus(corpus), scaleMinChunks,
 		fmt.Sprintf("%d documents from %d sentences (%d SciFact, %d ClapNQ)", scaleDocs, stats.Sentences, stats.SciFact, stats.ClapNQ))
 	env.queries = queries
 	return env
@@ -93,7 +93,7 @@ func setupScale(b *testing.B) *scaleEnv {
 // the schema and the ingestion settings, and reused while they are unchanged; building a new
 // one drops the other databases of the same prefix. Benchmark processes running at once
 // build it once.
-func scaleDatabase(b *testing.B, prefix, generator string, corpus []byte, minChunks int64, describe string) *scaleEnv {
+func scaleDatabase(b *testing.B, prefix, generator string, corpus scaleCorpus, minChunks int64, describe string) *scaleEnv {
 	b.Helper()
 	ctx := context.Background()
 	emb, err := embed.NewBuiltin(embed.BuiltinConfig{})
@@ -108,7 +108,7 @@ func scaleDatabase(b *testing.B, prefix, generator string, corpus []byte, minChu
 	if err != nil {
 		b.Fatal(err)
 	}
-	sum := sha256.Sum256(corpus)
+	sum := corpus.sum
 	settings, err := json.Marshal(map[string]any{"corpus": hex.EncodeToString(sum[:]), "generator": generator,
 		"schema": schema, "embedder": emb.Kind() + ":" + emb.Model(), "dimension": emb.Dimension(),
 		"extract": extract.Version, "chunk": chunk.Version, "chunker": chunker.Config(), "ts": "english"})
@@ -155,8 +155,14 @@ func scaleDatabase(b *testing.B, prefix, generator string, corpus []byte, minChu
 				b.Fatalf("create database %s (the role needs CREATEDB): %v", name, err)
 			}
 		}
-		if err := buildScale(ctx, b, url, corpus, emb); err != nil {
+		roots, err := buildScale(ctx, b, url, corpus, emb)
+		if err != nil {
 			b.Fatal(err)
+		}
+		if corpus.built != nil {
+			if err := corpus.built(ctx, url, roots); err != nil {
+				b.Fatal(err)
+			}
 		}
 		mark := fmt.Sprintf("complete %s: %s", time.Now().UTC().Format(time.RFC3339), settings)
 		if _, err := admin.Exec(ctx, "COMMENT ON DATABASE "+pgx.Identifier{name}.Sanitize()+" IS "+sqlLiteral(mark)); err != nil {
@@ -181,7 +187,7 @@ func scaleDatabase(b *testing.B, prefix, generator string, corpus []byte, minChu
 		gen.Table).Scan(&chunks, &hnsw); err != nil {
 		b.Fatal(err)
 	}
-	if chunks < minChunks || !hnsw || gen.IndexBuiltAt == nil {
+	if chunks < minChunks || (chunks >= index.SmallCorpusChunks && (!hnsw || gen.IndexBuiltAt == nil)) {
 		b.Fatalf("database %s is marked complete but has %d chunks (want >= %d), HNSW index %v: drop it to rebuild",
 			name, chunks, minChunks, hnsw)
 	}
@@ -191,40 +197,49 @@ func scaleDatabase(b *testing.B, prefix, generator string, corpus []byte, minChu
 // buildScale migrates the database and ingests the corpus through the real ingestion (a run
 // that was interrupted is resumed: what it wrote is unchanged), which builds the HNSW index at
 // the end of the first run, then refreshes the planner's statistics.
-func buildScale(ctx context.Context, b *testing.B, url string, corpus []byte, emb *embed.Builtin) error {
+func buildScale(ctx context.Context, b *testing.B, url string, corpus scaleCorpus, emb *embed.Builtin) (roots []string, err error) {
 	if _, err := index.Migrate(ctx, url); err != nil {
-		return err
+		return nil, err
 	}
 	pool, err := index.Open(ctx, url)
 	if err != nil {
-		return err
+		return nil, err
 	}
 	defer pool.Close()
-	path := filepath.Join(b.TempDir(), "scale.jsonl")
-	if err := os.WriteFile(path, corpus, 0o644); err != nil {
-		return err
+	if roots, err = corpus.write(b.TempDir()); err != nil {
+		return nil, err
 	}
 	var mu sync.Mutex
 	last := time.Now()
-	in, err := ingest.New(ingest.Config{Source: "scale", Roots: []string{path}, Prune: true,
+	in, err := ingest.New(ingest.Config{Source: "scale", Roots: roots, Prune: true, ACL: corpus.acl,
 		Progress: func(p ingest.Progress) {
 			mu.Lock()
 			defer mu.Unlock()
 			if time.Since(last) >= 15*time.Second {
 				last = time.Now()
 				b.Logf("ingesting: %d documents, %d chunks, %s", p.Documents, p.Chunks, p.Elapsed.Round(time.Second))
+				if corpus.ingesting != nil { // a long build: also say so as it goes
+					fmt.Printf("ingesting: %d documents, %d chunks, %s, load %s\n", p.Documents, p.Chunks, p.Elapsed.Round(time.Second), loadAvg())
+				}
 			}
 		}}, pool, emb, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
-		return err
+		return nil, err
+	}
+	if corpus.ingesting != nil {
+		stop := corpus.ingesting(ctx, url)
+		defer stop()
 	}
 	start := time.Now()
 	s, err := in.Run(ctx)
 	if err != nil {
-		return fmt.Errorf("ingest the benchmark corpus: %w", err)
+		return nil, fmt.Errorf("ingest the benchmark corpus: %w", err)
 	}
 	if s.Documents.Failed > 0 {
-		return fmt.Errorf("ingest the benchmark corpus: %d documents failed (first: %+v)", s.Documents.Failed, s.Failures[0])
+		return nil, fmt.Errorf("ingest the benchmark corpus: %d documents failed (first: %+v)", s.Documents.Failed, s.Failures[0])
+	}
+	if corpus.ingested != nil {
+		corpus.ingested(time.Since(start), s)
 	}
 	b.Logf("ingested in %s: %d added, %d unchanged, %d chunks written; %s", time.Since(start).Round(time.Second),
 		s.Documents.Added, s.Documents.Unchanged, s.Chunks.Written, strings.Join(s.Notes, "; "))
@@ -232,10 +247,36 @@ func buildScale(ctx context.Context, b *testing.B, url string, corpus []byte, em
 	// that the plans measured are the steady state's.
 	start = time.Now()
 	if _, err := pool.Exec(ctx, "VACUUM ANALYZE"); err != nil {
-		return fmt.Errorf("vacuum analyze: %w", err)
+		return nil, fmt.Errorf("vacuum analyze: %w", err)
 	}
 	b.Logf("VACUUM ANALYZE in %s", time.Since(start).Round(time.Second))
-	return nil
+	if corpus.analyzed != nil {
+		corpus.analyzed(time.Since(start))
+	}
+	return roots, nil
+}
+
+// scaleCorpus is a generated corpus: its hash, which names the database, and how to write
+// it as files to ingest. The hooks, when set, watch the build.
+type scaleCorpus struct {
+	sum   [32]byte
+	write func(dir string) ([]string, error) // writes the corpus into dir, returns the paths to ingest
+	acl   []string                           // the run's default tags (documents without their own)
+	// ingesting is called before the ingestion run and returns the function to call after it;
+	// ingested and analyzed report the run's and VACUUM ANALYZE's durations; built is called
+	// once the database is complete, before it is marked so, with the files ingested.
+	ingesting func(ctx context.Context, url string) (stop func())
+	ingested  func(took time.Duration, s ingest.Summary)
+	analyzed  func(took time.Duration)
+	built     func(ctx context.Context, url string, roots []string) error
+}
+
+// bytesCorpus is a corpus held in memory, ingested as one JSON Lines file.
+func bytesCorpus(corpus []byte) scaleCorpus {
+	return scaleCorpus{sum: sha256.Sum256(corpus), write: func(dir string) ([]string, error) {
+		path := filepath.Join(dir, "scale.jsonl")
+		return []string{path}, os.WriteFile(path, corpus, 0o644)
+	}}
 }
 
 // dropOtherScaleDatabases drops the benchmark databases of the prefix for other corpora or

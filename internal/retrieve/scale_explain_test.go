@@ -80,11 +80,23 @@ func (r *recorder) TraceBatchEnd(ctx context.Context, _ *pgx.Conn, _ pgx.TraceBa
 	if !ok || len(*b.stmts) == 0 {
 		return
 	}
-	all := *b.stmts
-	s := all[len(all)-1]
-	for _, set := range all[:len(all)-1] {
-		s.settings = append(s.settings, set.sql)
+	// The statement is the batch's one that is not a SET, BEGIN or COMMIT (the lexical leg
+	// sends BEGIN, SET LOCAL, its query, COMMIT; the dense leg its SET LOCALs and its query).
+	var s tracedStatement
+	var settings []string
+	for _, st := range *b.stmts {
+		switch word := strings.ToUpper(strings.Fields(st.sql + " x")[0]); word {
+		case "BEGIN", "COMMIT":
+		case "SET":
+			settings = append(settings, st.sql)
+		default:
+			s = st
+		}
 	}
+	if s.sql == "" {
+		return
+	}
+	s.settings = settings
 	s.took = time.Since(b.start)
 	r.add(s)
 }
