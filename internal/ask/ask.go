@@ -59,7 +59,7 @@ var (
 type Config struct {
 	// MinEvidence is the evidence strength (retrieve.Result.Strength, in [0, 1]) below which
 	// Ask refuses with answer.ReasonNoEvidence without calling the model. 0 refuses only when
-	// nothing was found; the server's default is 0.43 (DOCENT_MIN_EVIDENCE).
+	// nothing was found; the server's default is 0.45 (DOCENT_MIN_EVIDENCE).
 	MinEvidence float64
 	Timeout     time.Duration // bounds one Ask or Search, model calls included; default 60s
 	CacheSize   int           // answers cached; 0 disables the cache

@@ -17,16 +17,12 @@ type StrengthModel struct {
 	Intercept, Coverage, Gap, Agreement float64
 }
 
-// DefaultStrengthModel is the model retrieval uses, and DefaultMinStrength the refusal
-// threshold fitted with it (the server's default DOCENT_MIN_EVIDENCE): `eval qa --fit` on
-// the tuning folds of the dumps written after follow-ups' coverage got its bounded context
-// credit (the model before, σ(−2.40 + 4.28·coverage + 1.81·gap + 0.71·agreement) at 0.45,
-// was fitted before it and answered 0.99 of MTRAG's answerable tuning tasks while refusing
-// 0.31 of the unanswerable ones; this one 0.92 / 0.48, and ClapNQ's 0.86 / 0.58).
-var DefaultStrengthModel = StrengthModel{Intercept: -3.30, Coverage: 4.43, Gap: 3.62, Agreement: 0.63}
+// DefaultStrengthModel is the model retrieval uses.
+var DefaultStrengthModel = StrengthModel{Intercept: -2.40, Coverage: 4.28, Gap: 1.81, Agreement: 0.71}
 
-// DefaultMinStrength is the refusal threshold fitted with DefaultStrengthModel.
-const DefaultMinStrength = 0.43
+// DefaultMinStrength is the refusal threshold fitted with DefaultStrengthModel: the server's
+// default DOCENT_MIN_EVIDENCE (TestDefaultMinEvidenceIsTheFittedThreshold keeps them equal).
+const DefaultMinStrength = 0.45
 
 // StrengthInputs are what evidence strength is computed from, all from the caller's own
 // statistics and rankings (nothing a hidden chunk changes).
