@@ -9,6 +9,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
@@ -26,9 +27,11 @@ type answersReport struct {
 	Dataset string `json:"dataset"`
 	Kind    string `json:"kind"` // clapnq, mtrag, pairs or faq
 	// Generator is what wrote the answers: "extractive", or the model (DOCENT_GENERATOR).
-	Generator   string       `json:"generator"`
-	Rerank      string       `json:"rerank"`
-	MinEvidence float64      `json:"min_evidence"`
+	Generator   string  `json:"generator"`
+	Rerank      string  `json:"rerank"`
+	MinEvidence float64 `json:"min_evidence"`
+	// MinCoverage is the extractive answerer's refusal threshold (--min-coverage).
+	MinCoverage float64      `json:"min_coverage"`
 	MaxSources  int          `json:"max_sources"`
 	Folds       int          `json:"folds,omitempty"`
 	Fold        []int        `json:"fold,omitempty"` // the folds evaluated
@@ -85,6 +88,8 @@ summary goes to standard error), else a table.`)
 	limit := fs.Int("limit", 0, "evaluate only the first N selected cases, in file order (0: all)")
 	casesOut := fs.String("cases", "", "also write each case's outcome to this file (JSON Lines)")
 	asJSON := fs.Bool("json", false, "print the report as JSON (and a summary on standard error)")
+	minCoverage := fs.Float64("min-coverage", 0, "the extractive answerer's MinCoverage, in (0, 1]: it refuses when no sentence matches this share of the question (0: its default, "+
+		strconv.FormatFloat(answer.DefaultMinCoverage, 'g', -1, 64)+")")
 	var rf retrievalFlags
 	rf.registerTuning(fs)
 	var ff foldFlags
@@ -93,16 +98,29 @@ summary goes to standard error), else a table.`)
 		return code
 	}
 	c := command{name: "answers", e: e}
-	return c.exit(c.answers(ctx, src, *limit, *casesOut, *asJSON, rf, ff))
+	return c.exit(c.answers(ctx, src, answersOptions{limit: *limit, casesOut: *casesOut, asJSON: *asJSON, minCoverage: *minCoverage}, rf, ff))
+}
+
+// answersOptions are the flags of `eval answers` that are not a source, retrieval's or the
+// folds'.
+type answersOptions struct {
+	limit       int
+	casesOut    string
+	asJSON      bool
+	minCoverage float64 // 0: the answerer's default
 }
 
 // answers runs `eval answers` on parsed flags.
-func (c command) answers(ctx context.Context, src sourceFlags, limit int, casesOut string, asJSON bool, rf retrievalFlags, ff foldFlags) error {
+func (c command) answers(ctx context.Context, src sourceFlags, opts answersOptions, rf retrievalFlags, ff foldFlags) error {
+	limit, casesOut, asJSON := opts.limit, opts.casesOut, opts.asJSON
 	if err := src.check(); err != nil {
 		return err
 	}
 	if limit < 0 {
 		return usagef("--limit %d: must not be negative", limit)
+	}
+	if !(opts.minCoverage >= 0 && opts.minCoverage <= 1) {
+		return usagef("--min-coverage %g: must be within (0, 1], or 0 for the default", opts.minCoverage)
 	}
 	sel, err := ff.parse()
 	if err != nil {
@@ -150,7 +168,8 @@ func (c command) answers(ctx context.Context, src sourceFlags, limit int, casesO
 	defer ds.pool.Close()
 	// The server's answerer and use case: no answer cache (every case is asked afresh), no
 	// stored conversations (a conversation's history comes with its question).
-	answerer, err := answer.New(answer.Config{Policy: policy}, gen, rt.logger)
+	minCoverage := cmp.Or(opts.minCoverage, answer.DefaultMinCoverage)
+	answerer, err := answer.New(answer.Config{Policy: policy, Extractive: answer.ExtractiveConfig{MinCoverage: minCoverage}}, gen, rt.logger)
 	if err != nil {
 		return err
 	}
@@ -159,7 +178,7 @@ func (c command) answers(ctx context.Context, src sourceFlags, limit int, casesO
 		return err
 	}
 	rep := answersReport{Dataset: name, Kind: set.Kind, Generator: answerer.Model(), Rerank: cmp.Or(rt.rrName, "none"),
-		MinEvidence: threshold, MaxSources: maxSources, Folds: sel.N, Fold: sel.Folds(), Limit: limit, Cases: len(cases)}
+		MinEvidence: threshold, MinCoverage: minCoverage, MaxSources: maxSources, Folds: sel.N, Fold: sel.Folds(), Limit: limit, Cases: len(cases)}
 	variants := []string{"none"}
 	total := len(cases)
 	if set.Conversational() {
@@ -364,14 +383,19 @@ type caseLine struct {
 	Overlap       *eval.Overlap      `json:"overlap,omitempty"`
 	GoldCited     *bool              `json:"gold_cited,omitempty"`
 	GoldGiven     *bool              `json:"gold_in_sources,omitempty"`
-	Claims        int                `json:"claims"`
-	Supported     int                `json:"supported"`
-	Error         string             `json:"error,omitempty"`
+	// Sources and Cited are the documents the answerer was given, in retrieval's order, and
+	// those the answer cites (judgment ids: a JSON Lines record id or a document's URI);
+	// Sources is empty when the evidence strength refused before the answerer ran.
+	Sources   []string `json:"sources,omitempty"`
+	Cited     []string `json:"cited,omitempty"`
+	Claims    int      `json:"claims"`
+	Supported int      `json:"supported"`
+	Error     string   `json:"error,omitempty"`
 }
 
 func writeCase(w io.Writer, run string, o caseOutcome) error {
 	l := caseLine{Run: run, ID: o.Case.ID, Answerability: o.Case.Answerability, Question: o.Case.Question, Answer: o.Answer,
-		Refused: o.Refused, Claims: o.Claims, Supported: o.Supported}
+		Refused: o.Refused, Claims: o.Claims, Supported: o.Supported, Sources: firstOfPairs(o.Given), Cited: firstOfPairs(o.Cited)}
 	if o.fold >= 0 {
 		l.Fold = &o.fold
 	}
@@ -399,6 +423,16 @@ func writeCase(w io.Writer, run string, o caseOutcome) error {
 	return nil
 }
 
+// firstOfPairs returns the judgment ids of AnswerOutcome.Given or Cited, which hold each
+// document as its judgment id and its URI.
+func firstOfPairs(ids []string) []string {
+	var out []string
+	for i := 0; i+1 < len(ids); i += 2 {
+		out = append(out, ids[i])
+	}
+	return out
+}
+
 // summary writes a few lines on the measures that matter most.
 func (rep *answersReport) summary(w io.Writer) {
 	for _, run := range rep.Runs {
@@ -416,8 +450,8 @@ func (rep *answersReport) summary(w io.Writer) {
 // table writes the report as a table: one row per run and slice (overall, each fold, each
 // group).
 func (rep *answersReport) table(w io.Writer) error {
-	fmt.Fprintf(w, "%s (%s), answers by %s, rerank %s, refusing below strength %.2f, %d sources at most\n",
-		rep.Dataset, rep.Kind, rep.Generator, rep.Rerank, rep.MinEvidence, rep.MaxSources)
+	fmt.Fprintf(w, "%s (%s), answers by %s, rerank %s, refusing below strength %.2f or extractive coverage %.2f, %d sources at most\n",
+		rep.Dataset, rep.Kind, rep.Generator, rep.Rerank, rep.MinEvidence, rep.MinCoverage, rep.MaxSources)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', tabwriter.AlignRight)
 	fmt.Fprint(tw, "history\tslice\tcases\tF1\tprecision\trecall\tF1 answered\tgold cited\tgold in sources\tsupported\tanswerable answered\tunanswerable refused\tp50 ms\tfailed\t\n")
 	for _, run := range rep.Runs {

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/docent-rag/docent/internal/answer"
 	"github.com/docent-rag/docent/internal/ask"
 	"github.com/docent-rag/docent/internal/testing/dbtest"
 )
@@ -93,7 +94,22 @@ func TestAnswersPairsEndToEnd(t *testing.T) {
 			}
 		case l.Refused || !strings.Contains(l.Answer, "[1]") || l.GoldCited == nil || !*l.GoldCited || l.Overlap == nil:
 			t.Errorf("case %s: %+v, want a cited extractive answer", l.ID, l)
+		case len(l.Sources) == 0 || len(l.Cited) != 1 || l.Cited[0] != l.Sources[0]:
+			// Each pair's passage ranks first and is the one quoted.
+			t.Errorf("case %s: sources %q, cited %q: want the sources in order and the one cited", l.ID, l.Sources, l.Cited)
 		}
+	}
+	if rep.MinCoverage != answer.DefaultMinCoverage {
+		t.Errorf("min_coverage %g, want the answerer's default %g", rep.MinCoverage, answer.DefaultMinCoverage)
+	}
+	// --min-coverage is the extractive answerer's: at 1 a sentence must hold every word of its
+	// question, which some of these passages' sentences do not, so fewer are answered.
+	strict := answersJSON(t, nil, "--pairs", "testdata/answers/pairs.jsonl", "--corpus", "testdata/answers/corpus.jsonl", "--min-coverage", "1")
+	if strict.MinCoverage != 1 || share(t, "answerable_answered", strict.Runs[0].Overall.AnswerableAnswered) == 1 {
+		t.Errorf("--min-coverage 1: min_coverage %g, answered %v: want fewer answered", strict.MinCoverage, *strict.Runs[0].Overall.AnswerableAnswered)
+	}
+	if code, _, stderr := runEval(t, "answers", "--pairs", "testdata/answers/pairs.jsonl", "--corpus", "testdata/answers/corpus.jsonl", "--min-coverage", "1.5"); code != exitUsage || !strings.Contains(stderr, "--min-coverage") {
+		t.Errorf("--min-coverage 1.5: exit %d, %s", code, stderr)
 	}
 
 	// Folds partition the cases.

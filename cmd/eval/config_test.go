@@ -9,6 +9,8 @@ import (
 
 	"github.com/jackc/pgx/v5"
 
+	"github.com/docent-rag/docent/internal/config"
+	"github.com/docent-rag/docent/internal/retrieve"
 	"github.com/docent-rag/docent/internal/testing/dbtest"
 )
 
@@ -77,5 +79,14 @@ func TestEvalRerankerKindsAreTheServers(t *testing.T) {
 		if code != exitUsage || !strings.Contains(stderr, tc.want) {
 			t.Errorf("%v %v: exit %d, stderr %q; want %d and %q", tc.vars, tc.args, code, stderr, exitUsage, tc.want)
 		}
+	}
+}
+
+// TestDefaultMinEvidenceIsTheFittedThreshold: the server's default DOCENT_MIN_EVIDENCE is
+// the threshold fitted with the strength model in use, not a number left from an older fit.
+func TestDefaultMinEvidenceIsTheFittedThreshold(t *testing.T) {
+	got, err := minEvidence(func(string) string { return "" })
+	if err != nil || got != retrieve.DefaultMinStrength {
+		t.Errorf("default %s = %v (%v), want retrieve.DefaultMinStrength %v", config.MinEvidence, got, err, retrieve.DefaultMinStrength)
 	}
 }

@@ -78,7 +78,8 @@
 // steps of a how-to (with the list's lead-in), the table row that holds the value with its
 // column names, a definition's first sentence, else the best sentence with those of the
 // same passage that match the question at least 0.6 as well, within 3 sentences and 70
-// words. Headings, questions standing alone (a FAQ's question once its "#" are gone),
+// words, after the passage's opening sentence when the passage opens under no heading and
+// that sentence holds a word of the question. Headings, questions standing alone (a FAQ's question once its "#" are gone),
 // code and lines that do not end as sentences do are never quoted: a heading's words count
 // for the sentences under it instead. docs/retrieval.md ("Extractive answers") has the
 // rules and their measures.

@@ -249,7 +249,11 @@ func (e *Extractive) Compose(p Prompt) string {
 	case s.units[best.unit].kind == unitRow:
 		b.row(text, s.units, best.unit)
 	default:
-		e.prose(&b, text, s, own, shape == definition)
+		var opening *candidate
+		if shape != definition && len(p.Sources[best.src].HeadingPath) == 0 {
+			opening = openingSentence(cands, best.src, s)
+		}
+		e.prose(&b, text, s, own, shape == definition, opening)
 	}
 	if b.Len() == 0 {
 		return NoEvidenceAnswer
@@ -279,8 +283,9 @@ func (e *Extractive) quotable(text string, u unit, words int) bool {
 // the question at least half as well, each adding a question term or new words, in the
 // passage's order, within MaxSentences and MaxWords. For a definition, the first sentence
 // that matches the question about as well as the best one (a definition comes first) takes
-// the best one's place.
-func (e *Extractive) prose(b *answerWriter, text string, s *source, own []candidate, define bool) {
+// the best one's place. opening, when not nil, is the passage's opening sentence
+// (openingSentence): quoted first, beside the others and beyond their limits.
+func (e *Extractive) prose(b *answerWriter, text string, s *source, own []candidate, define bool, opening *candidate) {
 	own = slices.DeleteFunc(slices.Clone(own), func(c candidate) bool { return c.lead })
 	if len(own) == 0 {
 		return
@@ -308,10 +313,35 @@ func (e *Extractive) prose(b *answerWriter, text string, s *source, own []candid
 		chosen = append(chosen, c)
 		words += c.words
 	}
+	if opening != nil && !slices.ContainsFunc(chosen, func(o candidate) bool { return o.unit == opening.unit }) {
+		chosen = append(chosen, *opening)
+	}
 	slices.SortFunc(chosen, func(a, b candidate) int { return cmp.Compare(a.unit, b.unit) })
 	for _, c := range chosen {
 		b.sentence(text[s.units[c.unit].start:s.units[c.upto].end])
 	}
+}
+
+// openingSentence returns the candidate of source src that is the passage's first unit, when
+// that unit is a quotable sentence holding one of the question's own words (coverage > 0:
+// a word of its own or of the heading it is under, not of the title alone); else nil.
+//
+// Compose quotes it beside the answer of a passage that opens with prose under no heading
+// (a document's lead, or a passage stored without a heading path): such a first sentence
+// says what the passage is about ("Insulin is a peptide hormone produced by ..."), which
+// the sentences that answer often leave to it ("It regulates ..."). Measured on the tuning
+// folds 0–2 (docs/benchmarks.md, "Direct extractive answers"): ClapNQ answer F1 +0.013, the
+// go.dev sets (whose passages have headings) and MTRAG unchanged or higher.
+func openingSentence(cands []candidate, src int, s *source) *candidate {
+	if len(s.units) == 0 || s.units[0].kind != unitProse {
+		return nil
+	}
+	for i := range cands {
+		if c := &cands[i]; c.src == src && c.unit == 0 && !c.lead && c.coverage > 0 {
+			return c
+		}
+	}
+	return nil
 }
 
 // steps answers a how-to with the numbered list of the passage whose lead-in or items match

@@ -125,6 +125,27 @@ func TestExtractiveShapes(t *testing.T) {
 			},
 			want: "An adult passport is valid for ten years. [1]",
 		},
+		{
+			name:     "a passage that opens under no heading: its opening sentence says what it is about",
+			question: "Which cells produce insulin?",
+			sources:  []retrieve.Item{{ChunkID: 1, Title: "Insulin", URI: "wiki/insulin", Text: "Insulin is a peptide hormone that regulates the level of glucose in the blood. Its discovery in 1921 earned a Nobel Prize. It is produced by the beta cells of the pancreatic islets."}},
+			want: "Insulin is a peptide hormone that regulates the level of glucose in the blood. [1] " +
+				"It is produced by the beta cells of the pancreatic islets. [1]",
+		},
+		{
+			name:     "a passage under a heading: no opening sentence",
+			question: "Which cells produce insulin?",
+			sources: []retrieve.Item{{ChunkID: 1, Title: "Insulin", URI: "wiki/insulin", HeadingPath: []string{"Biology"},
+				Text: "Insulin is a peptide hormone that regulates the level of glucose in the blood. Its discovery in 1921 earned a Nobel Prize. It is produced by the beta cells of the pancreatic islets."}},
+			want: "It is produced by the beta cells of the pancreatic islets. [1]",
+		},
+		{
+			name:     "an opening sentence without the question's words is not quoted",
+			question: "Which cells produce insulin?",
+			sources: []retrieve.Item{{ChunkID: 1, Title: "Insulin", URI: "wiki/insulin",
+				Text: "The pancreas lies behind the stomach. Its discovery in 1921 earned a Nobel Prize. It is produced by the beta cells of the pancreatic islets."}},
+			want: "It is produced by the beta cells of the pancreatic islets. [1]",
+		},
 	}
 	ext := newExtractive(t, ExtractiveConfig{})
 	for _, tt := range tests {

@@ -158,7 +158,7 @@ func Vars() []Var {
 		{Validation, "drop",
 			"What becomes of an answer's claim sentences that their citations do not support (a model's answer; model output is untrusted until validated): `drop` removes them before the answer is sent or streamed, and falls back to the extractive answer when no supported claim is left; `fallback` also falls back when fewer than half of the claims are supported; `mark` sends them marked `supported: false`. The response's `dropped_sentences` counts what was removed; the trace keeps it.",
 			"server, eval"},
-		{MinEvidence, "0.45", "Evidence strength (0-1) below which the server refuses with `no_evidence` instead of answering (docs/retrieval.md: chosen on tuning folds 0-2 of 5 of ClapNQ and MTRAG, by `eval qa --fit`, to refuse the most unanswerable questions while answering at least 85% of answerable ones in both; on the held-out folds it answers 92% / 82% of answerable and refuses 38% / 52% of unanswerable questions of ClapNQ / MTRAG).", "server"},
+		{MinEvidence, "0.45", "Evidence strength (0-1) below which the server refuses with `no_evidence` instead of answering (docs/retrieval.md: chosen on tuning folds 0-2 of 5 of ClapNQ and MTRAG, by `eval qa --fit`, to refuse the most unanswerable questions while answering at least 85% of answerable ones in both; on the held-out folds it answers 92% / 96% of answerable and refuses 38% / 57% of unanswerable questions of ClapNQ / MTRAG).", "server"},
 		{JWTSecret, "", "Secret for HS256 JWTs. Never logged.", "server"},
 		{JWKSURL, "", "URL of a JWKS with the RS256/ES256 keys of JWTs (cached, refreshed).", "server"},
 		{JWTIssuer, "", "Required `iss` of JWTs, when set.", "server"},

@@ -20,6 +20,10 @@ type StrengthModel struct {
 // DefaultStrengthModel is the model retrieval uses.
 var DefaultStrengthModel = StrengthModel{Intercept: -2.40, Coverage: 4.28, Gap: 1.81, Agreement: 0.71}
 
+// DefaultMinStrength is the refusal threshold fitted with DefaultStrengthModel: the server's
+// default DOCENT_MIN_EVIDENCE (TestDefaultMinEvidenceIsTheFittedThreshold keeps them equal).
+const DefaultMinStrength = 0.45
+
 // StrengthInputs are what evidence strength is computed from, all from the caller's own
 // statistics and rankings (nothing a hidden chunk changes).
 type StrengthInputs struct {
