@@ -348,116 +348,105 @@ reset_local() {
 	log "wiped the cluster's data"
 }
 
-# --- a hot standby of the private cluster ---------------------------------------------------
+# --- hot standbys of the private cluster ----------------------------------------------------
+#
+# Two standbys, made and run alike: "replica", the one a developer reads from
+# (DOCENT_DATABASE_READ_URLS), and "test", a disposable one that tests pause, stop and start
+# (it holds no one else's reads; small buffers: it serves the tests' few small databases).
+# standby_select KIND sets the SB_* variables the functions below work on.
 
-replica_running() {
-	[ -f "$REPLICA_DATA/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$REPLICA_DATA" status >/dev/null 2>&1
+standby_select() {
+	case "$1" in
+	replica)
+		SB_DATA=$REPLICA_DATA SB_PORT=$REPLICA_PORT SB_SLOT=$REPLICA_SLOT SB_LOG=$REPLICA_LOG
+		SB_NAME="hot standby" SB_PORTVAR=DOCENT_DB_REPLICA_PORT SB_URLVAR=DOCENT_DATABASE_READ_URLS
+		SB_BACKUPLOG=$STATE/basebackup.log SB_EXTRA="" ;;
+	test)
+		SB_DATA=$TEST_REPLICA_DATA SB_PORT=$TEST_REPLICA_PORT SB_SLOT=$TEST_REPLICA_SLOT SB_LOG=$TEST_REPLICA_LOG
+		SB_NAME="test standby" SB_PORTVAR=DOCENT_DB_TEST_REPLICA_PORT SB_URLVAR=DOCENT_TEST_REPLICA_URL
+		SB_BACKUPLOG=$STATE/test-basebackup.log SB_EXTRA="shared_buffers = 128MB" ;;
+	*) die "standby_select: unknown standby $1" ;;
+	esac
+}
+
+standby_running() {
+	[ -f "$SB_DATA/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$SB_DATA" status >/dev/null 2>&1
 }
 
 # The standby's settings: the cluster's tuning, its own port; hot standby answers reads.
-replica_conf() {
+standby_conf() {
 	cat "$CONF_SRC"
-	printf '\n# Written by scripts/db.sh for this checkout'"'"'s hot standby.\n'
-	printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\n" "$REPLICA_PORT" "$SOCKDIR"
+	printf '\n# Written by scripts/db.sh for this checkout'"'"'s %s.\n' "$SB_NAME"
+	printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\n" "$SB_PORT" "$SOCKDIR"
 	printf "hot_standby = on\nhot_standby_feedback = on\n"
+	[ -z "$SB_EXTRA" ] || printf '%s\n' "$SB_EXTRA"
+}
+
+psql_standby() {
+	as_pg "$PGBIN/psql" -XAtq -v ON_ERROR_STOP=1 -h "$SOCKDIR" -p "$SB_PORT" -U postgres -d postgres "$@"
+}
+
+# standby_up: copy the cluster into the selected standby if it has no data yet, start it,
+# check that it is a standby, and print its URL variable.
+standby_up() {
+	[ -z "${DOCENT_DATABASE_URL:-}" ] || die "the $SB_NAME needs the private cluster; unset DOCENT_DATABASE_URL"
+	if [ ! -s "$SB_DATA/PG_VERSION" ]; then
+		log "copying the cluster into a $SB_NAME in $SB_DATA (pg_basebackup) ..."
+		rm -rf "$SB_DATA"
+		install -d -m 0700 -o "$RUNAS" "$SB_DATA"
+		# A slot keeps the WAL the standby has not received yet, so a stopped standby catches
+		# up when it starts again; reset drops the slot with the cluster.
+		psql_admin -d postgres -c "SELECT pg_drop_replication_slot('$SB_SLOT') FROM pg_replication_slots WHERE slot_name = '$SB_SLOT' AND NOT active" >/dev/null
+		as_pg "$PGBIN/pg_basebackup" -h "$SOCKDIR" -p "$PORT" -U postgres -D "$SB_DATA" \
+			-X stream -c fast -R -C -S "$SB_SLOT" >"$SB_BACKUPLOG" 2>&1 ||
+			{ tail -20 "$SB_BACKUPLOG" >&2; rm -rf "$SB_DATA"; die "pg_basebackup failed"; }
+		as_pg rm -f "$SB_DATA/postmaster.pid" "$SB_DATA/docent.bootstrapped"
+	fi
+	standby_conf | as_pg tee "$SB_DATA/docent.conf" >/dev/null
+	if ! standby_running; then
+		if (exec 3<>"/dev/tcp/127.0.0.1/$SB_PORT") 2>/dev/null; then
+			die "port $SB_PORT on 127.0.0.1 is taken by another program; set $SB_PORTVAR to a free port"
+		fi
+		touch "$SB_LOG" && chown "$RUNAS" "$SB_LOG"
+		log "starting the $SB_NAME on 127.0.0.1:$SB_PORT (log: $SB_LOG) ..."
+		as_pg "$PGBIN/pg_ctl" -D "$SB_DATA" -l "$SB_LOG" -w -t 120 start >/dev/null ||
+			{ tail -20 "$SB_LOG" >&2; die "the $SB_NAME did not start"; }
+	fi
+	[ "$(psql_standby -c 'SELECT pg_is_in_recovery()')" = t ] || die "the server on port $SB_PORT is not a standby"
+	log "$SB_NAME ready"
+	echo "$SB_URLVAR=$(dsn "$SB_PORT")"
+}
+
+standby_down() {
+	if standby_running; then
+		as_pg "$PGBIN/pg_ctl" -D "$SB_DATA" -w -t 60 -m fast stop >/dev/null
+		log "$SB_NAME stopped"
+	fi
 }
 
 replica_up() {
 	[ -z "${DOCENT_DATABASE_URL:-}" ] || die "replica needs the private cluster; unset DOCENT_DATABASE_URL"
 	up_local >/dev/null
-	if [ ! -s "$REPLICA_DATA/PG_VERSION" ]; then
-		log "copying the cluster into a hot standby in $REPLICA_DATA (pg_basebackup) ..."
-		rm -rf "$REPLICA_DATA"
-		install -d -m 0700 -o "$RUNAS" "$REPLICA_DATA"
-		# A slot keeps the WAL the standby has not received yet, so a stopped standby catches
-		# up when it starts again; reset drops the slot with the cluster.
-		psql_admin -d postgres -c "SELECT pg_drop_replication_slot('$REPLICA_SLOT') FROM pg_replication_slots WHERE slot_name = '$REPLICA_SLOT' AND NOT active" >/dev/null
-		as_pg "$PGBIN/pg_basebackup" -h "$SOCKDIR" -p "$PORT" -U postgres -D "$REPLICA_DATA" \
-			-X stream -c fast -R -C -S "$REPLICA_SLOT" >"$STATE/basebackup.log" 2>&1 ||
-			{ tail -20 "$STATE/basebackup.log" >&2; rm -rf "$REPLICA_DATA"; die "pg_basebackup failed"; }
-		as_pg rm -f "$REPLICA_DATA/postmaster.pid" "$REPLICA_DATA/docent.bootstrapped"
-	fi
-	replica_conf | as_pg tee "$REPLICA_DATA/docent.conf" >/dev/null
-	if ! replica_running; then
-		if (exec 3<>"/dev/tcp/127.0.0.1/$REPLICA_PORT") 2>/dev/null; then
-			die "port $REPLICA_PORT on 127.0.0.1 is taken by another program; set DOCENT_DB_REPLICA_PORT to a free port"
-		fi
-		touch "$REPLICA_LOG" && chown "$RUNAS" "$REPLICA_LOG"
-		log "starting the hot standby on 127.0.0.1:$REPLICA_PORT (log: $REPLICA_LOG) ..."
-		as_pg "$PGBIN/pg_ctl" -D "$REPLICA_DATA" -l "$REPLICA_LOG" -w -t 120 start >/dev/null ||
-			{ tail -20 "$REPLICA_LOG" >&2; die "the hot standby did not start"; }
-	fi
-	local recovering
-	recovering=$(as_pg "$PGBIN/psql" -XAtq -h "$SOCKDIR" -p "$REPLICA_PORT" -U postgres -d postgres -c 'SELECT pg_is_in_recovery()')
-	[ "$recovering" = t ] || die "the server on port $REPLICA_PORT is not a standby"
-	log "hot standby ready"
-	echo "DOCENT_DATABASE_READ_URLS=$(dsn "$REPLICA_PORT")"
+	standby_select replica
+	standby_up
 }
 
-replica_down() {
-	if replica_running; then
-		as_pg "$PGBIN/pg_ctl" -D "$REPLICA_DATA" -w -t 60 -m fast stop >/dev/null
-		log "hot standby stopped"
-	fi
-}
+replica_down() { standby_select replica; standby_down; }
 
-# --- a disposable hot standby for tests ------------------------------------------------------
-
-test_replica_running() {
-	[ -f "$TEST_REPLICA_DATA/postmaster.pid" ] && as_pg "$PGBIN/pg_ctl" -D "$TEST_REPLICA_DATA" status >/dev/null 2>&1
-}
-
-# Tests pause, stop and start this standby; it holds no one else's reads. Small buffers: it
-# serves the tests' few small databases.
-test_replica_conf() {
-	cat "$CONF_SRC"
-	printf '\n# Written by scripts/db.sh for this checkout'"'"'s disposable test standby.\n'
-	printf "listen_addresses = '127.0.0.1'\nport = %s\nunix_socket_directories = '%s'\n" "$TEST_REPLICA_PORT" "$SOCKDIR"
-	printf "hot_standby = on\nhot_standby_feedback = on\nshared_buffers = 128MB\n"
-}
-
-psql_test_replica() {
-	as_pg "$PGBIN/psql" -XAtq -v ON_ERROR_STOP=1 -h "$SOCKDIR" -p "$TEST_REPLICA_PORT" -U postgres -d postgres "$@"
-}
+test_replica_down() { standby_select test; standby_down; }
 
 test_replica_up() {
 	[ -z "${DOCENT_DATABASE_URL:-}" ] || die "test-replica needs the private cluster; unset DOCENT_DATABASE_URL"
 	running || die "the private cluster is not running: start it first (make db)"
-	if [ ! -s "$TEST_REPLICA_DATA/PG_VERSION" ]; then
-		log "copying the cluster into a disposable test standby in $TEST_REPLICA_DATA (pg_basebackup) ..."
-		rm -rf "$TEST_REPLICA_DATA"
-		install -d -m 0700 -o "$RUNAS" "$TEST_REPLICA_DATA"
-		psql_admin -d postgres -c "SELECT pg_drop_replication_slot('$TEST_REPLICA_SLOT') FROM pg_replication_slots WHERE slot_name = '$TEST_REPLICA_SLOT' AND NOT active" >/dev/null
-		as_pg "$PGBIN/pg_basebackup" -h "$SOCKDIR" -p "$PORT" -U postgres -D "$TEST_REPLICA_DATA" \
-			-X stream -c fast -R -C -S "$TEST_REPLICA_SLOT" >"$STATE/test-basebackup.log" 2>&1 ||
-			{ tail -20 "$STATE/test-basebackup.log" >&2; rm -rf "$TEST_REPLICA_DATA"; die "pg_basebackup failed"; }
-		as_pg rm -f "$TEST_REPLICA_DATA/postmaster.pid" "$TEST_REPLICA_DATA/docent.bootstrapped"
-	fi
-	test_replica_conf | as_pg tee "$TEST_REPLICA_DATA/docent.conf" >/dev/null
-	if ! test_replica_running; then
-		if (exec 3<>"/dev/tcp/127.0.0.1/$TEST_REPLICA_PORT") 2>/dev/null; then
-			die "port $TEST_REPLICA_PORT on 127.0.0.1 is taken by another program; set DOCENT_DB_TEST_REPLICA_PORT to a free port"
-		fi
-		touch "$TEST_REPLICA_LOG" && chown "$RUNAS" "$TEST_REPLICA_LOG"
-		log "starting the test standby on 127.0.0.1:$TEST_REPLICA_PORT (log: $TEST_REPLICA_LOG) ..."
-		as_pg "$PGBIN/pg_ctl" -D "$TEST_REPLICA_DATA" -l "$TEST_REPLICA_LOG" -w -t 120 start >/dev/null ||
-			{ tail -20 "$TEST_REPLICA_LOG" >&2; die "the test standby did not start"; }
-	fi
-	[ "$(psql_test_replica -c 'SELECT pg_is_in_recovery()')" = t ] || die "the server on port $TEST_REPLICA_PORT is not a standby"
-	echo "DOCENT_TEST_REPLICA_URL=$(dsn "$TEST_REPLICA_PORT")"
-}
-
-test_replica_down() {
-	if test_replica_running; then
-		as_pg "$PGBIN/pg_ctl" -D "$TEST_REPLICA_DATA" -w -t 60 -m fast stop >/dev/null
-		log "test standby stopped"
-	fi
+	standby_select test
+	standby_up
 }
 
 # test_replica_replay pause|resume
 test_replica_replay() {
-	test_replica_running || die "the test standby is not running (scripts/db.sh test-replica)"
-	psql_test_replica -c "SELECT pg_wal_replay_$1()" >/dev/null
+	standby_select test
+	standby_running || die "the test standby is not running (scripts/db.sh test-replica)"
+	psql_standby -c "SELECT pg_wal_replay_$1()" >/dev/null
 }
 
 # --- PgBouncer in front of the private cluster -----------------------------------------------

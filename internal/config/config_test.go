@@ -260,7 +260,7 @@ func checkScaleProfile(t *testing.T, c composeFile, script map[string]string) {
 	}
 	cmd := strings.Join(replica.Command, "\n")
 	slot := regexp.MustCompile(`readonly REPLICA_SLOT=(\w+)`).FindStringSubmatch(sh)
-	flags := regexp.MustCompile(`pg_basebackup.* -D "\$REPLICA_DATA" \\\n\s*(.*) "\$REPLICA_SLOT"`).FindStringSubmatch(sh)
+	flags := regexp.MustCompile(`pg_basebackup.* -D "\$SB_DATA" \\\n\s*(.*) "\$SB_SLOT"`).FindStringSubmatch(sh)
 	if slot == nil || flags == nil {
 		t.Fatal("scripts/db.sh: no REPLICA_SLOT or pg_basebackup line")
 	}
