@@ -124,41 +124,18 @@ func run(dataDir, outDir string) error {
 	recall := func(c callerPoint) float64 { return c.Recall }
 	naiveRecall := func(c callerPoint) float64 { return c.NaiveRecall }
 
-	var latency []series
-	for _, s := range bySize(p99) {
-		s.name += ", p99"
-		latency = append(latency, s)
+	// labelled names each line of ss with what it shows and draws it solid, dashed or dotted.
+	labelled := func(ss []series, what string, dashed, dotted bool) []series {
+		for i := range ss {
+			ss[i].name += ", " + what
+			ss[i].dashed, ss[i].dotted = dashed, dotted
+		}
+		return ss
 	}
-	for _, s := range bySize(p50) {
-		s.name += ", p50"
-		s.dashed = true
-		latency = append(latency, s)
-	}
-	for _, s := range bySize(naiveP99) {
-		s.name += ", naive SQL p99"
-		s.dotted = true
-		latency = append(latency, s)
-	}
-	var rec []series
-	for _, s := range bySize(recall) {
-		s.name += ", retriever"
-		rec = append(rec, s)
-	}
-	for _, s := range bySize(naiveRecall) {
-		s.name += ", naive HNSW"
-		s.dotted = true
-		rec = append(rec, s)
-	}
-	var shareLatency []series
-	for _, s := range byShare(p99) {
-		s.name += ", p99"
-		shareLatency = append(shareLatency, s)
-	}
-	for _, s := range byShare(p50) {
-		s.name += ", p50"
-		s.dashed = true
-		shareLatency = append(shareLatency, s)
-	}
+	latency := slices.Concat(labelled(bySize(p99), "p99", false, false), labelled(bySize(p50), "p50", true, false),
+		labelled(bySize(naiveP99), "naive SQL p99", false, true))
+	rec := slices.Concat(labelled(bySize(recall), "retriever", false, false), labelled(bySize(naiveRecall), "naive HNSW", false, true))
+	shareLatency := slices.Concat(labelled(byShare(p99), "p99", false, false), labelled(byShare(p50), "p50", true, false))
 	charts := []struct {
 		file string
 		c    chart
