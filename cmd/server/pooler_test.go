@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"errors"
 	"io"
 	"net/http"
 	"net/url"
@@ -41,29 +42,8 @@ func TestServesThroughATransactionPooler(t *testing.T) {
 	for c := range 4 {
 		wg.Go(func() {
 			for i := range 10 {
-				route, body := "/v1/answer", `{"question":"Is parking free at the depot?"}`
-				if (c+i)%2 == 1 {
-					route, body = "/v1/search", `{"query":"Where is parking free?"}`
-				}
-				req, _ := http.NewRequest(http.MethodPost, "http://"+addr+route, strings.NewReader(body))
-				req.Header.Set("Authorization", "Bearer "+key)
-				req.Header.Set("Content-Type", "application/json")
-				resp, err := http.DefaultClient.Do(req)
-				if err != nil {
+				if err := askParking(addr, key, (c+i)%2 == 1); err != nil {
 					errs <- err.Error()
-					return
-				}
-				raw, _ := io.ReadAll(resp.Body)
-				resp.Body.Close()
-				var a struct {
-					Refused   bool
-					Citations []struct{ Document struct{ URI string } }
-					Results   []struct{ Document struct{ URI string } }
-				}
-				err = json.Unmarshal(raw, &a)
-				a.Citations = append(a.Citations, a.Results...)
-				if resp.StatusCode != http.StatusOK || err != nil || a.Refused || len(a.Citations) == 0 || a.Citations[0].Document.URI != "a.md" {
-					errs <- resp.Status + " " + string(raw)
 					return
 				}
 			}
@@ -100,4 +80,36 @@ func TestServesThroughATransactionPooler(t *testing.T) {
 	} else if !strings.Contains(hinted.Error(), "default_query_exec_mode=cache_describe") {
 		t.Errorf("without cache_describe behind a transaction pooler, connecting says:\n%v\nwant it to name default_query_exec_mode=cache_describe", hinted)
 	}
+}
+
+// askParking asks the server at addr, as key, the fixture's parking question (a search when
+// search is set) and returns an error unless a 200 cites a.md first.
+func askParking(addr, key string, search bool) error {
+	route, body := "/v1/answer", `{"question":"Is parking free at the depot?"}`
+	if search {
+		route, body = "/v1/search", `{"query":"Where is parking free?"}`
+	}
+	req, err := http.NewRequest(http.MethodPost, "http://"+addr+route, strings.NewReader(body))
+	if err != nil {
+		return err
+	}
+	req.Header.Set("Authorization", "Bearer "+key)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	if err != nil {
+		return err
+	}
+	raw, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	var a struct {
+		Refused   bool
+		Citations []struct{ Document struct{ URI string } }
+		Results   []struct{ Document struct{ URI string } }
+	}
+	err = json.Unmarshal(raw, &a)
+	a.Citations = append(a.Citations, a.Results...)
+	if resp.StatusCode != http.StatusOK || err != nil || a.Refused || len(a.Citations) == 0 || a.Citations[0].Document.URI != "a.md" {
+		return errors.New(resp.Status + " " + string(raw))
+	}
+	return nil
 }
