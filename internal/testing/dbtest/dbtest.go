@@ -130,18 +130,7 @@ func create(t testing.TB, migrated bool) *DB {
 // transaction pooler needs). Without one the test skips, except under CI=true, where it fails.
 func (d *DB) PgBouncerURL(t testing.TB) string {
 	t.Helper()
-	raw := os.Getenv(config.TestPgBouncerURL)
-	if raw == "" {
-		msg := fmt.Sprintf("dbtest: no PgBouncer: run the tests through `make test`, or start one with `scripts/db.sh pgbouncer` and set %s", config.TestPgBouncerURL)
-		if os.Getenv("CI") == "true" {
-			t.Fatal(msg)
-		}
-		t.Skip(msg)
-	}
-	b, err := url.Parse(raw)
-	if err != nil {
-		t.Fatalf("dbtest: parse %s: invalid URL", config.TestPgBouncerURL)
-	}
+	b := serviceURL(t, config.TestPgBouncerURL, "PgBouncer", "pgbouncer")
 	u, err := url.Parse(d.URL)
 	if err != nil {
 		t.Fatalf("dbtest: parse the test database's URL: %v", err)
@@ -318,15 +307,14 @@ type Standby struct {
 // standbyLock is the advisory lock that test processes take turns on to hold the standby.
 const standbyLock = 0x646f63656e74 // "docent"
 
-// TestStandby returns the disposable standby, held by t alone until it ends (across test
-// processes, through a session advisory lock on the tests' server); when t ends, its replay
-// is resumed and it is started if stopped. Without one the test skips, except under
+// serviceURL returns the URL of a service `make test` starts beside the cluster (named by the
+// variable env; scripts/db.sh command starts it). Without one the test skips, except under
 // CI=true, where it fails.
-func TestStandby(t testing.TB) *Standby {
+func serviceURL(t testing.TB, env, name, command string) *url.URL {
 	t.Helper()
-	raw := os.Getenv(config.TestReplicaURL)
+	raw := os.Getenv(env)
 	if raw == "" {
-		msg := fmt.Sprintf("dbtest: no test standby: run the tests through `make test`, or start one with `scripts/db.sh test-replica` and set %s", config.TestReplicaURL)
+		msg := fmt.Sprintf("dbtest: no %s: run the tests through `make test`, or start one with `scripts/db.sh %s` and set %s", name, command, env)
 		if os.Getenv("CI") == "true" {
 			t.Fatal(msg)
 		}
@@ -334,8 +322,18 @@ func TestStandby(t testing.TB) *Standby {
 	}
 	u, err := url.Parse(raw)
 	if err != nil {
-		t.Fatalf("dbtest: parse %s: invalid URL", config.TestReplicaURL)
+		t.Fatalf("dbtest: parse %s: invalid URL", env)
 	}
+	return u
+}
+
+// TestStandby returns the disposable standby, held by t alone until it ends (across test
+// processes, through a session advisory lock on the tests' server); when t ends, its replay
+// is resumed and it is started if stopped. Without one the test skips, except under
+// CI=true, where it fails.
+func TestStandby(t testing.TB) *Standby {
+	t.Helper()
+	u := serviceURL(t, config.TestReplicaURL, "test standby", "test-replica")
 	setupOnce.Do(func() { shared = setup() })
 	if shared.err != nil {
 		unavailable(t, shared.err)
