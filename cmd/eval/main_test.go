@@ -9,8 +9,6 @@ import (
 	"strings"
 	"testing"
 
-	"github.com/jackc/pgx/v5"
-
 	"github.com/docent-rag/docent/internal/testing/dbtest"
 )
 
@@ -39,17 +37,7 @@ func dropEvalDatabases(t *testing.T, stderr string) {
 			continue
 		}
 		name := strings.Fields(rest)[0]
-		t.Cleanup(func() {
-			conn, err := pgx.Connect(context.Background(), dbtest.ServerURL())
-			if err != nil {
-				t.Errorf("drop %s: %v", name, err)
-				return
-			}
-			defer conn.Close(context.Background())
-			if _, err := conn.Exec(context.Background(), "DROP DATABASE IF EXISTS "+pgx.Identifier{name}.Sanitize()+" WITH (FORCE)"); err != nil {
-				t.Errorf("drop %s: %v", name, err)
-			}
-		})
+		t.Cleanup(func() { dbtest.Drop(t, name) })
 	}
 }
 

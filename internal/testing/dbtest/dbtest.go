@@ -142,6 +142,18 @@ func (d *DB) PgBouncerURL(t testing.TB) string {
 	return u.String()
 }
 
+// Drop drops the database name on the tests' server, if it exists: for databases a test made
+// some other way than New (a command under test that creates its own). It fails t if the
+// database cannot be dropped.
+func Drop(t testing.TB, name string) {
+	t.Helper()
+	setupOnce.Do(func() { shared = setup() })
+	if shared.err != nil {
+		unavailable(t, shared.err)
+	}
+	drop(t, name)
+}
+
 func drop(t testing.TB, name string) {
 	// FORCE ends connections the test leaked (a subprocess still connected, say). It cannot
 	// end an autovacuum worker that happens to be in the database (PostgreSQL 15 refuses with
