@@ -23,18 +23,9 @@ import (
 
 // report is the part of BenchmarkScaleMix's JSON the plots use.
 type report struct {
-	Chunks  int64    `json:"chunks"`
-	Load    []string `json:"load"`
-	Callers []struct {
-		Share       string  `json:"share"`
-		Visible     int64   `json:"visible"`
-		P50         float64 `json:"p50_ms"`
-		P99         float64 `json:"p99_ms"`
-		NaiveP50    float64 `json:"naive_p50_ms"`
-		NaiveP99    float64 `json:"naive_p99_ms"`
-		Recall      float64 `json:"recall10"`
-		NaiveRecall float64 `json:"naive_recall10"`
-	} `json:"callers"`
+	Chunks  int64         `json:"chunks"`
+	Load    []string      `json:"load"`
+	Callers []callerPoint `json:"callers"`
 }
 
 func main() {
@@ -92,7 +83,7 @@ func run(dataDir, outDir string) error {
 			for _, r := range reports {
 				for _, c := range r.Callers {
 					if c.Share == s {
-						if v := metric(callerPoint(c)); v > 0 && !math.IsNaN(v) {
+						if v := metric(c); v > 0 && !math.IsNaN(v) {
 							pts = append(pts, point{float64(r.Chunks), v})
 						}
 					}
@@ -109,7 +100,7 @@ func run(dataDir, outDir string) error {
 			var pts []point
 			for _, c := range r.Callers {
 				share := float64(c.Visible) / float64(r.Chunks)
-				if v := metric(callerPoint(c)); v > 0 && share > 0 && !math.IsNaN(v) {
+				if v := metric(c); v > 0 && share > 0 && !math.IsNaN(v) {
 					pts = append(pts, point{share * 100, v})
 				}
 			}
