@@ -2,6 +2,8 @@ package index
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"errors"
 	"fmt"
 	"time"
@@ -10,7 +12,7 @@ import (
 // Bucket is one take from a token bucket shared by every server on the database: it holds
 // up to Burst tokens and refills at Rate per second.
 type Bucket struct {
-	Key   string // which bucket: the limit and what it limits (at most 512 bytes)
+	Key   string // which bucket: the limit and what it limits (a long key is stored as its hash)
 	Rate  float64
 	Burst float64
 	// Now is the time of the take, from the server's clock: servers on one database must
@@ -45,11 +47,26 @@ func TakeToken(ctx context.Context, db DBTX, b Bucket) (ok bool, tokens float64,
 			             greatest(b.at, $4::timestamptz) AS at
 			      FROM (SELECT least($3::float8,
 			                   b.tokens + greatest(0, extract(epoch FROM $4::timestamptz - b.at)::float8) * $2::float8) AS r) r) s)
-		RETURNING taken, tokens`, b.Key, b.Rate, b.Burst, b.Now).Scan(&ok, &tokens)
+		RETURNING taken, tokens`, bucketKey(b.Key), b.Rate, b.Burst, b.Now).Scan(&ok, &tokens)
 	if err != nil {
 		return false, 0, fmt.Errorf("take a token from rate bucket: %w", err)
 	}
 	return ok, tokens, nil
+}
+
+// maxBucketKey is the longest key stored as it is; the table's check allows 512 bytes.
+const maxBucketKey = 256
+
+// bucketKey is the key stored for key: key itself, or when it is longer than maxBucketKey
+// (a caller's subject or user tag is the caller's to choose) its SHA-256, so that no key
+// makes a take fail (which would send the server to its per-instance limits) and distinct
+// keys keep distinct buckets.
+func bucketKey(key string) string {
+	if len(key) <= maxBucketKey {
+		return key
+	}
+	sum := sha256.Sum256([]byte(key))
+	return "sha256:" + hex.EncodeToString(sum[:])
 }
 
 // PruneRateBuckets deletes the buckets that are full by now: they are the same as none.

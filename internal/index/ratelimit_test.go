@@ -2,6 +2,7 @@ package index_test
 
 import (
 	"context"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
@@ -60,10 +61,26 @@ func TestTakeToken(t *testing.T) {
 		}
 	}
 
+	// Keys of any length: a long one (a session's subject is the issuer's to choose) takes
+	// like a short one, and two long keys that differ only at the end have their own buckets.
+	long := strings.Repeat("s", 10_000)
+	for i := range 3 {
+		if ok, _ := take(long+"1", 0); !ok {
+			t.Fatalf("take %d of a long key's full bucket refused", i+1)
+		}
+	}
+	if ok, _ := take(long+"1", 0); ok {
+		t.Error("a long key's fourth take got a token")
+	}
+	if ok, _ := take(long+"2", 0); !ok {
+		t.Error("another long key's take refused: it shares a bucket")
+	}
+
 	// Full buckets are pruned, others kept.
 	n, err := index.PruneRateBuckets(ctx, db.Pool, t0.Add(2*time.Second))
-	if err != nil || n != 1 { // b: 2 tokens at t0, full at t0+0.5s
-		t.Errorf("prune = %d, %v; want 1 (bucket b)", n, err)
+	// b and long+"2": 2 tokens at t0, full at t0+0.5s; long+"1": empty at t0, full at t0+1.5s.
+	if err != nil || n != 3 {
+		t.Errorf("prune = %d, %v; want 3 (bucket b and the long keys')", n, err)
 	}
 	if ok, tokens := take("a", time.Hour); ok || tokens != 0 {
 		t.Errorf("pruning removed a bucket that was not full: take = %v, %g", ok, tokens)
