@@ -390,6 +390,13 @@ psql_standby() {
 # check that it is a standby, and print its URL variable.
 standby_up() {
 	[ -z "${DOCENT_DATABASE_URL:-}" ] || die "the $SB_NAME needs the private cluster; unset DOCENT_DATABASE_URL"
+	# A standby whose slot is gone or was given up (max_slot_wal_keep_size: it stayed stopped
+	# while the primary wrote more WAL than that) can never catch up: copy the cluster again.
+	if [ -s "$SB_DATA/PG_VERSION" ] && ! standby_running &&
+		[ "$(psql_admin -d postgres -c "SELECT count(*) FROM pg_replication_slots WHERE slot_name = '$SB_SLOT' AND wal_status IS DISTINCT FROM 'lost'")" != 1 ]; then
+		log "the $SB_NAME's replication slot is gone or lost (it was stopped too long): copying the cluster again"
+		as_pg rm -rf "$SB_DATA"
+	fi
 	if [ ! -s "$SB_DATA/PG_VERSION" ]; then
 		log "copying the cluster into a $SB_NAME in $SB_DATA (pg_basebackup) ..."
 		rm -rf "$SB_DATA"

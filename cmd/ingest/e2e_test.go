@@ -212,6 +212,31 @@ func TestTerminatedRunIsRecordedAsInterrupted(t *testing.T) {
 	if status != "interrupted" || added != docs || docs >= 1500 {
 		t.Errorf("run recorded as %s with %d documents added; %d documents in the index", status, added, docs)
 	}
+	// The first load wrote without keeping the lexical statistics (index.DeferStatistics) and
+	// was stopped before it computed them: they stay deferred and nothing is active. The next
+	// run resumes the load, computes them and activates the generation.
+	ctx := context.Background()
+	var deferred, active int
+	if err := db.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM statistics_deferred),
+		(SELECT count(*) FROM index_generations WHERE status = 'active')`).Scan(&deferred, &active); err != nil {
+		t.Fatal(err)
+	}
+	if deferred != 1 || active != 0 {
+		t.Errorf("after the interrupted first load: %d chunkings deferred, %d generations active; want 1, 0", deferred, active)
+	}
+	if out, err := ingestCmd(ctx, db.URL, "run", "--source", "big", dir).CombinedOutput(); err != nil {
+		t.Fatalf("the run after the interruption: %v\n%s", err, out)
+	}
+	if docs := wholeChecker(t, db)("after the next run"); docs != 1500 {
+		t.Errorf("%d documents after the next run, want 1500", docs)
+	}
+	if err := db.Pool.QueryRow(ctx, `SELECT (SELECT count(*) FROM statistics_deferred),
+		(SELECT count(*) FROM index_generations WHERE status = 'active')`).Scan(&deferred, &active); err != nil {
+		t.Fatal(err)
+	}
+	if deferred != 0 || active != 1 {
+		t.Errorf("after the next run: %d chunkings deferred, %d generations active; want 0, 1", deferred, active)
+	}
 }
 
 // TestExitCodesAndJSONSummary runs the real command: a bad file makes exit 3 with the

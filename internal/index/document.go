@@ -384,7 +384,8 @@ func nullTime(t time.Time) *time.Time {
 // term-frequency bound is below the truth (tag_lexeme_stats), a tag whose chunk count or
 // total length differs (acl_stats); per chunking, a chunk count or total length that differs
 // (corpus_stats). A tag listed twice on a chunk counts once. Zero means the triggers kept
-// them consistent. It reads every chunk: a check for tests and for an operator's
+// them consistent. A chunking whose statistics are deferred (DeferStatistics) has none being
+// kept and is left out. It reads every chunk: a check for tests and for an operator's
 // investigation, not for the request path.
 func StatisticsMismatches(ctx context.Context, db DBTX) (int, error) {
 	var lexemes, tags, corpus int
@@ -392,14 +393,14 @@ func StatisticsMismatches(ctx context.Context, db DBTX) (int, error) {
 		WITH tagged AS (
 			SELECT c.chunking_id, t.tag, c.tsv, c.lexical_length
 			FROM chunks c, unnest(c.acl) WITH ORDINALITY AS t(tag, i)
-			WHERE array_position(c.acl, t.tag) = t.i
+			WHERE array_position(c.acl, t.tag) = t.i AND `+notDeferred+`
 		), truth AS (
 			SELECT chunking_id, tag, u.lexeme, count(*)::int AS df,
 			       max(coalesce(array_length(u.positions, 1), 1)) AS max_tf,
 			       max(coalesce(array_length(u.positions, 1), 1)::float8 / greatest(lexical_length, 1)) AS max_tf_ratio
 			FROM tagged, unnest(tsv) AS u GROUP BY 1, 2, 3
 		)
-		SELECT count(*) FROM truth FULL JOIN (SELECT * FROM tag_lexeme_stats WHERE df <> 0) s USING (chunking_id, tag, lexeme)
+		SELECT count(*) FROM truth FULL JOIN (SELECT * FROM tag_lexeme_stats WHERE df <> 0 AND `+notDeferred+`) s USING (chunking_id, tag, lexeme)
 		WHERE truth.df IS DISTINCT FROM s.df OR s.max_tf < truth.max_tf OR s.max_tf_ratio < truth.max_tf_ratio`).Scan(&lexemes)
 	if err != nil {
 		return 0, fmt.Errorf("check lexeme statistics: %w", err)
@@ -408,26 +409,29 @@ func StatisticsMismatches(ctx context.Context, db DBTX) (int, error) {
 		WITH truth AS (
 			SELECT c.chunking_id, t.tag, count(*) AS chunk_count, sum(c.lexical_length) AS total_length
 			FROM chunks c, unnest(c.acl) WITH ORDINALITY AS t(tag, i)
-			WHERE array_position(c.acl, t.tag) = t.i
+			WHERE array_position(c.acl, t.tag) = t.i AND `+notDeferred+`
 			GROUP BY 1, 2
 		)
 		SELECT count(*) FROM truth
-		FULL JOIN (SELECT * FROM acl_stats WHERE chunk_count <> 0 OR total_length <> 0) s USING (chunking_id, tag)
+		FULL JOIN (SELECT * FROM acl_stats WHERE (chunk_count <> 0 OR total_length <> 0) AND `+notDeferred+`) s USING (chunking_id, tag)
 		WHERE (truth.chunk_count, truth.total_length) IS DISTINCT FROM (s.chunk_count, s.total_length)`).Scan(&tags)
 	if err != nil {
 		return 0, fmt.Errorf("check tag statistics: %w", err)
 	}
 	err = db.QueryRow(ctx, `
 		WITH truth AS (
-			SELECT chunking_id, count(*) AS chunk_count, sum(lexical_length) AS total_length FROM chunks GROUP BY 1
+			SELECT chunking_id, count(*) AS chunk_count, sum(lexical_length) AS total_length FROM chunks WHERE `+notDeferred+` GROUP BY 1
 		)
-		SELECT count(*) FROM truth FULL JOIN (SELECT * FROM corpus_stats WHERE chunk_count <> 0) s USING (chunking_id)
+		SELECT count(*) FROM truth FULL JOIN (SELECT * FROM corpus_stats WHERE chunk_count <> 0 AND `+notDeferred+`) s USING (chunking_id)
 		WHERE (truth.chunk_count, truth.total_length) IS DISTINCT FROM (s.chunk_count, s.total_length)`).Scan(&corpus)
 	if err != nil {
 		return 0, fmt.Errorf("check corpus statistics: %w", err)
 	}
 	return lexemes + tags + corpus, nil
 }
+
+// notDeferred is StatisticsMismatches' condition on a row's chunking_id.
+const notDeferred = `chunking_id NOT IN (SELECT chunking_id FROM statistics_deferred)`
 
 // CorpusVersion returns the counter the database bumps on every change to chunks (see
 // corpus_version in the schema). Equal values mean no chunk changed in between.

@@ -306,6 +306,14 @@ func activateUnindexed(ctx context.Context, tx pgx.Tx, g Generation) error {
 	if g.Table == "" {
 		return fmt.Errorf("activate generation %d: its embeddings were dropped", g.ID)
 	}
+	deferred, err := StatisticsDeferred(ctx, tx, g.ChunkingID)
+	if err != nil {
+		return err
+	}
+	if deferred { // its lexical leg would find nothing: run the ingestion again to complete them
+		return fmt.Errorf("activate generation %d: the statistics of its chunking %d are not computed yet (an ingestion run ended before it completed them): %w",
+			g.ID, g.ChunkingID, ErrStatisticsDeferred)
+	}
 	if _, err := tx.Exec(ctx, `
 		UPDATE index_generations SET status = 'retired', retired_at = now()
 		WHERE status = 'active'`); err != nil {

@@ -592,71 +592,28 @@ func TestTagStatisticsFollowRandomChanges(t *testing.T) {
 	t.Parallel()
 	f := setup(t)
 	ctx := context.Background()
-	r := rand.New(rand.NewPCG(9, 10))
-	words := []string{"robot", "charging", "salary", "merger", "kestrel", "pallet", "aisle", "budget", "roadmap", "incident"}
-	tags := []string{"public", "group:hr", "group:eng", "user:kim"}
-	text := func() string {
-		w := make([]string, 3+r.IntN(8))
-		for i := range w {
-			w[i] = words[r.IntN(len(words))]
-		}
-		return strings.Join(w, " ") + "."
-	}
-	acl := func() []string {
-		out := []string{}
-		for range r.IntN(4) {
-			out = append(out, tags[r.IntN(len(tags))]) // repeats and empty sets included
-		}
-		return out
-	}
-	var docs []int64
+	e := &randomEdits{t: t, f: f, r: rand.New(rand.NewPCG(9, 10))}
 	for step := range 60 {
 		var what string
-		switch op := r.IntN(6); {
-		case op == 0 || len(docs) < 3:
+		switch op := e.r.IntN(6); {
+		case op == 0 || len(e.docs) < 3:
 			what = "insert"
-			texts := make([]string, 1+r.IntN(3))
-			for i := range texts {
-				texts[i] = text()
-			}
-			id, _ := f.addDocument(t, fmt.Sprintf("d%d.md", step), words[r.IntN(len(words))], acl(), texts...)
-			docs = append(docs, id)
-		case op == 1:
-			what = "re-tag several documents in one statement"
-			if _, err := f.pool.Exec(ctx, `UPDATE documents SET acl = $2 WHERE id = ANY($1)`,
-				[]int64{docs[r.IntN(len(docs))], docs[r.IntN(len(docs))]}, acl()); err != nil {
-				t.Fatal(err)
-			}
-		case op == 2:
-			what = "title change"
-			if _, err := f.pool.Exec(ctx, `UPDATE documents SET title = $2 WHERE id = $1`, docs[r.IntN(len(docs))], text()); err != nil {
-				t.Fatal(err)
-			}
-		case op == 3:
-			what = "chunk rewrite"
-			if _, err := f.pool.Exec(ctx, `UPDATE chunks SET text = $2 WHERE document_id = $1`, docs[r.IntN(len(docs))], text()); err != nil {
-				t.Fatal(err)
-			}
+			e.insert(step)
 		case op == 4:
 			what = "re-tag and rewrite in one transaction"
 			err := index.InTx(ctx, f.pool, func(tx pgx.Tx) error {
-				id := docs[r.IntN(len(docs))]
-				if _, err := tx.Exec(ctx, `UPDATE documents SET acl = $2 WHERE id = $1`, id, acl()); err != nil {
+				id := e.doc()
+				if _, err := tx.Exec(ctx, `UPDATE documents SET acl = $2 WHERE id = $1`, id, e.acl()); err != nil {
 					return err
 				}
-				_, err := tx.Exec(ctx, `UPDATE chunks SET text = $2 WHERE document_id = $1 AND ordinal = 0`, id, text())
+				_, err := tx.Exec(ctx, `UPDATE chunks SET text = $2 WHERE document_id = $1 AND ordinal = 0`, id, e.text())
 				return err
 			})
 			if err != nil {
 				t.Fatal(err)
 			}
 		default:
-			what = "delete"
-			i := r.IntN(len(docs))
-			if _, err := f.pool.Exec(ctx, `DELETE FROM documents WHERE id = $1`, docs[i]); err != nil {
-				t.Fatal(err)
-			}
-			docs = slices.Delete(docs, i, i+1)
+			what = e.change(op)
 		}
 		n, err := index.StatisticsMismatches(ctx, f.pool)
 		if err != nil {
@@ -666,6 +623,81 @@ func TestTagStatisticsFollowRandomChanges(t *testing.T) {
 			t.Fatalf("step %d (%s): %d statistics differ from a recomputation from the chunks", step, what, n)
 		}
 	}
+}
+
+// randomEdits makes the random documents and changes of the statistics property tests: texts
+// over a small vocabulary, tag sets with repeats and empty ones, and the changes that reach
+// chunks through documents.
+type randomEdits struct {
+	t    *testing.T
+	f    fixture
+	r    *rand.Rand
+	docs []int64
+}
+
+var (
+	editWords = []string{"robot", "charging", "salary", "merger", "kestrel", "pallet", "aisle", "budget", "roadmap", "incident"}
+	editTags  = []string{"public", "group:hr", "group:eng", "user:kim"}
+)
+
+func (e *randomEdits) word() string { return editWords[e.r.IntN(len(editWords))] }
+
+func (e *randomEdits) text() string {
+	w := make([]string, 3+e.r.IntN(8))
+	for i := range w {
+		w[i] = e.word()
+	}
+	return strings.Join(w, " ") + "."
+}
+
+func (e *randomEdits) acl() []string {
+	out := []string{}
+	for range e.r.IntN(4) {
+		out = append(out, editTags[e.r.IntN(len(editTags))]) // repeats and empty sets included
+	}
+	return out
+}
+
+func (e *randomEdits) doc() int64 { return e.docs[e.r.IntN(len(e.docs))] }
+
+// insert adds a document of one to three chunks and returns its id.
+func (e *randomEdits) insert(step int) int64 {
+	texts := make([]string, 1+e.r.IntN(3))
+	for i := range texts {
+		texts[i] = e.text()
+	}
+	id, _ := e.f.addDocument(e.t, fmt.Sprintf("d%d.md", step), e.word(), e.acl(), texts...)
+	e.docs = append(e.docs, id)
+	return id
+}
+
+// change makes change op (1: re-tag several documents in one statement, 2: a title change, 3:
+// a rewrite of a document's chunks, anything else: a deletion) and says what it did.
+func (e *randomEdits) change(op int) string {
+	e.t.Helper()
+	ctx := context.Background()
+	var err error
+	var what string
+	switch op {
+	case 1:
+		what = "re-tag several documents in one statement"
+		_, err = e.f.pool.Exec(ctx, `UPDATE documents SET acl = $2 WHERE id = ANY($1)`, []int64{e.doc(), e.doc()}, e.acl())
+	case 2:
+		what = "title change"
+		_, err = e.f.pool.Exec(ctx, `UPDATE documents SET title = $2 WHERE id = $1`, e.doc(), e.text())
+	case 3:
+		what = "chunk rewrite"
+		_, err = e.f.pool.Exec(ctx, `UPDATE chunks SET text = $2 WHERE document_id = $1`, e.doc(), e.text())
+	default:
+		what = "delete"
+		i := e.r.IntN(len(e.docs))
+		_, err = e.f.pool.Exec(ctx, `DELETE FROM documents WHERE id = $1`, e.docs[i])
+		e.docs = slices.Delete(e.docs, i, i+1)
+	}
+	if err != nil {
+		e.t.Fatalf("%s: %v", what, err)
+	}
+	return what
 }
 
 // TestLexicalQueryUsesTheTagLexemeIndex: the lexical leg's candidates are found through the

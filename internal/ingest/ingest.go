@@ -249,6 +249,7 @@ type run struct {
 	id       int64
 	sourceID int64
 	chunking int
+	deferred bool // the chunking's statistics are deferred (index.DeferStatistics)
 	gen      index.Generation
 	states   map[string]index.DocumentState
 	start    time.Time
@@ -370,6 +371,13 @@ func (r *run) run(ctx context.Context) error {
 		r.states = map[string]index.DocumentState{}
 	}
 
+	if !in.cfg.DryRun {
+		// A first load (an empty chunking nobody reads yet) writes without keeping the
+		// statistics and computes them once at the end: completeStatistics.
+		if r.deferred, err = index.DeferStatistics(ctx, in.db, r.chunking); err != nil {
+			return r.fail(ctx, err)
+		}
+	}
 	stopHeartbeat := r.heartbeat(ctx)
 	err = r.guard(func() error { return r.pipeline(ctx, files) })
 	stopHeartbeat()
@@ -379,6 +387,9 @@ func (r *run) run(ctx context.Context) error {
 	}
 	if !interrupted {
 		if err := r.guard(func() error { return r.prune(ctx) }); err != nil {
+			return r.fail(ctx, err)
+		}
+		if err := r.guard(func() error { return r.completeStatistics(ctx) }); err != nil {
 			return r.fail(ctx, err)
 		}
 		if err := r.guard(func() error { return r.finishGeneration(ctx) }); err != nil {
@@ -529,6 +540,30 @@ func (r *run) finish(ctx context.Context, status, errMsg string) error {
 	defer cancel()
 	return index.FinishRun(ctx, r.db, r.id, status, s.Generation, counts, r.cfg.Source,
 		slices.Concat(s.Failures, s.Refused), errMsg)
+}
+
+// completeStatistics computes the statistics of a chunking whose statistics were deferred
+// (index.DeferStatistics: by this run, or by an earlier one that did not finish), before the
+// generation can be activated. An interrupted or failed run leaves them deferred; the next run
+// of any source writing the chunking completes them.
+func (r *run) completeStatistics(ctx context.Context) error {
+	if r.cfg.DryRun || r.chunking == 0 {
+		return nil
+	}
+	if r.deferred {
+		r.logger.Info("computing the lexical statistics of the new chunking", "chunking", r.chunking)
+	}
+	start := time.Now()
+	done, err := index.CompleteStatistics(ctx, r.db, r.chunking)
+	if err != nil {
+		return err
+	}
+	if done {
+		took := time.Since(start).Round(time.Millisecond)
+		r.summary.Notes = append(r.summary.Notes, fmt.Sprintf("first load of chunking %d: computed its lexical statistics at the end, in %s", r.chunking, took))
+		r.logger.Info("computed the lexical statistics of the new chunking", "chunking", r.chunking, "took", took.String())
+	}
+	return nil
 }
 
 // finishGeneration activates the first generation once the first run over an empty index

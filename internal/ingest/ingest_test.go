@@ -355,6 +355,10 @@ func assertStatsConsistent(t *testing.T, db *dbtest.DB) {
 	if bad != 0 {
 		t.Errorf("%d statistics differ from the chunks", bad)
 	}
+	var deferred int
+	if err := db.Pool.QueryRow(context.Background(), `SELECT count(*) FROM statistics_deferred`).Scan(&deferred); err != nil || deferred != 0 {
+		t.Errorf("%d chunkings still have their statistics deferred after the run (%v)", deferred, err)
+	}
 }
 
 func TestInvalidTagsFailTheirFilesOnly(t *testing.T) {

@@ -42,6 +42,8 @@ var (
 	mixQueries = flag.Int("mix-queries", 100, "BenchmarkScaleMix: SciFact test queries per caller")
 	mixNaive   = flag.Int("mix-naive", 30, "BenchmarkScaleMix: queries per caller for the naive one-statement baseline (seconds each at 1M)")
 	mixOnly    = flag.String("mix-callers", "", "BenchmarkScaleMix: measure only these callers (shares, comma-separated, e.g. 100%,1%; \"none\" for none); default all")
+	mixExact   = flag.Int("mix-exact-below", 0, "BenchmarkScaleMix: the retriever's ExactScanBelow (visible chunks below which the dense leg scans exactly); default the retriever's")
+	mixLexMax  = flag.Int("mix-lexical-max", 0, "BenchmarkScaleMix: the retriever's LexicalMaxCandidates (pass 2 past this many candidates is approximate); default the retriever's")
 	mixJSON    = flag.String("mix-json", "", "BenchmarkScaleMix: also write the figures as JSON to this file (for the plots: go run ./internal/retrieve/plots)")
 )
 
@@ -111,8 +113,8 @@ func BenchmarkScaleMix(b *testing.B) {
 	}
 	env, report := setupMix(b)
 	ctx := context.Background()
-	r := env.retriever(b, retrieve.Config{})
-	exhaustive := env.retriever(b, retrieve.Config{LexicalMaxCandidates: math.MaxInt32})
+	r := env.retriever(b, retrieve.Config{ExactScanBelow: *mixExact, LexicalMaxCandidates: *mixLexMax})
+	exhaustive := env.retriever(b, retrieve.Config{ExactScanBelow: *mixExact, LexicalMaxCandidates: math.MaxInt32})
 	queries := env.queries[:min(*mixQueries, len(env.queries))]
 	report.Load[0] = loadAvg()
 	tr := denseTruth{}
@@ -136,7 +138,7 @@ func BenchmarkScaleMix(b *testing.B) {
 	report.EfSearch = cfg.EfSearch
 	report.HNSW = [2]int{env.gen.HNSWM, env.gen.HNSWEfConstruction}
 	fmt.Print(report.String())
-	if *mixAlternatives {
+	if *mixAlternatives || *mixAlt != "" {
 		fmt.Print(measureAlternatives(ctx, b, env, tr, queries))
 	}
 	if *scaleExplain { // where the slowest retrieval of each caller spent its time
@@ -674,7 +676,11 @@ func loadBuild(ctx context.Context, env *scaleEnv) (map[string]string, error) {
 // HNSW index over halfvec (half the memory; with and without re-ranking by the full vectors)
 // for the unrestricted caller, and a partial HNSW index for the 10% group, each built in
 // the benchmark database (then dropped), against the exact scan of the same caller.
-var mixAlternatives = flag.Bool("mix-alternatives", false, "BenchmarkScaleMix: also build and measure a halfvec HNSW index and a partial HNSW index per group")
+var (
+	mixAlternatives = flag.Bool("mix-alternatives", false, "BenchmarkScaleMix: also build and measure a halfvec HNSW index and a partial HNSW index per group")
+	mixAlt          = flag.String("mix-alt", "", "BenchmarkScaleMix: measure only these alternatives (comma-separated: vector, halfvec, rerank, partial, partialhalf); implies -mix-alternatives")
+	mixPartialEf    = flag.String("mix-partial-ef", "100", "BenchmarkScaleMix: the ef_search values (comma-separated) at which the partial index is measured")
+)
 
 func measureAlternatives(ctx context.Context, b *testing.B, env *scaleEnv, tr denseTruth, queries []string) string {
 	table, err := env.gen.TableIdent()
@@ -696,27 +702,49 @@ func measureAlternatives(ctx context.Context, b *testing.B, env *scaleEnv, tr de
 		b.Fatal(err)
 	}
 	type alt struct {
-		name, create, drop, tag, query string
-		settings                       []string
+		key, name, create, drop, tag, query string
+		settings                            []string
 	}
 	alts := []alt{
-		{name: fmt.Sprintf("vector HNSW %d / %d (the generation's)", m, efc), tag: "group:all",
+		{key: "vector", name: fmt.Sprintf("vector HNSW %d / %d (the generation's)", m, efc), tag: "group:all",
 			query:    `SELECT e.chunk_id, 1 - (e.embedding <=> $1::vector) FROM ` + table + ` e WHERE e.acl && $2 ORDER BY e.embedding <=> $1::vector LIMIT 100`,
 			settings: []string{"SET LOCAL hnsw.ef_search = 100"}},
-		{name: fmt.Sprintf("halfvec HNSW %d / %d", m, efc), tag: "group:all",
+		{key: "halfvec", name: fmt.Sprintf("halfvec HNSW %d / %d", m, efc), tag: "group:all",
 			create:   fmt.Sprintf(`CREATE INDEX bench_halfvec_idx ON %s USING hnsw ((embedding::halfvec(%d)) halfvec_cosine_ops) WITH (m = %d, ef_construction = %d)`, table, dim, m, efc),
 			drop:     `DROP INDEX IF EXISTS bench_halfvec_idx`,
 			query:    fmt.Sprintf(`SELECT e.chunk_id, 1 - (e.embedding::halfvec(%d) <=> $1::halfvec(%d)) FROM %s e WHERE e.acl && $2 ORDER BY e.embedding::halfvec(%d) <=> $1::halfvec(%d) LIMIT 100`, dim, dim, table, dim, dim),
 			settings: []string{"SET LOCAL hnsw.ef_search = 100"}},
-		{name: "halfvec HNSW, 200 re-ranked by the full vectors", tag: "group:all",
+		{key: "rerank", name: "halfvec HNSW, 200 re-ranked by the full vectors", tag: "group:all",
 			query: fmt.Sprintf(`SELECT h.chunk_id, 1 - (h.embedding <=> $1::vector) FROM (SELECT e.chunk_id, e.embedding FROM %s e WHERE e.acl && $2
 				ORDER BY e.embedding::halfvec(%d) <=> $1::halfvec(%d) LIMIT 200) h ORDER BY h.embedding <=> $1::vector LIMIT 100`, table, dim, dim),
 			settings: []string{"SET LOCAL hnsw.ef_search = 200"}},
-		{name: "partial HNSW for group:s10", tag: "group:s10",
-			create:   fmt.Sprintf(`CREATE INDEX bench_partial_idx ON %s USING hnsw (embedding vector_cosine_ops) WITH (m = %d, ef_construction = %d) WHERE acl && '{group:s10}'`, table, m, efc),
-			drop:     `DROP INDEX IF EXISTS bench_partial_idx`,
+	}
+	for i, ef := range strings.Split(*mixPartialEf, ",") {
+		a := alt{key: "partial", name: "partial HNSW for group:s10", tag: "group:s10",
 			query:    `SELECT e.chunk_id, 1 - (e.embedding <=> $1::vector) FROM ` + table + ` e WHERE e.acl && '{group:s10}' AND e.acl && $2 ORDER BY e.embedding <=> $1::vector LIMIT 100`,
-			settings: []string{"SET LOCAL hnsw.ef_search = 100", "SET LOCAL enable_seqscan = off", "SET LOCAL enable_bitmapscan = off"}},
+			settings: []string{"SET LOCAL hnsw.ef_search = " + strings.TrimSpace(ef), "SET LOCAL enable_seqscan = off", "SET LOCAL enable_bitmapscan = off"}}
+		if i == 0 { // built once, measured at each ef_search
+			a.create = fmt.Sprintf(`CREATE INDEX bench_partial_idx ON %s USING hnsw (embedding vector_cosine_ops) WITH (m = %d, ef_construction = %d) WHERE acl && '{group:s10}'`, table, m, efc)
+			a.drop = `DROP INDEX IF EXISTS bench_partial_idx`
+		}
+		alts = append(alts, a)
+	}
+	// The same group's graph over half-precision vectors (half the memory the walk reads), its
+	// nearest 200 re-ranked by the full vectors.
+	for i, ef := range strings.Split(*mixPartialEf, ",") {
+		a := alt{key: "partialhalf", name: "partial halfvec HNSW for group:s10, 200 re-ranked by the full vectors", tag: "group:s10",
+			query: fmt.Sprintf(`SELECT h.chunk_id, 1 - (h.embedding <=> $1::vector) FROM (SELECT e.chunk_id, e.embedding FROM %s e
+				WHERE e.acl && '{group:s10}' AND e.acl && $2 ORDER BY e.embedding::halfvec(%d) <=> $1::halfvec(%d) LIMIT 200) h
+				ORDER BY h.embedding <=> $1::vector LIMIT 100`, table, dim, dim),
+			settings: []string{"SET LOCAL hnsw.ef_search = " + strings.TrimSpace(ef), "SET LOCAL enable_seqscan = off", "SET LOCAL enable_bitmapscan = off"}}
+		if i == 0 {
+			a.create = fmt.Sprintf(`CREATE INDEX bench_partial_half_idx ON %s USING hnsw ((embedding::halfvec(%d)) halfvec_cosine_ops) WITH (m = %d, ef_construction = %d) WHERE acl && '{group:s10}'`, table, dim, m, efc)
+			a.drop = `DROP INDEX IF EXISTS bench_partial_half_idx`
+		}
+		alts = append(alts, a)
+	}
+	if *mixAlt != "" {
+		alts = slices.DeleteFunc(alts, func(a alt) bool { return !slices.Contains(strings.Split(*mixAlt, ","), a.key) })
 	}
 	var drops []string
 	defer func() {
@@ -741,8 +769,11 @@ func measureAlternatives(ctx context.Context, b *testing.B, env *scaleEnv, tr de
 				b.Fatal(err)
 			}
 			sizeMB = float64(n) / (1 << 20)
-			built[a.tag] = [2]float64{buildS, sizeMB}
-		} else if v, ok := built[a.tag]; ok && strings.HasPrefix(a.name, "halfvec") {
+			built[a.key] = [2]float64{buildS, sizeMB}
+			if a.key == "halfvec" {
+				built["rerank"] = built[a.key] // the re-ranking reads the same index
+			}
+		} else if v, ok := built[a.key]; ok {
 			buildS, sizeMB = v[0], v[1]
 		}
 		var lat []time.Duration
