@@ -15,7 +15,8 @@
 #                 of the cluster streaming from it through a replication slot, on port
 #                 DOCENT_DB_REPLICA_PORT (default: the cluster's port + 1). Prints
 #                 DOCENT_DATABASE_READ_URLS=postgres://... on stdout.
-#   replica-down  Stop the hot standby (its data and slot are kept: it catches up when started).
+#   replica-down  Stop the hot standby (its data and slot are kept: it catches up when started;
+#                 after more than max_slot_wal_keep_size of WAL it is copied again instead).
 #   pgbouncer     Start the private cluster (as up) and Debian's PgBouncer in front of it, in
 #                 transaction pooling mode, on port DOCENT_PGBOUNCER_PORT (default: the
 #                 cluster's port + 2). Prints DOCENT_PGBOUNCER_URL=postgres://... on stdout.
@@ -25,7 +26,8 @@
 #                 its own data directory (.data/test-replica), replication slot and port
 #                 DOCENT_DB_TEST_REPLICA_PORT (default: the cluster's port + 3). Needs the
 #                 cluster running. Prints DOCENT_TEST_REPLICA_URL=postgres://... on stdout.
-#   test-replica-down    Stop it (it catches up through its slot when started again).
+#   test-replica-down    Stop it (it catches up through its slot when started again, or is copied
+#                        again when its slot was given up).
 #   test-replica-pause   Pause its WAL replay (it keeps receiving, stops applying: it lags).
 #   test-replica-resume  Resume its WAL replay.
 #
