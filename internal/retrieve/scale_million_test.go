@@ -680,6 +680,7 @@ var (
 	mixAlternatives = flag.Bool("mix-alternatives", false, "BenchmarkScaleMix: also build and measure a halfvec HNSW index and a partial HNSW index per group")
 	mixAlt          = flag.String("mix-alt", "", "BenchmarkScaleMix: measure only these alternatives (comma-separated: vector, halfvec, rerank, partial, partialhalf); implies -mix-alternatives")
 	mixPartialEf    = flag.String("mix-partial-ef", "100", "BenchmarkScaleMix: the ef_search values (comma-separated) at which the partial index is measured")
+	mixPartialGraph = flag.String("mix-partial-graph", "", "BenchmarkScaleMix: the partial index's m/ef_construction (e.g. 32/256); default the generation's")
 )
 
 func measureAlternatives(ctx context.Context, b *testing.B, env *scaleEnv, tr denseTruth, queries []string) string {
@@ -693,6 +694,12 @@ func measureAlternatives(ctx context.Context, b *testing.B, env *scaleEnv, tr de
 	}
 	dim := env.gen.Dimension
 	m, efc := env.gen.HNSWM, env.gen.HNSWEfConstruction
+	pm, pefc := m, efc
+	if *mixPartialGraph != "" {
+		if _, err := fmt.Sscanf(*mixPartialGraph, "%d/%d", &pm, &pefc); err != nil {
+			b.Fatalf("-mix-partial-graph %q: want m/ef_construction, e.g. 32/256", *mixPartialGraph)
+		}
+	}
 	var out strings.Builder
 	fmt.Fprintf(&out, "\nAlternatives (%d chunks, %d queries; built here, then dropped)\n\n| index | build s | size MB | caller | query | recall@10 mean | p50 ms | p99 ms | load before / after |\n|---|---:|---:|---|---|---:|---:|---:|---|\n",
 		env.chunks, len(queries))
@@ -720,11 +727,11 @@ func measureAlternatives(ctx context.Context, b *testing.B, env *scaleEnv, tr de
 			settings: []string{"SET LOCAL hnsw.ef_search = 200"}},
 	}
 	for i, ef := range strings.Split(*mixPartialEf, ",") {
-		a := alt{key: "partial", name: "partial HNSW for group:s10", tag: "group:s10",
+		a := alt{key: "partial", name: fmt.Sprintf("partial HNSW %d / %d for group:s10", pm, pefc), tag: "group:s10",
 			query:    `SELECT e.chunk_id, 1 - (e.embedding <=> $1::vector) FROM ` + table + ` e WHERE e.acl && '{group:s10}' AND e.acl && $2 ORDER BY e.embedding <=> $1::vector LIMIT 100`,
 			settings: []string{"SET LOCAL hnsw.ef_search = " + strings.TrimSpace(ef), "SET LOCAL enable_seqscan = off", "SET LOCAL enable_bitmapscan = off"}}
 		if i == 0 { // built once, measured at each ef_search
-			a.create = fmt.Sprintf(`CREATE INDEX bench_partial_idx ON %s USING hnsw (embedding vector_cosine_ops) WITH (m = %d, ef_construction = %d) WHERE acl && '{group:s10}'`, table, m, efc)
+			a.create = fmt.Sprintf(`CREATE INDEX bench_partial_idx ON %s USING hnsw (embedding vector_cosine_ops) WITH (m = %d, ef_construction = %d) WHERE acl && '{group:s10}'`, table, pm, pefc)
 			a.drop = `DROP INDEX IF EXISTS bench_partial_idx`
 		}
 		alts = append(alts, a)
