@@ -75,3 +75,29 @@ func TestURLPrefixFlag(t *testing.T) {
 		t.Errorf("url %q", u)
 	}
 }
+
+// DOCENT_TAG_GRAPHS must be a count; a wrong one is refused by every command that builds
+// graphs, before connecting.
+func TestTagGraphsSettingIsChecked(t *testing.T) {
+	t.Parallel()
+	dir := t.TempDir()
+	for _, v := range []string{"many", "-1", "1001", "1.5"} {
+		for _, args := range [][]string{{"run", dir}, {"reindex"}, {"activate", "2"}} {
+			code, _, stderr := runIngestEnv(t, map[string]string{"DOCENT_DATABASE_URL": "postgres://docent@127.0.0.1:1/none", "DOCENT_TAG_GRAPHS": v}, args...)
+			if code != exitUsage || !strings.Contains(stderr, "DOCENT_TAG_GRAPHS: "+`"`+v+`" is not a number from 0 to 1000`) || strings.Contains(stderr, "127.0.0.1:1") {
+				t.Errorf("DOCENT_TAG_GRAPHS=%s, %v: exit %d, stderr %q", v, args, code, stderr)
+			}
+		}
+	}
+	for v, want := range map[string]int{"": 16, "16": 16, "0": -1, " 3 ": 3} {
+		opt, err := tagIndexes(func(k string) string {
+			if k == "DOCENT_TAG_GRAPHS" {
+				return v
+			}
+			return ""
+		})
+		if err != nil || opt.MaxTags != want {
+			t.Errorf("DOCENT_TAG_GRAPHS=%q: MaxTags %d, %v; want %d", v, opt.MaxTags, err, want)
+		}
+	}
+}

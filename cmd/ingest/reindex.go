@@ -114,6 +114,10 @@ running, 130 interrupted (run again to resume), 2 usage error, 1 fatal error.`)
 		fmt.Fprintf(e.stderr, "ingest reindex: %v\n", err)
 		return exitUsage
 	}
+	if cfg.TagIndexes, err = tagIndexes(e.getenv); err != nil {
+		fmt.Fprintf(e.stderr, "ingest reindex: %v\n", err)
+		return exitUsage
+	}
 	pool, code := openChecked(ctx, "reindex", *dbURL, e)
 	if pool == nil {
 		return code
@@ -172,6 +176,10 @@ switch is atomic; servers follow within seconds.`)
 		return exitUsage
 	}
 	if cfg.Extract, err = extractConfig(e.getenv); err != nil {
+		fmt.Fprintf(e.stderr, "ingest activate: %v\n", err)
+		return exitUsage
+	}
+	if cfg.TagIndexes, err = tagIndexes(e.getenv); err != nil {
 		fmt.Fprintf(e.stderr, "ingest activate: %v\n", err)
 		return exitUsage
 	}

@@ -106,6 +106,10 @@ func runRun(ctx context.Context, args []string, e env) int {
 	if err != nil {
 		return usageErr("%v", err)
 	}
+	tagGraphs, err := tagIndexes(e.getenv)
+	if err != nil {
+		return usageErr("%v", err)
+	}
 	if embedder != "" {
 		e.getenv = overrideEnv(e.getenv, config.Embedder, embedder)
 	}
@@ -140,7 +144,7 @@ func runRun(ctx context.Context, args []string, e env) int {
 	cfg := ingest.Config{
 		Source: source, Roots: fs.Args(), ACL: tags, Include: include, Exclude: exclude, URLPrefix: urlPrefix,
 		MaxFileSize: limit, Concurrency: concurrency, Prune: prune, DryRun: dryRun,
-		TextSearchConfig: config.Lookup(e.getenv, config.TextSearch), Extract: extractCfg,
+		TextSearchConfig: config.Lookup(e.getenv, config.TextSearch), Extract: extractCfg, TagIndexes: tagGraphs,
 		Chunking: chunk.Config{TargetTokens: target, MaxTokens: maxTokens},
 		Args:     append([]string{"ingest", "run"}, args...), Progress: progress.update,
 	}
@@ -221,6 +225,15 @@ func sourceName(path string) string {
 
 // extractConfig returns the extraction budget of each file from the environment
 // (DOCENT_EXTRACT_*, DOCENT_PDF_*).
+// tagIndexes reads DOCENT_TAG_GRAPHS into the options of the large tags' graphs.
+func tagIndexes(getenv func(string) string) (index.TagIndexOptions, error) {
+	n, err := config.TagGraphsMax(getenv)
+	if n == 0 {
+		n = -1 // none (the options' zero value is the default)
+	}
+	return index.TagIndexOptions{MaxTags: n}, err
+}
+
 func extractConfig(getenv func(string) string) (extract.Config, error) {
 	b, err := config.ReadExtractBudget(getenv)
 	if err != nil {

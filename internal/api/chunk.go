@@ -3,11 +3,13 @@ package api
 import (
 	"errors"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 
 	"github.com/labstack/echo/v4"
 
+	"github.com/docent-rag/docent/internal/ask"
 	"github.com/docent-rag/docent/internal/index"
 )
 
@@ -61,16 +63,27 @@ func (s *Server) chunk(c echo.Context) error {
 		}
 		around = n
 	}
+	// The trace records the chunks shown (a trace reader sees it only if it may read them
+	// all), not the id asked for: that may be one the caller cannot see.
+	tr := s.startTrace(c, "/v1/chunks", ask.NewCaller(principalOf(c)), "")
+	defer s.finishTrace(tr)
 	id, err := strconv.ParseInt(c.Param("id"), 10, 64)
 	if err != nil || id <= 0 {
+		tr.Fail(errNoSuchChunk)
 		return errNoSuchChunk
 	}
 	p, err := index.ChunkPassage(c.Request().Context(), s.db, id, around, principalOf(c).Principals)
 	if errors.Is(err, index.ErrNotFound) {
+		tr.Fail(errNoSuchChunk)
 		return errNoSuchChunk
 	}
 	if err != nil {
+		tr.Fail(err)
 		return err
+	}
+	tr.Involve(p.Chunk.ID)
+	for _, ch := range slices.Concat(p.Before, p.After) {
+		tr.Involve(ch.ID)
 	}
 	resp := ChunkResponse{Chunk: passageChunk(p.Chunk, p.PageUnit), Before: passageChunks(p.Before, p.PageUnit),
 		After: passageChunks(p.After, p.PageUnit),

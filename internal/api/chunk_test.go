@@ -5,8 +5,12 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"slices"
 	"strings"
 	"testing"
+	"time"
+
+	"github.com/jackc/pgx/v5"
 
 	"github.com/docent-rag/docent/internal/api"
 )
@@ -175,5 +179,52 @@ func TestChunkPassage(t *testing.T) {
 	// And the hidden chunk itself is 404 for the engineer.
 	if status, body := e.get(fmt.Sprintf("/v1/chunks/%d", next), e.keys["eng"]); status != http.StatusNotFound || string(body) != string(hidden) {
 		t.Errorf("the re-tagged chunk: %d %s", status, body)
+	}
+}
+
+// TestChunkViewsAreTraced: every GET /v1/chunks/{id} writes a trace, as every request does;
+// it involves the chunks shown (so that only a reader who may see them all reads it) and
+// never the id of a chunk the caller was refused.
+func TestChunkViewsAreTraced(t *testing.T) {
+	t.Parallel()
+	e := newEnv(t, options{})
+	ctx := context.Background()
+	mid := e.chunkID("handbook/employee-handbook-2026.pdf", 2)
+	salary := e.chunkID("hr/salary-bands.md", 0)
+	if status, body := e.get(fmt.Sprintf("/v1/chunks/%d?around=1", mid), e.keys["eng"]); status != http.StatusOK {
+		t.Fatalf("visible chunk: %d %s", status, body)
+	}
+	if status, body := e.get(fmt.Sprintf("/v1/chunks/%d", salary), e.keys["eng"]); status != http.StatusNotFound {
+		t.Fatalf("hidden chunk: %d %s", status, body)
+	}
+	type row struct {
+		outcome, errText string
+		involved         []int64
+	}
+	var rows []row
+	deadline := time.Now().Add(10 * time.Second)
+	for len(rows) < 2 && time.Now().Before(deadline) {
+		time.Sleep(20 * time.Millisecond)
+		r, err := e.db.Pool.Query(ctx, `SELECT outcome, coalesce(error, ''), coalesce(involved_chunk_ids, '{}') FROM answer_traces WHERE route = '/v1/chunks' ORDER BY outcome`)
+		if err != nil {
+			t.Fatal(err)
+		}
+		rows, err = pgx.CollectRows(r, func(cr pgx.CollectableRow) (row, error) {
+			var x row
+			err := cr.Scan(&x.outcome, &x.errText, &x.involved)
+			return x, err
+		})
+		if err != nil {
+			t.Fatal(err)
+		}
+	}
+	if len(rows) != 2 {
+		t.Fatalf("%d traces of /v1/chunks, want 2", len(rows))
+	}
+	if rows[0].outcome != "answered" || !slices.Contains(rows[0].involved, mid) || len(rows[0].involved) != 3 {
+		t.Errorf("the shown passage's trace: %+v; want answered, involving chunk %d and its two neighbours", rows[0], mid)
+	}
+	if rows[1].outcome != "error" || !strings.Contains(rows[1].errText, "no such chunk") || len(rows[1].involved) != 0 {
+		t.Errorf("the refused chunk's trace: %+v; want an error involving nothing", rows[1])
 	}
 }

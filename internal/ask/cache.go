@@ -63,7 +63,7 @@ func (s *Service) fromCache(key string, tr *Trace, sink Sink) (*Answer, bool) {
 	a.Cached, a.Timings, a.Usage = true, Timings{Total: tr.elapsed()}, answer.Usage{} // no model call
 	tr.Outcome, tr.PromptVersion, tr.Model = a.outcome(), a.PromptVersion, a.Model
 	tr.cacheHit = true
-	tr.involve(hit.involved...)
+	tr.Involve(hit.involved...)
 	tr.cite(a.Citations)
 	if err := sink.Sources(a.Sources); err == nil && a.Text != "" && !a.Refused {
 		sink.Delta(a.Text)

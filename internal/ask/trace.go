@@ -69,9 +69,9 @@ func (t *Trace) Fail(err error) {
 // elapsed is the time since the trace started.
 func (t *Trace) elapsed() time.Duration { return time.Since(t.start) }
 
-// involve adds chunks to those the trace involves (index.Trace.Involved): a reader is shown
+// Involve adds chunks to those the trace involves (index.Trace.Involved): a reader is shown
 // the trace's content only when it may read every one of them.
-func (t *Trace) involve(ids ...int64) {
+func (t *Trace) Involve(ids ...int64) {
 	t.Involved = append(t.Involved, ids...)
 }
 
@@ -117,14 +117,14 @@ func (t *Trace) retrieval(res *retrieve.Result) {
 	// context: what the reader would be shown was drawn from all of them.
 	for _, hits := range [][]retrieve.Hit{res.Lexical, res.Dense, res.Ranked} {
 		for _, h := range hits {
-			t.involve(h.ChunkID)
+			t.Involve(h.ChunkID)
 		}
 	}
 	tokens := 0
 	for _, it := range res.Evidence {
 		t.ChunkIDs = append(t.ChunkIDs, it.ChunkID)
-		t.involve(it.ChunkID)
-		t.involve(it.ChunkIDs...)
+		t.Involve(it.ChunkID)
+		t.Involve(it.ChunkIDs...)
 		tokens += it.Tokens
 	}
 	t.ContextTokens = tokens
@@ -161,7 +161,7 @@ func (t *Trace) answer(r *answer.Result, a *Answer) {
 	t.PromptVersion, t.Model, t.Fallback = r.PromptVersion, r.Model, r.Fallback
 	t.Outcome, t.Reason = a.outcome(), a.Reason
 	for _, ct := range r.Citations {
-		t.involve(ct.ChunkID)
+		t.Involve(ct.ChunkID)
 	}
 	t.cite(a.Citations)
 	t.Usage, _ = json.Marshal(r.Usage)

@@ -62,6 +62,7 @@ const (
 	ReindexEval      = "DOCENT_REINDEX_EVAL"
 	ChunkTarget      = "DOCENT_CHUNK_TARGET_TOKENS"
 	ChunkMax         = "DOCENT_CHUNK_MAX_TOKENS"
+	TagGraphs        = "DOCENT_TAG_GRAPHS"
 	Reranker         = "DOCENT_RERANKER"
 	RerankerURL      = "DOCENT_RERANKER_URL"
 	RerankerModel    = "DOCENT_RERANKER_MODEL"
@@ -143,6 +144,7 @@ func Vars() []Var {
 		{OCRLanguages, "eng", "Tesseract's languages for OCR, joined by `+` (e.g. `eng+fra`); each must be installed (Debian: tesseract-ocr-<lang>).", "ingest"},
 		{OCRMaxPages, "500", "How many pages one ingest run may recognise (OCR); the documents left over are stored with the pages they have and redone by the next run.", "ingest"},
 		{OCRPageTimeout, "60s", "How long rendering and recognising one page may take before the page is left without text (`ocr_failed`).", "ingest"},
+		{TagGraphs, "16", "How many large permission tags of an index generation get an HNSW graph of their own (tags carried by 20,000 chunks up to a quarter of the corpus, the largest first), which serves the callers who see such a group (docs/retrieval.md, \"Dense leg\"). `0`: none.", "ingest"},
 		{ReindexEval, "", "Default evaluation gate of `ingest reindex` and `ingest activate`: a folder of your own queries and relevance judgments in the BEIR layout (`queries.jsonl`, `qrels/test.tsv`). Empty: no gate unless --eval is given.", "ingest"},
 		{EvalData, "../shared/data", "Folder of the evaluation data (SciFact, PDFs, ClapNQ, go.dev docs) that tests and benchmarks read.", "tests"},
 		{Reranker, "none",
@@ -244,6 +246,17 @@ func ChunkConfig(getenv func(string) string) (target, maxTokens int, err error) 
 		return 0, 0, fmt.Errorf("%s: %q is not a number", ChunkMax, Lookup(getenv, ChunkMax))
 	}
 	return target, maxTokens, nil
+}
+
+// TagGraphsMax reads DOCENT_TAG_GRAPHS: how many large tags of a generation get a graph of
+// their own; 0 for none.
+func TagGraphsMax(getenv func(string) string) (int, error) {
+	v := strings.TrimSpace(Lookup(getenv, TagGraphs))
+	n, err := strconv.Atoi(v)
+	if err != nil || n < 0 || n > 1000 {
+		return 0, fmt.Errorf("%s: %q is not a number from 0 to 1000", TagGraphs, v)
+	}
+	return n, nil
 }
 
 // ExtractBudget is what the extraction of one file may cost (DOCENT_EXTRACT_TIMEOUT and

@@ -14,6 +14,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"runtime"
 	"slices"
 	"strconv"
 	"strings"
@@ -702,5 +703,35 @@ func TestOCRAttachments(t *testing.T) {
 	}
 	if len(doc.Parts) != 1 || !strings.Contains(doc.Parts[0].Text, "Friday") || !doc.Parts[0].Blocks[0].OCR || doc.OCR.Pending != "" {
 		t.Errorf("mode all: parts %+v, OCR %+v: want the image recognised", doc.Parts, doc.OCR)
+	}
+}
+
+// TestToolLimitsHoldFromItsFirstInstruction: a tool runs under its limits from the start,
+// not from some moment after it has begun (a program that reads its input at once would
+// otherwise read it unbounded).
+func TestToolLimitsHoldFromItsFirstInstruction(t *testing.T) {
+	if runtime.GOOS != "linux" {
+		t.Skip("resource limits are Linux's here")
+	}
+	t.Parallel()
+	limits := toolLimits{memory: 512 << 20, fileSize: 3 << 20, output: 64 << 10}
+	for i := range 40 {
+		out, err := runTool(t.Context(), limits, "cat", "/proc/self/limits")
+		if err != nil {
+			t.Fatal(err)
+		}
+		for line := range strings.Lines(string(out)) {
+			for name, want := range map[string]string{
+				"Max address space":  strconv.FormatInt(limits.memory, 10),
+				"Max file size":      strconv.FormatInt(limits.fileSize, 10),
+				"Max core file size": "0",
+			} {
+				if rest, ok := strings.CutPrefix(line, name); ok {
+					if f := strings.Fields(rest); len(f) < 2 || f[0] != want || f[1] != want {
+						t.Fatalf("run %d: %s %q, want %s (soft and hard)", i, name, strings.TrimSpace(rest), want)
+					}
+				}
+			}
+		}
 	}
 }

@@ -28,11 +28,18 @@ var errIsolation = errors.New("no network namespace")
 var errToolOutput = errors.New("output over its limit")
 
 // runTool runs program with args until ctx is done, under limits, and returns its standard
-// output. The program runs in its own process group with a minimal environment (one
+// output. The program runs under its limits from its start (toolCommand), in its own process group with a minimal environment (one
 // thread for Tesseract's OpenMP: the children already use the cores), dies with this
 // process, and its group is killed when ctx is done or its output passes the limit.
 func runTool(ctx context.Context, limits toolLimits, program string, args ...string) ([]byte, error) {
-	cmd := exec.Command(program, args...)
+	path, err := exec.LookPath(program)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", program, err)
+	}
+	cmd, err := toolCommand(limits, path, args...)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", program, err)
+	}
 	cmd.Env = append(toolEnviron(), limits.env...)
 	stdout := &cappedBuffer{max: limits.output + 1}
 	stderr := &cappedBuffer{max: 4 << 10}
@@ -48,16 +55,8 @@ func runTool(ctx context.Context, limits toolLimits, program string, args ...str
 		}
 		return nil, fmt.Errorf("%s: %w", program, err)
 	}
-	// The limits apply from here: the program has just been loaded and has read nothing
-	// yet (setting them before the start would need them on this process too).
-	if err := limitTool(cmd.Process.Pid, limits); err != nil {
-		_ = childKill(cmd)
-		_ = cmd.Wait()
-		return nil, err
-	}
 	done := make(chan error, 1)
 	go func() { done <- cmd.Wait() }()
-	var err error
 	select {
 	case err = <-done:
 	case <-ctx.Done():

@@ -2,9 +2,15 @@
 
 package extract
 
-import "os"
+import (
+	"os"
+	"os/exec"
+)
 
 var environ = os.Environ
 
-// limitTool sets no limit outside Linux: only the time limit protects the child.
-func limitTool(int, toolLimits) error { return nil }
+// toolCommand runs path without limits outside Linux: only the time limit protects the
+// child.
+func toolCommand(_ toolLimits, path string, args ...string) (*exec.Cmd, error) {
+	return exec.Command(path, args...), nil
+}

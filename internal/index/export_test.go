@@ -7,3 +7,6 @@ func (l *SourceLock) Abandon() {
 	_ = l.conn.Conn().Close(context.Background())
 	l.conn.Release()
 }
+
+// TagLiteral exposes tagLiteral to the tests.
+func TagLiteral(tag string) (string, error) { return tagLiteral(tag) }

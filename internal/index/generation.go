@@ -212,18 +212,28 @@ func BuildVectorIndex(ctx context.Context, db DBTX, id int) error {
 			FROM index_generations g WHERE g.id = $1`, id).Scan(&dim, &m, &vectors); err != nil {
 			return fmt.Errorf("build vector index of generation %d: %w", id, err)
 		}
-		var current int64 // kB
-		if err := tx.QueryRow(ctx, `SELECT setting::bigint FROM pg_settings WHERE name = 'maintenance_work_mem'`).Scan(&current); err != nil {
-			return fmt.Errorf("build vector index of generation %d: read maintenance_work_mem: %w", id, err)
-		}
-		if need := VectorIndexMemory(vectors, dim, m) >> 10; need > current {
-			// SET cannot take a bind parameter; need is an integer computed here.
-			if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL maintenance_work_mem = '%dkB'", need)); err != nil {
-				return fmt.Errorf("build vector index of generation %d: set maintenance_work_mem: %w", id, err)
-			}
+		if err := raiseBuildMemory(ctx, tx, vectors, dim, m); err != nil {
+			return fmt.Errorf("build vector index of generation %d: %w", id, err)
 		}
 		return buildVectorIndex(ctx, tx, id)
 	})
+}
+
+// raiseBuildMemory raises maintenance_work_mem for the rest of transaction tx (SET LOCAL) to
+// what the HNSW graph of vectors vectors needs (VectorIndexMemory), never below the server's
+// setting.
+func raiseBuildMemory(ctx context.Context, tx pgx.Tx, vectors int64, dim, m int) error {
+	var current int64 // kB
+	if err := tx.QueryRow(ctx, `SELECT setting::bigint FROM pg_settings WHERE name = 'maintenance_work_mem'`).Scan(&current); err != nil {
+		return fmt.Errorf("read maintenance_work_mem: %w", err)
+	}
+	if need := VectorIndexMemory(vectors, dim, m) >> 10; need > current {
+		// SET cannot take a bind parameter; need is an integer computed here.
+		if _, err := tx.Exec(ctx, fmt.Sprintf("SET LOCAL maintenance_work_mem = '%dkB'", need)); err != nil {
+			return fmt.Errorf("set maintenance_work_mem: %w", err)
+		}
+	}
+	return nil
 }
 
 func buildVectorIndex(ctx context.Context, db DBTX, id int) error {

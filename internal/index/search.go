@@ -351,23 +351,6 @@ func join(qs []TSQuery, op string) TSQuery {
 	return TSQuery("(" + strings.Join(parts, op) + ")")
 }
 
-// VisibleChunks estimates how many chunks of the chunking the principals can see: the sum of
-// the per-tag counts, which overcounts chunks carrying several of the caller's tags, capped
-// at the corpus size, which it also returns. It is only used to choose a query plan and is
-// never shown.
-func VisibleChunks(ctx context.Context, db DBTX, chunkingID int, principals []string) (visible, total int64, err error) {
-	err = db.QueryRow(ctx, `
-		WITH t AS (SELECT coalesce((SELECT chunk_count FROM corpus_stats WHERE chunking_id = $1), 0) AS total)
-		SELECT least(coalesce((SELECT sum(chunk_count) FROM acl_stats WHERE chunking_id = $1 AND tag = ANY($2)), 0), t.total)::bigint,
-		       t.total
-		FROM t`,
-		chunkingID, principals).Scan(&visible, &total)
-	if err != nil {
-		return 0, 0, fmt.Errorf("visible chunks: %w", err)
-	}
-	return visible, total, nil
-}
-
 // VectorPlan is how the dense leg searches.
 type VectorPlan int
 
@@ -395,6 +378,10 @@ type VectorQuery struct {
 	// kept (at least Limit): with an iterative scan, asking for more rows makes it walk on,
 	// so the rows it returns first come from a wider search (higher recall).
 	Candidates int
+	// Tag, when not empty, restricts the search to the rows carrying it, with the predicate of
+	// the tag's own graph (BuildTagVectorIndexes) written as a literal, so that the planner
+	// can walk that graph. The caller's Principals filter the rows as always.
+	Tag string
 }
 
 // Nearest returns the visible chunks nearest to the vector, nearest first, with their
@@ -451,6 +438,14 @@ func (q VectorQuery) run(ctx context.Context, db Beginner, prefix string, read f
 	sourceFilter := `AND (cardinality($4::text[]) = 0 OR e.chunk_id IN (
 		SELECT c.id FROM chunks c JOIN documents d ON d.id = c.document_id JOIN sources s ON s.id = d.source_id
 		WHERE s.name = ANY($4)))`
+	tagFilter := ""
+	if q.Tag != "" {
+		lit, err := tagLiteral(q.Tag)
+		if err != nil {
+			return err
+		}
+		tagFilter = `AND e.acl && ARRAY[` + lit + `]::text[] `
+	}
 	var settings []string
 	scan := q.Limit // rows the inner scan takes
 	order := `e.embedding ` + op + ` $1`
@@ -477,7 +472,7 @@ func (q VectorQuery) run(ctx context.Context, db Beginner, prefix string, read f
 	query := prefix + `WITH nn AS MATERIALIZED (
 			SELECT e.chunk_id, e.embedding ` + op + ` $1 AS distance
 			FROM ` + table + ` e
-			WHERE e.acl && $2 ` + sourceFilter + `
+			WHERE e.acl && $2 ` + tagFilter + sourceFilter + `
 			ORDER BY ` + order + ` LIMIT $3
 		)
 		SELECT nn.chunk_id, c.document_id, nn.distance FROM nn JOIN chunks c ON c.id = nn.chunk_id

@@ -84,6 +84,10 @@ type Config struct {
 	// IndexFrom is the corpus size (chunks) from which the generation has an HNSW index;
 	// smaller corpora are scanned exactly. Default index.SmallCorpusChunks.
 	IndexFrom int64
+	// TagIndexes chooses the large tags whose chunks get an HNSW graph of their own once the
+	// generation has its shared one (index.BuildTagVectorIndexes); the zero value takes the
+	// defaults.
+	TagIndexes index.TagIndexOptions
 }
 
 // SourceOptions are the settings of a source's run that a rechunking reindex repeats,
@@ -586,7 +590,9 @@ func (r *run) finishGeneration(ctx context.Context) error {
 		r.summary.Notes = append(r.summary.Notes, fmt.Sprintf("activated generation %d without a vector index: below %d chunks queries scan the vectors exactly; the run that passes it builds the index",
 			r.gen.ID, r.cfg.IndexFrom))
 		return nil
-	case r.gen.IndexBuiltAt != nil || chunks < r.cfg.IndexFrom:
+	case r.gen.IndexBuiltAt != nil:
+		return r.buildTagIndexes(ctx)
+	case chunks < r.cfg.IndexFrom:
 		return nil
 	}
 	start := time.Now()
@@ -594,6 +600,9 @@ func (r *run) finishGeneration(ctx context.Context) error {
 		return err
 	}
 	took := time.Since(start).Round(time.Millisecond)
+	if err := r.buildTagIndexes(ctx); err != nil {
+		return err
+	}
 	if r.gen.Status == index.StatusBuilding {
 		if err := index.Activate(ctx, r.db, r.gen.ID); err != nil {
 			return err
@@ -605,6 +614,24 @@ func (r *run) finishGeneration(ctx context.Context) error {
 	r.summary.Notes = append(r.summary.Notes, fmt.Sprintf("the corpus passed %d chunks: built the vector index of generation %d in %s", r.cfg.IndexFrom, r.gen.ID, took))
 	r.logger.Info("built the vector index of the grown corpus", "generation", r.gen.ID, "chunks", chunks, "index_build", took.String())
 	return nil
+}
+
+// buildTagIndexes builds the graphs of the generation's large tags that it does not have yet
+// (index.BuildTagVectorIndexes): after the shared graph's build, and on a later run whose
+// documents took a tag past the threshold.
+func (r *run) buildTagIndexes(ctx context.Context) error {
+	built, err := index.BuildTagVectorIndexes(ctx, r.db, r.gen.ID, r.cfg.TagIndexes, func(t index.TagVectorIndex, done bool) {
+		if done {
+			r.logger.Info("built the vector index of a large tag", "generation", r.gen.ID, "tag", t.Tag, "chunks", t.Chunks, "took", t.Took.Round(time.Millisecond).String())
+			return
+		}
+		r.logger.Info("building the vector index of a large tag", "generation", r.gen.ID, "tag", t.Tag, "chunks", t.Chunks)
+	})
+	for _, t := range built {
+		r.summary.Notes = append(r.summary.Notes, fmt.Sprintf("built the vector index of tag %q (%d chunks) of generation %d in %s",
+			t.Tag, t.Chunks, r.gen.ID, t.Took.Round(time.Millisecond)))
+	}
+	return err
 }
 
 // prune deletes the source's documents whose files are gone. It refuses when the walk found

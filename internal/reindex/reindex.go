@@ -42,6 +42,9 @@ type Config struct {
 	// HNSWM and HNSWEfConstruction are the new generation's HNSW build parameters; 0 takes
 	// index.DefaultHNSWM and DefaultHNSWEfConstruction.
 	HNSWM, HNSWEfConstruction int
+	// TagIndexes chooses the large tags whose chunks get an HNSW graph of their own in the
+	// new generation (index.BuildTagVectorIndexes); the zero value takes the defaults.
+	TagIndexes index.TagIndexOptions
 	// BatchSize is how many chunks are embedded and written per transaction; default 256.
 	BatchSize int
 	// Rechunk, when set, splits the documents again with new chunking settings (read from
@@ -322,7 +325,7 @@ func build(ctx context.Context, pool *pgxpool.Pool, cfg Config, g index.Generati
 
 	cfg.Progress(Progress{Phase: "index", Done: res.Chunks, Total: res.Chunks, Building: g.ID})
 	t := time.Now()
-	if err := buildIndex(ctx, pool, g, res.Chunks); err != nil {
+	if err := buildIndex(ctx, pool, cfg, g, logger); err != nil {
 		return err
 	}
 	res.IndexBuild = time.Since(t)
@@ -433,12 +436,8 @@ func Activate(ctx context.Context, pool *pgxpool.Pool, id int, cfg Config, logge
 		if _, err := embedMissing(ctx, pool, cfg.Embedder, g, cfg.BatchSize, 0, cfg.Progress); err != nil {
 			return nil, err
 		}
-		chunks, _, err := index.Coverage(ctx, pool, g)
-		if err != nil {
-			return nil, err
-		}
 		t := time.Now()
-		if err := buildIndex(ctx, pool, g, chunks); err != nil {
+		if err := buildIndex(ctx, pool, cfg, g, logger); err != nil {
 			return nil, err
 		}
 		res.IndexBuild = time.Since(t)
@@ -560,30 +559,18 @@ func embedPass(ctx context.Context, db dbtx, emb retrieve.Embedder, g index.Gene
 	}
 }
 
-// buildIndex builds g's HNSW index on a connection of its own with maintenance_work_mem
-// raised for that session to what the graph of chunks vectors needs (so that the build
-// does not spill), within bounds.
-func buildIndex(ctx context.Context, pool *pgxpool.Pool, g index.Generation, chunks int64) error {
-	conn, err := pool.Acquire(ctx)
-	if err != nil {
+// buildIndex builds g's shared HNSW graph (with maintenance_work_mem raised for its build,
+// see index.BuildVectorIndex) and the graphs of its large tags (cfg.TagIndexes).
+func buildIndex(ctx context.Context, pool *pgxpool.Pool, cfg Config, g index.Generation, logger *slog.Logger) error {
+	if err := index.BuildVectorIndex(ctx, pool, g.ID); err != nil {
 		return err
 	}
-	defer conn.Release()
-	bytesPerValue := int64(4)
-	if g.VectorType() == "halfvec" {
-		bytesPerValue = 2
-	}
-	// A node holds its vector, up to 2·m neighbours on layer 0 (and fewer above), and
-	// bookkeeping; the factor leaves room for pgvector's own overhead.
-	need := chunks * (int64(g.Dimension)*bytesPerValue + int64(2*g.HNSWM)*8 + 128) * 3 / 2
-	mem := min(max(need, 64<<20), 2<<30)
-	if _, err := conn.Exec(ctx, fmt.Sprintf("SET maintenance_work_mem = '%dkB'", mem>>10)); err != nil {
-		return fmt.Errorf("set maintenance_work_mem: %w", err)
-	}
-	defer func() {
-		// The connection goes back to the pool either way; a failed reset is harmless there
-		// (the setting only raises a limit).
-		_, _ = conn.Exec(context.WithoutCancel(ctx), "RESET maintenance_work_mem")
-	}()
-	return index.BuildVectorIndex(ctx, conn, g.ID)
+	_, err := index.BuildTagVectorIndexes(ctx, pool, g.ID, cfg.TagIndexes, func(t index.TagVectorIndex, done bool) {
+		if done {
+			logger.Info("reindex: built the vector index of a large tag", "generation", g.ID, "tag", t.Tag, "chunks", t.Chunks, "took", t.Took.Round(time.Millisecond).String())
+			return
+		}
+		logger.Info("reindex: building the vector index of a large tag", "generation", g.ID, "tag", t.Tag, "chunks", t.Chunks)
+	})
+	return err
 }

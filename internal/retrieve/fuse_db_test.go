@@ -75,21 +75,9 @@ func TestHybridDoesNotLoseToLexicalWithAnUninformativeEmbedder(t *testing.T) {
 		}
 		queries = append(queries, query{strings.Join(q, " "), fmt.Sprintf("docs.jsonl#d%d", i)})
 	}
-	uris := map[int64]string{}
-	rows, err := db.Pool.Query(ctx, `SELECT id, uri FROM documents`)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for rows.Next() {
-		var id int64
-		var uri string
-		if err := rows.Scan(&id, &uri); err != nil {
-			t.Fatal(err)
-		}
+	uris := documentURIs(t, db)
+	for id, uri := range uris {
 		uris[id] = strings.TrimPrefix(uri, dir+"/")
-	}
-	if err := rows.Err(); err != nil {
-		t.Fatal(err)
 	}
 	ndcg := func(cfg retrieve.Config, mode retrieve.Mode) float64 {
 		rt := newRetriever(t, db, randomEmbedder{}, cfg, nil)

@@ -15,6 +15,7 @@ import (
 	"fmt"
 	"log/slog"
 	"math"
+	"slices"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -90,6 +91,14 @@ type Config struct {
 	// share s of the chunks gets EfSearch / s (see efSearch). Default 100.
 	EfSearch      int
 	MaxScanTuples int // HNSW iterative scan budget; default 40000
+	// TagEfSearch is the candidate list of a walk of a tag's own graph (a large group's
+	// partial HNSW index, index.BuildTagVectorIndexes): every candidate there carries the
+	// tag, so the list is not divided by a share. Default 500 (docs/benchmarks.md, "Graphs
+	// per large tag").
+	TagEfSearch int
+	// MaxTagScans is the most tag graphs one caller's dense leg walks; a caller with more
+	// large tags walks the shared graph. Default 2.
+	MaxTagScans int
 
 	Fusion        string  // convex (default) or rrf
 	RRFK          float64 // default 60
@@ -145,6 +154,8 @@ func (c *Config) defaults() {
 	c.ExactScanBelow = cmp.Or(c.ExactScanBelow, 20000)
 	c.EfSearch = cmp.Or(c.EfSearch, 100)
 	c.MaxScanTuples = cmp.Or(c.MaxScanTuples, 40000)
+	c.TagEfSearch = cmp.Or(c.TagEfSearch, 500)
+	c.MaxTagScans = cmp.Or(c.MaxTagScans, 2)
 	c.Fusion = cmp.Or(c.Fusion, FusionConvex)
 	c.RRFK = cmp.Or(c.RRFK, 60)
 	c.LexicalWeight = cmp.Or(c.LexicalWeight, 1)
@@ -175,8 +186,8 @@ func (c *Config) validate() error {
 		return fmt.Errorf("retrieve config: Depth (%d) must be at least ExactTop (%d) >= 1", c.Depth, c.ExactTop)
 	case c.Neighbours < 0 || c.PerDocument < 1 || c.Evidence < 1:
 		return errors.New("retrieve config: Neighbours >= 0, PerDocument >= 1 and Evidence >= 1")
-	case c.EfSearch < 1 || c.EfSearch > 1000:
-		return fmt.Errorf("retrieve config: EfSearch %d is outside 1..1000 (pgvector's range)", c.EfSearch)
+	case c.EfSearch < 1 || c.EfSearch > 1000 || c.TagEfSearch < 1 || c.TagEfSearch > 1000:
+		return fmt.Errorf("retrieve config: EfSearch %d and TagEfSearch %d must be within 1..1000 (pgvector's range)", c.EfSearch, c.TagEfSearch)
 	}
 	return nil
 }
@@ -585,10 +596,11 @@ func (r *Retriever) dense(ctx context.Context, gen index.Generation, vec []float
 		}
 		return out, "exact", err
 	}
-	visible, total, err := index.VisibleChunks(ctx, r.db, gen.ChunkingID, req.Principals)
+	view, err := index.ViewCaller(ctx, r.db, gen, req.Principals)
 	if err != nil {
 		return nil, "", err
 	}
+	visible, total := view.Visible(), view.Total
 	if visible == 0 {
 		return nil, "none", nil
 	}
@@ -596,6 +608,9 @@ func (r *Retriever) dense(ctx context.Context, gen index.Generation, vec []float
 		q.Plan = index.ExactScan
 		out, err := index.Nearest(ctx, r.db, q)
 		return out, "exact", err
+	}
+	if graphs, rest, ok := r.tagPlan(view); ok {
+		return r.denseByTag(ctx, q, graphs, rest, visible)
 	}
 	q.Plan = index.HNSWScan
 	q.EfSearch = r.cfg.efSearch(visible, total)
@@ -612,6 +627,84 @@ func (r *Retriever) dense(ctx context.Context, gen index.Generation, vec []float
 		return out, "hnsw+exact", err
 	}
 	return out, "hnsw", nil
+}
+
+// tagPlan decides whether a caller's dense leg walks the graphs of its large tags: when it
+// has at least one tag with a graph of its own, at most MaxTagScans of them, and its other
+// tags open at most ExactScanBelow chunks (scanned exactly). It returns the tags to walk and
+// the others.
+func (r *Retriever) tagPlan(view index.CallerView) (graphs, rest []string, ok bool) {
+	var restChunks int64
+	for _, t := range view.Tags {
+		if t.Indexed {
+			graphs = append(graphs, t.Tag)
+		} else {
+			rest = append(rest, t.Tag)
+			restChunks += t.Chunks
+		}
+	}
+	ok = len(graphs) > 0 && len(graphs) <= r.cfg.MaxTagScans && restChunks <= int64(r.cfg.ExactScanBelow)
+	return graphs, rest, ok
+}
+
+// denseByTag is the dense leg of a caller with large tags (tagPlan): a walk of each large
+// tag's own graph and an exact scan of the chunks the caller's other tags open, run
+// concurrently, merged by distance. A chunk is in the caller's results only if the caller
+// can see it: every statement filters by the caller's tags as well.
+func (r *Retriever) denseByTag(ctx context.Context, q index.VectorQuery, graphs, rest []string, visible int64) ([]index.Scored, string, error) {
+	parts := make([][]index.Scored, len(graphs)+1)
+	errs := make([]error, len(graphs)+1)
+	var wg sync.WaitGroup
+	for i, tag := range graphs {
+		wg.Go(func() {
+			tq := q
+			tq.Plan, tq.Tag = index.HNSWScan, tag
+			// Every candidate of the tag's graph is the caller's: the walk's first rows come
+			// from the whole list of TagEfSearch, and asking for more than Limit would only
+			// make it walk on.
+			tq.EfSearch, tq.Candidates = r.cfg.TagEfSearch, q.Limit
+			parts[i], errs[i] = index.Nearest(ctx, r.db, tq)
+		})
+	}
+	if len(rest) > 0 {
+		wg.Go(func() {
+			eq := q
+			eq.Plan, eq.Principals = index.ExactScan, rest
+			parts[len(graphs)], errs[len(graphs)] = index.Nearest(ctx, r.db, eq)
+		})
+	}
+	wg.Wait()
+	if err := errors.Join(errs...); err != nil {
+		return nil, "", err
+	}
+	out := mergeNearest(parts, q.Limit)
+	// As for the shared graph: a walk that stopped at its budget with fewer rows than asked
+	// although more chunks may be visible is settled by an exact scan.
+	if len(out) < q.Limit && visible > int64(len(out)) {
+		q.Plan = index.ExactScan
+		out, err := index.Nearest(ctx, r.db, q)
+		return out, "tag-hnsw+exact", err
+	}
+	return out, "tag-hnsw", nil
+}
+
+// mergeNearest merges lists of nearest chunks (each nearest first) into the nearest limit,
+// each chunk once.
+func mergeNearest(parts [][]index.Scored, limit int) []index.Scored {
+	var all []index.Scored
+	seen := map[int64]bool{}
+	for _, p := range parts {
+		for _, s := range p {
+			if !seen[s.ChunkID] {
+				seen[s.ChunkID] = true
+				all = append(all, s)
+			}
+		}
+	}
+	slices.SortFunc(all, func(a, b index.Scored) int {
+		return cmp.Or(cmp.Compare(a.Score, b.Score), cmp.Compare(a.ChunkID, b.ChunkID))
+	})
+	return all[:min(len(all), limit)]
 }
 
 // efSearch is the HNSW candidate list for a caller who sees visible of total chunks:

@@ -67,6 +67,28 @@ func buildVectorIndex(t *testing.T, db *dbtest.DB) {
 	}
 }
 
+// documentURIs returns the URI of every document of db by id.
+func documentURIs(t *testing.T, db *dbtest.DB) map[int64]string {
+	t.Helper()
+	rows, err := db.Pool.Query(context.Background(), `SELECT id, uri FROM documents`)
+	if err != nil {
+		t.Fatal(err)
+	}
+	uris := map[int64]string{}
+	for rows.Next() {
+		var id int64
+		var uri string
+		if err := rows.Scan(&id, &uri); err != nil {
+			t.Fatal(err)
+		}
+		uris[id] = uri
+	}
+	if err := rows.Err(); err != nil {
+		t.Fatal(err)
+	}
+	return uris
+}
+
 func newRetriever(t *testing.T, db *dbtest.DB, emb retrieve.Embedder, cfg retrieve.Config, rr retrieve.Reranker) *retrieve.Retriever {
 	t.Helper()
 	r, err := retrieve.New(cfg, db.Pool, emb, rr, "test", quiet)

@@ -6,12 +6,14 @@ import (
 	"encoding/hex"
 	"encoding/json"
 	"errors"
+	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	neturl "net/url"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"sync"
 	"testing"
@@ -147,6 +149,11 @@ func scaleDatabase(b *testing.B, prefix, generator string, corpus scaleCorpus, m
 		FROM pg_database WHERE datname = $1`, name).Scan(&exists, &complete); err != nil && !errors.Is(err, pgx.ErrNoRows) {
 		b.Fatal(err)
 	}
+	if !exists && *scaleMigrate {
+		if exists, complete = migrateScaleDatabase(ctx, b, admin, prefix, name, settings); exists {
+			b.Logf("migrated the benchmark database built by an earlier schema to %s", name)
+		}
+	}
 	if !complete {
 		b.Logf("building the benchmark corpus in database %s: %s; this takes a few minutes", name, describe)
 		if !exists {
@@ -281,6 +288,61 @@ func bytesCorpus(corpus []byte) scaleCorpus {
 
 // dropOtherScaleDatabases drops the benchmark databases of the prefix for other corpora or
 // schemas (about 1 GB each). Errors are ignored: a database in use is left for a later run.
+var scaleMigrate = flag.Bool("scale-migrate", false, "BenchmarkScaleMix and the other scale benchmarks: instead of rebuilding a corpus whose database an earlier schema built (everything else equal), migrate that database and rename it (for migrations that leave the data as a fresh build would write it)")
+
+// migrateScaleDatabase looks for a complete database of prefix whose settings equal settings
+// but for the schema; it migrates it to this schema and renames it to name, and reports
+// whether it did (and that the database is complete).
+func migrateScaleDatabase(ctx context.Context, b *testing.B, admin *pgx.Conn, prefix, name string, settings []byte) (exists, complete bool) {
+	var want map[string]any
+	if err := json.Unmarshal(settings, &want); err != nil {
+		b.Fatal(err)
+	}
+	delete(want, "schema")
+	rows, err := admin.Query(ctx, `SELECT datname, shobj_description(oid, 'pg_database') FROM pg_database
+		WHERE datname LIKE $1 AND shobj_description(oid, 'pg_database') LIKE 'complete %' ORDER BY datname`, prefix+"%")
+	if err != nil {
+		b.Fatal(err)
+	}
+	type db struct{ name, comment string }
+	dbs, err := pgx.CollectRows(rows, func(row pgx.CollectableRow) (db, error) {
+		var d db
+		err := row.Scan(&d.name, &d.comment)
+		return d, err
+	})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, d := range dbs {
+		_, js, ok := strings.Cut(d.comment, ": ")
+		var have map[string]any
+		if !ok || json.Unmarshal([]byte(js), &have) != nil {
+			continue
+		}
+		delete(have, "schema")
+		if !reflect.DeepEqual(have, want) {
+			continue
+		}
+		u, err := neturl.Parse(dbtest.ServerURL())
+		if err != nil {
+			b.Fatal("parse the database server URL: invalid URL")
+		}
+		u.Path = "/" + d.name
+		if _, err := index.Migrate(ctx, u.String()); err != nil {
+			b.Fatalf("migrate %s: %v", d.name, err)
+		}
+		if _, err := admin.Exec(ctx, "ALTER DATABASE "+pgx.Identifier{d.name}.Sanitize()+" RENAME TO "+pgx.Identifier{name}.Sanitize()); err != nil {
+			b.Fatalf("rename %s to %s: %v", d.name, name, err)
+		}
+		mark := fmt.Sprintf("complete %s (migrated from %s): %s", time.Now().UTC().Format(time.RFC3339), d.name, settings)
+		if _, err := admin.Exec(ctx, "COMMENT ON DATABASE "+pgx.Identifier{name}.Sanitize()+" IS "+sqlLiteral(mark)); err != nil {
+			b.Fatal(err)
+		}
+		return true, true
+	}
+	return false, false
+}
+
 func dropOtherScaleDatabases(ctx context.Context, b *testing.B, admin *pgx.Conn, prefix, keep string) {
 	rows, err := admin.Query(ctx, `SELECT datname FROM pg_database WHERE datname LIKE $1 AND datname <> $2`, prefix+"%", keep)
 	if err != nil {

@@ -38,13 +38,15 @@ import (
 // settings) and records how the build went (ingestion, HNSW build time and memory, a plain
 // loader in the same process); later runs measure retrieval only.
 var (
-	mixDocs    = flag.Int("mix-docs", 0, "BenchmarkScaleMix: documents (= chunks) of the corpus, e.g. 1000000; without it the benchmark skips (make bench)")
-	mixQueries = flag.Int("mix-queries", 100, "BenchmarkScaleMix: SciFact test queries per caller")
-	mixNaive   = flag.Int("mix-naive", 30, "BenchmarkScaleMix: queries per caller for the naive one-statement baseline (seconds each at 1M)")
-	mixOnly    = flag.String("mix-callers", "", "BenchmarkScaleMix: measure only these callers (shares, comma-separated, e.g. 100%,1%; \"none\" for none); default all")
-	mixExact   = flag.Int("mix-exact-below", 0, "BenchmarkScaleMix: the retriever's ExactScanBelow (visible chunks below which the dense leg scans exactly); default the retriever's")
-	mixLexMax  = flag.Int("mix-lexical-max", 0, "BenchmarkScaleMix: the retriever's LexicalMaxCandidates (pass 2 past this many candidates is approximate); default the retriever's")
-	mixJSON    = flag.String("mix-json", "", "BenchmarkScaleMix: also write the figures as JSON to this file (for the plots: go run ./internal/retrieve/plots)")
+	mixDocs     = flag.Int("mix-docs", 0, "BenchmarkScaleMix: documents (= chunks) of the corpus, e.g. 1000000; without it the benchmark skips (make bench)")
+	mixQueries  = flag.Int("mix-queries", 100, "BenchmarkScaleMix: SciFact test queries per caller")
+	mixNaive    = flag.Int("mix-naive", 30, "BenchmarkScaleMix: queries per caller for the naive one-statement baseline (seconds each at 1M)")
+	mixOnly     = flag.String("mix-callers", "", "BenchmarkScaleMix: measure only these callers (shares, comma-separated, e.g. 100%,1%; \"none\" for none); default all")
+	mixExact    = flag.Int("mix-exact-below", 0, "BenchmarkScaleMix: the retriever's ExactScanBelow (visible chunks below which the dense leg scans exactly); default the retriever's")
+	mixLexMax   = flag.Int("mix-lexical-max", 0, "BenchmarkScaleMix: the retriever's LexicalMaxCandidates (pass 2 past this many candidates is approximate); default the retriever's")
+	mixJSON     = flag.String("mix-json", "", "BenchmarkScaleMix: also write the figures as JSON to this file (for the plots: go run ./internal/retrieve/plots)")
+	mixTagEf    = flag.String("mix-tag-ef", "", "BenchmarkScaleMix: the retriever's TagEfSearch; with several (comma-separated) the first is the callers' and the callers whose dense leg walks a tag's graph are measured again at the others")
+	mixTagGraph = flag.String("mix-tag-graph", "", "BenchmarkScaleMix: m/ef_construction of the tag graphs the benchmark builds when its database lacks them (e.g. 32/256); default index.DefaultTagHNSWM / DefaultTagHNSWEfConstruction")
 )
 
 const (
@@ -76,6 +78,22 @@ type MixReport struct {
 	Measured string            `json:"measured"`
 	EfSearch int               `json:"ef_search"`
 	HNSW     [2]int            `json:"hnsw"` // m, ef_construction
+	// TagEfSearch is the candidate list of a walk of a tag's graph; TagGraphs the graphs.
+	TagEfSearch int           `json:"tag_ef_search"`
+	TagGraphs   []MixTagGraph `json:"tag_graphs,omitempty"`
+	// TagEf: the callers whose dense leg walked a tag's graph, measured again at other
+	// TagEfSearch values (-mix-tag-ef).
+	TagEf []MixCaller `json:"tag_ef,omitempty"`
+}
+
+// MixTagGraph is a tag's own HNSW graph (index.BuildTagVectorIndexes).
+type MixTagGraph struct {
+	Tag    string  `json:"tag"`
+	Chunks int64   `json:"chunks"`
+	M      int     `json:"m"`
+	EfC    int     `json:"ef_construction"`
+	MB     float64 `json:"size_mb"`
+	BuildS float64 `json:"build_s,omitempty"` // when the benchmark built it (else the ingestion did)
 }
 
 // MixCaller is one caller's measurement.
@@ -113,7 +131,18 @@ func BenchmarkScaleMix(b *testing.B) {
 	}
 	env, report := setupMix(b)
 	ctx := context.Background()
-	r := env.retriever(b, retrieve.Config{ExactScanBelow: *mixExact, LexicalMaxCandidates: *mixLexMax})
+	tagEfs := []int{0}
+	if *mixTagEf != "" {
+		tagEfs = nil
+		for _, f := range strings.Split(*mixTagEf, ",") {
+			ef, err := strconv.Atoi(strings.TrimSpace(f))
+			if err != nil {
+				b.Fatalf("-mix-tag-ef %q: %v", *mixTagEf, err)
+			}
+			tagEfs = append(tagEfs, ef)
+		}
+	}
+	r := env.retriever(b, retrieve.Config{ExactScanBelow: *mixExact, LexicalMaxCandidates: *mixLexMax, TagEfSearch: tagEfs[0]})
 	exhaustive := env.retriever(b, retrieve.Config{ExactScanBelow: *mixExact, LexicalMaxCandidates: math.MaxInt32})
 	queries := env.queries[:min(*mixQueries, len(env.queries))]
 	report.Load[0] = loadAvg()
@@ -132,10 +161,24 @@ func BenchmarkScaleMix(b *testing.B) {
 			report.Callers = append(report.Callers, row)
 		}
 	}
+	for _, ef := range tagEfs[1:] {
+		rt := env.retriever(b, retrieve.Config{ExactScanBelow: *mixExact, LexicalMaxCandidates: *mixLexMax, TagEfSearch: ef})
+		for _, c := range report.Callers {
+			if c.Plans["tag-hnsw"]+c.Plans["tag-hnsw+exact"] == 0 {
+				continue
+			}
+			fmt.Printf("measuring caller %s (%s) at TagEfSearch %d, load %s\n", c.Share, c.Tag, ef, loadAvg())
+			row, err := measureMix(ctx, env, rt, exhaustive, tr, fmt.Sprintf("%s, tag ef %d", c.Share, ef), c.Tag, queries)
+			if err != nil {
+				b.Fatal(err)
+			}
+			report.TagEf = append(report.TagEf, row)
+		}
+	}
 	report.Load[1] = loadAvg()
 	report.Measured = time.Now().UTC().Format(time.RFC3339)
 	cfg := r.Config()
-	report.EfSearch = cfg.EfSearch
+	report.EfSearch, report.TagEfSearch = cfg.EfSearch, cfg.TagEfSearch
 	report.HNSW = [2]int{env.gen.HNSWM, env.gen.HNSWEfConstruction}
 	fmt.Print(report.String())
 	if *mixAlternatives || *mixAlt != "" {
@@ -183,9 +226,15 @@ func (m *MixReport) String() string {
 	for _, k := range keys {
 		fmt.Fprintf(&out, "| %s | %.0f |\n", k, float64(m.Sizes[k])/(1<<20))
 	}
+	if len(m.TagGraphs) > 0 {
+		fmt.Fprintf(&out, "\nTag graphs (walked at TagEfSearch %d)\n\n| tag | chunks | m / ef_construction | MB | built here, s |\n|---|---:|---|---:|---:|\n", m.TagEfSearch)
+		for _, g := range m.TagGraphs {
+			fmt.Fprintf(&out, "| %s | %d | %d / %d | %.0f | %.1f |\n", g.Tag, g.Chunks, g.M, g.EfC, g.MB, g.BuildS)
+		}
+	}
 	out.WriteString("\n| caller | visible chunks | retriever p50 ms | p99 ms | naive p50 ms | naive p99 ms (queries, timeouts) | lexical p50 / p99 ms | dense p50 / p99 ms | dense plan | dense recall@10 mean / worst | naive HNSW recall@10, fewest rows | lexical top 10 approximate (share of exact) | load before / after |\n" +
 		"|---|---:|---:|---:|---:|---:|---|---|---|---|---|---|---|\n")
-	for _, c := range m.Callers {
+	for _, c := range slices.Concat(m.Callers, m.TagEf) {
 		var plans []string
 		for p, n := range c.Plans {
 			plans = append(plans, fmt.Sprintf("%s %d", p, n))
@@ -207,7 +256,9 @@ func measureMix(ctx context.Context, env *scaleEnv, r, exhaustive *retrieve.Retr
 	row := MixCaller{Share: share, Tag: tag, Queries: len(queries), Plans: map[string]int{}, RecallWorst: 1, NaiveRowsMin: math.MaxInt}
 	row.Load[0] = loadAvg()
 	var err error
-	if row.Visible, _, err = index.VisibleChunks(ctx, env.pool, env.gen.ChunkingID, principals); err != nil {
+	view, err := index.ViewCaller(ctx, env.pool, env.gen, principals)
+	row.Visible = view.Visible()
+	if err != nil {
 		return row, err
 	}
 	for _, q := range queries { // warm
@@ -426,17 +477,23 @@ func setupMix(b *testing.B) (*scaleEnv, *MixReport) {
 	if report.Build, err = loadBuild(ctx, env); err != nil {
 		b.Fatal(err)
 	}
+	if report.TagGraphs, err = mixTagGraphs(ctx, b, env, report.Build); err != nil {
+		b.Fatal(err)
+	}
 	table, err := env.gen.TableIdent()
 	if err != nil {
 		b.Fatal(err)
 	}
+	shared := `(SELECT coalesce(sum(pg_relation_size(indexrelid)), 0)::bigint FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam
+		WHERE i.indrelid = '` + env.gen.Table + `'::regclass AND a.amname = 'hnsw' AND c.relname NOT IN (SELECT index_name FROM tag_vector_indexes))`
 	for name, q := range map[string]string{
 		"chunks (table, TOAST)":             `SELECT pg_table_size('chunks')`,
 		"chunks, indexes":                   `SELECT pg_indexes_size('chunks')`,
 		"chunks_tag_lexemes_idx (GIN)":      `SELECT pg_relation_size('chunks_tag_lexemes_idx')`,
 		"embeddings (table)":                `SELECT pg_table_size('` + env.gen.Table + `')`,
-		"embeddings, HNSW index":            `SELECT coalesce((SELECT sum(pg_relation_size(indexrelid)) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = '` + env.gen.Table + `'::regclass AND a.amname = 'hnsw'), 0)::bigint`,
-		"embeddings, other indexes":         `SELECT pg_indexes_size('` + env.gen.Table + `') - coalesce((SELECT sum(pg_relation_size(indexrelid)) FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = '` + env.gen.Table + `'::regclass AND a.amname = 'hnsw'), 0)::bigint`,
+		"embeddings, HNSW index":            `SELECT ` + shared,
+		"embeddings, tag graphs (HNSW)":     `SELECT coalesce((SELECT sum(pg_relation_size(index_name::regclass)) FROM tag_vector_indexes WHERE generation_id = ` + strconv.Itoa(env.gen.ID) + `), 0)::bigint`,
+		"embeddings, other indexes":         `SELECT pg_indexes_size('` + env.gen.Table + `') - (SELECT coalesce(sum(pg_relation_size(indexrelid)), 0)::bigint FROM pg_index i JOIN pg_class c ON c.oid = i.indexrelid JOIN pg_am a ON a.oid = c.relam WHERE i.indrelid = '` + env.gen.Table + `'::regclass AND a.amname = 'hnsw')`,
 		"tag_lexeme_stats (table, indexes)": `SELECT pg_total_relation_size('tag_lexeme_stats')`,
 		"documents (table, indexes)":        `SELECT pg_total_relation_size('documents')`,
 		"database":                          `SELECT pg_database_size(current_database())`,
@@ -448,6 +505,51 @@ func setupMix(b *testing.B) (*scaleEnv, *MixReport) {
 		report.Sizes[name] = n
 	}
 	return env, report
+}
+
+// mixTagGraphs returns the generation's tag graphs, building those it lacks (a database
+// ingested before they existed, migrated with -scale-migrate) and recording their build in the
+// database's build measures.
+func mixTagGraphs(ctx context.Context, b *testing.B, env *scaleEnv, build map[string]string) ([]MixTagGraph, error) {
+	opt := index.TagIndexOptions{}
+	if *mixTagGraph != "" {
+		if _, err := fmt.Sscanf(*mixTagGraph, "%d/%d", &opt.M, &opt.EfConstruction); err != nil {
+			b.Fatalf("-mix-tag-graph %q: want m/ef_construction, e.g. 32/256", *mixTagGraph)
+		}
+	}
+	built, err := index.BuildTagVectorIndexes(ctx, env.pool, env.gen.ID, opt, func(t index.TagVectorIndex, done bool) {
+		if !done {
+			fmt.Printf("building the graph of %s (%d chunks), load %s\n", t.Tag, t.Chunks, loadAvg())
+		}
+	})
+	if err != nil {
+		return nil, err
+	}
+	for _, t := range built {
+		build["tag graph of "+t.Tag+", built after the ingestion"] = t.Took.Round(100 * time.Millisecond).String()
+	}
+	if len(built) > 0 {
+		if err := saveBuild(ctx, env.url, build); err != nil {
+			return nil, err
+		}
+	}
+	rows, err := env.pool.Query(ctx, `SELECT tag, chunks, hnsw_m, hnsw_ef_construction, pg_relation_size(index_name::regclass)
+		FROM tag_vector_indexes WHERE generation_id = $1 ORDER BY chunks DESC, tag`, env.gen.ID)
+	if err != nil {
+		return nil, err
+	}
+	return pgx.CollectRows(rows, func(row pgx.CollectableRow) (MixTagGraph, error) {
+		var g MixTagGraph
+		var size int64
+		err := row.Scan(&g.Tag, &g.Chunks, &g.M, &g.EfC, &size)
+		g.MB = float64(size) / (1 << 20)
+		for _, t := range built {
+			if t.Tag == g.Tag {
+				g.BuildS = t.Took.Seconds()
+			}
+		}
+		return g, err
+	})
 }
 
 // watchIndexBuild samples, every second until stop is called, the backends of the database

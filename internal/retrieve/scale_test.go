@@ -198,7 +198,9 @@ func measureDense(ctx context.Context, env *scaleEnv, r *retrieve.Retriever, tr 
 	principals := []string{tag}
 	row := denseRow{Share: share, Tag: tag, plans: map[string]int{}, minRows: math.MaxInt, worstRecall: 1}
 	var err error
-	if row.visible, _, err = index.VisibleChunks(ctx, env.pool, env.gen.ChunkingID, principals); err != nil {
+	view, err := index.ViewCaller(ctx, env.pool, env.gen, principals)
+	row.visible = view.Visible()
+	if err != nil {
 		return row, err
 	}
 	row.wantRows = int(min(int64(r.Config().Depth), row.visible))
