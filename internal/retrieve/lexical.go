@@ -65,7 +65,7 @@ func mergeScored(a, b []index.Scored, limit int) []index.Scored {
 // can add to any chunk's score, from the largest tf and tf/|d| any chunk the caller can see
 // has for it (termBound). The first pass scores, with every term, the chunks containing one
 // of the rarest terms, taken while their document frequencies (the caller's: an upper bound
-// of the chunks it would score) stay within LexicalBudget. A chunk outside the first pass
+// of the chunks it would score) stay within LexicalBudget (firstPassBudget). A chunk outside the first pass
 // contains only other terms and scores at most the sum of their bounds, so to enter the top
 // ExactTop it must contain a set of them whose bounds add up to more than the ExactTop-th
 // score found: the second pass scores exactly the chunks that match that condition, written
@@ -126,8 +126,8 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 
 	// Pass 1: the chunks containing one of the rarest terms, within the budget; at least one
 	// term, and enough for ExactTop hits (a threshold) if the caller can see them.
-	n, sum := 0, 0.0
-	for n < len(ws) && (n == 0 || sum+float64(ws[n].DF) <= float64(r.cfg.LexicalBudget) ||
+	n, sum, budget := 0, 0.0, r.cfg.firstPassBudget(corpus.Chunks)
+	for n < len(ws) && (n == 0 || sum+float64(ws[n].DF) <= budget ||
 		sum < float64(r.cfg.ExactTop)) {
 		sum += float64(ws[n].DF)
 		n++
@@ -178,6 +178,12 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 	}
 	res.hits = hits
 	return res, nil
+}
+
+// firstPassBudget is the first lexical pass's budget for a caller who sees visible chunks:
+// LexicalBudget, or LexicalBudgetShare of the visible chunks when that is more.
+func (c *Config) firstPassBudget(visible int64) float64 {
+	return max(float64(c.LexicalBudget), c.LexicalBudgetShare*float64(visible))
 }
 
 // coverage is how much of the query hit h matches, in [0, 1]: its score relative to what a

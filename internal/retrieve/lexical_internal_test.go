@@ -205,3 +205,20 @@ func TestCandidateQueryStaysTightPastTheNodeBudget(t *testing.T) {
 		}
 	}
 }
+
+// TestFirstPassBudgetGrowsWithTheVisibleChunks: the first pass's budget is LexicalBudget up
+// to the share's break-even, then LexicalBudgetShare of the chunks the caller sees; a
+// negative share keeps it fixed.
+func TestFirstPassBudgetGrowsWithTheVisibleChunks(t *testing.T) {
+	c := Config{}
+	c.defaults()
+	for visible, want := range map[int64]float64{0: 1000, 100_000: 1000, 333_333: 1000, 1_000_000: 3000, 5_000_000: 15000} {
+		if got := c.firstPassBudget(visible); got < want-1e-6 || got > want+1e-6 {
+			t.Errorf("visible %d: budget %g, want %g", visible, got, want)
+		}
+	}
+	c.LexicalBudgetShare = -1
+	if got := c.firstPassBudget(5_000_000); got != 1000 {
+		t.Errorf("negative share: budget %g, want 1000", got)
+	}
+}

@@ -38,15 +38,16 @@ import (
 // settings) and records how the build went (ingestion, HNSW build time and memory, a plain
 // loader in the same process); later runs measure retrieval only.
 var (
-	mixDocs     = flag.Int("mix-docs", 0, "BenchmarkScaleMix: documents (= chunks) of the corpus, e.g. 1000000; without it the benchmark skips (make bench)")
-	mixQueries  = flag.Int("mix-queries", 100, "BenchmarkScaleMix: SciFact test queries per caller")
-	mixNaive    = flag.Int("mix-naive", 30, "BenchmarkScaleMix: queries per caller for the naive one-statement baseline (seconds each at 1M)")
-	mixOnly     = flag.String("mix-callers", "", "BenchmarkScaleMix: measure only these callers (shares, comma-separated, e.g. 100%,1%; \"none\" for none); default all")
-	mixExact    = flag.Int("mix-exact-below", 0, "BenchmarkScaleMix: the retriever's ExactScanBelow (visible chunks below which the dense leg scans exactly); default the retriever's")
-	mixLexMax   = flag.Int("mix-lexical-max", 0, "BenchmarkScaleMix: the retriever's LexicalMaxCandidates (pass 2 past this many candidates is approximate); default the retriever's")
-	mixJSON     = flag.String("mix-json", "", "BenchmarkScaleMix: also write the figures as JSON to this file (for the plots: go run ./internal/retrieve/plots)")
-	mixTagEf    = flag.String("mix-tag-ef", "", "BenchmarkScaleMix: the retriever's TagEfSearch; with several (comma-separated) the first is the callers' and the callers whose dense leg walks a tag's graph are measured again at the others")
-	mixTagGraph = flag.String("mix-tag-graph", "", "BenchmarkScaleMix: m/ef_construction of the tag graphs the benchmark builds when its database lacks them (e.g. 32/256); default index.DefaultTagHNSWM / DefaultTagHNSWEfConstruction")
+	mixDocs      = flag.Int("mix-docs", 0, "BenchmarkScaleMix: documents (= chunks) of the corpus, e.g. 1000000; without it the benchmark skips (make bench)")
+	mixQueries   = flag.Int("mix-queries", 100, "BenchmarkScaleMix: SciFact test queries per caller")
+	mixNaive     = flag.Int("mix-naive", 30, "BenchmarkScaleMix: queries per caller for the naive one-statement baseline (seconds each at 1M)")
+	mixOnly      = flag.String("mix-callers", "", "BenchmarkScaleMix: measure only these callers (shares, comma-separated, e.g. 100%,1%; \"none\" for none); default all")
+	mixExact     = flag.Int("mix-exact-below", 0, "BenchmarkScaleMix: the retriever's ExactScanBelow (visible chunks below which the dense leg scans exactly); default the retriever's")
+	mixLexMax    = flag.Int("mix-lexical-max", 0, "BenchmarkScaleMix: the retriever's LexicalMaxCandidates (pass 2 past this many candidates is approximate); default the retriever's")
+	mixLexBudget = flag.Int("mix-lexical-budget", 0, "BenchmarkScaleMix: the retriever's LexicalBudget (document frequencies the first lexical pass takes); default the retriever's")
+	mixJSON      = flag.String("mix-json", "", "BenchmarkScaleMix: also write the figures as JSON to this file (for the plots: go run ./internal/retrieve/plots)")
+	mixTagEf     = flag.String("mix-tag-ef", "", "BenchmarkScaleMix: the retriever's TagEfSearch; with several (comma-separated) the first is the callers' and the callers whose dense leg walks a tag's graph are measured again at the others")
+	mixTagGraph  = flag.String("mix-tag-graph", "", "BenchmarkScaleMix: m/ef_construction of the tag graphs the benchmark builds when its database lacks them (e.g. 32/256); default index.DefaultTagHNSWM / DefaultTagHNSWEfConstruction")
 )
 
 const (
@@ -142,7 +143,7 @@ func BenchmarkScaleMix(b *testing.B) {
 			tagEfs = append(tagEfs, ef)
 		}
 	}
-	r := env.retriever(b, retrieve.Config{ExactScanBelow: *mixExact, LexicalMaxCandidates: *mixLexMax, TagEfSearch: tagEfs[0]})
+	r := env.retriever(b, retrieve.Config{ExactScanBelow: *mixExact, LexicalMaxCandidates: *mixLexMax, LexicalBudget: *mixLexBudget, TagEfSearch: tagEfs[0]})
 	exhaustive := env.retriever(b, retrieve.Config{ExactScanBelow: *mixExact, LexicalMaxCandidates: math.MaxInt32})
 	queries := env.queries[:min(*mixQueries, len(env.queries))]
 	report.Load[0] = loadAvg()
@@ -162,7 +163,7 @@ func BenchmarkScaleMix(b *testing.B) {
 		}
 	}
 	for _, ef := range tagEfs[1:] {
-		rt := env.retriever(b, retrieve.Config{ExactScanBelow: *mixExact, LexicalMaxCandidates: *mixLexMax, TagEfSearch: ef})
+		rt := env.retriever(b, retrieve.Config{ExactScanBelow: *mixExact, LexicalMaxCandidates: *mixLexMax, LexicalBudget: *mixLexBudget, TagEfSearch: ef})
 		for _, c := range report.Callers {
 			if c.Plans["tag-hnsw"]+c.Plans["tag-hnsw+exact"] == 0 {
 				continue
