@@ -618,7 +618,7 @@ func (r *run) finishGeneration(ctx context.Context) error {
 
 // buildTagIndexes builds the graphs of the generation's large tags that it does not have yet
 // (index.BuildTagVectorIndexes): after the shared graph's build, and on a later run whose
-// documents took a tag past the threshold.
+// documents took a tag past the threshold. A failed build is a note, not the run's failure.
 func (r *run) buildTagIndexes(ctx context.Context) error {
 	built, err := index.BuildTagVectorIndexes(ctx, r.db, r.gen.ID, r.cfg.TagIndexes, func(t index.TagVectorIndex, done bool) {
 		if done {
@@ -630,6 +630,14 @@ func (r *run) buildTagIndexes(ctx context.Context) error {
 	for _, t := range built {
 		r.summary.Notes = append(r.summary.Notes, fmt.Sprintf("built the vector index of tag %q (%d chunks) of generation %d in %s",
 			t.Tag, t.Chunks, r.gen.ID, t.Took.Round(time.Millisecond)))
+	}
+	if err != nil && ctx.Err() == nil {
+		// A tag's graph only speeds up its callers: without it they walk the shared graph.
+		// The run goes on (and activates what it built); the next run tries again.
+		note := fmt.Sprintf("could not build a large tag's vector index: %v; callers with the tag walk the shared graph until a later run builds it", err)
+		r.summary.Notes = append(r.summary.Notes, note)
+		r.logger.Warn(note)
+		return nil
 	}
 	return err
 }

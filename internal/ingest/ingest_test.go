@@ -566,3 +566,54 @@ func TestVectorIndexArrivesWithTheCorpusSize(t *testing.T) {
 		t.Errorf("HNSW indexes on %s: %d, %v", g.Table, indexes, err)
 	}
 }
+
+// TestLargeTagGraphsAreBuiltAndTheirFailureIsANote: the run that builds the shared graph
+// builds the graphs of the large tags; when such a build fails, the run still succeeds and
+// activates its generation (a tag's graph only speeds up its callers) and says so; the next
+// run builds what is missing.
+func TestLargeTagGraphsAreBuiltAndTheirFailureIsANote(t *testing.T) {
+	t.Parallel()
+	files := map[string]string{".docent-acl": "public\n", "team/.docent-acl": "group:team\n"}
+	for i := range 6 {
+		files[fmt.Sprintf("n%d.md", i)] = fmt.Sprintf("# Note %d\n\nRobot %d parks in bay %d.\n", i, i, i)
+		files[fmt.Sprintf("team/t%d.md", i)] = fmt.Sprintf("# Team note %d\n\nForklift %d charges at dock %d.\n", i, i, i)
+	}
+	h := newHarness(t, files)
+	ctx := context.Background()
+	opts := func(c *ingest.Config) {
+		c.IndexFrom = 10
+		c.TagIndexes = index.TagIndexOptions{MinChunks: 3, MaxShare: 0.6, M: 4, EfConstruction: 16}
+	}
+	var def string
+	if err := h.db.Pool.QueryRow(ctx, `SELECT pg_get_functiondef('docent_create_tag_vector_index'::regproc)`).Scan(&def); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := h.db.Pool.Exec(ctx, `CREATE OR REPLACE FUNCTION docent_create_tag_vector_index(generation int, index_tag text, m int, ef_construction int)
+		RETURNS text LANGUAGE plpgsql AS $$ BEGIN RAISE EXCEPTION 'could not extend file: No space left on device'; END $$`); err != nil {
+		t.Fatal(err)
+	}
+	s, _ := h.mustRun(opts)
+	notes := strings.Join(s.Notes, "\n")
+	if !strings.Contains(notes, "could not build a large tag's vector index") || !strings.Contains(notes, "No space left on device") {
+		t.Errorf("notes %q: want the failed tag graph", s.Notes)
+	}
+	g, err := index.ActiveGeneration(ctx, h.db.Pool)
+	if err != nil || g.IndexBuiltAt == nil {
+		t.Fatalf("after the run: %+v, %v; want the generation active with its shared graph", g, err)
+	}
+	if graphs, err := index.TagVectorIndexes(ctx, h.db.Pool, g.ID); err != nil || len(graphs) != 0 {
+		t.Fatalf("tag graphs %+v, %v; want none", graphs, err)
+	}
+	if _, err := h.db.Pool.Exec(ctx, def); err != nil {
+		t.Fatal(err)
+	}
+	s, _ = h.mustRun(opts)
+	for _, tag := range []string{"public", "group:team"} {
+		if !strings.Contains(strings.Join(s.Notes, "\n"), fmt.Sprintf("built the vector index of tag %q", tag)) {
+			t.Errorf("second run's notes %q: want the graph of %s", s.Notes, tag)
+		}
+	}
+	if graphs, err := index.TagVectorIndexes(ctx, h.db.Pool, g.ID); err != nil || len(graphs) != 2 {
+		t.Errorf("tag graphs after the second run %+v, %v; want 2", graphs, err)
+	}
+}

@@ -560,7 +560,8 @@ func embedPass(ctx context.Context, db dbtx, emb retrieve.Embedder, g index.Gene
 }
 
 // buildIndex builds g's shared HNSW graph (with maintenance_work_mem raised for its build,
-// see index.BuildVectorIndex) and the graphs of its large tags (cfg.TagIndexes).
+// see index.BuildVectorIndex) and the graphs of its large tags (cfg.TagIndexes), whose
+// failure is only logged.
 func buildIndex(ctx context.Context, pool *pgxpool.Pool, cfg Config, g index.Generation, logger *slog.Logger) error {
 	if err := index.BuildVectorIndex(ctx, pool, g.ID); err != nil {
 		return err
@@ -572,5 +573,11 @@ func buildIndex(ctx context.Context, pool *pgxpool.Pool, cfg Config, g index.Gen
 		}
 		logger.Info("reindex: building the vector index of a large tag", "generation", g.ID, "tag", t.Tag, "chunks", t.Chunks)
 	})
+	if err != nil && ctx.Err() == nil {
+		// A tag's graph only speeds up its callers; an ingest run builds it later.
+		logger.Warn("reindex: could not build a large tag's vector index; callers with the tag walk the shared graph until an ingest run builds it",
+			"generation", g.ID, "err", err.Error())
+		return nil
+	}
 	return err
 }
