@@ -30,6 +30,10 @@
 #                        again when its slot was given up).
 #   test-replica-pause   Pause its WAL replay (it keeps receiving, stops applying: it lags).
 #   test-replica-resume  Resume its WAL replay.
+#   hugepages     Reserve huge pages for the cluster's shared_buffers (Linux, root: sysctl
+#                 vm.nr_hugepages, until the next boot); `down` and `up` then put the buffers in
+#                 them (huge_pages = try). A backend then maps the buffers it reads in far fewer
+#                 pages: at 1M chunks a walk of an HNSW graph took half the time.
 #
 # Progress and errors go to stderr. Exit status: 0 ready, 1 failed, 2 usage error.
 set -euo pipefail
@@ -532,6 +536,29 @@ pgbouncer_down() {
 	fi
 }
 
+# hugepages reserves enough huge pages for shared_buffers (scripts/postgresql.conf) and 15% of
+# PostgreSQL's other shared memory.
+hugepages() {
+	[ "$(id -u)" = 0 ] || die "hugepages needs root (sysctl vm.nr_hugepages)"
+	local size_kb buffers want
+	size_kb=$(awk '/^Hugepagesize:/ {print $2}' /proc/meminfo)
+	[ -n "$size_kb" ] || die "this kernel offers no huge pages"
+	buffers=$(awk -F'[= \t]+' '/^shared_buffers/ {print $2}' "$CONF_SRC")
+	case "$buffers" in
+	*GB) buffers=$(( ${buffers%GB} * 1024 * 1024 )) ;;
+	*MB) buffers=$(( ${buffers%MB} * 1024 )) ;;
+	*) die "shared_buffers '$buffers' in $CONF_SRC: want NGB or NMB" ;;
+	esac
+	want=$(( (buffers * 115 / 100 + size_kb - 1) / size_kb ))
+	if [ "$(cat /proc/sys/vm/nr_hugepages)" -lt "$want" ]; then
+		sysctl -q -w vm.nr_hugepages="$want"
+	fi
+	local got
+	got=$(cat /proc/sys/vm/nr_hugepages)
+	[ "$got" -ge "$want" ] || die "only $got of $want huge pages could be reserved (memory too fragmented: try after a reboot)"
+	log "$got huge pages of $size_kb kB reserved; restart the cluster (scripts/db.sh down; scripts/db.sh up) to use them"
+}
+
 main() {
 	case "${1:-up}" in
 	up)
@@ -547,9 +574,10 @@ main() {
 	test-replica-down) setup_paths && test_replica_down ;;
 	test-replica-pause) setup_paths && test_replica_replay pause ;;
 	test-replica-resume) setup_paths && test_replica_replay resume ;;
-	-h | --help | help) sed -n '2,32p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
+	hugepages) hugepages ;;
+	-h | --help | help) sed -n '2,36p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' ;;
 	*)
-		echo "usage: scripts/db.sh [up|down|reset|replica|replica-down|pgbouncer|pgbouncer-down|test-replica|test-replica-down|test-replica-pause|test-replica-resume]" >&2
+		echo "usage: scripts/db.sh [up|down|reset|replica|replica-down|pgbouncer|pgbouncer-down|test-replica|test-replica-down|test-replica-pause|test-replica-resume|hugepages]" >&2
 		exit 2
 		;;
 	esac
