@@ -223,8 +223,6 @@ func sourceName(path string) string {
 	return name
 }
 
-// extractConfig returns the extraction budget of each file from the environment
-// (DOCENT_EXTRACT_*, DOCENT_PDF_*).
 // tagIndexes reads DOCENT_TAG_GRAPHS into the options of the large tags' graphs.
 func tagIndexes(getenv func(string) string) (index.TagIndexOptions, error) {
 	n, err := config.TagGraphsMax(getenv)
@@ -234,6 +232,8 @@ func tagIndexes(getenv func(string) string) (index.TagIndexOptions, error) {
 	return index.TagIndexOptions{MaxTags: n}, err
 }
 
+// extractConfig returns the extraction budget of each file from the environment
+// (DOCENT_EXTRACT_*, DOCENT_PDF_*).
 func extractConfig(getenv func(string) string) (extract.Config, error) {
 	b, err := config.ReadExtractBudget(getenv)
 	if err != nil {

@@ -28,9 +28,10 @@ var errIsolation = errors.New("no network namespace")
 var errToolOutput = errors.New("output over its limit")
 
 // runTool runs program with args until ctx is done, under limits, and returns its standard
-// output. The program runs under its limits from its start (toolCommand), in its own process group with a minimal environment (one
-// thread for Tesseract's OpenMP: the children already use the cores), dies with this
-// process, and its group is killed when ctx is done or its output passes the limit.
+// output. The program runs under its limits from its start (toolCommand), in its own
+// process group with a minimal environment (one thread for Tesseract's OpenMP: the children
+// already use the cores), dies with this process, and its group is killed when ctx is done
+// or its output passes the limit.
 func runTool(ctx context.Context, limits toolLimits, program string, args ...string) ([]byte, error) {
 	path, err := exec.LookPath(program)
 	if err != nil {

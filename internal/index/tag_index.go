@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"time"
 
@@ -145,6 +146,19 @@ func BuildTagVectorIndexes(ctx context.Context, db Beginner, id int, opt TagInde
 		done = append(done, t)
 	}
 	return done, nil
+}
+
+// LogTagVectorIndexBuilds returns a progress function for BuildTagVectorIndexes that logs the
+// start and the end of each build of generation id's graphs, each message after prefix.
+func LogTagVectorIndexBuilds(logger *slog.Logger, prefix string, id int) func(TagVectorIndex, bool) {
+	return func(t TagVectorIndex, done bool) {
+		if done {
+			logger.Info(prefix+"built the vector index of a large tag", "generation", id, "tag", t.Tag, "chunks", t.Chunks,
+				"took", t.Took.Round(time.Millisecond).String())
+			return
+		}
+		logger.Info(prefix+"building the vector index of a large tag", "generation", id, "tag", t.Tag, "chunks", t.Chunks)
+	}
 }
 
 // TagVectorIndexes returns the graphs of generation id, the largest tags first.

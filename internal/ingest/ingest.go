@@ -620,13 +620,7 @@ func (r *run) finishGeneration(ctx context.Context) error {
 // (index.BuildTagVectorIndexes): after the shared graph's build, and on a later run whose
 // documents took a tag past the threshold. A failed build is a note, not the run's failure.
 func (r *run) buildTagIndexes(ctx context.Context) error {
-	built, err := index.BuildTagVectorIndexes(ctx, r.db, r.gen.ID, r.cfg.TagIndexes, func(t index.TagVectorIndex, done bool) {
-		if done {
-			r.logger.Info("built the vector index of a large tag", "generation", r.gen.ID, "tag", t.Tag, "chunks", t.Chunks, "took", t.Took.Round(time.Millisecond).String())
-			return
-		}
-		r.logger.Info("building the vector index of a large tag", "generation", r.gen.ID, "tag", t.Tag, "chunks", t.Chunks)
-	})
+	built, err := index.BuildTagVectorIndexes(ctx, r.db, r.gen.ID, r.cfg.TagIndexes, index.LogTagVectorIndexBuilds(r.logger, "", r.gen.ID))
 	for _, t := range built {
 		r.summary.Notes = append(r.summary.Notes, fmt.Sprintf("built the vector index of tag %q (%d chunks) of generation %d in %s",
 			t.Tag, t.Chunks, r.gen.ID, t.Took.Round(time.Millisecond)))

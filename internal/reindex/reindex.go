@@ -566,13 +566,7 @@ func buildIndex(ctx context.Context, pool *pgxpool.Pool, cfg Config, g index.Gen
 	if err := index.BuildVectorIndex(ctx, pool, g.ID); err != nil {
 		return err
 	}
-	_, err := index.BuildTagVectorIndexes(ctx, pool, g.ID, cfg.TagIndexes, func(t index.TagVectorIndex, done bool) {
-		if done {
-			logger.Info("reindex: built the vector index of a large tag", "generation", g.ID, "tag", t.Tag, "chunks", t.Chunks, "took", t.Took.Round(time.Millisecond).String())
-			return
-		}
-		logger.Info("reindex: building the vector index of a large tag", "generation", g.ID, "tag", t.Tag, "chunks", t.Chunks)
-	})
+	_, err := index.BuildTagVectorIndexes(ctx, pool, g.ID, cfg.TagIndexes, index.LogTagVectorIndexBuilds(logger, "reindex: ", g.ID))
 	if err != nil && ctx.Err() == nil {
 		// A tag's graph only speeds up its callers; an ingest run builds it later.
 		logger.Warn("reindex: could not build a large tag's vector index; callers with the tag walk the shared graph until an ingest run builds it",
