@@ -1049,3 +1049,37 @@ func TestBM25SplitsTheContextsPart(t *testing.T) {
 		t.Errorf("a Context longer than the lexemes: %+v, %v; want nothing", hits, err)
 	}
 }
+
+// TestBM25CappedScoresAtMostItsCandidates: with MaxCandidates the statement scores at most
+// that many of the chunks its condition matches and says it reached them; below the cap, or
+// without one, it scores them all and says nothing; a chunk the caller cannot see is never
+// among the candidates counted.
+func TestBM25CappedScoresAtMostItsCandidates(t *testing.T) {
+	t.Parallel()
+	f := setup(t)
+	ctx := context.Background()
+	for i := range 5 {
+		f.addDocument(t, fmt.Sprintf("d%d.md", i), "Ferry", []string{"public"}, fmt.Sprintf("The ferry number %d leaves at dawn.", i))
+	}
+	f.addDocument(t, "secret.md", "Ferry", []string{"staff"}, "The staff ferry leaves at noon.")
+	terms, corpus, err := index.QueryTerms(ctx, f.pool, f.chunkingID, "ferry", []string{"public"})
+	if err != nil || len(terms) != 1 {
+		t.Fatalf("terms %+v, %v", terms, err)
+	}
+	q := index.BM25Query{ChunkingID: f.chunkingID, Principals: []string{"public"}, K1: 1.2, B: 0.75,
+		AvgLength: corpus.AvgLength, Limit: 10, Lexemes: []string{terms[0].Lexeme}, Weights: []float64{1},
+		Candidates: terms[0].Match()}
+	for _, tc := range []struct {
+		most, hits int
+		capped     bool
+	}{{0, 5, false}, {6, 5, false}, {5, 5, true}, {2, 2, true}, {1, 1, true}} {
+		q.MaxCandidates = tc.most
+		hits, capped, err := index.BM25Capped(ctx, f.pool, q)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(hits) != tc.hits || capped != tc.capped {
+			t.Errorf("MaxCandidates %d: %d hits, capped %v; want %d, %v", tc.most, len(hits), capped, tc.hits, tc.capped)
+		}
+	}
+}

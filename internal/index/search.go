@@ -167,6 +167,10 @@ type BM25Query struct {
 	K1, B     float64
 	AvgLength float64
 	Limit     int
+	// MaxCandidates, when > 0, is the most candidates the statement scores: past it, the
+	// best Limit of the first MaxCandidates found (in the table's order) are returned, and
+	// BM25Capped says so. A budget, for conditions whose matches are only estimated.
+	MaxCandidates int
 }
 
 // Scored is a chunk with a score.
@@ -195,13 +199,25 @@ type Scored struct {
 // candidate's term frequencies come from its tsvector, cut down to the query's lexemes by
 // setweight/ts_filter (binary searches, not a scan of all its lexemes).
 func BM25(ctx context.Context, db DBTX, q BM25Query) ([]Scored, error) {
+	hits, _, err := BM25Capped(ctx, db, q)
+	return hits, err
+}
+
+// BM25Capped is BM25, also saying whether the candidates reached q.MaxCandidates (and so
+// whether chunks matching q.Candidates may have gone unscored).
+func BM25Capped(ctx context.Context, db DBTX, q BM25Query) ([]Scored, bool, error) {
 	if q.Candidates == "" || len(q.Lexemes) != len(q.Weights) || len(q.Context) > len(q.Lexemes) {
-		return nil, nil
+		return nil, false, nil
 	}
+	capped := false
 	scan := func(rows pgx.Rows) ([]Scored, error) {
 		return pgx.CollectRows(rows, func(row pgx.CollectableRow) (Scored, error) {
 			var s Scored
-			err := row.Scan(&s.ChunkID, &s.DocumentID, &s.Score, &s.Own)
+			var candidates int64
+			err := row.Scan(&s.ChunkID, &s.DocumentID, &s.Score, &s.Own, &candidates)
+			if q.MaxCandidates > 0 && candidates >= int64(q.MaxCandidates) {
+				capped = true
+			}
 			return s, err
 		})
 	}
@@ -211,13 +227,13 @@ func BM25(ctx context.Context, db DBTX, q BM25Query) ([]Scored, error) {
 	if _, inTx := db.(pgx.Tx); !ok || inTx {
 		rows, err := db.Query(ctx, bm25SQL, q.args()...)
 		if err != nil {
-			return nil, fmt.Errorf("bm25: %w", err)
+			return nil, false, fmt.Errorf("bm25: %w", err)
 		}
 		scored, err := scan(rows)
 		if err != nil {
-			return nil, fmt.Errorf("bm25: %w", err)
+			return nil, false, fmt.Errorf("bm25: %w", err)
 		}
-		return scored, nil
+		return scored, capped, nil
 	}
 	// Without parallel workers, in one round trip: a transaction of its own, pipelined. The
 	// planner prices the tag-lexeme index's candidates high (docent_tag_lexemes' declared
@@ -250,9 +266,9 @@ func BM25(ctx context.Context, db DBTX, q BM25Query) ([]Scored, error) {
 		err = cerr
 	}
 	if err != nil {
-		return nil, fmt.Errorf("bm25: %w", err)
+		return nil, false, fmt.Errorf("bm25: %w", err)
 	}
-	return scored, nil
+	return scored, capped, nil
 }
 
 // ExplainBM25 returns the plan of BM25's statement for q (EXPLAIN, as JSON), for tests and
@@ -272,28 +288,37 @@ func (q BM25Query) args() []any {
 			own[i] = 1
 		}
 	}
+	var most *int // NULL: LIMIT ALL
+	if q.MaxCandidates > 0 {
+		most = &q.MaxCandidates
+	}
 	return []any{q.ChunkingID, string(q.Candidates), q.Principals, q.Lexemes, q.Weights, q.K1, q.B, q.AvgLength,
-		nonNilSlice(q.Phrases), q.Limit, nonNilSlice(q.Sources), own}
+		nonNilSlice(q.Phrases), q.Limit, nonNilSlice(q.Sources), own, most}
 }
 
 const bm25SQL = `
 		SELECT c.id, c.document_id,
 		       sum(t.weight * u.tf * ($6::float8 + 1) / (u.tf + $6::float8 * (1 - $7::float8 + $7::float8 * c.lexical_length / $8::float8))) AS score,
-		       sum(t.own * t.weight * u.tf * ($6::float8 + 1) / (u.tf + $6::float8 * (1 - $7::float8 + $7::float8 * c.lexical_length / $8::float8))) AS own
-		FROM chunks c
+		       sum(t.own * t.weight * u.tf * ($6::float8 + 1) / (u.tf + $6::float8 * (1 - $7::float8 + $7::float8 * c.lexical_length / $8::float8))) AS own,
+		       count(*) OVER () AS candidates
+		FROM (
+			SELECT c.id, c.document_id, c.tsv, c.lexical_length
+			FROM chunks c
+			WHERE docent_tag_lexemes(c.acl, c.tsv) @@ $2::tsquery
+			  -- The permission filter and the chunking, written so that the planner cannot
+			  -- match them to an index: candidates come from chunks_tag_lexemes_idx alone.
+			  AND coalesce(c.acl, '{}') && $3 AND c.chunking_id + 0 = $1
+			  AND (cardinality($9::text[]) = 0 OR c.tsv @@ ALL (
+			        SELECT phraseto_tsquery(k.ts_config, p) FROM chunkings k, unnest($9::text[]) AS p WHERE k.id = $1))
+			  AND (cardinality($11::text[]) = 0 OR c.document_id IN (
+			        SELECT d.id FROM documents d JOIN sources s ON s.id = d.source_id WHERE s.name = ANY($11)))
+			LIMIT $13::int
+		) c
 		CROSS JOIN LATERAL (
 			SELECT x.lexeme, coalesce(array_length(x.positions, 1), 1) AS tf
 			FROM unnest(ts_filter(setweight(c.tsv, 'A', $4), '{a}')) AS x
 		) u
 		JOIN unnest($4::text[], $5::float8[], $12::float8[]) AS t(lexeme, weight, own) ON t.lexeme = u.lexeme
-		WHERE docent_tag_lexemes(c.acl, c.tsv) @@ $2::tsquery
-		  -- The permission filter and the chunking, written so that the planner cannot
-		  -- match them to an index: candidates come from chunks_tag_lexemes_idx alone.
-		  AND coalesce(c.acl, '{}') && $3 AND c.chunking_id + 0 = $1
-		  AND (cardinality($9::text[]) = 0 OR c.tsv @@ ALL (
-		        SELECT phraseto_tsquery(k.ts_config, p) FROM chunkings k, unnest($9::text[]) AS p WHERE k.id = $1))
-		  AND (cardinality($11::text[]) = 0 OR c.document_id IN (
-		        SELECT d.id FROM documents d JOIN sources s ON s.id = d.source_id WHERE s.name = ANY($11)))
 		GROUP BY c.id, c.document_id
 		ORDER BY score DESC, c.id
 		LIMIT $10`

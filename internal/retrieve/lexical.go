@@ -65,14 +65,18 @@ func mergeScored(a, b []index.Scored, limit int) []index.Scored {
 // can add to any chunk's score, from the largest tf and tf/|d| any chunk the caller can see
 // has for it (termBound). The first pass scores, with every term, the chunks containing one
 // of the rarest terms, taken while their document frequencies (the caller's: an upper bound
-// of the chunks it would score) stay within LexicalBudget (firstPassBudget). A chunk outside the first pass
-// contains only other terms and scores at most the sum of their bounds, so to enter the top
-// ExactTop it must contain a set of them whose bounds add up to more than the ExactTop-th
-// score found: the second pass scores exactly the chunks that match that condition, written
-// as a tsquery of ANDs and ORs (candidateQuery) that the GIN index evaluates. The top
-// ExactTop is then exact. Only when the second pass could score more than
-// LexicalMaxCandidates chunks is its condition raised until it cannot, and the result marked
-// approximate. Ranks below ExactTop are not guaranteed.
+// of the chunks it would score) stay within LexicalBudget (firstPassBudget); when even the
+// rarest term is in more chunks than that, the chunks containing both of the two rarest. A
+// chunk outside the first pass scores at most the sum of the bounds of the terms it can
+// contain, so to enter the top ExactTop it must contain a set of them whose bounds add up to
+// more than the ExactTop-th score found: the second pass scores exactly the chunks that
+// match that condition, written as a tsquery of ANDs and ORs (candidateQuery) that the GIN
+// index evaluates, loosened where reading a common term's postings again would cost more
+// than scoring the chunks the loosening adds. The top ExactTop is then exact. Only when the
+// second pass would cost more than scoring LexicalMaxCandidates chunks (candidateCost) is
+// its condition raised until it does not, and the result marked approximate; and the
+// statement scores at most LexicalMaxCandidates chunks whatever the estimate (also marked
+// approximate when it reaches them). Ranks below ExactTop are not guaranteed.
 func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Request) (*lexicalResult, error) {
 	terms, corpus, err := r.termStats(ctx, r.db, chunking, q.Text, req.Principals)
 	if err != nil {
@@ -132,25 +136,55 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 		sum += float64(ws[n].DF)
 		n++
 	}
+	visible := float64(corpus.Chunks)
+	first := index.AnyOf(matches[:n]...)
+	rest := slices.Clone(ws[n:])
+	bar := 0.0 // > 0: no chunk outside pass 1 can score more than bar
+	if n == 1 && len(ws) > 1 && float64(ws[0].DF) > budget {
+		// Even the rarest term is in more chunks than the budget (a question of common words
+		// at a million chunks: 20,000 chunks, 200 ms to score). Pass 1 then scores the chunks
+		// with both of the two rarest terms, usually far fewer and among the best: a chunk
+		// without one of them scores at most the bar, the other terms' bounds and the larger
+		// of the two's; if ExactTop of them score more, the top is found.
+		first = index.AllOf(matches[0], matches[1])
+		rest = slices.Clone(ws)
+		bar = -min(ws[0].ub, ws[1].ub)
+		for _, t := range ws {
+			bar += t.ub
+		}
+	}
 	bq := index.BM25Query{ChunkingID: chunking, Principals: req.Principals, Sources: req.Sources,
 		Lexemes: lexemes, Weights: weights, Context: isContext, Phrases: q.Phrases, K1: r.cfg.K1, B: r.cfg.B,
-		AvgLength: corpus.AvgLength, Limit: r.cfg.Depth, Candidates: index.AnyOf(matches[:n]...)}
+		AvgLength: corpus.AvgLength, Limit: r.cfg.Depth, Candidates: first}
 	hits, err := index.BM25(ctx, r.db, bq)
 	if err != nil {
 		return nil, err
 	}
-	if n < len(ws) {
-		// A chunk that pass 1 did not score can enter the top ExactTop only by scoring more
-		// than the ExactTop-th score found (ties included, whatever float rounding does).
-		threshold := 0.0
-		if len(hits) >= r.cfg.ExactTop {
-			threshold = hits[r.cfg.ExactTop-1].Score * (1 - 1e-9)
+	if bar > 0 && len(hits) < r.cfg.ExactTop {
+		// Too few chunks have both for a threshold: the rarest term's others too, as below.
+		bq.Candidates = index.Without(matches[0], first)
+		more, err := index.BM25(ctx, r.db, bq)
+		if err != nil {
+			return nil, err
 		}
-		rest := slices.Clone(ws[n:])
+		hits = mergeScored(hits, more, r.cfg.Depth)
+		first, rest, bar = matches[0], slices.Clone(ws[1:]), 0
+	}
+	// A chunk that pass 1 did not score can enter the top ExactTop only by scoring more
+	// than the ExactTop-th score found (ties included, whatever float rounding does).
+	threshold := 0.0
+	if len(hits) >= r.cfg.ExactTop {
+		threshold = hits[r.cfg.ExactTop-1].Score * (1 - 1e-9)
+	}
+	if len(rest) > 0 && !(bar > 0 && threshold >= bar) {
 		sort.SliceStable(rest, func(i, j int) bool { return rest[i].ub > rest[j].ub })
-		cand, est := candidateQuery(rest, threshold)
-		if est > float64(r.cfg.LexicalMaxCandidates) {
-			// Too many: raise the bar until the estimate fits; the top is then approximate.
+		// The condition's cost (reading the index, scoring what it matches: candidateCost)
+		// is kept within what scoring LexicalMaxCandidates chunks costs, and the statement
+		// scores at most that many chunks whatever the estimate said.
+		most := scorePostings * float64(r.cfg.LexicalMaxCandidates)
+		cand, _, cost := candidateQuery(rest, threshold, visible)
+		if cost > most {
+			// Too costly: raise the bar until it fits; the top is then approximate.
 			res.exact = false
 			lo, hi := threshold, 0.0
 			for _, t := range rest {
@@ -158,20 +192,23 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 			}
 			for range 30 {
 				mid := (lo + hi) / 2
-				if _, e := candidateQuery(rest, mid); e > float64(r.cfg.LexicalMaxCandidates) {
+				if _, _, c := candidateQuery(rest, mid, visible); c > most {
 					lo = mid
 				} else {
 					hi = mid
 				}
 			}
-			cand, _ = candidateQuery(rest, hi)
+			cand, _, _ = candidateQuery(rest, hi, visible)
 		}
 		if cand != "" {
-			// Chunks with a pass 1 term were scored already.
-			bq.Candidates = index.Without(cand, matches[:n]...)
-			more, err := index.BM25(ctx, r.db, bq)
+			// Chunks that pass 1 scored are not scored again.
+			bq.Candidates, bq.MaxCandidates = index.Without(cand, first), r.cfg.LexicalMaxCandidates
+			more, capped, err := index.BM25Capped(ctx, r.db, bq)
 			if err != nil {
 				return nil, err
+			}
+			if capped {
+				res.exact = false
 			}
 			hits = mergeScored(hits, more, r.cfg.Depth)
 		}
@@ -327,39 +364,106 @@ const (
 // condition (fallback), which matches more chunks, never fewer. est bounds the chunks
 // matching it from above (a conjunction matches at most its rarest part, a disjunction at
 // most the sum of its parts, "at least m" at most the sum of the parts / m). The query is
-// empty when no chunk can score more than need. A chunk "contains" a term when its
-// tag-qualified lexemes match the term's keys for the caller (index.Term.Match).
-func candidateQuery(ts []weighted, need float64) (q index.TSQuery, est float64) {
+// empty when no chunk can score more than need. cost is the query's candidateCost (without
+// visible, only its reading). A chunk "contains" a term when its tag-qualified lexemes match
+// the term's keys for the caller (index.Term.Match).
+//
+// With visible > 0 (the chunks the caller sees), a decision on a term may also be dropped:
+// the subtree for ts[i:] becomes the one for ts[i+1:] with need lowered by ts[i]'s bound, as
+// if every chunk contained ts[i] (looser again, never tighter). The GIN index reads a term's
+// postings once for every time the term occurs in the query (gin_extract_tsquery gives each
+// occurrence an entry of its own), and a common term occurs in most branches of the tree: at
+// a million chunks one condition of 13 terms read 103 million postings (625 ms) to find no
+// chunk, 65 million of them the 205 occurrences of a term in a third of the chunks. So each
+// node keeps its decision only when that is cheaper than the chunks the loosened condition
+// would add, by the cost model of candidateCost.
+func candidateQuery(ts []weighted, need, visible float64) (q index.TSQuery, est, cost float64) {
 	suffix := make([]float64, len(ts)+1)
 	for i := len(ts) - 1; i >= 0; i-- {
 		suffix[i] = suffix[i+1] + ts[i].ub
 	}
-	// build returns the subtree for ts[i:] and need, its estimate and the decision nodes it
-	// used (at most budget).
-	var build func(i int, need float64, budget int) (index.TSQuery, float64, int)
-	build = func(i int, need float64, budget int) (index.TSQuery, float64, int) {
+	share := func(t weighted) float64 { return min(1, float64(t.DF)/visible) }
+	read := readCost(ts, need)
+	// build returns the subtree for ts[i:] and need: the query, its estimate, the share of
+	// the visible chunks it matches if the terms occur independently (p) and the postings
+	// the index reads for it (g), and the decision nodes it used (at most budget).
+	var build func(i int, need float64, budget int) (index.TSQuery, float64, float64, float64, int)
+	build = func(i int, need float64, budget int) (index.TSQuery, float64, float64, float64, int) {
 		if suffix[i] <= need {
-			return "", 0, 0 // even all of them cannot exceed need
+			return "", 0, 0, 0, 0 // even all of them cannot exceed need
 		}
 		if budget < 1 {
-			q, est := fallback(ts[i:], suffix[i:], need)
-			return q, est, 0
+			q, est, g := fallback(ts[i:], suffix[i:], need, read)
+			return q, est, min(1, est/max(visible, 1)), g, 0
 		}
 		t := ts[i]
 		rest := budget - 1
 		with, estWith, used := t.Match(), float64(t.DF), 0
+		var pWith, gWith float64
+		if visible > 0 {
+			pWith = share(t)
+		}
+		gWith = read(t)
+		var sub index.TSQuery
+		var estSub, pSub, gSub float64
 		if t.ub <= need {
-			sub, e, n := build(i+1, need-t.ub, (rest+1)/2)
-			with, estWith, used = index.AllOf(with, sub), min(estWith, e), n
+			var n int
+			sub, estSub, pSub, gSub, n = build(i+1, need-t.ub, (rest+1)/2)
+			with, estWith, used = index.AllOf(with, sub), min(estWith, estSub), n
+			pWith, gWith = pWith*pSub, gWith+gSub
 			if sub == "" {
-				estWith = 0
+				estWith, pWith, gWith = 0, 0, 0
 			}
 		}
-		without, estWithout, n := build(i+1, need, rest-used)
-		return index.AnyOf(with, without), estWith + estWithout, 1 + used + n
+		without, estWithout, pWithout, gWithout, n := build(i+1, need, rest-used)
+		q, est := index.AnyOf(with, without), estWith+estWithout
+		p, g := pWith+(1-share(t))*pWithout, gWith+gWithout
+		if visible <= 0 {
+			p = 0
+		}
+		if visible > 0 && sub != "" && candidateCost(gSub, pSub, visible) < candidateCost(g, p, visible) {
+			q, est, p, g = sub, estSub, pSub, gSub // drop the decision on t
+		}
+		return q, est, p, g, 1 + used + n
 	}
-	q, est, _ = build(0, max(need, 0), maxQueryNodes)
-	return q, est
+	q, est, p, g, _ := build(0, max(need, 0), maxQueryNodes)
+	return q, est, candidateCost(g, p, visible)
+}
+
+// candidateCost is the cost model of a second-pass condition that reads g postings in the
+// GIN index (readCost) and matches the share p of the visible chunks, in postings: scoring a
+// chunk (heap fetch, tsvector, unnest) costs about as much as reading scorePostings
+// postings. Measured at a million chunks: 10 µs a chunk scored; the index's time for 67
+// conditions of the 100 queries of the benchmark was 4–21 ns per posting of this model
+// (median 9.5; counting only the occurrences' document frequencies, 4–38).
+func candidateCost(g, p, visible float64) float64 { return g + scorePostings*p*visible }
+
+const scorePostings = 1000
+
+// readCost returns the cost, in postings, of an occurrence of a term in a condition over ts
+// that matches the chunks whose terms' bounds add up to more than need. GIN reads the
+// occurrence's postings (its document frequency; gin_extract_tsquery gives each occurrence an
+// entry of its own), and evaluates the whole condition, every occurrence, for each item of
+// the postings of its required entries: the rarest terms, taken until the others together
+// cannot exceed need (GIN's fast scan finds them that way; a subtree's need is lower, its
+// required entries not fewer, so the root's serve for all). Measured at a million chunks:
+// about 6 ns a posting read and 2 ns an occurrence evaluated, so an occurrence costs its
+// document frequency and a third of those items.
+func readCost(ts []weighted, need float64) func(weighted) float64 {
+	byDF := slices.Clone(ts)
+	sort.SliceStable(byDF, func(i, j int) bool { return byDF[i].DF < byDF[j].DF })
+	var left, required float64
+	for _, t := range ts {
+		left += t.ub
+	}
+	for _, t := range byDF {
+		if left <= need {
+			break
+		}
+		left -= t.ub
+		required += float64(t.DF)
+	}
+	return func(t weighted) float64 { return float64(t.DF) + required/3 }
 }
 
 // fallback is the looser condition that replaces a decision subtree over ts (sorted by bound,
@@ -370,7 +474,7 @@ func candidateQuery(ts []weighted, need float64) (q index.TSQuery, est float64) 
 // 1, it is "any of the terms that can be the largest of a winning set": a set's largest
 // bound ts[p] and everything after it add up to at most suffix[p], so only the terms with
 // suffix[p] > need can head one, and a chunk with none of them cannot win.
-func fallback(ts []weighted, suffix []float64, need float64) (index.TSQuery, float64) {
+func fallback(ts []weighted, suffix []float64, need float64, read func(weighted) float64) (index.TSQuery, float64, float64) {
 	m, sum := 0, 0.0
 	for _, t := range ts {
 		if m++; sum+t.ub > need {
@@ -378,27 +482,28 @@ func fallback(ts []weighted, suffix []float64, need float64) (index.TSQuery, flo
 		}
 		sum += t.ub
 	}
-	q, est, used := atLeast(ts, m, maxFallbackLeaves)
+	q, est, used, g := atLeast(ts, m, maxFallbackLeaves, read)
 	if used > 1 {
-		return q, est
+		return q, est, g
 	}
 	var any []index.TSQuery
-	est = 0
+	est, g = 0, 0
 	for p, t := range ts {
 		if suffix[p] <= need {
 			break
 		}
 		any = append(any, t.Match())
 		est += float64(t.DF)
+		g += read(t)
 	}
-	return index.AnyOf(any...), est
+	return index.AnyOf(any...), est, g
 }
 
 // atLeast returns a query matching the chunks that contain at least m of the terms (m >= 1
 // and at most len(ts); m is lowered while the query would have more than limit lexemes, down
 // to 1), an upper bound of the chunks it matches (each contains at least m of the terms,
 // so there are at most Σ df / m of them) and the m it used.
-func atLeast(ts []weighted, m, limit int) (index.TSQuery, float64, int) {
+func atLeast(ts []weighted, m, limit int, read func(weighted) float64) (index.TSQuery, float64, int, float64) {
 	// size[k][j] is the number of lexemes of the query below for j of the last k terms.
 	size := make([][]int, len(ts)+1)
 	for k := range size {
@@ -418,20 +523,32 @@ func atLeast(ts []weighted, m, limit int) (index.TSQuery, float64, int) {
 	for _, t := range ts {
 		df += float64(t.DF)
 	}
-	var build func(i, m int) index.TSQuery
-	build = func(i, m int) index.TSQuery {
+	// build also returns the postings the index reads for the subtree (each occurrence of a
+	// term reads its postings).
+	var build func(i, m int) (index.TSQuery, float64)
+	build = func(i, m int) (index.TSQuery, float64) {
 		if len(ts)-i < m {
-			return ""
+			return "", 0
 		}
 		if m == 1 {
 			var any []index.TSQuery
+			var g float64
 			for _, t := range ts[i:] {
 				any = append(any, t.Match())
+				g += read(t)
 			}
-			return index.AnyOf(any...)
+			return index.AnyOf(any...), g
 		}
 		// With ts[i] and m−1 of the rest, or m of the rest.
-		return index.AnyOf(index.AllOf(ts[i].Match(), build(i+1, m-1)), build(i+1, m))
+		with, gWith := build(i+1, m-1)
+		without, gWithout := build(i+1, m)
+		if with == "" {
+			gWith = 0
+		} else {
+			gWith += read(ts[i])
+		}
+		return index.AnyOf(index.AllOf(ts[i].Match(), with), without), gWith + gWithout
 	}
-	return build(0, m), df / float64(m), m
+	q, g := build(0, m)
+	return q, df / float64(m), m, g
 }

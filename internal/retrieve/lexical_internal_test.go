@@ -32,17 +32,10 @@ func TestCandidateQueryMatchesExactlyTheSetsThatCanWin(t *testing.T) {
 		}
 		sortByBound(ts)
 		need := total * r.Float64()
-		q, est := candidateQuery(ts, need)
+		q, est, _ := candidateQuery(ts, need, 0)
 		exactQuery := n <= 5 // 2^5 nodes at most: within maxQueryNodes, no "any of the rest"
 		for mask := range 1 << n {
-			have := []string{}
-			var sum float64
-			for i, term := range ts {
-				if mask&(1<<i) != 0 {
-					have = append(have, term.Lexeme)
-					sum += term.ub
-				}
-			}
+			have, sum := subset(ts, mask)
 			matched := false
 			if q != "" {
 				if err := db.Pool.QueryRow(ctx, `SELECT array_to_tsvector($1::text[]) @@ $2::tsquery`,
@@ -61,6 +54,81 @@ func TestCandidateQueryMatchesExactlyTheSetsThatCanWin(t *testing.T) {
 			t.Errorf("round %d: empty query with estimate %v", round, est)
 		}
 	}
+}
+
+// TestCandidateQueryLoosensForCommonTerms: with the chunks the caller sees, the condition
+// may drop decisions on terms whose postings cost more to read, once per occurrence, than
+// scoring the chunks that dropping them adds. It must stay a condition that every set of
+// terms able to win matches (checked against PostgreSQL for every subset), and at a million
+// chunks the common terms must occur in it fewer times than in the exact tree, which repeats
+// them in most branches (at a million chunks: 205 occurrences of a term in a third of the
+// chunks, 625 ms of index reading for one condition).
+func TestCandidateQueryLoosensForCommonTerms(t *testing.T) {
+	t.Parallel()
+	db := dbtest.New(t)
+	ctx := context.Background()
+	ts := []weighted{
+		{Term: plainTerm("rare'one", 400), ub: 6.0},
+		{Term: plainTerm("rare two", 900), ub: 5.2},
+		{Term: plainTerm("mid", 8000), ub: 3.9},
+		{Term: plainTerm("mid&two", 15000), ub: 3.1},
+		{Term: plainTerm("common", 120000), ub: 1.8},
+		{Term: plainTerm("common|two", 200000), ub: 1.5},
+		{Term: plainTerm("common!three", 320000), ub: 1.2},
+		{Term: plainTerm("common\\four", 400000), ub: 1.0},
+	}
+	var total float64
+	for _, term := range ts {
+		total += term.ub
+	}
+	commons := func(q index.TSQuery) int {
+		n := 0
+		for _, term := range ts[4:] {
+			n += strings.Count(string(q), string(term.Match()))
+		}
+		return n
+	}
+	fewer := 0
+	for _, share := range []float64{0.2, 0.35, 0.5, 0.65} {
+		need := total * share
+		exact, _, _ := candidateQuery(ts, need, 0)
+		loose, _, _ := candidateQuery(ts, need, 1e6)
+		if loose == "" {
+			t.Fatalf("need %.2f: no condition although every term together exceeds it", need)
+		}
+		if commons(loose) < commons(exact) {
+			fewer++
+		}
+		t.Logf("need %.2f: the common terms occur %d times in the exact tree, %d in the loosened one", need, commons(exact), commons(loose))
+		for mask := range 1 << len(ts) {
+			have, sum := subset(ts, mask)
+			if sum <= need {
+				continue
+			}
+			var matched bool
+			if err := db.Pool.QueryRow(ctx, `SELECT array_to_tsvector($1::text[]) @@ $2::tsquery`, have, string(loose)).Scan(&matched); err != nil {
+				t.Fatalf("need %.2f: %v (query %s)", need, err, loose)
+			}
+			if !matched {
+				t.Errorf("need %.2f: %v (bounds %.2f > need) does not match the loosened %s", need, have, sum, loose)
+			}
+		}
+	}
+	if fewer == 0 {
+		t.Error("at a million chunks no condition read the common terms fewer times than the exact tree")
+	}
+}
+
+// subset returns the lexemes of the terms whose bits are set in mask and their bounds' sum.
+func subset(ts []weighted, mask int) (lexemes []string, sum float64) {
+	lexemes = []string{}
+	for i, term := range ts {
+		if mask&(1<<i) != 0 {
+			lexemes = append(lexemes, term.Lexeme)
+			sum += term.ub
+		}
+	}
+	return lexemes, sum
 }
 
 // plainTerm is a term whose only key is its lexeme, so that its queries match plain
@@ -87,7 +155,7 @@ func TestCandidateQueryStaysSmall(t *testing.T) {
 	for i := range ts {
 		ts[i] = weighted{Term: plainTerm(fmt.Sprintf("t%d", i), 10), ub: 1}
 	}
-	q, _ := candidateQuery(ts, 20)
+	q, _, _ := candidateQuery(ts, 20, 0)
 	if q == "" {
 		t.Fatal("no query although all forty terms together exceed the need")
 	}
@@ -96,7 +164,7 @@ func TestCandidateQueryStaysSmall(t *testing.T) {
 	if n, most := strings.Count(string(q), "'")/2, maxQueryNodes+(maxQueryNodes+1)*max(maxFallbackLeaves, len(ts)); n > most {
 		t.Errorf("query has %d lexemes, more than %d", n, most)
 	}
-	if q, est := candidateQuery(ts, 40); q != "" || est != 0 {
+	if q, est, _ := candidateQuery(ts, 40, 0); q != "" || est != 0 {
 		t.Errorf("need equal to the sum of all bounds gave %q (estimate %v), want nothing", q, est)
 	}
 }
@@ -116,7 +184,7 @@ func TestAtLeastMatchesTheSetsOfAtLeastM(t *testing.T) {
 		for i := range ts {
 			ts[i] = weighted{Term: plainTerm(lexemes[i], int64(10*(i+1))), ub: 1}
 		}
-		q, est, _ := atLeast(ts, tc.m, 64)
+		q, est, _, _ := atLeast(ts, tc.m, 64, func(t weighted) float64 { return float64(t.DF) })
 		var df float64
 		for _, term := range ts {
 			df += float64(term.DF)
@@ -169,7 +237,7 @@ func TestCandidateQueryStaysTightPastTheNodeBudget(t *testing.T) {
 	}
 	for _, share := range []float64{0.25, 0.4, 0.55} {
 		need := total * share
-		q, _ := candidateQuery(ts, need)
+		q, _, _ := candidateQuery(ts, need, 0)
 		bounds := make([]float64, n)
 		for i, term := range ts {
 			bounds[i] = term.ub
@@ -212,7 +280,7 @@ func TestCandidateQueryStaysTightPastTheNodeBudget(t *testing.T) {
 func TestFirstPassBudgetGrowsWithTheVisibleChunks(t *testing.T) {
 	c := Config{}
 	c.defaults()
-	for visible, want := range map[int64]float64{0: 1000, 100_000: 1000, 333_333: 1000, 1_000_000: 3000, 5_000_000: 15000} {
+	for visible, want := range map[int64]float64{0: 1000, 100_000: 1000, 250_000: 1000, 1_000_000: 4000, 5_000_000: 20000} {
 		if got := c.firstPassBudget(visible); got < want-1e-6 || got > want+1e-6 {
 			t.Errorf("visible %d: budget %g, want %g", visible, got, want)
 		}

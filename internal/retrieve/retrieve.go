@@ -79,16 +79,24 @@ type Config struct {
 	// LexicalBudget caps the candidates of the first lexical pass: the rarest query terms
 	// are taken as candidate terms while their summed document frequencies stay within it.
 	// A second pass with every term runs when the excluded terms could still change the top
-	// ExactTop results and their candidates number at most LexicalMaxCandidates.
+	// ExactTop results. LexicalMaxCandidates is that pass's budget, in chunks scored: its
+	// condition is raised (the top then approximate) until reading the index for it and
+	// scoring what it matches would cost no more than scoring that many chunks, and it
+	// scores at most that many. Default 1,500.
 	LexicalBudget        int // default 1000
-	LexicalMaxCandidates int // default 20000
+	LexicalMaxCandidates int // default 1500
 	ExactTop             int // default 10
 	// LexicalBudgetShare raises the first pass's budget for a caller who sees many chunks
 	// to this share of them, when that is more than LexicalBudget: a higher first-pass
-	// threshold leaves the second pass fewer candidates. Default 0.003 (from 333,334
-	// visible chunks up; measured at 1M chunks: an unrestricted caller's lexical p99 575 ->
-	// 310 ms, the median unchanged; a caller who sees 100,000 got slower with a budget of
-	// 3,000, 175 -> 300 ms: docs/benchmarks.md, "Graphs per large tag"). Negative: none.
+	// threshold leaves the second pass less to do, and less often approximate. Default 0.004
+	// (from 250,001 visible chunks up). Negative: none.
+	//
+	// The two defaults were chosen at a million chunks on 200 SciFact questions and reported
+	// on 100 others (docs/benchmarks.md, "The lexical tail at a million"): the unrestricted
+	// caller's lexical p50 / p99 37.0 / 89 ms and 0.888 of the exact top 10 on the first,
+	// 32.2 / 64 ms and 0.933 on the second, where the earlier rule (20,000 candidates by an
+	// upper bound, 0.003) had 59.8 / 461 ms and 0.919; a larger budget buys exactness with
+	// time (3,000 and 0.005: 0.919 at 57.0 / 142 ms).
 	LexicalBudgetShare float64
 
 	Depth int // results of each leg and of fusion; default 100
@@ -100,8 +108,9 @@ type Config struct {
 	MaxScanTuples int // HNSW iterative scan budget; default 40000
 	// TagEfSearch is the candidate list of a walk of a tag's own graph (a large group's
 	// partial HNSW index, index.BuildTagVectorIndexes): every candidate there carries the
-	// tag, so the list is not divided by a share. Default 500 (docs/benchmarks.md, "Graphs
-	// per large tag").
+	// tag, so the list is not divided by a share. Default 300, for graphs of m 48
+	// (index.DefaultTagHNSWM): chosen on 200 SciFact questions at a million chunks, the
+	// smallest list with recall@10 0.95 (docs/benchmarks.md, "The lexical tail at a million").
 	TagEfSearch int
 	// MaxTagScans is the most tag graphs one caller's dense leg walks; a caller with more
 	// large tags walks the shared graph. Default 2.
@@ -155,14 +164,14 @@ func (c *Config) defaults() {
 	c.B = cmp.Or(c.B, 0.4)
 	c.MinIDFChunks = cmp.Or(c.MinIDFChunks, 250)
 	c.LexicalBudget = cmp.Or(c.LexicalBudget, 1000)
-	c.LexicalBudgetShare = cmp.Or(c.LexicalBudgetShare, 0.003)
-	c.LexicalMaxCandidates = cmp.Or(c.LexicalMaxCandidates, 20000)
+	c.LexicalBudgetShare = cmp.Or(c.LexicalBudgetShare, 0.004)
+	c.LexicalMaxCandidates = cmp.Or(c.LexicalMaxCandidates, 1500)
 	c.ExactTop = cmp.Or(c.ExactTop, 10)
 	c.Depth = cmp.Or(c.Depth, 100)
 	c.ExactScanBelow = cmp.Or(c.ExactScanBelow, 20000)
 	c.EfSearch = cmp.Or(c.EfSearch, 100)
 	c.MaxScanTuples = cmp.Or(c.MaxScanTuples, 40000)
-	c.TagEfSearch = cmp.Or(c.TagEfSearch, 500)
+	c.TagEfSearch = cmp.Or(c.TagEfSearch, 300)
 	c.MaxTagScans = cmp.Or(c.MaxTagScans, 2)
 	c.Fusion = cmp.Or(c.Fusion, FusionConvex)
 	c.RRFK = cmp.Or(c.RRFK, 60)

@@ -45,6 +45,8 @@ var (
 	mixExact     = flag.Int("mix-exact-below", 0, "BenchmarkScaleMix: the retriever's ExactScanBelow (visible chunks below which the dense leg scans exactly); default the retriever's")
 	mixLexMax    = flag.Int("mix-lexical-max", 0, "BenchmarkScaleMix: the retriever's LexicalMaxCandidates (pass 2 past this many candidates is approximate); default the retriever's")
 	mixLexBudget = flag.Int("mix-lexical-budget", 0, "BenchmarkScaleMix: the retriever's LexicalBudget (document frequencies the first lexical pass takes); default the retriever's")
+	mixLexShare  = flag.Float64("mix-lexical-share", 0, "BenchmarkScaleMix: the retriever's LexicalBudgetShare (the first lexical pass's budget as a share of the visible chunks); default the retriever's")
+	mixFrom      = flag.Int("mix-queries-from", 0, "BenchmarkScaleMix: skip this many SciFact test queries first (a tuning set apart from the default first 100)")
 	mixJSON      = flag.String("mix-json", "", "BenchmarkScaleMix: also write the figures as JSON to this file (for the plots: go run ./internal/retrieve/plots)")
 	mixTagEf     = flag.String("mix-tag-ef", "", "BenchmarkScaleMix: the retriever's TagEfSearch; with several (comma-separated) the first is the callers' and the callers whose dense leg walks a tag's graph are measured again at the others")
 	mixTagGraph  = flag.String("mix-tag-graph", "", "BenchmarkScaleMix: m/ef_construction of the tag graphs the benchmark builds when its database lacks them (e.g. 32/256); default index.DefaultTagHNSWM / DefaultTagHNSWEfConstruction")
@@ -143,9 +145,11 @@ func BenchmarkScaleMix(b *testing.B) {
 			tagEfs = append(tagEfs, ef)
 		}
 	}
-	r := env.retriever(b, retrieve.Config{ExactScanBelow: *mixExact, LexicalMaxCandidates: *mixLexMax, LexicalBudget: *mixLexBudget, TagEfSearch: tagEfs[0]})
+	r := env.retriever(b, retrieve.Config{ExactScanBelow: *mixExact, LexicalMaxCandidates: *mixLexMax, LexicalBudget: *mixLexBudget,
+		LexicalBudgetShare: *mixLexShare, TagEfSearch: tagEfs[0]})
 	exhaustive := env.retriever(b, retrieve.Config{ExactScanBelow: *mixExact, LexicalMaxCandidates: math.MaxInt32})
-	queries := env.queries[:min(*mixQueries, len(env.queries))]
+	from := min(max(*mixFrom, 0), len(env.queries))
+	queries := env.queries[from:min(from+*mixQueries, len(env.queries))]
 	report.Load[0] = loadAvg()
 	tr := denseTruth{}
 	for b.Loop() {
@@ -163,7 +167,8 @@ func BenchmarkScaleMix(b *testing.B) {
 		}
 	}
 	for _, ef := range tagEfs[1:] {
-		rt := env.retriever(b, retrieve.Config{ExactScanBelow: *mixExact, LexicalMaxCandidates: *mixLexMax, LexicalBudget: *mixLexBudget, TagEfSearch: ef})
+		rt := env.retriever(b, retrieve.Config{ExactScanBelow: *mixExact, LexicalMaxCandidates: *mixLexMax, LexicalBudget: *mixLexBudget,
+			LexicalBudgetShare: *mixLexShare, TagEfSearch: ef})
 		for _, c := range report.Callers {
 			if c.Plans["tag-hnsw"]+c.Plans["tag-hnsw+exact"] == 0 {
 				continue
