@@ -155,20 +155,26 @@ func (r *Retriever) lexical(ctx context.Context, chunking int, q Query, req Requ
 	}
 	bq := index.BM25Query{ChunkingID: chunking, Principals: req.Principals, Sources: req.Sources,
 		Lexemes: lexemes, Weights: weights, Context: isContext, Phrases: q.Phrases, K1: r.cfg.K1, B: r.cfg.B,
-		AvgLength: corpus.AvgLength, Limit: r.cfg.Depth, Candidates: first}
-	hits, err := index.BM25(ctx, r.db, bq)
+		AvgLength: corpus.AvgLength, Limit: r.cfg.Depth, Candidates: first, MaxCandidates: r.cfg.LexicalFirstPassMax}
+	// A first pass past LexicalFirstPassMax chunks (a question of one or two common words)
+	// scores the first that many found and the top is approximate: every question has a
+	// budget.
+	hits, capped, err := index.BM25Capped(ctx, r.db, bq)
 	if err != nil {
 		return nil, err
 	}
-	if bar > 0 && len(hits) < r.cfg.ExactTop {
+	if bar > 0 && len(hits) < r.cfg.ExactTop && !capped {
 		// Too few chunks have both for a threshold: the rarest term's others too, as below.
 		bq.Candidates = index.Without(matches[0], first)
-		more, err := index.BM25(ctx, r.db, bq)
-		if err != nil {
+		var more []index.Scored
+		if more, capped, err = index.BM25Capped(ctx, r.db, bq); err != nil {
 			return nil, err
 		}
 		hits = mergeScored(hits, more, r.cfg.Depth)
 		first, rest, bar = matches[0], slices.Clone(ws[1:]), 0
+	}
+	if capped {
+		res.exact = false
 	}
 	// A chunk that pass 1 did not score can enter the top ExactTop only by scoring more
 	// than the ExactTop-th score found (ties included, whatever float rounding does).

@@ -317,6 +317,37 @@ func TestLexicalCapMarksTheResultApproximate(t *testing.T) {
 	}
 }
 
+// TestLexicalFirstPassHasABudget: a question of one common word has no rarer term to start
+// from, so its first pass would score every chunk containing it (at a million chunks 319,140
+// for "activation", 3.6 s): past LexicalFirstPassMax it scores that many, says its top is
+// approximate, and still returns hits in score order; within the budget the top is exact.
+func TestLexicalFirstPassHasABudget(t *testing.T) {
+	t.Parallel()
+	db, emb := corpus(t, zipfCorpus(300, 13))
+	ctx := context.Background()
+	req := retrieve.Request{Query: vocab(0), Principals: []string{"group:a"}, Mode: retrieve.Lexical}
+	full, err := newRetriever(t, db, emb, retrieve.Config{}, nil).Retrieve(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !full.LexicalExact || len(full.Lexical) < 50 {
+		t.Fatalf("uncapped: exact %v with %d hits; the word must be common for this test", full.LexicalExact, len(full.Lexical))
+	}
+	capped, err := newRetriever(t, db, emb, retrieve.Config{LexicalFirstPassMax: 20}, nil).Retrieve(ctx, req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if capped.LexicalExact {
+		t.Error("a first pass capped at 20 chunks claims an exact top")
+	}
+	if len(capped.Lexical) == 0 || len(capped.Lexical) > 20 {
+		t.Errorf("%d hits from a first pass of at most 20 chunks", len(capped.Lexical))
+	}
+	if !slices.IsSortedFunc(capped.Lexical, func(a, b retrieve.Hit) int { return cmpScore(b.Score, a.Score) }) {
+		t.Error("hits are not in descending score order")
+	}
+}
+
 func cmpScore(a, b float64) int {
 	switch {
 	case a < b:

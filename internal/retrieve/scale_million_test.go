@@ -147,7 +147,7 @@ func BenchmarkScaleMix(b *testing.B) {
 	}
 	r := env.retriever(b, retrieve.Config{ExactScanBelow: *mixExact, LexicalMaxCandidates: *mixLexMax, LexicalBudget: *mixLexBudget,
 		LexicalBudgetShare: *mixLexShare, TagEfSearch: tagEfs[0]})
-	exhaustive := env.retriever(b, retrieve.Config{ExactScanBelow: *mixExact, LexicalMaxCandidates: math.MaxInt32})
+	exhaustive := env.retriever(b, retrieve.Config{ExactScanBelow: *mixExact, LexicalMaxCandidates: math.MaxInt32, LexicalFirstPassMax: math.MaxInt32})
 	from := min(max(*mixFrom, 0), len(env.queries))
 	queries := env.queries[from:min(from+*mixQueries, len(env.queries))]
 	report.Load[0] = loadAvg()
