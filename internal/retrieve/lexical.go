@@ -388,7 +388,13 @@ func candidateQuery(ts []weighted, need, visible float64) (q index.TSQuery, est,
 	for i := len(ts) - 1; i >= 0; i-- {
 		suffix[i] = suffix[i+1] + ts[i].ub
 	}
-	share := func(t weighted) float64 { return min(1, float64(t.DF)/visible) }
+	// share is the part of the visible chunks that n chunks are (0 without visible).
+	share := func(n float64) float64 {
+		if visible <= 0 {
+			return 0
+		}
+		return min(1, n/visible)
+	}
 	read := readCost(ts, need)
 	// build returns the subtree for ts[i:] and need: the query, its estimate, the share of
 	// the visible chunks it matches if the terms occur independently (p) and the postings
@@ -400,16 +406,11 @@ func candidateQuery(ts []weighted, need, visible float64) (q index.TSQuery, est,
 		}
 		if budget < 1 {
 			q, est, g := fallback(ts[i:], suffix[i:], need, read)
-			return q, est, min(1, est/max(visible, 1)), g, 0
+			return q, est, share(est), g, 0
 		}
 		t := ts[i]
 		rest := budget - 1
-		with, estWith, used := t.Match(), float64(t.DF), 0
-		var pWith, gWith float64
-		if visible > 0 {
-			pWith = share(t)
-		}
-		gWith = read(t)
+		with, estWith, pWith, gWith, used := t.Match(), float64(t.DF), share(float64(t.DF)), read(t), 0
 		var sub index.TSQuery
 		var estSub, pSub, gSub float64
 		if t.ub <= need {
@@ -423,10 +424,7 @@ func candidateQuery(ts []weighted, need, visible float64) (q index.TSQuery, est,
 		}
 		without, estWithout, pWithout, gWithout, n := build(i+1, need, rest-used)
 		q, est := index.AnyOf(with, without), estWith+estWithout
-		p, g := pWith+(1-share(t))*pWithout, gWith+gWithout
-		if visible <= 0 {
-			p = 0
-		}
+		p, g := pWith+(1-share(float64(t.DF)))*pWithout, gWith+gWithout
 		if visible > 0 && sub != "" && candidateCost(gSub, pSub, visible) < candidateCost(g, p, visible) {
 			q, est, p, g = sub, estSub, pSub, gSub // drop the decision on t
 		}
